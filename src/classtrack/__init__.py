@@ -1,0 +1,10 @@
+"""classtrack: which of my classes hold memory, how much, since when.
+
+A re-creation of Pympler's ClassTracker with a C engine.  Migrating from
+Pympler means replacing the word ``pympler`` with ``classtrack`` in imports.
+"""
+from classtrack.asizeof import Asized, Asizer, asized, asizeof, asizesof, basicsize, flatsize
+
+__version__ = "0.1.0"
+
+__all__ = ["Asized", "Asizer", "asized", "asizeof", "asizesof", "basicsize", "flatsize"]

@@ -1,0 +1,61 @@
+/* module.c - classtrack._core: module definition, state, registration.
+ * Nothing else lives here; each concept registers itself. */
+#include "state.h"
+
+static int
+core_exec(PyObject *module)
+{
+    ct_state *st = ct_get_state(module);
+    if (ct_sizer_type_register(module, st) < 0) {
+        return -1;
+    }
+    if (PyModule_AddFunctions(module, ct_sizer_functions) < 0) {
+        return -1;
+    }
+    return 0;
+}
+
+static int
+core_traverse(PyObject *module, visitproc visit, void *arg)
+{
+    ct_state *st = ct_get_state(module);
+    Py_VISIT(st->sizer_type);
+    return 0;
+}
+
+static int
+core_clear(PyObject *module)
+{
+    ct_state *st = ct_get_state(module);
+    Py_CLEAR(st->sizer_type);
+    return 0;
+}
+
+static void
+core_free(void *module)
+{
+    (void)core_clear((PyObject *)module);
+}
+
+static PyModuleDef_Slot core_slots[] = {
+    {Py_mod_exec, (void *)core_exec},
+    {0, NULL},
+};
+
+static struct PyModuleDef core_module = {
+    PyModuleDef_HEAD_INIT,
+    "classtrack._core",
+    "classtrack's C engine: exact sizer (see classtrack.asizeof).",
+    sizeof(ct_state),
+    NULL,
+    core_slots,
+    core_traverse,
+    core_clear,
+    core_free,
+};
+
+PyMODINIT_FUNC
+PyInit__core(void)
+{
+    return PyModuleDef_Init(&core_module);
+}

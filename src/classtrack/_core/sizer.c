@@ -1,0 +1,271 @@
+/* sizer.c - iterative traversal of an object graph.  See sizer.h.
+ *
+ * Algorithm: depth-first over an explicit stack.  An object is marked seen
+ * when it is pushed, so it is counted exactly once however many paths lead
+ * to it, and the stack never holds it twice.  Referents come from:
+ *   - list and tuple items, read directly;
+ *   - dict keys and values through PyDict_Next (dict_traverse skips str
+ *     keys, and str keys are real memory);
+ *   - tp_traverse for every other GC object (never for non-GC objects:
+ *     some traverse functions assume GC state);
+ *   - the materialised __dict__ that 3.13's traverse hides while inline
+ *     values are valid.
+ * Invariant: every pointer in stack[0..sp) is a strong reference and is
+ * in `seen`.
+ */
+#include "sizer_internal.h"
+#include "layout.h"
+
+#include <stdlib.h>
+
+int
+ct_sizer_init(ct_sizer *s)
+{
+    memset(s, 0, sizeof(*s));
+    s->limit = -1;
+    s->clip = 80;
+    s->str_sizeof = PyUnicode_InternFromString("__sizeof__");
+    if (s->str_sizeof == NULL) {
+        return -1;
+    }
+    s->object_sizeof = _PyType_Lookup(&PyBaseObject_Type, s->str_sizeof);
+    if (s->object_sizeof == NULL) {
+        Py_CLEAR(s->str_sizeof);
+        PyErr_SetString(PyExc_RuntimeError, "object.__sizeof__ not found");
+        return -1;
+    }
+    Py_INCREF(s->object_sizeof);
+    return 0;
+}
+
+static void
+stack_unwind(ct_sizer *s, size_t base)
+{
+    while (s->sp > base) {
+        s->sp--;
+        Py_DECREF(s->stack[s->sp].obj);
+    }
+}
+
+void
+ct_sizer_fini(ct_sizer *s)
+{
+    stack_unwind(s, 0);
+    free(s->stack);
+    s->stack = NULL;
+    s->cap = 0;
+    ct_ptrset_clear(&s->seen);
+    ct_ptrset_clear(&s->excl_refs);
+    ct_ptrset_clear(&s->excl_objs);
+    Py_CLEAR(s->str_sizeof);
+    Py_CLEAR(s->object_sizeof);
+}
+
+void
+ct_sizer_reset(ct_sizer *s)
+{
+    ct_ptrset_clear(&s->seen);
+    s->total = 0;
+}
+
+static int
+add_to(ct_ptrset *set, PyObject *obj)
+{
+    if (ct_ptrset_add(set, obj) < 0) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    return 0;
+}
+
+int
+ct_sizer_exclude_ref(ct_sizer *s, PyObject *obj)
+{
+    return add_to(&s->excl_refs, obj);
+}
+
+int
+ct_sizer_exclude_obj(ct_sizer *s, PyObject *obj)
+{
+    return add_to(&s->excl_objs, obj);
+}
+
+size_t
+ct_sizer_footprint(const ct_sizer *s)
+{
+    return ct_ptrset_footprint(&s->seen) + ct_ptrset_footprint(&s->excl_refs)
+           + ct_ptrset_footprint(&s->excl_objs)
+           + s->cap * sizeof(ct_stack_entry);
+}
+
+static int
+stack_push(ct_sizer *s, PyObject *obj, Py_ssize_t depth)
+{
+    if (s->sp == s->cap) {
+        size_t cap = s->cap ? s->cap * 2 : 256;
+        ct_stack_entry *st = realloc(s->stack, cap * sizeof(ct_stack_entry));
+        if (st == NULL) {
+            PyErr_NoMemory();
+            return -1;
+        }
+        s->stack = st;
+        s->cap = cap;
+    }
+    Py_INCREF(obj);
+    s->stack[s->sp].obj = obj;
+    s->stack[s->sp].depth = depth;
+    s->sp++;
+    return 0;
+}
+
+int
+ct_consider(ct_sizer *s, PyObject *ref, Py_ssize_t depth)
+{
+    if (ref == NULL || ct_policy_skip(s, ref, 0)) {
+        return 0;
+    }
+    if ((s->excl_refs.used && ct_ptrset_contains(&s->excl_refs, ref))
+        || (s->excl_objs.used && ct_ptrset_contains(&s->excl_objs, ref))) {
+        return 0;
+    }
+    int added = ct_ptrset_add(&s->seen, ref);
+    if (added <= 0) {
+        if (added < 0) {
+            PyErr_NoMemory();
+        }
+        return added;
+    }
+    return stack_push(s, ref, depth) < 0 ? -1 : 1;
+}
+
+typedef struct {
+    ct_sizer *s;
+    Py_ssize_t depth;
+} visit_ctx;
+
+static int
+visit_push(PyObject *ref, void *arg)
+{
+    visit_ctx *ctx = (visit_ctx *)arg;
+    return ct_consider(ctx->s, ref, ctx->depth) < 0 ? -1 : 0;
+}
+
+int
+ct_push_referents(ct_sizer *s, PyObject *obj, Py_ssize_t depth)
+{
+    PyTypeObject *tp = Py_TYPE(obj);
+    if (s->limit >= 0 && depth > s->limit) {
+        return 0;
+    }
+    if (tp == &PyList_Type) {
+        /* re-read the size each step: nothing here runs Python code, but
+         * stay correct even if that ever changes */
+        for (Py_ssize_t i = 0; i < PyList_GET_SIZE(obj); i++) {
+            if (ct_consider(s, PyList_GET_ITEM(obj, i), depth) < 0) {
+                return -1;
+            }
+        }
+        return 0;
+    }
+    if (tp == &PyTuple_Type) {
+        for (Py_ssize_t i = 0; i < PyTuple_GET_SIZE(obj); i++) {
+            if (ct_consider(s, PyTuple_GET_ITEM(obj, i), depth) < 0) {
+                return -1;
+            }
+        }
+        return 0;
+    }
+    if (PyDict_Check(obj)) {
+        Py_ssize_t pos = 0;
+        PyObject *k, *v;
+        while (PyDict_Next(obj, &pos, &k, &v)) {
+            if (ct_consider(s, k, depth) < 0 || ct_consider(s, v, depth) < 0) {
+                return -1;
+            }
+        }
+        if (tp == &PyDict_Type) {
+            return 0;
+        }
+    }
+    if (PyObject_IS_GC(obj) && tp->tp_traverse != NULL) {
+        visit_ctx ctx = {s, depth};
+        if (tp->tp_traverse(obj, visit_push, &ctx) != 0) {
+            if (!PyErr_Occurred()) {
+                PyErr_SetString(PyExc_RuntimeError, "traversal failed");
+            }
+            return -1;
+        }
+        if (ct_dict_hidden_from_traverse(obj)
+            && ct_consider(s, ct_existing_dict(obj), depth) < 0) {
+            return -1;
+        }
+    }
+    return 0;
+}
+
+Py_ssize_t
+ct_drain(ct_sizer *s, size_t base)
+{
+    Py_ssize_t total = 0;
+    while (s->sp > base) {
+        s->sp--;
+        PyObject *obj = s->stack[s->sp].obj;
+        Py_ssize_t depth = s->stack[s->sp].depth;
+        Py_ssize_t flat = ct_flat_size(s, obj);
+        if (flat < 0 || ct_push_referents(s, obj, depth + 1) < 0) {
+            Py_DECREF(obj);
+            stack_unwind(s, base);
+            return -1;
+        }
+        total += flat;
+        Py_DECREF(obj);
+    }
+    return total;
+}
+
+static int
+enter(ct_sizer *s)
+{
+    if (s->busy) {
+        PyErr_SetString(PyExc_RuntimeError,
+                        "Asizer used re-entrantly (from a __sizeof__ or "
+                        "__repr__ it is sizing)");
+        return -1;
+    }
+    s->busy = 1;
+    return 0;
+}
+
+Py_ssize_t
+ct_sizer_size(ct_sizer *s, PyObject *obj)
+{
+    if (enter(s) < 0) {
+        return -1;
+    }
+    Py_ssize_t total = 0;
+    if (ct_policy_skip(s, obj, 1)
+        || (s->excl_objs.used && ct_ptrset_contains(&s->excl_objs, obj))) {
+        goto done;
+    }
+    int added = ct_ptrset_add(&s->seen, obj);
+    if (added < 0) {
+        PyErr_NoMemory();
+        total = -1;
+        goto done;
+    }
+    if (added == 0) {
+        goto done;
+    }
+    size_t base = s->sp;
+    if (stack_push(s, obj, 0) < 0) {
+        total = -1;
+        goto done;
+    }
+    total = ct_drain(s, base);
+    if (total >= 0) {
+        s->total += total;
+    }
+done:
+    s->busy = 0;
+    return total;
+}

@@ -1,0 +1,84 @@
+/* sizer.h - the exact sizer: true bytes of an object graph.
+ *
+ * A ct_sizer is the C half of an Asizer.  It remembers every object it has
+ * sized (so shared data counts once across calls), two exclusion sets and
+ * the policy flags.  Traversal is iterative over an explicit stack, so any
+ * depth works and no C recursion happens, except in ct_sizer_tree whose
+ * recursion is bounded by the requested detail level.
+ *
+ * Ownership: the sets hold raw addresses, never references.  The work stack
+ * holds a strong reference to each entry, because a user-defined __sizeof__
+ * may run Python code (and let other threads run) that drops the last
+ * reference to an object still waiting on the stack.
+ *
+ * All functions need the GIL.  None is re-entrant on the same sizer: the
+ * `busy` flag turns re-entry (a __sizeof__ calling back into the same
+ * Asizer) into a RuntimeError instead of corrupted state.
+ */
+#ifndef CLASSTRACK_SIZER_H
+#define CLASSTRACK_SIZER_H
+
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+
+#include "ptrset.h"
+
+/* What is followed and counted besides ordinary data (all off by default). */
+enum {
+    CT_FOLLOW_TYPES = 1u << 0,      /* classes and other type objects */
+    CT_FOLLOW_MODULES = 1u << 1,    /* module objects */
+    CT_FOLLOW_FUNCTIONS = 1u << 2,  /* functions, methods, descriptors */
+    CT_FOLLOW_CODE = 1u << 3,       /* code objects */
+    CT_FOLLOW_FRAMES = 1u << 4,     /* frame objects */
+    CT_FOLLOW_SHARED = 1u << 5,     /* None, small ints, interned str, ... */
+};
+
+typedef struct {
+    PyObject *obj;      /* strong reference */
+    Py_ssize_t depth;   /* distance from the top-level object */
+} ct_stack_entry;
+
+typedef struct {
+    ct_ptrset seen;         /* sized already: counts 0 from now on */
+    ct_ptrset excl_refs;    /* not followed when reached as a referent */
+    ct_ptrset excl_objs;    /* never sized */
+    unsigned flags;         /* CT_FOLLOW_* */
+    Py_ssize_t limit;       /* max depth followed, or -1 for no limit */
+    Py_ssize_t clip;        /* max length of value reprs in names */
+    Py_ssize_t total;       /* bytes counted since the last reset */
+    ct_stack_entry *stack;  /* work stack, entries [0, sp) are live */
+    size_t sp;
+    size_t cap;
+    int busy;               /* set while a call is running */
+    PyObject *str_sizeof;   /* strong: interned "__sizeof__" */
+    PyObject *object_sizeof;/* strong: object.__sizeof__ descriptor */
+} ct_sizer;
+
+/* Returns 0, or -1 with an exception set. */
+int ct_sizer_init(ct_sizer *s);
+/* Releases everything; the sizer must be initialised again before use. */
+void ct_sizer_fini(ct_sizer *s);
+/* Forgets what was sized and the total; keeps exclusions and options. */
+void ct_sizer_reset(ct_sizer *s);
+
+/* Adds obj to an exclusion set.  0 or -1 with MemoryError. */
+int ct_sizer_exclude_ref(ct_sizer *s, PyObject *obj);
+int ct_sizer_exclude_obj(ct_sizer *s, PyObject *obj);
+
+/* Bytes of obj and everything it owns not sized before; adds them to
+ * s->total.  -1 with an exception set on failure. */
+Py_ssize_t ct_sizer_size(ct_sizer *s, PyObject *obj);
+
+/* Like ct_sizer_size, but returns the tree (name, size, flat, refs) with
+ * referents sized one by one down to `detail` levels.  New reference. */
+PyObject *ct_sizer_tree(ct_sizer *s, PyObject *obj, int detail, PyObject *name);
+
+/* The object's own allocations, not counting referents; marks nothing.
+ * -1 with an exception set only for BaseExceptions other than Exception
+ * raised by a user-defined __sizeof__. */
+Py_ssize_t ct_flat_size(ct_sizer *s, PyObject *obj);
+
+/* Bytes the sizer itself holds (sets and stack). */
+size_t ct_sizer_footprint(const ct_sizer *s);
+
+#endif

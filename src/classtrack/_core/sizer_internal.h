@@ -1,0 +1,26 @@
+/* sizer_internal.h - declarations shared by sizer.c, sizer_types.c and
+ * sizer_tree.c only; not part of the engine's interface. */
+#ifndef CLASSTRACK_SIZER_INTERNAL_H
+#define CLASSTRACK_SIZER_INTERNAL_H
+
+#include "sizer.h"
+
+/* 1 when policy says obj is neither counted nor followed.  `top` is true
+ * for objects passed in by the caller: those are counted even when shared
+ * interpreter-wide (asizeof(None) is the size of None), but classes,
+ * modules, functions, code and frames still need their option. */
+int ct_policy_skip(const ct_sizer *s, PyObject *obj, int top);
+
+/* Pushes the referents of obj that are not yet seen, excluded or skipped
+ * by policy onto the work stack, marking them seen.  0 or -1. */
+int ct_push_referents(ct_sizer *s, PyObject *obj, Py_ssize_t depth);
+
+/* Decides whether a referent is sized: 1 if it was marked seen and pushed,
+ * 0 if it is skipped, -1 on error. */
+int ct_consider(ct_sizer *s, PyObject *ref, Py_ssize_t depth);
+
+/* Pops and sizes everything on the stack above `base`.  Returns the bytes
+ * counted, or -1 with an exception set (the stack is then unwound to base). */
+Py_ssize_t ct_drain(ct_sizer *s, size_t base);
+
+#endif

@@ -1,0 +1,271 @@
+/* sizer_type.c - Python binding of the sizer: the heap type
+ * classtrack._core.Sizer and the module functions flatsize/basicsize.
+ * Argument conversion only; the work happens in sizer*.c. */
+#include "state.h"
+#include "sizer.h"
+#include "layout.h"
+
+typedef struct {
+    PyObject_HEAD
+    ct_sizer s;
+} SizerObject;
+
+static int
+parse_config(ct_sizer *s, PyObject *args, PyObject *kwds)
+{
+    static char *kwlist[] = {"flags", "limit", "clip", NULL};
+    unsigned int flags = s->flags;
+    Py_ssize_t limit = s->limit, clip = s->clip;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "|Inn", kwlist, &flags, &limit,
+                                     &clip)) {
+        return -1;
+    }
+    s->flags = flags;
+    s->limit = limit < 0 ? -1 : limit;
+    s->clip = clip;
+    return 0;
+}
+
+static PyObject *
+Sizer_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
+{
+    SizerObject *self = (SizerObject *)type->tp_alloc(type, 0);
+    if (self == NULL) {
+        return NULL;
+    }
+    if (ct_sizer_init(&self->s) < 0) {
+        Py_DECREF(self);
+        return NULL;
+    }
+    if (parse_config(&self->s, args, kwds) < 0) {
+        Py_DECREF(self);
+        return NULL;
+    }
+    return (PyObject *)self;
+}
+
+static void
+Sizer_dealloc(SizerObject *self)
+{
+    PyTypeObject *tp = Py_TYPE(self);
+    ct_sizer_fini(&self->s);
+    tp->tp_free((PyObject *)self);
+    Py_DECREF(tp);
+}
+
+static PyObject *
+Sizer_configure(SizerObject *self, PyObject *args, PyObject *kwds)
+{
+    if (parse_config(&self->s, args, kwds) < 0) {
+        return NULL;
+    }
+    Py_RETURN_NONE;
+}
+
+/* size(*objs) -> int: bytes not sized before, summed over objs. */
+static PyObject *
+Sizer_size(SizerObject *self, PyObject *args)
+{
+    Py_ssize_t total = 0;
+    for (Py_ssize_t i = 0; i < PyTuple_GET_SIZE(args); i++) {
+        Py_ssize_t n = ct_sizer_size(&self->s, PyTuple_GET_ITEM(args, i));
+        if (n < 0) {
+            return NULL;
+        }
+        total += n;
+    }
+    return PyLong_FromSsize_t(total);
+}
+
+/* sizes(*objs) -> tuple of int, one per object. */
+static PyObject *
+Sizer_sizes(SizerObject *self, PyObject *args)
+{
+    PyObject *out = PyTuple_New(PyTuple_GET_SIZE(args));
+    if (out == NULL) {
+        return NULL;
+    }
+    for (Py_ssize_t i = 0; i < PyTuple_GET_SIZE(args); i++) {
+        Py_ssize_t n = ct_sizer_size(&self->s, PyTuple_GET_ITEM(args, i));
+        PyObject *v = n < 0 ? NULL : PyLong_FromSsize_t(n);
+        if (v == NULL) {
+            Py_DECREF(out);
+            return NULL;
+        }
+        PyTuple_SET_ITEM(out, i, v);
+    }
+    return out;
+}
+
+/* tree(obj, detail, name) -> (name, size, flat, refs) */
+static PyObject *
+Sizer_tree(SizerObject *self, PyObject *args)
+{
+    PyObject *obj, *name;
+    int detail;
+    if (!PyArg_ParseTuple(args, "OiU", &obj, &detail, &name)) {
+        return NULL;
+    }
+    if (detail < 0) {
+        PyErr_SetString(PyExc_ValueError, "detail must be >= 0");
+        return NULL;
+    }
+    return ct_sizer_tree(&self->s, obj, detail, name);
+}
+
+static PyObject *
+exclude_all(SizerObject *self, PyObject *args, int (*fn)(ct_sizer *, PyObject *))
+{
+    for (Py_ssize_t i = 0; i < PyTuple_GET_SIZE(args); i++) {
+        if (fn(&self->s, PyTuple_GET_ITEM(args, i)) < 0) {
+            return NULL;
+        }
+    }
+    Py_RETURN_NONE;
+}
+
+static PyObject *
+Sizer_exclude_refs(SizerObject *self, PyObject *args)
+{
+    return exclude_all(self, args, ct_sizer_exclude_ref);
+}
+
+static PyObject *
+Sizer_exclude_objs(SizerObject *self, PyObject *args)
+{
+    return exclude_all(self, args, ct_sizer_exclude_obj);
+}
+
+static PyObject *
+Sizer_reset(SizerObject *self, PyObject *Py_UNUSED(ignored))
+{
+    if (self->s.busy) {
+        PyErr_SetString(PyExc_RuntimeError, "Asizer.reset() while sizing");
+        return NULL;
+    }
+    ct_sizer_reset(&self->s);
+    Py_RETURN_NONE;
+}
+
+static PyObject *
+Sizer_flatsize(SizerObject *self, PyObject *obj)
+{
+    Py_ssize_t n = ct_flat_size(&self->s, obj);
+    return n < 0 ? NULL : PyLong_FromSsize_t(n);
+}
+
+static PyObject *
+Sizer_get_total(SizerObject *self, void *Py_UNUSED(closure))
+{
+    return PyLong_FromSsize_t(self->s.total);
+}
+
+static PyObject *
+Sizer_get_seen(SizerObject *self, void *Py_UNUSED(closure))
+{
+    return PyLong_FromSize_t(self->s.seen.used);
+}
+
+static PyObject *
+Sizer_get_footprint(SizerObject *self, void *Py_UNUSED(closure))
+{
+    return PyLong_FromSize_t(sizeof(SizerObject) + ct_sizer_footprint(&self->s));
+}
+
+static PyObject *
+Sizer_get_flags(SizerObject *self, void *Py_UNUSED(closure))
+{
+    return PyLong_FromUnsignedLong(self->s.flags);
+}
+
+static PyObject *
+Sizer_get_limit(SizerObject *self, void *Py_UNUSED(closure))
+{
+    return PyLong_FromSsize_t(self->s.limit);
+}
+
+static PyMethodDef Sizer_methods[] = {
+    {"configure", (PyCFunction)(void (*)(void))Sizer_configure,
+     METH_VARARGS | METH_KEYWORDS,
+     "configure(flags=, limit=, clip=): change what is followed."},
+    {"size", (PyCFunction)Sizer_size, METH_VARARGS,
+     "size(*objs) -> bytes not sized before by this sizer."},
+    {"sizes", (PyCFunction)Sizer_sizes, METH_VARARGS,
+     "sizes(*objs) -> tuple of bytes, one per object."},
+    {"tree", (PyCFunction)Sizer_tree, METH_VARARGS,
+     "tree(obj, detail, name) -> (name, size, flat, refs)."},
+    {"exclude_refs", (PyCFunction)Sizer_exclude_refs, METH_VARARGS,
+     "Never follow these objects when reached as referents."},
+    {"exclude_objs", (PyCFunction)Sizer_exclude_objs, METH_VARARGS,
+     "Never size these objects."},
+    {"reset", (PyCFunction)Sizer_reset, METH_NOARGS,
+     "Forget what was sized; keep exclusions and options."},
+    {"flatsize", (PyCFunction)Sizer_flatsize, METH_O,
+     "flatsize(obj) -> bytes of obj's own allocations."},
+    {NULL, NULL, 0, NULL},
+};
+
+static PyGetSetDef Sizer_getset[] = {
+    {"total", (getter)Sizer_get_total, NULL, "bytes counted since reset", NULL},
+    {"seen", (getter)Sizer_get_seen, NULL, "objects sized since reset", NULL},
+    {"footprint", (getter)Sizer_get_footprint, NULL,
+     "bytes this sizer itself holds", NULL},
+    {"flags", (getter)Sizer_get_flags, NULL, "CT_FOLLOW_* flags", NULL},
+    {"limit", (getter)Sizer_get_limit, NULL, "depth limit or -1", NULL},
+    {NULL, NULL, NULL, NULL, NULL},
+};
+
+static PyType_Slot Sizer_slots[] = {
+    {Py_tp_new, Sizer_new},
+    {Py_tp_dealloc, Sizer_dealloc},
+    {Py_tp_methods, Sizer_methods},
+    {Py_tp_getset, Sizer_getset},
+    {Py_tp_doc, "Sizer(flags=0, limit=-1, clip=80): the engine of Asizer."},
+    {0, NULL},
+};
+
+static PyType_Spec Sizer_spec = {
+    "classtrack._core.Sizer",
+    sizeof(SizerObject),
+    0,
+    Py_TPFLAGS_DEFAULT,
+    Sizer_slots,
+};
+
+int
+ct_sizer_type_register(PyObject *module, ct_state *st)
+{
+    st->sizer_type = (PyTypeObject *)PyType_FromModuleAndSpec(module, &Sizer_spec,
+                                                              NULL);
+    if (st->sizer_type == NULL) {
+        return -1;
+    }
+    if (PyModule_AddObject(module, "Sizer", (PyObject *)st->sizer_type) < 0) {
+        return -1;
+    }
+    Py_INCREF(st->sizer_type);  /* AddObject stole one; the state keeps one */
+    if (PyModule_AddIntConstant(module, "FOLLOW_TYPES", CT_FOLLOW_TYPES) < 0
+        || PyModule_AddIntConstant(module, "FOLLOW_MODULES", CT_FOLLOW_MODULES) < 0
+        || PyModule_AddIntConstant(module, "FOLLOW_FUNCTIONS",
+                                   CT_FOLLOW_FUNCTIONS) < 0
+        || PyModule_AddIntConstant(module, "FOLLOW_CODE", CT_FOLLOW_CODE) < 0
+        || PyModule_AddIntConstant(module, "FOLLOW_FRAMES", CT_FOLLOW_FRAMES) < 0
+        || PyModule_AddIntConstant(module, "FOLLOW_SHARED", CT_FOLLOW_SHARED) < 0) {
+        return -1;
+    }
+    return 0;
+}
+
+/* basicsize(obj): pre-header + tp_basicsize of obj's type. */
+static PyObject *
+core_basicsize(PyObject *Py_UNUSED(module), PyObject *obj)
+{
+    return PyLong_FromSize_t(ct_preheader_size(obj)
+                             + (size_t)Py_TYPE(obj)->tp_basicsize);
+}
+
+PyMethodDef ct_sizer_functions[] = {
+    {"basicsize", (PyCFunction)core_basicsize, METH_O,
+     "basicsize(obj) -> pre-header plus the type's basic size, in bytes."},
+    {NULL, NULL, 0, NULL},
+};

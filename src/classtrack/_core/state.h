@@ -1,0 +1,26 @@
+/* state.h - the module state: every Python-level object the extension
+ * keeps lives here, never in file-level globals, so the module can be
+ * loaded in several interpreters and torn down cleanly. */
+#ifndef CLASSTRACK_STATE_H
+#define CLASSTRACK_STATE_H
+
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+
+typedef struct {
+    PyTypeObject *sizer_type;   /* strong: classtrack._core.Sizer */
+} ct_state;
+
+static inline ct_state *
+ct_get_state(PyObject *module)
+{
+    return (ct_state *)PyModule_GetState(module);
+}
+
+/* Registration functions, one per binding file; each adds its types or
+ * functions to the module and fills its part of the state.  0 or -1. */
+int ct_sizer_type_register(PyObject *module, ct_state *st);
+
+extern PyMethodDef ct_sizer_functions[];
+
+#endif
