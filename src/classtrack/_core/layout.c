@@ -104,6 +104,14 @@ typedef struct {
     PyObject *values[1];
 } ct_inline_values;
 
+/* _PyInlineValuesSize and values_size_from_count: the header word, one
+ * slot per capacity, then the insertion-order bytes rounded up to a word. */
+static size_t
+values_storage_size(size_t capacity)
+{
+    return PTR_SIZE + capacity * PTR_SIZE + ROUND_UP(capacity, PTR_SIZE);
+}
+
 static ct_inline_values *
 inline_values(PyObject *o)
 {
@@ -154,26 +162,14 @@ ct_layout_size(PyObject *o)
     return size + ct_preheader_size(o);
 }
 
-size_t
-ct_attr_storage_size(PyObject *o)
+#if PY_VERSION_HEX >= 0x030B0000 && PY_VERSION_HEX < 0x030D0000
+/* Allocated bytes of a 3.11/3.12 values array whose keys are `keys`. */
+static size_t
+values_alloc_size(PyObject **values, ct_dictkeys *keys)
 {
-#if PY_VERSION_HEX >= 0x030D0000
-    ct_inline_values *iv = inline_values(o);
-    if (iv == NULL) {
-        return 0;
-    }
-    size_t cap = iv->capacity;
-    /* _PyInlineValuesSize: header word + one slot per capacity + the
-     * insertion-order bytes rounded up to a word. */
-    return PTR_SIZE + cap * PTR_SIZE + ROUND_UP(cap, PTR_SIZE);
-#elif PY_VERSION_HEX >= 0x030B0000
-    PyObject **values = values_array(o);
-    if (values == NULL) {
-        return 0;
-    }
     /* new_values(n) allocates ROUND_UP(n + 2, 8) prefix bytes (stored in
      * the last prefix byte) and n slots.  n is not stored; it was the
-     * class's usable shared-keys size at allocation time, which only
+     * usable size of the shared keys at allocation time, which only
      * shrinks afterwards, so the current one is a lower bound and the
      * prefix size gives the range.  Exact in the steady state. */
     size_t prefix = ((uint8_t *)values)[-1];
@@ -183,7 +179,6 @@ ct_attr_storage_size(PyObject *o)
     size_t lo = prefix >= 9 ? prefix - 9 : 0;
     size_t hi = prefix - 2;
     size_t n = lo;
-    ct_dictkeys *keys = shared_keys_of(Py_TYPE(o));
     if (keys != NULL) {
         size_t cur = (size_t)(keys->dk_nentries + keys->dk_usable);
         n = cur < lo ? lo : (cur > hi ? hi : cur);
@@ -192,6 +187,57 @@ ct_attr_storage_size(PyObject *o)
         n = 1;
     }
     return prefix + n * PTR_SIZE;
+}
+#endif
+
+Py_ssize_t
+ct_split_values_correction(PyObject *dict)
+{
+#if PY_VERSION_HEX >= 0x030B0000 && PY_VERSION_HEX < 0x030D0000
+    PyDictObject *mp = (PyDictObject *)dict;
+    if (mp->ma_values == NULL) {
+        return 0;
+    }
+    ct_dictkeys *keys = (ct_dictkeys *)mp->ma_keys;
+    if (keys == NULL || keys->dk_kind != CT_DICT_KEYS_SPLIT) {
+        return 0;
+    }
+    PyObject **values = (PyObject **)mp->ma_values;
+    Py_ssize_t counted = (keys->dk_nentries + keys->dk_usable) * (Py_ssize_t)PTR_SIZE;
+    return (Py_ssize_t)values_alloc_size(values, keys) - counted;
+#elif PY_VERSION_HEX >= 0x030D0000
+    PyDictObject *mp = (PyDictObject *)dict;
+    ct_inline_values *values = (ct_inline_values *)mp->ma_values;
+    ct_dictkeys *keys = (ct_dictkeys *)mp->ma_keys;
+    if (values == NULL || keys == NULL || keys->dk_kind != CT_DICT_KEYS_SPLIT) {
+        return 0;
+    }
+    Py_ssize_t counted = (keys->dk_nentries + keys->dk_usable) * (Py_ssize_t)PTR_SIZE;
+    if (values->embedded) {
+        return -counted;    /* inside the instance, counted there */
+    }
+    return (Py_ssize_t)values_storage_size(values->capacity) - counted;
+#else
+    (void)dict;
+    return 0;
+#endif
+}
+
+size_t
+ct_attr_storage_size(PyObject *o)
+{
+#if PY_VERSION_HEX >= 0x030D0000
+    ct_inline_values *iv = inline_values(o);
+    if (iv == NULL) {
+        return 0;
+    }
+    return values_storage_size(iv->capacity);
+#elif PY_VERSION_HEX >= 0x030B0000
+    PyObject **values = values_array(o);
+    if (values == NULL) {
+        return 0;
+    }
+    return values_alloc_size(values, shared_keys_of(Py_TYPE(o)));
 #else
     (void)o;
     return 0;

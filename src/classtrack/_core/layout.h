@@ -37,6 +37,12 @@ size_t ct_layout_size(PyObject *o);
  * allocation, after tp_basicsize).  0 where attributes live in a dict. */
 size_t ct_attr_storage_size(PyObject *o);
 
+/* What dict.__sizeof__ misses for a split-table dict (an instance
+ * __dict__ materialised on 3.11/3.12): the prefix bytes of its values
+ * array, and the difference between the slots it counts (from the class's
+ * current keys) and those allocated.  May be negative; 0 elsewhere. */
+Py_ssize_t ct_split_values_correction(PyObject *dict);
+
 /* The instance's existing __dict__, borrowed, or NULL.  Never creates one. */
 PyObject *ct_existing_dict(PyObject *o);
 

@@ -35,6 +35,14 @@ ct_sizer_init(ct_sizer *s)
         return -1;
     }
     Py_INCREF(s->object_sizeof);
+    PyObject *wrapper = PyObject_GetAttrString(Py_None, "__repr__");
+    if (wrapper == NULL) {
+        ct_sizer_fini(s);
+        return -1;
+    }
+    s->method_wrapper_type = Py_TYPE(wrapper);
+    Py_INCREF(s->method_wrapper_type);
+    Py_DECREF(wrapper);
     return 0;
 }
 
@@ -59,6 +67,7 @@ ct_sizer_fini(ct_sizer *s)
     ct_ptrset_clear(&s->excl_objs);
     Py_CLEAR(s->str_sizeof);
     Py_CLEAR(s->object_sizeof);
+    Py_CLEAR(s->method_wrapper_type);
 }
 
 void

@@ -52,6 +52,7 @@ typedef struct {
     int busy;               /* set while a call is running */
     PyObject *str_sizeof;   /* strong: interned "__sizeof__" */
     PyObject *object_sizeof;/* strong: object.__sizeof__ descriptor */
+    PyTypeObject *method_wrapper_type;  /* strong: type(None.__repr__) */
 } ct_sizer;
 
 /* Returns 0, or -1 with an exception set. */

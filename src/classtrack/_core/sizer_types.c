@@ -26,6 +26,7 @@
 #include "layout.h"
 
 #include <stddef.h>
+#include <frameobject.h>
 
 #if PY_VERSION_HEX >= 0x030D0000
 /* Exported by CPython but declared in an internal header on 3.13. */
@@ -171,7 +172,8 @@ ct_flat_size(ct_sizer *s, PyObject *o)
                + Py_SIZE(o) * (Py_ssize_t)sizeof(PyObject *);
     }
     else if (tp == &PyDict_Type) {
-        return (Py_ssize_t)CT_GC_HEAD_SIZE + _PyDict_SizeOf((PyDictObject *)o);
+        return (Py_ssize_t)CT_GC_HEAD_SIZE + _PyDict_SizeOf((PyDictObject *)o)
+               + ct_split_values_correction(o);
     }
 
     /* 2-4. through the type's __sizeof__ */
@@ -204,6 +206,9 @@ ct_flat_size(ct_sizer *s, PyObject *o)
         return layout + extra;
     }
     v += (Py_ssize_t)ct_preheader_size(o);
+    if (PyDict_Check(o)) {
+        v += ct_split_values_correction(o);
+    }
     if (v < layout) {
         v = layout;
     }
@@ -211,14 +216,14 @@ ct_flat_size(ct_sizer *s, PyObject *o)
 }
 
 static int
-is_function_like(PyTypeObject *tp)
+is_function_like(const ct_sizer *s, PyTypeObject *tp)
 {
     return tp == &PyFunction_Type || tp == &PyCFunction_Type
            || tp == &PyCMethod_Type || tp == &PyMethod_Type
            || tp == &PyInstanceMethod_Type || tp == &PyMethodDescr_Type
            || tp == &PyClassMethodDescr_Type || tp == &PyWrapperDescr_Type
            || tp == &PyMemberDescr_Type || tp == &PyGetSetDescr_Type
-           || tp == &_PyMethodWrapper_Type
+           || tp == s->method_wrapper_type
            || PyType_IsSubtype(tp, &PyClassMethod_Type)
            || PyType_IsSubtype(tp, &PyStaticMethod_Type);
 }
@@ -248,7 +253,7 @@ ct_policy_skip(const ct_sizer *s, PyObject *o, int top)
     if (tp == &PyFrame_Type) {
         return !(flags & CT_FOLLOW_FRAMES);
     }
-    if (is_function_like(tp)) {
+    if (is_function_like(s, tp)) {
         return !(flags & CT_FOLLOW_FUNCTIONS);
     }
     return !top && !(flags & CT_FOLLOW_SHARED) && ct_is_shared(o);
