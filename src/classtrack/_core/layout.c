@@ -128,7 +128,7 @@ ct_preheader_size(PyObject *o)
 {
     size_t size = 0;
     PyTypeObject *tp = Py_TYPE(o);
-    if (PyObject_IS_GC(o)) {
+    if (ct_is_gc(o)) {
         size += CT_GC_HEAD_SIZE;
     }
 #if PY_VERSION_HEX >= 0x030C0000
@@ -337,54 +337,6 @@ ct_visit_attr_values(PyObject *o, ct_attr_cb cb, void *arg)
     (void)o;
     (void)cb;
     (void)arg;
-    return 0;
-#endif
-}
-
-int
-ct_is_shared(PyObject *o)
-{
-#if PY_VERSION_HEX >= 0x030C0000
-    if (_Py_IsImmortal(o)) {
-        return 1;
-    }
-    if (PyUnicode_CheckExact(o)) {
-        return PyUnicode_CHECK_INTERNED(o) != 0;
-    }
-    return 0;
-#else
-    if (o == Py_None || o == Py_True || o == Py_False || o == Py_Ellipsis
-        || o == Py_NotImplemented) {
-        return 1;
-    }
-    PyTypeObject *tp = Py_TYPE(o);
-    if (tp == &PyUnicode_Type) {
-        if (PyUnicode_CHECK_INTERNED(o)) {
-            return 1;
-        }
-        if (PyUnicode_IS_READY(o)) {
-            Py_ssize_t n = PyUnicode_GET_LENGTH(o);
-            return n == 0 || (n == 1 && PyUnicode_READ_CHAR(o, 0) < 256);
-        }
-        return 0;
-    }
-    if (tp == &PyLong_Type) {
-        Py_ssize_t n = Py_SIZE(o);
-        if (n == 0) {
-            return 1;
-        }
-        if (n == 1 || n == -1) {
-            long v = (long)((PyLongObject *)o)->ob_digit[0] * (long)n;
-            return v >= -5 && v <= 256;
-        }
-        return 0;
-    }
-    if (tp == &PyBytes_Type) {
-        return Py_SIZE(o) <= 1;
-    }
-    if (tp == &PyTuple_Type) {
-        return Py_SIZE(o) == 0;
-    }
     return 0;
 #endif
 }

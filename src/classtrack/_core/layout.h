@@ -22,6 +22,32 @@
  * default and debug builds); the struct itself is internal from 3.9. */
 #define CT_GC_HEAD_SIZE (2 * sizeof(void *))
 
+/* PyObject_IS_GC without the function call. */
+static inline int
+ct_is_gc(PyObject *o)
+{
+    PyTypeObject *tp = Py_TYPE(o);
+    return PyType_IS_GC(tp) && (tp->tp_is_gc == NULL || tp->tp_is_gc(o));
+}
+
+/* Hints the CPU to fetch the instance's separately allocated attribute
+ * storage (3.11/3.12 values array), which sizing reads next. */
+static inline void
+ct_prefetch_attr_storage(PyObject *o)
+{
+#if PY_VERSION_HEX >= 0x030B0000 && PY_VERSION_HEX < 0x030D0000
+    if (Py_TYPE(o)->tp_flags & Py_TPFLAGS_MANAGED_DICT) {
+#if PY_VERSION_HEX >= 0x030C0000
+        __builtin_prefetch((char *)((uintptr_t *)o)[-3] - 8);
+#else
+        __builtin_prefetch((char *)((uintptr_t *)o)[-4] - 8);
+#endif
+    }
+#else
+    (void)o;
+#endif
+}
+
 /* Bytes allocated in front of the object's address: the GC header for GC
  * objects and, from 3.11, the managed dict / weakref words. */
 size_t ct_preheader_size(PyObject *o);
@@ -63,6 +89,54 @@ int ct_visit_attr_values(PyObject *o, ct_attr_cb cb, void *arg);
  * to it: None/True/False/Ellipsis/NotImplemented, small ints, interned
  * strings, the cached empty and one-character str/bytes, the empty
  * tuple, and (3.12+) every immortal object. */
-int ct_is_shared(PyObject *o);
+static inline int ct_is_shared(PyObject *o);
+
+static inline int
+ct_is_shared(PyObject *o)
+{
+#if PY_VERSION_HEX >= 0x030C0000
+    if (_Py_IsImmortal(o)) {
+        return 1;
+    }
+    if (PyUnicode_CheckExact(o)) {
+        return PyUnicode_CHECK_INTERNED(o) != 0;
+    }
+    return 0;
+#else
+    if (o == Py_None || o == Py_True || o == Py_False || o == Py_Ellipsis
+        || o == Py_NotImplemented) {
+        return 1;
+    }
+    PyTypeObject *tp = Py_TYPE(o);
+    if (tp == &PyUnicode_Type) {
+        if (PyUnicode_CHECK_INTERNED(o)) {
+            return 1;
+        }
+        if (PyUnicode_IS_READY(o)) {
+            Py_ssize_t n = PyUnicode_GET_LENGTH(o);
+            return n == 0 || (n == 1 && PyUnicode_READ_CHAR(o, 0) < 256);
+        }
+        return 0;
+    }
+    if (tp == &PyLong_Type) {
+        Py_ssize_t n = Py_SIZE(o);
+        if (n == 0) {
+            return 1;
+        }
+        if (n == 1 || n == -1) {
+            long v = (long)((PyLongObject *)o)->ob_digit[0] * (long)n;
+            return v >= -5 && v <= 256;
+        }
+        return 0;
+    }
+    if (tp == &PyBytes_Type) {
+        return Py_SIZE(o) <= 1;
+    }
+    if (tp == &PyTuple_Type) {
+        return Py_SIZE(o) == 0;
+    }
+    return 0;
+#endif
+}
 
 #endif

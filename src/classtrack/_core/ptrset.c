@@ -1,7 +1,8 @@
 /* ptrset.c - see ptrset.h for the design and its invariants.
  *
- * Invariant: when slots != NULL, used * 2 <= capacity, so every probe loop
- * terminates on an empty slot.  Growth doubles the capacity and re-inserts.
+ * Invariant: when slots != NULL, pages * 2 <= capacity, so every probe
+ * loop terminates on an empty slot.  Growth doubles the capacity and
+ * re-inserts the pages with their bitmaps.
  */
 #include "ptrset.h"
 
@@ -11,20 +12,16 @@
 #define PTRSET_MIN_CAPACITY 64
 
 static inline size_t
-ptr_hash(uintptr_t key)
+page_hash(uintptr_t page)
 {
-    /* Objects are 16-byte aligned: drop the low bits, then mix with a
-     * Fibonacci multiplier so consecutive allocations spread out. */
-    uint64_t h = (uint64_t)(key >> 4) * UINT64_C(0x9E3779B97F4A7C15);
+    uint64_t h = (uint64_t)page * UINT64_C(0x9E3779B97F4A7C15);
     return (size_t)(h ^ (h >> 29));
 }
 
 void
 ct_ptrset_init(ct_ptrset *s)
 {
-    s->slots = NULL;
-    s->mask = 0;
-    s->used = 0;
+    memset(s, 0, sizeof(*s));
 }
 
 void
@@ -34,82 +31,77 @@ ct_ptrset_clear(ct_ptrset *s)
     ct_ptrset_init(s);
 }
 
-int
-ct_ptrset_contains(const ct_ptrset *s, const void *p)
+/* The slot holding `page`, or the empty slot where it would go. */
+static inline ct_ptrset_page *
+find_slot(const ct_ptrset *s, uintptr_t page)
 {
-    uintptr_t key = (uintptr_t)p;
-    if (s->slots == NULL) {
-        return 0;
-    }
-    size_t i = ptr_hash(key) & s->mask;
+    size_t i = page_hash(page) & s->mask;
     for (;;) {
-        uintptr_t k = s->slots[i];
-        if (k == key) {
-            return 1;
-        }
-        if (k == 0) {
-            return 0;
+        ct_ptrset_page *e = &s->slots[i];
+        if (e->page == page || e->page == 0) {
+            return e;
         }
         i = (i + 1) & s->mask;
     }
 }
 
+int
+ct_ptrset_contains(const ct_ptrset *s, const void *p)
+{
+    uintptr_t a = (uintptr_t)p;
+    if (s->slots == NULL) {
+        return 0;
+    }
+    const ct_ptrset_page *e = find_slot(s, a >> 12);
+    unsigned bit = (unsigned)(a >> 4) & 255u;
+    return e->page != 0 && ((e->bits[bit >> 6] >> (bit & 63)) & 1u);
+}
+
 static int
 ptrset_resize(ct_ptrset *s, size_t capacity)
 {
-    uintptr_t *slots = calloc(capacity, sizeof(uintptr_t));
+    ct_ptrset_page *old = s->slots;
+    size_t old_cap = old ? s->mask + 1 : 0;
+    ct_ptrset_page *slots = calloc(capacity, sizeof(ct_ptrset_page));
     if (slots == NULL) {
         return -1;
     }
-    size_t mask = capacity - 1;
-    if (s->slots != NULL) {
-        for (size_t j = 0; j <= s->mask; j++) {
-            uintptr_t k = s->slots[j];
-            if (k != 0) {
-                size_t i = ptr_hash(k) & mask;
-                while (slots[i] != 0) {
-                    i = (i + 1) & mask;
-                }
-                slots[i] = k;
-            }
-        }
-        free(s->slots);
-    }
     s->slots = slots;
-    s->mask = mask;
+    s->mask = capacity - 1;
+    for (size_t j = 0; j < old_cap; j++) {
+        if (old[j].page != 0) {
+            *find_slot(s, old[j].page) = old[j];
+        }
+    }
+    free(old);
     return 0;
 }
 
 int
 ct_ptrset_add(ct_ptrset *s, const void *p)
 {
-    uintptr_t key = (uintptr_t)p;
-    if (s->slots == NULL) {
-        if (ptrset_resize(s, PTRSET_MIN_CAPACITY) < 0) {
-            return -1;
-        }
+    uintptr_t a = (uintptr_t)p;
+    uintptr_t page = a >> 12;
+    unsigned bit = (unsigned)(a >> 4) & 255u;
+    uint64_t mask = (uint64_t)1 << (bit & 63);
+    if (s->slots == NULL && ptrset_resize(s, PTRSET_MIN_CAPACITY) < 0) {
+        return -1;
     }
-    size_t i = ptr_hash(key) & s->mask;
-    for (;;) {
-        uintptr_t k = s->slots[i];
-        if (k == key) {
-            return 0;
+    ct_ptrset_page *e = find_slot(s, page);
+    if (e->page == 0) {
+        if ((s->pages + 1) * 2 > s->mask + 1) {
+            if (ptrset_resize(s, (s->mask + 1) * 2) < 0) {
+                return -1;
+            }
+            e = find_slot(s, page);
         }
-        if (k == 0) {
-            break;
-        }
-        i = (i + 1) & s->mask;
+        e->page = page;
+        s->pages++;
     }
-    if ((s->used + 1) * 2 > s->mask + 1) {
-        if (ptrset_resize(s, (s->mask + 1) * 2) < 0) {
-            return -1;
-        }
-        i = ptr_hash(key) & s->mask;
-        while (s->slots[i] != 0) {
-            i = (i + 1) & s->mask;
-        }
+    else if (e->bits[bit >> 6] & mask) {
+        return 0;
     }
-    s->slots[i] = key;
+    e->bits[bit >> 6] |= mask;
     s->used++;
     return 1;
 }
@@ -117,5 +109,5 @@ ct_ptrset_add(ct_ptrset *s, const void *p)
 size_t
 ct_ptrset_footprint(const ct_ptrset *s)
 {
-    return s->slots == NULL ? 0 : (s->mask + 1) * sizeof(uintptr_t);
+    return s->slots == NULL ? 0 : (s->mask + 1) * sizeof(ct_ptrset_page);
 }

@@ -62,6 +62,9 @@ ct_sizer_fini(ct_sizer *s)
     free(s->stack);
     s->stack = NULL;
     s->cap = 0;
+    free(s->batch);
+    s->batch = NULL;
+    s->batchcap = 0;
     ct_ptrset_clear(&s->seen);
     ct_ptrset_clear(&s->excl_refs);
     ct_ptrset_clear(&s->excl_objs);
@@ -104,7 +107,7 @@ ct_sizer_footprint(const ct_sizer *s)
 {
     return ct_ptrset_footprint(&s->seen) + ct_ptrset_footprint(&s->excl_refs)
            + ct_ptrset_footprint(&s->excl_objs)
-           + s->cap * sizeof(ct_stack_entry);
+           + s->cap * sizeof(ct_stack_entry) + s->batchcap * sizeof(PyObject *);
 }
 
 static int
@@ -144,19 +147,59 @@ ct_consider(ct_sizer *s, PyObject *ref, Py_ssize_t depth)
         }
         return added;
     }
+    /* Leaves of the common built-in types are sized right here, while the
+     * object is in cache, and never go on the stack: they have no
+     * referents and sizing them runs no Python code (this runs inside
+     * tp_traverse callbacks, where Python code must not run). */
+    Py_ssize_t leaf = ct_leaf_size(ref);
+    if (leaf >= 0) {
+        s->leaf_bytes += leaf;
+        return 1;
+    }
     return stack_push(s, ref, depth) < 0 ? -1 : 1;
 }
 
-typedef struct {
-    ct_sizer *s;
-    Py_ssize_t depth;
-} visit_ctx;
+/* Considers n borrowed referents, prefetching a few ahead: the first
+ * touch of each object is a cache miss, and issuing several at once
+ * overlaps them.  Nothing here runs Python code, so the borrowed pointers
+ * stay valid. */
+#define CT_PREFETCH_AHEAD 8
 
 static int
-visit_push(PyObject *ref, void *arg)
+consider_array(ct_sizer *s, PyObject *const *items, Py_ssize_t n,
+               Py_ssize_t depth)
 {
-    visit_ctx *ctx = (visit_ctx *)arg;
-    return ct_consider(ctx->s, ref, ctx->depth) < 0 ? -1 : 0;
+    for (Py_ssize_t i = 0; i < n && i < CT_PREFETCH_AHEAD; i++) {
+        __builtin_prefetch(items[i]);
+    }
+    for (Py_ssize_t i = 0; i < n; i++) {
+        if (i + CT_PREFETCH_AHEAD < n) {
+            __builtin_prefetch(items[i + CT_PREFETCH_AHEAD]);
+        }
+        if (ct_consider(s, items[i], depth) < 0) {
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* tp_traverse callback: collect the referent into s->batch. */
+static int
+visit_collect(PyObject *ref, void *arg)
+{
+    ct_sizer *s = (ct_sizer *)arg;
+    if (s->nbatch == s->batchcap) {
+        size_t cap = s->batchcap ? s->batchcap * 2 : 64;
+        PyObject **b = realloc(s->batch, cap * sizeof(PyObject *));
+        if (b == NULL) {
+            PyErr_NoMemory();
+            return -1;
+        }
+        s->batch = b;
+        s->batchcap = cap;
+    }
+    s->batch[s->nbatch++] = ref;
+    return 0;
 }
 
 int
@@ -167,22 +210,12 @@ ct_push_referents(ct_sizer *s, PyObject *obj, Py_ssize_t depth)
         return 0;
     }
     if (tp == &PyList_Type) {
-        /* re-read the size each step: nothing here runs Python code, but
-         * stay correct even if that ever changes */
-        for (Py_ssize_t i = 0; i < PyList_GET_SIZE(obj); i++) {
-            if (ct_consider(s, PyList_GET_ITEM(obj, i), depth) < 0) {
-                return -1;
-            }
-        }
-        return 0;
+        return consider_array(s, ((PyListObject *)obj)->ob_item,
+                              PyList_GET_SIZE(obj), depth);
     }
     if (tp == &PyTuple_Type) {
-        for (Py_ssize_t i = 0; i < PyTuple_GET_SIZE(obj); i++) {
-            if (ct_consider(s, PyTuple_GET_ITEM(obj, i), depth) < 0) {
-                return -1;
-            }
-        }
-        return 0;
+        return consider_array(s, ((PyTupleObject *)obj)->ob_item,
+                              PyTuple_GET_SIZE(obj), depth);
     }
     if (PyDict_Check(obj)) {
         Py_ssize_t pos = 0;
@@ -196,12 +229,15 @@ ct_push_referents(ct_sizer *s, PyObject *obj, Py_ssize_t depth)
             return 0;
         }
     }
-    if (PyObject_IS_GC(obj) && tp->tp_traverse != NULL) {
-        visit_ctx ctx = {s, depth};
-        if (tp->tp_traverse(obj, visit_push, &ctx) != 0) {
+    if (ct_is_gc(obj) && tp->tp_traverse != NULL) {
+        s->nbatch = 0;
+        if (tp->tp_traverse(obj, visit_collect, s) != 0) {
             if (!PyErr_Occurred()) {
                 PyErr_SetString(PyExc_RuntimeError, "traversal failed");
             }
+            return -1;
+        }
+        if (consider_array(s, s->batch, (Py_ssize_t)s->nbatch, depth) < 0) {
             return -1;
         }
         if (ct_dict_hidden_from_traverse(obj)
@@ -215,11 +251,15 @@ ct_push_referents(ct_sizer *s, PyObject *obj, Py_ssize_t depth)
 Py_ssize_t
 ct_drain(ct_sizer *s, size_t base)
 {
-    Py_ssize_t total = 0;
+    Py_ssize_t total = s->leaf_bytes;
+    s->leaf_bytes = 0;
     while (s->sp > base) {
         s->sp--;
         PyObject *obj = s->stack[s->sp].obj;
         Py_ssize_t depth = s->stack[s->sp].depth;
+        if (s->sp > base) {
+            ct_prefetch_attr_storage(s->stack[s->sp - 1].obj);
+        }
         Py_ssize_t flat = ct_flat_size(s, obj);
         if (flat < 0 || ct_push_referents(s, obj, depth + 1) < 0) {
             Py_DECREF(obj);
@@ -229,6 +269,8 @@ ct_drain(ct_sizer *s, size_t base)
         total += flat;
         Py_DECREF(obj);
     }
+    total += s->leaf_bytes;
+    s->leaf_bytes = 0;
     return total;
 }
 

@@ -46,9 +46,14 @@ typedef struct {
     Py_ssize_t limit;       /* max depth followed, or -1 for no limit */
     Py_ssize_t clip;        /* max length of value reprs in names */
     Py_ssize_t total;       /* bytes counted since the last reset */
+    Py_ssize_t leaf_bytes;  /* leaves sized by ct_consider, not yet added */
     ct_stack_entry *stack;  /* work stack, entries [0, sp) are live */
     size_t sp;
     size_t cap;
+    PyObject **batch;       /* borrowed referents of the object being
+                               expanded, filled by tp_traverse */
+    size_t nbatch;
+    size_t batchcap;
     int busy;               /* set while a call is running */
     PyObject *str_sizeof;   /* strong: interned "__sizeof__" */
     PyObject *object_sizeof;/* strong: object.__sizeof__ descriptor */

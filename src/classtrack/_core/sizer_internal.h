@@ -11,6 +11,10 @@
  * modules, functions, code and frames still need their option. */
 int ct_policy_skip(const ct_sizer *s, PyObject *obj, int top);
 
+/* Flat size of an exact str, int, float or bytes, computed without any
+ * call; -1 for every other object (no exception set). */
+Py_ssize_t ct_leaf_size(PyObject *obj);
+
 /* Pushes the referents of obj that are not yet seen, excluded or skipped
  * by policy onto the work stack, marking them seen.  0 or -1. */
 int ct_push_referents(ct_sizer *s, PyObject *obj, Py_ssize_t depth);

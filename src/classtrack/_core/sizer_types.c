@@ -145,6 +145,25 @@ call_c_sizeof(PyCFunction fn, PyObject *o)
 }
 
 Py_ssize_t
+ct_leaf_size(PyObject *o)
+{
+    PyTypeObject *tp = Py_TYPE(o);
+    if (tp == &PyUnicode_Type) {
+        return str_flat(o);
+    }
+    if (tp == &PyLong_Type) {
+        return int_flat(o);
+    }
+    if (tp == &PyFloat_Type) {
+        return tp->tp_basicsize;
+    }
+    if (tp == &PyBytes_Type) {
+        return tp->tp_basicsize + Py_SIZE(o);
+    }
+    return -1;
+}
+
+Py_ssize_t
 ct_flat_size(ct_sizer *s, PyObject *o)
 {
     PyTypeObject *tp = Py_TYPE(o);
