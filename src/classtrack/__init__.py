@@ -3,7 +3,8 @@
 A re-creation of Pympler's ClassTracker with a C engine.  Migrating from
 Pympler means replacing the word ``pympler`` with ``classtrack`` in imports.
 """
-from classtrack.asizeof import Asized, Asizer, asized, asizeof, asizesof, basicsize, flatsize
+from classtrack import asizeof  # the module; calling it sizes (see asizeof.py)
+from classtrack.asizeof import Asized, Asizer, asized, asizesof, basicsize, flatsize
 
 __version__ = "0.1.0"
 

@@ -53,6 +53,8 @@ accepted for compatibility and have no effect.
 from __future__ import annotations
 
 import gc
+import sys
+import types
 from typing import Any, Iterable, Optional, Tuple
 
 from classtrack import _core
@@ -249,8 +251,11 @@ def _check_detail(detail: Any) -> int:
 
 
 def _name_of(obj: object) -> str:
-    # Only the type is used, so no user code runs for the top-level name.
-    return "<%s object>" % _typename(obj) if not isinstance(obj, type) else repr(obj)
+    # Only the real type is used (never obj.__class__, which isinstance
+    # would consult), so no user code runs for the top-level name.
+    if issubclass(type(obj), type):
+        return type.__repr__(obj)  # type: ignore[arg-type]
+    return "<%s object>" % _typename(obj)
 
 
 def _objects(objs: tuple, opts: dict) -> tuple:
@@ -289,3 +294,15 @@ def basicsize(obj: Any, **opts: Any) -> int:
 def flatsize(obj: Any, **opts: Any) -> int:
     """Bytes of the object's own allocations, without its referents."""
     return Asizer(**opts)._sizer.flatsize(obj)
+
+
+class _CallableModule(types.ModuleType):
+    """``classtrack.asizeof`` is this module (so ``from classtrack import
+    asizeof; asizeof.asizeof(x)`` works as with Pympler) and can also be
+    called directly (``classtrack.asizeof(x)``)."""
+
+    def __call__(self, *objs: Any, **opts: Any) -> int:
+        return asizeof(*objs, **opts)
+
+
+sys.modules[__name__].__class__ = _CallableModule

@@ -6,6 +6,9 @@ static int
 core_exec(PyObject *module)
 {
     ct_state *st = ct_get_state(module);
+    if (ct_sizer_refs_init(&st->sizer_refs) < 0) {
+        return -1;
+    }
     if (ct_sizer_type_register(module, st) < 0) {
         return -1;
     }
@@ -20,6 +23,8 @@ core_traverse(PyObject *module, visitproc visit, void *arg)
 {
     ct_state *st = ct_get_state(module);
     Py_VISIT(st->sizer_type);
+    Py_VISIT(st->sizer_refs.object_sizeof);
+    Py_VISIT(st->sizer_refs.method_wrapper_type);
     return 0;
 }
 
@@ -28,6 +33,7 @@ core_clear(PyObject *module)
 {
     ct_state *st = ct_get_state(module);
     Py_CLEAR(st->sizer_type);
+    ct_sizer_refs_clear(&st->sizer_refs);
     return 0;
 }
 

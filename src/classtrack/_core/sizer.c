@@ -19,31 +19,46 @@
 #include <stdlib.h>
 
 int
-ct_sizer_init(ct_sizer *s)
+ct_sizer_refs_init(ct_sizer_refs *refs)
+{
+    memset(refs, 0, sizeof(*refs));
+    refs->str_sizeof = PyUnicode_InternFromString("__sizeof__");
+    if (refs->str_sizeof == NULL) {
+        return -1;
+    }
+    refs->object_sizeof = _PyType_Lookup(&PyBaseObject_Type, refs->str_sizeof);
+    if (refs->object_sizeof == NULL) {
+        Py_CLEAR(refs->str_sizeof);
+        PyErr_SetString(PyExc_RuntimeError, "object.__sizeof__ not found");
+        return -1;
+    }
+    Py_INCREF(refs->object_sizeof);
+    PyObject *wrapper = PyObject_GetAttrString(Py_None, "__repr__");
+    if (wrapper == NULL) {
+        ct_sizer_refs_clear(refs);
+        return -1;
+    }
+    refs->method_wrapper_type = Py_TYPE(wrapper);
+    Py_INCREF(refs->method_wrapper_type);
+    Py_DECREF(wrapper);
+    return 0;
+}
+
+void
+ct_sizer_refs_clear(ct_sizer_refs *refs)
+{
+    Py_CLEAR(refs->str_sizeof);
+    Py_CLEAR(refs->object_sizeof);
+    Py_CLEAR(refs->method_wrapper_type);
+}
+
+void
+ct_sizer_init(ct_sizer *s, const ct_sizer_refs *refs)
 {
     memset(s, 0, sizeof(*s));
     s->limit = -1;
     s->clip = 80;
-    s->str_sizeof = PyUnicode_InternFromString("__sizeof__");
-    if (s->str_sizeof == NULL) {
-        return -1;
-    }
-    s->object_sizeof = _PyType_Lookup(&PyBaseObject_Type, s->str_sizeof);
-    if (s->object_sizeof == NULL) {
-        Py_CLEAR(s->str_sizeof);
-        PyErr_SetString(PyExc_RuntimeError, "object.__sizeof__ not found");
-        return -1;
-    }
-    Py_INCREF(s->object_sizeof);
-    PyObject *wrapper = PyObject_GetAttrString(Py_None, "__repr__");
-    if (wrapper == NULL) {
-        ct_sizer_fini(s);
-        return -1;
-    }
-    s->method_wrapper_type = Py_TYPE(wrapper);
-    Py_INCREF(s->method_wrapper_type);
-    Py_DECREF(wrapper);
-    return 0;
+    s->refs = refs;
 }
 
 static void
@@ -68,9 +83,6 @@ ct_sizer_fini(ct_sizer *s)
     ct_ptrset_clear(&s->seen);
     ct_ptrset_clear(&s->excl_refs);
     ct_ptrset_clear(&s->excl_objs);
-    Py_CLEAR(s->str_sizeof);
-    Py_CLEAR(s->object_sizeof);
-    Py_CLEAR(s->method_wrapper_type);
 }
 
 void

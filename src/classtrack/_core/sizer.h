@@ -33,6 +33,18 @@ enum {
     CT_FOLLOW_SHARED = 1u << 5,     /* None, small ints, interned str, ... */
 };
 
+/* Interpreter objects the sizer compares against; owned (strong
+ * references) by the module state, filled once by ct_sizer_refs_init. */
+typedef struct {
+    PyObject *str_sizeof;               /* interned "__sizeof__" */
+    PyObject *object_sizeof;            /* object.__sizeof__ descriptor */
+    PyTypeObject *method_wrapper_type;  /* type(None.__repr__) */
+} ct_sizer_refs;
+
+/* Fill / release a ct_sizer_refs.  0 or -1 with an exception set. */
+int ct_sizer_refs_init(ct_sizer_refs *refs);
+void ct_sizer_refs_clear(ct_sizer_refs *refs);
+
 typedef struct {
     PyObject *obj;      /* strong reference */
     Py_ssize_t depth;   /* distance from the top-level object */
@@ -55,13 +67,12 @@ typedef struct {
     size_t nbatch;
     size_t batchcap;
     int busy;               /* set while a call is running */
-    PyObject *str_sizeof;   /* strong: interned "__sizeof__" */
-    PyObject *object_sizeof;/* strong: object.__sizeof__ descriptor */
-    PyTypeObject *method_wrapper_type;  /* strong: type(None.__repr__) */
+    const ct_sizer_refs *refs;  /* borrowed from the module state, which
+                                   outlives every sizer */
 } ct_sizer;
 
-/* Returns 0, or -1 with an exception set. */
-int ct_sizer_init(ct_sizer *s);
+/* Never fails; `refs` must outlive the sizer. */
+void ct_sizer_init(ct_sizer *s, const ct_sizer_refs *refs);
 /* Releases everything; the sizer must be initialised again before use. */
 void ct_sizer_fini(ct_sizer *s);
 /* Forgets what was sized and the total; keeps exclusions and options. */

@@ -33,10 +33,12 @@ Sizer_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
     if (self == NULL) {
         return NULL;
     }
-    if (ct_sizer_init(&self->s) < 0) {
+    ct_state *st = (ct_state *)PyType_GetModuleState(type);
+    if (st == NULL) {
         Py_DECREF(self);
         return NULL;
     }
+    ct_sizer_init(&self->s, &st->sizer_refs);
     if (parse_config(&self->s, args, kwds) < 0) {
         Py_DECREF(self);
         return NULL;

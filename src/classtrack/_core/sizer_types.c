@@ -198,8 +198,8 @@ ct_flat_size(ct_sizer *s, PyObject *o)
     /* 2-4. through the type's __sizeof__ */
     Py_ssize_t layout = (Py_ssize_t)ct_layout_size(o);
     Py_ssize_t extra = (Py_ssize_t)ct_attr_storage_size(o);
-    PyObject *descr = _PyType_Lookup(tp, s->str_sizeof);   /* borrowed */
-    if (descr == NULL || descr == s->object_sizeof) {
+    PyObject *descr = _PyType_Lookup(tp, s->refs->str_sizeof);   /* borrowed */
+    if (descr == NULL || descr == s->refs->object_sizeof) {
         return layout + extra;
     }
     Py_INCREF(descr);   /* a Python __sizeof__ may delete it from the class */
@@ -242,7 +242,7 @@ is_function_like(const ct_sizer *s, PyTypeObject *tp)
            || tp == &PyInstanceMethod_Type || tp == &PyMethodDescr_Type
            || tp == &PyClassMethodDescr_Type || tp == &PyWrapperDescr_Type
            || tp == &PyMemberDescr_Type || tp == &PyGetSetDescr_Type
-           || tp == s->method_wrapper_type
+           || tp == s->refs->method_wrapper_type
            || PyType_IsSubtype(tp, &PyClassMethod_Type)
            || PyType_IsSubtype(tp, &PyStaticMethod_Type);
 }

@@ -7,8 +7,11 @@
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 
+#include "sizer.h"
+
 typedef struct {
     PyTypeObject *sizer_type;   /* strong: classtrack._core.Sizer */
+    ct_sizer_refs sizer_refs;   /* strong references, see sizer.h */
 } ct_state;
 
 static inline ct_state *
