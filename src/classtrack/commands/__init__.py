@@ -1,0 +1,1 @@
+"""Subcommands of the classtrack command line, one module each."""
