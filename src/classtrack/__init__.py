@@ -5,7 +5,8 @@ Pympler means replacing the word ``pympler`` with ``classtrack`` in imports.
 """
 from classtrack import asizeof  # the module; calling it sizes (see asizeof.py)
 from classtrack.asizeof import Asized, Asizer, asized, asizesof, basicsize, flatsize
+from classtrack.classtracker import ClassTracker
 
 __version__ = "0.1.0"
 
-__all__ = ["Asized", "Asizer", "asized", "asizeof", "asizesof", "basicsize", "flatsize"]
+__all__ = ["ClassTracker", "Asized", "Asizer", "asized", "asizeof", "asizesof", "basicsize", "flatsize"]

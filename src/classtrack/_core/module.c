@@ -1,18 +1,20 @@
 /* module.c - classtrack._core: module definition, state, registration.
  * Nothing else lives here; each concept registers itself. */
 #include "state.h"
+#include "tracker.h"
 
 static int
 core_exec(PyObject *module)
 {
     ct_state *st = ct_get_state(module);
-    if (ct_sizer_refs_init(&st->sizer_refs) < 0) {
-        return -1;
-    }
-    if (ct_sizer_type_register(module, st) < 0) {
-        return -1;
-    }
-    if (PyModule_AddFunctions(module, ct_sizer_functions) < 0) {
+    ct_clock_init();
+    if (ct_sizer_refs_init(&st->sizer_refs) < 0
+        || ct_sizer_type_register(module, st) < 0
+        || ct_registry_types_init(module, &st->registry_types) < 0
+        || ct_tracker_type_register(module, &st->tracker_type) < 0
+        || PyModule_AddFunctions(module, ct_sizer_functions) < 0
+        || PyModule_AddFunctions(module, ct_tracker_functions) < 0
+        || PyModule_AddFunctions(module, ct_hook_functions) < 0) {
         return -1;
     }
     return 0;
@@ -23,6 +25,9 @@ core_traverse(PyObject *module, visitproc visit, void *arg)
 {
     ct_state *st = ct_get_state(module);
     Py_VISIT(st->sizer_type);
+    Py_VISIT(st->tracker_type);
+    Py_VISIT(st->registry_types.trackref_type);
+    Py_VISIT(st->registry_types.keepref_type);
     Py_VISIT(st->sizer_refs.object_sizeof);
     Py_VISIT(st->sizer_refs.method_wrapper_type);
     return 0;
@@ -33,6 +38,9 @@ core_clear(PyObject *module)
 {
     ct_state *st = ct_get_state(module);
     Py_CLEAR(st->sizer_type);
+    Py_CLEAR(st->tracker_type);
+    Py_CLEAR(st->registry_types.trackref_type);
+    Py_CLEAR(st->registry_types.keepref_type);
     ct_sizer_refs_clear(&st->sizer_refs);
     return 0;
 }
@@ -51,7 +59,7 @@ static PyModuleDef_Slot core_slots[] = {
 static struct PyModuleDef core_module = {
     PyModuleDef_HEAD_INIT,
     "classtrack._core",
-    "classtrack's C engine: exact sizer (see classtrack.asizeof).",
+    "classtrack's C engine: exact sizer, tracker registry, class hooks, snapshots.",
     sizeof(ct_state),
     NULL,
     core_slots,

@@ -276,6 +276,7 @@ ct_drain(ct_sizer *s, size_t base)
         if (flat < 0 || ct_push_referents(s, obj, depth + 1) < 0) {
             Py_DECREF(obj);
             stack_unwind(s, base);
+            s->leaf_bytes = 0;
             return -1;
         }
         total += flat;
@@ -296,16 +297,17 @@ enter(ct_sizer *s)
         return -1;
     }
     s->busy = 1;
+    s->leaf_bytes = 0;
     return 0;
 }
 
 Py_ssize_t
-ct_sizer_size(ct_sizer *s, PyObject *obj)
+ct_sizer_size_flat(ct_sizer *s, PyObject *obj, Py_ssize_t *flat_out)
 {
     if (enter(s) < 0) {
         return -1;
     }
-    Py_ssize_t total = 0;
+    Py_ssize_t total = 0, flat = 0;
     if (ct_policy_skip(s, obj, 1)
         || (s->excl_objs.used && ct_ptrset_contains(&s->excl_objs, obj))) {
         goto done;
@@ -319,16 +321,30 @@ ct_sizer_size(ct_sizer *s, PyObject *obj)
     if (added == 0) {
         goto done;
     }
+    Py_INCREF(obj);
+    flat = ct_flat_size(s, obj);
     size_t base = s->sp;
-    if (stack_push(s, obj, 0) < 0) {
+    if (flat < 0 || ct_push_referents(s, obj, 1) < 0) {
         total = -1;
-        goto done;
     }
-    total = ct_drain(s, base);
+    else {
+        Py_ssize_t sub = ct_drain(s, base);
+        total = sub < 0 ? -1 : flat + sub;
+    }
+    Py_DECREF(obj);
     if (total >= 0) {
         s->total += total;
     }
 done:
     s->busy = 0;
+    if (flat_out != NULL) {
+        *flat_out = total > 0 ? flat : 0;
+    }
     return total;
+}
+
+Py_ssize_t
+ct_sizer_size(ct_sizer *s, PyObject *obj)
+{
+    return ct_sizer_size_flat(s, obj, NULL);
 }

@@ -85,6 +85,8 @@ int ct_sizer_exclude_obj(ct_sizer *s, PyObject *obj);
 /* Bytes of obj and everything it owns not sized before; adds them to
  * s->total.  -1 with an exception set on failure. */
 Py_ssize_t ct_sizer_size(ct_sizer *s, PyObject *obj);
+/* The same, also giving obj's own flat size (0 when obj counted 0). */
+Py_ssize_t ct_sizer_size_flat(ct_sizer *s, PyObject *obj, Py_ssize_t *flat_out);
 
 /* Like ct_sizer_size, but returns the tree (name, size, flat, refs) with
  * referents sized one by one down to `detail` levels.  New reference. */

@@ -7,11 +7,15 @@
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 
+#include "compat.h"
 #include "sizer.h"
+#include "registry.h"
 
 typedef struct {
     PyTypeObject *sizer_type;   /* strong: classtrack._core.Sizer */
+    PyTypeObject *tracker_type; /* strong: classtrack._core.Tracker */
     ct_sizer_refs sizer_refs;   /* strong references, see sizer.h */
+    ct_registry_types registry_types;   /* strong: TrackRef, KeepRef */
 } ct_state;
 
 static inline ct_state *
@@ -25,5 +29,7 @@ ct_get_state(PyObject *module)
 int ct_sizer_type_register(PyObject *module, ct_state *st);
 
 extern PyMethodDef ct_sizer_functions[];
+extern PyMethodDef ct_tracker_functions[];
+extern PyMethodDef ct_hook_functions[];
 
 #endif

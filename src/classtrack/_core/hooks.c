@@ -1,0 +1,361 @@
+/* hooks.c - tp_alloc hooks on tracked classes.  See hooks.h.
+ *
+ * State (process-wide, like the type slots it mirrors; GIL-guarded):
+ *   hook_entries[0 .. n_entries): one per hooked type.  entry.type is a
+ *     strong reference, entry.orig the tp_alloc we replaced (never NULL),
+ *     entry.owners the trackers (strong) with their settings.
+ *   orig_build_class: strong, builtins.__build_class__ as we found it,
+ *     non-NULL exactly while our wrapper is installed.
+ * Anything that can run Python code (registering an object allocates,
+ * which can trigger the GC, finalizers and so more hooks or even
+ * track_class) may reallocate hook_entries, so no entry pointer is held
+ * across such a call: the code re-finds the entry by type.
+ */
+#include "hooks.h"
+
+typedef struct {
+    PyTypeObject *type;     /* strong */
+    allocfunc orig;
+    ct_hook_owner *owners;  /* PyMem array, owners[i].tracker strong */
+    size_t nowners;
+} ct_hook_entry;
+
+static ct_hook_entry *hook_entries;
+static size_t n_entries;
+static size_t cap_entries;
+static PyObject *orig_build_class;
+static PyObject *build_class_wrapper;
+
+static PyObject *ct_hook_alloc(PyTypeObject *type, Py_ssize_t nitems);
+
+static ct_hook_entry *
+entry_of(PyTypeObject *type)
+{
+    for (size_t i = 0; i < n_entries; i++) {
+        if (hook_entries[i].type == type) {
+            return &hook_entries[i];
+        }
+    }
+    return NULL;
+}
+
+/* The entry for type, or for its nearest hooked ancestor (a type that
+ * inherited our tp_alloc without being hooked itself). */
+static ct_hook_entry *
+entry_for_alloc(PyTypeObject *type)
+{
+    ct_hook_entry *e = entry_of(type);
+    if (e != NULL || type->tp_mro == NULL) {
+        return e;
+    }
+    PyObject *mro = type->tp_mro;
+    for (Py_ssize_t i = 1; i < PyTuple_GET_SIZE(mro); i++) {
+        e = entry_of((PyTypeObject *)PyTuple_GET_ITEM(mro, i));
+        if (e != NULL) {
+            return e;
+        }
+    }
+    return NULL;
+}
+
+static PyObject *
+ct_hook_alloc(PyTypeObject *type, Py_ssize_t nitems)
+{
+    ct_hook_entry *e = entry_for_alloc(type);
+    allocfunc orig = e != NULL ? e->orig : PyType_GenericAlloc;
+    PyObject *obj = orig(type, nitems);
+    if (obj == NULL) {
+        return NULL;
+    }
+    for (size_t i = 0;; i++) {
+        e = entry_for_alloc(type);
+        if (e == NULL || i >= e->nowners) {
+            break;
+        }
+        ct_hook_owner o = e->owners[i];
+        int is_new;
+        Py_INCREF(o.tracker);
+        Py_ssize_t r = ct_tracker_track(o.tracker, obj, o.name, o.resolution,
+                                        o.keep, o.trace, &is_new);
+        Py_DECREF(o.tracker);
+        if (r < 0) {
+            Py_DECREF(obj);
+            return NULL;
+        }
+    }
+    return obj;
+}
+
+/* -- builtins.__build_class__ wrapper ------------------------------------ */
+
+/* Hook a class just created under every tracker that owns its nearest
+ * hooked ancestor (per tracker, the first in MRO order). */
+static int
+hook_new_subclass(PyTypeObject *cls)
+{
+    if (!(cls->tp_flags & Py_TPFLAGS_HEAPTYPE) || cls->tp_mro == NULL
+        || entry_of(cls) != NULL) {
+        return 0;
+    }
+    PyObject *mro = cls->tp_mro;
+    Py_INCREF(mro);
+    int rc = 0;
+    for (Py_ssize_t i = 1; rc == 0 && i < PyTuple_GET_SIZE(mro); i++) {
+        PyTypeObject *base = (PyTypeObject *)PyTuple_GET_ITEM(mro, i);
+        for (size_t k = 0;; k++) {
+            ct_hook_entry *e = entry_of(base);
+            if (e == NULL || k >= e->nowners) {
+                break;
+            }
+            ct_hook_owner o = e->owners[k];
+            ct_hook_entry *mine = entry_of(cls);
+            int already = 0;
+            for (size_t j = 0; mine != NULL && j < mine->nowners; j++) {
+                already |= mine->owners[j].tracker == o.tracker;
+            }
+            if (!already && ct_hook_install(cls, o.tracker, o.name, o.resolution,
+                                            o.keep, o.trace) < 0) {
+                rc = -1;
+                break;
+            }
+        }
+    }
+    Py_DECREF(mro);
+    return rc;
+}
+
+static PyObject *
+build_class(PyObject *original, PyObject *const *args, Py_ssize_t nargs,
+            PyObject *kwnames)
+{
+    PyObject *cls = PyObject_Vectorcall(original, args, (size_t)nargs, kwnames);
+    if (cls != NULL && PyType_Check(cls) && n_entries > 0
+        && hook_new_subclass((PyTypeObject *)cls) < 0) {
+        Py_CLEAR(cls);
+    }
+    return cls;
+}
+
+static PyMethodDef build_class_def = {
+    "__build_class__", (PyCFunction)(void (*)(void))build_class,
+    METH_FASTCALL | METH_KEYWORDS,
+    "__build_class__(func, name, /, *bases, [metaclass], **kwds) -> class\n\n"
+    "builtins.__build_class__, watched by classtrack while classes are "
+    "tracked so that new subclasses of tracked classes are tracked too.",
+};
+
+static PyObject *
+builtins_dict(void)
+{
+    PyObject *mod = PyImport_AddModule("builtins");   /* borrowed */
+    return mod == NULL ? NULL : PyModule_GetDict(mod);
+}
+
+static int
+install_build_class_wrapper(void)
+{
+    if (orig_build_class != NULL) {
+        return 0;
+    }
+    PyObject *bdict = builtins_dict();
+    if (bdict == NULL) {
+        return -1;
+    }
+    PyObject *orig = PyDict_GetItemString(bdict, "__build_class__");  /* borrowed */
+    if (orig == NULL) {
+        return 0;   /* nothing to wrap (interpreter shutting down) */
+    }
+    PyObject *wrapper = PyCFunction_New(&build_class_def, orig);
+    if (wrapper == NULL) {
+        return -1;
+    }
+    if (PyDict_SetItemString(bdict, "__build_class__", wrapper) < 0) {
+        Py_DECREF(wrapper);
+        return -1;
+    }
+    Py_INCREF(orig);
+    orig_build_class = orig;
+    build_class_wrapper = wrapper;
+    return 0;
+}
+
+static void
+remove_build_class_wrapper(void)
+{
+    if (orig_build_class == NULL) {
+        return;
+    }
+    PyObject *bdict = builtins_dict();
+    if (bdict != NULL) {
+        PyObject *cur = PyDict_GetItemString(bdict, "__build_class__");
+        if (cur == build_class_wrapper
+            && PyDict_SetItemString(bdict, "__build_class__", orig_build_class) < 0) {
+            PyErr_Clear();
+        }
+    }
+    else {
+        PyErr_Clear();
+    }
+    Py_CLEAR(orig_build_class);
+    Py_CLEAR(build_class_wrapper);
+}
+
+/* -- install / remove ---------------------------------------------------- */
+
+int
+ct_hook_install(PyTypeObject *type, ct_tracker *tracker, uint32_t name,
+                int resolution, int keep, int trace)
+{
+    if (!(type->tp_flags & Py_TPFLAGS_HEAPTYPE)) {
+        PyErr_Format(PyExc_TypeError,
+                     "cannot track class '%.100s': it is implemented in C "
+                     "(a static type); track its instances with track_object "
+                     "instead, or subclass it in Python and track the subclass",
+                     type->tp_name);
+        return -1;
+    }
+    if (type->tp_alloc == NULL) {
+        PyErr_Format(PyExc_TypeError, "cannot track class '%.100s': no tp_alloc",
+                     type->tp_name);
+        return -1;
+    }
+    ct_hook_owner owner = {tracker, name,
+                           (uint8_t)(resolution > 255 ? 255 : resolution < 0 ? 0 : resolution),
+                           (uint8_t)(keep != 0), (uint8_t)(trace != 0)};
+    ct_hook_entry *e = entry_of(type);
+    if (e == NULL) {
+        if (n_entries == cap_entries) {
+            size_t cap = cap_entries ? cap_entries * 2 : 16;
+            ct_hook_entry *ents = PyMem_Realloc(hook_entries, cap * sizeof(*ents));
+            if (ents == NULL) {
+                PyErr_NoMemory();
+                return -1;
+            }
+            hook_entries = ents;
+            cap_entries = cap;
+        }
+        if (install_build_class_wrapper() < 0) {
+            return -1;
+        }
+        e = &hook_entries[n_entries++];
+        Py_INCREF(type);
+        e->type = type;
+        e->owners = NULL;
+        e->nowners = 0;
+        if (type->tp_alloc == ct_hook_alloc) {
+            /* inherited from a hooked base: chain to that base's original */
+            ct_hook_entry *base = NULL;
+            PyObject *mro = type->tp_mro;
+            for (Py_ssize_t i = 1; mro && base == NULL && i < PyTuple_GET_SIZE(mro); i++) {
+                base = entry_of((PyTypeObject *)PyTuple_GET_ITEM(mro, i));
+            }
+            e->orig = base != NULL ? base->orig : PyType_GenericAlloc;
+        }
+        else {
+            e->orig = type->tp_alloc;
+        }
+        type->tp_alloc = ct_hook_alloc;
+        PyType_Modified(type);
+    }
+    for (size_t i = 0; i < e->nowners; i++) {
+        if (e->owners[i].tracker == tracker) {
+            e->owners[i] = owner;
+            return 0;
+        }
+    }
+    ct_hook_owner *owners = PyMem_Realloc(e->owners, (e->nowners + 1) * sizeof(*owners));
+    if (owners == NULL) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    Py_INCREF(tracker);
+    owners[e->nowners] = owner;
+    e->owners = owners;
+    e->nowners++;
+    return 0;
+}
+
+/* Drops an entry without owners; restores the slot if it is still ours. */
+static void
+drop_entry_if_unowned(ct_hook_entry *e)
+{
+    if (e->nowners != 0) {
+        return;
+    }
+    PyTypeObject *type = e->type;
+    if (type->tp_alloc != ct_hook_alloc) {
+        return;     /* someone replaced our slot: keep chaining forever */
+    }
+    type->tp_alloc = e->orig;
+    PyType_Modified(type);
+    PyMem_Free(e->owners);
+    *e = hook_entries[--n_entries];
+    if (n_entries == 0) {
+        remove_build_class_wrapper();
+    }
+    Py_DECREF(type);
+}
+
+int
+ct_hook_remove(PyTypeObject *type, ct_tracker *tracker)
+{
+    ct_hook_entry *e = entry_of(type);
+    if (e == NULL) {
+        return -1;
+    }
+    for (size_t i = 0; i < e->nowners; i++) {
+        if (e->owners[i].tracker == tracker) {
+            e->owners[i] = e->owners[--e->nowners];
+            drop_entry_if_unowned(e);
+            Py_DECREF(tracker);
+            return 0;
+        }
+    }
+    return -1;
+}
+
+void
+ct_hook_remove_all(ct_tracker *tracker)
+{
+    size_t i = n_entries;
+    while (i-- > 0) {
+        if (i < n_entries) {
+            (void)ct_hook_remove(hook_entries[i].type, tracker);
+        }
+    }
+}
+
+PyObject *
+ct_hook_types_of(ct_tracker *tracker)
+{
+    PyObject *out = PyList_New(0);
+    for (size_t i = 0; out != NULL && i < n_entries; i++) {
+        for (size_t k = 0; k < hook_entries[i].nowners; k++) {
+            if (hook_entries[i].owners[k].tracker == tracker
+                && PyList_Append(out, (PyObject *)hook_entries[i].type) < 0) {
+                Py_CLEAR(out);
+                break;
+            }
+        }
+    }
+    return out;
+}
+
+/* _core.hooked_types() -> list of every type hooked by any tracker. */
+static PyObject *
+core_hooked_types(PyObject *Py_UNUSED(module), PyObject *Py_UNUSED(ignored))
+{
+    PyObject *out = PyList_New(0);
+    for (size_t i = 0; out != NULL && i < n_entries; i++) {
+        if (PyList_Append(out, (PyObject *)hook_entries[i].type) < 0) {
+            Py_CLEAR(out);
+        }
+    }
+    return out;
+}
+
+PyMethodDef ct_hook_functions[] = {
+    {"hooked_types", core_hooked_types, METH_NOARGS,
+     "hooked_types() -> list of the classes whose creation classtrack watches."},
+    {NULL, NULL, 0, NULL},
+};

@@ -1,0 +1,331 @@
+/* registry.c - tracked-object records.  See registry.h for the design.
+ *
+ * Invariants:
+ *   - reg->items[0 .. len) are strong references to TrackRef or KeepRef
+ *     carriers, in registration order, so births never decrease along
+ *     the array (ct_now is monotonic);
+ *   - rec.death == 0.0 exactly while the object is alive; a TrackRef's
+ *     wr_object is then the object; a KeepRef's obj is non-NULL until
+ *     the registry is cleared.
+ */
+#include "registry.h"
+
+#include <math.h>
+#include <string.h>
+#include <time.h>
+
+static double clock_origin;    /* set once at module import, under the GIL */
+
+static double
+monotonic_seconds(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+void
+ct_clock_init(void)
+{
+    if (clock_origin == 0.0) {
+        clock_origin = monotonic_seconds();
+    }
+}
+
+double
+ct_now(void)
+{
+    double t = monotonic_seconds() - clock_origin;
+    /* 0.0 means "alive" in death stamps: never hand it out */
+    return t > 0.0 ? t : 1e-9;
+}
+
+/* -- carrier types ------------------------------------------------------ */
+
+static void
+trackref_dealloc(PyObject *self)
+{
+    PyTypeObject *tp = Py_TYPE(self);
+    _PyWeakref_RefType.tp_dealloc(self);
+    Py_DECREF(tp);
+}
+
+static int
+trackref_traverse(ct_trackref *self, visitproc visit, void *arg)
+{
+    Py_VISIT(Py_TYPE(self));
+    Py_VISIT(self->wr.wr_callback);
+    return 0;
+}
+
+static PyType_Slot trackref_slots[] = {
+    {Py_tp_dealloc, trackref_dealloc},
+    {Py_tp_traverse, trackref_traverse},
+    {Py_tp_doc, "classtrack's weak reference to a tracked object; carries its record."},
+    {0, NULL},
+};
+
+static PyType_Spec trackref_spec = {
+    "classtrack._core.TrackRef",
+    sizeof(ct_trackref),
+    0,
+    Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC,
+    trackref_slots,
+};
+
+static int
+keepref_traverse(ct_keepref *self, visitproc visit, void *arg)
+{
+    Py_VISIT(Py_TYPE(self));
+    Py_VISIT(self->obj);
+    return 0;
+}
+
+static int
+keepref_clear(ct_keepref *self)
+{
+    Py_CLEAR(self->obj);
+    return 0;
+}
+
+static void
+keepref_dealloc(ct_keepref *self)
+{
+    PyTypeObject *tp = Py_TYPE(self);
+    PyObject_GC_UnTrack(self);
+    Py_CLEAR(self->obj);
+    tp->tp_free((PyObject *)self);
+    Py_DECREF(tp);
+}
+
+static PyType_Slot keepref_slots[] = {
+    {Py_tp_dealloc, keepref_dealloc},
+    {Py_tp_traverse, keepref_traverse},
+    {Py_tp_clear, keepref_clear},
+    {Py_tp_doc, "classtrack's strong reference to an object tracked with keep=True."},
+    {0, NULL},
+};
+
+static PyType_Spec keepref_spec = {
+    "classtrack._core.KeepRef",
+    sizeof(ct_keepref),
+    0,
+    Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC,
+    keepref_slots,
+};
+
+int
+ct_registry_types_init(PyObject *module, ct_registry_types *types)
+{
+    types->trackref_type = (PyTypeObject *)PyType_FromModuleAndSpec(
+        module, &trackref_spec, (PyObject *)&_PyWeakref_RefType);
+    if (types->trackref_type == NULL) {
+        return -1;
+    }
+    types->keepref_type = (PyTypeObject *)PyType_FromModuleAndSpec(
+        module, &keepref_spec, NULL);
+    if (types->keepref_type == NULL) {
+        return -1;
+    }
+    return 0;
+}
+
+/* -- the registry ------------------------------------------------------- */
+
+void
+ct_registry_init(ct_registry *reg)
+{
+    memset(reg, 0, sizeof(*reg));
+}
+
+void
+ct_registry_clear(ct_registry *reg)
+{
+    PyObject **items = reg->items;
+    size_t len = reg->len;
+    /* detach first: deallocating a carrier may run code that looks here */
+    ct_registry_init(reg);
+    for (size_t i = 0; i < len; i++) {
+        Py_DECREF(items[i]);
+    }
+    PyMem_Free(items);
+}
+
+int
+ct_registry_traverse(ct_registry *reg, visitproc visit, void *arg)
+{
+    for (size_t i = 0; i < reg->len; i++) {
+        Py_VISIT(reg->items[i]);
+    }
+    return 0;
+}
+
+ct_record *
+ct_carrier_record(const ct_registry_types *types, PyObject *carrier)
+{
+    if (Py_IS_TYPE(carrier, types->trackref_type)) {
+        return &((ct_trackref *)carrier)->rec;
+    }
+    return &((ct_keepref *)carrier)->rec;
+}
+
+PyObject *
+ct_carrier_object(const ct_registry_types *types, PyObject *carrier)
+{
+    if (Py_IS_TYPE(carrier, types->trackref_type)) {
+        ct_trackref *t = (ct_trackref *)carrier;
+        PyObject *obj = t->wr.wr_object;
+        if (t->rec.death != 0.0 || obj == Py_None || Py_REFCNT(obj) <= 0) {
+            return NULL;
+        }
+        return obj;
+    }
+    return ((ct_keepref *)carrier)->obj;
+}
+
+static int
+registry_append(ct_registry *reg, PyObject *carrier)
+{
+    if (reg->len == reg->cap) {
+        /* grow by 1/4: the array is part of the per-object budget */
+        size_t cap = reg->cap < 1024 ? 1024 : reg->cap + reg->cap / 4;
+        PyObject **items = PyMem_Realloc(reg->items, cap * sizeof(PyObject *));
+        if (items == NULL) {
+            PyErr_NoMemory();
+            return -1;
+        }
+        reg->items = items;
+        reg->cap = cap;
+    }
+    reg->items[reg->len++] = carrier;   /* steals the reference */
+    reg->alive++;
+    return 0;
+}
+
+Py_ssize_t
+ct_registry_add(ct_registry *reg, const ct_registry_types *types, PyObject *obj,
+                PyObject *callback, uint32_t name, int resolution, int keep,
+                uint32_t trace)
+{
+    PyObject *carrier;
+    ct_record *rec;
+    if (resolution < 0) {
+        resolution = 0;
+    }
+    if (resolution > CT_MAX_RESOLUTION) {
+        resolution = CT_MAX_RESOLUTION;
+    }
+    if (keep) {
+        ct_keepref *k = PyObject_GC_New(ct_keepref, types->keepref_type);
+        if (k == NULL) {
+            return -1;
+        }
+        Py_INCREF(obj);
+        k->obj = obj;
+        rec = &k->rec;
+        carrier = (PyObject *)k;
+    }
+    else {
+        if (Py_TYPE(obj)->tp_weaklistoffset == 0) {
+            PyErr_Format(PyExc_TypeError,
+                         "cannot track '%.100s' objects: they cannot be weakly "
+                         "referenced (give the class a '__weakref__' slot, or "
+                         "track with keep=True to hold them alive)",
+                         Py_TYPE(obj)->tp_name);
+            return -1;
+        }
+        PyObject *args = PyTuple_Pack(2, obj, callback);
+        if (args == NULL) {
+            return -1;
+        }
+        carrier = _PyWeakref_RefType.tp_new(types->trackref_type, args, NULL);
+        Py_DECREF(args);
+        if (carrier == NULL) {
+            return -1;
+        }
+        rec = &((ct_trackref *)carrier)->rec;
+    }
+    rec->id = (uintptr_t)obj;
+    rec->birth = ct_now();
+    rec->death = 0.0;
+    rec->name_res = (name << 8) | (uint32_t)resolution;
+    rec->trace = trace;
+    if (keep) {
+        PyObject_GC_Track(carrier);
+    }
+    Py_ssize_t index = (Py_ssize_t)reg->len;
+    if (registry_append(reg, carrier) < 0) {
+        Py_DECREF(carrier);
+        return -1;
+    }
+    return index;
+}
+
+/* Position of `carrier` in the array, found by birth (births are sorted). */
+static Py_ssize_t
+index_of(const ct_registry *reg, const ct_registry_types *types, PyObject *carrier)
+{
+    double birth = ct_carrier_record(types, carrier)->birth;
+    size_t lo = 0, hi = reg->len;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (ct_carrier_record(types, reg->items[mid])->birth < birth) {
+            lo = mid + 1;
+        }
+        else {
+            hi = mid;
+        }
+    }
+    for (size_t i = lo; i < reg->len; i++) {
+        if (reg->items[i] == carrier) {
+            return (Py_ssize_t)i;
+        }
+        if (ct_carrier_record(types, reg->items[i])->birth > birth) {
+            break;
+        }
+    }
+    return -1;
+}
+
+Py_ssize_t
+ct_registry_find_weak(const ct_registry *reg, const ct_registry_types *types,
+                      PyObject *obj, PyObject *callback)
+{
+    Py_ssize_t off = Py_TYPE(obj)->tp_weaklistoffset;
+    if (off <= 0) {
+        return -1;
+    }
+    PyWeakReference *wr = *(PyWeakReference **)((char *)obj + off);
+    for (; wr != NULL; wr = wr->wr_next) {
+        if (Py_IS_TYPE(wr, types->trackref_type) && wr->wr_callback == callback) {
+            return index_of(reg, types, (PyObject *)wr);
+        }
+    }
+    return -1;
+}
+
+void
+ct_registry_mark_dead(ct_registry *reg, const ct_registry_types *types,
+                      PyObject *carrier)
+{
+    ct_record *rec = ct_carrier_record(types, carrier);
+    if (rec->death == 0.0) {
+        rec->death = ct_now();
+        if (reg->alive > 0) {
+            reg->alive--;
+        }
+    }
+}
+
+size_t
+ct_registry_footprint(const ct_registry *reg, const ct_registry_types *types)
+{
+    size_t bytes = reg->cap * sizeof(PyObject *);
+    for (size_t i = 0; i < reg->len; i++) {
+        PyObject *c = reg->items[i];
+        bytes += 2 * sizeof(void *)   /* GC header */
+                 + (size_t)(Py_IS_TYPE(c, types->trackref_type)
+                            ? sizeof(ct_trackref) : sizeof(ct_keepref));
+    }
+    return bytes;
+}

@@ -1,0 +1,256 @@
+/* snapshot.c - size every alive tracked object into compact arrays.
+ *
+ * One sizer per snapshot, every alive tracked object an excluded referent,
+ * objects sized in registration order: data shared between tracked
+ * objects goes to the first one, and a tracked object reached from
+ * another is never part of the other's size.
+ *
+ * The alive objects are held by strong references for the whole snapshot:
+ * sizing can run Python code (a __sizeof__, a __repr__) and other threads
+ * may drop the last reference meanwhile.
+ *
+ * Reprs: objects whose class keeps object.__repr__ cost nothing (the
+ * default text is rebuilt on demand from class and id).  A custom __repr__
+ * is called, its result clipped to 128 characters; if it raises, the
+ * default text is kept; if one call takes longer than CT_SLOW_REPR
+ * seconds, that class's repr is not called again by this tracker.
+ */
+#include "tracker.h"
+
+#define CT_SLOW_REPR 0.005
+#define CT_REPR_CLIP 128
+
+static PyObject *
+clipped_repr(PyObject *obj)
+{
+    PyObject *r = PyObject_Repr(obj);
+    if (r == NULL) {
+        return NULL;
+    }
+    Py_ssize_t n = PyUnicode_GET_LENGTH(r);
+    if (n > CT_REPR_CLIP) {
+        Py_ssize_t h = CT_REPR_CLIP / 2 - 2;
+        PyObject *head = PyUnicode_Substring(r, 0, h);
+        PyObject *tail = PyUnicode_Substring(r, n - h, n);
+        Py_SETREF(r, (head && tail) ? PyUnicode_FromFormat("%U....%U", head, tail)
+                                    : NULL);
+        Py_XDECREF(head);
+        Py_XDECREF(tail);
+    }
+    return r;
+}
+
+/* Records a custom repr; 0, or -1 only for a BaseException. */
+static int
+note_repr(ct_tracker *t, PyObject *key, PyObject *obj)
+{
+    PyTypeObject *tp = Py_TYPE(obj);
+    if (tp->tp_repr == PyBaseObject_Type.tp_repr) {
+        return 0;
+    }
+    int slow = PySet_Contains(t->slow_repr_types, (PyObject *)tp);
+    if (slow != 0) {
+        return slow < 0 ? -1 : 0;
+    }
+    double t0 = ct_now();
+    PyObject *r = clipped_repr(obj);
+    double spent = ct_now() - t0;
+    if (spent > CT_SLOW_REPR && PySet_Add(t->slow_repr_types, (PyObject *)tp) < 0) {
+        Py_XDECREF(r);
+        return -1;
+    }
+    if (r == NULL) {
+        if (!PyErr_ExceptionMatches(PyExc_Exception)) {
+            return -1;
+        }
+        PyErr_Clear();
+        return PyDict_DelItem(t->reprs, key) < 0 ? (PyErr_Clear(), 0) : 0;
+    }
+    int rc = PyDict_SetItem(t->reprs, key, r);
+    Py_DECREF(r);
+    return rc;
+}
+
+/* A morphed object (obj.__class__ = Other) shows its new class. */
+static int
+note_morph(ct_tracker *t, PyObject *key, const ct_record *rec, PyObject *obj)
+{
+    PyObject *known = PyDict_GetItemWithError(t->type_overrides, key);
+    if (known == NULL) {
+        if (PyErr_Occurred()) {
+            return -1;
+        }
+        known = PyList_GET_ITEM(t->name_types, ct_rec_name(rec));
+    }
+    if (known == (PyObject *)Py_TYPE(obj)) {
+        return 0;
+    }
+    return PyDict_SetItem(t->type_overrides, key, (PyObject *)Py_TYPE(obj));
+}
+
+static int
+store_big(ct_tracker *t, PyObject *key, Py_ssize_t size, Py_ssize_t flat)
+{
+    PyObject *v = Py_BuildValue("(nn)", size, flat);
+    if (v == NULL) {
+        return -1;
+    }
+    int rc = PyDict_SetItem(t->big, key, v);
+    Py_DECREF(v);
+    return rc;
+}
+
+static uint32_t
+clamp32(Py_ssize_t v)
+{
+    return v >= (Py_ssize_t)UINT32_MAX ? UINT32_MAX : (uint32_t)v;
+}
+
+int
+ct_tracker_snapshot(ct_tracker *t, double *timestamp, Py_ssize_t *tracked_total,
+                    Py_ssize_t *overhead)
+{
+    int rc = -1;
+    size_t len = t->reg.len, n = 0;
+    PyObject **objs = NULL;
+    ct_snapshot snap = {0};
+    ct_sizer s;
+    ct_sizer_init(&s, t->sizer_refs);
+
+    if (t->nsnaps == t->snapcap) {
+        size_t cap = t->snapcap ? t->snapcap * 2 : 16;
+        ct_snapshot *snaps = PyMem_Realloc(t->snaps, cap * sizeof(*snaps));
+        if (snaps == NULL) {
+            PyErr_NoMemory();
+            goto done;
+        }
+        t->snaps = snaps;
+        t->snapcap = cap;
+    }
+    snap.timestamp = ct_now();
+    size_t slots = len ? len : 1;
+    objs = PyMem_Malloc(slots * sizeof(PyObject *));
+    snap.idx = PyMem_Malloc(slots * sizeof(uint32_t));
+    if (objs == NULL || snap.idx == NULL) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    for (size_t i = 0; i < len && i < t->reg.len; i++) {
+        PyObject *obj = ct_carrier_object(t->types, t->reg.items[i]);
+        if (obj != NULL) {
+            Py_INCREF(obj);
+            objs[n] = obj;
+            snap.idx[n] = (uint32_t)i;
+            n++;
+        }
+    }
+    for (size_t k = 0; k < n; k++) {
+        if (ct_sizer_exclude_ref(&s, objs[k]) < 0) {
+            goto done;
+        }
+    }
+    snap.n = n;
+    snap.size = PyMem_Malloc((n ? n : 1) * sizeof(uint32_t));
+    snap.flat = PyMem_Malloc((n ? n : 1) * sizeof(uint32_t));
+    if (snap.size == NULL || snap.flat == NULL) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    uint64_t snap_no = t->nsnaps;
+    for (size_t k = 0; k < n; k++) {
+        PyObject *obj = objs[k];
+        ct_record *rec = ct_carrier_record(t->types, t->reg.items[snap.idx[k]]);
+        int res = ct_rec_resolution(rec);
+        Py_ssize_t size, flat = 0;
+        PyObject *key = PyLong_FromUnsignedLongLong((snap_no << 32) | snap.idx[k]);
+        PyObject *idx_key = PyLong_FromUnsignedLong(snap.idx[k]);
+        if (key == NULL || idx_key == NULL) {
+            Py_XDECREF(key);
+            Py_XDECREF(idx_key);
+            goto done;
+        }
+        int ok = 1;
+        if (res == 0) {
+            size = ct_sizer_size_flat(&s, obj, &flat);
+            ok = size >= 0;
+        }
+        else {
+            PyObject *name = PyList_GET_ITEM(t->names, ct_rec_name(rec));
+            PyObject *tree = ct_sizer_tree(&s, obj, res, name);
+            ok = tree != NULL;
+            if (ok) {
+                size = PyLong_AsSsize_t(PyTuple_GET_ITEM(tree, 1));
+                flat = PyLong_AsSsize_t(PyTuple_GET_ITEM(tree, 2));
+                ok = PyDict_SetItem(t->trees, key, tree) == 0;
+                Py_DECREF(tree);
+            }
+        }
+        if (ok) {
+            snap.size[k] = clamp32(size);
+            snap.flat[k] = clamp32(flat);
+            if ((snap.size[k] == UINT32_MAX || snap.flat[k] == UINT32_MAX)
+                && store_big(t, key, size, flat) < 0) {
+                ok = 0;
+            }
+        }
+        if (ok) {
+            ok = note_repr(t, idx_key, obj) == 0
+                 && note_morph(t, idx_key, rec, obj) == 0;
+        }
+        Py_DECREF(key);
+        Py_DECREF(idx_key);
+        if (!ok) {
+            goto done;
+        }
+    }
+    *tracked_total = s.total;
+
+    /* The tracker's own memory: records, arrays, and its Python-level
+     * tables, sized with the same sizer (tracked objects stay excluded). */
+    size_t own = ct_registry_footprint(&t->reg, t->types);
+    for (size_t k = 0; k < t->nsnaps; k++) {
+        own += t->snaps[k].n * 3 * sizeof(uint32_t);
+    }
+    own += n * 3 * sizeof(uint32_t) + t->snapcap * sizeof(ct_snapshot);
+    Py_ssize_t tables = ct_sizer_size(&s, t->names);
+    PyObject *parts[] = {t->name_numbers, t->name_types, t->type_overrides,
+                         t->traces, t->trace_numbers, t->keep_ids, t->reprs,
+                         t->slow_repr_types, t->trees, t->big};
+    for (size_t k = 0; tables >= 0 && k < sizeof(parts) / sizeof(parts[0]); k++) {
+        Py_ssize_t b = ct_sizer_size(&s, parts[k]);
+        tables = b < 0 ? -1 : tables + b;
+    }
+    if (tables < 0) {
+        goto done;
+    }
+    *overhead = (Py_ssize_t)own + tables;
+    *timestamp = snap.timestamp;
+    t->snaps[t->nsnaps++] = snap;
+    snap.idx = snap.size = snap.flat = NULL;
+    rc = 0;
+done:
+    for (size_t k = 0; objs != NULL && k < n; k++) {
+        Py_DECREF(objs[k]);
+    }
+    PyMem_Free(objs);
+    PyMem_Free(snap.idx);
+    PyMem_Free(snap.size);
+    PyMem_Free(snap.flat);
+    ct_sizer_fini(&s);
+    return rc;
+}
+
+void
+ct_tracker_clear_snapshots(ct_tracker *t)
+{
+    for (size_t k = 0; k < t->nsnaps; k++) {
+        PyMem_Free(t->snaps[k].idx);
+        PyMem_Free(t->snaps[k].size);
+        PyMem_Free(t->snaps[k].flat);
+    }
+    PyMem_Free(t->snaps);
+    t->snaps = NULL;
+    t->nsnaps = t->snapcap = 0;
+    PyDict_Clear(t->trees);
+    PyDict_Clear(t->big);
+}

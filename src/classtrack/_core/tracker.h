@@ -1,0 +1,75 @@
+/* tracker.h - one ClassTracker's engine state: the registry of tracked
+ * objects, its names and traces, and its snapshots.
+ *
+ * The Python class classtrack.classtracker.ClassTracker owns one
+ * classtrack._core.Tracker (a GC heap type) and builds its public views
+ * (TrackedObject, index, history, Snapshot) on demand from the records
+ * here.  Everything is guarded by the GIL; the Python layer serialises
+ * snapshots with a lock because sizing can run Python code.
+ */
+#ifndef CLASSTRACK_TRACKER_H
+#define CLASSTRACK_TRACKER_H
+
+#include "compat.h"
+#include "registry.h"
+#include "sizer.h"
+
+/* One snapshot: for each object alive at that time, in registration
+ * order, its index and sizes.  12 bytes per object; sizes that do not fit
+ * 32 bits are UINT32_MAX here and exact in the tracker's `big` dict. */
+typedef struct {
+    double timestamp;
+    size_t n;
+    uint32_t *idx;      /* ascending */
+    uint32_t *size;
+    uint32_t *flat;
+} ct_snapshot;
+
+typedef struct {
+    PyObject_HEAD
+    ct_registry reg;
+    const ct_registry_types *types;  /* borrowed from the module state */
+    const ct_sizer_refs *sizer_refs; /* borrowed from the module state */
+    PyObject *callback;     /* strong: bound death callback (-> self) */
+    PyObject *names;        /* strong: list of str, by name number */
+    PyObject *name_numbers; /* strong: dict str -> int */
+    PyObject *name_types;   /* strong: list, the class first seen per name */
+    PyObject *type_overrides; /* strong: dict index -> class, where a
+                                 record's class is not its name's */
+    PyObject *traces;       /* strong: list of trace tuples (number - 1) */
+    PyObject *trace_numbers;/* strong: dict trace tuple -> int */
+    PyObject *skip_prefix;  /* strong: str, frames from files under it are
+                               the tracker's own and left out of traces */
+    PyObject *keep_ids;     /* strong: dict id -> index of kept objects */
+    PyObject *reprs;        /* strong: dict index -> latest custom repr */
+    PyObject *slow_repr_types; /* strong: set of classes whose repr was too
+                                  slow to call during snapshots */
+    PyObject *trees;        /* strong: dict (snap << 32 | index) -> tree */
+    PyObject *big;          /* strong: dict (snap << 32 | index) -> (size, flat) */
+    ct_snapshot *snaps;
+    size_t nsnaps;
+    size_t snapcap;
+} ct_tracker;
+
+/* Track a freshly allocated or user-given object.  `owner` settings come
+ * from the hook or from track_object.  Returns the index (existing one if
+ * obj is tracked alive already), or -1 with an exception set. */
+Py_ssize_t ct_tracker_track(ct_tracker *t, PyObject *obj, uint32_t name,
+                            int resolution, int keep, int trace, int *is_new);
+
+/* Number for a name (registered on first use), or -1 with an exception. */
+Py_ssize_t ct_tracker_name_number(ct_tracker *t, PyObject *name);
+
+/* Capture the creation stack: trace number (0 for an empty stack), or -1. */
+Py_ssize_t ct_trace_capture(ct_tracker *t);
+
+/* Take a snapshot; fills *tracked_total and *overhead.  0 or -1. */
+int ct_tracker_snapshot(ct_tracker *t, double *timestamp,
+                        Py_ssize_t *tracked_total, Py_ssize_t *overhead);
+
+void ct_tracker_clear_snapshots(ct_tracker *t);
+
+/* Type registration (tracker_type.c). */
+int ct_tracker_type_register(PyObject *module, PyTypeObject **type);
+
+#endif

@@ -1,0 +1,621 @@
+/* tracker_type.c - Python binding of the tracker engine:
+ * classtrack._core.Tracker.  Argument conversion and read access to the
+ * records; the work is in registry.c, tracker.c, hooks.c, snapshot.c. */
+#include "state.h"
+#include "tracker.h"
+#include "hooks.h"
+
+static PyObject *
+tracker_on_death(PyObject *self, PyObject *carrier)
+{
+    ct_tracker *t = (ct_tracker *)self;
+    if (Py_IS_TYPE(carrier, t->types->trackref_type)) {
+        ct_registry_mark_dead(&t->reg, t->types, carrier);
+    }
+    Py_RETURN_NONE;
+}
+
+static PyMethodDef on_death_def = {
+    "_on_death", tracker_on_death, METH_O, "death callback of tracked objects"
+};
+
+static PyObject *
+Tracker_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
+{
+    static char *kwlist[] = {"skip_prefix", NULL};
+    PyObject *skip = NULL;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "|U", kwlist, &skip)) {
+        return NULL;
+    }
+    ct_state *st = (ct_state *)PyType_GetModuleState(type);
+    if (st == NULL) {
+        return NULL;
+    }
+    ct_tracker *t = (ct_tracker *)type->tp_alloc(type, 0);
+    if (t == NULL) {
+        return NULL;
+    }
+    ct_registry_init(&t->reg);
+    t->types = &st->registry_types;
+    t->sizer_refs = &st->sizer_refs;
+    Py_XINCREF(skip);
+    t->skip_prefix = skip;
+    t->names = PyList_New(0);
+    t->name_numbers = PyDict_New();
+    t->name_types = PyList_New(0);
+    t->type_overrides = PyDict_New();
+    t->traces = PyList_New(0);
+    t->trace_numbers = PyDict_New();
+    t->keep_ids = PyDict_New();
+    t->reprs = PyDict_New();
+    t->slow_repr_types = PySet_New(NULL);
+    t->trees = PyDict_New();
+    t->big = PyDict_New();
+    t->callback = PyCFunction_New(&on_death_def, (PyObject *)t);
+    if (!t->names || !t->name_numbers || !t->name_types || !t->type_overrides
+        || !t->traces || !t->trace_numbers || !t->keep_ids || !t->reprs
+        || !t->slow_repr_types || !t->trees || !t->big || !t->callback) {
+        Py_DECREF(t);
+        return NULL;
+    }
+    return (PyObject *)t;
+}
+
+static int
+Tracker_traverse(ct_tracker *t, visitproc visit, void *arg)
+{
+    Py_VISIT(Py_TYPE(t));
+    Py_VISIT(t->callback);
+    Py_VISIT(t->names);
+    Py_VISIT(t->name_numbers);
+    Py_VISIT(t->name_types);
+    Py_VISIT(t->type_overrides);
+    Py_VISIT(t->traces);
+    Py_VISIT(t->trace_numbers);
+    Py_VISIT(t->skip_prefix);
+    Py_VISIT(t->keep_ids);
+    Py_VISIT(t->reprs);
+    Py_VISIT(t->slow_repr_types);
+    Py_VISIT(t->trees);
+    Py_VISIT(t->big);
+    return ct_registry_traverse(&t->reg, visit, arg);
+}
+
+static int
+Tracker_clear(ct_tracker *t)
+{
+    ct_registry_clear(&t->reg);
+    Py_CLEAR(t->callback);
+    Py_CLEAR(t->names);
+    Py_CLEAR(t->name_numbers);
+    Py_CLEAR(t->name_types);
+    Py_CLEAR(t->type_overrides);
+    Py_CLEAR(t->traces);
+    Py_CLEAR(t->trace_numbers);
+    Py_CLEAR(t->skip_prefix);
+    Py_CLEAR(t->keep_ids);
+    Py_CLEAR(t->reprs);
+    Py_CLEAR(t->slow_repr_types);
+    Py_CLEAR(t->trees);
+    Py_CLEAR(t->big);
+    return 0;
+}
+
+static void
+Tracker_dealloc(ct_tracker *t)
+{
+    PyTypeObject *tp = Py_TYPE(t);
+    PyObject_GC_UnTrack(t);
+    /* the hook table holds the tracker strongly: nothing is hooked here */
+    (void)Tracker_clear(t);
+    for (size_t k = 0; k < t->nsnaps; k++) {
+        PyMem_Free(t->snaps[k].idx);
+        PyMem_Free(t->snaps[k].size);
+        PyMem_Free(t->snaps[k].flat);
+    }
+    PyMem_Free(t->snaps);
+    tp->tp_free((PyObject *)t);
+    Py_DECREF(tp);
+}
+
+static int
+check_index(ct_tracker *t, Py_ssize_t i)
+{
+    if (i < 0 || (size_t)i >= t->reg.len) {
+        PyErr_Format(PyExc_IndexError, "no tracked record %zd", i);
+        return -1;
+    }
+    return 0;
+}
+
+static int
+check_name(ct_tracker *t, PyObject *name, uint32_t *out)
+{
+    Py_ssize_t n = ct_tracker_name_number(t, name);
+    if (n < 0) {
+        return -1;
+    }
+    *out = (uint32_t)n;
+    return 0;
+}
+
+/* track(obj, name, resolution, keep, trace) -> (index, is_new) */
+static PyObject *
+Tracker_track(ct_tracker *t, PyObject *args)
+{
+    PyObject *obj, *name;
+    int resolution, keep, trace, is_new;
+    uint32_t num;
+    if (!PyArg_ParseTuple(args, "OUipp", &obj, &name, &resolution, &keep, &trace)
+        || check_name(t, name, &num) < 0) {
+        return NULL;
+    }
+    Py_ssize_t i = ct_tracker_track(t, obj, num, resolution, keep, trace, &is_new);
+    if (i < 0) {
+        return NULL;
+    }
+    return Py_BuildValue("(nO)", i, is_new ? Py_True : Py_False);
+}
+
+/* find(obj) -> index of obj's live record, or -1 */
+static PyObject *
+Tracker_find(ct_tracker *t, PyObject *obj)
+{
+    Py_ssize_t i = ct_registry_find_weak(&t->reg, t->types, obj, t->callback);
+    if (i < 0) {
+        PyObject *id = PyLong_FromVoidPtr(obj);
+        if (id == NULL) {
+            return NULL;
+        }
+        PyObject *kept = PyDict_GetItemWithError(t->keep_ids, id);
+        Py_DECREF(id);
+        if (kept != NULL) {
+            Py_INCREF(kept);
+            return kept;
+        }
+        if (PyErr_Occurred()) {
+            return NULL;
+        }
+    }
+    return PyLong_FromSsize_t(i);
+}
+
+static PyObject *
+Tracker_hook(ct_tracker *t, PyObject *args)
+{
+    PyObject *cls, *name;
+    int resolution, keep, trace;
+    uint32_t num;
+    if (!PyArg_ParseTuple(args, "O!Uipp", &PyType_Type, &cls, &name, &resolution,
+                          &keep, &trace)
+        || check_name(t, name, &num) < 0) {
+        return NULL;
+    }
+    if (ct_hook_install((PyTypeObject *)cls, t, num, resolution, keep, trace) < 0) {
+        return NULL;
+    }
+    Py_RETURN_NONE;
+}
+
+static PyObject *
+Tracker_unhook(ct_tracker *t, PyObject *cls)
+{
+    if (!PyType_Check(cls)) {
+        PyErr_SetString(PyExc_TypeError, "unhook() needs a class");
+        return NULL;
+    }
+    return PyBool_FromLong(ct_hook_remove((PyTypeObject *)cls, t) == 0);
+}
+
+static PyObject *
+Tracker_unhook_all(ct_tracker *t, PyObject *Py_UNUSED(ignored))
+{
+    ct_hook_remove_all(t);
+    Py_RETURN_NONE;
+}
+
+static PyObject *
+Tracker_hooked(ct_tracker *t, PyObject *Py_UNUSED(ignored))
+{
+    return ct_hook_types_of(t);
+}
+
+static PyObject *
+Tracker_snapshot(ct_tracker *t, PyObject *Py_UNUSED(ignored))
+{
+    double ts;
+    Py_ssize_t total, overhead;
+    if (ct_tracker_snapshot(t, &ts, &total, &overhead) < 0) {
+        return NULL;
+    }
+    return Py_BuildValue("(dnn)", ts, total, overhead);
+}
+
+static PyObject *
+Tracker_clear_records(ct_tracker *t, PyObject *Py_UNUSED(ignored))
+{
+    ct_registry_clear(&t->reg);
+    PyDict_Clear(t->type_overrides);
+    PyDict_Clear(t->keep_ids);
+    PyDict_Clear(t->reprs);
+    Py_RETURN_NONE;
+}
+
+static PyObject *
+Tracker_clear_snapshots(ct_tracker *t, PyObject *Py_UNUSED(ignored))
+{
+    ct_tracker_clear_snapshots(t);
+    Py_RETURN_NONE;
+}
+
+/* record(i) -> (id, name, birth, death|None, trace_no, resolution,
+ *               obj|None, cls, repr|None) */
+static PyObject *
+Tracker_record(ct_tracker *t, PyObject *arg)
+{
+    Py_ssize_t i = PyLong_AsSsize_t(arg);
+    if ((i == -1 && PyErr_Occurred()) || check_index(t, i) < 0) {
+        return NULL;
+    }
+    PyObject *carrier = t->reg.items[i];
+    ct_record *rec = ct_carrier_record(t->types, carrier);
+    PyObject *obj = ct_carrier_object(t->types, carrier);
+    PyObject *key = PyLong_FromSsize_t(i);
+    if (key == NULL) {
+        return NULL;
+    }
+    PyObject *cls = PyDict_GetItemWithError(t->type_overrides, key);
+    PyObject *repr = cls == NULL && PyErr_Occurred()
+                         ? NULL : PyDict_GetItemWithError(t->reprs, key);
+    Py_DECREF(key);
+    if (PyErr_Occurred()) {
+        return NULL;
+    }
+    if (cls == NULL) {
+        cls = PyList_GET_ITEM(t->name_types, ct_rec_name(rec));
+    }
+    PyObject *death = rec->death == 0.0 ? Py_NewRef(Py_None)
+                                        : PyFloat_FromDouble(rec->death);
+    if (death == NULL) {
+        return NULL;
+    }
+    return Py_BuildValue("(NOdNIiOOO)", PyLong_FromVoidPtr((void *)rec->id),
+                         PyList_GET_ITEM(t->names, ct_rec_name(rec)), rec->birth,
+                         death, (unsigned int)rec->trace, ct_rec_resolution(rec),
+                         obj ? obj : Py_None, cls, repr ? repr : Py_None);
+}
+
+/* record_names() -> list of name numbers, one per record */
+static PyObject *
+Tracker_record_names(ct_tracker *t, PyObject *Py_UNUSED(ignored))
+{
+    PyObject *out = PyList_New((Py_ssize_t)t->reg.len);
+    for (size_t i = 0; out != NULL && i < t->reg.len; i++) {
+        ct_record *rec = ct_carrier_record(t->types, t->reg.items[i]);
+        PyObject *v = PyLong_FromUnsignedLong(ct_rec_name(rec));
+        if (v == NULL) {
+            Py_CLEAR(out);
+            break;
+        }
+        PyList_SET_ITEM(out, (Py_ssize_t)i, v);
+    }
+    return out;
+}
+
+static PyObject *
+Tracker_set_resolution(ct_tracker *t, PyObject *args)
+{
+    Py_ssize_t i;
+    int res;
+    if (!PyArg_ParseTuple(args, "ni", &i, &res) || check_index(t, i) < 0) {
+        return NULL;
+    }
+    if (res < 0) {
+        PyErr_SetString(PyExc_ValueError, "resolution_level must be >= 0");
+        return NULL;
+    }
+    ct_record *rec = ct_carrier_record(t->types, t->reg.items[i]);
+    if (res > CT_MAX_RESOLUTION) {
+        res = CT_MAX_RESOLUTION;
+    }
+    rec->name_res = (rec->name_res & ~0xffu) | (uint32_t)res;
+    Py_RETURN_NONE;
+}
+
+/* trace(no) -> tuple (code, line, code, line, ...) pairs, or None */
+static PyObject *
+Tracker_trace(ct_tracker *t, PyObject *arg)
+{
+    Py_ssize_t no = PyLong_AsSsize_t(arg);
+    if (no == -1 && PyErr_Occurred()) {
+        return NULL;
+    }
+    if (no <= 0 || no > PyList_GET_SIZE(t->traces)) {
+        Py_RETURN_NONE;
+    }
+    return Py_NewRef(PyList_GET_ITEM(t->traces, no - 1));
+}
+
+static Py_ssize_t
+find_in_snapshot(const ct_snapshot *s, uint32_t idx)
+{
+    size_t lo = 0, hi = s->n;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (s->idx[mid] < idx) {
+            lo = mid + 1;
+        }
+        else {
+            hi = mid;
+        }
+    }
+    return lo < s->n && s->idx[lo] == idx ? (Py_ssize_t)lo : -1;
+}
+
+static PyObject *
+entry_value(ct_tracker *t, size_t snap, Py_ssize_t pos)
+{
+    const ct_snapshot *s = &t->snaps[snap];
+    uint32_t idx = s->idx[pos];
+    PyObject *key = PyLong_FromUnsignedLongLong(((uint64_t)snap << 32) | idx);
+    if (key == NULL) {
+        return NULL;
+    }
+    PyObject *tree = PyDict_GetItemWithError(t->trees, key);
+    PyObject *big = tree == NULL && PyErr_Occurred()
+                        ? NULL : PyDict_GetItemWithError(t->big, key);
+    Py_DECREF(key);
+    if (PyErr_Occurred()) {
+        return NULL;
+    }
+    if (big != NULL) {
+        return Py_BuildValue("(dOOO)", s->timestamp, PyTuple_GET_ITEM(big, 0),
+                             PyTuple_GET_ITEM(big, 1), tree ? tree : Py_None);
+    }
+    return Py_BuildValue("(dkkO)", s->timestamp, (unsigned long)s->size[pos],
+                         (unsigned long)s->flat[pos], tree ? tree : Py_None);
+}
+
+/* record_sizes(i) -> [(timestamp, size, flat, tree|None)] */
+static PyObject *
+Tracker_record_sizes(ct_tracker *t, PyObject *arg)
+{
+    Py_ssize_t i = PyLong_AsSsize_t(arg);
+    if ((i == -1 && PyErr_Occurred()) || check_index(t, i) < 0) {
+        return NULL;
+    }
+    PyObject *out = PyList_New(0);
+    for (size_t k = 0; out != NULL && k < t->nsnaps; k++) {
+        Py_ssize_t pos = find_in_snapshot(&t->snaps[k], (uint32_t)i);
+        if (pos < 0) {
+            continue;
+        }
+        PyObject *v = entry_value(t, k, pos);
+        if (v == NULL || PyList_Append(out, v) < 0) {
+            Py_XDECREF(v);
+            Py_CLEAR(out);
+            break;
+        }
+        Py_DECREF(v);
+    }
+    return out;
+}
+
+/* snapshot_entries(k) -> [(index, size, flat, tree|None)] of snapshot k */
+static PyObject *
+Tracker_snapshot_entries(ct_tracker *t, PyObject *arg)
+{
+    Py_ssize_t k = PyLong_AsSsize_t(arg);
+    if (k == -1 && PyErr_Occurred()) {
+        return NULL;
+    }
+    if (k < 0 || (size_t)k >= t->nsnaps) {
+        PyErr_Format(PyExc_IndexError, "no snapshot %zd", k);
+        return NULL;
+    }
+    const ct_snapshot *s = &t->snaps[k];
+    PyObject *out = PyList_New((Py_ssize_t)s->n);
+    for (size_t pos = 0; out != NULL && pos < s->n; pos++) {
+        PyObject *v = entry_value(t, (size_t)k, (Py_ssize_t)pos);
+        PyObject *item = v == NULL ? NULL
+                         : Py_BuildValue("(kOOO)", (unsigned long)s->idx[pos],
+                                         PyTuple_GET_ITEM(v, 1), PyTuple_GET_ITEM(v, 2),
+                                         PyTuple_GET_ITEM(v, 3));
+        Py_XDECREF(v);
+        if (item == NULL) {
+            Py_CLEAR(out);
+            break;
+        }
+        PyList_SET_ITEM(out, (Py_ssize_t)pos, item);
+    }
+    return out;
+}
+
+typedef struct {
+    double ts;
+    int delta;
+} ct_event;
+
+static int
+cmp_event(const void *a, const void *b)
+{
+    const ct_event *x = a, *y = b;
+    if (x->ts != y->ts) {
+        return x->ts < y->ts ? -1 : 1;
+    }
+    return y->delta - x->delta;     /* births before deaths at equal times */
+}
+
+/* history() -> {name: [(timestamp, live count), ...]} */
+static PyObject *
+Tracker_history(ct_tracker *t, PyObject *Py_UNUSED(ignored))
+{
+    size_t nn = (size_t)PyList_GET_SIZE(t->names);
+    size_t len = t->reg.len;
+    size_t *counts = PyMem_Calloc(nn + 1, sizeof(size_t));
+    ct_event *events = PyMem_Malloc((2 * len + 1) * sizeof(ct_event));
+    size_t *start = PyMem_Calloc(nn + 1, sizeof(size_t));
+    PyObject *out = PyDict_New();
+    if (!counts || !events || !start || !out) {
+        PyErr_NoMemory();
+        goto error;
+    }
+    for (size_t i = 0; i < len; i++) {
+        ct_record *r = ct_carrier_record(t->types, t->reg.items[i]);
+        counts[ct_rec_name(r)] += r->death != 0.0 ? 2 : 1;
+    }
+    for (size_t n = 1; n <= nn; n++) {
+        start[n] = start[n - 1] + counts[n - 1];
+    }
+    memset(counts, 0, (nn + 1) * sizeof(size_t));
+    for (size_t i = 0; i < len; i++) {
+        ct_record *r = ct_carrier_record(t->types, t->reg.items[i]);
+        uint32_t n = ct_rec_name(r);
+        events[start[n] + counts[n]++] = (ct_event){r->birth, +1};
+        if (r->death != 0.0) {
+            events[start[n] + counts[n]++] = (ct_event){r->death, -1};
+        }
+    }
+    for (size_t n = 0; n < nn; n++) {
+        ct_event *ev = events + start[n];
+        qsort(ev, counts[n], sizeof(ct_event), cmp_event);
+        PyObject *series = PyList_New((Py_ssize_t)counts[n]);
+        if (series == NULL) {
+            goto error;
+        }
+        long live = 0;
+        for (size_t j = 0; j < counts[n]; j++) {
+            live += ev[j].delta;
+            PyObject *pt = Py_BuildValue("(dl)", ev[j].ts, live);
+            if (pt == NULL) {
+                Py_DECREF(series);
+                goto error;
+            }
+            PyList_SET_ITEM(series, (Py_ssize_t)j, pt);
+        }
+        int rc = counts[n] ? PyDict_SetItem(out, PyList_GET_ITEM(t->names, n), series) : 0;
+        Py_DECREF(series);
+        if (rc < 0) {
+            goto error;
+        }
+    }
+    PyMem_Free(counts);
+    PyMem_Free(events);
+    PyMem_Free(start);
+    return out;
+error:
+    PyMem_Free(counts);
+    PyMem_Free(events);
+    PyMem_Free(start);
+    Py_XDECREF(out);
+    return NULL;
+}
+
+static Py_ssize_t
+Tracker_len(ct_tracker *t)
+{
+    return (Py_ssize_t)t->reg.len;
+}
+
+static PyObject *
+Tracker_get_alive(ct_tracker *t, void *Py_UNUSED(closure))
+{
+    return PyLong_FromSize_t(t->reg.alive);
+}
+
+static PyObject *
+Tracker_get_nsnapshots(ct_tracker *t, void *Py_UNUSED(closure))
+{
+    return PyLong_FromSize_t(t->nsnaps);
+}
+
+static PyObject *
+Tracker_get_names(ct_tracker *t, void *Py_UNUSED(closure))
+{
+    return PyList_GetSlice(t->names, 0, PyList_GET_SIZE(t->names));
+}
+
+static PyObject *
+core_now(PyObject *Py_UNUSED(module), PyObject *Py_UNUSED(ignored))
+{
+    return PyFloat_FromDouble(ct_now());
+}
+
+static PyMethodDef Tracker_methods[] = {
+    {"track", (PyCFunction)Tracker_track, METH_VARARGS,
+     "track(obj, name, resolution, keep, trace) -> (index, is_new)"},
+    {"find", (PyCFunction)Tracker_find, METH_O, "find(obj) -> index or -1"},
+    {"hook", (PyCFunction)Tracker_hook, METH_VARARGS,
+     "hook(cls, name, resolution, keep, trace): track instances created from now on"},
+    {"unhook", (PyCFunction)Tracker_unhook, METH_O, "unhook(cls) -> was it hooked"},
+    {"unhook_all", (PyCFunction)Tracker_unhook_all, METH_NOARGS, "unhook every class"},
+    {"hooked", (PyCFunction)Tracker_hooked, METH_NOARGS, "classes hooked by this tracker"},
+    {"snapshot", (PyCFunction)Tracker_snapshot, METH_NOARGS,
+     "snapshot() -> (timestamp, tracked_total, overhead)"},
+    {"clear_records", (PyCFunction)Tracker_clear_records, METH_NOARGS,
+     "forget every tracked object"},
+    {"clear_snapshots", (PyCFunction)Tracker_clear_snapshots, METH_NOARGS,
+     "forget every snapshot"},
+    {"record", (PyCFunction)Tracker_record, METH_O,
+     "record(i) -> (id, name, birth, death, trace_no, resolution, obj, cls, repr)"},
+    {"record_names", (PyCFunction)Tracker_record_names, METH_NOARGS,
+     "name number of every record"},
+    {"set_resolution", (PyCFunction)Tracker_set_resolution, METH_VARARGS,
+     "set_resolution(i, level)"},
+    {"trace", (PyCFunction)Tracker_trace, METH_O, "trace(no) -> ((code, line), ...)"},
+    {"record_sizes", (PyCFunction)Tracker_record_sizes, METH_O,
+     "record_sizes(i) -> [(timestamp, size, flat, tree)]"},
+    {"snapshot_entries", (PyCFunction)Tracker_snapshot_entries, METH_O,
+     "snapshot_entries(k) -> [(index, size, flat, tree)]"},
+    {"history", (PyCFunction)Tracker_history, METH_NOARGS,
+     "history() -> {name: [(timestamp, live count)]}"},
+    {NULL, NULL, 0, NULL},
+};
+
+static PyGetSetDef Tracker_getset[] = {
+    {"alive", (getter)Tracker_get_alive, NULL, "tracked objects alive", NULL},
+    {"nsnapshots", (getter)Tracker_get_nsnapshots, NULL, "snapshots taken", NULL},
+    {"names", (getter)Tracker_get_names, NULL, "tracking names by number", NULL},
+    {NULL, NULL, NULL, NULL, NULL},
+};
+
+static PyType_Slot Tracker_slots[] = {
+    {Py_tp_new, Tracker_new},
+    {Py_tp_dealloc, Tracker_dealloc},
+    {Py_tp_traverse, Tracker_traverse},
+    {Py_tp_clear, Tracker_clear},
+    {Py_tp_methods, Tracker_methods},
+    {Py_tp_getset, Tracker_getset},
+    {Py_sq_length, Tracker_len},
+    {Py_tp_doc, "Tracker(skip_prefix=None): the engine of a ClassTracker."},
+    {0, NULL},
+};
+
+static PyType_Spec Tracker_spec = {
+    "classtrack._core.Tracker",
+    sizeof(ct_tracker),
+    0,
+    Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC,
+    Tracker_slots,
+};
+
+PyMethodDef ct_tracker_functions[] = {
+    {"now", core_now, METH_NOARGS,
+     "now() -> seconds since classtrack was imported (monotonic)"},
+    {NULL, NULL, 0, NULL},
+};
+
+int
+ct_tracker_type_register(PyObject *module, PyTypeObject **type)
+{
+    *type = (PyTypeObject *)PyType_FromModuleAndSpec(module, &Tracker_spec, NULL);
+    if (*type == NULL) {
+        return -1;
+    }
+    Py_INCREF(*type);
+    if (PyModule_AddObject(module, "Tracker", (PyObject *)*type) < 0) {
+        Py_DECREF(*type);
+        return -1;
+    }
+    return 0;
+}

@@ -1,0 +1,425 @@
+"""Track objects and classes over their lifetime -- a drop-in for
+``pympler.classtracker``.
+
+``ClassTracker`` has Pympler's names, arguments and behaviour; the records
+live in C (``classtrack._core.Tracker``) and the Python objects you see --
+``TrackedObject``, ``tracker.objects``, ``tracker.index``,
+``tracker.history`` -- are views built from them when you ask.
+
+Better than Pympler, on purpose:
+
+* ``track_class`` sees *every* new instance of the class and its
+  subclasses, whatever creates it: a call, ``cls.__new__(cls)``, ``copy``,
+  ``deepcopy``, ``pickle``, subclasses whose ``__init__`` never calls the
+  base's, subclasses defined later.  The class is not modified in any way a
+  program can see (no ``__init__`` wrapper): the engine hooks the class's
+  allocation slot in C.  While classes are tracked, ``builtins.__build_class__``
+  is wrapped (in C, adding no frame) so that subclasses defined with a
+  ``class`` statement are tracked from their first instance; a subclass made
+  by calling ``type()`` directly is picked up at the next ``track_*`` call or
+  snapshot.
+* Classes implemented in C (``dict``, ``int``...) raise ``TypeError``: their
+  instances are created in too many ways to hook safely.
+* Objects that cannot be weakly referenced (``__slots__`` classes without a
+  ``__weakref__`` slot, ints, lists...) raise ``TypeError`` naming the fix,
+  unless ``keep=True``, which holds them alive (Pympler raises even then).
+* Sizes are exact (see ``classtrack.asizeof``); snapshots size only alive
+  objects (Pympler also sizes dead ones, as ``None``).
+* ``repr`` texts are taken at each snapshot (default reprs cost nothing; a
+  ``__repr__`` that raises is replaced by the default text, one that takes
+  more than 5 ms is not called again for that class).
+"""
+
+from __future__ import annotations
+
+import linecache
+import os
+import threading
+from collections import defaultdict
+from typing import Any, Dict, IO, List, Optional, Tuple
+
+from classtrack import _core
+from classtrack.asizeof import Asized
+
+__all__ = ["ClassTracker", "TrackedObject", "Snapshot", "PeriodicThread"]
+
+_PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep
+
+
+def _get_time() -> float:
+    """Seconds since classtrack was imported."""
+    return _core.now()
+
+
+def _asized(node: Any) -> Asized:
+    return Asized._from_tuple(node)
+
+
+def _default_repr(cls: Optional[type], ident: int) -> str:
+    if cls is None:
+        return "<object at 0x%x>" % ident
+    return "<%s.%s object at 0x%x>" % (cls.__module__, cls.__qualname__, ident)
+
+
+class TrackedObject:
+    """Size and lifetime of one tracked object (a view over its C record).
+
+    ``ref()`` returns the object or None; ``id``, ``name``, ``repr``,
+    ``birth``, ``death``, ``trace``, ``snapshots`` [(timestamp, Asized)] as
+    in Pympler.
+    """
+
+    __slots__ = ("_tracker", "_index", "id", "name", "birth", "_trace_no")
+
+    def __init__(self, tracker: "ClassTracker", index: int, record: tuple) -> None:
+        self._tracker = tracker
+        self._index = index
+        self.id, self.name, self.birth, _death, self._trace_no = record[:5]
+
+    def _record(self) -> tuple:
+        return self._tracker._engine.record(self._index)
+
+    def ref(self) -> Any:
+        """The tracked object, or None once it died."""
+        return self._record()[6]
+
+    @property
+    def death(self) -> Optional[float]:
+        """Seconds since import at which the object died, or None."""
+        return self._record()[3]
+
+    @property
+    def repr(self) -> str:
+        rec = self._record()
+        if rec[8] is not None:
+            return rec[8]
+        return _default_repr(rec[7], self.id)
+
+    @property
+    def classname(self) -> str:
+        cls = self._record()[7]
+        return cls.__name__ if cls is not None else self.name
+
+    @property
+    def trace(self) -> Optional[List[Tuple[str, int, str, Optional[List[str]], Optional[int]]]]:
+        """The creation stack, outermost first, as inspect.stack() gives it:
+        (filename, lineno, function, code_context, index); None if not traced."""
+        pairs = self._tracker._engine.trace(self._trace_no)
+        if pairs is None:
+            return None
+        out = []
+        for code, lineno in pairs:
+            filename = code.co_filename
+            line = linecache.getline(filename, lineno) if lineno and lineno > 0 else ""
+            if line:
+                out.append((filename, lineno, code.co_name, [line], 0))
+            else:
+                out.append((filename, lineno, code.co_name, None, None))
+        return out
+
+    @property
+    def snapshots(self) -> List[Tuple[float, Asized]]:
+        """[(timestamp, Asized)]: the size at birth (the object's basic
+        size, as Pympler records it) and at each snapshot it was alive."""
+        rec = self._record()
+        cls = rec[7]
+        base = cls.__basicsize__ if isinstance(cls, type) else 0
+        out = [(self.birth, Asized(base, base))]
+        for ts, size, flat, tree in self._tracker._engine.record_sizes(self._index):
+            if tree is not None:
+                out.append((ts, _asized(tree)))
+            else:
+                out.append((ts, Asized(size, flat, (), self.name)))
+        return out
+
+    def get_max_size(self) -> int:
+        """The largest size sampled."""
+        return max(s.size for _, s in self.snapshots)
+
+    def get_size_at_time(self, timestamp: float) -> int:
+        """The size at that snapshot, 0 if not alive or not sized then."""
+        size = 0
+        for ts, s in self.snapshots:
+            if ts == timestamp:
+                size = s.size
+        return size
+
+    def set_resolution_level(self, resolution_level: int) -> None:
+        """Size referents individually to this depth from the next snapshot."""
+        self._tracker._engine.set_resolution(self._index, _check_level(resolution_level))
+
+    def __repr__(self) -> str:
+        return "<TrackedObject %s %s>" % (self.name, self.repr)
+
+
+def _check_level(level: Any) -> int:
+    if isinstance(level, bool) or not isinstance(level, int):
+        raise TypeError("resolution_level must be an int, not %r" % (level,))
+    if level < 0:
+        raise ValueError("resolution_level must be >= 0, not %d" % level)
+    return level
+
+
+class Snapshot:
+    """Sizes of the tracked objects and of the process at one instant."""
+
+    def __init__(self, timestamp: float, description: str = "") -> None:
+        from classtrack.process import ProcessMemoryInfo
+        self.tracked_total = 0
+        self.asizeof_total = 0
+        self.overhead = 0
+        self.timestamp = timestamp
+        self.system_total = ProcessMemoryInfo()
+        self.desc = description
+        self.classes: Optional[Dict[str, Dict[str, Any]]] = None
+
+    @property
+    def total(self) -> int:
+        """Virtual size of the process (as Pympler); the best number
+        available where the process cannot be read."""
+        if self.system_total.available:
+            return self.system_total.vsz
+        if self.asizeof_total:
+            return self.asizeof_total
+        return self.tracked_total
+
+    @property
+    def label(self) -> str:
+        if not self.desc:
+            return "%.3fs" % self.timestamp
+        return "%s (%.3fs)" % (self.desc, self.timestamp)
+
+
+class PeriodicThread(threading.Thread):
+    """The background thread taking snapshots every ``interval`` seconds."""
+
+    def __init__(self, tracker: "ClassTracker", interval: float, *args: Any,
+                 **kwargs: Any) -> None:
+        self.interval = interval
+        self.tracker = tracker
+        self.stop = False
+        self._wake = threading.Event()
+        super().__init__(*args, **kwargs)
+
+    def run(self) -> None:
+        while not self.stop:
+            self.tracker.create_snapshot()
+            self._wake.wait(self.interval)
+
+    def request_stop(self) -> None:
+        self.stop = True
+        self._wake.set()
+
+
+class _Settings:
+    __slots__ = ("name", "resolution_level", "keep", "trace")
+
+    def __init__(self, name: str, resolution_level: int, keep: bool, trace: bool) -> None:
+        self.name = name
+        self.resolution_level = resolution_level
+        self.keep = keep
+        self.trace = trace
+
+
+class ClassTracker:
+    """Track objects and classes: lifetimes, sizes over time, traces."""
+
+    def __init__(self, stream: Optional[IO] = None) -> None:
+        self._engine = _core.Tracker(_PACKAGE_DIR)
+        self._classes: Dict[type, _Settings] = {}
+        self.snapshots: List[Snapshot] = []
+        self._periodic_thread: Optional[PeriodicThread] = None
+        self._stream = stream
+        self._views: Dict[int, TrackedObject] = {}
+        self.snapshot_lock = threading.Lock()
+
+    # -- views ---------------------------------------------------------------
+
+    def _view(self, index: int) -> TrackedObject:
+        view = self._views.get(index)
+        if view is None:
+            view = TrackedObject(self, index, self._engine.record(index))
+            self._views[index] = view
+        return view
+
+    @property
+    def objects(self) -> Dict[int, TrackedObject]:
+        """id -> TrackedObject (the latest object with that id)."""
+        out: Dict[int, TrackedObject] = {}
+        for i in range(len(self._engine)):
+            view = self._view(i)
+            out[view.id] = view
+        return out
+
+    @property
+    def index(self) -> Dict[str, List[TrackedObject]]:
+        """name -> [TrackedObject], dead ones included, in creation order."""
+        names = self._engine.names
+        out: Dict[str, List[TrackedObject]] = defaultdict(list)
+        for i, n in enumerate(self._engine.record_names()):
+            out[names[n]].append(self._view(i))
+        return out
+
+    @property
+    def history(self) -> Dict[str, List[Tuple[float, int]]]:
+        """name -> [(timestamp, live count)] at each creation and death."""
+        out: Dict[str, List[Tuple[float, int]]] = defaultdict(list)
+        out.update(self._engine.history())
+        return out
+
+    @property
+    def stats(self) -> Any:
+        """A ConsoleStats over this tracker's data."""
+        from classtrack.classtracker_stats import ConsoleStats
+        return ConsoleStats(tracker=self, stream=self._stream)
+
+    # -- tracking objects ------------------------------------------------------
+
+    def track_object(self, instance: Any, name: Optional[str] = None,
+                     resolution_level: int = 0, keep: bool = False,
+                     trace: bool = False) -> None:
+        """Track one object.  TypeError if it cannot be weakly referenced,
+        unless keep=True (held alive then).  No-op if tracked already."""
+        level = _check_level(resolution_level)
+        if name is None:
+            name = type(instance).__name__
+        elif not isinstance(name, str):
+            raise TypeError("name must be a str, not %r" % (name,))
+        self._engine.track(instance, name, level, bool(keep), bool(trace))
+
+    def track_change(self, instance: Any, resolution_level: int = 0) -> None:
+        """Change the resolution level of a tracked object (from the next
+        snapshot).  KeyError if it is not tracked."""
+        level = _check_level(resolution_level)
+        index = self._engine.find(instance)
+        if index < 0:
+            raise KeyError(id(instance))
+        self._engine.set_resolution(index, level)
+
+    # -- tracking classes --------------------------------------------------------
+
+    def track_class(self, cls: type, name: Optional[str] = None,
+                    resolution_level: int = 0, keep: bool = False,
+                    trace: bool = False) -> None:
+        """Track every instance of cls or a subclass created from now on."""
+        if not isinstance(cls, type):
+            raise TypeError("only class objects can be tracked, not %r" % (cls,))
+        level = _check_level(resolution_level)
+        if name is None:
+            name = cls.__module__ + "." + cls.__name__
+        elif not isinstance(name, str):
+            raise TypeError("name must be a str, not %r" % (name,))
+        if not (cls.__flags__ & (1 << 9)):  # Py_TPFLAGS_HEAPTYPE
+            raise TypeError(
+                "cannot track class %r: it is implemented in C; track its instances "
+                "with track_object, or subclass it in Python and track the subclass"
+                % cls.__qualname__)
+        if not keep:
+            for sub in _with_subclasses(cls):
+                if not sub.__weakrefoffset__:
+                    raise TypeError(
+                        "cannot track class %r: its instances cannot be weakly "
+                        "referenced; give it a '__weakref__' slot (__slots__ = "
+                        "(..., '__weakref__')) or track with keep=True to hold them "
+                        "alive" % sub.__qualname__)
+        self._classes[cls] = _Settings(name, level, bool(keep), bool(trace))
+        self._rehook()
+
+    def _rehook(self) -> None:
+        """Hook every tracked class and subclass with the settings of its
+        most specialised tracked class; unhook what is no longer covered."""
+        wanted: Dict[type, _Settings] = {}
+        for cls in self._classes:
+            for sub in _with_subclasses(cls):
+                if sub in wanted:
+                    continue
+                for base in sub.__mro__:
+                    if base in self._classes:
+                        wanted[sub] = self._classes[base]
+                        break
+        for cls in self._engine.hooked():
+            if cls not in wanted:
+                self._engine.unhook(cls)
+        for cls, s in wanted.items():
+            self._engine.hook(cls, s.name, s.resolution_level, s.keep, s.trace)
+
+    def detach_class(self, cls: type) -> None:
+        """Stop tracking new instances of cls.  KeyError if not tracked.
+        Objects already tracked stay tracked."""
+        if cls not in self._classes:
+            raise KeyError(cls)
+        del self._classes[cls]
+        self._rehook()
+
+    def detach_all_classes(self) -> None:
+        """Stop tracking new instances of every class; classes are restored."""
+        self._classes.clear()
+        self._engine.unhook_all()
+
+    def detach_all(self) -> None:
+        """Detach from all classes and forget every tracked object."""
+        self.detach_all_classes()
+        self._engine.clear_records()
+        self._views.clear()
+
+    def clear(self) -> None:
+        """Detach from everything and forget all data, snapshots included."""
+        self.detach_all()
+        with self.snapshot_lock:
+            self.snapshots[:] = []
+            self._engine.clear_snapshots()
+
+    def close(self) -> None:
+        """Detach from tracked classes (for contextlib.closing)."""
+        self.detach_all_classes()
+
+    # -- snapshots ---------------------------------------------------------------
+
+    def create_snapshot(self, description: str = "", compute_total: bool = False) -> None:
+        """Size every alive tracked object and record the process's memory."""
+        with self.snapshot_lock:
+            if self._classes:
+                self._rehook()
+            timestamp, tracked_total, overhead = self._engine.snapshot()
+            snapshot = Snapshot(timestamp, str(description))
+            snapshot.tracked_total = tracked_total
+            snapshot.overhead = overhead
+            if compute_total:
+                from classtrack.asizeof import asizeof
+                snapshot.asizeof_total = asizeof(all=True, code=True) - overhead
+            self.snapshots.append(snapshot)
+
+    # -- background monitoring ----------------------------------------------------
+
+    def start_periodic_snapshots(self, interval: float = 1.0) -> None:
+        """Take snapshots every ``interval`` seconds in a daemon thread."""
+        if not self._periodic_thread:
+            self._periodic_thread = PeriodicThread(self, interval, name="BackgroundMonitor")
+            self._periodic_thread.daemon = True
+            self._periodic_thread.start()
+        else:
+            self._periodic_thread.interval = interval
+
+    def stop_periodic_snapshots(self) -> None:
+        """Stop the background thread and wait for it."""
+        if self._periodic_thread and self._periodic_thread.is_alive():
+            self._periodic_thread.request_stop()
+            self._periodic_thread.join()
+        self._periodic_thread = None
+
+
+def _with_subclasses(cls: type) -> List[type]:
+    out = [cls]
+    seen = {cls}
+    i = 0
+    while i < len(out):
+        try:
+            subs = type.__subclasses__(out[i])
+        except TypeError:
+            subs = []
+        for sub in subs:
+            if sub not in seen:
+                seen.add(sub)
+                out.append(sub)
+        i += 1
+    return out
