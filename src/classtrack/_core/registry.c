@@ -117,8 +117,13 @@ static PyType_Spec keepref_spec = {
 int
 ct_registry_types_init(PyObject *module, ct_registry_types *types)
 {
+    PyObject *bases = PyTuple_Pack(1, (PyObject *)&_PyWeakref_RefType);
+    if (bases == NULL) {
+        return -1;
+    }
     types->trackref_type = (PyTypeObject *)PyType_FromModuleAndSpec(
-        module, &trackref_spec, (PyObject *)&_PyWeakref_RefType);
+        module, &trackref_spec, bases);
+    Py_DECREF(bases);
     if (types->trackref_type == NULL) {
         return -1;
     }
@@ -143,8 +148,10 @@ ct_registry_clear(ct_registry *reg)
 {
     PyObject **items = reg->items;
     size_t len = reg->len;
+    PyObject *args = reg->args;
     /* detach first: deallocating a carrier may run code that looks here */
     ct_registry_init(reg);
+    Py_XDECREF(args);
     for (size_t i = 0; i < len; i++) {
         Py_DECREF(items[i]);
     }
@@ -234,12 +241,28 @@ ct_registry_add(ct_registry *reg, const ct_registry_types *types, PyObject *obj,
                          Py_TYPE(obj)->tp_name);
             return -1;
         }
-        PyObject *args = PyTuple_Pack(2, obj, callback);
-        if (args == NULL) {
-            return -1;
+        /* weakref.__new__ only borrows its arguments: one 2-tuple per
+         * registry is refilled for each new reference */
+        PyObject *args = reg->args;
+        if (args == NULL || Py_REFCNT(args) != 1) {
+            Py_XDECREF(args);
+            args = reg->args = PyTuple_New(2);
+            if (args == NULL) {
+                return -1;
+            }
+            Py_INCREF(Py_None);
+            Py_INCREF(Py_None);
+            PyTuple_SET_ITEM(args, 0, Py_None);
+            PyTuple_SET_ITEM(args, 1, Py_None);
         }
+        Py_INCREF(obj);
+        Py_INCREF(callback);
+        Py_SETREF(((PyTupleObject *)args)->ob_item[0], obj);
+        Py_SETREF(((PyTupleObject *)args)->ob_item[1], callback);
         carrier = _PyWeakref_RefType.tp_new(types->trackref_type, args, NULL);
-        Py_DECREF(args);
+        /* do not keep the tracked object alive through the tuple */
+        Py_INCREF(Py_None);
+        Py_SETREF(((PyTupleObject *)args)->ob_item[0], Py_None);
         if (carrier == NULL) {
             return -1;
         }

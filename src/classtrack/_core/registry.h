@@ -60,6 +60,8 @@ typedef struct {
     size_t len;
     size_t cap;
     size_t alive;       /* carriers whose object is alive */
+    PyObject *args;     /* strong: a reusable 2-tuple for weakref.__new__,
+                           holding None between uses */
 } ct_registry;
 
 /* Types of the carriers, created by ct_registry_types_init. */

@@ -8,6 +8,8 @@
  */
 #include "tracker.h"
 
+#include <frameobject.h>
+
 Py_ssize_t
 ct_tracker_name_number(ct_tracker *t, PyObject *name)
 {
@@ -138,21 +140,23 @@ ct_tracker_track(ct_tracker *t, PyObject *obj, uint32_t name, int resolution,
     if (found >= 0) {
         return found;
     }
-    PyObject *id = PyLong_FromVoidPtr(obj);
-    if (id == NULL) {
-        return -1;
-    }
-    /* kept objects are held alive, so their ids stay theirs */
-    PyObject *kept = PyDict_GetItemWithError(t->keep_ids, id);   /* borrowed */
-    if (kept != NULL || PyErr_Occurred()) {
+    /* kept objects are held alive, so their ids stay theirs; most
+     * trackers keep nothing, and then this costs nothing */
+    if (PyDict_GET_SIZE(t->keep_ids) > 0) {
+        PyObject *id = PyLong_FromVoidPtr(obj);
+        if (id == NULL) {
+            return -1;
+        }
+        PyObject *kept = PyDict_GetItemWithError(t->keep_ids, id);   /* borrowed */
         Py_DECREF(id);
-        return kept != NULL ? PyLong_AsSsize_t(kept) : -1;
+        if (kept != NULL || PyErr_Occurred()) {
+            return kept != NULL ? PyLong_AsSsize_t(kept) : -1;
+        }
     }
     uint32_t trace_no = 0;
     if (trace) {
         Py_ssize_t tn = ct_trace_capture(t);
         if (tn < 0) {
-            Py_DECREF(id);
             return -1;
         }
         trace_no = (uint32_t)tn;
@@ -160,16 +164,16 @@ ct_tracker_track(ct_tracker *t, PyObject *obj, uint32_t name, int resolution,
     Py_ssize_t index = ct_registry_add(&t->reg, t->types, obj, t->callback, name,
                                        resolution, keep, trace_no);
     if (index < 0) {
-        Py_DECREF(id);
         return -1;
     }
     int rc = 0;
     if (keep) {
+        PyObject *id = PyLong_FromVoidPtr(obj);
         PyObject *num = PyLong_FromSsize_t(index);
-        rc = num == NULL ? -1 : PyDict_SetItem(t->keep_ids, id, num);
+        rc = (id == NULL || num == NULL) ? -1 : PyDict_SetItem(t->keep_ids, id, num);
+        Py_XDECREF(id);
         Py_XDECREF(num);
     }
-    Py_DECREF(id);
     if (rc < 0 || note_class(t, index, name, Py_TYPE(obj)) < 0) {
         return -1;
     }
