@@ -75,8 +75,10 @@ ct_hook_alloc(PyTypeObject *type, Py_ssize_t nitems)
         ct_hook_owner o = e->owners[i];
         int is_new;
         Py_INCREF(o.tracker);
+        /* the first owner sees a fresh object; later owners' trackers
+         * find the first one's weak reference in the list */
         Py_ssize_t r = ct_tracker_track(o.tracker, obj, o.name, o.resolution,
-                                        o.keep, o.trace, &is_new);
+                                        o.keep, o.trace, i == 0, &is_new);
         Py_DECREF(o.tracker);
         if (r < 0) {
             Py_DECREF(obj);

@@ -68,6 +68,9 @@ typedef struct {
 typedef struct {
     PyTypeObject *trackref_type;
     PyTypeObject *keepref_type;
+#if PY_VERSION_HEX >= 0x030B0000
+    vectorcallfunc weakref_vectorcall;  /* what weakref.__new__ installs */
+#endif
 } ct_registry_types;
 
 int ct_registry_types_init(PyObject *module, ct_registry_types *types);
@@ -88,11 +91,13 @@ ct_record *ct_carrier_record(const ct_registry_types *types, PyObject *carrier);
 PyObject *ct_carrier_object(const ct_registry_types *types, PyObject *carrier);
 
 /* Track obj: appends a carrier.  `callback` is the death callback for
- * weak references.  Returns the new index, or -1 with an exception
- * (TypeError when obj cannot be weakly referenced and keep is false). */
+ * weak references; `fresh` says obj was just allocated (from the tp_alloc
+ * hook), which allows a faster construction of its weak reference.
+ * Returns the new index, or -1 with an exception (TypeError when obj
+ * cannot be weakly referenced and keep is false). */
 Py_ssize_t ct_registry_add(ct_registry *reg, const ct_registry_types *types,
                            PyObject *obj, PyObject *callback, uint32_t name,
-                           int resolution, int keep, uint32_t trace);
+                           int resolution, int keep, uint32_t trace, int fresh);
 
 /* Index of the carrier tracking obj alive in this registry, or -1.  Walks
  * obj's weak reference list (no map needed), then, for keep=True carriers,

@@ -133,12 +133,14 @@ note_class(ct_tracker *t, Py_ssize_t index, uint32_t name, PyTypeObject *tp)
 
 Py_ssize_t
 ct_tracker_track(ct_tracker *t, PyObject *obj, uint32_t name, int resolution,
-                 int keep, int trace, int *is_new)
+                 int keep, int trace, int fresh, int *is_new)
 {
     *is_new = 0;
-    Py_ssize_t found = ct_registry_find_weak(&t->reg, t->types, obj, t->callback);
-    if (found >= 0) {
-        return found;
+    if (!fresh) {
+        Py_ssize_t found = ct_registry_find_weak(&t->reg, t->types, obj, t->callback);
+        if (found >= 0) {
+            return found;
+        }
     }
     /* kept objects are held alive, so their ids stay theirs; most
      * trackers keep nothing, and then this costs nothing */
@@ -162,7 +164,7 @@ ct_tracker_track(ct_tracker *t, PyObject *obj, uint32_t name, int resolution,
         trace_no = (uint32_t)tn;
     }
     Py_ssize_t index = ct_registry_add(&t->reg, t->types, obj, t->callback, name,
-                                       resolution, keep, trace_no);
+                                       resolution, keep, trace_no, fresh);
     if (index < 0) {
         return -1;
     }

@@ -51,11 +51,13 @@ typedef struct {
     size_t snapcap;
 } ct_tracker;
 
-/* Track a freshly allocated or user-given object.  `owner` settings come
- * from the hook or from track_object.  Returns the index (existing one if
- * obj is tracked alive already), or -1 with an exception set. */
+/* Track an object: `fresh` when it comes straight from the tp_alloc hook
+ * (so it cannot be tracked yet), else given by the user.  Returns the
+ * index (the existing one if obj is tracked alive already), or -1 with an
+ * exception set. */
 Py_ssize_t ct_tracker_track(ct_tracker *t, PyObject *obj, uint32_t name,
-                            int resolution, int keep, int trace, int *is_new);
+                            int resolution, int keep, int trace, int fresh,
+                            int *is_new);
 
 /* Number for a name (registered on first use), or -1 with an exception. */
 Py_ssize_t ct_tracker_name_number(ct_tracker *t, PyObject *name);

@@ -150,7 +150,7 @@ Tracker_track(ct_tracker *t, PyObject *args)
         || check_name(t, name, &num) < 0) {
         return NULL;
     }
-    Py_ssize_t i = ct_tracker_track(t, obj, num, resolution, keep, trace, &is_new);
+    Py_ssize_t i = ct_tracker_track(t, obj, num, resolution, keep, trace, 0, &is_new);
     if (i < 0) {
         return NULL;
     }
