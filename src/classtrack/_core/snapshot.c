@@ -161,7 +161,7 @@ ct_tracker_snapshot(ct_tracker *t, double *timestamp, Py_ssize_t *tracked_total,
         PyObject *obj = objs[k];
         ct_record *rec = ct_carrier_record(t->types, t->reg.items[snap.idx[k]]);
         int res = ct_rec_resolution(rec);
-        Py_ssize_t size, flat = 0;
+        Py_ssize_t size = 0, flat = 0;
         PyObject *key = PyLong_FromUnsignedLongLong((snap_no << 32) | snap.idx[k]);
         PyObject *idx_key = PyLong_FromUnsignedLong(snap.idx[k]);
         if (key == NULL || idx_key == NULL) {

@@ -1,0 +1,68 @@
+"""Track/snapshot/detach loops keep block and reference counts flat."""
+import copy
+import pickle
+
+from leakcheck import assert_no_leak
+from classtrack.classtracker import ClassTracker
+
+
+class Node:
+    def __init__(self, i=0):
+        self.value = i * 1000 + 7
+        self.name = "node-%d" % i
+        self.children = []
+
+
+class Fancy(Node):
+    def __repr__(self):
+        return "Fancy(%d)" % self.value
+
+
+class Kept:
+    __slots__ = ("a",)
+
+
+def test_track_class_snapshot_detach_no_leak():
+    def action():
+        t = ClassTracker()
+        t.track_class(Node, trace=True)
+        t.track_class(Fancy, resolution_level=2)
+        t.track_class(Kept, keep=True)
+        objs = [Node(i) for i in range(5)] + [Fancy(1), copy.copy(Node(2)),
+                                              pickle.loads(pickle.dumps(Node(3))), Kept()]
+
+        class Later(Node):
+            pass
+
+        objs.append(Later())
+        t.create_snapshot("one")
+        del objs[:3]
+        t.create_snapshot()
+        _ = (t.objects, t.index, t.history)
+        for tobj in t.objects.values():
+            _ = (tobj.snapshots, tobj.trace, tobj.repr, tobj.death)
+        t.detach_class(Fancy)
+        t.clear()
+        del objs
+    assert_no_leak(action, per_round=30)
+
+
+def test_track_object_and_change_no_leak():
+    def action():
+        t = ClassTracker()
+        a, b = Node(1), [1, 2, 3]
+        t.track_object(a, resolution_level=1)
+        t.track_object(b, keep=True)
+        t.track_object(a)
+        t.track_change(a, 2)
+        try:
+            t.track_object(12345)
+        except TypeError:
+            pass
+        try:
+            t.track_change(Node())
+        except KeyError:
+            pass
+        t.create_snapshot()
+        t.clear()
+    assert_no_leak(action)
