@@ -4,9 +4,10 @@
  *   - reg->items[0 .. len) are strong references to TrackRef or KeepRef
  *     carriers, in registration order, so births never decrease along
  *     the array (ct_now is monotonic);
- *   - rec.death == 0.0 exactly while the object is alive; a TrackRef's
- *     wr_object is then the object; a KeepRef's obj is non-NULL until
- *     the registry is cleared.
+ *   - a TrackRef's object is alive exactly while wr_object is not None
+ *     (CPython sets None when it clears the reference); after that,
+ *     wr_prev holds the death time's bits (all zero until the callback
+ *     ran); a KeepRef's obj is non-NULL until the registry is cleared.
  */
 #include "registry.h"
 
@@ -244,7 +245,7 @@ ct_carrier_object(const ct_registry_types *types, PyObject *carrier)
     if (Py_IS_TYPE(carrier, types->trackref_type)) {
         ct_trackref *t = (ct_trackref *)carrier;
         PyObject *obj = t->wr.wr_object;
-        if (t->rec.death != 0.0 || obj == Py_None || Py_REFCNT(obj) <= 0) {
+        if (obj == Py_None || Py_REFCNT(obj) <= 0) {
             return NULL;
         }
         return obj;
@@ -369,7 +370,6 @@ ct_registry_add(ct_registry *reg, const ct_registry_types *types, PyObject *obj,
 filled:
     rec->id = (uintptr_t)obj;
     rec->birth = ct_now();
-    rec->death = 0.0;
     rec->name_res = (name << 8) | (uint32_t)resolution;
     rec->trace = trace;
     if (keep || PyObject_GC_IsTracked(carrier) == 0) {
@@ -426,16 +426,37 @@ ct_registry_find_weak(const ct_registry *reg, const ct_registry_types *types,
     return -1;
 }
 
+double
+ct_carrier_death(const ct_registry_types *types, PyObject *carrier)
+{
+    if (!Py_IS_TYPE(carrier, types->trackref_type)) {
+        return 0.0;
+    }
+    const ct_trackref *t = (const ct_trackref *)carrier;
+    if (t->wr.wr_object != Py_None) {
+        return 0.0;
+    }
+    double death;
+    memcpy(&death, &t->wr.wr_prev, sizeof(death));
+    /* cleared but the callback has not run yet: dead, time not stamped */
+    return death > 0.0 ? death : t->rec.birth + 1e-9;
+}
+
 void
 ct_registry_mark_dead(ct_registry *reg, const ct_registry_types *types,
                       PyObject *carrier)
 {
-    ct_record *rec = ct_carrier_record(types, carrier);
-    if (rec->death == 0.0) {
-        rec->death = ct_now();
-        if (reg->alive > 0) {
-            reg->alive--;
-        }
+    if (!Py_IS_TYPE(carrier, types->trackref_type)) {
+        return;
+    }
+    ct_trackref *t = (ct_trackref *)carrier;
+    if (t->wr.wr_object != Py_None || t->wr.wr_prev != NULL) {
+        return;     /* not cleared (cannot happen), or stamped already */
+    }
+    double now = ct_now();
+    memcpy(&t->wr.wr_prev, &now, sizeof(now));
+    if (reg->alive > 0) {
+        reg->alive--;
     }
 }
 

@@ -2,10 +2,14 @@
  *
  * Design.  A tracked object's record lives inside the weak reference that
  * watches it: TrackRef is a C subtype of weakref.ref whose extra fields are
- * the record (id, birth, death, name, trace, resolution).  One allocation
- * per tracked object, 112 bytes with the GC header on 3.11-3.13, and no
- * other per-object structure but one pointer in the registry's array: the
- * memory budget is 128 bytes per tracked instance, everything included.
+ * the record (id, birth, name, resolution, trace).  The death time needs
+ * no field of its own: once CPython has cleared a weak reference (its
+ * referent died), the reference's list links wr_prev/wr_next are never
+ * read again, and the death callback stores the time in wr_prev.  One
+ * allocation per tracked object, 104 bytes with the GC header on 3.11-3.13
+ * (a 112-byte pymalloc block), and no other per-object structure but one
+ * pointer in the registry's array: the budget is 128 bytes per tracked
+ * instance, everything included.
  * Objects tracked with keep=True are held strongly by a KeepRef carrying
  * the same record instead (they need no weak reference, so objects that
  * cannot be weakly referenced can be kept).
@@ -36,7 +40,6 @@
 typedef struct {
     uintptr_t id;       /* id(obj): its address, kept after death */
     double birth;       /* seconds since classtrack was imported */
-    double death;       /* 0.0 while alive */
     uint32_t name_res;  /* name index << 8 | resolution level */
     uint32_t trace;     /* trace number, 0 for none */
 } ct_record;
@@ -105,6 +108,10 @@ Py_ssize_t ct_registry_add(ct_registry *reg, const ct_registry_types *types,
 Py_ssize_t ct_registry_find_weak(const ct_registry *reg,
                                  const ct_registry_types *types, PyObject *obj,
                                  PyObject *callback);
+
+/* Seconds since import at which the carrier's object died, 0.0 while it
+ * is alive (kept objects never die while kept). */
+double ct_carrier_death(const ct_registry_types *types, PyObject *carrier);
 
 /* Marks the carrier's object dead now (death callback). */
 void ct_registry_mark_dead(ct_registry *reg, const ct_registry_types *types,

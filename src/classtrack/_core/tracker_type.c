@@ -274,8 +274,8 @@ Tracker_record(ct_tracker *t, PyObject *arg)
     if (cls == NULL) {
         cls = PyList_GET_ITEM(t->name_types, ct_rec_name(rec));
     }
-    PyObject *death = rec->death == 0.0 ? Py_NewRef(Py_None)
-                                        : PyFloat_FromDouble(rec->death);
+    double died = ct_carrier_death(t->types, carrier);
+    PyObject *death = died == 0.0 ? Py_NewRef(Py_None) : PyFloat_FromDouble(died);
     if (death == NULL) {
         return NULL;
     }
@@ -462,7 +462,7 @@ Tracker_history(ct_tracker *t, PyObject *Py_UNUSED(ignored))
     }
     for (size_t i = 0; i < len; i++) {
         ct_record *r = ct_carrier_record(t->types, t->reg.items[i]);
-        counts[ct_rec_name(r)] += r->death != 0.0 ? 2 : 1;
+        counts[ct_rec_name(r)] += ct_carrier_death(t->types, t->reg.items[i]) != 0.0 ? 2 : 1;
     }
     for (size_t n = 1; n <= nn; n++) {
         start[n] = start[n - 1] + counts[n - 1];
@@ -472,8 +472,9 @@ Tracker_history(ct_tracker *t, PyObject *Py_UNUSED(ignored))
         ct_record *r = ct_carrier_record(t->types, t->reg.items[i]);
         uint32_t n = ct_rec_name(r);
         events[start[n] + counts[n]++] = (ct_event){r->birth, +1};
-        if (r->death != 0.0) {
-            events[start[n] + counts[n]++] = (ct_event){r->death, -1};
+        double died = ct_carrier_death(t->types, t->reg.items[i]);
+        if (died != 0.0) {
+            events[start[n] + counts[n]++] = (ct_event){died, -1};
         }
     }
     for (size_t n = 0; n < nn; n++) {
