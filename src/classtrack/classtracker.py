@@ -32,9 +32,12 @@ Better than Pympler, on purpose:
 
 from __future__ import annotations
 
+import atexit
 import linecache
 import os
 import threading
+import time
+import weakref
 from collections import defaultdict
 from typing import Any, Dict, IO, List, Optional, Tuple
 
@@ -172,6 +175,10 @@ class Snapshot:
         self.system_total = ProcessMemoryInfo()
         self.desc = description
         self.classes: Optional[Dict[str, Dict[str, Any]]] = None
+        # set by the background monitor: requested and effective interval
+        self.interval: Optional[float] = None
+        self.effective_interval: Optional[float] = None
+        self.stretched = False
 
     @property
     def total(self) -> int:
@@ -191,24 +198,77 @@ class Snapshot:
 
 
 class PeriodicThread(threading.Thread):
-    """The background thread taking snapshots every ``interval`` seconds."""
+    """The background monitor: a daemon thread named ``BackgroundMonitor``
+    taking a snapshot every ``interval`` seconds.
+
+    Deadline scheduling: the k-th snapshot is due at start + k * interval,
+    so the cadence does not drift with the cost of each snapshot.  A cost
+    budget bounds the monitor's share of the program's time (``budget``,
+    default 5%): when a snapshot costs more than ``budget * interval``,
+    the effective interval stretches to ``cost / budget`` (the snapshot
+    records it in ``effective_interval`` and ``stretched``), and returns to
+    the requested interval when snapshots get cheaper again.  A stop
+    request wakes the thread at once; only a snapshot in progress delays it.
+    """
 
     def __init__(self, tracker: "ClassTracker", interval: float, *args: Any,
-                 **kwargs: Any) -> None:
+                 budget: float = 0.05, **kwargs: Any) -> None:
         self.interval = interval
+        self.budget = budget
+        self.effective_interval = interval
         self.tracker = tracker
         self.stop = False
         self._wake = threading.Event()
+        self._replan = False
         super().__init__(*args, **kwargs)
 
     def run(self) -> None:
+        due = started = time.monotonic()
         while not self.stop:
-            self.tracker.create_snapshot()
-            self._wake.wait(self.interval)
+            if self._replan:  # the interval changed: due one new interval after the last
+                self._replan = False
+                due = started + self.interval
+            now = time.monotonic()
+            if now < due:
+                self._wake.wait(due - now)
+                self._wake.clear()
+                continue
+            started = time.monotonic()
+            self.tracker._monitor_snapshot(self)
+            cost = time.monotonic() - started
+            interval = self.interval
+            needed = cost / self.budget if self.budget > 0 else 0.0
+            if needed > interval:
+                self.effective_interval = needed
+                due = started + needed
+            else:
+                self.effective_interval = interval
+                due += interval
+                if due <= started:  # fell behind (e.g. after a stretch): resync
+                    due = started + interval
 
     def request_stop(self) -> None:
         self.stop = True
         self._wake.set()
+
+    def change_interval(self, interval: float) -> None:
+        self.interval = interval
+        self._replan = True
+        self._wake.set()
+
+
+_monitors: "weakref.WeakSet[PeriodicThread]" = weakref.WeakSet()
+
+
+@atexit.register
+def _stop_monitors() -> None:
+    """Stop running monitors before the interpreter tears down (a daemon
+    thread in the middle of a snapshot would otherwise be frozen there)."""
+    for thread in list(_monitors):
+        thread.request_stop()
+    for thread in list(_monitors):
+        if thread.is_alive() and thread is not threading.current_thread():
+            thread.join(timeout=10.0)
 
 
 class _Settings:
@@ -376,35 +436,64 @@ class ClassTracker:
     # -- snapshots ---------------------------------------------------------------
 
     def create_snapshot(self, description: str = "", compute_total: bool = False) -> None:
-        """Size every alive tracked object and record the process's memory."""
+        """Size every alive tracked object and record the process's memory.
+        Snapshots from several threads are serialised; none is lost."""
+        self._take_snapshot(str(description), compute_total)
+
+    def _take_snapshot(self, description: str, compute_total: bool) -> Snapshot:
         with self.snapshot_lock:
             if self._classes:
                 self._rehook()
             timestamp, tracked_total, overhead = self._engine.snapshot()
-            snapshot = Snapshot(timestamp, str(description))
+            snapshot = Snapshot(timestamp, description)
             snapshot.tracked_total = tracked_total
             snapshot.overhead = overhead
             if compute_total:
                 from classtrack.asizeof import asizeof
                 snapshot.asizeof_total = asizeof(all=True, code=True) - overhead
             self.snapshots.append(snapshot)
+            return snapshot
+
+    def _monitor_snapshot(self, thread: PeriodicThread) -> None:
+        snapshot = self._take_snapshot("", False)
+        snapshot.interval = thread.interval
+        snapshot.effective_interval = thread.effective_interval
+        snapshot.stretched = thread.effective_interval > thread.interval
 
     # -- background monitoring ----------------------------------------------------
 
-    def start_periodic_snapshots(self, interval: float = 1.0) -> None:
-        """Take snapshots every ``interval`` seconds in a daemon thread."""
-        if not self._periodic_thread:
-            self._periodic_thread = PeriodicThread(self, interval, name="BackgroundMonitor")
-            self._periodic_thread.daemon = True
-            self._periodic_thread.start()
-        else:
-            self._periodic_thread.interval = interval
+    def start_periodic_snapshots(self, interval: float = 1.0, budget: float = 0.05) -> None:
+        """Take snapshots every ``interval`` seconds in a daemon thread
+        (``BackgroundMonitor``), never spending more than ``budget`` (a share
+        of the program's time, default 5%) on them.  If the monitor runs
+        already, only the interval (and budget) change."""
+        if isinstance(interval, bool) or not isinstance(interval, (int, float)) \
+                or not interval > 0:
+            raise ValueError("interval must be a positive number of seconds, not %r"
+                             % (interval,))
+        if isinstance(budget, bool) or not isinstance(budget, (int, float)) \
+                or not 0 < budget <= 1:
+            raise ValueError("budget must be a share of time in (0, 1], not %r" % (budget,))
+        thread = self._periodic_thread
+        if thread is not None and thread.is_alive():
+            thread.budget = float(budget)
+            thread.change_interval(float(interval))
+            return
+        thread = PeriodicThread(self, float(interval), budget=float(budget),
+                                name="BackgroundMonitor")
+        thread.daemon = True
+        self._periodic_thread = thread
+        _monitors.add(thread)
+        thread.start()
 
     def stop_periodic_snapshots(self) -> None:
-        """Stop the background thread and wait for it."""
-        if self._periodic_thread and self._periodic_thread.is_alive():
-            self._periodic_thread.request_stop()
-            self._periodic_thread.join()
+        """Stop the background monitor; returns as soon as a snapshot in
+        progress (if any) is done."""
+        thread = self._periodic_thread
+        if thread is not None:
+            thread.request_stop()
+            if thread.is_alive() and thread is not threading.current_thread():
+                thread.join()
         self._periodic_thread = None
 
 

@@ -14,7 +14,8 @@ core_exec(PyObject *module)
         || ct_tracker_type_register(module, &st->tracker_type) < 0
         || PyModule_AddFunctions(module, ct_sizer_functions) < 0
         || PyModule_AddFunctions(module, ct_tracker_functions) < 0
-        || PyModule_AddFunctions(module, ct_hook_functions) < 0) {
+        || PyModule_AddFunctions(module, ct_hook_functions) < 0
+        || PyModule_AddFunctions(module, ct_process_functions) < 0) {
         return -1;
     }
     return 0;

@@ -31,5 +31,6 @@ int ct_sizer_type_register(PyObject *module, ct_state *st);
 extern PyMethodDef ct_sizer_functions[];
 extern PyMethodDef ct_tracker_functions[];
 extern PyMethodDef ct_hook_functions[];
+extern PyMethodDef ct_process_functions[];
 
 #endif

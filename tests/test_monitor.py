@@ -1,0 +1,163 @@
+"""Background monitoring: periodic snapshots with deadlines and a budget."""
+import os
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+
+import pytest
+
+from classtrack.classtracker import ClassTracker
+
+
+class Node:
+    def __init__(self, i=0):
+        self.value = i * 1000 + 7
+        self.children = []
+
+
+@pytest.fixture
+def tracker():
+    t = ClassTracker()
+    yield t
+    t.stop_periodic_snapshots()
+    t.clear()
+
+
+def busy(seconds):
+    x = 0
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        x += 1
+    return x
+
+
+def test_thread_identity_and_interval_change(tracker):
+    tracker.start_periodic_snapshots(interval=5.0)
+    thread = tracker._periodic_thread
+    assert thread.name == "BackgroundMonitor" and thread.daemon
+    assert thread.interval == 5.0
+    tracker.start_periodic_snapshots(interval=0.05)
+    assert tracker._periodic_thread is thread and thread.interval == 0.05
+    busy(0.5)
+    assert len(tracker.snapshots) >= 5  # the new interval took effect at once
+
+
+def test_stop_is_prompt_and_clears_thread(tracker):
+    tracker.start_periodic_snapshots(interval=30.0)
+    time.sleep(0.05)
+    t0 = time.monotonic()
+    tracker.stop_periodic_snapshots()
+    assert time.monotonic() - t0 < 0.1
+    assert tracker._periodic_thread is None
+    tracker.stop_periodic_snapshots()  # stopping twice is fine
+
+
+def test_bad_arguments(tracker):
+    for bad in (0, -1, "1", None):
+        with pytest.raises(ValueError, match="interval"):
+            tracker.start_periodic_snapshots(interval=bad)
+    with pytest.raises(ValueError, match="budget"):
+        tracker.start_periodic_snapshots(interval=1, budget=0)
+
+
+def test_deadline_scheduling_does_not_drift(tracker):
+    tracker.track_class(Node)
+    keep = [Node(i) for i in range(2000)]
+    tracker.start_periodic_snapshots(interval=0.05)
+    busy(2.0)
+    tracker.stop_periodic_snapshots()
+    assert 38 <= len(tracker.snapshots) <= 42, len(tracker.snapshots)
+    stamps = [s.timestamp for s in tracker.snapshots]
+    gaps = [b - a for a, b in zip(stamps, stamps[1:])]
+    assert abs(sum(gaps) / len(gaps) - 0.05) < 0.005
+    del keep
+
+
+def test_budget_stretches_and_recovers(tracker):
+    class Costly:
+        expensive = True
+
+        def __sizeof__(self):
+            if Costly.expensive:
+                time.sleep(0.02)  # 20 ms per snapshot
+            return object.__sizeof__(self)
+
+    c = Costly()
+    tracker.track_object(c)
+    tracker.start_periodic_snapshots(interval=0.05, budget=0.1)
+    time.sleep(1.0)
+    stretched = [s for s in tracker.snapshots if s.stretched]
+    assert stretched, "a 20 ms snapshot every 50 ms is over a 10% budget"
+    for s in stretched:
+        assert s.interval == 0.05 and s.effective_interval >= 0.19
+    # at most a 10% share: about 1.0 s / 0.2 s snapshots, not 20
+    assert len(tracker.snapshots) <= 8
+    Costly.expensive = False
+    time.sleep(0.6)
+    tracker.stop_periodic_snapshots()
+    assert not tracker.snapshots[-1].stretched
+    assert tracker.snapshots[-1].effective_interval == 0.05
+
+
+def test_monitor_with_nothing_tracked(tracker):
+    tracker.start_periodic_snapshots(interval=0.02)
+    time.sleep(0.3)
+    tracker.stop_periodic_snapshots()
+    assert len(tracker.snapshots) >= 10
+    s = tracker.snapshots[-1]
+    assert s.tracked_total == 0 and s.system_total.rss > 0
+
+
+def test_concurrent_manual_snapshots_not_lost(tracker):
+    tracker.track_class(Node)
+    keep = [Node(i) for i in range(500)]
+    tracker.start_periodic_snapshots(interval=0.01)
+
+    def manual(k):
+        for j in range(10):
+            tracker.create_snapshot("manual-%d-%d" % (k, j))
+            keep.append(Node())
+
+    threads = [threading.Thread(target=manual, args=(k,)) for k in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    tracker.stop_periodic_snapshots()
+    descs = [s.desc for s in tracker.snapshots]
+    assert sum(d.startswith("manual-") for d in descs) == 30
+    stamps = [s.timestamp for s in tracker.snapshots]
+    assert stamps == sorted(stamps)
+
+
+@pytest.mark.parametrize("ending", ["normal", "raise", "exit3"])
+def test_interpreter_exit_with_monitor_running(ending):
+    script = textwrap.dedent("""
+        import sys
+        from classtrack.classtracker import ClassTracker
+        class Node:
+            def __init__(self):
+                self.payload = [0] * 10
+        t = ClassTracker()
+        t.track_class(Node)
+        keep = [Node() for _ in range(20000)]
+        t.start_periodic_snapshots(interval=0.001)
+        x = 0
+        for i in range(200000):
+            x += i
+        ending = %r
+        if ending == "raise":
+            raise RuntimeError("boom")
+        if ending == "exit3":
+            sys.exit(3)
+    """ % ending)
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True,
+                          text=True, timeout=60)
+    expected = {"normal": 0, "raise": 1, "exit3": 3}[ending]
+    assert proc.returncode == expected, proc.stderr
+    if ending == "raise":
+        assert proc.stderr.count("Traceback") == 1 and "boom" in proc.stderr
+    else:
+        assert proc.stderr == ""
