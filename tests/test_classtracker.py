@@ -522,8 +522,9 @@ def test_tracked_object_snapshots_and_resolution(tracker):
     tracker.track_object(n, resolution_level=1)
     tracker.create_snapshot()
     tobj = tracker.objects[id(n)]
-    birth_entry, last = tobj.snapshots[0], tobj.snapshots[-1]
-    assert birth_entry[0] == tobj.birth
+    assert len(tobj.snapshots) == 1
+    last = tobj.snapshots[-1]
+    assert last[0] == tracker.snapshots[-1].timestamp
     assert last[1].size == asizeof(n)
     assert [r.name for r in last[1].refs] == ["__dict__"]
     tobj.set_resolution_level(0)

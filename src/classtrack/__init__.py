@@ -6,7 +6,8 @@ Pympler means replacing the word ``pympler`` with ``classtrack`` in imports.
 from classtrack import asizeof  # the module; calling it sizes (see asizeof.py)
 from classtrack.asizeof import Asized, Asizer, asized, asizesof, basicsize, flatsize
 from classtrack.classtracker import ClassTracker
+from classtrack._core import DumpError
 
 __version__ = "0.1.0"
 
-__all__ = ["ClassTracker", "Asized", "Asizer", "asized", "asizeof", "asizesof", "basicsize", "flatsize"]
+__all__ = ["ClassTracker", "DumpError", "Asized", "Asizer", "asized", "asizeof", "asizesof", "basicsize", "flatsize"]

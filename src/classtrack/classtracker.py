@@ -122,12 +122,10 @@ class TrackedObject:
 
     @property
     def snapshots(self) -> List[Tuple[float, Asized]]:
-        """[(timestamp, Asized)]: the size at birth (the object's basic
-        size, as Pympler records it) and at each snapshot it was alive."""
-        rec = self._record()
-        cls = rec[7]
-        base = cls.__basicsize__ if isinstance(cls, type) else 0
-        out = [(self.birth, Asized(base, base))]
+        """[(timestamp, Asized)] for each snapshot the object was alive in.
+        (Pympler also lists a guess at birth, its basic size; classtrack
+        lists measurements only.)"""
+        out = []
         for ts, size, flat, tree in self._tracker._engine.record_sizes(self._index):
             if tree is not None:
                 out.append((ts, _asized(tree)))
@@ -136,8 +134,8 @@ class TrackedObject:
         return out
 
     def get_max_size(self) -> int:
-        """The largest size sampled."""
-        return max(s.size for _, s in self.snapshots)
+        """The largest size sampled (0 if never sized)."""
+        return max((s.size for _, s in self.snapshots), default=0)
 
     def get_size_at_time(self, timestamp: float) -> int:
         """The size at that snapshot, 0 if not alive or not sized then."""

@@ -62,6 +62,22 @@ class ProcessMemoryInfo:
         self._smaps: Optional[Tuple[int, int, int, int]] = None
         self.available = self.update()
 
+    @classmethod
+    def from_fields(cls, fields: Optional[Tuple[int, ...]]) -> "ProcessMemoryInfo":
+        """Numbers recorded earlier (as a dump keeps them), not read now:
+        (vsz, rss, rss_peak, vsz_peak, data, code, lib, stack, locked,
+        page_tables, major_faults), or None for unavailable."""
+        self = cls.__new__(cls)
+        self.pid = 0
+        self._frozen = True
+        self._smaps = (0, 0, 0, 0)
+        names = ("vsz", "rss", "rss_peak", "vsz_peak", "data_segment", "code_segment",
+                 "shared_segment", "stack_segment", "locked", "page_tables", "pagefaults")
+        for name, value in zip(names, fields or (0,) * len(names)):
+            setattr(self, name, int(value))
+        self.available = fields is not None
+        return self
+
     def update(self) -> bool:
         """Read the numbers again; True when they are the real current ones."""
         self._smaps = None

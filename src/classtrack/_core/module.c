@@ -15,7 +15,19 @@ core_exec(PyObject *module)
         || PyModule_AddFunctions(module, ct_sizer_functions) < 0
         || PyModule_AddFunctions(module, ct_tracker_functions) < 0
         || PyModule_AddFunctions(module, ct_hook_functions) < 0
-        || PyModule_AddFunctions(module, ct_process_functions) < 0) {
+        || PyModule_AddFunctions(module, ct_process_functions) < 0
+        || PyModule_AddFunctions(module, ct_dump_writer_functions) < 0
+        || PyModule_AddFunctions(module, ct_dump_reader_functions) < 0
+        || PyModule_AddFunctions(module, ct_aggregate_functions) < 0) {
+        return -1;
+    }
+    st->dump_error = PyErr_NewExceptionWithDoc(
+        "classtrack._core.DumpError",
+        "A classtrack dump file is malformed, truncated, corrupted, of another "
+        "type or of an unsupported version; the message says which and where.",
+        PyExc_ValueError, NULL);
+    if (st->dump_error == NULL
+        || PyModule_AddObject(module, "DumpError", Py_NewRef(st->dump_error)) < 0) {
         return -1;
     }
     return 0;
@@ -29,6 +41,7 @@ core_traverse(PyObject *module, visitproc visit, void *arg)
     Py_VISIT(st->tracker_type);
     Py_VISIT(st->registry_types.trackref_type);
     Py_VISIT(st->registry_types.keepref_type);
+    Py_VISIT(st->dump_error);
     Py_VISIT(st->sizer_refs.object_sizeof);
     Py_VISIT(st->sizer_refs.method_wrapper_type);
     return 0;
@@ -42,6 +55,7 @@ core_clear(PyObject *module)
     Py_CLEAR(st->tracker_type);
     Py_CLEAR(st->registry_types.trackref_type);
     Py_CLEAR(st->registry_types.keepref_type);
+    Py_CLEAR(st->dump_error);
     ct_sizer_refs_clear(&st->sizer_refs);
     return 0;
 }

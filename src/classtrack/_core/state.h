@@ -16,6 +16,7 @@ typedef struct {
     PyTypeObject *tracker_type; /* strong: classtrack._core.Tracker */
     ct_sizer_refs sizer_refs;   /* strong references, see sizer.h */
     ct_registry_types registry_types;   /* strong: TrackRef, KeepRef */
+    PyObject *dump_error;       /* strong: classtrack._core.DumpError */
 } ct_state;
 
 static inline ct_state *
@@ -32,5 +33,8 @@ extern PyMethodDef ct_sizer_functions[];
 extern PyMethodDef ct_tracker_functions[];
 extern PyMethodDef ct_hook_functions[];
 extern PyMethodDef ct_process_functions[];
+extern PyMethodDef ct_dump_writer_functions[];
+extern PyMethodDef ct_dump_reader_functions[];
+extern PyMethodDef ct_aggregate_functions[];
 
 #endif

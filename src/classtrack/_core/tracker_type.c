@@ -512,6 +512,156 @@ error:
     return NULL;
 }
 
+
+/* Class index (1-based) of a type in the export's class table. */
+static Py_ssize_t
+class_number(PyObject *cls, PyObject *class_index, PyObject *classes)
+{
+    if (cls == NULL || cls == Py_None || !PyType_Check(cls)) {
+        return 0;
+    }
+    PyObject *num = PyDict_GetItemWithError(class_index, cls);
+    if (num != NULL) {
+        return PyLong_AsSsize_t(num);
+    }
+    if (PyErr_Occurred()) {
+        return -1;
+    }
+    PyObject *mod = PyObject_GetAttrString(cls, "__module__");
+    PyObject *qual = mod ? PyObject_GetAttrString(cls, "__qualname__") : NULL;
+    PyObject *full = NULL;
+    if (qual != NULL) {
+        full = PyUnicode_Check(mod) && PyUnicode_Check(qual)
+                   ? PyUnicode_FromFormat("%U.%U", mod, qual)
+                   : PyUnicode_FromString(((PyTypeObject *)cls)->tp_name);
+    }
+    Py_XDECREF(mod);
+    Py_XDECREF(qual);
+    if (full == NULL) {
+        return -1;
+    }
+    Py_ssize_t n = PyList_GET_SIZE(classes) + 1;
+    num = PyLong_FromSsize_t(n);
+    int rc = (num == NULL || PyList_Append(classes, full) < 0
+              || PyDict_SetItem(class_index, cls, num) < 0) ? -1 : 0;
+    Py_XDECREF(num);
+    Py_DECREF(full);
+    return rc < 0 ? -1 : n;
+}
+
+static PyObject *
+bytes_of(const void *p, size_t n)
+{
+    return PyBytes_FromStringAndSize(p ? (const char *)p : "", (Py_ssize_t)n);
+}
+
+/* export() -> (names, classes, rec_id, rec_name, rec_class, rec_birth,
+ *              rec_death, rec_trace, reprs, raw traces,
+ *              [(idx, size, flat, trees) per snapshot]): the columnar data
+ * Stats and the dump writer work on (see dumpfmt.h). */
+static PyObject *
+Tracker_export(ct_tracker *t, PyObject *Py_UNUSED(ignored))
+{
+    size_t n = t->reg.len;
+    PyObject *result = NULL, *classes = PyList_New(0), *class_index = PyDict_New();
+    PyObject *snaps = PyList_New(0), *reprs = PyDict_Copy(t->reprs);
+    uint64_t *ids = PyMem_Malloc((n + 1) * 8);
+    uint32_t *names = PyMem_Malloc((n + 1) * 4), *cls = PyMem_Malloc((n + 1) * 4);
+    uint32_t *traces = PyMem_Malloc((n + 1) * 4);
+    double *births = PyMem_Malloc((n + 1) * 8), *deaths = PyMem_Malloc((n + 1) * 8);
+    if (!classes || !class_index || !snaps || !reprs) {
+        goto done;
+    }
+    if (!ids || !names || !cls || !traces || !births || !deaths) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    for (size_t i = 0; i < n; i++) {
+        PyObject *carrier = t->reg.items[i];
+        ct_record *rec = ct_carrier_record(t->types, carrier);
+        ids[i] = rec->id;
+        names[i] = ct_rec_name(rec);
+        births[i] = rec->birth;
+        deaths[i] = ct_carrier_death(t->types, carrier);
+        traces[i] = rec->trace;
+        PyObject *key = PyLong_FromSize_t(i);
+        if (key == NULL) {
+            goto done;
+        }
+        PyObject *c = PyDict_GetItemWithError(t->type_overrides, key);
+        Py_DECREF(key);
+        if (c == NULL && PyErr_Occurred()) {
+            goto done;
+        }
+        if (c == NULL) {
+            c = PyList_GET_ITEM(t->name_types, names[i]);
+        }
+        Py_ssize_t cn = class_number(c, class_index, classes);
+        if (cn < 0) {
+            goto done;
+        }
+        cls[i] = (uint32_t)cn;
+    }
+    for (size_t k = 0; k < t->nsnaps; k++) {
+        const ct_snapshot *s = &t->snaps[k];
+        uint64_t *size = PyMem_Malloc((s->n + 1) * 8), *flat = PyMem_Malloc((s->n + 1) * 8);
+        PyObject *trees = PyDict_New(), *item = NULL;
+        int ok = size && flat && trees;
+        if (!size || !flat) {
+            PyErr_NoMemory();
+        }
+        for (size_t e = 0; ok && e < s->n; e++) {
+            size[e] = s->size[e];
+            flat[e] = s->flat[e];
+            PyObject *key = PyLong_FromUnsignedLongLong(((uint64_t)k << 32) | s->idx[e]);
+            PyObject *idx_key = PyLong_FromUnsignedLong(s->idx[e]);
+            ok = key && idx_key;
+            PyObject *big = ok ? PyDict_GetItemWithError(t->big, key) : NULL;
+            PyObject *tree = ok && !PyErr_Occurred() ? PyDict_GetItemWithError(t->trees, key) : NULL;
+            ok = ok && !PyErr_Occurred();
+            if (ok && big != NULL) {
+                size[e] = PyLong_AsUnsignedLongLong(PyTuple_GET_ITEM(big, 0));
+                flat[e] = PyLong_AsUnsignedLongLong(PyTuple_GET_ITEM(big, 1));
+                ok = !PyErr_Occurred();
+            }
+            if (ok && tree != NULL) {
+                ok = PyDict_SetItem(trees, idx_key, tree) == 0;
+            }
+            Py_XDECREF(key);
+            Py_XDECREF(idx_key);
+        }
+        if (ok) {
+            item = Py_BuildValue("(NNNO)", bytes_of(s->idx, s->n * 4), bytes_of(size, s->n * 8),
+                                 bytes_of(flat, s->n * 8), trees);
+        }
+        PyMem_Free(size);
+        PyMem_Free(flat);
+        Py_XDECREF(trees);
+        if (item == NULL || PyList_Append(snaps, item) < 0) {
+            Py_XDECREF(item);
+            goto done;
+        }
+        Py_DECREF(item);
+    }
+    result = Py_BuildValue("(NONNNNNNOOO)", PyList_GetSlice(t->names, 0, PY_SSIZE_T_MAX),
+                           classes, bytes_of(ids, n * 8), bytes_of(names, n * 4),
+                           bytes_of(cls, n * 4), bytes_of(births, n * 8),
+                           bytes_of(deaths, n * 8), bytes_of(traces, n * 4), reprs,
+                           t->traces, snaps);
+done:
+    Py_XDECREF(classes);
+    Py_XDECREF(class_index);
+    Py_XDECREF(snaps);
+    Py_XDECREF(reprs);
+    PyMem_Free(ids);
+    PyMem_Free(names);
+    PyMem_Free(cls);
+    PyMem_Free(traces);
+    PyMem_Free(births);
+    PyMem_Free(deaths);
+    return result;
+}
+
 static Py_ssize_t
 Tracker_len(ct_tracker *t)
 {
@@ -568,6 +718,8 @@ static PyMethodDef Tracker_methods[] = {
      "record_sizes(i) -> [(timestamp, size, flat, tree)]"},
     {"snapshot_entries", (PyCFunction)Tracker_snapshot_entries, METH_O,
      "snapshot_entries(k) -> [(index, size, flat, tree)]"},
+    {"export", (PyCFunction)Tracker_export, METH_NOARGS,
+     "export() -> columnar records and snapshots (see dumpfmt.h)"},
     {"history", (PyCFunction)Tracker_history, METH_NOARGS,
      "history() -> {name: [(timestamp, live count)]}"},
     {NULL, NULL, 0, NULL},

@@ -1,0 +1,759 @@
+/* dump_reader.c - reads a dump (see dumpfmt.h) back into a dataset.
+ *
+ * Safety contract: nothing from the file is executed or trusted.  Input
+ * is pulled from file.read() in chunks of at most 64 KiB (or from a bytes
+ * object), every read is bounded by the end of the current section, every
+ * count is checked against the bytes left in its section before anything
+ * is sized by it, strings and columns grow only with bytes actually read,
+ * every index is checked against what it indexes, trees are at most
+ * CT_DUMP_MAX_DEPTH deep, and a CRC32 over the whole file catches
+ * corruption.  Any problem raises DumpError (a ValueError subclass) naming
+ * the problem and its byte offset.
+ */
+#include "state.h"
+#include "dumpfmt.h"
+
+#include <math.h>
+#include <string.h>
+
+#define CT_IN_CHUNK 65536
+
+typedef struct {
+    PyObject *read;         /* strong: file.read, or NULL for `data` */
+    Py_buffer data;         /* the whole input when reading from bytes */
+    int have_data;
+    PyObject *chunk;        /* strong: bytes currently being consumed */
+    const unsigned char *p; /* next byte in the chunk */
+    size_t avail;           /* bytes left in the chunk */
+    uint64_t offset;        /* file offset of *p */
+    uint64_t sec_end;       /* file offset where the current section ends */
+    uint32_t crc;           /* over every byte consumed */
+    PyObject *error;        /* borrowed: DumpError */
+} ct_reader;
+
+static int
+fail(ct_reader *r, const char *fmt, ...)
+{
+    char msg[256];
+    va_list ap;
+    va_start(ap, fmt);
+    PyOS_vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    PyErr_Format(r->error, "invalid classtrack dump at byte %llu: %s",
+                 (unsigned long long)r->offset, msg);
+    return -1;
+}
+
+/* 1 when more input was loaded, 0 at end of input, -1 on error. */
+static int
+refill(ct_reader *r)
+{
+    Py_CLEAR(r->chunk);
+    if (r->have_data) {
+        return 0;   /* the whole buffer was available from the start */
+    }
+    PyObject *b = PyObject_CallFunction(r->read, "n", (Py_ssize_t)CT_IN_CHUNK);
+    if (b == NULL) {
+        return -1;
+    }
+    if (!PyBytes_Check(b)) {
+        PyErr_Format(PyExc_TypeError, "dump file read() returned %.50s, not bytes "
+                     "(open the file in binary mode)", Py_TYPE(b)->tp_name);
+        Py_DECREF(b);
+        return -1;
+    }
+    if (PyBytes_GET_SIZE(b) == 0) {
+        Py_DECREF(b);
+        return 0;
+    }
+    if (PyBytes_GET_SIZE(b) > CT_IN_CHUNK) {
+        Py_DECREF(b);
+        PyErr_SetString(PyExc_ValueError, "dump file read() returned more than asked");
+        return -1;
+    }
+    r->chunk = b;
+    r->p = (const unsigned char *)PyBytes_AS_STRING(b);
+    r->avail = (size_t)PyBytes_GET_SIZE(b);
+    return 1;
+}
+
+/* Copies n bytes (n may be 0) to dst, or skips them when dst is NULL. */
+static int
+take(ct_reader *r, void *dst, size_t n)
+{
+    if (r->offset + n > r->sec_end) {
+        return fail(r, "a field runs past the end of its section");
+    }
+    unsigned char *out = dst;
+    while (n > 0) {
+        if (r->avail == 0) {
+            int got = refill(r);
+            if (got < 0) {
+                return -1;
+            }
+            if (got == 0) {
+                return fail(r, "file ends early (truncated)");
+            }
+        }
+        size_t m = n < r->avail ? n : r->avail;
+        r->crc = ct_crc32(r->crc, r->p, m);
+        if (out != NULL) {
+            memcpy(out, r->p, m);
+            out += m;
+        }
+        r->p += m;
+        r->avail -= m;
+        r->offset += m;
+        n -= m;
+    }
+    return 0;
+}
+
+static int
+rd_u8(ct_reader *r, unsigned *v)
+{
+    unsigned char c;
+    if (take(r, &c, 1) < 0) {
+        return -1;
+    }
+    *v = c;
+    return 0;
+}
+
+static int
+rd_varint(ct_reader *r, uint64_t *v)
+{
+    uint64_t x = 0;
+    for (int shift = 0; shift < 70; shift += 7) {
+        unsigned char c;
+        if (take(r, &c, 1) < 0) {
+            return -1;
+        }
+        if (shift == 63 && (c & 0x7e)) {
+            return fail(r, "integer too large");
+        }
+        x |= (uint64_t)(c & 0x7f) << shift;
+        if (!(c & 0x80)) {
+            *v = x;
+            return 0;
+        }
+    }
+    return fail(r, "integer too long");
+}
+
+static int
+rd_f64(ct_reader *r, double *d, const char *what)
+{
+    unsigned char b[8];
+    if (take(r, b, 8) < 0) {
+        return -1;
+    }
+    uint64_t bits = 0;
+    for (int i = 0; i < 8; i++) {
+        bits |= (uint64_t)b[i] << (8 * i);
+    }
+    memcpy(d, &bits, 8);
+    if (!isfinite(*d) || *d < 0) {
+        return fail(r, "%s is not a finite, non-negative number", what);
+    }
+    return 0;
+}
+
+static uint64_t
+left_in_section(const ct_reader *r)
+{
+    return r->sec_end - r->offset;
+}
+
+/* A count of items, each at least min_item bytes, must fit the section. */
+static int
+rd_count(ct_reader *r, uint64_t *n, uint64_t min_item, const char *what)
+{
+    if (rd_varint(r, n) < 0) {
+        return -1;
+    }
+    if (*n > left_in_section(r) / (min_item ? min_item : 1)) {
+        return fail(r, "%s count %llu does not fit in its section", what,
+                    (unsigned long long)*n);
+    }
+    return 0;
+}
+
+static int
+rd_index(ct_reader *r, uint64_t limit, uint64_t *v, const char *what)
+{
+    if (rd_varint(r, v) < 0) {
+        return -1;
+    }
+    if (*v >= limit) {
+        return fail(r, "%s %llu out of range (%llu known)", what,
+                    (unsigned long long)*v, (unsigned long long)limit);
+    }
+    return 0;
+}
+
+/* -- growable columns ------------------------------------------------------ */
+
+typedef struct {
+    char *data;
+    size_t len;
+    size_t cap;
+} ct_col;
+
+static int
+col_put(ct_col *c, const void *p, size_t n)
+{
+    if (c->len + n > c->cap) {
+        size_t cap = c->cap ? c->cap * 2 : 1024;
+        while (cap < c->len + n) {
+            cap *= 2;
+        }
+        char *d = PyMem_Realloc(c->data, cap);
+        if (d == NULL) {
+            PyErr_NoMemory();
+            return -1;
+        }
+        c->data = d;
+        c->cap = cap;
+    }
+    memcpy(c->data + c->len, p, n);
+    c->len += n;
+    return 0;
+}
+
+static PyObject *
+col_bytes(ct_col *c)
+{
+    return PyBytes_FromStringAndSize(c->data ? c->data : "", (Py_ssize_t)c->len);
+}
+
+/* -- state of one read ------------------------------------------------------ */
+
+typedef struct {
+    PyObject *strings;      /* list of str */
+    PyObject *names, *classes, *traces, *reprs, *snaps;
+    ct_col id, name, cls, birth, death, trace;
+    uint64_t nrec;
+    int stage;              /* highest section kind read so far */
+} ct_loaded;
+
+static int
+rd_string_ref(ct_reader *r, ct_loaded *L, int optional, PyObject **out)
+{
+    uint64_t v;
+    *out = NULL;
+    if (rd_varint(r, &v) < 0) {
+        return -1;
+    }
+    if (optional) {
+        if (v == 0) {
+            *out = Py_None;
+            return 0;
+        }
+        v -= 1;
+    }
+    if (v >= (uint64_t)PyList_GET_SIZE(L->strings)) {
+        return fail(r, "string reference %llu out of range", (unsigned long long)v);
+    }
+    *out = PyList_GET_ITEM(L->strings, (Py_ssize_t)v);     /* borrowed */
+    return 0;
+}
+
+static int
+read_strings(ct_reader *r, ct_loaded *L)
+{
+    uint64_t n;
+    if (rd_count(r, &n, 1, "string") < 0) {
+        return -1;
+    }
+    ct_col tmp = {0};
+    int rc = 0;
+    for (uint64_t i = 0; rc == 0 && i < n; i++) {
+        uint64_t len;
+        if (rd_varint(r, &len) < 0) {
+            rc = -1;
+            break;
+        }
+        if (len > left_in_section(r)) {
+            rc = fail(r, "string of %llu bytes does not fit in its section",
+                      (unsigned long long)len);
+            break;
+        }
+        tmp.len = 0;
+        /* grow with the bytes as they arrive, never by the claimed length */
+        while (rc == 0 && len > 0) {
+            char piece[4096];
+            size_t m = len < sizeof(piece) ? (size_t)len : sizeof(piece);
+            rc = take(r, piece, m) < 0 || col_put(&tmp, piece, m) < 0 ? -1 : 0;
+            len -= m;
+        }
+        if (rc < 0) {
+            break;
+        }
+        PyObject *s = PyUnicode_DecodeUTF8(tmp.data ? tmp.data : "", (Py_ssize_t)tmp.len, "strict");
+        if (s == NULL) {
+            PyErr_Clear();
+            rc = fail(r, "string %llu is not valid UTF-8", (unsigned long long)i);
+            break;
+        }
+        rc = PyList_Append(L->strings, s);
+        Py_DECREF(s);
+    }
+    PyMem_Free(tmp.data);
+    return rc;
+}
+
+static int
+read_str_list(ct_reader *r, ct_loaded *L, PyObject *out, const char *what)
+{
+    uint64_t n;
+    if (rd_count(r, &n, 1, what) < 0) {
+        return -1;
+    }
+    for (uint64_t i = 0; i < n; i++) {
+        PyObject *s = NULL;
+        if (rd_string_ref(r, L, 0, &s) < 0 || PyList_Append(out, s) < 0) {
+            return -1;
+        }
+    }
+    return 0;
+}
+
+static int
+read_traces(ct_reader *r, ct_loaded *L)
+{
+    uint64_t n;
+    if (rd_count(r, &n, 1, "trace") < 0) {
+        return -1;
+    }
+    for (uint64_t i = 0; i < n; i++) {
+        uint64_t nf;
+        if (rd_count(r, &nf, 4, "frame") < 0) {
+            return -1;
+        }
+        PyObject *frames = PyList_New(0);
+        if (frames == NULL) {
+            return -1;
+        }
+        for (uint64_t f = 0; f < nf; f++) {
+            PyObject *file = NULL, *func = NULL, *src = NULL, *fr;
+            uint64_t line = 0;
+            if (rd_string_ref(r, L, 0, &file) < 0 || rd_varint(r, &line) < 0
+                || rd_string_ref(r, L, 0, &func) < 0 || rd_string_ref(r, L, 1, &src) < 0
+                || (fr = Py_BuildValue("(OKOO)", file, (unsigned long long)line, func, src)) == NULL) {
+                Py_DECREF(frames);
+                return -1;
+            }
+            int rc = PyList_Append(frames, fr);
+            Py_DECREF(fr);
+            if (rc < 0) {
+                Py_DECREF(frames);
+                return -1;
+            }
+        }
+        PyObject *t = PyList_AsTuple(frames);
+        Py_DECREF(frames);
+        if (t == NULL || PyList_Append(L->traces, t) < 0) {
+            Py_XDECREF(t);
+            return -1;
+        }
+        Py_DECREF(t);
+    }
+    return 0;
+}
+
+static int
+read_records(ct_reader *r, ct_loaded *L)
+{
+    uint64_t n;
+    if (rd_count(r, &n, 22, "record") < 0) {
+        return -1;
+    }
+    uint64_t nnames = (uint64_t)PyList_GET_SIZE(L->names);
+    uint64_t nclasses = (uint64_t)PyList_GET_SIZE(L->classes);
+    uint64_t ntraces = (uint64_t)PyList_GET_SIZE(L->traces);
+    for (uint64_t i = 0; i < n; i++) {
+        uint64_t id = 0, name = 0, cls = 0, trace = 0;
+        double birth = 0, death = 0;
+        PyObject *repr = NULL;
+        if (rd_varint(r, &id) < 0 || rd_index(r, nnames, &name, "name") < 0
+            || rd_index(r, nclasses + 1, &cls, "class") < 0
+            || rd_f64(r, &birth, "birth") < 0 || rd_f64(r, &death, "death") < 0
+            || rd_index(r, ntraces + 1, &trace, "trace") < 0
+            || rd_string_ref(r, L, 1, &repr) < 0) {
+            return -1;
+        }
+        if (death != 0.0 && death < birth) {
+            return fail(r, "record %llu dies before it is born", (unsigned long long)L->nrec);
+        }
+        uint32_t name32 = (uint32_t)name, cls32 = (uint32_t)cls, trace32 = (uint32_t)trace;
+        if (col_put(&L->id, &id, 8) < 0 || col_put(&L->name, &name32, 4) < 0
+            || col_put(&L->cls, &cls32, 4) < 0 || col_put(&L->birth, &birth, 8) < 0
+            || col_put(&L->death, &death, 8) < 0 || col_put(&L->trace, &trace32, 4) < 0) {
+            return -1;
+        }
+        if (repr != Py_None) {
+            PyObject *key = PyLong_FromUnsignedLongLong(L->nrec);
+            int rc = key == NULL ? -1 : PyDict_SetItem(L->reprs, key, repr);
+            Py_XDECREF(key);
+            if (rc < 0) {
+                return -1;
+            }
+        }
+        if (L->nrec >= UINT32_MAX) {
+            return fail(r, "too many records");
+        }
+        L->nrec++;
+    }
+    return 0;
+}
+
+static int
+read_snapshot(ct_reader *r, ct_loaded *L)
+{
+    double ts = 0, iv = 0, eiv = 0;
+    PyObject *desc = NULL;
+    uint64_t tot[3] = {0, 0, 0}, n = 0;
+    unsigned stretched = 0, has_proc = 0;
+    PyObject *proc = NULL, *snap = NULL, *trees = NULL;
+    ct_col idx = {0}, size = {0}, flat = {0};
+    int rc = -1;
+    if (rd_f64(r, &ts, "timestamp") < 0 || rd_string_ref(r, L, 0, &desc) < 0
+        || rd_varint(r, &tot[0]) < 0 || rd_varint(r, &tot[1]) < 0 || rd_varint(r, &tot[2]) < 0
+        || rd_f64(r, &iv, "interval") < 0 || rd_f64(r, &eiv, "interval") < 0
+        || rd_u8(r, &stretched) < 0 || rd_u8(r, &has_proc) < 0) {
+        goto done;
+    }
+    if (stretched > 1 || has_proc > 1) {
+        fail(r, "flag byte out of range");
+        goto done;
+    }
+    if (has_proc) {
+        proc = PyTuple_New(CT_DUMP_PROCESS_FIELDS);
+        if (proc == NULL) {
+            goto done;
+        }
+        for (int j = 0; j < CT_DUMP_PROCESS_FIELDS; j++) {
+            uint64_t f;
+            PyObject *v;
+            if (rd_varint(r, &f) < 0 || (v = PyLong_FromUnsignedLongLong(f)) == NULL) {
+                goto done;
+            }
+            PyTuple_SET_ITEM(proc, j, v);
+        }
+    }
+    if (rd_count(r, &n, 3, "snapshot entry") < 0) {
+        goto done;
+    }
+    int64_t prev = -1;
+    for (uint64_t e = 0; e < n; e++) {
+        uint64_t delta, sz, fl;
+        if (rd_varint(r, &delta) < 0 || rd_varint(r, &sz) < 0 || rd_varint(r, &fl) < 0) {
+            goto done;
+        }
+        if (delta == 0 || delta > L->nrec || (uint64_t)(prev + (int64_t)delta) >= L->nrec) {
+            fail(r, "snapshot entry names no record");
+            goto done;
+        }
+        prev += (int64_t)delta;
+        uint32_t ix = (uint32_t)prev;
+        if (col_put(&idx, &ix, 4) < 0 || col_put(&size, &sz, 8) < 0 || col_put(&flat, &fl, 8) < 0) {
+            goto done;
+        }
+    }
+    trees = PyDict_New();
+    if (trees == NULL) {
+        goto done;
+    }
+    PyObject *ib = col_bytes(&idx), *sb = col_bytes(&size), *fb = col_bytes(&flat);
+    if (ib && sb && fb) {
+        snap = Py_BuildValue("(dOKKKddOONNNO)", ts, desc, (unsigned long long)tot[0],
+                             (unsigned long long)tot[1], (unsigned long long)tot[2], iv, eiv,
+                             stretched ? Py_True : Py_False, proc ? proc : Py_None,
+                             ib, sb, fb, trees);
+    }
+    else {
+        Py_XDECREF(ib);
+        Py_XDECREF(sb);
+        Py_XDECREF(fb);
+    }
+    if (snap == NULL || PyList_Append(L->snaps, snap) < 0) {
+        goto done;
+    }
+    rc = 0;
+done:
+    Py_XDECREF(proc);
+    Py_XDECREF(snap);
+    Py_XDECREF(trees);
+    PyMem_Free(idx.data);
+    PyMem_Free(size.data);
+    PyMem_Free(flat.data);
+    return rc;
+}
+
+static PyObject *
+read_node(ct_reader *r, ct_loaded *L, int depth)
+{
+    if (depth > CT_DUMP_MAX_DEPTH) {
+        fail(r, "size tree deeper than %d levels", CT_DUMP_MAX_DEPTH);
+        return NULL;
+    }
+    PyObject *name = NULL;
+    uint64_t size = 0, flat = 0, nrefs = 0;
+    if (rd_string_ref(r, L, 0, &name) < 0 || rd_varint(r, &size) < 0
+        || rd_varint(r, &flat) < 0 || rd_count(r, &nrefs, 4, "tree node") < 0) {
+        return NULL;
+    }
+    PyObject *refs = PyTuple_New((Py_ssize_t)nrefs);
+    if (refs == NULL) {
+        return NULL;
+    }
+    for (uint64_t i = 0; i < nrefs; i++) {
+        PyObject *child = read_node(r, L, depth + 1);
+        if (child == NULL) {
+            Py_DECREF(refs);
+            return NULL;
+        }
+        PyTuple_SET_ITEM(refs, (Py_ssize_t)i, child);
+    }
+    return Py_BuildValue("(OKKN)", name, (unsigned long long)size, (unsigned long long)flat, refs);
+}
+
+static int
+read_tree(ct_reader *r, ct_loaded *L)
+{
+    uint64_t snap, rec;
+    if (rd_index(r, (uint64_t)PyList_GET_SIZE(L->snaps), &snap, "tree snapshot") < 0
+        || rd_index(r, L->nrec, &rec, "tree record") < 0) {
+        return -1;
+    }
+    PyObject *node = read_node(r, L, 0);
+    if (node == NULL) {
+        return -1;
+    }
+    PyObject *trees = PyTuple_GET_ITEM(PyList_GET_ITEM(L->snaps, (Py_ssize_t)snap), 12);
+    PyObject *key = PyLong_FromUnsignedLongLong(rec);
+    int rc = key == NULL ? -1 : PyDict_SetItem(trees, key, node);
+    Py_XDECREF(key);
+    Py_DECREF(node);
+    return rc;
+}
+
+static int
+read_header(ct_reader *r)
+{
+    unsigned char h[CT_DUMP_HEADER_LEN];
+    size_t got = 0;
+    r->sec_end = CT_DUMP_HEADER_LEN;
+    /* read what there is of the header, to say precisely what is wrong */
+    while (got < sizeof(h)) {
+        if (r->avail == 0) {
+            int more = refill(r);
+            if (more < 0) {
+                return -1;
+            }
+            if (more == 0) {
+                break;
+            }
+        }
+        size_t m = sizeof(h) - got < r->avail ? sizeof(h) - got : r->avail;
+        memcpy(h + got, r->p, m);
+        r->crc = ct_crc32(r->crc, r->p, m);
+        r->p += m;
+        r->avail -= m;
+        r->offset += m;
+        got += m;
+    }
+    if (got == 0) {
+        return fail(r, "the file is empty");
+    }
+    if (h[0] == 0x80 && got >= 2 && h[1] >= 2 && h[1] <= 5) {
+        PyErr_Format(r->error,
+                     "this is a pickle file (protocol %d), probably a Pympler "
+                     "ClassTracker dump: classtrack never loads pickles, because "
+                     "loading a pickle can run any code. Convert it once, if you "
+                     "trust it, with classtrack.classtracker_stats."
+                     "convert_pympler_dump(old_path, new_path)", h[1]);
+        return -1;
+    }
+    if (got < CT_DUMP_MAGIC_LEN || memcmp(h, CT_DUMP_MAGIC, CT_DUMP_MAGIC_LEN) != 0) {
+        return fail(r, "not a classtrack dump (wrong magic bytes)");
+    }
+    if (got < sizeof(h)) {
+        return fail(r, "file ends inside the header (truncated)");
+    }
+    unsigned major = h[8] | (h[9] << 8), minor = h[10] | (h[11] << 8);
+    if (major != CT_DUMP_MAJOR) {
+        PyErr_Format(r->error, "dump format version %u.%u is not supported by this "
+                     "classtrack (it reads %d.x)%s", major, minor, CT_DUMP_MAJOR,
+                     major > CT_DUMP_MAJOR ? "; upgrade classtrack to read it" : "");
+        return -1;
+    }
+    uint64_t bits = 0;
+    for (int i = 0; i < 8; i++) {
+        bits |= (uint64_t)h[16 + i] << (8 * i);
+    }
+    double sentinel;
+    memcpy(&sentinel, &bits, 8);
+    if (sentinel != CT_DUMP_SENTINEL || (h[12] | h[13] | h[14] | h[15]) != 0) {
+        return fail(r, "corrupted header (sentinel or flags wrong)");
+    }
+    return 0;
+}
+
+static PyObject *
+read_dump(ct_reader *r)
+{
+    ct_loaded L = {0};
+    PyObject *result = NULL;
+    L.strings = PyList_New(0);
+    L.names = PyList_New(0);
+    L.classes = PyList_New(0);
+    L.traces = PyList_New(0);
+    L.reprs = PyDict_New();
+    L.snaps = PyList_New(0);
+    if (!L.strings || !L.names || !L.classes || !L.traces || !L.reprs || !L.snaps) {
+        goto done;
+    }
+    if (read_header(r) < 0) {
+        goto done;
+    }
+    for (;;) {
+        unsigned tag;
+        uint64_t len;
+        r->sec_end = UINT64_MAX;
+        uint64_t start = r->offset;
+        if (rd_u8(r, &tag) < 0 || rd_varint(r, &len) < 0) {
+            goto done;
+        }
+        if (len > UINT64_MAX - r->offset) {
+            fail(r, "section length overflows");
+            goto done;
+        }
+        if (tag == CT_TAG_END) {
+            if (len != 4) {
+                fail(r, "end marker has the wrong length");
+                goto done;
+            }
+            uint32_t expect = r->crc;
+            unsigned char c[4];
+            r->sec_end = r->offset + 4;
+            if (take(r, c, 4) < 0) {
+                goto done;
+            }
+            uint32_t got = c[0] | (c[1] << 8) | (c[2] << 16) | ((uint32_t)c[3] << 24);
+            if (got != expect) {
+                r->offset = start;
+                fail(r, "checksum mismatch: the file is corrupted");
+                goto done;
+            }
+            if (r->avail == 0 && refill(r) < 0) {
+                goto done;
+            }
+            if (r->avail != 0) {
+                fail(r, "data after the end marker");
+                goto done;
+            }
+            break;
+        }
+        r->sec_end = r->offset + len;
+        int kind = tag & ~CT_TAG_SKIPPABLE;
+        int rc;
+        if ((tag & CT_TAG_SKIPPABLE) || kind > CT_TAG_TREE) {
+            if (!(tag & CT_TAG_SKIPPABLE)) {
+                r->offset = start;
+                fail(r, "unknown section type 0x%02x (written by a newer classtrack?)", tag);
+                goto done;
+            }
+            rc = take(r, NULL, len);    /* a newer minor's addition */
+        }
+        else {
+            int needs_order = kind == CT_TAG_SNAPSHOT || kind == CT_TAG_TREE
+                                  ? CT_TAG_RECORDS : kind - 1;
+            if (L.stage < needs_order || (kind < CT_TAG_RECORDS && L.stage >= kind)
+                || (kind == CT_TAG_RECORDS && L.stage > CT_TAG_RECORDS)) {
+                r->offset = start;
+                fail(r, "section 0x%02x out of order", tag);
+                goto done;
+            }
+            switch (kind) {
+            case CT_TAG_STRINGS: rc = read_strings(r, &L); break;
+            case CT_TAG_NAMES: rc = read_str_list(r, &L, L.names, "name"); break;
+            case CT_TAG_CLASSES: rc = read_str_list(r, &L, L.classes, "class"); break;
+            case CT_TAG_TRACES: rc = read_traces(r, &L); break;
+            case CT_TAG_RECORDS: rc = read_records(r, &L); break;
+            case CT_TAG_SNAPSHOT: rc = read_snapshot(r, &L); break;
+            default: rc = read_tree(r, &L); break;
+            }
+            if (kind > L.stage && kind != CT_TAG_TREE) {
+                L.stage = kind;
+            }
+        }
+        if (rc < 0) {
+            goto done;
+        }
+        if (r->offset != r->sec_end) {
+            fail(r, "section 0x%02x has %llu unread bytes", tag,
+                 (unsigned long long)(r->sec_end - r->offset));
+            goto done;
+        }
+    }
+    if (L.stage < CT_TAG_RECORDS) {
+        fail(r, "dump has no records section");
+        goto done;
+    }
+    result = Py_BuildValue("(OONNNNNNOOO)", L.names, L.classes, col_bytes(&L.id),
+                           col_bytes(&L.name), col_bytes(&L.cls), col_bytes(&L.birth),
+                           col_bytes(&L.death), col_bytes(&L.trace), L.reprs, L.traces,
+                           L.snaps);
+done:
+    Py_XDECREF(L.strings);
+    Py_XDECREF(L.names);
+    Py_XDECREF(L.classes);
+    Py_XDECREF(L.traces);
+    Py_XDECREF(L.reprs);
+    Py_XDECREF(L.snaps);
+    PyMem_Free(L.id.data);
+    PyMem_Free(L.name.data);
+    PyMem_Free(L.cls.data);
+    PyMem_Free(L.birth.data);
+    PyMem_Free(L.death.data);
+    PyMem_Free(L.trace.data);
+    return result;
+}
+
+/* dump_read(file_or_bytes) -> dataset */
+static PyObject *
+core_dump_read(PyObject *module, PyObject *src)
+{
+    ct_state *st = ct_get_state(module);
+    ct_reader r = {0};
+    r.error = st->dump_error;
+    if (PyObject_CheckBuffer(src)) {
+        if (PyObject_GetBuffer(src, &r.data, PyBUF_SIMPLE) < 0) {
+            return NULL;
+        }
+        r.have_data = 1;
+        r.p = r.data.buf;
+        r.avail = (size_t)r.data.len;
+    }
+    else {
+        r.read = PyObject_GetAttrString(src, "read");
+        if (r.read == NULL) {
+            return NULL;
+        }
+    }
+    PyObject *result = read_dump(&r);
+    Py_XDECREF(r.read);
+    Py_XDECREF(r.chunk);
+    if (r.have_data) {
+        PyBuffer_Release(&r.data);
+    }
+    return result;
+}
+
+PyMethodDef ct_dump_reader_functions[] = {
+    {"dump_read", core_dump_read, METH_O,
+     "dump_read(file_or_bytes) -> dataset; raises DumpError on any malformed input"},
+    {NULL, NULL, 0, NULL},
+};

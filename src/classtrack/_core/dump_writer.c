@@ -1,0 +1,588 @@
+/* dump_writer.c - writes a dataset (see dumpfmt.h) to a binary file.
+ *
+ * Output goes through a 64 KiB buffer to file.write(); each section is
+ * assembled in a growable buffer first because its length precedes it.
+ * Records are written in sections of at most CT_RECORDS_PER_SECTION, so
+ * the section buffer stays small however many objects were tracked.
+ * The CRC32 of everything written is appended in the END section.
+ */
+#include "state.h"
+#include "dumpfmt.h"
+
+#include <string.h>
+
+#define CT_OUT_CHUNK 65536
+#define CT_RECORDS_PER_SECTION 65536
+
+/* -- crc32 --------------------------------------------------------------- */
+
+static uint32_t crc_table[256];
+
+static void
+crc_init(void)
+{
+    if (crc_table[1] != 0) {
+        return;
+    }
+    for (uint32_t i = 0; i < 256; i++) {
+        uint32_t c = i;
+        for (int k = 0; k < 8; k++) {
+            c = (c & 1) ? 0xEDB88320u ^ (c >> 1) : c >> 1;
+        }
+        crc_table[i] = c;
+    }
+}
+
+uint32_t
+ct_crc32(uint32_t crc, const unsigned char *buf, size_t len)
+{
+    crc_init();
+    crc = ~crc;
+    for (size_t i = 0; i < len; i++) {
+        crc = crc_table[(crc ^ buf[i]) & 0xff] ^ (crc >> 8);
+    }
+    return ~crc;
+}
+
+/* -- byte buffers -------------------------------------------------------- */
+
+typedef struct {
+    unsigned char *data;
+    size_t len;
+    size_t cap;
+} ct_buf;
+
+static int
+buf_reserve(ct_buf *b, size_t extra)
+{
+    if (b->len + extra <= b->cap) {
+        return 0;
+    }
+    size_t cap = b->cap ? b->cap : 4096;
+    while (cap < b->len + extra) {
+        cap *= 2;
+    }
+    unsigned char *d = PyMem_Realloc(b->data, cap);
+    if (d == NULL) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    b->data = d;
+    b->cap = cap;
+    return 0;
+}
+
+static int
+buf_put(ct_buf *b, const void *p, size_t n)
+{
+    if (buf_reserve(b, n) < 0) {
+        return -1;
+    }
+    memcpy(b->data + b->len, p, n);
+    b->len += n;
+    return 0;
+}
+
+static int
+buf_varint(ct_buf *b, uint64_t v)
+{
+    unsigned char tmp[10];
+    size_t n = 0;
+    do {
+        unsigned char byte = v & 0x7f;
+        v >>= 7;
+        tmp[n++] = byte | (v ? 0x80 : 0);
+    } while (v);
+    return buf_put(b, tmp, n);
+}
+
+static int
+buf_u8(ct_buf *b, unsigned v)
+{
+    unsigned char c = (unsigned char)v;
+    return buf_put(b, &c, 1);
+}
+
+static int
+buf_f64(ct_buf *b, double d)
+{
+    uint64_t bits;
+    memcpy(&bits, &d, 8);
+    unsigned char tmp[8];
+    for (int i = 0; i < 8; i++) {
+        tmp[i] = (unsigned char)(bits >> (8 * i));
+    }
+    return buf_put(b, tmp, 8);
+}
+
+/* -- the output file ------------------------------------------------------ */
+
+typedef struct {
+    PyObject *write;        /* strong: file.write */
+    ct_buf out;             /* pending bytes, flushed at CT_OUT_CHUNK */
+    ct_buf sec;             /* the section being assembled */
+    uint32_t crc;
+} ct_writer;
+
+static int
+out_flush(ct_writer *w)
+{
+    if (w->out.len == 0) {
+        return 0;
+    }
+    PyObject *chunk = PyBytes_FromStringAndSize((const char *)w->out.data,
+                                                (Py_ssize_t)w->out.len);
+    if (chunk == NULL) {
+        return -1;
+    }
+    PyObject *r = PyObject_CallOneArg(w->write, chunk);
+    Py_DECREF(chunk);
+    if (r == NULL) {
+        return -1;
+    }
+    Py_DECREF(r);
+    w->out.len = 0;
+    return 0;
+}
+
+static int
+out_put(ct_writer *w, const void *p, size_t n)
+{
+    w->crc = ct_crc32(w->crc, p, n);
+    if (buf_put(&w->out, p, n) < 0) {
+        return -1;
+    }
+    return w->out.len >= CT_OUT_CHUNK ? out_flush(w) : 0;
+}
+
+/* Emits w->sec as a section with this tag and empties it. */
+static int
+emit_section(ct_writer *w, unsigned tag)
+{
+    ct_buf head = {0};
+    int rc = -1;
+    if (buf_u8(&head, tag) == 0 && buf_varint(&head, w->sec.len) == 0
+        && out_put(w, head.data, head.len) == 0
+        && out_put(w, w->sec.data, w->sec.len) == 0) {
+        rc = 0;
+    }
+    PyMem_Free(head.data);
+    w->sec.len = 0;
+    return rc;
+}
+
+/* -- strings ------------------------------------------------------------- */
+
+typedef struct {
+    PyObject *index;    /* dict str -> int */
+    PyObject *list;     /* list of str */
+} ct_strtab;
+
+static Py_ssize_t
+str_id(ct_strtab *t, PyObject *s)
+{
+    if (!PyUnicode_Check(s)) {
+        PyErr_Format(PyExc_TypeError, "dump: expected str, got %.50s", Py_TYPE(s)->tp_name);
+        return -1;
+    }
+    PyObject *v = PyDict_GetItemWithError(t->index, s);
+    if (v != NULL) {
+        return PyLong_AsSsize_t(v);
+    }
+    if (PyErr_Occurred()) {
+        return -1;
+    }
+    Py_ssize_t n = PyList_GET_SIZE(t->list);
+    v = PyLong_FromSsize_t(n);
+    if (v == NULL || PyDict_SetItem(t->index, s, v) < 0 || PyList_Append(t->list, s) < 0) {
+        Py_XDECREF(v);
+        return -1;
+    }
+    Py_DECREF(v);
+    return n;
+}
+
+static int
+put_str(ct_writer *w, ct_strtab *t, PyObject *s)
+{
+    Py_ssize_t id = str_id(t, s);
+    return id < 0 ? -1 : buf_varint(&w->sec, (uint64_t)id);
+}
+
+static int
+put_opt_str(ct_writer *w, ct_strtab *t, PyObject *s)
+{
+    if (s == NULL || s == Py_None) {
+        return buf_varint(&w->sec, 0);
+    }
+    Py_ssize_t id = str_id(t, s);
+    return id < 0 ? -1 : buf_varint(&w->sec, (uint64_t)id + 1);
+}
+
+/* Registers every string of a tree. */
+static int
+collect_tree_strings(ct_strtab *t, PyObject *node, int depth)
+{
+    if (!PyTuple_Check(node) || PyTuple_GET_SIZE(node) != 4 || depth > CT_DUMP_MAX_DEPTH) {
+        PyErr_SetString(PyExc_ValueError, "dump: malformed or too deep size tree");
+        return -1;
+    }
+    if (str_id(t, PyTuple_GET_ITEM(node, 0)) < 0) {
+        return -1;
+    }
+    PyObject *refs = PyTuple_GET_ITEM(node, 3);
+    if (!PyTuple_Check(refs)) {
+        PyErr_SetString(PyExc_ValueError, "dump: malformed size tree");
+        return -1;
+    }
+    for (Py_ssize_t i = 0; i < PyTuple_GET_SIZE(refs); i++) {
+        if (collect_tree_strings(t, PyTuple_GET_ITEM(refs, i), depth + 1) < 0) {
+            return -1;
+        }
+    }
+    return 0;
+}
+
+static int
+put_tree(ct_writer *w, ct_strtab *t, PyObject *node)
+{
+    Py_ssize_t size = PyLong_AsSsize_t(PyTuple_GET_ITEM(node, 1));
+    Py_ssize_t flat = PyLong_AsSsize_t(PyTuple_GET_ITEM(node, 2));
+    if ((size < 0 || flat < 0)) {
+        if (!PyErr_Occurred()) {
+            PyErr_SetString(PyExc_ValueError, "dump: negative size in tree");
+        }
+        return -1;
+    }
+    PyObject *refs = PyTuple_GET_ITEM(node, 3);
+    if (put_str(w, t, PyTuple_GET_ITEM(node, 0)) < 0
+        || buf_varint(&w->sec, (uint64_t)size) < 0
+        || buf_varint(&w->sec, (uint64_t)flat) < 0
+        || buf_varint(&w->sec, (uint64_t)PyTuple_GET_SIZE(refs)) < 0) {
+        return -1;
+    }
+    for (Py_ssize_t i = 0; i < PyTuple_GET_SIZE(refs); i++) {
+        if (put_tree(w, t, PyTuple_GET_ITEM(refs, i)) < 0) {
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* -- the dataset ----------------------------------------------------------- */
+
+typedef struct {
+    Py_buffer b;
+    size_t n;
+} ct_col;
+
+static int
+get_col(PyObject *obj, size_t itemsize, ct_col *col, const char *what)
+{
+    if (PyObject_GetBuffer(obj, &col->b, PyBUF_SIMPLE) < 0) {
+        return -1;
+    }
+    if (col->b.len % (Py_ssize_t)itemsize != 0) {
+        PyBuffer_Release(&col->b);
+        PyErr_Format(PyExc_ValueError, "dump: column %s has a partial item", what);
+        return -1;
+    }
+    col->n = (size_t)col->b.len / itemsize;
+    return 0;
+}
+
+static int
+check_list(PyObject *o, const char *what)
+{
+    if (!PyList_Check(o)) {
+        PyErr_Format(PyExc_TypeError, "dump: %s must be a list", what);
+        return -1;
+    }
+    return 0;
+}
+
+static int
+write_dataset(ct_writer *w, PyObject *ds)
+{
+    int rc = -1;
+    ct_strtab t = {PyDict_New(), PyList_New(0)};
+    ct_col cols[6];
+    int ncols = 0;
+    if (t.index == NULL || t.list == NULL) {
+        goto done;
+    }
+    if (!PyTuple_Check(ds) || PyTuple_GET_SIZE(ds) != CT_DATASET_FIELDS) {
+        PyErr_SetString(PyExc_TypeError, "dump: malformed dataset");
+        goto done;
+    }
+    PyObject *names = PyTuple_GET_ITEM(ds, 0), *classes = PyTuple_GET_ITEM(ds, 1);
+    PyObject *reprs = PyTuple_GET_ITEM(ds, 8), *traces = PyTuple_GET_ITEM(ds, 9);
+    PyObject *snaps = PyTuple_GET_ITEM(ds, 10);
+    if (check_list(names, "names") < 0 || check_list(classes, "classes") < 0
+        || check_list(traces, "traces") < 0 || check_list(snaps, "snapshots") < 0) {
+        goto done;
+    }
+    if (!PyDict_Check(reprs)) {
+        PyErr_SetString(PyExc_TypeError, "dump: reprs must be a dict");
+        goto done;
+    }
+    static const size_t widths[6] = {8, 4, 4, 8, 8, 4};
+    static const char *colnames[6] = {"id", "name", "class", "birth", "death", "trace"};
+    for (int i = 0; i < 6; i++) {
+        if (get_col(PyTuple_GET_ITEM(ds, 2 + i), widths[i], &cols[i], colnames[i]) < 0) {
+            goto done;
+        }
+        ncols++;
+        if (cols[i].n != cols[0].n) {
+            PyErr_SetString(PyExc_ValueError, "dump: record columns differ in length");
+            goto done;
+        }
+    }
+    size_t nrec = cols[0].n;
+
+    /* pass 1: the string table */
+    for (Py_ssize_t i = 0; i < PyList_GET_SIZE(names); i++) {
+        if (str_id(&t, PyList_GET_ITEM(names, i)) < 0) goto done;
+    }
+    for (Py_ssize_t i = 0; i < PyList_GET_SIZE(classes); i++) {
+        if (str_id(&t, PyList_GET_ITEM(classes, i)) < 0) goto done;
+    }
+    Py_ssize_t pos = 0;
+    PyObject *k, *v;
+    while (PyDict_Next(reprs, &pos, &k, &v)) {
+        if (str_id(&t, v) < 0) goto done;
+    }
+    for (Py_ssize_t i = 0; i < PyList_GET_SIZE(traces); i++) {
+        PyObject *tr = PyList_GET_ITEM(traces, i);
+        if (!PyTuple_Check(tr)) {
+            PyErr_SetString(PyExc_TypeError, "dump: a trace must be a tuple");
+            goto done;
+        }
+        for (Py_ssize_t f = 0; f < PyTuple_GET_SIZE(tr); f++) {
+            PyObject *fr = PyTuple_GET_ITEM(tr, f);
+            if (!PyTuple_Check(fr) || PyTuple_GET_SIZE(fr) != 4) {
+                PyErr_SetString(PyExc_TypeError, "dump: a frame must be a 4-tuple");
+                goto done;
+            }
+            if (str_id(&t, PyTuple_GET_ITEM(fr, 0)) < 0 || str_id(&t, PyTuple_GET_ITEM(fr, 2)) < 0
+                || (PyTuple_GET_ITEM(fr, 3) != Py_None && str_id(&t, PyTuple_GET_ITEM(fr, 3)) < 0)) {
+                goto done;
+            }
+        }
+    }
+    for (Py_ssize_t i = 0; i < PyList_GET_SIZE(snaps); i++) {
+        PyObject *sn = PyList_GET_ITEM(snaps, i);
+        if (!PyTuple_Check(sn) || PyTuple_GET_SIZE(sn) != CT_SNAPSHOT_FIELDS
+            || !PyDict_Check(PyTuple_GET_ITEM(sn, 12))) {
+            PyErr_SetString(PyExc_TypeError, "dump: malformed snapshot");
+            goto done;
+        }
+        if (str_id(&t, PyTuple_GET_ITEM(sn, 1)) < 0) goto done;
+        pos = 0;
+        while (PyDict_Next(PyTuple_GET_ITEM(sn, 12), &pos, &k, &v)) {
+            if (collect_tree_strings(&t, v, 0) < 0) goto done;
+        }
+    }
+
+    /* header */
+    unsigned char head[CT_DUMP_HEADER_LEN];
+    memcpy(head, CT_DUMP_MAGIC, CT_DUMP_MAGIC_LEN);
+    head[8] = CT_DUMP_MAJOR; head[9] = 0;
+    head[10] = CT_DUMP_MINOR; head[11] = 0;
+    memset(head + 12, 0, 4);
+    {
+        double s = CT_DUMP_SENTINEL;
+        uint64_t bits;
+        memcpy(&bits, &s, 8);
+        for (int i = 0; i < 8; i++) {
+            head[16 + i] = (unsigned char)(bits >> (8 * i));
+        }
+    }
+    if (out_put(w, head, sizeof(head)) < 0) goto done;
+
+    /* STRINGS */
+    if (buf_varint(&w->sec, (uint64_t)PyList_GET_SIZE(t.list)) < 0) goto done;
+    for (Py_ssize_t i = 0; i < PyList_GET_SIZE(t.list); i++) {
+        Py_ssize_t len;
+        const char *utf8 = PyUnicode_AsUTF8AndSize(PyList_GET_ITEM(t.list, i), &len);
+        if (utf8 == NULL || buf_varint(&w->sec, (uint64_t)len) < 0
+            || buf_put(&w->sec, utf8, (size_t)len) < 0) {
+            goto done;
+        }
+    }
+    if (emit_section(w, CT_TAG_STRINGS) < 0) goto done;
+
+    /* NAMES, CLASSES */
+    PyObject *lists[2] = {names, classes};
+    unsigned tags[2] = {CT_TAG_NAMES, CT_TAG_CLASSES};
+    for (int j = 0; j < 2; j++) {
+        if (buf_varint(&w->sec, (uint64_t)PyList_GET_SIZE(lists[j])) < 0) goto done;
+        for (Py_ssize_t i = 0; i < PyList_GET_SIZE(lists[j]); i++) {
+            if (put_str(w, &t, PyList_GET_ITEM(lists[j], i)) < 0) goto done;
+        }
+        if (emit_section(w, tags[j]) < 0) goto done;
+    }
+
+    /* TRACES */
+    if (buf_varint(&w->sec, (uint64_t)PyList_GET_SIZE(traces)) < 0) goto done;
+    for (Py_ssize_t i = 0; i < PyList_GET_SIZE(traces); i++) {
+        PyObject *tr = PyList_GET_ITEM(traces, i);
+        if (buf_varint(&w->sec, (uint64_t)PyTuple_GET_SIZE(tr)) < 0) goto done;
+        for (Py_ssize_t f = 0; f < PyTuple_GET_SIZE(tr); f++) {
+            PyObject *fr = PyTuple_GET_ITEM(tr, f);
+            long line = PyLong_AsLong(PyTuple_GET_ITEM(fr, 1));
+            if ((line == -1 && PyErr_Occurred()) || put_str(w, &t, PyTuple_GET_ITEM(fr, 0)) < 0
+                || buf_varint(&w->sec, (uint64_t)(line < 0 ? 0 : line)) < 0
+                || put_str(w, &t, PyTuple_GET_ITEM(fr, 2)) < 0
+                || put_opt_str(w, &t, PyTuple_GET_ITEM(fr, 3)) < 0) {
+                goto done;
+            }
+        }
+    }
+    if (emit_section(w, CT_TAG_TRACES) < 0) goto done;
+
+    /* RECORDS, in sections of CT_RECORDS_PER_SECTION */
+    const uint64_t *rid = (const uint64_t *)cols[0].b.buf;
+    const uint32_t *rname = (const uint32_t *)cols[1].b.buf;
+    const uint32_t *rclass = (const uint32_t *)cols[2].b.buf;
+    const double *rbirth = (const double *)cols[3].b.buf;
+    const double *rdeath = (const double *)cols[4].b.buf;
+    const uint32_t *rtrace = (const uint32_t *)cols[5].b.buf;
+    for (size_t start = 0; start < nrec || start == 0; start += CT_RECORDS_PER_SECTION) {
+        size_t end = start + CT_RECORDS_PER_SECTION < nrec ? start + CT_RECORDS_PER_SECTION : nrec;
+        if (buf_varint(&w->sec, end - start) < 0) goto done;
+        for (size_t i = start; i < end; i++) {
+            PyObject *key = PyLong_FromSize_t(i);
+            PyObject *r = key ? PyDict_GetItemWithError(reprs, key) : NULL;
+            Py_XDECREF(key);
+            if (key == NULL || (r == NULL && PyErr_Occurred())) goto done;
+            if (buf_varint(&w->sec, rid[i]) < 0 || buf_varint(&w->sec, rname[i]) < 0
+                || buf_varint(&w->sec, rclass[i]) < 0 || buf_f64(&w->sec, rbirth[i]) < 0
+                || buf_f64(&w->sec, rdeath[i]) < 0 || buf_varint(&w->sec, rtrace[i]) < 0
+                || put_opt_str(w, &t, r) < 0) {
+                goto done;
+            }
+        }
+        if (emit_section(w, CT_TAG_RECORDS) < 0) goto done;
+        if (nrec == 0) break;
+    }
+
+    /* SNAPSHOT and TREE sections */
+    for (Py_ssize_t i = 0; i < PyList_GET_SIZE(snaps); i++) {
+        PyObject *sn = PyList_GET_ITEM(snaps, i);
+        ct_col idx = {0}, size = {0}, flat = {0};
+        int ok = get_col(PyTuple_GET_ITEM(sn, 9), 4, &idx, "snapshot index") == 0;
+        ok = ok && get_col(PyTuple_GET_ITEM(sn, 10), 8, &size, "snapshot size") == 0;
+        ok = ok && get_col(PyTuple_GET_ITEM(sn, 11), 8, &flat, "snapshot flat") == 0;
+        if (ok && (size.n != idx.n || flat.n != idx.n)) {
+            PyErr_SetString(PyExc_ValueError, "dump: snapshot columns differ in length");
+            ok = 0;
+        }
+        PyObject *proc = PyTuple_GET_ITEM(sn, 8);
+        double ts = PyFloat_AsDouble(PyTuple_GET_ITEM(sn, 0));
+        unsigned long long totals[3];
+        for (int j = 0; ok && j < 3; j++) {
+            totals[j] = PyLong_AsUnsignedLongLong(PyTuple_GET_ITEM(sn, 2 + j));
+            ok = !PyErr_Occurred();
+        }
+        double iv = ok ? PyFloat_AsDouble(PyTuple_GET_ITEM(sn, 5)) : 0;
+        double eiv = ok ? PyFloat_AsDouble(PyTuple_GET_ITEM(sn, 6)) : 0;
+        int stretched = ok ? PyObject_IsTrue(PyTuple_GET_ITEM(sn, 7)) : 0;
+        ok = ok && !PyErr_Occurred() && stretched >= 0;
+        ok = ok && buf_f64(&w->sec, ts) == 0 && put_str(w, &t, PyTuple_GET_ITEM(sn, 1)) == 0
+             && buf_varint(&w->sec, totals[0]) == 0 && buf_varint(&w->sec, totals[1]) == 0
+             && buf_varint(&w->sec, totals[2]) == 0 && buf_f64(&w->sec, iv) == 0
+             && buf_f64(&w->sec, eiv) == 0 && buf_u8(&w->sec, (unsigned)stretched) == 0;
+        if (ok && proc != Py_None) {
+            if (!PyTuple_Check(proc) || PyTuple_GET_SIZE(proc) != CT_DUMP_PROCESS_FIELDS) {
+                PyErr_SetString(PyExc_TypeError, "dump: malformed process numbers");
+                ok = 0;
+            }
+            ok = ok && buf_u8(&w->sec, 1) == 0;
+            for (int j = 0; ok && j < CT_DUMP_PROCESS_FIELDS; j++) {
+                unsigned long long f = PyLong_AsUnsignedLongLong(PyTuple_GET_ITEM(proc, j));
+                ok = !PyErr_Occurred() && buf_varint(&w->sec, f) == 0;
+            }
+        }
+        else if (ok) {
+            ok = buf_u8(&w->sec, 0) == 0;
+        }
+        ok = ok && buf_varint(&w->sec, idx.n) == 0;
+        const uint32_t *ix = ok ? (const uint32_t *)idx.b.buf : NULL;
+        const uint64_t *sz = ok ? (const uint64_t *)size.b.buf : NULL;
+        const uint64_t *fl = ok ? (const uint64_t *)flat.b.buf : NULL;
+        int64_t prev = -1;
+        for (size_t e = 0; ok && e < idx.n; e++) {
+            if ((int64_t)ix[e] <= prev || ix[e] >= nrec) {
+                PyErr_SetString(PyExc_ValueError, "dump: snapshot indices must increase "
+                                "and name records");
+                ok = 0;
+                break;
+            }
+            ok = buf_varint(&w->sec, (uint64_t)((int64_t)ix[e] - prev)) == 0
+                 && buf_varint(&w->sec, sz[e]) == 0 && buf_varint(&w->sec, fl[e]) == 0;
+            prev = ix[e];
+        }
+        if (idx.b.obj) PyBuffer_Release(&idx.b);
+        if (size.b.obj) PyBuffer_Release(&size.b);
+        if (flat.b.obj) PyBuffer_Release(&flat.b);
+        if (!ok || emit_section(w, CT_TAG_SNAPSHOT) < 0) goto done;
+        pos = 0;
+        while (PyDict_Next(PyTuple_GET_ITEM(sn, 12), &pos, &k, &v)) {
+            size_t rec = PyLong_AsSize_t(k);
+            if (PyErr_Occurred()) goto done;
+            if (buf_varint(&w->sec, (uint64_t)i) < 0 || buf_varint(&w->sec, rec) < 0
+                || put_tree(w, &t, v) < 0 || emit_section(w, CT_TAG_TREE) < 0) {
+                goto done;
+            }
+        }
+    }
+
+    /* END: crc of everything before it */
+    {
+        unsigned char end[6] = {CT_TAG_END, 4, 0, 0, 0, 0};
+        uint32_t crc = ct_crc32(w->crc, end, 2);
+        for (int i = 0; i < 4; i++) {
+            end[2 + i] = (unsigned char)(crc >> (8 * i));
+        }
+        /* the crc covers the END tag and length too, not its own bytes */
+        if (buf_put(&w->out, end, 6) < 0 || out_flush(w) < 0) goto done;
+    }
+    rc = 0;
+done:
+    for (int i = 0; i < ncols; i++) {
+        PyBuffer_Release(&cols[i].b);
+    }
+    Py_XDECREF(t.index);
+    Py_XDECREF(t.list);
+    return rc;
+}
+
+/* dump_write(file, dataset): write the dataset to a binary file object */
+static PyObject *
+core_dump_write(PyObject *Py_UNUSED(module), PyObject *args)
+{
+    PyObject *file, *ds;
+    if (!PyArg_ParseTuple(args, "OO", &file, &ds)) {
+        return NULL;
+    }
+    ct_writer w = {0};
+    w.write = PyObject_GetAttrString(file, "write");
+    if (w.write == NULL) {
+        return NULL;
+    }
+    int rc = write_dataset(&w, ds);
+    Py_DECREF(w.write);
+    PyMem_Free(w.out.data);
+    PyMem_Free(w.sec.data);
+    if (rc < 0) {
+        return NULL;
+    }
+    Py_RETURN_NONE;
+}
+
+PyMethodDef ct_dump_writer_functions[] = {
+    {"dump_write", core_dump_write, METH_VARARGS,
+     "dump_write(file, dataset): write a dataset in classtrack's dump format"},
+    {NULL, NULL, 0, NULL},
+};

@@ -1,0 +1,103 @@
+/* dumpfmt.h - THE classtrack dump format, version 1.0.
+ *
+ * Everything little-endian, independent of the writing machine.  Integers
+ * are unsigned LEB128 varints ("v" below) unless a width is given; f64 is
+ * an IEEE-754 double; a string is referenced by its index in the string
+ * table ("s"), or by index + 1 where 0 means "none" ("s?").
+ *
+ *   file    := header section* end
+ *   header  := magic[8] major:u16 minor:u16 flags:u32 sentinel:f64   (24 bytes)
+ *              magic    = 89 'C' 'T' 'R' 'K' 0D 0A 1A  (the high byte and
+ *                         CR LF SUB catch text-mode mangling, as PNG does)
+ *              major    = 1: a reader refuses other majors
+ *              minor    = 0: a newer minor only adds skippable sections
+ *              flags    = 0, reserved
+ *              sentinel = 1234.5, catches a wrong float encoding
+ *   section := tag:u8 length:v payload[length]
+ *              tag bit 0x80 marks a section a reader may skip when it does
+ *              not know the tag; an unknown tag without it is an error.
+ *   end     := tag 0x00, length 4, crc32 of every byte before the crc
+ *              (the header, all sections, and this section's tag and length)
+ *
+ * Sections of version 1.0, in this order, each at most once except
+ * SNAPSHOT and TREE:
+ *   0x01 STRINGS   count:v { length:v utf8[length] }*
+ *   0x02 NAMES     count:v { s }*                      tracking names
+ *   0x03 CLASSES   count:v { s }*                      "module.qualname"
+ *   0x04 TRACES    count:v { frames:v { file:s line:v function:s source:s? }* }*
+ *   0x05 RECORDS   count:v { id:v name:v class:v+1 birth:f64 death:f64
+ *                            trace:v repr:s? }*
+ *                  death 0 = alive at dump time; trace 0 = none, else
+ *                  1 + index in TRACES; class 0 = unknown
+ *   0x06 SNAPSHOT  timestamp:f64 desc:s tracked_total:v asizeof_total:v
+ *                  overhead:v interval:f64 effective_interval:f64
+ *                  stretched:u8 process:u8 [process_fields:v{11}]
+ *                  count:v { index_delta:v size:v flat:v }*
+ *                  process 0 = no process numbers, 1 = eleven fields follow
+ *                  (vsz rss rss_peak vsz_peak data code lib stack locked
+ *                  page_tables major_faults); index_delta is the record
+ *                  index minus the previous entry's (the first minus -1),
+ *                  so indices strictly increase.
+ *   0x07 TREE      snapshot:v index:v node
+ *                  node := name:s size:v flat:v nrefs:v node{nrefs}
+ *                  (depth at most CT_DUMP_MAX_DEPTH)
+ *
+ * Sizes: a resolution-0 object costs index_delta (1 byte) + size + flat
+ * (2-3 bytes each) per snapshot, about 6 bytes.
+ *
+ * Reading never trusts a count or a length: each is checked against the
+ * bytes left in its section and the section against the end of the file
+ * as it is reached; memory grows only with bytes actually read.  Every
+ * problem raises classtrack.DumpError (a ValueError) saying what and at
+ * which offset.
+ */
+#ifndef CLASSTRACK_DUMPFMT_H
+#define CLASSTRACK_DUMPFMT_H
+
+#define CT_DUMP_MAGIC "\x89" "CTRK\r\n\x1a"
+#define CT_DUMP_MAGIC_LEN 8
+#define CT_DUMP_MAJOR 1
+#define CT_DUMP_MINOR 0
+#define CT_DUMP_SENTINEL 1234.5
+#define CT_DUMP_HEADER_LEN 24
+
+#define CT_TAG_END 0x00
+#define CT_TAG_STRINGS 0x01
+#define CT_TAG_NAMES 0x02
+#define CT_TAG_CLASSES 0x03
+#define CT_TAG_TRACES 0x04
+#define CT_TAG_RECORDS 0x05
+#define CT_TAG_SNAPSHOT 0x06
+#define CT_TAG_TREE 0x07
+#define CT_TAG_SKIPPABLE 0x80
+
+#define CT_DUMP_PROCESS_FIELDS 11
+#define CT_DUMP_MAX_DEPTH 64
+
+/* The in-memory dataset both the writer takes and the reader returns, a
+ * tuple of (see classtrack/classtracker_stats.py, _Dataset):
+ *   0 names     list of str
+ *   1 classes   list of str
+ *   2 rec_id    bytes, native uint64 per record
+ *   3 rec_name  bytes, native uint32
+ *   4 rec_class bytes, native uint32 (index + 1, 0 unknown)
+ *   5 rec_birth bytes, native double
+ *   6 rec_death bytes, native double (0 alive)
+ *   7 rec_trace bytes, native uint32 (0 none, else 1 + index)
+ *   8 reprs     dict record index -> str
+ *   9 traces    list of tuples of (file, line, function, source or None)
+ *  10 snapshots list of tuples (timestamp, desc, tracked_total,
+ *               asizeof_total, overhead, interval, effective_interval,
+ *               stretched, process tuple or None, idx bytes (uint32),
+ *               size bytes (uint64), flat bytes (uint64), trees dict
+ *               index -> (name, size, flat, refs))
+ */
+#define CT_DATASET_FIELDS 11
+#define CT_SNAPSHOT_FIELDS 13
+
+/* crc32 (IEEE 802.3, as zlib computes it) */
+#include <stddef.h>
+#include <stdint.h>
+uint32_t ct_crc32(uint32_t crc, const unsigned char *buf, size_t len);
+
+#endif

@@ -1,0 +1,597 @@
+"""Off-line analysis of ClassTracker data -- a drop-in for
+``pympler.classtracker_stats``.
+
+``Stats`` reads a live tracker or a dump; ``ConsoleStats`` prints reports
+laid out like Pympler's, with human-readable sizes.  Data is held in
+columns (the engine's records, exported as flat arrays); the per-class
+totals of a snapshot are computed in C over those columns.
+
+Dumps use classtrack's own format (``docs/dump-format.md``), never pickle:
+loading a dump runs no code from it, and any malformed input raises
+``DumpError`` (a ``ValueError``) saying what is wrong and where.  A Pympler
+dump (a pickle) is recognised and refused with instructions;
+``convert_pympler_dump`` converts one you trust.
+"""
+
+from __future__ import annotations
+
+import copy
+import io
+import linecache
+import os
+import sys
+from typing import IO, Any, Dict, Iterable, List, Optional, Tuple, Union
+
+from classtrack import _core
+from classtrack.asizeof import Asized
+from classtrack.classtracker import Snapshot
+from classtrack.process import ProcessMemoryInfo
+
+__all__ = ["Stats", "ConsoleStats", "HtmlStats", "DumpError", "convert_pympler_dump"]
+
+DumpError = _core.DumpError
+
+_SORT_CRITERIA = ("classname", "tsize", "birth", "death", "name", "repr", "size")
+_PROCESS_FIELDS = ("vsz", "rss", "rss_peak", "vsz_peak", "data_segment", "code_segment",
+                   "shared_segment", "stack_segment", "locked", "page_tables", "pagefaults")
+
+
+# -- text helpers ----------------------------------------------------------------
+
+def trunc(obj: Any, max_len: int, left: bool = False) -> str:
+    """str(obj) on one line, cut to max_len characters with '...'."""
+    s = str(obj).replace("\n", "|")
+    if len(s) <= max_len:
+        return s
+    return "..." + s[len(s) - max_len + 3:] if left else s[:max_len - 3] + "..."
+
+
+def pp(n: float, base: int = 1024) -> str:
+    """A size as a human-readable string, e.g. '  12.50 KB'."""
+    degree = 0
+    pattern = "%4d     %s"
+    while n > base:
+        pattern = "%7.2f %s"
+        n = n / float(base)
+        degree += 1
+    return pattern % (n, ("B", "KB", "MB", "GB", "TB", "PB", "EB")[degree])
+
+
+def pp_timestamp(t: Optional[float]) -> str:
+    if t is None:
+        return ""
+    h, m, s = int(t / 3600), int(t / 60 % 60), t % 60
+    return "%02d:%02d:%05.2f" % (h, m, s)
+
+
+def _format_trace(trace: Iterable[tuple]) -> str:
+    lines = []
+    for fname, lineno, func, src, _ in trace:
+        if src:
+            for line in src:
+                lines.append("    " + line.strip() + "\n")
+        lines.append("  %s:%4d in %s\n" % (fname, lineno, func))
+    return "".join(lines)
+
+
+# -- the columnar data -------------------------------------------------------------
+
+class _Dataset:
+    """Records and snapshots as columns (the tuple layout of dumpfmt.h)."""
+
+    def __init__(self, data: tuple) -> None:
+        (self.names, self.classes, rec_id, rec_name, rec_class, rec_birth, rec_death,
+         rec_trace, self.reprs, self.traces, snaps) = data
+        self._raw = (rec_id, rec_name, rec_class, rec_birth, rec_death, rec_trace)
+        self.ids = memoryview(rec_id).cast("Q")
+        self.rec_name = memoryview(rec_name).cast("I")
+        self.rec_class = memoryview(rec_class).cast("I")
+        self.births = memoryview(rec_birth).cast("d")
+        self.deaths = memoryview(rec_death).cast("d")
+        self.rec_trace = memoryview(rec_trace).cast("I")
+        self.snaps = list(snaps)
+        self.nrec = len(self.ids)
+
+    def as_tuple(self) -> tuple:
+        return (self.names, self.classes) + self._raw + (self.reprs, self.traces, self.snaps)
+
+    @classmethod
+    def from_tracker(cls, tracker: Any) -> "_Dataset":
+        (names, classes, rec_id, rec_name, rec_class, rec_birth, rec_death, rec_trace,
+         reprs, raw_traces, snap_cols) = tracker._engine.export()
+        traces = [tuple(_frame(code, line) for code, line in tr) for tr in raw_traces]
+        snaps = []
+        for snapshot, (idx, size, flat, trees) in zip(tracker.snapshots, snap_cols):
+            snaps.append(_snapshot_row(snapshot, idx, size, flat, trees))
+        return cls((names, classes, rec_id, rec_name, rec_class, rec_birth, rec_death,
+                    rec_trace, reprs, traces, snaps))
+
+
+def _frame(code: Any, line: int) -> tuple:
+    src = linecache.getline(code.co_filename, line) if line and line > 0 else ""
+    return (code.co_filename, line, code.co_name, src or None)
+
+
+def _snapshot_row(s: Snapshot, idx: bytes, size: bytes, flat: bytes, trees: dict) -> tuple:
+    proc = s.system_total
+    fields = None
+    if proc is not None and getattr(proc, "available", False):
+        fields = tuple(int(getattr(proc, f, 0) or 0) for f in _PROCESS_FIELDS)
+    return (float(s.timestamp), str(s.desc), int(s.tracked_total), int(s.asizeof_total or 0),
+            int(s.overhead or 0), float(s.interval or 0.0), float(s.effective_interval or 0.0),
+            bool(s.stretched), fields, idx, size, flat, trees)
+
+
+def _loaded_snapshot(row: tuple) -> Snapshot:
+    (ts, desc, tracked, asizeof_total, overhead, interval, effective, stretched, fields,
+     _idx, _size, _flat, _trees) = row
+    s = Snapshot.__new__(Snapshot)
+    s.timestamp = ts
+    s.desc = desc
+    s.tracked_total = tracked
+    s.asizeof_total = asizeof_total
+    s.overhead = overhead
+    s.classes = None
+    s.interval = interval or None
+    s.effective_interval = effective or None
+    s.stretched = stretched
+    s.system_total = ProcessMemoryInfo.from_fields(fields)
+    return s
+
+
+class _DataObject:
+    """A tracked object as recorded in a dataset: Pympler's TrackedObject
+    interface (ref, id, name, repr, birth, death, trace, snapshots,
+    get_max_size, get_size_at_time)."""
+
+    __slots__ = ("_stats", "_index", "classname", "size", "tsize")
+
+    def __init__(self, stats: "Stats", index: int) -> None:
+        self._stats = stats
+        self._index = index
+
+    @property
+    def _data(self) -> _Dataset:
+        return self._stats._data
+
+    def ref(self) -> Any:
+        tracker = self._stats.tracker
+        if tracker is None:
+            return None
+        return tracker._engine.record(self._index)[6]
+
+    @property
+    def id(self) -> int:
+        return self._data.ids[self._index]
+
+    @property
+    def name(self) -> str:
+        return self._data.names[self._data.rec_name[self._index]]
+
+    @property
+    def birth(self) -> float:
+        return self._data.births[self._index]
+
+    @property
+    def death(self) -> Optional[float]:
+        d = self._data.deaths[self._index]
+        return d if d else None
+
+    @property
+    def repr(self) -> str:
+        data = self._data
+        custom = data.reprs.get(self._index)
+        if custom is not None:
+            return custom
+        c = data.rec_class[self._index]
+        cls = data.classes[c - 1] if c else "object"
+        return "<%s object at 0x%x>" % (cls, data.ids[self._index])
+
+    @property
+    def trace(self) -> Optional[List[tuple]]:
+        t = self._data.rec_trace[self._index]
+        if not t:
+            return None
+        return [(f, ln, fn, [src] if src else None, 0 if src else None)
+                for f, ln, fn, src in self._data.traces[t - 1]]
+
+    @property
+    def snapshots(self) -> List[Tuple[float, Asized]]:
+        return self._stats._sizes_of(self._index)
+
+    def get_max_size(self) -> int:
+        return max((s.size for _, s in self.snapshots), default=0)
+
+    def get_size_at_time(self, timestamp: float) -> int:
+        size = 0
+        for ts, s in self.snapshots:
+            if ts == timestamp:
+                size = s.size
+        return size
+
+    def __repr__(self) -> str:
+        return "<TrackedObject %s %s>" % (self.name, self.repr)
+
+
+def _merge_asized(base: Asized, other: Asized, level: int = 0) -> None:
+    """Merge `other` into `base` by referent name (the part before ':')."""
+    base.size += other.size
+    base.flat += other.flat
+    if level > 0 and base.name:
+        base.name = base.name.split(":")[0]
+    refs = list(base.refs)
+    by_key = {str(r.name).split(":")[0]: r for r in refs}
+    for ref in other.refs:
+        key = str(ref.name).split(":")[0]
+        if key in by_key:
+            _merge_asized(by_key[key], ref, level + 1)
+        else:
+            new = copy.deepcopy(ref)
+            new.name = key
+            refs.append(new)
+            by_key[key] = new
+    base.refs = tuple(refs)
+
+
+# -- Stats ----------------------------------------------------------------------------
+
+class Stats:
+    """Statistics over a live ClassTracker or a dump."""
+
+    def __init__(self, tracker: Any = None, filename: Optional[Union[str, os.PathLike]] = None,
+                 stream: Optional[IO[str]] = None) -> None:
+        self.stream = stream if stream else sys.stdout
+        self.tracker = tracker
+        self.index: Dict[str, List[Any]] = {}
+        self.snapshots: List[Snapshot] = []
+        self.sorted: List[Any] = []
+        self._data: Optional[_Dataset] = None
+        self._signature: Optional[tuple] = None
+        self._size_cache: Dict[int, List[Tuple[float, Asized]]] = {}
+        if tracker is not None:
+            self._refresh()
+        if filename is not None:
+            self.load_stats(filename)
+
+    # -- data ------------------------------------------------------------------------
+
+    def _refresh(self) -> None:
+        """Re-read a live tracker when it changed since the last look."""
+        t = self.tracker
+        if t is None:
+            return
+        sig = (len(t._engine), t._engine.nsnapshots, t._engine.alive, len(t.snapshots))
+        if sig == self._signature:
+            return
+        self._signature = sig
+        self._install(_Dataset.from_tracker(t), list(t.snapshots))
+        self.history = t.history
+
+    def _install(self, data: _Dataset, snapshots: List[Snapshot]) -> None:
+        self._data = data
+        self.snapshots = snapshots
+        self.sorted = []
+        self._size_cache = {}
+        for s in snapshots:
+            s.classes = None
+        index: Dict[str, List[Any]] = {}
+        views = [_DataObject(self, i) for i in range(data.nrec)]
+        for i, view in enumerate(views):
+            index.setdefault(data.names[data.rec_name[i]], []).append(view)
+        self.index = index
+
+    def _sizes_of(self, i: int) -> List[Tuple[float, Asized]]:
+        cached = self._size_cache.get(i)
+        if cached is not None:
+            return cached
+        data = self._data
+        out = []
+        name = data.names[data.rec_name[i]]
+        for row in data.snaps:
+            idx = memoryview(row[9]).cast("I")
+            pos = _bisect(idx, i)
+            if pos < 0:
+                continue
+            tree = row[12].get(i)
+            if tree is not None:
+                out.append((row[0], Asized._from_tuple(tree)))
+            else:
+                size = memoryview(row[10]).cast("Q")[pos]
+                flat = memoryview(row[11]).cast("Q")[pos]
+                out.append((row[0], Asized(size, flat, (), name)))
+        self._size_cache[i] = out
+        return out
+
+    def load_stats(self, fdump: Union[str, os.PathLike, IO[bytes]]) -> None:
+        """Load a dump from a path or a binary file object."""
+        if isinstance(fdump, (str, os.PathLike)):
+            with open(fdump, "rb") as f:
+                raw = _core.dump_read(f)
+        else:
+            raw = _core.dump_read(fdump)
+        data = _Dataset(raw)
+        self.tracker = None
+        self._signature = None
+        self._install(data, [_loaded_snapshot(row) for row in data.snaps])
+        self.history = _history(data)
+
+    def dump_stats(self, fdump: Union[str, os.PathLike, IO[bytes]], close: bool = True) -> None:
+        """Write the data to a path or a binary file object, in classtrack's
+        dump format.  Stops a live tracker's periodic snapshots first."""
+        if self.tracker is not None:
+            self.tracker.stop_periodic_snapshots()
+            self._refresh()
+        data = self._data if self._data is not None else _empty_dataset()
+        if isinstance(fdump, (str, os.PathLike)):
+            with open(fdump, "wb") as f:
+                _core.dump_write(f, data.as_tuple())
+            return
+        _core.dump_write(fdump, data.as_tuple())
+        if close:
+            fdump.close()
+
+    # -- sorting ----------------------------------------------------------------------
+
+    def _init_sort(self) -> None:
+        self._refresh()
+        if self.sorted or self._data is None:
+            return
+        data = self._data
+        largest = max(data.snaps, key=lambda r: r[2], default=None)
+        tsize = memoryview(_core.record_max(data.nrec, [(largest[9], largest[10])])
+                           ).cast("Q") if largest is not None else None
+        size = memoryview(_core.record_max(data.nrec, [(r[9], r[10]) for r in data.snaps])
+                          ).cast("Q")
+        for classname, objs in self.index.items():
+            for tobj in objs:
+                tobj.classname = classname
+                tobj.size = size[tobj._index]
+                tobj.tsize = tsize[tobj._index] if tsize is not None else 0
+            self.sorted.extend(objs)
+
+    def sort_stats(self, *args: str) -> "Stats":
+        """Sort by 'classname', 'tsize', 'birth', 'death', 'name', 'repr',
+        'size' (sizes descending, the rest ascending); no argument sorts by
+        all of them in that order.  Returns self."""
+        for arg in args:
+            if arg not in _SORT_CRITERIA:
+                raise ValueError("invalid sort criterion %r; choose from %s"
+                                 % (arg, ", ".join(_SORT_CRITERIA)))
+        keys = args or _SORT_CRITERIA
+        self._init_sort()
+
+        def key(tobj: Any) -> tuple:
+            out: List[Any] = []
+            for k in keys:
+                if k in ("size", "tsize"):
+                    out.append(-int(getattr(tobj, k)))
+                elif k == "death":
+                    d = tobj.death
+                    out.append((d is None, d or 0.0))
+                else:
+                    out.append(getattr(tobj, k))
+            return tuple(out)
+
+        self.sorted.sort(key=key)
+        return self
+
+    def reverse_order(self) -> "Stats":
+        self._init_sort()
+        self.sorted.reverse()
+        return self
+
+    # -- per-class summaries ------------------------------------------------------------
+
+    def annotate(self) -> None:
+        """Compute every snapshot's per-class summary."""
+        self._refresh()
+        for snapshot in self.snapshots:
+            self.annotate_snapshot(snapshot)
+
+    def annotate_snapshot(self, snapshot: Snapshot) -> Dict[str, Dict[str, Any]]:
+        """{classname: {'sum', 'avg', 'pct', 'active', 'merged'}} for one
+        snapshot, cached on it."""
+        self._refresh()
+        if snapshot.classes is not None:
+            return snapshot.classes
+        data = self._data
+        pos = next((k for k, s in enumerate(self.snapshots) if s is snapshot), None)
+        if data is None or pos is None or pos >= len(data.snaps):
+            raise ValueError("snapshot does not belong to these statistics")
+        row = data.snaps[pos]
+        raw = data._raw
+        sums, flats, active = _core.aggregate(raw[1], raw[3], raw[4], row[9], row[10],
+                                              row[11], snapshot.timestamp, len(data.names))
+        total = snapshot.total
+        trees_by_name: Dict[int, List[int]] = {}
+        for i in row[12]:
+            trees_by_name.setdefault(data.rec_name[i], []).append(i)
+        classes: Dict[str, Dict[str, Any]] = {}
+        for n, classname in enumerate(data.names):
+            merged = Asized(0, 0, (), classname)
+            tree_ids = trees_by_name.get(n, ())
+            if tree_ids:
+                idx = memoryview(row[9]).cast("I")
+                size_col = memoryview(row[10]).cast("Q")
+                flat_col = memoryview(row[11]).cast("Q")
+                plain_size, plain_flat = sums[n], flats[n]
+                for i in tree_ids:
+                    _merge_asized(merged, Asized._from_tuple(row[12][i]))
+                    p = _bisect(idx, i)
+                    plain_size -= size_col[p]
+                    plain_flat -= flat_col[p]
+                merged.size += plain_size
+                merged.flat += plain_flat
+            else:
+                merged.size, merged.flat = sums[n], flats[n]
+            classes[classname] = {
+                "sum": sums[n],
+                "avg": sums[n] / active[n] if active[n] else 0,
+                "pct": sums[n] * 100.0 / total if total else 0,
+                "active": active[n],
+                "merged": merged,
+            }
+        snapshot.classes = classes
+        return classes
+
+    @property
+    def tracked_classes(self) -> List[str]:
+        """Names of all tracked classes, sorted."""
+        self._refresh()
+        return sorted(self.index)
+
+
+def _bisect(col: memoryview, value: int) -> int:
+    lo, hi = 0, len(col)
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if col[mid] < value:
+            lo = mid + 1
+        else:
+            hi = mid
+    return lo if lo < len(col) and col[lo] == value else -1
+
+
+def _history(data: _Dataset) -> Dict[str, List[Tuple[float, int]]]:
+    events: Dict[int, List[Tuple[float, int]]] = {}
+    for i in range(data.nrec):
+        ev = events.setdefault(data.rec_name[i], [])
+        ev.append((data.births[i], 1))
+        if data.deaths[i]:
+            ev.append((data.deaths[i], -1))
+    out = {}
+    for n, ev in events.items():
+        ev.sort(key=lambda e: (e[0], -e[1]))
+        live, series = 0, []
+        for ts, d in ev:
+            live += d
+            series.append((ts, live))
+        out[data.names[n]] = series
+    return out
+
+
+def _empty_dataset() -> _Dataset:
+    return _Dataset(([], [], b"", b"", b"", b"", b"", b"", {}, [], []))
+
+
+class ConsoleStats(Stats):
+    """Stats printed as text, laid out like Pympler's."""
+
+    def _print_refs(self, refs: Iterable[Asized], total: int, prefix: str = "    ",
+                    level: int = 1, minsize: int = 0, minpct: float = 0.1) -> None:
+        for ref in sorted(refs, key=lambda r: r.size, reverse=True):
+            if ref.size > minsize and total and ref.size * 100.0 / total > minpct:
+                self.stream.write("%-50s %-14s %3d%% [%d]\n" % (
+                    trunc(prefix + str(ref.name), 50), pp(ref.size),
+                    int(ref.size * 100.0 / total), level))
+                self._print_refs(ref.refs, total, prefix + "  ", level + 1)
+
+    def print_object(self, tobj: Any) -> None:
+        """One tracked object: name, id or '( free )', repr, trace, sizes."""
+        if tobj.death:
+            self.stream.write("%-32s ( free )   %-35s\n" % (
+                trunc(tobj.name, 32, left=True), trunc(tobj.repr, 35)))
+        else:
+            self.stream.write("%-32s 0x%08x %-35s\n" % (
+                trunc(tobj.name, 32, left=True), tobj.id, trunc(tobj.repr, 35)))
+        if tobj.trace:
+            self.stream.write(_format_trace(tobj.trace))
+        for timestamp, size in tobj.snapshots:
+            self.stream.write("  %-30s %s\n" % (pp_timestamp(timestamp), pp(size.size)))
+            self._print_refs(size.refs, size.size)
+        if tobj.death is not None:
+            self.stream.write("  %-30s finalize\n" % (pp_timestamp(tobj.death),))
+
+    def print_stats(self, clsname: Optional[str] = None, limit: float = 1.0) -> None:
+        """Print tracked objects, filtered by a substring of the class name
+        and pruned by `limit` (< 1: a share of all objects; >= 1: a count)."""
+        if self.tracker is not None:
+            self.tracker.stop_periodic_snapshots()
+        if not self.sorted:
+            self.sort_stats()
+        chosen = self.sorted
+        if clsname:
+            chosen = [t for t in chosen if clsname in t.classname]
+        if limit < 1.0:
+            limit = max(1, int(len(self.sorted) * limit))
+        for tobj in chosen[:int(limit)]:
+            self.print_object(tobj)
+
+    def print_summary(self) -> None:
+        """Per-class summary of each snapshot."""
+        classlist = self.tracked_classes
+        out = self.stream
+        out.write("---- SUMMARY " + "-" * 66 + "\n")
+        for snapshot in self.snapshots:
+            classes = self.annotate_snapshot(snapshot)
+            rss = getattr(snapshot.system_total, "rss", 0) if snapshot.system_total else 0
+            out.write("%-35s %11s %12s %12s %5s\n" % (
+                trunc(snapshot.label, 35), "active", pp(snapshot.tracked_total),
+                "average", "pct"))
+            for classname in classlist:
+                info = classes[classname]
+                out.write("  %-33s %11d %12s %12s %4d%%\n" % (
+                    trunc(classname, 33), info["active"], pp(info["sum"]),
+                    pp(info["avg"]), info["pct"]))
+            out.write("  %-33s %11s %12s %12s\n" % (
+                "(process: vsz / rss)", "", pp(snapshot.total), pp(rss)))
+        out.write("-" * 79 + "\n")
+
+
+class HtmlStats(Stats):
+    """Stats as an HTML report (``create_html``): see the HTML issue; until
+    it lands this class offers the Stats interface only."""
+
+
+def convert_pympler_dump(src: Union[str, os.PathLike], dst: Union[str, os.PathLike]) -> None:
+    """Convert a Pympler dump (a pickle) into a classtrack dump.
+
+    Only for files you trust: reading a pickle can run code.  Unpickling is
+    restricted to the classes a Pympler dump contains (Pympler need not be
+    installed)."""
+    import pickle
+
+    class _Obj:
+        def __setstate__(self, state: Any) -> None:
+            self.__dict__.update(state if isinstance(state, dict) else state[1] or {})
+
+    allowed = {("collections", "defaultdict"), ("builtins", "list"), ("builtins", "dict")}
+
+    class _Unpickler(pickle.Unpickler):
+        def find_class(self, module: str, name: str) -> Any:
+            if (module, name) in allowed:
+                return pickle.Unpickler.find_class(self, module, name)
+            if module.startswith("pympler."):
+                return type(name, (_Obj,), {})
+            raise DumpError("refusing to load %s.%s from a pickle" % (module, name))
+
+    with open(src, "rb") as f:
+        unpickler = _Unpickler(f)
+        index = unpickler.load()
+        snapshots = unpickler.load()
+    names = sorted(index)
+    recs = [(n, t) for n, objs in index.items() for t in objs]
+    recs.sort(key=lambda r: getattr(r[1], "birth", 0.0))
+    import array
+    ids = array.array("Q", [int(getattr(t, "id", 0)) for _, t in recs])
+    rname = array.array("I", [names.index(n) for n, _ in recs])
+    births = array.array("d", [float(getattr(t, "birth", 0.0) or 0.0) for _, t in recs])
+    deaths = array.array("d", [float(getattr(t, "death", 0.0) or 0.0) for _, t in recs])
+    reprs = {i: str(getattr(t, "repr", "")) for i, (_, t) in enumerate(recs) if getattr(t, "repr", "")}
+    snaps = []
+    for s in snapshots:
+        ts = float(getattr(s, "timestamp", 0.0))
+        idx, size, flat = array.array("I"), array.array("Q"), array.array("Q")
+        for i, (_, t) in enumerate(recs):
+            for sts, asz in getattr(t, "snapshots", []):
+                if sts == ts:
+                    idx.append(i)
+                    size.append(int(getattr(asz, "size", 0)))
+                    flat.append(int(getattr(asz, "flat", 0)))
+        snaps.append((ts, str(getattr(s, "desc", "")), int(getattr(s, "tracked_total", 0)),
+                      int(getattr(s, "asizeof_total", 0) or 0), int(getattr(s, "overhead", 0) or 0),
+                      0.0, 0.0, False, None, idx.tobytes(), size.tobytes(), flat.tobytes(), {}))
+    data = (names, [], ids.tobytes(), rname.tobytes(), bytes(4 * len(recs)), births.tobytes(),
+            deaths.tobytes(), bytes(4 * len(recs)), reprs, [], snaps)
+    with open(dst, "wb") as f:
+        _core.dump_write(f, data)
