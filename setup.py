@@ -2,7 +2,8 @@
 
 Every C file under src/classtrack/_core is compiled with -Wall -Wextra
 -Werror.  CLASSTRACK_SANITIZE=1 builds with AddressSanitizer and
-UndefinedBehaviorSanitizer and live assertions (-UNDEBUG), as CI does.
+UndefinedBehaviorSanitizer and live assertions (-UNDEBUG), as CI does;
+CLASSTRACK_FUZZ=1 (with CC=clang) builds for coverage-guided fuzzing.
 """
 import glob
 import os
@@ -16,6 +17,13 @@ if os.environ.get("CLASSTRACK_SANITIZE") == "1":
     cflags += ["-O1", "-g", "-fno-omit-frame-pointer",
                "-fsanitize=address,undefined", "-fno-sanitize-recover=undefined"]
     ldflags += ["-fsanitize=address,undefined"]
+    undef += ["NDEBUG"]
+
+if os.environ.get("CLASSTRACK_FUZZ") == "1":
+    # clang with libFuzzer coverage instrumentation; the runtime comes from
+    # atheris's asan_with_fuzzer.so, preloaded (see tests/fuzz/fuzz_dump.py)
+    cflags += ["-O1", "-g", "-fno-omit-frame-pointer",
+               "-fsanitize=address,fuzzer-no-link"]
     undef += ["NDEBUG"]
 
 sources = sorted(glob.glob(os.path.join("src", "classtrack", "_core", "*.c")))

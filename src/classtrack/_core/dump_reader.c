@@ -504,17 +504,25 @@ read_node(ct_reader *r, ct_loaded *L, int depth)
         || rd_varint(r, &flat) < 0 || rd_count(r, &nrefs, 4, "tree node") < 0) {
         return NULL;
     }
-    PyObject *refs = PyTuple_New((Py_ssize_t)nrefs);
-    if (refs == NULL) {
+    /* grown child by child: the count is bounded only by the section's
+     * claimed length, which the file may not back */
+    PyObject *children = PyList_New(0);
+    if (children == NULL) {
         return NULL;
     }
     for (uint64_t i = 0; i < nrefs; i++) {
         PyObject *child = read_node(r, L, depth + 1);
-        if (child == NULL) {
-            Py_DECREF(refs);
+        if (child == NULL || PyList_Append(children, child) < 0) {
+            Py_XDECREF(child);
+            Py_DECREF(children);
             return NULL;
         }
-        PyTuple_SET_ITEM(refs, (Py_ssize_t)i, child);
+        Py_DECREF(child);
+    }
+    PyObject *refs = PyList_AsTuple(children);
+    Py_DECREF(children);
+    if (refs == NULL) {
+        return NULL;
     }
     return Py_BuildValue("(OKKN)", name, (unsigned long long)size, (unsigned long long)flat, refs);
 }

@@ -1,0 +1,206 @@
+"""Malformed dumps: every one raises DumpError, none crashes, hangs or
+allocates out of proportion to the file."""
+import io
+import os
+import pickle
+import random
+import struct
+import tracemalloc
+import zlib
+
+import pytest
+
+from classtrack import DumpError, _core
+from classtrack.classtracker import ClassTracker
+from classtrack.classtracker_stats import Stats
+
+import dumpcraft
+
+REGRESSIONS = os.path.join(os.path.dirname(__file__), "fuzz", "regressions")
+
+
+class Node:
+    def __init__(self, i=0):
+        self.value = i * 1000 + 7
+        self.name = "node-%d" % i
+        self.children = []
+
+
+@pytest.fixture(scope="module")
+def dump():
+    t = ClassTracker()
+    t.track_class(Node, trace=True, resolution_level=1)
+    objs = [Node(i) for i in range(4)]
+    t.create_snapshot("one")
+    del objs[0]
+    t.create_snapshot("two")
+    buf = io.BytesIO()
+    Stats(tracker=t).dump_stats(buf, close=False)
+    t.clear()
+    return buf.getvalue()
+
+
+def load(data):
+    return _core.dump_read(data)
+
+
+def test_valid_dump_loads_from_bytes_and_files(dump):
+    assert load(dump)[0]
+    assert load(io.BytesIO(dump))[0]
+    assert load(bytearray(dump))[0]
+
+
+def test_truncated_at_every_offset(dump):
+    for n in range(len(dump)):
+        with pytest.raises(DumpError):
+            load(dump[:n])
+        with pytest.raises(DumpError):
+            load(io.BytesIO(dump[:n]))
+
+
+def test_every_single_bit_flip_is_caught(dump):
+    for pos in range(len(dump)):
+        for bit in (0, 3, 7):
+            bad = bytearray(dump)
+            bad[pos] ^= 1 << bit
+            with pytest.raises(DumpError):
+                load(bytes(bad))
+
+
+def test_random_garbage_never_crashes(dump):
+    rng = random.Random(1234)
+    for _ in range(3000):
+        bad = bytearray(dump)
+        for _ in range(rng.randint(1, 8)):
+            bad[rng.randrange(len(bad))] = rng.randrange(256)
+        if rng.random() < 0.3:
+            bad = bad[:rng.randrange(len(bad))] + bytes(rng.randrange(64))
+        try:
+            load(bytes(bad))
+        except DumpError:
+            pass
+
+
+def test_messages_name_the_problem(dump):
+    with pytest.raises(DumpError, match="empty"):
+        load(b"")
+    with pytest.raises(DumpError, match="not a classtrack dump"):
+        load(b"GIF89a" + bytes(40))
+    with pytest.raises(DumpError, match="not a classtrack dump"):
+        load(b"\x1f\x8b\x08\x00" + bytes(40))  # gzip
+    with pytest.raises(DumpError, match="truncated"):
+        load(dump[:10])
+    with pytest.raises(DumpError, match="checksum"):
+        bad = bytearray(dump)
+        bad[dump.index(b"Node")] ^= 0x20  # "node": still a valid string
+        load(bytes(bad))
+    with pytest.raises(DumpError, match="after the end"):
+        load(dump + b"x")
+
+
+def test_versions(dump):
+    head, sections = dumpcraft.split(dump)
+    future = dumpcraft.join(dumpcraft.header(major=2), sections)
+    with pytest.raises(DumpError, match="version 2.0 .*upgrade classtrack"):
+        load(future)
+    # a newer minor may add sections an older reader skips
+    newer = dumpcraft.join(dumpcraft.header(minor=7),
+                           sections[:5] + [(0x80 | 0x11, b"future stuff")] + sections[5:])
+    assert load(newer)[0] == load(dump)[0]
+    # but a section it must understand is an error
+    unknown = dumpcraft.join(head, sections[:5] + [(0x11, b"x")] + sections[5:])
+    with pytest.raises(DumpError, match="unknown section type 0x11"):
+        load(unknown)
+    with pytest.raises(DumpError, match="sentinel"):
+        load(dumpcraft.join(dumpcraft.header(sentinel=1.0), sections))
+
+
+def test_pickles_are_refused_without_being_loaded(tmp_path):
+    class Boom:
+        def __reduce__(self):
+            return (os.system, ("touch %s" % (tmp_path / "pwned"),))
+    for proto in (2, 3, 4, 5):
+        with pytest.raises(DumpError, match="pickle"):
+            load(pickle.dumps(Boom(), protocol=proto))
+    assert not (tmp_path / "pwned").exists()
+
+
+def test_absurd_counts_and_lengths_allocate_nothing_big(dump):
+    head, sections = dumpcraft.split(dump)
+    cases = {
+        # 10 GB of strings claimed by a tiny file
+        "strings": dumpcraft.seal(head + bytes([1]) + dumpcraft.varint(10 << 30)
+                                  + dumpcraft.varint(1 << 40) + b"x" * 900),
+        # a string claiming 10 GB inside a section claiming as much
+        "string": dumpcraft.seal(head + bytes([1]) + dumpcraft.varint(10 << 30)
+                                 + dumpcraft.varint(1) + dumpcraft.varint(10 << 30)
+                                 + b"x" * 900),
+        # a billion records in a small section
+        "records": dumpcraft.join(head, sections[:4] + [(5, dumpcraft.varint(10**9) + b"\0" * 100)]),
+    }
+    for name, data in cases.items():
+        assert len(data) < 4096
+        tracemalloc.start()
+        try:
+            with pytest.raises(DumpError):
+                load(data)
+            with pytest.raises(DumpError):
+                load(io.BytesIO(data))
+            peak = tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+        assert peak < 1 << 20, "%s: %d bytes allocated" % (name, peak)
+
+
+def test_deep_tree_is_refused(dump):
+    head, sections = dumpcraft.split(dump)
+    node = b""
+    for _ in range(200):  # each node: name 0, size 1, flat 1, one child
+        node += b"\x00\x01\x01\x01"
+    node += b"\x00\x01\x01\x00"
+    tree = (0x07, dumpcraft.varint(0) + dumpcraft.varint(0) + node)
+    with pytest.raises(DumpError, match="deeper"):
+        load(dumpcraft.join(head, sections + [tree]))
+
+
+def test_out_of_range_references(dump):
+    head, sections = dumpcraft.split(dump)
+    tags = [t for t, _ in sections]
+    rec = tags.index(5)
+    # a tree naming a record that does not exist
+    bad_tree = (0x07, dumpcraft.varint(0) + dumpcraft.varint(999) + b"\x00\x01\x01\x00")
+    with pytest.raises(DumpError, match="out of range"):
+        load(dumpcraft.join(head, sections + [bad_tree]))
+    # sections out of order
+    swapped = sections[:]
+    swapped[0], swapped[rec] = swapped[rec], swapped[0]
+    with pytest.raises(DumpError, match="out of order"):
+        load(dumpcraft.join(head, swapped))
+
+
+def test_regressions_from_the_fuzzer():
+    if not os.path.isdir(REGRESSIONS):
+        return
+    for name in sorted(os.listdir(REGRESSIONS)):
+        with open(os.path.join(REGRESSIONS, name), "rb") as f:
+            data = f.read()
+        tracemalloc.start()
+        try:
+            load(data)
+        except DumpError:
+            pass
+        finally:
+            peak = tracemalloc.get_traced_memory()[1]
+            tracemalloc.stop()
+        # found as crashes or out-of-memory: memory stays in proportion
+        assert peak < 64 * len(data) + (1 << 20), (name, peak)
+
+
+def test_bad_file_objects():
+    class TextFile:
+        def read(self, n):
+            return "text"
+    with pytest.raises(TypeError, match="binary mode"):
+        load(TextFile())
+    with pytest.raises(AttributeError):
+        load(12345)
