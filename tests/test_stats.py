@@ -221,3 +221,23 @@ def test_pympler_dump_is_refused_with_instructions(tmp_path):
     with pytest.raises(DumpError, match="pickle.*convert_pympler_dump"):
         Stats(filename=path)
     assert issubclass(DumpError, ValueError)
+
+
+def test_dump_load_loops_do_not_leak(tracker, tmp_path):
+    from leakcheck import assert_no_leak
+    path = tmp_path / "leak.ctdump"
+    Stats(tracker=tracker).dump_stats(path)
+    data = path.read_bytes()
+
+    def action():
+        s = ConsoleStats(stream=io.StringIO())
+        s.load_stats(io.BytesIO(data))
+        s.print_summary()
+        s.sort_stats("size").print_stats(limit=3)
+        buf = io.BytesIO()
+        s.dump_stats(buf)
+        try:
+            Stats().load_stats(io.BytesIO(data[:-3]))
+        except DumpError:
+            pass
+    assert_no_leak(action, per_round=20)

@@ -746,7 +746,7 @@ core_dump_read(PyObject *module, PyObject *src)
         r.avail = (size_t)r.data.len;
     }
     else {
-        r.read = PyObject_GetAttrString(src, "read");
+        r.read = ct_getattr(src, "read");
         if (r.read == NULL) {
             return NULL;
         }

@@ -567,7 +567,7 @@ core_dump_write(PyObject *Py_UNUSED(module), PyObject *args)
         return NULL;
     }
     ct_writer w = {0};
-    w.write = PyObject_GetAttrString(file, "write");
+    w.write = ct_getattr(file, "write");
     if (w.write == NULL) {
         return NULL;
     }

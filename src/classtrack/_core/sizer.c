@@ -14,6 +14,7 @@
  * in `seen`.
  */
 #include "sizer_internal.h"
+#include "compat.h"
 #include "layout.h"
 
 #include <stdlib.h>
@@ -33,7 +34,7 @@ ct_sizer_refs_init(ct_sizer_refs *refs)
         return -1;
     }
     Py_INCREF(refs->object_sizeof);
-    PyObject *wrapper = PyObject_GetAttrString(Py_None, "__repr__");
+    PyObject *wrapper = ct_getattr(Py_None, "__repr__");
     if (wrapper == NULL) {
         ct_sizer_refs_clear(refs);
         return -1;

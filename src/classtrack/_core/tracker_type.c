@@ -527,8 +527,8 @@ class_number(PyObject *cls, PyObject *class_index, PyObject *classes)
     if (PyErr_Occurred()) {
         return -1;
     }
-    PyObject *mod = PyObject_GetAttrString(cls, "__module__");
-    PyObject *qual = mod ? PyObject_GetAttrString(cls, "__qualname__") : NULL;
+    PyObject *mod = ct_getattr(cls, "__module__");
+    PyObject *qual = mod ? ct_getattr(cls, "__qualname__") : NULL;
     PyObject *full = NULL;
     if (qual != NULL) {
         full = PyUnicode_Check(mod) && PyUnicode_Check(qual)
