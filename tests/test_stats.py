@@ -240,4 +240,4 @@ def test_dump_load_loops_do_not_leak(tracker, tmp_path):
             Stats().load_stats(io.BytesIO(data[:-3]))
         except DumpError:
             pass
-    assert_no_leak(action, per_round=20)
+    assert_no_leak(action, per_round=60)

@@ -539,8 +539,17 @@ class ConsoleStats(Stats):
 
 
 class HtmlStats(Stats):
-    """Stats as an HTML report (``create_html``): see the HTML issue; until
-    it lands this class offers the Stats interface only."""
+    """Stats as an HTML report that opens offline, straight from disk."""
+
+    def create_html(self, fname: Union[str, os.PathLike],
+                    title: str = "ClassTracker Statistics") -> None:
+        """Write the index page to `fname` and one page per tracked class to
+        the folder `<stem>_files/` beside it."""
+        from classtrack.report.html import write_report
+        if self.tracker is not None:
+            self.tracker.stop_periodic_snapshots()
+        self._refresh()
+        write_report(self, fname, title)
 
 
 def convert_pympler_dump(src: Union[str, os.PathLike], dst: Union[str, os.PathLike]) -> None:

@@ -1,0 +1,1 @@
+"""Report rendering: data in, text out; never gathers data itself."""
