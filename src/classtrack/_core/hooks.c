@@ -12,6 +12,7 @@
  * across such a call: the code re-finds the entry by type.
  */
 #include "hooks.h"
+#include "compat.h"
 
 typedef struct {
     PyTypeObject *type;     /* strong */
@@ -25,6 +26,7 @@ static size_t n_entries;
 static size_t cap_entries;
 static PyObject *orig_build_class;
 static PyObject *build_class_wrapper;
+static PyObject *class_watcher;     /* strong or NULL: called with each new class */
 
 static PyObject *ct_hook_alloc(PyTypeObject *type, Py_ssize_t nitems);
 
@@ -135,6 +137,16 @@ build_class(PyObject *original, PyObject *const *args, Py_ssize_t nargs,
         && hook_new_subclass((PyTypeObject *)cls) < 0) {
         Py_CLEAR(cls);
     }
+    if (cls != NULL && class_watcher != NULL) {
+        /* the watcher must never break the program that defines classes */
+        PyObject *watcher = Py_NewRef(class_watcher);
+        PyObject *r = PyObject_CallOneArg(watcher, cls);
+        if (r == NULL) {
+            PyErr_WriteUnraisable(watcher);
+        }
+        Py_XDECREF(r);
+        Py_DECREF(watcher);
+    }
     return cls;
 }
 
@@ -200,6 +212,15 @@ remove_build_class_wrapper(void)
     }
     Py_CLEAR(orig_build_class);
     Py_CLEAR(build_class_wrapper);
+}
+
+/* The wrapper stays while classes are hooked or a watcher is set. */
+static void
+maybe_remove_build_class_wrapper(void)
+{
+    if (n_entries == 0 && class_watcher == NULL) {
+        remove_build_class_wrapper();
+    }
 }
 
 /* -- install / remove ---------------------------------------------------- */
@@ -292,9 +313,7 @@ drop_entry_if_unowned(ct_hook_entry *e)
     PyType_Modified(type);
     PyMem_Free(e->owners);
     *e = hook_entries[--n_entries];
-    if (n_entries == 0) {
-        remove_build_class_wrapper();
-    }
+    maybe_remove_build_class_wrapper();
     Py_DECREF(type);
 }
 
@@ -356,7 +375,30 @@ core_hooked_types(PyObject *Py_UNUSED(module), PyObject *Py_UNUSED(ignored))
     return out;
 }
 
+/* _core.watch_classes(callable or None): call it with every class a class
+ * statement creates (the command line's --track-module/--track-class). */
+static PyObject *
+core_watch_classes(PyObject *Py_UNUSED(module), PyObject *watcher)
+{
+    if (watcher != Py_None && !PyCallable_Check(watcher)) {
+        PyErr_SetString(PyExc_TypeError, "watch_classes() needs a callable or None");
+        return NULL;
+    }
+    if (watcher == Py_None) {
+        Py_CLEAR(class_watcher);
+        maybe_remove_build_class_wrapper();
+        Py_RETURN_NONE;
+    }
+    if (install_build_class_wrapper() < 0) {
+        return NULL;
+    }
+    Py_XSETREF(class_watcher, Py_NewRef(watcher));
+    Py_RETURN_NONE;
+}
+
 PyMethodDef ct_hook_functions[] = {
+    {"watch_classes", core_watch_classes, METH_O,
+     "watch_classes(callable or None): call it with each class a class statement creates"},
     {"hooked_types", core_hooked_types, METH_NOARGS,
      "hooked_types() -> list of the classes whose creation classtrack watches."},
     {NULL, NULL, 0, NULL},

@@ -1,21 +1,22 @@
-"""``classtrack demo``: the built-in demo.
+"""``classtrack demo``: the built-in demo, the classic ClassTracker example.
 
-Until the tracker lands this demonstrates the exact sizer on a sample
-structure: sizes against tracemalloc's record, and the referent tree.
+A Factory with 1,000 Employees: the Factory tracked as an object (its
+referents sized two levels deep), Employee tracked as a class, snapshots
+before and after hiring.  Prints the summary and writes the HTML report.
 """
 import argparse
-import gc
+import os
 import sys
-import tracemalloc
 
-from classtrack.asizeof import asized, asizeof
+from classtrack.classtracker import ClassTracker
+from classtrack.classtracker_stats import ConsoleStats, HtmlStats
 
 
 class Employee:
     def __init__(self, name, salary):
         self.name = name
         self.salary = salary
-        self.skills = ["python", "c"] + ["skill-%d" % salary]
+        self.skills = ["python", "c", "skill-%d" % salary]
 
 
 class Factory:
@@ -24,46 +25,39 @@ class Factory:
         self.employees = []
         self.ledger = {}
 
-    def hire(self, n):
-        for i in range(n):
-            e = Employee("employee-%d" % i, 30000 + i)
-            self.employees.append(e)
-            self.ledger[e.name] = e.salary
+    def hire(self, count):
+        for i in range(count):
+            employee = Employee("employee-%d" % i, 30000 + i)
+            self.employees.append(employee)
+            self.ledger[employee.name] = employee.salary
 
 
 def add_parser(sub) -> None:
     p = sub.add_parser("demo", help="run the built-in demo",
-                       description="Size a sample Factory with 1,000 Employees and "
-                                   "print what its memory is made of.")
+                       description="Track a Factory with 1,000 Employees, print the "
+                                   "summary and write an HTML report.")
+    p.add_argument("-o", "--output", default="classtrack-demo.html", metavar="FILE",
+                   help="the HTML report to write (default: classtrack-demo.html)")
+    p.add_argument("--employees", type=int, default=1000, metavar="N",
+                   help="how many employees to hire (default 1000)")
     p.set_defaults(run=run)
 
 
-def _human(n: int) -> str:
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if abs(n) < 1024 or unit == "GiB":
-            return ("%d %s" % (n, unit)) if unit == "B" else ("%.1f %s" % (n, unit))
-        n /= 1024.0
-    return str(n)
-
-
-def run(args: argparse.Namespace, out=sys.stdout) -> int:
-    warm = Factory("warm-up")
-    warm.hire(50)
-    gc.collect()
-    tracemalloc.start()
-    before = tracemalloc.get_traced_memory()[0]
+def run(args: argparse.Namespace, out=None) -> int:
+    out = out or sys.stdout
+    if args.employees < 0:
+        raise SystemExit("classtrack demo: --employees must be >= 0")
+    tracker = ClassTracker()
     factory = Factory("Acme")
-    factory.hire(1000)
-    traced = tracemalloc.get_traced_memory()[0] - before
-    tracemalloc.stop()
-
-    size = asizeof(factory)
-    print("classtrack demo: a Factory with %d Employees" % len(factory.employees), file=out)
-    print("  asizeof(factory)        %12s  (%d bytes)" % (_human(size), size), file=out)
-    print("  tracemalloc while built %12s  (%d bytes, %+.2f%%)"
-          % (_human(traced), traced, 100.0 * (size - traced) / traced), file=out)
-    print("", file=out)
-    print("What it is made of (asized, detail=2):", file=out)
-    tree = asized(factory, detail=2)
-    print(tree.format("%(name)s  size=%(size)d flat=%(flat)d", depth=2), file=out)
+    tracker.track_object(factory, resolution_level=2)
+    tracker.track_class(Employee)
+    tracker.create_snapshot("before hiring")
+    factory.hire(args.employees)
+    tracker.create_snapshot("after hiring")
+    tracker.close()
+    ConsoleStats(tracker=tracker, stream=out).print_summary()
+    HtmlStats(tracker=tracker).create_html(args.output, title="classtrack demo: a Factory")
+    path = os.path.abspath(args.output)
+    print("\nHTML report written to %s (and %s_files/)"
+          % (path, os.path.splitext(path)[0]), file=out)
     return 0
