@@ -190,7 +190,7 @@ class Asizer:
                 raise TypeError("clip must be an int, not %r" % (clip,))
             kwargs["clip"] = clip
         if detail is not None:
-            self._detail = _check_detail(detail)
+            self._detail = check_level(detail)
         self._sizer.configure(**kwargs)
 
     # -- sizing ------------------------------------------------------------
@@ -242,12 +242,14 @@ class Asizer:
         return self._sizer.seen
 
 
-def _check_detail(detail: Any) -> int:
-    if isinstance(detail, bool) or not isinstance(detail, int):
-        raise TypeError("detail must be an int, not %r" % (detail,))
-    if detail < 0:
-        raise ValueError("detail must be >= 0, not %d" % detail)
-    return detail
+def check_level(value: Any, what: str = "detail") -> int:
+    """A depth (detail, resolution level): an int >= 0, else TypeError or
+    ValueError naming `what`."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError("%s must be an int, not %r" % (what, value))
+    if value < 0:
+        raise ValueError("%s must be >= 0, not %d" % (what, value))
+    return value
 
 
 def _name_of(obj: object) -> str:

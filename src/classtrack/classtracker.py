@@ -42,7 +42,7 @@ from collections import defaultdict
 from typing import Any, Dict, IO, List, Optional, Tuple
 
 from classtrack import _core
-from classtrack.asizeof import Asized
+from classtrack.asizeof import Asized, check_level
 
 __all__ = ["ClassTracker", "TrackedObject", "Snapshot", "PeriodicThread"]
 
@@ -64,7 +64,27 @@ def _default_repr(cls: Optional[type], ident: int) -> str:
     return "<%s.%s object at 0x%x>" % (cls.__module__, cls.__qualname__, ident)
 
 
-class TrackedObject:
+class _SizeQueries:
+    """get_max_size / get_size_at_time over a ``snapshots`` list, shared by
+    the live view (TrackedObject) and the recorded one (Stats)."""
+
+    __slots__ = ()
+    snapshots: List[Tuple[float, Asized]]
+
+    def get_max_size(self) -> int:
+        """The largest size sampled (0 if never sized)."""
+        return max((s.size for _, s in self.snapshots), default=0)
+
+    def get_size_at_time(self, timestamp: float) -> int:
+        """The size at that snapshot, 0 if not alive or not sized then."""
+        size = 0
+        for ts, s in self.snapshots:
+            if ts == timestamp:
+                size = s.size
+        return size
+
+
+class TrackedObject(_SizeQueries):
     """Size and lifetime of one tracked object (a view over its C record).
 
     ``ref()`` returns the object or None; ``id``, ``name``, ``repr``,
@@ -133,18 +153,6 @@ class TrackedObject:
                 out.append((ts, Asized(size, flat, (), self.name)))
         return out
 
-    def get_max_size(self) -> int:
-        """The largest size sampled (0 if never sized)."""
-        return max((s.size for _, s in self.snapshots), default=0)
-
-    def get_size_at_time(self, timestamp: float) -> int:
-        """The size at that snapshot, 0 if not alive or not sized then."""
-        size = 0
-        for ts, s in self.snapshots:
-            if ts == timestamp:
-                size = s.size
-        return size
-
     def set_resolution_level(self, resolution_level: int) -> None:
         """Size referents individually to this depth from the next snapshot."""
         self._tracker._engine.set_resolution(self._index, _check_level(resolution_level))
@@ -154,11 +162,7 @@ class TrackedObject:
 
 
 def _check_level(level: Any) -> int:
-    if isinstance(level, bool) or not isinstance(level, int):
-        raise TypeError("resolution_level must be an int, not %r" % (level,))
-    if level < 0:
-        raise ValueError("resolution_level must be >= 0, not %d" % level)
-    return level
+    return check_level(level, "resolution_level")
 
 
 class Snapshot:

@@ -24,7 +24,7 @@ from typing import IO, Any, Dict, Iterable, List, Optional, Tuple, Union
 
 from classtrack import _core
 from classtrack.asizeof import Asized
-from classtrack.classtracker import Snapshot
+from classtrack.classtracker import Snapshot, _SizeQueries
 from classtrack.process import ProcessMemoryInfo
 
 __all__ = ["Stats", "ConsoleStats", "HtmlStats", "DumpError", "convert_pympler_dump"]
@@ -139,7 +139,7 @@ def _loaded_snapshot(row: tuple) -> Snapshot:
     return s
 
 
-class _DataObject:
+class _DataObject(_SizeQueries):
     """A tracked object as recorded in a dataset: Pympler's TrackedObject
     interface (ref, id, name, repr, birth, death, trace, snapshots,
     get_max_size, get_size_at_time)."""
@@ -198,16 +198,6 @@ class _DataObject:
     @property
     def snapshots(self) -> List[Tuple[float, Asized]]:
         return self._stats._sizes_of(self._index)
-
-    def get_max_size(self) -> int:
-        return max((s.size for _, s in self.snapshots), default=0)
-
-    def get_size_at_time(self, timestamp: float) -> int:
-        size = 0
-        for ts, s in self.snapshots:
-            if ts == timestamp:
-                size = s.size
-        return size
 
     def __repr__(self) -> str:
         return "<TrackedObject %s %s>" % (self.name, self.repr)

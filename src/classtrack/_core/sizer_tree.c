@@ -46,6 +46,17 @@ make_node(PyObject *name, Py_ssize_t size, Py_ssize_t flat, PyObject *refs)
     return node;
 }
 
+/* Total size of a list of nodes (tuples whose item 1 is the size). */
+static Py_ssize_t
+sum_of_sizes(PyObject *nodes)
+{
+    Py_ssize_t total = 0;
+    for (Py_ssize_t i = 0; i < PyList_GET_SIZE(nodes); i++) {
+        total += PyLong_AsSsize_t(PyTuple_GET_ITEM(PyList_GET_ITEM(nodes, i), 1));
+    }
+    return total;
+}
+
 /* repr(obj) clipped to s->clip characters; never fails with an Exception
  * (falls back to the default repr).  New reference or NULL. */
 static PyObject *
@@ -252,9 +263,7 @@ virtual_dict_node(ct_sizer *s, PyObject *pairs, Py_ssize_t storage, int level,
     if (out == NULL || append_items(s, out, pairs, level + 1, detail) < 0) {
         goto done;
     }
-    for (Py_ssize_t i = 0; i < PyList_GET_SIZE(out); i++) {
-        size += PyLong_AsSsize_t(PyTuple_GET_ITEM(PyList_GET_ITEM(out, i), 1));
-    }
+    size += sum_of_sizes(out);
     refs = PyList_AsTuple(out);
     if (refs != NULL) {
         node = make_node(name, size, storage, refs);
@@ -463,10 +472,7 @@ tree_node(ct_sizer *s, PyObject *obj, PyObject *name, int level, int detail,
         Py_DECREF(out);
         return NULL;
     }
-    Py_ssize_t size = flat;
-    for (Py_ssize_t i = 0; i < PyList_GET_SIZE(out); i++) {
-        size += PyLong_AsSsize_t(PyTuple_GET_ITEM(PyList_GET_ITEM(out, i), 1));
-    }
+    Py_ssize_t size = flat + sum_of_sizes(out);
     PyObject *refs = PyList_AsTuple(out);
     Py_DECREF(out);
     if (refs == NULL) {
