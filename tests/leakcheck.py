@@ -11,23 +11,41 @@ average over several rounds absorbs.
 """
 import gc
 import sys
+import tracemalloc
+
+
+def _blocks():
+    """Live memory blocks: pymalloc's count, or tracemalloc's when Python
+    uses the system allocator (PYTHONMALLOC=malloc, as the sanitizer pass
+    runs), where sys.getallocatedblocks() is always 0."""
+    if tracemalloc.is_tracing():
+        return len(tracemalloc.take_snapshot().traces)
+    return sys.getallocatedblocks()
 
 
 def _counts():
     gc.collect()
-    blocks = sys.getallocatedblocks()
     refs = sys.gettotalrefcount() if hasattr(sys, "gettotalrefcount") else 0
-    return blocks, refs
+    return _blocks(), refs
 
 
 def assert_no_leak(action, rounds=8, per_round=100):
-    for _ in range(3 * per_round):  # warm caches, free lists, lazily built state
-        action()
-    history = [_counts()]
-    for _ in range(rounds):
-        for _ in range(per_round):
+    trace = sys.getallocatedblocks() == 0 and not tracemalloc.is_tracing()
+    if trace:
+        tracemalloc.start()
+    try:
+        # warm caches, free lists, lazily built state; CPython's type method
+        # cache (4096 entries, some holding name strings) needs a while
+        for _ in range(max(3 * per_round, 1000)):
             action()
-        history.append(_counts())
+        history = [_counts()]
+        for _ in range(rounds):
+            for _ in range(per_round):
+                action()
+            history.append(_counts())
+    finally:
+        if trace:
+            tracemalloc.stop()
     calls = rounds * per_round
     grown_blocks = history[-1][0] - history[0][0]
     grown_refs = history[-1][1] - history[0][1]

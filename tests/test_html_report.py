@@ -129,7 +129,9 @@ def _browser():
                 "--disable-dev-shm-usage"):
         opts.add_argument(arg)
     opts.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    return webdriver.Chrome(service=Service(driver_path), options=opts)
+    # the sanitizer pass preloads libasan into Python; not into the browser
+    env = {k: v for k, v in os.environ.items() if k not in ("LD_PRELOAD", "ASAN_OPTIONS")}
+    return webdriver.Chrome(service=Service(driver_path, env=env), options=opts)
 
 
 def _check_page(driver, path, shot):
