@@ -162,3 +162,28 @@ def test_interpreter_exit_with_monitor_running(ending):
         assert proc.stderr.count("Traceback") == 1 and "boom" in proc.stderr
     else:
         assert proc.stderr == ""
+
+
+def test_tracking_during_interpreter_teardown():
+    # a finalizer that runs while modules are being torn down still creates
+    # tracked instances and takes a snapshot: the tracker owns what it needs
+    script = textwrap.dedent("""
+        from classtrack.classtracker import ClassTracker
+        from classtrack import asizeof
+        class Node:
+            def __init__(self):
+                self.x = [1, 2]
+        class Late:
+            def __del__(self):
+                objs = [Node() for _ in range(100)]
+                t.create_snapshot("late")
+                asizeof.asizeof(objs)
+        t = ClassTracker()
+        t.track_class(Node)
+        keep = [Node() for _ in range(10)]
+        late = Late()
+        t.start_periodic_snapshots(0.001)
+    """)
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                          timeout=60)
+    assert proc.returncode == 0 and proc.stderr == "", proc.stderr

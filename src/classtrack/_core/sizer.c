@@ -54,6 +54,14 @@ ct_sizer_refs_clear(ct_sizer_refs *refs)
 }
 
 void
+ct_sizer_refs_copy(ct_sizer_refs *dst, const ct_sizer_refs *src)
+{
+    dst->str_sizeof = Py_NewRef(src->str_sizeof);
+    dst->object_sizeof = Py_NewRef(src->object_sizeof);
+    dst->method_wrapper_type = (PyTypeObject *)Py_NewRef((PyObject *)src->method_wrapper_type);
+}
+
+void
 ct_sizer_init(ct_sizer *s, const ct_sizer_refs *refs)
 {
     memset(s, 0, sizeof(*s));

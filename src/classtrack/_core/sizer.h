@@ -44,6 +44,10 @@ typedef struct {
 /* Fill / release a ct_sizer_refs.  0 or -1 with an exception set. */
 int ct_sizer_refs_init(ct_sizer_refs *refs);
 void ct_sizer_refs_clear(ct_sizer_refs *refs);
+/* dst takes its own strong references to src's objects, so that what
+ * holds dst does not depend on the module state (cleared at shutdown
+ * while instances may still be alive). */
+void ct_sizer_refs_copy(ct_sizer_refs *dst, const ct_sizer_refs *src);
 
 typedef struct {
     PyObject *obj;      /* strong reference */

@@ -8,6 +8,7 @@
 typedef struct {
     PyObject_HEAD
     ct_sizer s;
+    ct_sizer_refs refs;     /* strong: what s.refs points at */
 } SizerObject;
 
 static int
@@ -38,7 +39,8 @@ Sizer_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
         Py_DECREF(self);
         return NULL;
     }
-    ct_sizer_init(&self->s, &st->sizer_refs);
+    ct_sizer_refs_copy(&self->refs, &st->sizer_refs);
+    ct_sizer_init(&self->s, &self->refs);
     if (parse_config(&self->s, args, kwds) < 0) {
         Py_DECREF(self);
         return NULL;
@@ -51,6 +53,7 @@ Sizer_dealloc(SizerObject *self)
 {
     PyTypeObject *tp = Py_TYPE(self);
     ct_sizer_fini(&self->s);
+    ct_sizer_refs_clear(&self->refs);
     tp->tp_free((PyObject *)self);
     Py_DECREF(tp);
 }

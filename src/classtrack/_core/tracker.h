@@ -28,8 +28,10 @@ typedef struct {
 typedef struct {
     PyObject_HEAD
     ct_registry reg;
-    const ct_registry_types *types;  /* borrowed from the module state */
-    const ct_sizer_refs *sizer_refs; /* borrowed from the module state */
+    const ct_registry_types *types;  /* points at own_types */
+    const ct_sizer_refs *sizer_refs; /* points at own_refs */
+    ct_registry_types own_types;     /* strong: copies of the module state's, */
+    ct_sizer_refs own_refs;          /* so a tracker outlives a cleared state */
     PyObject *callback;     /* strong: bound death callback (-> self) */
     PyObject *names;        /* strong: list of str, by name number */
     PyObject *name_numbers; /* strong: dict str -> int */

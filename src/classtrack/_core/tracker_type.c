@@ -36,8 +36,12 @@ Tracker_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
         return NULL;
     }
     ct_registry_init(&t->reg);
-    t->types = &st->registry_types;
-    t->sizer_refs = &st->sizer_refs;
+    t->own_types = st->registry_types;
+    Py_INCREF(t->own_types.trackref_type);
+    Py_INCREF(t->own_types.keepref_type);
+    ct_sizer_refs_copy(&t->own_refs, &st->sizer_refs);
+    t->types = &t->own_types;
+    t->sizer_refs = &t->own_refs;
     Py_XINCREF(skip);
     t->skip_prefix = skip;
     t->names = PyList_New(0);
@@ -78,6 +82,8 @@ Tracker_traverse(ct_tracker *t, visitproc visit, void *arg)
     Py_VISIT(t->slow_repr_types);
     Py_VISIT(t->trees);
     Py_VISIT(t->big);
+    Py_VISIT(t->own_types.trackref_type);
+    Py_VISIT(t->own_types.keepref_type);
     return ct_registry_traverse(&t->reg, visit, arg);
 }
 
@@ -114,6 +120,10 @@ Tracker_dealloc(ct_tracker *t)
         PyMem_Free(t->snaps[k].flat);
     }
     PyMem_Free(t->snaps);
+    /* the carriers are gone (Tracker_clear): their types may go too */
+    Py_CLEAR(t->own_types.trackref_type);
+    Py_CLEAR(t->own_types.keepref_type);
+    ct_sizer_refs_clear(&t->own_refs);
     tp->tp_free((PyObject *)t);
     Py_DECREF(tp);
 }
