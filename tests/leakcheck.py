@@ -29,14 +29,14 @@ def _counts():
     return _blocks(), refs
 
 
-def assert_no_leak(action, rounds=8, per_round=100):
+def assert_no_leak(action, rounds=8, per_round=100, warmup=1000):
     trace = sys.getallocatedblocks() == 0 and not tracemalloc.is_tracing()
     if trace:
         tracemalloc.start()
     try:
         # warm caches, free lists, lazily built state; CPython's type method
         # cache (4096 entries, some holding name strings) needs a while
-        for _ in range(max(3 * per_round, 1000)):
+        for _ in range(max(3 * per_round, warmup)):
             action()
         history = [_counts()]
         for _ in range(rounds):
