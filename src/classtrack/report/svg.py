@@ -18,6 +18,8 @@ PALETTE = [
     "#c8b3de", "#c79d92", "#f6b8d3", "#c4c4c4", "#e0e08c", "#9fe0ea",
 ]
 
+MAX_LINE_POINTS = 1000  # a line with more events is drawn as its envelope per pixel
+
 FONT = "font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;font-size:12px"
 
 
@@ -250,12 +252,29 @@ def step_line(xs: Sequence[float], ys: Sequence[float], name: str, col: str = PA
     out += _axes(f, [(v, fmt_seconds(v)) for v in nice_ticks(x0, x1, 6) if x0 <= v <= x1],
                  [(v, "%g" % v) for v in yt], "time since start", ylabel)
     pts = []
-    prev = None
-    for x, y in zip(xs, ys):
-        if prev is not None:
-            pts.append((f.x(x), f.y(prev)))
-        pts.append((f.x(x), f.y(y)))
-        prev = y
+    if len(xs) > 2 * MAX_LINE_POINTS:
+        # more events than pixels: per time bucket, the range the count
+        # went through (the envelope a full drawing would show)
+        span = (x1 - x0) / MAX_LINE_POINTS
+        bucket, lo, hi, last = None, None, None, None
+        for x, y in zip(xs, ys):
+            b = int((x - x0) / span) if span > 0 else 0
+            if b != bucket:
+                if bucket is not None:
+                    bx = f.x(x0 + bucket * span)
+                    pts += [(bx, f.y(hi)), (bx, f.y(lo)), (bx, f.y(last))]
+                bucket, lo, hi = b, y, y
+            lo, hi, last = min(lo, y), max(hi, y), y
+        if bucket is not None:
+            bx = f.x(x0 + bucket * span)
+            pts += [(bx, f.y(hi)), (bx, f.y(lo)), (bx, f.y(last))]
+    else:
+        prev = None
+        for x, y in zip(xs, ys):
+            if prev is not None:
+                pts.append((f.x(x), f.y(prev)))
+            pts.append((f.x(x), f.y(y)))
+            prev = y
     if pts:
         pts.append((f.x(x1), pts[-1][1]))
         out.append('<polyline class="line" points="%s" fill="none" stroke="%s" stroke-width="2">'
