@@ -241,3 +241,69 @@ def test_dump_load_loops_do_not_leak(tracker, tmp_path):
         except DumpError:
             pass
     assert_no_leak(action, per_round=60)
+
+
+def test_convert_pympler_dump(tmp_path, monkeypatch):
+    """A Pympler dump (a pickle of its index and snapshots) converts into a
+    classtrack dump; the restricted unpickler refuses anything else."""
+    import pickle
+    import sys
+    import types
+
+    pkg = types.ModuleType("pympler")
+    mod = types.ModuleType("pympler.classtracker")
+    asz = types.ModuleType("pympler.asizeof")
+
+    class TrackedObject:
+        pass
+
+    class Snapshot:
+        pass
+
+    class Asized:
+        pass
+
+    for cls, m in ((TrackedObject, mod), (Snapshot, mod), (Asized, asz)):
+        cls.__module__ = m.__name__
+        cls.__qualname__ = cls.__name__
+        setattr(m, cls.__name__, cls)
+    monkeypatch.setitem(sys.modules, "pympler", pkg)
+    monkeypatch.setitem(sys.modules, "pympler.classtracker", mod)
+    monkeypatch.setitem(sys.modules, "pympler.asizeof", asz)
+
+    def asized(size):
+        a = Asized()
+        a.size, a.flat, a.refs, a.name = size, size, [], None
+        return a
+
+    snap = Snapshot()
+    snap.timestamp, snap.desc, snap.tracked_total = 1.5, "one", 300
+    snap.asizeof_total, snap.overhead = 0, 10
+    objs = []
+    for i in range(3):
+        t = TrackedObject()
+        t.id, t.name, t.repr, t.birth, t.death = 1000 + i, "app.Node", "<Node %d>" % i, 0.5 + i * 0.1, None
+        t.snapshots = [(t.birth, asized(16)), (1.5, asized(100))]
+        objs.append(t)
+    src = tmp_path / "pympler.dat"
+    with open(src, "wb") as f:
+        pickle.dump({"app.Node": objs}, f, protocol=4)
+        pickle.dump([snap], f, protocol=4)
+    for name in ("pympler", "pympler.classtracker", "pympler.asizeof"):
+        monkeypatch.delitem(sys.modules, name)
+
+    from classtrack.classtracker_stats import convert_pympler_dump
+    dst = tmp_path / "converted.ctdump"
+    convert_pympler_dump(src, dst)
+    s = Stats(filename=dst)
+    assert s.tracked_classes == ["app.Node"]
+    node = s.annotate_snapshot(s.snapshots[0])["app.Node"]
+    assert node["sum"] == 300 and node["active"] == 3
+    assert sorted(t.repr for t in s.index["app.Node"]) == ["<Node 0>", "<Node 1>", "<Node 2>"]
+
+    # anything but Pympler's classes is refused, and nothing runs
+    evil = tmp_path / "evil.dat"
+    with open(evil, "wb") as f:
+        pickle.dump({"x": [os.getcwd]}, f, protocol=4)
+    with pytest.raises(DumpError, match="refusing to load"):
+        convert_pympler_dump(evil, tmp_path / "never.ctdump")
