@@ -530,3 +530,42 @@ def test_tracked_object_snapshots_and_resolution(tracker):
     tobj.set_resolution_level(0)
     tracker.create_snapshot()
     assert tobj.snapshots[-1][1].refs == ()
+
+
+def test_clearing_from_inside_a_snapshot_is_refused_not_crashing(tracker):
+    class Meddler:
+        def __repr__(self):
+            tracker.detach_all()  # RuntimeError inside the snapshot: treated as a failing repr
+            return "meddler"
+
+        def __sizeof__(self):
+            tracker.clear()
+            return object.__sizeof__(self)
+
+    objs = [Meddler() for _ in range(3)]
+    for o in objs:
+        tracker.track_object(o)
+    tracker.create_snapshot()
+    assert len(tracker.snapshots) == 1
+    assert all(tracker.objects[id(o)].ref() is o for o in objs)
+    tracker.detach_all()  # outside a snapshot it works
+    assert tracker.objects == {}
+
+
+def test_clear_from_another_thread_waits_for_the_snapshot(tracker):
+    import threading
+
+    class Slow:
+        def __sizeof__(self):
+            time.sleep(0.01)
+            return object.__sizeof__(self)
+
+    objs = [Slow() for _ in range(30)]
+    for o in objs:
+        tracker.track_object(o)
+    t = threading.Thread(target=tracker.create_snapshot)
+    t.start()
+    time.sleep(0.05)
+    tracker.clear()  # must not pull the records from under the snapshot
+    t.join()
+    assert tracker.objects == {} and tracker.snapshots == []

@@ -204,3 +204,24 @@ def test_bad_file_objects():
         load(TextFile())
     with pytest.raises(AttributeError):
         load(12345)
+
+
+def test_writer_and_reader_agree_on_the_smallest_record():
+    import array
+    data = (["n"], [], array.array("Q", [5]).tobytes(), array.array("I", [0]).tobytes(),
+            array.array("I", [0]).tobytes(), array.array("d", [1.0]).tobytes(),
+            array.array("d", [0.0]).tobytes(), array.array("I", [0]).tobytes(), {}, [], [])
+    buf = io.BytesIO()
+    _core.dump_write(buf, data)
+    back = load(buf.getvalue())
+    assert back[0] == ["n"] and back[2] == data[2]
+
+
+def test_helpers_reject_bad_columns():
+    import array
+    with pytest.raises(MemoryError):
+        _core.record_max(2 ** 61 + 1, [(array.array("I", [1]).tobytes(),
+                                        array.array("Q", [7]).tobytes())])
+    raw = bytearray(array.array("Q", [1, 2, 3]).tobytes())
+    with pytest.raises(ValueError, match="aligned|partial"):
+        _core.record_max(3, [(memoryview(bytearray(b"\0" * 13))[1:], memoryview(raw)[1:17])])

@@ -293,7 +293,8 @@ class ClassTracker:
         self._periodic_thread: Optional[PeriodicThread] = None
         self._stream = stream
         self._views: Dict[int, TrackedObject] = {}
-        self.snapshot_lock = threading.Lock()
+        # reentrant: code run by a snapshot (a __repr__) may call back in
+        self.snapshot_lock = threading.RLock()
 
     # -- views ---------------------------------------------------------------
 
@@ -419,10 +420,13 @@ class ClassTracker:
         self._engine.unhook_all()
 
     def detach_all(self) -> None:
-        """Detach from all classes and forget every tracked object."""
+        """Detach from all classes and forget every tracked object (waits
+        for a snapshot in progress in another thread; RuntimeError when
+        called from code a snapshot runs, e.g. a tracked object's __repr__)."""
         self.detach_all_classes()
-        self._engine.clear_records()
-        self._views.clear()
+        with self.snapshot_lock:
+            self._engine.clear_records()
+            self._views.clear()
 
     def clear(self) -> None:
         """Detach from everything and forget all data, snapshots included."""

@@ -20,6 +20,11 @@ get_col(PyObject *obj, Py_buffer *b, size_t itemsize, size_t *n, const char *wha
         PyErr_Format(PyExc_ValueError, "aggregate: column %s has a partial item", what);
         return -1;
     }
+    if ((uintptr_t)b->buf % itemsize != 0) {
+        PyBuffer_Release(b);
+        PyErr_Format(PyExc_ValueError, "aggregate: column %s is not aligned", what);
+        return -1;
+    }
     *n = (size_t)b->len / itemsize;
     return 0;
 }
@@ -122,6 +127,9 @@ core_record_max(PyObject *Py_UNUSED(module), PyObject *args)
     if (nrec < 0) {
         PyErr_SetString(PyExc_ValueError, "record_max: negative record count");
         return NULL;
+    }
+    if (nrec > PY_SSIZE_T_MAX / 8) {
+        return PyErr_NoMemory();
     }
     PyObject *out = PyBytes_FromStringAndSize(NULL, nrec * 8);
     if (out == NULL) {

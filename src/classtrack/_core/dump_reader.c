@@ -366,7 +366,7 @@ static int
 read_records(ct_reader *r, ct_loaded *L)
 {
     uint64_t n;
-    if (rd_count(r, &n, 22, "record") < 0) {
+    if (rd_count(r, &n, 21, "record") < 0) {
         return -1;
     }
     uint64_t nnames = (uint64_t)PyList_GET_SIZE(L->names);

@@ -287,6 +287,11 @@ get_col(PyObject *obj, size_t itemsize, ct_col *col, const char *what)
         PyErr_Format(PyExc_ValueError, "dump: column %s has a partial item", what);
         return -1;
     }
+    if ((uintptr_t)col->b.buf % itemsize != 0) {
+        PyBuffer_Release(&col->b);
+        PyErr_Format(PyExc_ValueError, "dump: column %s is not aligned", what);
+        return -1;
+    }
     col->n = (size_t)col->b.len / itemsize;
     return 0;
 }
@@ -308,6 +313,8 @@ write_dataset(ct_writer *w, PyObject *ds)
     ct_strtab t = {PyDict_New(), PyList_New(0)};
     ct_col cols[6];
     int ncols = 0;
+    PyObject *names = NULL, *classes = NULL, *traces = NULL, *snaps = NULL;
+    PyObject *reprs = NULL, *trees = NULL;
     if (t.index == NULL || t.list == NULL) {
         goto done;
     }
@@ -315,16 +322,41 @@ write_dataset(ct_writer *w, PyObject *ds)
         PyErr_SetString(PyExc_TypeError, "dump: malformed dataset");
         goto done;
     }
-    PyObject *names = PyTuple_GET_ITEM(ds, 0), *classes = PyTuple_GET_ITEM(ds, 1);
-    PyObject *reprs = PyTuple_GET_ITEM(ds, 8), *traces = PyTuple_GET_ITEM(ds, 9);
-    PyObject *snaps = PyTuple_GET_ITEM(ds, 10);
-    if (check_list(names, "names") < 0 || check_list(classes, "classes") < 0
-        || check_list(traces, "traces") < 0 || check_list(snaps, "snapshots") < 0) {
+    if (check_list(PyTuple_GET_ITEM(ds, 0), "names") < 0
+        || check_list(PyTuple_GET_ITEM(ds, 1), "classes") < 0
+        || check_list(PyTuple_GET_ITEM(ds, 9), "traces") < 0
+        || check_list(PyTuple_GET_ITEM(ds, 10), "snapshots") < 0) {
         goto done;
     }
-    if (!PyDict_Check(reprs)) {
+    if (!PyDict_Check(PyTuple_GET_ITEM(ds, 8))) {
         PyErr_SetString(PyExc_TypeError, "dump: reprs must be a dict");
         goto done;
+    }
+    /* Private copies: file.write() runs Python code between the checks of
+     * pass 1 and the uses of pass 2, and must not be able to change what
+     * was checked. Tuples and str inside are immutable. */
+    names = PySequence_List(PyTuple_GET_ITEM(ds, 0));
+    classes = PySequence_List(PyTuple_GET_ITEM(ds, 1));
+    traces = PySequence_List(PyTuple_GET_ITEM(ds, 9));
+    snaps = PySequence_List(PyTuple_GET_ITEM(ds, 10));
+    reprs = PyDict_Copy(PyTuple_GET_ITEM(ds, 8));
+    trees = PyList_New(0);
+    if (!names || !classes || !traces || !snaps || !reprs || !trees) {
+        goto done;
+    }
+    for (Py_ssize_t i = 0; i < PyList_GET_SIZE(snaps); i++) {
+        PyObject *sn = PyList_GET_ITEM(snaps, i);
+        if (!PyTuple_Check(sn) || PyTuple_GET_SIZE(sn) != CT_SNAPSHOT_FIELDS
+            || !PyDict_Check(PyTuple_GET_ITEM(sn, 12))) {
+            PyErr_SetString(PyExc_TypeError, "dump: malformed snapshot");
+            goto done;
+        }
+        PyObject *copy = PyDict_Copy(PyTuple_GET_ITEM(sn, 12));
+        if (copy == NULL || PyList_Append(trees, copy) < 0) {
+            Py_XDECREF(copy);
+            goto done;
+        }
+        Py_DECREF(copy);
     }
     static const size_t widths[6] = {8, 4, 4, 8, 8, 4};
     static const char *colnames[6] = {"id", "name", "class", "birth", "death", "trace"};
@@ -372,14 +404,9 @@ write_dataset(ct_writer *w, PyObject *ds)
     }
     for (Py_ssize_t i = 0; i < PyList_GET_SIZE(snaps); i++) {
         PyObject *sn = PyList_GET_ITEM(snaps, i);
-        if (!PyTuple_Check(sn) || PyTuple_GET_SIZE(sn) != CT_SNAPSHOT_FIELDS
-            || !PyDict_Check(PyTuple_GET_ITEM(sn, 12))) {
-            PyErr_SetString(PyExc_TypeError, "dump: malformed snapshot");
-            goto done;
-        }
         if (str_id(&t, PyTuple_GET_ITEM(sn, 1)) < 0) goto done;
         pos = 0;
-        while (PyDict_Next(PyTuple_GET_ITEM(sn, 12), &pos, &k, &v)) {
+        while (PyDict_Next(PyList_GET_ITEM(trees, i), &pos, &k, &v)) {
             if (collect_tree_strings(&t, v, 0) < 0) goto done;
         }
     }
@@ -528,7 +555,7 @@ write_dataset(ct_writer *w, PyObject *ds)
         if (flat.b.obj) PyBuffer_Release(&flat.b);
         if (!ok || emit_section(w, CT_TAG_SNAPSHOT) < 0) goto done;
         pos = 0;
-        while (PyDict_Next(PyTuple_GET_ITEM(sn, 12), &pos, &k, &v)) {
+        while (PyDict_Next(PyList_GET_ITEM(trees, i), &pos, &k, &v)) {
             size_t rec = PyLong_AsSize_t(k);
             if (PyErr_Occurred()) goto done;
             if (buf_varint(&w->sec, (uint64_t)i) < 0 || buf_varint(&w->sec, rec) < 0
@@ -555,6 +582,12 @@ done:
     }
     Py_XDECREF(t.index);
     Py_XDECREF(t.list);
+    Py_XDECREF(names);
+    Py_XDECREF(classes);
+    Py_XDECREF(traces);
+    Py_XDECREF(snaps);
+    Py_XDECREF(reprs);
+    Py_XDECREF(trees);
     return rc;
 }
 

@@ -26,8 +26,11 @@ core_exec(PyObject *module)
         "A classtrack dump file is malformed, truncated, corrupted, of another "
         "type or of an unsupported version; the message says which and where.",
         PyExc_ValueError, NULL);
-    if (st->dump_error == NULL
-        || PyModule_AddObject(module, "DumpError", Py_NewRef(st->dump_error)) < 0) {
+    if (st->dump_error == NULL) {
+        return -1;
+    }
+    if (PyModule_AddObject(module, "DumpError", Py_NewRef(st->dump_error)) < 0) {
+        Py_DECREF(st->dump_error);  /* AddObject only steals on success */
         return -1;
     }
     return 0;

@@ -10,6 +10,7 @@
  *     ran); a KeepRef's obj is non-NULL until the registry is cleared.
  */
 #include "registry.h"
+#include "compat.h"
 
 #include <math.h>
 #include <string.h>
@@ -285,15 +286,22 @@ fresh_trackref(const ct_registry_types *types, PyObject *obj, PyObject *callback
     if (self == NULL) {
         return NULL;
     }
-    self->wr.wr_object = obj;
-    Py_INCREF(callback);
-    self->wr.wr_callback = callback;
+    self->wr.wr_callback = NULL;
     self->wr.hash = -1;
     self->wr.wr_prev = NULL;
     self->wr.wr_next = NULL;
 #if PY_VERSION_HEX >= 0x030B0000
     self->wr.vectorcall = types->weakref_vectorcall;
 #endif
+    if (*list != NULL) {
+        /* the allocation ran the GC, whose code made a weak reference to
+         * obj meanwhile: not fresh any more, the caller takes the slow path */
+        self->wr.wr_object = Py_None;   /* so dealloc unlinks nothing */
+        Py_DECREF(self);
+        return Py_NewRef(Py_None);
+    }
+    self->wr.wr_object = obj;
+    self->wr.wr_callback = Py_NewRef(callback);
     *list = &self->wr;
     return (PyObject *)self;
 }
@@ -337,8 +345,11 @@ ct_registry_add(ct_registry *reg, const ct_registry_types *types, PyObject *obj,
             if (carrier == NULL) {
                 return -1;
             }
-            rec = &((ct_trackref *)carrier)->rec;
-            goto filled;
+            if (carrier != Py_None) {
+                rec = &((ct_trackref *)carrier)->rec;
+                goto filled;
+            }
+            Py_DECREF(carrier);
         }
         /* weakref.__new__ only borrows its arguments: one 2-tuple per
          * registry is refilled for each new reference */

@@ -70,19 +70,20 @@ ct_sizer_init(ct_sizer *s, const ct_sizer_refs *refs)
     s->refs = refs;
 }
 
-static void
-stack_unwind(ct_sizer *s, size_t base)
+void
+ct_unwind(ct_sizer *s, size_t base)
 {
     while (s->sp > base) {
         s->sp--;
         Py_DECREF(s->stack[s->sp].obj);
     }
+    s->leaf_bytes = 0;
 }
 
 void
 ct_sizer_fini(ct_sizer *s)
 {
-    stack_unwind(s, 0);
+    ct_unwind(s, 0);
     free(s->stack);
     s->stack = NULL;
     s->cap = 0;
@@ -284,8 +285,7 @@ ct_drain(ct_sizer *s, size_t base)
         Py_ssize_t flat = ct_flat_size(s, obj);
         if (flat < 0 || ct_push_referents(s, obj, depth + 1) < 0) {
             Py_DECREF(obj);
-            stack_unwind(s, base);
-            s->leaf_bytes = 0;
+            ct_unwind(s, base);
             return -1;
         }
         total += flat;
@@ -334,6 +334,7 @@ ct_sizer_size_flat(ct_sizer *s, PyObject *obj, Py_ssize_t *flat_out)
     flat = ct_flat_size(s, obj);
     size_t base = s->sp;
     if (flat < 0 || ct_push_referents(s, obj, 1) < 0) {
+        ct_unwind(s, base);
         total = -1;
     }
     else {

@@ -23,6 +23,10 @@ int ct_push_referents(ct_sizer *s, PyObject *obj, Py_ssize_t depth);
  * 0 if it is skipped, -1 on error. */
 int ct_consider(ct_sizer *s, PyObject *ref, Py_ssize_t depth);
 
+/* Drops the stack entries above `base` and any pending leaf bytes: the
+ * cleanup after a failed push or drain. */
+void ct_unwind(ct_sizer *s, size_t base);
+
 /* Pops and sizes everything on the stack above `base`.  Returns the bytes
  * counted, or -1 with an exception set (the stack is then unwound to base). */
 Py_ssize_t ct_drain(ct_sizer *s, size_t base);

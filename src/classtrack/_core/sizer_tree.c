@@ -249,6 +249,7 @@ virtual_dict_node(ct_sizer *s, PyObject *pairs, Py_ssize_t storage, int level,
         for (Py_ssize_t i = 0; i < PyList_GET_SIZE(pairs); i++) {
             PyObject *pair = PyList_GET_ITEM(pairs, i);
             if (ct_consider(s, PyTuple_GET_ITEM(pair, 1), level + 1) < 0) {
+                ct_unwind(s, base);
                 goto done;
             }
         }
@@ -453,6 +454,7 @@ tree_node(ct_sizer *s, PyObject *obj, PyObject *name, int level, int detail,
     if (level >= detail || (s->limit >= 0 && level >= s->limit)) {
         size_t base = s->sp;
         if (ct_push_referents(s, obj, level + 1) < 0) {
+            ct_unwind(s, base);
             return NULL;
         }
         Py_ssize_t sub = ct_drain(s, base);

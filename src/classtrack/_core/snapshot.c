@@ -112,9 +112,16 @@ ct_tracker_snapshot(ct_tracker *t, double *timestamp, Py_ssize_t *tracked_total,
 {
     int rc = -1;
     size_t len = t->reg.len, n = 0;
-    PyObject **objs = NULL;
+    PyObject **objs = NULL, **carriers = NULL;
     ct_snapshot snap = {0};
     ct_sizer s;
+    if (t->snapshotting) {
+        PyErr_SetString(PyExc_RuntimeError,
+                        "create_snapshot() called from code run by a snapshot "
+                        "(a __repr__ or __sizeof__ of a tracked object)");
+        return -1;
+    }
+    t->snapshotting = 1;
     ct_sizer_init(&s, t->sizer_refs);
 
     if (t->nsnaps == t->snapcap) {
@@ -130,16 +137,19 @@ ct_tracker_snapshot(ct_tracker *t, double *timestamp, Py_ssize_t *tracked_total,
     snap.timestamp = ct_now();
     size_t slots = len ? len : 1;
     objs = PyMem_Malloc(slots * sizeof(PyObject *));
+    carriers = PyMem_Malloc(slots * sizeof(PyObject *));
     snap.idx = PyMem_Malloc(slots * sizeof(uint32_t));
-    if (objs == NULL || snap.idx == NULL) {
+    if (objs == NULL || carriers == NULL || snap.idx == NULL) {
         PyErr_NoMemory();
         goto done;
     }
+    /* strong references to the objects and to their carriers: sizing and
+     * reprs run Python code, which may drop either meanwhile */
     for (size_t i = 0; i < len && i < t->reg.len; i++) {
         PyObject *obj = ct_carrier_object(t->types, t->reg.items[i]);
         if (obj != NULL) {
-            Py_INCREF(obj);
-            objs[n] = obj;
+            objs[n] = Py_NewRef(obj);
+            carriers[n] = Py_NewRef(t->reg.items[i]);
             snap.idx[n] = (uint32_t)i;
             n++;
         }
@@ -159,7 +169,7 @@ ct_tracker_snapshot(ct_tracker *t, double *timestamp, Py_ssize_t *tracked_total,
     uint64_t snap_no = t->nsnaps;
     for (size_t k = 0; k < n; k++) {
         PyObject *obj = objs[k];
-        ct_record *rec = ct_carrier_record(t->types, t->reg.items[snap.idx[k]]);
+        ct_record *rec = ct_carrier_record(t->types, carriers[k]);
         int res = ct_rec_resolution(rec);
         Py_ssize_t size = 0, flat = 0;
         PyObject *key = PyLong_FromUnsignedLongLong((snap_no << 32) | snap.idx[k]);
@@ -225,18 +235,25 @@ ct_tracker_snapshot(ct_tracker *t, double *timestamp, Py_ssize_t *tracked_total,
     }
     *overhead = (Py_ssize_t)own + tables;
     *timestamp = snap.timestamp;
+    if (t->nsnaps >= t->snapcap) {  /* cannot happen while snapshotting is set */
+        PyErr_SetString(PyExc_RuntimeError, "snapshot table changed during a snapshot");
+        goto done;
+    }
     t->snaps[t->nsnaps++] = snap;
     snap.idx = snap.size = snap.flat = NULL;
     rc = 0;
 done:
     for (size_t k = 0; objs != NULL && k < n; k++) {
         Py_DECREF(objs[k]);
+        Py_DECREF(carriers[k]);
     }
     PyMem_Free(objs);
+    PyMem_Free(carriers);
     PyMem_Free(snap.idx);
     PyMem_Free(snap.size);
     PyMem_Free(snap.flat);
     ct_sizer_fini(&s);
+    t->snapshotting = 0;
     return rc;
 }
 

@@ -25,16 +25,22 @@ ct_tracker_name_number(ct_tracker *t, PyObject *name)
         PyErr_SetString(PyExc_OverflowError, "too many distinct tracking names");
         return -1;
     }
+    /* the lists first: the dict must never name a number they lack */
+    if (PyList_Append(t->names, name) < 0) {
+        return -1;
+    }
+    if (PyList_Append(t->name_types, Py_None) < 0) {
+        (void)PyList_SetSlice(t->names, n, n + 1, NULL);
+        return -1;
+    }
     num = PyLong_FromSsize_t(n);
-    if (num == NULL) {
+    if (num == NULL || PyDict_SetItem(t->name_numbers, name, num) < 0) {
+        Py_XDECREF(num);
+        (void)PyList_SetSlice(t->names, n, n + 1, NULL);
+        (void)PyList_SetSlice(t->name_types, n, n + 1, NULL);
         return -1;
     }
-    int rc = PyDict_SetItem(t->name_numbers, name, num);
     Py_DECREF(num);
-    if (rc < 0 || PyList_Append(t->names, name) < 0
-        || PyList_Append(t->name_types, Py_None) < 0) {
-        return -1;
-    }
     return n;
 }
 

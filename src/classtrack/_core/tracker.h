@@ -51,6 +51,9 @@ typedef struct {
     ct_snapshot *snaps;
     size_t nsnaps;
     size_t snapcap;
+    int snapshotting;       /* set while ct_tracker_snapshot runs: the
+                               registry and snapshots must not be cleared
+                               under it (sizing and reprs run Python code) */
 } ct_tracker;
 
 /* Track an object: `fresh` when it comes straight from the tp_alloc hook

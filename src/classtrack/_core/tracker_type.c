@@ -241,9 +241,34 @@ Tracker_snapshot(ct_tracker *t, PyObject *Py_UNUSED(ignored))
     return Py_BuildValue("(dnn)", ts, total, overhead);
 }
 
+static int
+not_snapshotting(ct_tracker *t)
+{
+    if (t->snapshotting) {
+        PyErr_SetString(PyExc_RuntimeError,
+                        "cannot clear the tracker while a snapshot is being taken");
+        return -1;
+    }
+    return 0;
+}
+
+/* Forgets every tracked object.  The snapshots stay (their totals), but
+ * their per-object entries go with the records they indexed. */
 static PyObject *
 Tracker_clear_records(ct_tracker *t, PyObject *Py_UNUSED(ignored))
 {
+    if (not_snapshotting(t) < 0) {
+        return NULL;
+    }
+    for (size_t k = 0; k < t->nsnaps; k++) {
+        PyMem_Free(t->snaps[k].idx);
+        PyMem_Free(t->snaps[k].size);
+        PyMem_Free(t->snaps[k].flat);
+        t->snaps[k].idx = t->snaps[k].size = t->snaps[k].flat = NULL;
+        t->snaps[k].n = 0;
+    }
+    PyDict_Clear(t->trees);
+    PyDict_Clear(t->big);
     ct_registry_clear(&t->reg);
     PyDict_Clear(t->type_overrides);
     PyDict_Clear(t->keep_ids);
@@ -254,6 +279,9 @@ Tracker_clear_records(ct_tracker *t, PyObject *Py_UNUSED(ignored))
 static PyObject *
 Tracker_clear_snapshots(ct_tracker *t, PyObject *Py_UNUSED(ignored))
 {
+    if (not_snapshotting(t) < 0) {
+        return NULL;
+    }
     ct_tracker_clear_snapshots(t);
     Py_RETURN_NONE;
 }
@@ -267,32 +295,49 @@ Tracker_record(ct_tracker *t, PyObject *arg)
     if ((i == -1 && PyErr_Occurred()) || check_index(t, i) < 0) {
         return NULL;
     }
-    PyObject *carrier = t->reg.items[i];
+    PyObject *carrier = Py_NewRef(t->reg.items[i]);
     ct_record *rec = ct_carrier_record(t->types, carrier);
+    /* strong references before anything allocates (the GC may run) */
     PyObject *obj = ct_carrier_object(t->types, carrier);
+    obj = Py_NewRef(obj ? obj : Py_None);
+    PyObject *name = Py_NewRef(PyList_GET_ITEM(t->names, ct_rec_name(rec)));
+    PyObject *cls = NULL, *repr = NULL, *result = NULL;
+    double died = ct_carrier_death(t->types, carrier);
+    uintptr_t id = rec->id;
+    double birth = rec->birth;
+    unsigned int trace = rec->trace;
+    int resolution = ct_rec_resolution(rec);
     PyObject *key = PyLong_FromSsize_t(i);
     if (key == NULL) {
-        return NULL;
+        goto done;
     }
-    PyObject *cls = PyDict_GetItemWithError(t->type_overrides, key);
-    PyObject *repr = cls == NULL && PyErr_Occurred()
-                         ? NULL : PyDict_GetItemWithError(t->reprs, key);
-    Py_DECREF(key);
-    if (PyErr_Occurred()) {
-        return NULL;
+    cls = PyDict_GetItemWithError(t->type_overrides, key);
+    if (cls == NULL && PyErr_Occurred()) {
+        goto done;
     }
     if (cls == NULL) {
         cls = PyList_GET_ITEM(t->name_types, ct_rec_name(rec));
     }
-    double died = ct_carrier_death(t->types, carrier);
+    Py_INCREF(cls);
+    repr = PyDict_GetItemWithError(t->reprs, key);
+    if (repr == NULL && PyErr_Occurred()) {
+        goto done;
+    }
+    repr = Py_NewRef(repr ? repr : Py_None);
     PyObject *death = died == 0.0 ? Py_NewRef(Py_None) : PyFloat_FromDouble(died);
     if (death == NULL) {
-        return NULL;
+        goto done;
     }
-    return Py_BuildValue("(NOdNIiOOO)", PyLong_FromVoidPtr((void *)rec->id),
-                         PyList_GET_ITEM(t->names, ct_rec_name(rec)), rec->birth,
-                         death, (unsigned int)rec->trace, ct_rec_resolution(rec),
-                         obj ? obj : Py_None, cls, repr ? repr : Py_None);
+    result = Py_BuildValue("(NOdNIiOOO)", PyLong_FromVoidPtr((void *)id), name, birth,
+                           death, trace, resolution, obj, cls, repr);
+done:
+    Py_XDECREF(key);
+    Py_DECREF(name);
+    Py_DECREF(obj);
+    Py_XDECREF(cls);
+    Py_XDECREF(repr);
+    Py_DECREF(carrier);
+    return result;
 }
 
 /* record_names() -> list of name numbers, one per record */
@@ -523,6 +568,9 @@ error:
 }
 
 
+static Py_ssize_t class_number_held(PyObject *cls, PyObject *class_index,
+                                    PyObject *classes);
+
 /* Class index (1-based) of a type in the export's class table. */
 static Py_ssize_t
 class_number(PyObject *cls, PyObject *class_index, PyObject *classes)
@@ -530,6 +578,15 @@ class_number(PyObject *cls, PyObject *class_index, PyObject *classes)
     if (cls == NULL || cls == Py_None || !PyType_Check(cls)) {
         return 0;
     }
+    Py_INCREF(cls);     /* __module__ may be a descriptor running code */
+    Py_ssize_t res = class_number_held(cls, class_index, classes);
+    Py_DECREF(cls);
+    return res;
+}
+
+static Py_ssize_t
+class_number_held(PyObject *cls, PyObject *class_index, PyObject *classes)
+{
     PyObject *num = PyDict_GetItemWithError(class_index, cls);
     if (num != NULL) {
         return PyLong_AsSsize_t(num);
@@ -587,6 +644,10 @@ Tracker_export(ct_tracker *t, PyObject *Py_UNUSED(ignored))
         goto done;
     }
     for (size_t i = 0; i < n; i++) {
+        if (i >= t->reg.len) {  /* cleared by code run from class_number */
+            PyErr_SetString(PyExc_RuntimeError, "tracker cleared during export");
+            goto done;
+        }
         PyObject *carrier = t->reg.items[i];
         ct_record *rec = ct_carrier_record(t->types, carrier);
         ids[i] = rec->id;
