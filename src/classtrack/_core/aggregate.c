@@ -6,27 +6,14 @@
  * done here instead of over Python objects.
  */
 #include "state.h"
+#include "columns.h"
 
 #include <string.h>
 
 static int
 get_col(PyObject *obj, Py_buffer *b, size_t itemsize, size_t *n, const char *what)
 {
-    if (PyObject_GetBuffer(obj, b, PyBUF_SIMPLE) < 0) {
-        return -1;
-    }
-    if (b->len % (Py_ssize_t)itemsize != 0) {
-        PyBuffer_Release(b);
-        PyErr_Format(PyExc_ValueError, "aggregate: column %s has a partial item", what);
-        return -1;
-    }
-    if ((uintptr_t)b->buf % itemsize != 0) {
-        PyBuffer_Release(b);
-        PyErr_Format(PyExc_ValueError, "aggregate: column %s is not aligned", what);
-        return -1;
-    }
-    *n = (size_t)b->len / itemsize;
-    return 0;
+    return ct_column_get(obj, itemsize, b, n, "aggregate", what);
 }
 
 /* aggregate(rec_name, rec_birth, rec_death, idx, size, flat, timestamp, nnames)

@@ -8,6 +8,7 @@
  */
 #include "state.h"
 #include "dumpfmt.h"
+#include "columns.h"
 
 #include <string.h>
 
@@ -279,21 +280,7 @@ typedef struct {
 static int
 get_col(PyObject *obj, size_t itemsize, ct_col *col, const char *what)
 {
-    if (PyObject_GetBuffer(obj, &col->b, PyBUF_SIMPLE) < 0) {
-        return -1;
-    }
-    if (col->b.len % (Py_ssize_t)itemsize != 0) {
-        PyBuffer_Release(&col->b);
-        PyErr_Format(PyExc_ValueError, "dump: column %s has a partial item", what);
-        return -1;
-    }
-    if ((uintptr_t)col->b.buf % itemsize != 0) {
-        PyBuffer_Release(&col->b);
-        PyErr_Format(PyExc_ValueError, "dump: column %s is not aligned", what);
-        return -1;
-    }
-    col->n = (size_t)col->b.len / itemsize;
-    return 0;
+    return ct_column_get(obj, itemsize, &col->b, &col->n, "dump", what);
 }
 
 static int

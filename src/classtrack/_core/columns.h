@@ -1,0 +1,37 @@
+/* columns.h - the numeric columns of a dataset (see dumpfmt.h) are
+ * buffers of fixed-width native items; this is the one place that
+ * accepts such a buffer. */
+#ifndef CLASSTRACK_COLUMNS_H
+#define CLASSTRACK_COLUMNS_H
+
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <stdint.h>
+
+/* Gets a buffer of whole, aligned items of `itemsize` bytes into *b and
+ * their count into *n.  On failure: ValueError naming `who` and the
+ * column `what`, nothing held, -1.  The caller releases *b. */
+static inline int
+ct_column_get(PyObject *obj, size_t itemsize, Py_buffer *b, size_t *n,
+              const char *who, const char *what)
+{
+    if (PyObject_GetBuffer(obj, b, PyBUF_SIMPLE) < 0) {
+        return -1;
+    }
+    const char *problem = NULL;
+    if (b->len % (Py_ssize_t)itemsize != 0) {
+        problem = "has a partial item";
+    }
+    else if ((uintptr_t)b->buf % itemsize != 0) {
+        problem = "is not aligned";
+    }
+    if (problem != NULL) {
+        PyBuffer_Release(b);
+        PyErr_Format(PyExc_ValueError, "%s: column %s %s", who, what, problem);
+        return -1;
+    }
+    *n = (size_t)b->len / itemsize;
+    return 0;
+}
+
+#endif
