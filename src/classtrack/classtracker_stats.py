@@ -443,21 +443,8 @@ def _bisect(col: memoryview, value: int) -> int:
 
 
 def _history(data: _Dataset) -> Dict[str, List[Tuple[float, int]]]:
-    events: Dict[int, List[Tuple[float, int]]] = {}
-    for i in range(data.nrec):
-        ev = events.setdefault(data.rec_name[i], [])
-        ev.append((data.births[i], 1))
-        if data.deaths[i]:
-            ev.append((data.deaths[i], -1))
-    out = {}
-    for n, ev in events.items():
-        ev.sort(key=lambda e: (e[0], -e[1]))
-        live, series = 0, []
-        for ts, d in ev:
-            live += d
-            series.append((ts, live))
-        out[data.names[n]] = series
-    return out
+    raw = data._raw
+    return _core.history(list(data.names), raw[1], raw[3], raw[4])
 
 
 def _empty_dataset() -> _Dataset:

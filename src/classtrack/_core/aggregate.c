@@ -16,6 +16,125 @@ get_col(PyObject *obj, Py_buffer *b, size_t itemsize, size_t *n, const char *wha
     return ct_column_get(obj, itemsize, b, n, "aggregate", what);
 }
 
+typedef struct {
+    double ts;
+    int delta;
+} ct_event;
+
+static int
+cmp_event(const void *a, const void *b)
+{
+    const ct_event *x = a, *y = b;
+    if (x->ts != y->ts) {
+        return x->ts < y->ts ? -1 : 1;
+    }
+    return y->delta - x->delta;     /* births before deaths at equal times */
+}
+
+PyObject *
+ct_history(PyObject *names, const uint32_t *name, const double *birth,
+           const double *death, size_t len)
+{
+    size_t nn = (size_t)PyList_GET_SIZE(names);
+    size_t *counts = PyMem_Calloc(nn + 1, sizeof(size_t));
+    size_t *start = PyMem_Calloc(nn + 1, sizeof(size_t));
+    ct_event *events = PyMem_Malloc((2 * len + 1) * sizeof(ct_event));
+    PyObject *out = PyDict_New();
+    if (!counts || !events || !start || !out) {
+        if (out != NULL) {
+            PyErr_NoMemory();
+        }
+        goto error;
+    }
+    for (size_t i = 0; i < len; i++) {
+        if (name[i] < nn) {
+            counts[name[i]] += death[i] != 0.0 ? 2 : 1;
+        }
+    }
+    for (size_t n = 1; n <= nn; n++) {
+        start[n] = start[n - 1] + counts[n - 1];
+    }
+    memset(counts, 0, (nn + 1) * sizeof(size_t));
+    for (size_t i = 0; i < len; i++) {
+        uint32_t n = name[i];
+        if (n >= nn) {
+            continue;
+        }
+        events[start[n] + counts[n]++] = (ct_event){birth[i], +1};
+        if (death[i] != 0.0) {
+            events[start[n] + counts[n]++] = (ct_event){death[i], -1};
+        }
+    }
+    for (size_t n = 0; n < nn; n++) {
+        if (counts[n] == 0) {
+            continue;
+        }
+        ct_event *ev = events + start[n];
+        qsort(ev, counts[n], sizeof(ct_event), cmp_event);
+        PyObject *series = PyList_New((Py_ssize_t)counts[n]);
+        if (series == NULL) {
+            goto error;
+        }
+        long live = 0;
+        for (size_t j = 0; j < counts[n]; j++) {
+            live += ev[j].delta;
+            PyObject *pt = Py_BuildValue("(dl)", ev[j].ts, live);
+            if (pt == NULL) {
+                Py_DECREF(series);
+                goto error;
+            }
+            PyList_SET_ITEM(series, (Py_ssize_t)j, pt);
+        }
+        int rc = PyDict_SetItem(out, PyList_GET_ITEM(names, (Py_ssize_t)n), series);
+        Py_DECREF(series);
+        if (rc < 0) {
+            goto error;
+        }
+    }
+    PyMem_Free(counts);
+    PyMem_Free(events);
+    PyMem_Free(start);
+    return out;
+error:
+    PyMem_Free(counts);
+    PyMem_Free(events);
+    PyMem_Free(start);
+    Py_XDECREF(out);
+    return NULL;
+}
+
+/* history(names, rec_name, rec_birth, rec_death) -> {name: [(timestamp,
+ * live count)]}: the same as Tracker.history, over a dataset's columns */
+static PyObject *
+core_history(PyObject *Py_UNUSED(module), PyObject *args)
+{
+    PyObject *names, *o[3];
+    if (!PyArg_ParseTuple(args, "O!OOO", &PyList_Type, &names, &o[0], &o[1], &o[2])) {
+        return NULL;
+    }
+    Py_buffer b[3];
+    size_t n[3];
+    static const size_t widths[3] = {4, 8, 8};
+    static const char *what[3] = {"name", "birth", "death"};
+    int got = 0;
+    PyObject *result = NULL;
+    for (; got < 3; got++) {
+        if (get_col(o[got], &b[got], widths[got], &n[got], what[got]) < 0) {
+            goto done;
+        }
+    }
+    if (n[1] != n[0] || n[2] != n[0]) {
+        PyErr_SetString(PyExc_ValueError, "history: columns differ in length");
+        goto done;
+    }
+    result = ct_history(names, b[0].buf, b[1].buf, b[2].buf, n[0]);
+done:
+    for (int i = 0; i < got; i++) {
+        PyBuffer_Release(&b[i]);
+    }
+    return result;
+}
+
 /* aggregate(rec_name, rec_birth, rec_death, idx, size, flat, timestamp, nnames)
  *   -> (sums, flats, active): lists indexed by name number */
 static PyObject *
@@ -159,6 +278,8 @@ PyMethodDef ct_aggregate_functions[] = {
     {"aggregate", core_aggregate, METH_VARARGS,
      "aggregate(rec_name, rec_birth, rec_death, idx, size, timestamp, nnames) -> "
      "(sums, flats, active) per name"},
+    {"history", core_history, METH_VARARGS,
+     "history(names, rec_name, rec_birth, rec_death) -> {name: [(timestamp, live count)]}"},
     {"record_max", core_record_max, METH_VARARGS,
      "record_max(nrec, [(idx, size)]) -> bytes of uint64, each record's largest size"},
     {NULL, NULL, 0, NULL},

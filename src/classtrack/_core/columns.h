@@ -34,4 +34,12 @@ ct_column_get(PyObject *obj, size_t itemsize, Py_buffer *b, size_t *n,
     return 0;
 }
 
+/* {name: [(timestamp, live count), ...]} from each record's name number,
+ * birth and death (0.0: alive), births before deaths at equal times.
+ * Records whose name number is not below len(names) are skipped.  New
+ * reference or NULL with an exception.  Shared by Tracker.history and
+ * _core.history (the same over a dataset's columns, aggregate.c). */
+PyObject *ct_history(PyObject *names, const uint32_t *name, const double *birth,
+                     const double *death, size_t len);
+
 #endif

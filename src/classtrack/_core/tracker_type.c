@@ -4,6 +4,7 @@
 #include "state.h"
 #include "tracker.h"
 #include "hooks.h"
+#include "columns.h"
 
 static PyObject *
 tracker_on_death(PyObject *self, PyObject *carrier)
@@ -486,85 +487,31 @@ Tracker_snapshot_entries(ct_tracker *t, PyObject *arg)
     return out;
 }
 
-typedef struct {
-    double ts;
-    int delta;
-} ct_event;
-
-static int
-cmp_event(const void *a, const void *b)
-{
-    const ct_event *x = a, *y = b;
-    if (x->ts != y->ts) {
-        return x->ts < y->ts ? -1 : 1;
-    }
-    return y->delta - x->delta;     /* births before deaths at equal times */
-}
-
 /* history() -> {name: [(timestamp, live count), ...]} */
 static PyObject *
 Tracker_history(ct_tracker *t, PyObject *Py_UNUSED(ignored))
 {
-    size_t nn = (size_t)PyList_GET_SIZE(t->names);
     size_t len = t->reg.len;
-    size_t *counts = PyMem_Calloc(nn + 1, sizeof(size_t));
-    ct_event *events = PyMem_Malloc((2 * len + 1) * sizeof(ct_event));
-    size_t *start = PyMem_Calloc(nn + 1, sizeof(size_t));
-    PyObject *out = PyDict_New();
-    if (!counts || !events || !start || !out) {
+    uint32_t *names = PyMem_Malloc((len + 1) * sizeof(uint32_t));
+    double *births = PyMem_Malloc((len + 1) * sizeof(double));
+    double *deaths = PyMem_Malloc((len + 1) * sizeof(double));
+    PyObject *out = NULL;
+    if (names == NULL || births == NULL || deaths == NULL) {
         PyErr_NoMemory();
-        goto error;
     }
-    for (size_t i = 0; i < len; i++) {
-        ct_record *r = ct_carrier_record(t->types, t->reg.items[i]);
-        counts[ct_rec_name(r)] += ct_carrier_death(t->types, t->reg.items[i]) != 0.0 ? 2 : 1;
-    }
-    for (size_t n = 1; n <= nn; n++) {
-        start[n] = start[n - 1] + counts[n - 1];
-    }
-    memset(counts, 0, (nn + 1) * sizeof(size_t));
-    for (size_t i = 0; i < len; i++) {
-        ct_record *r = ct_carrier_record(t->types, t->reg.items[i]);
-        uint32_t n = ct_rec_name(r);
-        events[start[n] + counts[n]++] = (ct_event){r->birth, +1};
-        double died = ct_carrier_death(t->types, t->reg.items[i]);
-        if (died != 0.0) {
-            events[start[n] + counts[n]++] = (ct_event){died, -1};
+    else {
+        for (size_t i = 0; i < len; i++) {
+            ct_record *r = ct_carrier_record(t->types, t->reg.items[i]);
+            names[i] = ct_rec_name(r);
+            births[i] = r->birth;
+            deaths[i] = ct_carrier_death(t->types, t->reg.items[i]);
         }
+        out = ct_history(t->names, names, births, deaths, len);
     }
-    for (size_t n = 0; n < nn; n++) {
-        ct_event *ev = events + start[n];
-        qsort(ev, counts[n], sizeof(ct_event), cmp_event);
-        PyObject *series = PyList_New((Py_ssize_t)counts[n]);
-        if (series == NULL) {
-            goto error;
-        }
-        long live = 0;
-        for (size_t j = 0; j < counts[n]; j++) {
-            live += ev[j].delta;
-            PyObject *pt = Py_BuildValue("(dl)", ev[j].ts, live);
-            if (pt == NULL) {
-                Py_DECREF(series);
-                goto error;
-            }
-            PyList_SET_ITEM(series, (Py_ssize_t)j, pt);
-        }
-        int rc = counts[n] ? PyDict_SetItem(out, PyList_GET_ITEM(t->names, n), series) : 0;
-        Py_DECREF(series);
-        if (rc < 0) {
-            goto error;
-        }
-    }
-    PyMem_Free(counts);
-    PyMem_Free(events);
-    PyMem_Free(start);
+    PyMem_Free(names);
+    PyMem_Free(births);
+    PyMem_Free(deaths);
     return out;
-error:
-    PyMem_Free(counts);
-    PyMem_Free(events);
-    PyMem_Free(start);
-    Py_XDECREF(out);
-    return NULL;
 }
 
 
