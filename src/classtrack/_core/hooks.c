@@ -90,6 +90,16 @@ ct_hook_alloc(PyTypeObject *type, Py_ssize_t nitems)
     return obj;
 }
 
+allocfunc
+ct_hook_original_alloc(PyTypeObject *type)
+{
+    if (type->tp_alloc != ct_hook_alloc) {
+        return NULL;
+    }
+    ct_hook_entry *e = entry_for_alloc(type);
+    return e != NULL ? e->orig : PyType_GenericAlloc;
+}
+
 /* -- builtins.__build_class__ wrapper ------------------------------------ */
 
 /* Hook a class just created under every tracker that owns its nearest

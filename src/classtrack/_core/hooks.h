@@ -49,6 +49,10 @@ void ct_hook_remove_all(ct_tracker *tracker);
 /* The types `tracker` owns, as a new list. */
 PyObject *ct_hook_types_of(ct_tracker *tracker);
 
+/* The tp_alloc the hook of `type` (or of its hooked ancestor) calls, or
+ * NULL when type's tp_alloc is not the hook. */
+allocfunc ct_hook_original_alloc(PyTypeObject *type);
+
 /* Module functions: builtins.__build_class__ wrapper management. */
 extern PyMethodDef ct_hook_functions[];
 

@@ -2,6 +2,7 @@
  * Nothing else lives here; each concept registers itself. */
 #include "state.h"
 #include "tracker.h"
+#include "deathwatch.h"
 
 static int
 core_exec(PyObject *module)
@@ -10,6 +11,7 @@ core_exec(PyObject *module)
     ct_clock_init();
     if (ct_sizer_refs_init(&st->sizer_refs) < 0
         || ct_sizer_type_register(module, st) < 0
+        || ct_deathwatch_init() < 0
         || ct_registry_types_init(module, &st->registry_types) < 0
         || ct_tracker_type_register(module, &st->tracker_type) < 0
         || PyModule_AddFunctions(module, ct_sizer_functions) < 0
@@ -43,7 +45,6 @@ core_traverse(PyObject *module, visitproc visit, void *arg)
     Py_VISIT(st->sizer_type);
     Py_VISIT(st->tracker_type);
     Py_VISIT(st->registry_types.trackref_type);
-    Py_VISIT(st->registry_types.keepref_type);
     Py_VISIT(st->dump_error);
     Py_VISIT(st->sizer_refs.object_sizeof);
     Py_VISIT(st->sizer_refs.method_wrapper_type);
@@ -57,7 +58,6 @@ core_clear(PyObject *module)
     Py_CLEAR(st->sizer_type);
     Py_CLEAR(st->tracker_type);
     Py_CLEAR(st->registry_types.trackref_type);
-    Py_CLEAR(st->registry_types.keepref_type);
     Py_CLEAR(st->dump_error);
     ct_sizer_refs_clear(&st->sizer_refs);
     return 0;

@@ -1,21 +1,25 @@
 /* registry.c - tracked-object records.  See registry.h for the design.
  *
  * Invariants:
- *   - reg->items[0 .. len) are strong references to TrackRef or KeepRef
- *     carriers, in registration order, so births never decrease along
- *     the array (ct_now is monotonic);
- *   - a TrackRef's object is alive exactly while wr_object is not None
- *     (CPython sets None when it clears the reference); after that,
- *     wr_prev holds the death time's bits (all zero until the callback
- *     ran); a KeepRef's obj is non-NULL until the registry is cleared.
+ *   - recs[0 .. len) in registration order, so births never decrease
+ *     along the array (ct_now is monotonic);
+ *   - a watched record's object is alive exactly while its block is in
+ *     the livemap (the free hook removes it and stamps the death);
+ *   - a weak record's object is alive exactly while its TrackRef's
+ *     wr_object is not None; the callback stamps the death;
+ *   - carriers[0 .. ncarriers) have ascending indexes, each a weak or
+ *     kept record, and hold strong references;
+ *   - reg->live is non-empty only while reg is registered with the death
+ *     watch (reg->watched).
  */
 #include "registry.h"
+#include "deathwatch.h"
 #include "compat.h"
+#include "layout.h"
 
 #include <math.h>
 #include <string.h>
 #include <time.h>
-
 /* The clock.  Births and deaths are stamped on the object creation and
  * destruction paths, where clock_gettime (25 ns here) was the largest
  * single cost of tracking.  On CPUs with an invariant TSC the stamp is
@@ -94,7 +98,7 @@ ct_now(void)
     return t > 0.0 ? t : 1e-9;
 }
 
-/* -- carrier types ------------------------------------------------------ */
+/* -- TrackRef ----------------------------------------------------------- */
 
 static void
 trackref_dealloc(PyObject *self)
@@ -115,7 +119,7 @@ trackref_traverse(ct_trackref *self, visitproc visit, void *arg)
 static PyType_Slot trackref_slots[] = {
     {Py_tp_dealloc, trackref_dealloc},
     {Py_tp_traverse, trackref_traverse},
-    {Py_tp_doc, "classtrack's weak reference to a tracked object; carries its record."},
+    {Py_tp_doc, "classtrack's weak reference to a tracked object; carries its record number."},
     {0, NULL},
 };
 
@@ -125,47 +129,6 @@ static PyType_Spec trackref_spec = {
     0,
     Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC,
     trackref_slots,
-};
-
-static int
-keepref_traverse(ct_keepref *self, visitproc visit, void *arg)
-{
-    Py_VISIT(Py_TYPE(self));
-    Py_VISIT(self->obj);
-    return 0;
-}
-
-static int
-keepref_clear(ct_keepref *self)
-{
-    Py_CLEAR(self->obj);
-    return 0;
-}
-
-static void
-keepref_dealloc(ct_keepref *self)
-{
-    PyTypeObject *tp = Py_TYPE(self);
-    PyObject_GC_UnTrack(self);
-    Py_CLEAR(self->obj);
-    tp->tp_free((PyObject *)self);
-    Py_DECREF(tp);
-}
-
-static PyType_Slot keepref_slots[] = {
-    {Py_tp_dealloc, keepref_dealloc},
-    {Py_tp_traverse, keepref_traverse},
-    {Py_tp_clear, keepref_clear},
-    {Py_tp_doc, "classtrack's strong reference to an object tracked with keep=True."},
-    {0, NULL},
-};
-
-static PyType_Spec keepref_spec = {
-    "classtrack._core.KeepRef",
-    sizeof(ct_keepref),
-    0,
-    Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC,
-    keepref_slots,
 };
 
 int
@@ -181,15 +144,10 @@ ct_registry_types_init(PyObject *module, ct_registry_types *types)
     if (types->trackref_type == NULL) {
         return -1;
     }
-    types->keepref_type = (PyTypeObject *)PyType_FromModuleAndSpec(
-        module, &keepref_spec, NULL);
-    if (types->keepref_type == NULL) {
-        return -1;
-    }
 #if PY_VERSION_HEX >= 0x030B0000
     /* the call slot CPython gives every weak reference, copied into the
      * TrackRefs built without weakref.__new__ */
-    PyObject *probe = PyWeakref_NewRef((PyObject *)types->keepref_type, NULL);
+    PyObject *probe = PyWeakref_NewRef((PyObject *)types->trackref_type, NULL);
     if (probe == NULL) {
         return -1;
     }
@@ -210,74 +168,145 @@ ct_registry_init(ct_registry *reg)
 void
 ct_registry_clear(ct_registry *reg)
 {
-    PyObject **items = reg->items;
-    size_t len = reg->len;
-    PyObject *args = reg->args;
-    /* detach first: deallocating a carrier may run code that looks here */
-    ct_registry_init(reg);
-    Py_XDECREF(args);
-    for (size_t i = 0; i < len; i++) {
-        Py_DECREF(items[i]);
+    ct_registry old = *reg;
+    /* detach first: freeing a carrier may run code that looks here */
+    if (old.watched) {
+        ct_deathwatch_remove(reg);
     }
-    PyMem_Free(items);
+    ct_registry_init(reg);
+    ct_livemap_clear(&old.live);
+    PyMem_RawFree(old.recs);
+    Py_XDECREF(old.args);
+    for (size_t i = 0; i < old.ncarriers; i++) {
+        PyObject *c = old.carriers[i].obj;
+        if (Py_TYPE(c)->tp_dealloc == trackref_dealloc) {
+            ((ct_trackref *)c)->index = SIZE_MAX;   /* its callback may still run */
+        }
+    }
+    for (size_t i = 0; i < old.ncarriers; i++) {
+        Py_DECREF(old.carriers[i].obj);
+    }
+    PyMem_RawFree(old.carriers);
 }
 
 int
 ct_registry_traverse(ct_registry *reg, visitproc visit, void *arg)
 {
-    for (size_t i = 0; i < reg->len; i++) {
-        Py_VISIT(reg->items[i]);
+    for (size_t i = 0; i < reg->ncarriers; i++) {
+        Py_VISIT(reg->carriers[i].obj);
     }
     return 0;
 }
 
-ct_record *
-ct_carrier_record(const ct_registry_types *types, PyObject *carrier)
+/* The carrier of record i, borrowed, or NULL. */
+static PyObject *
+carrier_of(const ct_registry *reg, size_t i)
 {
-    if (Py_IS_TYPE(carrier, types->trackref_type)) {
-        return &((ct_trackref *)carrier)->rec;
+    size_t lo = 0, hi = reg->ncarriers;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (reg->carriers[mid].index < i) {
+            lo = mid + 1;
+        }
+        else {
+            hi = mid;
+        }
     }
-    return &((ct_keepref *)carrier)->rec;
+    return lo < reg->ncarriers && reg->carriers[lo].index == i ? reg->carriers[lo].obj : NULL;
 }
 
 PyObject *
-ct_carrier_object(const ct_registry_types *types, PyObject *carrier)
+ct_registry_object(const ct_registry *reg, size_t i)
 {
-    if (Py_IS_TYPE(carrier, types->trackref_type)) {
-        ct_trackref *t = (ct_trackref *)carrier;
-        PyObject *obj = t->wr.wr_object;
-        if (obj == Py_None || Py_REFCNT(obj) <= 0) {
+    const ct_record *r = &reg->recs[i];
+    if (r->id & CT_REC_KEPT) {
+        return carrier_of(reg, i);
+    }
+    PyObject *obj;
+    if (r->id & CT_REC_WEAK) {
+        ct_trackref *t = (ct_trackref *)carrier_of(reg, i);
+        if (t == NULL) {
             return NULL;
         }
-        return obj;
+        obj = t->wr.wr_object;
+        if (obj == Py_None) {
+            return NULL;
+        }
     }
-    return ((ct_keepref *)carrier)->obj;
+    else {
+        if (r->death != 0.0) {
+            return NULL;
+        }
+        obj = (PyObject *)ct_rec_id(r);
+    }
+    /* refcount 0: being destroyed, not freed yet */
+    return Py_REFCNT(obj) > 0 ? obj : NULL;
+}
+
+double
+ct_registry_death(const ct_registry *reg, size_t i)
+{
+    const ct_record *r = &reg->recs[i];
+    if (r->death != 0.0 || !(r->id & CT_REC_WEAK)) {
+        return r->death;
+    }
+    ct_trackref *t = (ct_trackref *)carrier_of(reg, i);
+    if (t != NULL && t->wr.wr_object == Py_None) {
+        /* cleared, callback not run yet: dead, time not stamped */
+        return r->birth + 1e-9;
+    }
+    return 0.0;
 }
 
 static int
-registry_append(ct_registry *reg, PyObject *carrier)
+append_record(ct_registry *reg)
 {
     if (reg->len == reg->cap) {
+        if (reg->cap >= UINT32_MAX - 1) {
+            PyErr_SetString(PyExc_OverflowError, "too many tracked objects");
+            return -1;
+        }
         /* grow by 1/4: the array is part of the per-object budget */
         size_t cap = reg->cap < 1024 ? 1024 : reg->cap + reg->cap / 4;
-        PyObject **items = PyMem_Realloc(reg->items, cap * sizeof(PyObject *));
-        if (items == NULL) {
+        if (cap > UINT32_MAX - 1) {
+            cap = UINT32_MAX - 1;
+        }
+        ct_record *recs = PyMem_RawRealloc(reg->recs, cap * sizeof(ct_record));
+        if (recs == NULL) {
             PyErr_NoMemory();
             return -1;
         }
-        reg->items = items;
+        reg->recs = recs;
         reg->cap = cap;
     }
-    reg->items[reg->len++] = carrier;   /* steals the reference */
-    reg->alive++;
+    reg->len++;
+    return 0;
+}
+
+/* Steals a reference to obj on success. */
+static int
+append_carrier(ct_registry *reg, size_t index, PyObject *obj)
+{
+    if (reg->ncarriers == reg->capcarriers) {
+        size_t cap = reg->capcarriers ? reg->capcarriers * 2 : 16;
+        ct_carrier *c = PyMem_RawRealloc(reg->carriers, cap * sizeof(ct_carrier));
+        if (c == NULL) {
+            PyErr_NoMemory();
+            return -1;
+        }
+        reg->carriers = c;
+        reg->capcarriers = cap;
+    }
+    reg->carriers[reg->ncarriers].index = index;
+    reg->carriers[reg->ncarriers].obj = obj;
+    reg->ncarriers++;
     return 0;
 }
 
 /* A TrackRef for an object that has no weak reference yet (one that
  * tp_alloc just returned): what weakref.__new__ does for a subtype with a
  * callback, without argument parsing or list search, since the list is
- * empty.  Not yet tracked by the GC; the caller fills the record and
- * tracks it. */
+ * empty.  Not yet tracked by the GC; the caller tracks it. */
 static PyObject *
 fresh_trackref(const ct_registry_types *types, PyObject *obj, PyObject *callback,
                PyWeakReference **list)
@@ -290,6 +319,7 @@ fresh_trackref(const ct_registry_types *types, PyObject *obj, PyObject *callback
     self->wr.hash = -1;
     self->wr.wr_prev = NULL;
     self->wr.wr_next = NULL;
+    self->index = SIZE_MAX;
 #if PY_VERSION_HEX >= 0x030B0000
     self->wr.vectorcall = types->weakref_vectorcall;
 #endif
@@ -306,124 +336,150 @@ fresh_trackref(const ct_registry_types *types, PyObject *obj, PyObject *callback
     return (PyObject *)self;
 }
 
+/* A new TrackRef to obj (callback set, GC-tracked), or NULL. */
+static PyObject *
+new_trackref(ct_registry *reg, const ct_registry_types *types, PyObject *obj,
+             PyObject *callback, int fresh)
+{
+    if (Py_TYPE(obj)->tp_weaklistoffset == 0) {
+        PyErr_Format(PyExc_TypeError,
+                     "cannot track '%.100s' objects: they cannot be weakly "
+                     "referenced (give the class a '__weakref__' slot, or "
+                     "track with keep=True to hold them alive)",
+                     Py_TYPE(obj)->tp_name);
+        return NULL;
+    }
+    PyObject *carrier;
+    Py_ssize_t off = Py_TYPE(obj)->tp_weaklistoffset;
+    if (fresh && off > 0 && (Py_TYPE(obj)->tp_flags & Py_TPFLAGS_HEAPTYPE)) {
+        PyWeakReference **list = (PyWeakReference **)((char *)obj + off);
+        if (*list == NULL) {
+            carrier = fresh_trackref(types, obj, callback, list);
+            if (carrier == NULL) {
+                return NULL;
+            }
+            if (carrier != Py_None) {
+                PyObject_GC_Track(carrier);
+                return carrier;
+            }
+            Py_DECREF(carrier);
+        }
+    }
+    /* weakref.__new__ only borrows its arguments: one 2-tuple per
+     * registry is refilled for each new reference */
+    PyObject *args = reg->args;
+    if (args == NULL || Py_REFCNT(args) != 1) {
+        Py_XDECREF(args);
+        args = reg->args = PyTuple_New(2);
+        if (args == NULL) {
+            return NULL;
+        }
+        Py_INCREF(Py_None);
+        Py_INCREF(Py_None);
+        PyTuple_SET_ITEM(args, 0, Py_None);
+        PyTuple_SET_ITEM(args, 1, Py_None);
+    }
+    Py_INCREF(obj);
+    Py_INCREF(callback);
+    Py_SETREF(((PyTupleObject *)args)->ob_item[0], obj);
+    Py_SETREF(((PyTupleObject *)args)->ob_item[1], callback);
+    carrier = _PyWeakref_RefType.tp_new(types->trackref_type, args, NULL);
+    /* do not keep the tracked object alive through the tuple */
+    Py_INCREF(Py_None);
+    Py_SETREF(((PyTupleObject *)args)->ob_item[0], Py_None);
+    if (carrier != NULL) {
+        ((ct_trackref *)carrier)->index = SIZE_MAX;
+        if (!PyObject_GC_IsTracked(carrier)) {
+            PyObject_GC_Track(carrier);
+        }
+    }
+    return carrier;
+}
+
 Py_ssize_t
 ct_registry_add(ct_registry *reg, const ct_registry_types *types, PyObject *obj,
                 PyObject *callback, uint32_t name, int resolution, int keep,
                 uint32_t trace, int fresh)
 {
-    PyObject *carrier;
-    ct_record *rec;
     if (resolution < 0) {
         resolution = 0;
     }
     if (resolution > CT_MAX_RESOLUTION) {
         resolution = CT_MAX_RESOLUTION;
     }
+    uintptr_t flags = 0;
+    PyObject *carrier = NULL;
+    void *block = NULL;
     if (keep) {
-        ct_keepref *k = PyObject_GC_New(ct_keepref, types->keepref_type);
-        if (k == NULL) {
-            return -1;
-        }
-        Py_INCREF(obj);
-        k->obj = obj;
-        rec = &k->rec;
-        carrier = (PyObject *)k;
+        flags = CT_REC_KEPT;
+        carrier = Py_NewRef(obj);
     }
-    else {
-        if (Py_TYPE(obj)->tp_weaklistoffset == 0) {
-            PyErr_Format(PyExc_TypeError,
-                         "cannot track '%.100s' objects: they cannot be weakly "
-                         "referenced (give the class a '__weakref__' slot, or "
-                         "track with keep=True to hold them alive)",
-                         Py_TYPE(obj)->tp_name);
-            return -1;
-        }
-        PyWeakReference **list =
-            (PyWeakReference **)((char *)obj + Py_TYPE(obj)->tp_weaklistoffset);
-        if (fresh && *list == NULL && (Py_TYPE(obj)->tp_flags & Py_TPFLAGS_HEAPTYPE)) {
-            carrier = fresh_trackref(types, obj, callback, list);
-            if (carrier == NULL) {
-                return -1;
-            }
-            if (carrier != Py_None) {
-                rec = &((ct_trackref *)carrier)->rec;
-                goto filled;
-            }
-            Py_DECREF(carrier);
-        }
-        /* weakref.__new__ only borrows its arguments: one 2-tuple per
-         * registry is refilled for each new reference */
-        PyObject *args = reg->args;
-        if (args == NULL || Py_REFCNT(args) != 1) {
-            Py_XDECREF(args);
-            args = reg->args = PyTuple_New(2);
-            if (args == NULL) {
-                return -1;
-            }
-            Py_INCREF(Py_None);
-            Py_INCREF(Py_None);
-            PyTuple_SET_ITEM(args, 0, Py_None);
-            PyTuple_SET_ITEM(args, 1, Py_None);
-        }
-        Py_INCREF(obj);
-        Py_INCREF(callback);
-        Py_SETREF(((PyTupleObject *)args)->ob_item[0], obj);
-        Py_SETREF(((PyTupleObject *)args)->ob_item[1], callback);
-        carrier = _PyWeakref_RefType.tp_new(types->trackref_type, args, NULL);
-        /* do not keep the tracked object alive through the tuple */
-        Py_INCREF(Py_None);
-        Py_SETREF(((PyTupleObject *)args)->ob_item[0], Py_None);
+    else if ((block = ct_deathwatch_covers(obj)) == NULL) {
+        flags = CT_REC_WEAK;
+        carrier = new_trackref(reg, types, obj, callback, fresh);
         if (carrier == NULL) {
             return -1;
         }
-        rec = &((ct_trackref *)carrier)->rec;
     }
-filled:
-    rec->id = (uintptr_t)obj;
-    rec->birth = ct_now();
-    rec->name_res = (name << 8) | (uint32_t)resolution;
-    rec->trace = trace;
-    if (keep || PyObject_GC_IsTracked(carrier) == 0) {
-        PyObject_GC_Track(carrier);
-    }
-    Py_ssize_t index = (Py_ssize_t)reg->len;
-    if (registry_append(reg, carrier) < 0) {
-        Py_DECREF(carrier);
+    /* creating the carrier may have run code (the GC) that grew reg */
+    size_t index = reg->len;
+    if (append_record(reg) < 0) {
+        Py_XDECREF(carrier);
         return -1;
     }
-    return index;
-}
-
-/* Position of `carrier` in the array, found by birth (births are sorted). */
-static Py_ssize_t
-index_of(const ct_registry *reg, const ct_registry_types *types, PyObject *carrier)
-{
-    double birth = ct_carrier_record(types, carrier)->birth;
-    size_t lo = 0, hi = reg->len;
-    while (lo < hi) {
-        size_t mid = lo + (hi - lo) / 2;
-        if (ct_carrier_record(types, reg->items[mid])->birth < birth) {
-            lo = mid + 1;
+    if (carrier != NULL) {
+        if (append_carrier(reg, index, carrier) < 0) {
+            reg->len--;
+            Py_DECREF(carrier);
+            return -1;
         }
-        else {
-            hi = mid;
+        if (flags == CT_REC_WEAK) {
+            ((ct_trackref *)carrier)->index = index;
         }
     }
-    for (size_t i = lo; i < reg->len; i++) {
-        if (reg->items[i] == carrier) {
-            return (Py_ssize_t)i;
+    else {
+        uint32_t old;
+        if (!reg->watched) {
+            if (ct_deathwatch_add(reg) < 0) {
+                reg->len--;
+                PyErr_NoMemory();
+                return -1;
+            }
+            reg->watched = 1;
         }
-        if (ct_carrier_record(types, reg->items[i])->birth > birth) {
-            break;
+        int r = ct_livemap_put(&reg->live, block, (uint32_t)index, &old);
+        if (r < 0) {
+            reg->len--;
+            PyErr_NoMemory();
+            return -1;
+        }
+        if (r == 1 && old < index && reg->recs[old].death == 0.0) {
+            /* a block still listed was reused: the watch missed the death
+             * (it was unhooked); the best time known is now */
+            reg->recs[old].death = ct_now();
+            reg->alive--;
         }
     }
-    return -1;
+    ct_record *rec = &reg->recs[index];
+    rec->id = (uintptr_t)obj | flags;
+    rec->birth = ct_now();
+    rec->death = 0.0;
+    rec->name_res = (name << 8) | (uint32_t)resolution;
+    rec->trace = trace;
+    reg->alive++;
+    return (Py_ssize_t)index;
 }
 
 Py_ssize_t
-ct_registry_find_weak(const ct_registry *reg, const ct_registry_types *types,
-                      PyObject *obj, PyObject *callback)
+ct_registry_find(const ct_registry *reg, const ct_registry_types *types,
+                 PyObject *obj, PyObject *callback)
 {
+    uint32_t i;
+    void *block = (char *)obj - ct_preheader_size(obj);
+    if (ct_livemap_get(&reg->live, block, &i) && i < reg->len
+        && ct_rec_id(&reg->recs[i]) == (uintptr_t)obj && reg->recs[i].death == 0.0) {
+        return (Py_ssize_t)i;
+    }
     Py_ssize_t off = Py_TYPE(obj)->tp_weaklistoffset;
     if (off == 0) {     /* negative for 3.12+'s managed weakref list */
         return -1;
@@ -431,55 +487,41 @@ ct_registry_find_weak(const ct_registry *reg, const ct_registry_types *types,
     PyWeakReference *wr = *(PyWeakReference **)((char *)obj + off);
     for (; wr != NULL; wr = wr->wr_next) {
         if (Py_IS_TYPE(wr, types->trackref_type) && wr->wr_callback == callback) {
-            return index_of(reg, types, (PyObject *)wr);
+            size_t index = ((ct_trackref *)wr)->index;
+            return index < reg->len ? (Py_ssize_t)index : -1;
         }
     }
     return -1;
 }
 
-double
-ct_carrier_death(const ct_registry_types *types, PyObject *carrier)
-{
-    if (!Py_IS_TYPE(carrier, types->trackref_type)) {
-        return 0.0;
-    }
-    const ct_trackref *t = (const ct_trackref *)carrier;
-    if (t->wr.wr_object != Py_None) {
-        return 0.0;
-    }
-    double death;
-    memcpy(&death, &t->wr.wr_prev, sizeof(death));
-    /* cleared but the callback has not run yet: dead, time not stamped */
-    return death > 0.0 ? death : t->rec.birth + 1e-9;
-}
-
 void
-ct_registry_mark_dead(ct_registry *reg, const ct_registry_types *types,
-                      PyObject *carrier)
+ct_registry_trackref_died(ct_registry *reg, const ct_registry_types *types,
+                          PyObject *carrier)
 {
     if (!Py_IS_TYPE(carrier, types->trackref_type)) {
         return;
     }
     ct_trackref *t = (ct_trackref *)carrier;
-    if (t->wr.wr_object != Py_None || t->wr.wr_prev != NULL) {
-        return;     /* not cleared (cannot happen), or stamped already */
+    size_t i = t->index;
+    if (i >= reg->len || t->wr.wr_object != Py_None || reg->recs[i].death != 0.0) {
+        return;     /* forgotten, not cleared (cannot happen), or stamped */
     }
-    double now = ct_now();
-    memcpy(&t->wr.wr_prev, &now, sizeof(now));
+    reg->recs[i].death = ct_now();
     if (reg->alive > 0) {
         reg->alive--;
     }
 }
 
 size_t
-ct_registry_footprint(const ct_registry *reg, const ct_registry_types *types)
+ct_registry_footprint(const ct_registry *reg)
 {
-    size_t bytes = reg->cap * sizeof(PyObject *);
-    for (size_t i = 0; i < reg->len; i++) {
-        PyObject *c = reg->items[i];
-        bytes += 2 * sizeof(void *)   /* GC header */
-                 + (size_t)(Py_IS_TYPE(c, types->trackref_type)
-                            ? sizeof(ct_trackref) : sizeof(ct_keepref));
+    size_t bytes = reg->cap * sizeof(ct_record)
+                   + reg->capcarriers * sizeof(ct_carrier)
+                   + ct_livemap_footprint(&reg->live);
+    for (size_t i = 0; i < reg->ncarriers; i++) {
+        if (reg->recs[reg->carriers[i].index].id & CT_REC_WEAK) {
+            bytes += 2 * sizeof(void *) + sizeof(ct_trackref);   /* GC header */
+        }
     }
     return bytes;
 }

@@ -1,28 +1,23 @@
 /* registry.h - the tracked objects of one tracker, as compact C records.
  *
- * Design.  A tracked object's record lives inside the weak reference that
- * watches it: TrackRef is a C subtype of weakref.ref whose extra fields are
- * the record (id, birth, name, resolution, trace).  The death time needs
- * no field of its own: once CPython has cleared a weak reference (its
- * referent died), the reference's list links wr_prev/wr_next are never
- * read again, and the death callback stores the time in wr_prev.  One
- * allocation per tracked object, 104 bytes with the GC header on 3.11-3.13
- * (a 112-byte pymalloc block), and no other per-object structure but one
- * pointer in the registry's array: the budget is 128 bytes per tracked
- * instance, everything included.
- * Objects tracked with keep=True are held strongly by a KeepRef carrying
- * the same record instead (they need no weak reference, so objects that
- * cannot be weakly referenced can be kept).
+ * Design.  Records live in one array, in registration order (index =
+ * registration number): id, birth, death, name and resolution, trace
+ * number; 32 bytes.  How the registry learns that an object died depends
+ * on the object:
+ *   - watched (most objects: instances of Python classes, see
+ *     deathwatch.h): the block holding the object is in the registry's
+ *     livemap; the object allocator's free hook stamps the death.  Nothing
+ *     per object but the record and a few bytes of livemap: no Python
+ *     object, nothing for the garbage collector.
+ *   - weak (other weakly referenceable objects, or when the watch is not
+ *     installed): a TrackRef, a C subtype of weakref.ref carrying the
+ *     record number, whose callback stamps the death.
+ *   - kept (keep=True): the registry holds the object strongly.
+ * TrackRefs and kept objects are "carriers", listed by record number in a
+ * side array (rare, so the common record stays 32 bytes; the kind is kept
+ * in the two low bits of the id, which are zero in any object address).
  *
- * Deaths: every TrackRef has the tracker's one death callback (a C
- * function bound to the tracker); CPython calls it with the TrackRef when
- * the object dies, and it stamps the death time.  Histories are not stored:
- * they are derived from births and deaths on demand.
- *
- * Ownership: the registry's array holds a strong reference to every
- * carrier, in registration order (index = registration number).  A
- * carrier never refers back to the registry except through its callback,
- * which holds the tracker: the tracker is a GC object and traverses both.
+ * Histories are not stored: they are derived from births and deaths.
  * All access needs the GIL.
  */
 #ifndef CLASSTRACK_REGISTRY_H
@@ -37,32 +32,44 @@
 /* Names are numbered; 2**24 distinct names per tracker. */
 #define CT_MAX_NAMES (1u << 24)
 
+#define CT_REC_WEAK 1u     /* id flag: a TrackRef carries the record */
+#define CT_REC_KEPT 2u     /* id flag: the object is held strongly */
+#define CT_REC_FLAGS 3u
+
 typedef struct {
-    uintptr_t id;       /* id(obj): its address, kept after death */
+    uintptr_t id;       /* id(obj), kept after death; low bits: CT_REC_* */
     double birth;       /* seconds since classtrack was imported */
+    double death;       /* 0.0 while alive or not yet stamped */
     uint32_t name_res;  /* name index << 8 | resolution level */
     uint32_t trace;     /* trace number, 0 for none */
 } ct_record;
 
 typedef struct {
     PyWeakReference wr;
-    ct_record rec;
+    size_t index;       /* record number, SIZE_MAX once forgotten */
 } ct_trackref;
 
 typedef struct {
-    PyObject_HEAD
-    PyObject *obj;      /* strong: the kept object */
-    ct_record rec;
-} ct_keepref;
+    size_t index;
+    PyObject *obj;      /* strong: TrackRef (weak records) or the object (kept) */
+} ct_carrier;
 
 static inline uint32_t ct_rec_name(const ct_record *r) { return r->name_res >> 8; }
 static inline int ct_rec_resolution(const ct_record *r) { return (int)(r->name_res & 0xff); }
+static inline uintptr_t ct_rec_id(const ct_record *r) { return r->id & ~(uintptr_t)CT_REC_FLAGS; }
+
+#include "livemap.h"
 
 typedef struct {
-    PyObject **items;   /* strong references to carriers */
+    ct_record *recs;    /* PyMem_Raw array */
     size_t len;
     size_t cap;
-    size_t alive;       /* carriers whose object is alive */
+    size_t alive;       /* records whose object is alive */
+    ct_livemap live;    /* blocks of watched live objects -> record number */
+    int watched;        /* registered with the death watch */
+    ct_carrier *carriers;   /* ascending index; PyMem_Raw array */
+    size_t ncarriers;
+    size_t capcarriers;
     PyObject *args;     /* strong: a reusable 2-tuple for weakref.__new__,
                            holding None between uses */
 } ct_registry;
@@ -70,7 +77,6 @@ typedef struct {
 /* Types of the carriers, created by ct_registry_types_init. */
 typedef struct {
     PyTypeObject *trackref_type;
-    PyTypeObject *keepref_type;
 #if PY_VERSION_HEX >= 0x030B0000
     vectorcallfunc weakref_vectorcall;  /* what weakref.__new__ installs */
 #endif
@@ -83,42 +89,54 @@ double ct_now(void);
 void ct_clock_init(void);
 
 void ct_registry_init(ct_registry *reg);
-/* Drops every carrier (their weak references die with them). */
+/* Drops every record and carrier. */
 void ct_registry_clear(ct_registry *reg);
 int ct_registry_traverse(ct_registry *reg, visitproc visit, void *arg);
 
-/* The record inside a carrier. */
-ct_record *ct_carrier_record(const ct_registry_types *types, PyObject *carrier);
+/* The record number i (i < len). */
+static inline ct_record *
+ct_registry_record(const ct_registry *reg, size_t i)
+{
+    return &reg->recs[i];
+}
 
-/* The carrier's object, borrowed, or NULL once it died. */
-PyObject *ct_carrier_object(const ct_registry_types *types, PyObject *carrier);
+/* Record i's object, borrowed, or NULL once it died (or while it is
+ * being destroyed). */
+PyObject *ct_registry_object(const ct_registry *reg, size_t i);
 
-/* Track obj: appends a carrier.  `callback` is the death callback for
+/* Seconds since import at which record i's object died, 0.0 while alive. */
+double ct_registry_death(const ct_registry *reg, size_t i);
+
+/* Track obj: appends a record.  `callback` is the death callback for
  * weak references; `fresh` says obj was just allocated (from the tp_alloc
- * hook), which allows a faster construction of its weak reference.
- * Returns the new index, or -1 with an exception (TypeError when obj
- * cannot be weakly referenced and keep is false). */
+ * hook).  Returns the new index, or -1 with an exception (TypeError when
+ * obj cannot be followed and keep is false). */
 Py_ssize_t ct_registry_add(ct_registry *reg, const ct_registry_types *types,
                            PyObject *obj, PyObject *callback, uint32_t name,
                            int resolution, int keep, uint32_t trace, int fresh);
 
-/* Index of the carrier tracking obj alive in this registry, or -1.  Walks
- * obj's weak reference list (no map needed), then, for keep=True carriers,
- * the caller's keep map. */
-Py_ssize_t ct_registry_find_weak(const ct_registry *reg,
-                                 const ct_registry_types *types, PyObject *obj,
-                                 PyObject *callback);
+/* Index of the record following obj alive in this registry (watched or
+ * weak), or -1.  Kept objects are found by the caller's keep map. */
+Py_ssize_t ct_registry_find(const ct_registry *reg, const ct_registry_types *types,
+                            PyObject *obj, PyObject *callback);
 
-/* Seconds since import at which the carrier's object died, 0.0 while it
- * is alive (kept objects never die while kept). */
-double ct_carrier_death(const ct_registry_types *types, PyObject *carrier);
+/* Death callback of a TrackRef. */
+void ct_registry_trackref_died(ct_registry *reg, const ct_registry_types *types,
+                               PyObject *carrier);
 
-/* Marks the carrier's object dead now (death callback). */
-void ct_registry_mark_dead(ct_registry *reg, const ct_registry_types *types,
-                           PyObject *carrier);
+/* The free hook: block was freed (see deathwatch.h).  Never allocates. */
+static inline void
+ct_registry_block_freed(ct_registry *reg, void *block)
+{
+    uint32_t i;
+    if (reg->live.count != 0 && ct_livemap_pop(&reg->live, block, &i)
+        && i < reg->len) {
+        reg->recs[i].death = ct_now();
+        reg->alive--;
+    }
+}
 
-/* Bytes the registry holds: carriers and the array. */
-size_t ct_registry_footprint(const ct_registry *reg,
-                             const ct_registry_types *types);
+/* Bytes the registry holds: records, livemap, carriers. */
+size_t ct_registry_footprint(const ct_registry *reg);
 
 #endif

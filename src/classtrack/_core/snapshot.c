@@ -16,6 +16,7 @@
  * seconds, that class's repr is not called again by this tracker.
  */
 #include "tracker.h"
+#include "deathwatch.h"
 
 #define CT_SLOW_REPR 0.005
 #define CT_REPR_CLIP 128
@@ -112,7 +113,7 @@ ct_tracker_snapshot(ct_tracker *t, double *timestamp, Py_ssize_t *tracked_total,
 {
     int rc = -1;
     size_t len = t->reg.len, n = 0;
-    PyObject **objs = NULL, **carriers = NULL;
+    PyObject **objs = NULL;
     ct_snapshot snap = {0};
     ct_sizer s;
     if (t->snapshotting) {
@@ -137,19 +138,26 @@ ct_tracker_snapshot(ct_tracker *t, double *timestamp, Py_ssize_t *tracked_total,
     snap.timestamp = ct_now();
     size_t slots = len ? len : 1;
     objs = PyMem_Malloc(slots * sizeof(PyObject *));
-    carriers = PyMem_Malloc(slots * sizeof(PyObject *));
     snap.idx = PyMem_Malloc(slots * sizeof(uint32_t));
-    if (objs == NULL || carriers == NULL || snap.idx == NULL) {
+    if (objs == NULL || snap.idx == NULL) {
         PyErr_NoMemory();
         goto done;
     }
-    /* strong references to the objects and to their carriers: sizing and
-     * reprs run Python code, which may drop either meanwhile */
+    /* strong references to the objects: sizing and reprs run Python
+     * code, which may drop them meanwhile (records stay: the registry
+     * cannot be cleared while snapshotting is set) */
+    if (t->reg.live.count != 0 && !ct_deathwatch_intact()) {
+        PyErr_SetString(PyExc_RuntimeError,
+                        "classtrack's death watch was removed by another "
+                        "allocator hook (tracemalloc started before the tracker "
+                        "and stopped since?): deaths of tracked objects may have "
+                        "been missed; clear() the tracker");
+        goto done;
+    }
     for (size_t i = 0; i < len && i < t->reg.len; i++) {
-        PyObject *obj = ct_carrier_object(t->types, t->reg.items[i]);
+        PyObject *obj = ct_registry_object(&t->reg, i);
         if (obj != NULL) {
             objs[n] = Py_NewRef(obj);
-            carriers[n] = Py_NewRef(t->reg.items[i]);
             snap.idx[n] = (uint32_t)i;
             n++;
         }
@@ -169,8 +177,8 @@ ct_tracker_snapshot(ct_tracker *t, double *timestamp, Py_ssize_t *tracked_total,
     uint64_t snap_no = t->nsnaps;
     for (size_t k = 0; k < n; k++) {
         PyObject *obj = objs[k];
-        ct_record *rec = ct_carrier_record(t->types, carriers[k]);
-        int res = ct_rec_resolution(rec);
+        ct_record rec = *ct_registry_record(&t->reg, snap.idx[k]);
+        int res = ct_rec_resolution(&rec);
         Py_ssize_t size = 0, flat = 0;
         PyObject *key = PyLong_FromUnsignedLongLong((snap_no << 32) | snap.idx[k]);
         PyObject *idx_key = PyLong_FromUnsignedLong(snap.idx[k]);
@@ -185,7 +193,7 @@ ct_tracker_snapshot(ct_tracker *t, double *timestamp, Py_ssize_t *tracked_total,
             ok = size >= 0;
         }
         else {
-            PyObject *name = PyList_GET_ITEM(t->names, ct_rec_name(rec));
+            PyObject *name = PyList_GET_ITEM(t->names, ct_rec_name(&rec));
             PyObject *tree = ct_sizer_tree(&s, obj, res, name);
             ok = tree != NULL;
             if (ok) {
@@ -205,7 +213,7 @@ ct_tracker_snapshot(ct_tracker *t, double *timestamp, Py_ssize_t *tracked_total,
         }
         if (ok) {
             ok = note_repr(t, idx_key, obj) == 0
-                 && note_morph(t, idx_key, rec, obj) == 0;
+                 && note_morph(t, idx_key, &rec, obj) == 0;
         }
         Py_DECREF(key);
         Py_DECREF(idx_key);
@@ -217,7 +225,7 @@ ct_tracker_snapshot(ct_tracker *t, double *timestamp, Py_ssize_t *tracked_total,
 
     /* The tracker's own memory: records, arrays, and its Python-level
      * tables, sized with the same sizer (tracked objects stay excluded). */
-    size_t own = ct_registry_footprint(&t->reg, t->types);
+    size_t own = ct_registry_footprint(&t->reg);
     for (size_t k = 0; k < t->nsnaps; k++) {
         own += t->snaps[k].n * 3 * sizeof(uint32_t);
     }
@@ -245,10 +253,8 @@ ct_tracker_snapshot(ct_tracker *t, double *timestamp, Py_ssize_t *tracked_total,
 done:
     for (size_t k = 0; objs != NULL && k < n; k++) {
         Py_DECREF(objs[k]);
-        Py_DECREF(carriers[k]);
     }
     PyMem_Free(objs);
-    PyMem_Free(carriers);
     PyMem_Free(snap.idx);
     PyMem_Free(snap.size);
     PyMem_Free(snap.flat);

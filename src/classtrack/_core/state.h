@@ -15,7 +15,7 @@ typedef struct {
     PyTypeObject *sizer_type;   /* strong: classtrack._core.Sizer */
     PyTypeObject *tracker_type; /* strong: classtrack._core.Tracker */
     ct_sizer_refs sizer_refs;   /* strong references, see sizer.h */
-    ct_registry_types registry_types;   /* strong: TrackRef, KeepRef */
+    ct_registry_types registry_types;   /* strong: TrackRef */
     PyObject *dump_error;       /* strong: classtrack._core.DumpError */
 } ct_state;
 

@@ -143,7 +143,7 @@ ct_tracker_track(ct_tracker *t, PyObject *obj, uint32_t name, int resolution,
 {
     *is_new = 0;
     if (!fresh) {
-        Py_ssize_t found = ct_registry_find_weak(&t->reg, t->types, obj, t->callback);
+        Py_ssize_t found = ct_registry_find(&t->reg, t->types, obj, t->callback);
         if (found >= 0) {
             return found;
         }

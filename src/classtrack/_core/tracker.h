@@ -51,6 +51,7 @@ typedef struct {
     ct_snapshot *snaps;
     size_t nsnaps;
     size_t snapcap;
+    int watch_requested;    /* holds a ct_deathwatch_request */
     int snapshotting;       /* set while ct_tracker_snapshot runs: the
                                registry and snapshots must not be cleared
                                under it (sizing and reprs run Python code) */

@@ -5,14 +5,13 @@
 #include "tracker.h"
 #include "hooks.h"
 #include "columns.h"
+#include "deathwatch.h"
 
 static PyObject *
 tracker_on_death(PyObject *self, PyObject *carrier)
 {
     ct_tracker *t = (ct_tracker *)self;
-    if (Py_IS_TYPE(carrier, t->types->trackref_type)) {
-        ct_registry_mark_dead(&t->reg, t->types, carrier);
-    }
+    ct_registry_trackref_died(&t->reg, t->types, carrier);
     Py_RETURN_NONE;
 }
 
@@ -39,7 +38,6 @@ Tracker_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
     ct_registry_init(&t->reg);
     t->own_types = st->registry_types;
     Py_INCREF(t->own_types.trackref_type);
-    Py_INCREF(t->own_types.keepref_type);
     ct_sizer_refs_copy(&t->own_refs, &st->sizer_refs);
     t->types = &t->own_types;
     t->sizer_refs = &t->own_refs;
@@ -84,7 +82,6 @@ Tracker_traverse(ct_tracker *t, visitproc visit, void *arg)
     Py_VISIT(t->trees);
     Py_VISIT(t->big);
     Py_VISIT(t->own_types.trackref_type);
-    Py_VISIT(t->own_types.keepref_type);
     return ct_registry_traverse(&t->reg, visit, arg);
 }
 
@@ -123,8 +120,11 @@ Tracker_dealloc(ct_tracker *t)
     PyMem_Free(t->snaps);
     /* the carriers are gone (Tracker_clear): their types may go too */
     Py_CLEAR(t->own_types.trackref_type);
-    Py_CLEAR(t->own_types.keepref_type);
     ct_sizer_refs_clear(&t->own_refs);
+    if (t->watch_requested) {
+        t->watch_requested = 0;
+        ct_deathwatch_release();
+    }
     tp->tp_free((PyObject *)t);
     Py_DECREF(tp);
 }
@@ -150,6 +150,20 @@ check_name(ct_tracker *t, PyObject *name, uint32_t *out)
     return 0;
 }
 
+/* Ask for the death watch once per tracker (see deathwatch.h). */
+static int
+request_watch(ct_tracker *t)
+{
+    if (t->watch_requested) {
+        return 0;
+    }
+    int r = ct_deathwatch_request();
+    if (r > 0) {
+        t->watch_requested = 1;
+    }
+    return r < 0 ? -1 : 0;
+}
+
 /* track(obj, name, resolution, keep, trace) -> (index, is_new) */
 static PyObject *
 Tracker_track(ct_tracker *t, PyObject *args)
@@ -159,6 +173,9 @@ Tracker_track(ct_tracker *t, PyObject *args)
     uint32_t num;
     if (!PyArg_ParseTuple(args, "OUipp", &obj, &name, &resolution, &keep, &trace)
         || check_name(t, name, &num) < 0) {
+        return NULL;
+    }
+    if (request_watch(t) < 0) {
         return NULL;
     }
     Py_ssize_t i = ct_tracker_track(t, obj, num, resolution, keep, trace, 0, &is_new);
@@ -172,7 +189,7 @@ Tracker_track(ct_tracker *t, PyObject *args)
 static PyObject *
 Tracker_find(ct_tracker *t, PyObject *obj)
 {
-    Py_ssize_t i = ct_registry_find_weak(&t->reg, t->types, obj, t->callback);
+    Py_ssize_t i = ct_registry_find(&t->reg, t->types, obj, t->callback);
     if (i < 0) {
         PyObject *id = PyLong_FromVoidPtr(obj);
         if (id == NULL) {
@@ -202,7 +219,8 @@ Tracker_hook(ct_tracker *t, PyObject *args)
         || check_name(t, name, &num) < 0) {
         return NULL;
     }
-    if (ct_hook_install((PyTypeObject *)cls, t, num, resolution, keep, trace) < 0) {
+    if (request_watch(t) < 0
+        || ct_hook_install((PyTypeObject *)cls, t, num, resolution, keep, trace) < 0) {
         return NULL;
     }
     Py_RETURN_NONE;
@@ -296,18 +314,18 @@ Tracker_record(ct_tracker *t, PyObject *arg)
     if ((i == -1 && PyErr_Occurred()) || check_index(t, i) < 0) {
         return NULL;
     }
-    PyObject *carrier = Py_NewRef(t->reg.items[i]);
-    ct_record *rec = ct_carrier_record(t->types, carrier);
-    /* strong references before anything allocates (the GC may run) */
-    PyObject *obj = ct_carrier_object(t->types, carrier);
+    /* copies and strong references before anything allocates (the GC
+     * may run, and the records array may move) */
+    ct_record rec = *ct_registry_record(&t->reg, (size_t)i);
+    PyObject *obj = ct_registry_object(&t->reg, (size_t)i);
     obj = Py_NewRef(obj ? obj : Py_None);
-    PyObject *name = Py_NewRef(PyList_GET_ITEM(t->names, ct_rec_name(rec)));
+    PyObject *name = Py_NewRef(PyList_GET_ITEM(t->names, ct_rec_name(&rec)));
     PyObject *cls = NULL, *repr = NULL, *result = NULL;
-    double died = ct_carrier_death(t->types, carrier);
-    uintptr_t id = rec->id;
-    double birth = rec->birth;
-    unsigned int trace = rec->trace;
-    int resolution = ct_rec_resolution(rec);
+    double died = ct_registry_death(&t->reg, (size_t)i);
+    uintptr_t id = ct_rec_id(&rec);
+    double birth = rec.birth;
+    unsigned int trace = rec.trace;
+    int resolution = ct_rec_resolution(&rec);
     PyObject *key = PyLong_FromSsize_t(i);
     if (key == NULL) {
         goto done;
@@ -317,7 +335,7 @@ Tracker_record(ct_tracker *t, PyObject *arg)
         goto done;
     }
     if (cls == NULL) {
-        cls = PyList_GET_ITEM(t->name_types, ct_rec_name(rec));
+        cls = PyList_GET_ITEM(t->name_types, ct_rec_name(&rec));
     }
     Py_INCREF(cls);
     repr = PyDict_GetItemWithError(t->reprs, key);
@@ -337,7 +355,6 @@ done:
     Py_DECREF(obj);
     Py_XDECREF(cls);
     Py_XDECREF(repr);
-    Py_DECREF(carrier);
     return result;
 }
 
@@ -347,8 +364,7 @@ Tracker_record_names(ct_tracker *t, PyObject *Py_UNUSED(ignored))
 {
     PyObject *out = PyList_New((Py_ssize_t)t->reg.len);
     for (size_t i = 0; out != NULL && i < t->reg.len; i++) {
-        ct_record *rec = ct_carrier_record(t->types, t->reg.items[i]);
-        PyObject *v = PyLong_FromUnsignedLong(ct_rec_name(rec));
+        PyObject *v = PyLong_FromUnsignedLong(ct_rec_name(ct_registry_record(&t->reg, i)));
         if (v == NULL) {
             Py_CLEAR(out);
             break;
@@ -370,7 +386,7 @@ Tracker_set_resolution(ct_tracker *t, PyObject *args)
         PyErr_SetString(PyExc_ValueError, "resolution_level must be >= 0");
         return NULL;
     }
-    ct_record *rec = ct_carrier_record(t->types, t->reg.items[i]);
+    ct_record *rec = ct_registry_record(&t->reg, (size_t)i);
     if (res > CT_MAX_RESOLUTION) {
         res = CT_MAX_RESOLUTION;
     }
@@ -501,10 +517,10 @@ Tracker_history(ct_tracker *t, PyObject *Py_UNUSED(ignored))
     }
     else {
         for (size_t i = 0; i < len; i++) {
-            ct_record *r = ct_carrier_record(t->types, t->reg.items[i]);
+            ct_record *r = ct_registry_record(&t->reg, i);
             names[i] = ct_rec_name(r);
             births[i] = r->birth;
-            deaths[i] = ct_carrier_death(t->types, t->reg.items[i]);
+            deaths[i] = ct_registry_death(&t->reg, i);
         }
         out = ct_history(t->names, names, births, deaths, len);
     }
@@ -595,12 +611,11 @@ Tracker_export(ct_tracker *t, PyObject *Py_UNUSED(ignored))
             PyErr_SetString(PyExc_RuntimeError, "tracker cleared during export");
             goto done;
         }
-        PyObject *carrier = t->reg.items[i];
-        ct_record *rec = ct_carrier_record(t->types, carrier);
-        ids[i] = rec->id;
+        ct_record *rec = ct_registry_record(&t->reg, i);
+        ids[i] = ct_rec_id(rec);
         names[i] = ct_rec_name(rec);
         births[i] = rec->birth;
-        deaths[i] = ct_carrier_death(t->types, carrier);
+        deaths[i] = ct_registry_death(&t->reg, i);
         traces[i] = rec->trace;
         PyObject *key = PyLong_FromSize_t(i);
         if (key == NULL) {

@@ -1,0 +1,209 @@
+/* deathwatch.c - see deathwatch.h for the design.
+ *
+ * State (process-wide, like the allocator it wraps; GIL-guarded):
+ *   base: the allocator wrapped, valid while installed;
+ *   installed: our free function was put in place and not taken out by us;
+ *   requests: trackers that asked for the watch;
+ *   watched[0 .. n_watched): registries told about freed blocks.
+ * The free function never calls Python and never allocates.
+ */
+#include "deathwatch.h"
+#include "hooks.h"
+#include "layout.h"
+
+#include <string.h>
+
+static PyMemAllocatorEx base;
+static int installed;
+static size_t requests;
+static ct_registry **watched;
+static size_t n_watched, cap_watched;
+static destructor subtype_dealloc_fn;
+static PyInterpreterState *main_interp;
+static void *probe_block;
+static int probe_seen;
+
+static void
+watch_free(void *ctx, void *p)
+{
+    if (n_watched != 0 && p != NULL) {
+#if PY_VERSION_HEX >= 0x030C0000
+        /* another interpreter may run under its own GIL */
+        PyThreadState *ts = _PyThreadState_UncheckedGet();
+        if (ts == NULL || ts->interp == main_interp)
+#endif
+        {
+            for (size_t i = 0; i < n_watched; i++) {
+                ct_registry_block_freed(watched[i], p);
+            }
+        }
+    }
+    if (p == probe_block) {
+        probe_seen = 1;
+    }
+    base.free(ctx, p);
+}
+
+int
+ct_deathwatch_init(void)
+{
+    if (subtype_dealloc_fn != NULL) {
+        return 0;
+    }
+    PyObject *cls = PyObject_CallFunction((PyObject *)&PyType_Type, "s(O){}",
+                                          "_classtrack_probe", &PyBaseObject_Type);
+    if (cls == NULL) {
+        return -1;
+    }
+    subtype_dealloc_fn = ((PyTypeObject *)cls)->tp_dealloc;
+    Py_DECREF(cls);
+    return 0;
+}
+
+/* tracemalloc is tracing (its hooks would unhook ours when stopped). */
+static int
+tracemalloc_tracing(void)
+{
+    PyObject *mod = PyImport_ImportModule("_tracemalloc");
+    if (mod == NULL) {
+        PyErr_Clear();
+        return 0;   /* no tracemalloc in this build: nobody to unhook us */
+    }
+    PyObject *r = PyObject_CallMethod(mod, "is_tracing", NULL);
+    Py_DECREF(mod);
+    if (r == NULL) {
+        return -1;
+    }
+    int tracing = PyObject_IsTrue(r);
+    Py_DECREF(r);
+    return tracing;
+}
+
+int
+ct_deathwatch_request(void)
+{
+    if (!installed) {
+        int tracing = tracemalloc_tracing();
+        if (tracing < 0) {
+            return -1;
+        }
+        if (tracing) {
+            return 0;
+        }
+        PyMem_GetAllocator(PYMEM_DOMAIN_OBJ, &base);
+        PyMemAllocatorEx ours = base;
+        ours.free = watch_free;
+        main_interp = PyInterpreterState_Main();
+        PyMem_SetAllocator(PYMEM_DOMAIN_OBJ, &ours);
+        installed = 1;
+    }
+    requests++;
+    return 1;
+}
+
+void
+ct_deathwatch_release(void)
+{
+    if (requests == 0 || --requests != 0 || n_watched != 0 || !installed) {
+        return;
+    }
+    PyMemAllocatorEx cur;
+    PyMem_GetAllocator(PYMEM_DOMAIN_OBJ, &cur);
+    if (cur.free == watch_free && cur.ctx == base.ctx && cur.malloc == base.malloc
+        && cur.calloc == base.calloc && cur.realloc == base.realloc) {
+        PyMem_SetAllocator(PYMEM_DOMAIN_OBJ, &base);
+        installed = 0;
+    }
+    /* else someone wrapped the watch: it stays in their chain, idle */
+}
+
+int
+ct_deathwatch_ready(void)
+{
+    return installed;
+}
+
+/* Types whose dealloc frees instances of Python subclasses via tp_free. */
+static int
+frees_through_tp_free(PyTypeObject *tp)
+{
+    return tp == &PyBaseObject_Type || tp == &PyDict_Type || tp == &PyList_Type
+           || tp == &PySet_Type || tp == &PyFrozenSet_Type
+           || (!(tp->tp_flags & Py_TPFLAGS_HEAPTYPE)
+               && PyType_IsSubtype(tp, (PyTypeObject *)PyExc_BaseException));
+}
+
+void *
+ct_deathwatch_covers(PyObject *obj)
+{
+    PyTypeObject *tp = Py_TYPE(obj);
+    if (!installed || tp->tp_dealloc != subtype_dealloc_fn || tp->tp_itemsize != 0
+        || (tp->tp_free != PyObject_GC_Del && tp->tp_free != PyObject_Del)) {
+        return NULL;
+    }
+    allocfunc alloc = tp->tp_alloc;
+    if (alloc != PyType_GenericAlloc && ct_hook_original_alloc(tp) != PyType_GenericAlloc) {
+        return NULL;
+    }
+    PyTypeObject *b = tp->tp_base;
+    while (b != NULL && b->tp_dealloc == subtype_dealloc_fn) {
+        b = b->tp_base;
+    }
+    if (b == NULL || !frees_through_tp_free(b)) {
+        return NULL;
+    }
+    char *block = (char *)obj - ct_preheader_size(obj);
+    if (((uintptr_t)block & 15u) != 0) {
+        return NULL;
+    }
+    return block;
+}
+
+int
+ct_deathwatch_add(ct_registry *reg)
+{
+    for (size_t i = 0; i < n_watched; i++) {
+        if (watched[i] == reg) {
+            return 0;
+        }
+    }
+    if (n_watched == cap_watched) {
+        size_t cap = cap_watched ? cap_watched * 2 : 8;
+        ct_registry **w = PyMem_RawRealloc(watched, cap * sizeof(*w));
+        if (w == NULL) {
+            return -1;
+        }
+        watched = w;
+        cap_watched = cap;
+    }
+    watched[n_watched++] = reg;
+    return 0;
+}
+
+void
+ct_deathwatch_remove(ct_registry *reg)
+{
+    for (size_t i = 0; i < n_watched; i++) {
+        if (watched[i] == reg) {
+            watched[i] = watched[--n_watched];
+            return;
+        }
+    }
+}
+
+int
+ct_deathwatch_intact(void)
+{
+    if (!installed) {
+        return 0;
+    }
+    void *p = PyObject_Malloc(16);
+    if (p == NULL) {
+        return 1;   /* cannot probe; nothing suggests a change */
+    }
+    probe_block = p;
+    probe_seen = 0;
+    PyObject_Free(p);
+    probe_block = NULL;
+    return probe_seen;
+}

@@ -1,0 +1,63 @@
+/* deathwatch.h - learning that tracked objects died from the object
+ * allocator, without a weak reference per object.
+ *
+ * Every object's memory goes back through the object domain's free
+ * function when it dies for good: after its class changed (obj.__class__ =
+ * Other), after a __del__ that did not resurrect it, after the collector
+ * broke its cycle.  The watch wraps that function (PyMem_SetAllocator,
+ * wrapping the current allocator as the C API requires; malloc, calloc
+ * and realloc are left as they were) and, for each freed block, asks each
+ * watched registry's livemap whether the block is one of its objects.
+ * One page-table probe per free in the process while a tracker exists.
+ *
+ * Installation.  The watch installs itself only when nobody's removable
+ * hook sits above the base allocator: tracemalloc.stop() restores the
+ * allocator it saw at start(), which would silently unhook a watch put on
+ * top of it.  So when tracemalloc is tracing at the time of the request,
+ * the watch is not installed and trackers fall back to weak references.
+ * Started after the watch, tracemalloc wraps it and restores it on stop:
+ * harmless.  ct_deathwatch_intact() checks, with a probe block, that the
+ * watch still sees frees before anything trusts it.
+ *
+ * Which objects (ct_deathwatch_covers): instances of classes defined in
+ * Python (their tp_dealloc is CPython's subtype_dealloc), allocated by
+ * PyType_GenericAlloc, freed by PyObject_GC_Del/PyObject_Del, of fixed
+ * size, whose nearest C base is object, dict, list, set, frozenset or a
+ * built-in exception (types known to free through tp_free), at a 16-byte
+ * aligned block.  Everything else keeps its weak reference.
+ *
+ * Subinterpreters with their own GIL (3.12+) share the allocator: frees
+ * from other interpreters are passed straight through.  All state is
+ * guarded by the main interpreter's GIL.
+ */
+#ifndef CLASSTRACK_DEATHWATCH_H
+#define CLASSTRACK_DEATHWATCH_H
+
+#include "registry.h"
+
+/* Learns subtype_dealloc from a probe class.  0 or -1 with an exception. */
+int ct_deathwatch_init(void);
+
+/* A tracker wants the watch: installs it unless tracemalloc is tracing.
+ * Each successful request is released once with ct_deathwatch_release.
+ * Returns 1 if the watch is installed, 0 if not (not an error), -1 with an
+ * exception. */
+int ct_deathwatch_request(void);
+void ct_deathwatch_release(void);
+
+/* The watch is installed and its free hook still runs. */
+int ct_deathwatch_ready(void);
+
+/* The block holding obj if the watch can report obj's death, else NULL. */
+void *ct_deathwatch_covers(PyObject *obj);
+
+/* Start / stop reporting freed blocks to reg (reg->live).  0 or -1 (no
+ * exception set: out of memory). */
+int ct_deathwatch_add(ct_registry *reg);
+void ct_deathwatch_remove(ct_registry *reg);
+
+/* 1 if the installed watch still sees frees (a probe block is allocated
+ * and freed), 0 if another allocator hook removed it. */
+int ct_deathwatch_intact(void);
+
+#endif
