@@ -287,15 +287,30 @@ def test_close_detaches_classes():
 
 # -- __slots__ without __weakref__, morphing ------------------------------------------
 
-def test_slots_without_weakref_say_what_is_needed(tracker):
-    with pytest.raises(TypeError, match="__weakref__.*keep=True"):
-        tracker.track_class(Slotted)
-    tracker.track_class(Slotted, keep=True)
+def test_slots_without_weakref_are_tracked(tracker):
+    # deaths come from the allocator watch, no weak reference is needed
+    tracker.track_class(Slotted)
     s = Slotted()
     assert id(s) in tracked_ids(tracker)
+    tobj = tracker.objects[id(s)]
+    del s
+    assert tobj.death is not None and tobj.death >= tobj.birth
     tracker.track_class(SlottedWeak)
     w = SlottedWeak()
     assert id(w) in tracked_ids(tracker)
+
+
+class IntLike(int):
+    pass
+
+
+def test_uncoverable_classes_say_what_is_needed(tracker):
+    # an int subclass is neither weakly referenceable nor watchable
+    with pytest.raises(TypeError, match="__weakref__.*keep=True"):
+        tracker.track_class(IntLike)
+    tracker.track_class(IntLike, keep=True)
+    i = IntLike(5)
+    assert id(i) in tracked_ids(tracker)
 
 
 def test_morphing_keeps_tracking_and_shows_new_class(tracker):

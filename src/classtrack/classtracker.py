@@ -20,9 +20,15 @@ Better than Pympler, on purpose:
   snapshot.
 * Classes implemented in C (``dict``, ``int``...) raise ``TypeError``: their
   instances are created in too many ways to hook safely.
-* Objects that cannot be weakly referenced (``__slots__`` classes without a
-  ``__weakref__`` slot, ints, lists...) raise ``TypeError`` naming the fix,
-  unless ``keep=True``, which holds them alive (Pympler raises even then).
+* Instances of Python classes are followed without a weak reference: their
+  deaths are learnt from the object allocator (see ``docs/design.md``), so
+  ``__slots__`` classes without a ``__weakref__`` slot are tracked like any
+  other, and tracking adds no object for the garbage collector to walk.
+  Other objects need a weak reference; those that cannot have one (ints,
+  lists...) raise ``TypeError`` naming the fix, unless ``keep=True``, which
+  holds them alive (Pympler raises even then).  While ``tracemalloc`` is
+  tracing when the tracker starts, the allocator cannot be watched safely
+  and every object needs a weak reference.
 * Sizes are exact (see ``classtrack.asizeof``); snapshots size only alive
   objects (Pympler also sizes dead ones, as ``None``).
 * ``repr`` texts are taken at each snapshot (default reprs cost nothing; a
@@ -379,12 +385,13 @@ class ClassTracker:
                 % cls.__qualname__)
         if not keep:
             for sub in _with_subclasses(cls):
-                if not sub.__weakrefoffset__:
+                if not self._engine.follows(sub):
                     raise TypeError(
                         "cannot track class %r: its instances cannot be weakly "
-                        "referenced; give it a '__weakref__' slot (__slots__ = "
-                        "(..., '__weakref__')) or track with keep=True to hold them "
-                        "alive" % sub.__qualname__)
+                        "referenced and their deaths cannot be watched (tracemalloc "
+                        "was tracing when the tracker started); give it a "
+                        "'__weakref__' slot (__slots__ = (..., '__weakref__')) or "
+                        "track with keep=True to hold them alive" % sub.__qualname__)
         self._classes[cls] = _Settings(name, level, bool(keep), bool(trace))
         self._rehook()
 

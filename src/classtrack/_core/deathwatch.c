@@ -133,23 +133,28 @@ frees_through_tp_free(PyTypeObject *tp)
                && PyType_IsSubtype(tp, (PyTypeObject *)PyExc_BaseException));
 }
 
-void *
-ct_deathwatch_covers(PyObject *obj)
+int
+ct_deathwatch_covers_type(PyTypeObject *tp)
 {
-    PyTypeObject *tp = Py_TYPE(obj);
     if (!installed || tp->tp_dealloc != subtype_dealloc_fn || tp->tp_itemsize != 0
         || (tp->tp_free != PyObject_GC_Del && tp->tp_free != PyObject_Del)) {
-        return NULL;
+        return 0;
     }
     allocfunc alloc = tp->tp_alloc;
     if (alloc != PyType_GenericAlloc && ct_hook_original_alloc(tp) != PyType_GenericAlloc) {
-        return NULL;
+        return 0;
     }
     PyTypeObject *b = tp->tp_base;
     while (b != NULL && b->tp_dealloc == subtype_dealloc_fn) {
         b = b->tp_base;
     }
-    if (b == NULL || !frees_through_tp_free(b)) {
+    return b != NULL && frees_through_tp_free(b);
+}
+
+void *
+ct_deathwatch_covers(PyObject *obj)
+{
+    if (!ct_deathwatch_covers_type(Py_TYPE(obj))) {
         return NULL;
     }
     char *block = (char *)obj - ct_preheader_size(obj);

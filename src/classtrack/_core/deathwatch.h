@@ -48,6 +48,9 @@ void ct_deathwatch_release(void);
 /* The watch is installed and its free hook still runs. */
 int ct_deathwatch_ready(void);
 
+/* 1 if the installed watch can report the deaths of tp's instances. */
+int ct_deathwatch_covers_type(PyTypeObject *tp);
+
 /* The block holding obj if the watch can report obj's death, else NULL. */
 void *ct_deathwatch_covers(PyObject *obj);
 

@@ -226,6 +226,29 @@ Tracker_hook(ct_tracker *t, PyObject *args)
     Py_RETURN_NONE;
 }
 
+/* follows(cls) -> whether instances of cls can be tracked without keep=True
+ * (the death watch covers them, or they can be weakly referenced) */
+static PyObject *
+Tracker_follows(ct_tracker *t, PyObject *cls)
+{
+    if (!PyType_Check(cls)) {
+        PyErr_SetString(PyExc_TypeError, "follows() needs a class");
+        return NULL;
+    }
+    if (request_watch(t) < 0) {
+        return NULL;
+    }
+    PyTypeObject *tp = (PyTypeObject *)cls;
+    return PyBool_FromLong(ct_deathwatch_covers_type(tp) || tp->tp_weaklistoffset != 0);
+}
+
+/* watched() -> whether the death watch follows this tracker's objects */
+static PyObject *
+Tracker_watched(ct_tracker *t, PyObject *Py_UNUSED(ignored))
+{
+    return PyBool_FromLong(t->watch_requested && ct_deathwatch_ready());
+}
+
 static PyObject *
 Tracker_unhook(ct_tracker *t, PyObject *cls)
 {
@@ -732,6 +755,10 @@ static PyMethodDef Tracker_methods[] = {
     {"hook", (PyCFunction)Tracker_hook, METH_VARARGS,
      "hook(cls, name, resolution, keep, trace): track instances created from now on"},
     {"unhook", (PyCFunction)Tracker_unhook, METH_O, "unhook(cls) -> was it hooked"},
+    {"follows", (PyCFunction)Tracker_follows, METH_O,
+     "follows(cls) -> can instances of cls be tracked without keep=True"},
+    {"watched", (PyCFunction)Tracker_watched, METH_NOARGS,
+     "watched() -> are deaths learnt from the allocator (else weak references)"},
     {"unhook_all", (PyCFunction)Tracker_unhook_all, METH_NOARGS, "unhook every class"},
     {"hooked", (PyCFunction)Tracker_hooked, METH_NOARGS, "classes hooked by this tracker"},
     {"snapshot", (PyCFunction)Tracker_snapshot, METH_NOARGS,

@@ -1,0 +1,249 @@
+"""Deaths learnt from the object allocator (src/classtrack/_core/deathwatch.c).
+
+Every test checks a death the watch must not miss (a missed death would
+leave a record pointing at freed memory: wrong counts, then a crash when
+a snapshot sizes it) or a case where the watch must step aside.
+"""
+import gc
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+from classtrack.classtracker import ClassTracker
+
+
+class Node:
+    def __init__(self, i=0):
+        self.value = i
+        self.children = []
+
+
+class Other:
+    def __init__(self):
+        self.value = 0
+        self.children = []
+
+
+@pytest.fixture
+def tracker():
+    t = ClassTracker()
+    yield t
+    t.clear()
+
+
+def alive(tracker):
+    return sum(1 for o in tracker.objects.values() if o.ref() is not None)
+
+
+def test_instances_of_python_classes_are_watched(tracker):
+    tracker.track_class(Node)
+    assert tracker._engine.watched()
+    n = Node()
+    tobj = tracker.objects[id(n)]
+    assert tobj.ref() is n and tobj.death is None
+    del n
+    assert tobj.ref() is None
+    assert tobj.death is not None and tobj.death >= tobj.birth
+
+
+def test_death_after_class_reassignment(tracker):
+    tracker.track_class(Node)
+    objs = [Node(i) for i in range(200)]
+    for o in objs:
+        o.__class__ = Other     # Other is not tracked: its dealloc is not ours
+    records = [tracker.objects[id(o)] for o in objs]
+    del objs, o
+    assert all(r.death is not None for r in records)
+    # the memory is reused by untracked objects of the same size: a missed
+    # death would now size (or crash on) one of them
+    fillers = [Other() for _ in range(2000)]
+    snap_before = len(tracker.snapshots)
+    tracker.create_snapshot()
+    assert len(tracker.snapshots) == snap_before + 1
+    assert tracker.snapshots[-1].tracked_total == 0
+    assert alive(tracker) == 0
+    del fillers
+
+
+def test_deaths_in_collected_cycles(tracker):
+    tracker.track_class(Node)
+    gc.collect()
+    ring = [Node(i) for i in range(50)]
+    for a, b in zip(ring, ring[1:] + ring[:1]):
+        a.children.append(b)
+    records = [tracker.objects[id(o)] for o in ring]
+    del ring, a, b
+    assert all(r.death is None for r in records)    # the cycle keeps them
+    gc.collect()
+    assert all(r.death is not None for r in records)
+    assert alive(tracker) == 0
+
+
+class Phoenix:
+    saved = []
+
+    def __del__(self):
+        if not Phoenix.saved:
+            Phoenix.saved.append(self)   # resurrected once
+
+
+def test_resurrection_is_not_a_death(tracker):
+    tracker.track_class(Phoenix)
+    p = Phoenix()
+    tobj = tracker.objects[id(p)]
+    del p
+    assert Phoenix.saved and tobj.death is None
+    assert tobj.ref() is Phoenix.saved[0]
+    tracker.create_snapshot()
+    assert tobj.snapshots, "the resurrected object is sized"
+    Phoenix.saved.clear()
+    assert tobj.death is not None
+
+
+@pytest.mark.parametrize("base", [dict, list, set, Exception])
+def test_subclasses_of_builtins(tracker, base):
+    cls = type("Sub" + base.__name__, (base,), {})
+    tracker.track_class(cls)
+    o = cls()
+    tobj = tracker.objects[id(o)]
+    del o
+    assert tobj.death is not None
+
+
+def test_two_trackers_both_see_the_death(tracker):
+    other = ClassTracker()
+    try:
+        tracker.track_class(Node)
+        other.track_class(Node)
+        n = Node()
+        a, b = tracker.objects[id(n)], other.objects[id(n)]
+        del n
+        assert a.death is not None and b.death is not None
+    finally:
+        other.close()
+
+
+def test_track_object_of_existing_instance(tracker):
+    n = Node()
+    tracker.track_object(n)
+    tobj = tracker.objects[id(n)]
+    tracker.track_object(n)      # found again: no second record
+    assert len(tracker.index["Node"]) == 1
+    del n
+    assert tobj.death is not None
+
+
+def run_child(code):
+    r = subprocess.run([sys.executable, "-c", textwrap.dedent(code)],
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    return r.stdout
+
+
+def test_tracemalloc_started_first_means_weak_references():
+    # tracemalloc.stop() would unhook a watch installed above it: the
+    # tracker must not install it, and still record every death
+    out = run_child("""
+        import tracemalloc, gc
+        tracemalloc.start()
+        from classtrack import ClassTracker
+        class Node: pass
+        class Slotted:
+            __slots__ = ("a",)
+        t = ClassTracker()
+        t.track_class(Node)
+        assert not t._engine.watched()
+        objs = [Node() for _ in range(100)]
+        records = [t.objects[id(o)] for o in objs]
+        try:
+            t.track_class(Slotted)
+        except TypeError as e:
+            assert "keep=True" in str(e)
+        else:
+            raise AssertionError("Slotted needs keep=True without the watch")
+        tracemalloc.stop()
+        del objs
+        assert all(r.death is not None for r in records)
+        # tracemalloc gone: the watch can be installed now
+        t.track_class(Slotted)
+        assert t._engine.watched()
+        s = Slotted(); r = t.objects[id(s)]; del s
+        assert r.death is not None
+        t.create_snapshot()
+        print("ok")
+    """)
+    assert out.strip() == "ok"
+
+
+def test_tracemalloc_started_later_keeps_the_watch():
+    out = run_child("""
+        import tracemalloc
+        from classtrack import ClassTracker
+        class Node: pass
+        t = ClassTracker()
+        t.track_class(Node)
+        assert t._engine.watched()
+        tracemalloc.start()            # wraps the watch
+        a = [Node() for _ in range(100)]
+        tracemalloc.stop()             # restores it
+        b = [Node() for _ in range(100)]
+        records = [t.objects[id(o)] for o in a + b]
+        del a, b
+        assert all(r.death is not None for r in records)
+        fill = [Node.__new__(Node) for _ in range(1000)]
+        t.create_snapshot()
+        assert t.snapshots[-1].tracked_total > 0
+        print("ok")
+    """)
+    assert out.strip() == "ok"
+
+
+def test_watch_removed_when_the_last_tracker_goes():
+    out = run_child("""
+        import gc, tracemalloc
+        from classtrack import ClassTracker
+        class Node: pass
+        t = ClassTracker()
+        t.track_class(Node)
+        assert t._engine.watched()
+        t.close(); del t; gc.collect()
+        # with no tracker left the watch is gone: tracemalloc started now
+        # and stopped later must leave a new tracker on weak references
+        tracemalloc.start()
+        t = ClassTracker()
+        t.track_class(Node)
+        print(t._engine.watched())
+        n = Node(); r = t.objects[id(n)]
+        tracemalloc.stop()
+        del n
+        assert r.death is not None
+    """)
+    assert out.strip() == "False"
+
+
+@pytest.mark.skipif(sys.version_info < (3, 12), reason="own-GIL subinterpreters are 3.12+")
+def test_other_interpreters_frees_pass_through(tracker):
+    try:
+        import _interpreters as interpreters      # 3.13
+    except ImportError:
+        try:
+            import _xxsubinterpreters as interpreters   # 3.12
+        except ImportError:
+            pytest.skip("no subinterpreter module in this build")
+    tracker.track_class(Node)
+    keep = [Node(i) for i in range(100)]
+    interp = interpreters.create()
+    try:
+        code = "x = [object() for _ in range(10000)]\ndel x\n"
+        if hasattr(interpreters, "run_string"):
+            interpreters.run_string(interp, code)
+        else:
+            interpreters.exec(interp, code)
+    finally:
+        interpreters.destroy(interp)
+    assert alive(tracker) == 100
+    tracker.create_snapshot()
+    del keep
+    assert alive(tracker) == 0
