@@ -133,31 +133,47 @@ frees_through_tp_free(PyTypeObject *tp)
                && PyType_IsSubtype(tp, (PyTypeObject *)PyExc_BaseException));
 }
 
-int
-ct_deathwatch_covers_type(PyTypeObject *tp)
+Py_ssize_t
+ct_deathwatch_type_presize(PyTypeObject *tp)
 {
-    if (!installed || tp->tp_dealloc != subtype_dealloc_fn || tp->tp_itemsize != 0
-        || (tp->tp_free != PyObject_GC_Del && tp->tp_free != PyObject_Del)) {
-        return 0;
+    if (tp->tp_dealloc != subtype_dealloc_fn || tp->tp_itemsize != 0
+        || (tp->tp_free != PyObject_GC_Del && tp->tp_free != PyObject_Del)
+        || tp->tp_is_gc != NULL) {
+        return -1;
     }
     allocfunc alloc = tp->tp_alloc;
     if (alloc != PyType_GenericAlloc && ct_hook_original_alloc(tp) != PyType_GenericAlloc) {
-        return 0;
+        return -1;
     }
     PyTypeObject *b = tp->tp_base;
     while (b != NULL && b->tp_dealloc == subtype_dealloc_fn) {
         b = b->tp_base;
     }
-    return b != NULL && frees_through_tp_free(b);
+    if (b == NULL || !frees_through_tp_free(b)) {
+        return -1;
+    }
+    return (Py_ssize_t)ct_type_preheader_size(tp);
+}
+
+int
+ct_deathwatch_covers_type(PyTypeObject *tp)
+{
+    return installed && ct_deathwatch_type_presize(tp) >= 0;
 }
 
 void *
-ct_deathwatch_covers(PyObject *obj)
+ct_deathwatch_covers(PyObject *obj, Py_ssize_t presize)
 {
-    if (!ct_deathwatch_covers_type(Py_TYPE(obj))) {
+    if (!installed) {
         return NULL;
     }
-    char *block = (char *)obj - ct_preheader_size(obj);
+    if (presize == -2) {
+        presize = ct_deathwatch_type_presize(Py_TYPE(obj));
+    }
+    if (presize < 0) {
+        return NULL;
+    }
+    char *block = (char *)obj - presize;
     if (((uintptr_t)block & 15u) != 0) {
         return NULL;
     }

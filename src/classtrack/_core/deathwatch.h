@@ -51,8 +51,13 @@ int ct_deathwatch_ready(void);
 /* 1 if the installed watch can report the deaths of tp's instances. */
 int ct_deathwatch_covers_type(PyTypeObject *tp);
 
-/* The block holding obj if the watch can report obj's death, else NULL. */
-void *ct_deathwatch_covers(PyObject *obj);
+/* The same, whether or not the watch is installed now: the pre-header
+ * size of tp's instances (their block is that far before them), or -1. */
+Py_ssize_t ct_deathwatch_type_presize(PyTypeObject *tp);
+
+/* The block holding obj if the watch can report obj's death, else NULL.
+ * `presize` is ct_deathwatch_type_presize(Py_TYPE(obj)) if known, or -2. */
+void *ct_deathwatch_covers(PyObject *obj, Py_ssize_t presize);
 
 /* Start / stop reporting freed blocks to reg (reg->live).  0 or -1 (no
  * exception set: out of memory). */

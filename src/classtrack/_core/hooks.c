@@ -13,10 +13,12 @@
  */
 #include "hooks.h"
 #include "compat.h"
+#include "deathwatch.h"
 
 typedef struct {
     PyTypeObject *type;     /* strong */
     allocfunc orig;
+    Py_ssize_t presize;     /* ct_deathwatch_type_presize(type) */
     ct_hook_owner *owners;  /* PyMem array, owners[i].tracker strong */
     size_t nowners;
 } ct_hook_entry;
@@ -65,6 +67,8 @@ ct_hook_alloc(PyTypeObject *type, Py_ssize_t nitems)
 {
     ct_hook_entry *e = entry_for_alloc(type);
     allocfunc orig = e != NULL ? e->orig : PyType_GenericAlloc;
+    /* the entry's cached answer holds for its own type only */
+    Py_ssize_t presize = e != NULL && e->type == type ? e->presize : -2;
     PyObject *obj = orig(type, nitems);
     if (obj == NULL) {
         return NULL;
@@ -80,7 +84,7 @@ ct_hook_alloc(PyTypeObject *type, Py_ssize_t nitems)
         /* the first owner sees a fresh object; later owners' trackers
          * find the first one's weak reference in the list */
         Py_ssize_t r = ct_tracker_track(o.tracker, obj, o.name, o.resolution,
-                                        o.keep, o.trace, i == 0, &is_new);
+                                        o.keep, o.trace, i == 0, presize, &is_new);
         Py_DECREF(o.tracker);
         if (r < 0) {
             Py_DECREF(obj);
@@ -289,6 +293,7 @@ ct_hook_install(PyTypeObject *type, ct_tracker *tracker, uint32_t name,
         }
         type->tp_alloc = ct_hook_alloc;
         PyType_Modified(type);
+        e->presize = ct_deathwatch_type_presize(type);
     }
     for (size_t i = 0; i < e->nowners; i++) {
         if (e->owners[i].tracker == tracker) {

@@ -126,9 +126,16 @@ inline_values(PyObject *o)
 size_t
 ct_preheader_size(PyObject *o)
 {
+    return ct_is_gc(o) == PyType_IS_GC(Py_TYPE(o))
+        ? ct_type_preheader_size(Py_TYPE(o))
+        : ct_type_preheader_size(Py_TYPE(o)) - CT_GC_HEAD_SIZE;
+}
+
+size_t
+ct_type_preheader_size(PyTypeObject *tp)
+{
     size_t size = 0;
-    PyTypeObject *tp = Py_TYPE(o);
-    if (ct_is_gc(o)) {
+    if (PyType_IS_GC(tp)) {
         size += CT_GC_HEAD_SIZE;
     }
 #if PY_VERSION_HEX >= 0x030C0000

@@ -51,6 +51,8 @@ ct_prefetch_attr_storage(PyObject *o)
 /* Bytes allocated in front of the object's address: the GC header for GC
  * objects and, from 3.11, the managed dict / weakref words. */
 size_t ct_preheader_size(PyObject *o);
+/* The same for instances of tp, when tp has no tp_is_gc (heap classes). */
+size_t ct_type_preheader_size(PyTypeObject *tp);
 
 /* Bytes of the object's body as laid out by its type: tp_basicsize plus
  * tp_itemsize times the item count, and the pre-header.  This is the

@@ -140,7 +140,12 @@ ct_livemap_put(ct_livemap *m, const void *block, uint32_t index, uint32_t *old)
         return -1;
     }
     /* objects made one after the other mostly share a page */
-    size_t i = page == m->last_page ? m->last_slot : find_slot(m, page);
+    size_t i;
+    if (page == m->last_page) {
+        i = m->last_slot;
+        goto have_page;
+    }
+    i = find_slot(m, page);
     if (m->keys[i] == 0) {
         if ((m->npages + 1) * 2 > m->mask + 1) {
             if (livemap_resize(m, (m->mask + 1) * 2) < 0) {
@@ -161,6 +166,7 @@ ct_livemap_put(ct_livemap *m, const void *block, uint32_t index, uint32_t *old)
     }
     m->last_page = page;
     m->last_slot = i;
+have_page:;
     ct_livepage *pg = &m->pages[i];
     unsigned r = rank_of(pg, u);
     if (pg->bits[u >> 6] & bit) {

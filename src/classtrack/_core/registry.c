@@ -399,7 +399,7 @@ new_trackref(ct_registry *reg, const ct_registry_types *types, PyObject *obj,
 Py_ssize_t
 ct_registry_add(ct_registry *reg, const ct_registry_types *types, PyObject *obj,
                 PyObject *callback, uint32_t name, int resolution, int keep,
-                uint32_t trace, int fresh)
+                uint32_t trace, int fresh, Py_ssize_t presize)
 {
     if (resolution < 0) {
         resolution = 0;
@@ -414,7 +414,7 @@ ct_registry_add(ct_registry *reg, const ct_registry_types *types, PyObject *obj,
         flags = CT_REC_KEPT;
         carrier = Py_NewRef(obj);
     }
-    else if ((block = ct_deathwatch_covers(obj)) == NULL) {
+    else if ((block = ct_deathwatch_covers(obj, presize)) == NULL) {
         flags = CT_REC_WEAK;
         carrier = new_trackref(reg, types, obj, callback, fresh);
         if (carrier == NULL) {

@@ -109,11 +109,13 @@ double ct_registry_death(const ct_registry *reg, size_t i);
 
 /* Track obj: appends a record.  `callback` is the death callback for
  * weak references; `fresh` says obj was just allocated (from the tp_alloc
- * hook).  Returns the new index, or -1 with an exception (TypeError when
- * obj cannot be followed and keep is false). */
+ * hook); `presize` is ct_deathwatch_type_presize of its type when the
+ * caller knows it, else -2.  Returns the new index, or -1 with an
+ * exception (TypeError when obj cannot be followed and keep is false). */
 Py_ssize_t ct_registry_add(ct_registry *reg, const ct_registry_types *types,
                            PyObject *obj, PyObject *callback, uint32_t name,
-                           int resolution, int keep, uint32_t trace, int fresh);
+                           int resolution, int keep, uint32_t trace, int fresh,
+                           Py_ssize_t presize);
 
 /* Index of the record following obj alive in this registry (watched or
  * weak), or -1.  Kept objects are found by the caller's keep map. */

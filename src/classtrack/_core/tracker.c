@@ -139,7 +139,7 @@ note_class(ct_tracker *t, Py_ssize_t index, uint32_t name, PyTypeObject *tp)
 
 Py_ssize_t
 ct_tracker_track(ct_tracker *t, PyObject *obj, uint32_t name, int resolution,
-                 int keep, int trace, int fresh, int *is_new)
+                 int keep, int trace, int fresh, Py_ssize_t presize, int *is_new)
 {
     *is_new = 0;
     if (!fresh) {
@@ -170,7 +170,7 @@ ct_tracker_track(ct_tracker *t, PyObject *obj, uint32_t name, int resolution,
         trace_no = (uint32_t)tn;
     }
     Py_ssize_t index = ct_registry_add(&t->reg, t->types, obj, t->callback, name,
-                                       resolution, keep, trace_no, fresh);
+                                       resolution, keep, trace_no, fresh, presize);
     if (index < 0) {
         return -1;
     }

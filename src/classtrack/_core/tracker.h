@@ -63,7 +63,7 @@ typedef struct {
  * exception set. */
 Py_ssize_t ct_tracker_track(ct_tracker *t, PyObject *obj, uint32_t name,
                             int resolution, int keep, int trace, int fresh,
-                            int *is_new);
+                            Py_ssize_t presize, int *is_new);
 
 /* Number for a name (registered on first use), or -1 with an exception. */
 Py_ssize_t ct_tracker_name_number(ct_tracker *t, PyObject *name);

@@ -178,7 +178,7 @@ Tracker_track(ct_tracker *t, PyObject *args)
     if (request_watch(t) < 0) {
         return NULL;
     }
-    Py_ssize_t i = ct_tracker_track(t, obj, num, resolution, keep, trace, 0, &is_new);
+    Py_ssize_t i = ct_tracker_track(t, obj, num, resolution, keep, trace, 0, -2, &is_new);
     if (i < 0) {
         return NULL;
     }
