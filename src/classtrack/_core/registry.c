@@ -1,7 +1,7 @@
 /* registry.c - tracked-object records.  See registry.h for the design.
  *
  * Invariants:
- *   - recs[0 .. len) in registration order, so births never decrease
+ *   - records 0 .. len in registration order, so births never decrease
  *     along the array (ct_now is monotonic);
  *   - a watched record's object is alive exactly while its block is in
  *     the livemap (the free hook removes it and stamps the death);
@@ -20,6 +20,9 @@
 #include <math.h>
 #include <string.h>
 #include <time.h>
+#if defined(__linux__)
+#include <sys/mman.h>
+#endif
 /* The clock.  Births and deaths are stamped on the object creation and
  * destruction paths, where clock_gettime (25 ns here) was the largest
  * single cost of tracking.  On CPUs with an invariant TSC the stamp is
@@ -159,6 +162,8 @@ ct_registry_types_init(PyObject *module, ct_registry_types *types)
 
 /* -- the registry ------------------------------------------------------- */
 
+static void chunk_free(ct_record *c);
+
 void
 ct_registry_init(ct_registry *reg)
 {
@@ -175,7 +180,15 @@ ct_registry_clear(ct_registry *reg)
     }
     ct_registry_init(reg);
     ct_livemap_clear(&old.live);
-    PyMem_RawFree(old.recs);
+    for (size_t k = 0; k < old.nchunks; k++) {
+        if (k == 0) {
+            PyMem_RawFree(old.chunks[0]);
+        }
+        else {
+            chunk_free(old.chunks[k]);
+        }
+    }
+    PyMem_RawFree(old.chunks);
     Py_XDECREF(old.args);
     for (size_t i = 0; i < old.ncarriers; i++) {
         PyObject *c = old.carriers[i].obj;
@@ -218,7 +231,7 @@ carrier_of(const ct_registry *reg, size_t i)
 PyObject *
 ct_registry_object(const ct_registry *reg, size_t i)
 {
-    const ct_record *r = &reg->recs[i];
+    const ct_record *r = ct_registry_record(reg, i);
     if (r->id & CT_REC_KEPT) {
         return carrier_of(reg, i);
     }
@@ -246,7 +259,7 @@ ct_registry_object(const ct_registry *reg, size_t i)
 double
 ct_registry_death(const ct_registry *reg, size_t i)
 {
-    const ct_record *r = &reg->recs[i];
+    const ct_record *r = ct_registry_record(reg, i);
     if (r->death != 0.0 || !(r->id & CT_REC_WEAK)) {
         return r->death;
     }
@@ -258,6 +271,51 @@ ct_registry_death(const ct_registry *reg, size_t i)
     return 0.0;
 }
 
+/* A 2 MiB chunk of records, 2 MiB-aligned and advised for a huge page
+ * where the system can (Linux, transparent huge pages on "madvise" or
+ * "always"); reported to tracemalloc like any allocation. */
+#define CT_CHUNK_BYTES (CT_CHUNK_LEN * sizeof(ct_record))
+#define CT_TRACE_DOMAIN 0x63740000u     /* tracemalloc domain of the chunks */
+
+static ct_record *
+chunk_alloc(void)
+{
+#if defined(__linux__) && defined(MAP_ANONYMOUS)
+    size_t align = CT_CHUNK_BYTES;
+    char *p = mmap(NULL, CT_CHUNK_BYTES + align, PROT_READ | PROT_WRITE,
+                   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED) {
+        return NULL;
+    }
+    char *a = (char *)(((uintptr_t)p + align - 1) & ~(uintptr_t)(align - 1));
+    if (a > p) {
+        munmap(p, (size_t)(a - p));
+    }
+    char *end = p + CT_CHUNK_BYTES + align;
+    if (end > a + CT_CHUNK_BYTES) {
+        munmap(a + CT_CHUNK_BYTES, (size_t)(end - (a + CT_CHUNK_BYTES)));
+    }
+#ifdef MADV_HUGEPAGE
+    (void)madvise(a, CT_CHUNK_BYTES, MADV_HUGEPAGE);
+#endif
+    (void)PyTraceMalloc_Track(CT_TRACE_DOMAIN, (uintptr_t)a, CT_CHUNK_BYTES);
+    return (ct_record *)a;
+#else
+    return PyMem_RawMalloc(CT_CHUNK_BYTES);
+#endif
+}
+
+static void
+chunk_free(ct_record *c)
+{
+#if defined(__linux__) && defined(MAP_ANONYMOUS)
+    (void)PyTraceMalloc_Untrack(CT_TRACE_DOMAIN, (uintptr_t)c);
+    munmap(c, CT_CHUNK_BYTES);
+#else
+    PyMem_RawFree(c);
+#endif
+}
+
 static int
 append_record(ct_registry *reg)
 {
@@ -266,18 +324,38 @@ append_record(ct_registry *reg)
             PyErr_SetString(PyExc_OverflowError, "too many tracked objects");
             return -1;
         }
-        /* grow by 1/4: the array is part of the per-object budget */
-        size_t cap = reg->cap < 1024 ? 1024 : reg->cap + reg->cap / 4;
-        if (cap > UINT32_MAX - 1) {
-            cap = UINT32_MAX - 1;
+        if (reg->nchunks == reg->capchunks) {
+            size_t capchunks = reg->capchunks ? reg->capchunks * 2 : 8;
+            ct_record **chunks = PyMem_RawRealloc(reg->chunks, capchunks * sizeof(*chunks));
+            if (chunks == NULL) {
+                PyErr_NoMemory();
+                return -1;
+            }
+            reg->chunks = chunks;
+            reg->capchunks = capchunks;
         }
-        ct_record *recs = PyMem_RawRealloc(reg->recs, cap * sizeof(ct_record));
-        if (recs == NULL) {
-            PyErr_NoMemory();
-            return -1;
+        if (reg->cap < CT_FIRST_LEN) {
+            /* chunk 0 grows by doubling (small trackers stay small) */
+            size_t cap = reg->cap ? reg->cap * 2 : 256;
+            ct_record *c = PyMem_RawRealloc(reg->nchunks ? reg->chunks[0] : NULL,
+                                            cap * sizeof(ct_record));
+            if (c == NULL) {
+                PyErr_NoMemory();
+                return -1;
+            }
+            reg->chunks[0] = c;
+            reg->nchunks = 1;
+            reg->cap = cap;
         }
-        reg->recs = recs;
-        reg->cap = cap;
+        else {
+            ct_record *c = chunk_alloc();
+            if (c == NULL) {
+                PyErr_NoMemory();
+                return -1;
+            }
+            reg->chunks[reg->nchunks++] = c;
+            reg->cap += CT_CHUNK_LEN;
+        }
     }
     reg->len++;
     return 0;
@@ -453,14 +531,14 @@ ct_registry_add(ct_registry *reg, const ct_registry_types *types, PyObject *obj,
             PyErr_NoMemory();
             return -1;
         }
-        if (r == 1 && old < index && reg->recs[old].death == 0.0) {
+        if (r == 1 && old < index && ct_registry_record(reg, old)->death == 0.0) {
             /* a block still listed was reused: the watch missed the death
              * (it was unhooked); the best time known is now */
-            reg->recs[old].death = ct_now();
+            ct_registry_record(reg, old)->death = ct_now();
             reg->alive--;
         }
     }
-    ct_record *rec = &reg->recs[index];
+    ct_record *rec = ct_registry_record(reg, index);
     rec->id = (uintptr_t)obj | flags;
     rec->birth = ct_now();
     rec->death = 0.0;
@@ -477,7 +555,8 @@ ct_registry_find(const ct_registry *reg, const ct_registry_types *types,
     uint32_t i;
     void *block = (char *)obj - ct_preheader_size(obj);
     if (ct_livemap_get(&reg->live, block, &i) && i < reg->len
-        && ct_rec_id(&reg->recs[i]) == (uintptr_t)obj && reg->recs[i].death == 0.0) {
+        && ct_rec_id(ct_registry_record(reg, i)) == (uintptr_t)obj
+        && ct_registry_record(reg, i)->death == 0.0) {
         return (Py_ssize_t)i;
     }
     Py_ssize_t off = Py_TYPE(obj)->tp_weaklistoffset;
@@ -503,10 +582,11 @@ ct_registry_trackref_died(ct_registry *reg, const ct_registry_types *types,
     }
     ct_trackref *t = (ct_trackref *)carrier;
     size_t i = t->index;
-    if (i >= reg->len || t->wr.wr_object != Py_None || reg->recs[i].death != 0.0) {
+    if (i >= reg->len || t->wr.wr_object != Py_None
+        || ct_registry_record(reg, i)->death != 0.0) {
         return;     /* forgotten, not cleared (cannot happen), or stamped */
     }
-    reg->recs[i].death = ct_now();
+    ct_registry_record(reg, i)->death = ct_now();
     if (reg->alive > 0) {
         reg->alive--;
     }
@@ -515,11 +595,11 @@ ct_registry_trackref_died(ct_registry *reg, const ct_registry_types *types,
 size_t
 ct_registry_footprint(const ct_registry *reg)
 {
-    size_t bytes = reg->cap * sizeof(ct_record)
+    size_t bytes = reg->cap * sizeof(ct_record) + reg->capchunks * sizeof(ct_record *)
                    + reg->capcarriers * sizeof(ct_carrier)
                    + ct_livemap_footprint(&reg->live);
     for (size_t i = 0; i < reg->ncarriers; i++) {
-        if (reg->recs[reg->carriers[i].index].id & CT_REC_WEAK) {
+        if (ct_registry_record(reg, reg->carriers[i].index)->id & CT_REC_WEAK) {
             bytes += 2 * sizeof(void *) + sizeof(ct_trackref);   /* GC header */
         }
     }
