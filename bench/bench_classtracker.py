@@ -8,7 +8,8 @@ empty list.  Each measurement runs in a fresh interpreter (subprocess) so
 that one tracker's memory does not disturb the next measurement.
 
   creation   time to create N instances of a tracked class / untracked
-             (best of 5, heap warmed up, gc disabled during the timing)
+             (best of 5, heap warmed up, gc disabled during the timing;
+             a second row with the collector enabled, as programs run)
   snapshot   create_snapshot() at resolution 0, per tracked instance
   memory     the tracker's memory per tracked instance (tracemalloc: the
              growth from creating N tracked instances minus the growth from
@@ -43,9 +44,11 @@ def make():
     return [Node(i) for i in range(n)]
 
 out = {}
-if what == "creation":
+if what in ("creation", "creation_gc"):
     warm = make(); del warm
-    gc.collect(); gc.disable()
+    gc.collect()
+    if what == "creation":
+        gc.disable()
     def best(setup_tracker):
         times = []
         for _ in range(5):
@@ -124,10 +127,12 @@ def main():
     rows = {}
     for impl, count in (("classtrack", n), ("pympler", pn)):
         c = run(impl, "creation", count)
+        cg = run(impl, "creation_gc", count)
         s = run(impl, "snapshot", count)
         m = run(impl, "memory", count)
         rows[impl] = {
             "creation": c["tracked"] / c["untracked"],
+            "creation_gc": cg["tracked"] / cg["untracked"],
             "snapshot_us": s["snapshot"] * 1e6 / count,
             "per_instance": m["per_instance"],
             "per_snapshot": m["per_snapshot"],
@@ -137,6 +142,8 @@ def main():
     c, p = rows["classtrack"], rows["pympler"]
     print("| creation, tracked / untracked            | <=1.15x | %9.2fx | %6.1fx |"
           % (c["creation"], p["creation"]))
+    print("| same, garbage collector enabled          |         | %9.2fx | %6.1fx |"
+          % (c["creation_gc"], p["creation_gc"]))
     print("| create_snapshot(), us per instance       | <=0.25  | %10.3f | %7.2f |"
           % (c["snapshot_us"], p["snapshot_us"]))
     print("| tracker memory, bytes per instance       | <=128   | %10.1f | %7.1f |"
