@@ -247,3 +247,104 @@ def test_other_interpreters_frees_pass_through(tracker):
     tracker.create_snapshot()
     del keep
     assert alive(tracker) == 0
+
+
+def test_watch_removed_by_another_hook_is_detected():
+    # An allocator hook installed before the watch and removed after it
+    # takes the watch with it (simulated with tracemalloc, its tracing
+    # state hidden from the install check).  The tracker must notice
+    # before trusting any record: objects are marked dead with a warning,
+    # nothing reads freed memory, new objects use weak references.
+    out = run_child("""
+        import sys, tracemalloc, types, warnings
+        tracemalloc.start()
+        real = sys.modules["_tracemalloc"]
+        fake = types.ModuleType("_tracemalloc"); fake.is_tracing = lambda: False
+        sys.modules["_tracemalloc"] = fake
+        from classtrack import ClassTracker
+        class Node:
+            __slots__ = ("a",)
+        class Weak:
+            pass
+        t = ClassTracker()
+        t.track_class(Node)
+        t.track_class(Weak)
+        sys.modules["_tracemalloc"] = real
+        tracemalloc.stop()               # the watch goes with it
+        objs = [Node() for _ in range(500)]
+        with warnings.catch_warnings(record=True) as w:
+            warnings.simplefilter("always")
+            views = [t.objects[id(o)] for o in objs]
+            del objs
+            filler = [bytearray(8) for _ in range(20000)]
+            refs = [v.ref() for v in views]
+        assert all(r is None for r in refs)
+        assert all(v.death is not None for v in views)
+        assert any("removed the death watch" in str(x.message) for x in w), w
+        assert not t._engine.watched()
+        k = Weak(); r = t.objects[id(k)]; del k
+        assert r.death is not None
+        t.create_snapshot()
+        print("ok")
+    """)
+    assert out.strip() == "ok"
+
+
+def test_trackers_that_used_weak_references_are_freed():
+    out = run_child("""
+        import gc
+        from classtrack import _core
+        def f(): pass
+        def count():
+            gc.collect()
+            return sum(1 for o in gc.get_objects() if type(o) is _core.Tracker)
+        base = count()
+        for k in range(5):
+            t = _core.Tracker()
+            t.track(f, "f", 0, False, False)   # a weak reference via weakref.__new__
+            del t
+        print(count() - base)
+    """)
+    assert out.strip() == "0"
+
+
+def test_record_names_while_the_collector_tracks_more(tracker):
+    eng = tracker._engine
+    tracker.track_class(Node)
+    keep = []
+
+    class Bomb:
+        def __del__(self):
+            keep.extend(Node() for _ in range(2000))
+
+    gc.collect()
+    b = Bomb()
+    b.self = b
+    del b
+    old = gc.get_threshold()
+    gc.set_threshold(1)
+    try:
+        names = eng.record_names()
+    finally:
+        gc.set_threshold(*old)
+    assert len(names) <= len(eng)
+
+
+def test_trackers_in_subinterpreters_use_weak_references():
+    _testcapi = pytest.importorskip("_testcapi")
+    code = textwrap.dedent("""
+        from classtrack.classtracker import ClassTracker
+        class Node:
+            def __init__(self): self.x = [1, 2, 3]
+        t = ClassTracker()
+        t.track_class(Node)
+        objs = [Node() for _ in range(200)]
+        recs = [t.objects[id(o)] for o in objs]
+        del objs
+        assert all(r.death is not None for r in recs), "missed deaths"
+        junk = [bytearray(64) for _ in range(5000)]
+        t.create_snapshot()
+        assert t.snapshots[-1].tracked_total == 0
+        t.close()
+    """)
+    assert _testcapi.run_in_subinterp(code) == 0

@@ -23,22 +23,31 @@ static PyInterpreterState *main_interp;
 static void *probe_block;
 static int probe_seen;
 
+/* In the interpreter whose frees the watch looks at (3.12+ interpreters
+ * may have their own GIL and would race with the main one). */
+static inline int
+in_watched_interpreter(void)
+{
+#if PY_VERSION_HEX >= 0x030C0000
+    PyThreadState *ts = _PyThreadState_UncheckedGet();
+    return ts == NULL || ts->interp == main_interp;
+#else
+    return 1;
+#endif
+}
+
 static void
 watch_free(void *ctx, void *p)
 {
-    if (n_watched != 0 && p != NULL) {
-#if PY_VERSION_HEX >= 0x030C0000
-        /* another interpreter may run under its own GIL */
-        PyThreadState *ts = _PyThreadState_UncheckedGet();
-        if (ts == NULL || ts->interp == main_interp)
-#endif
-        {
-            for (size_t i = 0; i < n_watched; i++) {
-                ct_registry_block_freed(watched[i], p);
-            }
+    if (n_watched != 0 && p != NULL && in_watched_interpreter()) {
+        for (size_t i = 0; i < n_watched; i++) {
+            ct_registry_block_freed(watched[i], p);
+        }
+        if (p == probe_block) {
+            probe_seen = 1;
         }
     }
-    if (p == probe_block) {
+    else if (p == probe_block && p != NULL && in_watched_interpreter()) {
         probe_seen = 1;
     }
     base.free(ctx, p);
@@ -101,10 +110,21 @@ ct_deathwatch_request(void)
     return 1;
 }
 
+static void maybe_uninstall(void);
+
 void
 ct_deathwatch_release(void)
 {
-    if (requests == 0 || --requests != 0 || n_watched != 0 || !installed) {
+    if (requests == 0 || --requests != 0) {
+        return;
+    }
+    maybe_uninstall();
+}
+
+static void
+maybe_uninstall(void)
+{
+    if (requests != 0 || n_watched != 0 || !installed) {
         return;
     }
     PyMemAllocatorEx cur;
@@ -127,15 +147,21 @@ ct_deathwatch_ready(void)
 static int
 frees_through_tp_free(PyTypeObject *tp)
 {
+    /* CPython's own exceptions are static types named without a module */
     return tp == &PyBaseObject_Type || tp == &PyDict_Type || tp == &PyList_Type
            || tp == &PySet_Type || tp == &PyFrozenSet_Type
-           || (!(tp->tp_flags & Py_TPFLAGS_HEAPTYPE)
+           || (!(tp->tp_flags & Py_TPFLAGS_HEAPTYPE) && strchr(tp->tp_name, '.') == NULL
                && PyType_IsSubtype(tp, (PyTypeObject *)PyExc_BaseException));
 }
 
 Py_ssize_t
 ct_deathwatch_type_presize(PyTypeObject *tp)
 {
+#if SIZEOF_VOID_P < 8
+    /* 8-byte objects could share a livemap unit */
+    (void)tp;
+    return -1;
+#endif
     if (tp->tp_dealloc != subtype_dealloc_fn || tp->tp_itemsize != 0
         || (tp->tp_free != PyObject_GC_Del && tp->tp_free != PyObject_Del)
         || tp->tp_is_gc != NULL) {
@@ -158,13 +184,14 @@ ct_deathwatch_type_presize(PyTypeObject *tp)
 int
 ct_deathwatch_covers_type(PyTypeObject *tp)
 {
-    return installed && ct_deathwatch_type_presize(tp) >= 0;
+    return installed && in_watched_interpreter() && ct_deathwatch_type_presize(tp) >= 0;
 }
 
 void *
 ct_deathwatch_covers(PyObject *obj, Py_ssize_t presize)
 {
-    if (!installed) {
+    /* objects of other interpreters: their frees are not looked at */
+    if (!installed || !in_watched_interpreter()) {
         return NULL;
     }
     if (presize == -2) {
@@ -207,6 +234,7 @@ ct_deathwatch_remove(ct_registry *reg)
     for (size_t i = 0; i < n_watched; i++) {
         if (watched[i] == reg) {
             watched[i] = watched[--n_watched];
+            maybe_uninstall();
             return;
         }
     }
@@ -218,6 +246,11 @@ ct_deathwatch_intact(void)
     if (!installed) {
         return 0;
     }
+    PyMemAllocatorEx cur;
+    PyMem_GetAllocator(PYMEM_DOMAIN_OBJ, &cur);
+    if (cur.free == watch_free) {
+        return 1;   /* on top: certainly in the chain */
+    }
     void *p = PyObject_Malloc(16);
     if (p == NULL) {
         return 1;   /* cannot probe; nothing suggests a change */
@@ -227,4 +260,25 @@ ct_deathwatch_intact(void)
     PyObject_Free(p);
     probe_block = NULL;
     return probe_seen;
+}
+
+int
+ct_deathwatch_check(void)
+{
+    if (!installed || n_watched == 0 || ct_deathwatch_intact()) {
+        return 0;
+    }
+    /* Someone restored an allocator saved before ours: frees are not
+     * seen any more.  Every object the watch followed may have died
+     * unseen; close their records now (the best time known) and follow
+     * new objects with weak references. */
+    installed = 0;
+    while (n_watched > 0) {
+        ct_registry *reg = watched[--n_watched];
+        ct_registry_watch_lost(reg);
+    }
+    return PyErr_WarnEx(PyExc_RuntimeWarning,
+                        "classtrack: another memory allocator hook removed the "
+                        "death watch; objects tracked until now are marked dead "
+                        "and new ones are followed with weak references", 1);
 }

@@ -64,8 +64,14 @@ void *ct_deathwatch_covers(PyObject *obj, Py_ssize_t presize);
 int ct_deathwatch_add(ct_registry *reg);
 void ct_deathwatch_remove(ct_registry *reg);
 
-/* 1 if the installed watch still sees frees (a probe block is allocated
- * and freed), 0 if another allocator hook removed it. */
+/* 1 if the installed watch still sees frees (it is the current allocator,
+ * or a probe block allocated and freed reaches it), 0 if another
+ * allocator hook removed it. */
 int ct_deathwatch_intact(void);
+
+/* Before trusting watched records: if the watch was removed, closes
+ * every watched record (ct_registry_watch_lost), uninstalls the watch
+ * logically and warns.  0, or -1 if the warning raised. */
+int ct_deathwatch_check(void);
 
 #endif

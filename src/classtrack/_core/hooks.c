@@ -292,7 +292,14 @@ ct_hook_install(PyTypeObject *type, ct_tracker *tracker, uint32_t name,
             e->orig = type->tp_alloc;
         }
         type->tp_alloc = ct_hook_alloc;
-        PyType_Modified(type);
+        e->presize = -2;
+        PyType_Modified(type);  /* 3.12+ runs type watchers: code that may
+                                   hook classes and move hook_entries */
+        e = entry_of(type);
+        if (e == NULL) {
+            PyErr_SetString(PyExc_RuntimeError, "hook table changed while hooking");
+            return -1;
+        }
         e->presize = ct_deathwatch_type_presize(type);
     }
     for (size_t i = 0; i < e->nowners; i++) {

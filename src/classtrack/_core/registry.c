@@ -179,6 +179,14 @@ ct_registry_clear(ct_registry *reg)
         ct_deathwatch_remove(reg);
     }
     ct_registry_init(reg);
+    /* TrackRefs of weak records may outlive us (someone else may hold
+     * them): their callbacks must not find a record number any more */
+    for (size_t i = 0; i < old.ncarriers; i++) {
+        PyObject *c = old.carriers[i].obj;
+        if (ct_registry_record(&old, old.carriers[i].index)->id & CT_REC_WEAK) {
+            ((ct_trackref *)c)->index = SIZE_MAX;
+        }
+    }
     ct_livemap_clear(&old.live);
     for (size_t k = 0; k < old.nchunks; k++) {
         if (k == 0) {
@@ -191,12 +199,6 @@ ct_registry_clear(ct_registry *reg)
     PyMem_RawFree(old.chunks);
     Py_XDECREF(old.args);
     for (size_t i = 0; i < old.ncarriers; i++) {
-        PyObject *c = old.carriers[i].obj;
-        if (Py_TYPE(c)->tp_dealloc == trackref_dealloc) {
-            ((ct_trackref *)c)->index = SIZE_MAX;   /* its callback may still run */
-        }
-    }
-    for (size_t i = 0; i < old.ncarriers; i++) {
         Py_DECREF(old.carriers[i].obj);
     }
     PyMem_RawFree(old.carriers);
@@ -208,6 +210,7 @@ ct_registry_traverse(ct_registry *reg, visitproc visit, void *arg)
     for (size_t i = 0; i < reg->ncarriers; i++) {
         Py_VISIT(reg->carriers[i].obj);
     }
+    Py_VISIT(reg->args);
     return 0;
 }
 
@@ -319,11 +322,12 @@ chunk_free(ct_record *c)
 static int
 append_record(ct_registry *reg)
 {
+    if (reg->len >= UINT32_MAX - 1) {
+        /* record numbers are 32-bit in the livemap and the snapshots */
+        PyErr_SetString(PyExc_OverflowError, "too many tracked objects");
+        return -1;
+    }
     if (reg->len == reg->cap) {
-        if (reg->cap >= UINT32_MAX - 1) {
-            PyErr_SetString(PyExc_OverflowError, "too many tracked objects");
-            return -1;
-        }
         if (reg->nchunks == reg->capchunks) {
             size_t capchunks = reg->capchunks ? reg->capchunks * 2 : 8;
             ct_record **chunks = PyMem_RawRealloc(reg->chunks, capchunks * sizeof(*chunks));
@@ -462,9 +466,12 @@ new_trackref(ct_registry *reg, const ct_registry_types *types, PyObject *obj,
     Py_SETREF(((PyTupleObject *)args)->ob_item[0], obj);
     Py_SETREF(((PyTupleObject *)args)->ob_item[1], callback);
     carrier = _PyWeakref_RefType.tp_new(types->trackref_type, args, NULL);
-    /* do not keep the tracked object alive through the tuple */
+    /* keep neither the object nor the callback (-> tracker) alive
+     * through the tuple */
     Py_INCREF(Py_None);
     Py_SETREF(((PyTupleObject *)args)->ob_item[0], Py_None);
+    Py_INCREF(Py_None);
+    Py_SETREF(((PyTupleObject *)args)->ob_item[1], Py_None);
     if (carrier != NULL) {
         ((ct_trackref *)carrier)->index = SIZE_MAX;
         if (!PyObject_GC_IsTracked(carrier)) {
@@ -590,6 +597,27 @@ ct_registry_trackref_died(ct_registry *reg, const ct_registry_types *types,
     if (reg->alive > 0) {
         reg->alive--;
     }
+}
+
+void
+ct_registry_watch_lost(ct_registry *reg)
+{
+    double now = ct_now();
+    ct_livemap *m = &reg->live;
+    for (size_t i = 0; m->keys != NULL && i <= m->mask; i++) {
+        if (m->keys[i] == 0) {
+            continue;
+        }
+        for (unsigned k = 0; k < m->pages[i].n; k++) {
+            uint32_t idx = m->pages[i].index[k];
+            if (idx < reg->len && ct_registry_record(reg, idx)->death == 0.0) {
+                ct_registry_record(reg, idx)->death = now;
+                reg->alive--;
+            }
+        }
+    }
+    ct_livemap_clear(m);
+    reg->watched = 0;
 }
 
 size_t

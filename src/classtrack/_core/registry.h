@@ -154,6 +154,10 @@ ct_registry_block_freed(ct_registry *reg, void *block)
     }
 }
 
+/* The death watch was removed: every object still in the livemap is
+ * marked dead now and the livemap emptied.  Never calls Python. */
+void ct_registry_watch_lost(ct_registry *reg);
+
 /* Bytes the registry holds: records, livemap, carriers. */
 size_t ct_registry_footprint(const ct_registry *reg);
 

@@ -146,12 +146,7 @@ ct_tracker_snapshot(ct_tracker *t, double *timestamp, Py_ssize_t *tracked_total,
     /* strong references to the objects: sizing and reprs run Python
      * code, which may drop them meanwhile (records stay: the registry
      * cannot be cleared while snapshotting is set) */
-    if (t->reg.live.count != 0 && !ct_deathwatch_intact()) {
-        PyErr_SetString(PyExc_RuntimeError,
-                        "classtrack's death watch was removed by another "
-                        "allocator hook (tracemalloc started before the tracker "
-                        "and stopped since?): deaths of tracked objects may have "
-                        "been missed; clear() the tracker");
+    if (ct_deathwatch_check() < 0) {
         goto done;
     }
     for (size_t i = 0; i < len && i < t->reg.len; i++) {

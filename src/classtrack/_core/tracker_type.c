@@ -175,7 +175,7 @@ Tracker_track(ct_tracker *t, PyObject *args)
         || check_name(t, name, &num) < 0) {
         return NULL;
     }
-    if (request_watch(t) < 0) {
+    if (request_watch(t) < 0 || ct_deathwatch_check() < 0) {
         return NULL;
     }
     Py_ssize_t i = ct_tracker_track(t, obj, num, resolution, keep, trace, 0, -2, &is_new);
@@ -189,6 +189,9 @@ Tracker_track(ct_tracker *t, PyObject *args)
 static PyObject *
 Tracker_find(ct_tracker *t, PyObject *obj)
 {
+    if (ct_deathwatch_check() < 0) {
+        return NULL;
+    }
     Py_ssize_t i = ct_registry_find(&t->reg, t->types, obj, t->callback);
     if (i < 0) {
         PyObject *id = PyLong_FromVoidPtr(obj);
@@ -334,7 +337,8 @@ static PyObject *
 Tracker_record(ct_tracker *t, PyObject *arg)
 {
     Py_ssize_t i = PyLong_AsSsize_t(arg);
-    if ((i == -1 && PyErr_Occurred()) || check_index(t, i) < 0) {
+    if ((i == -1 && PyErr_Occurred()) || check_index(t, i) < 0
+        || ct_deathwatch_check() < 0) {
         return NULL;
     }
     /* copies and strong references before anything allocates (the GC
@@ -385,8 +389,9 @@ done:
 static PyObject *
 Tracker_record_names(ct_tracker *t, PyObject *Py_UNUSED(ignored))
 {
-    PyObject *out = PyList_New((Py_ssize_t)t->reg.len);
-    for (size_t i = 0; out != NULL && i < t->reg.len; i++) {
+    size_t len = t->reg.len;    /* PyList_New may run code that tracks more */
+    PyObject *out = PyList_New((Py_ssize_t)len);
+    for (size_t i = 0; out != NULL && i < len; i++) {
         PyObject *v = PyLong_FromUnsignedLong(ct_rec_name(ct_registry_record(&t->reg, i)));
         if (v == NULL) {
             Py_CLEAR(out);
@@ -530,6 +535,9 @@ Tracker_snapshot_entries(ct_tracker *t, PyObject *arg)
 static PyObject *
 Tracker_history(ct_tracker *t, PyObject *Py_UNUSED(ignored))
 {
+    if (ct_deathwatch_check() < 0) {
+        return NULL;
+    }
     size_t len = t->reg.len;
     uint32_t *names = PyMem_Malloc((len + 1) * sizeof(uint32_t));
     double *births = PyMem_Malloc((len + 1) * sizeof(double));
@@ -615,6 +623,9 @@ bytes_of(const void *p, size_t n)
 static PyObject *
 Tracker_export(ct_tracker *t, PyObject *Py_UNUSED(ignored))
 {
+    if (ct_deathwatch_check() < 0) {
+        return NULL;
+    }
     size_t n = t->reg.len;
     PyObject *result = NULL, *classes = PyList_New(0), *class_index = PyDict_New();
     PyObject *snaps = PyList_New(0), *reprs = PyDict_Copy(t->reprs);
