@@ -348,3 +348,55 @@ def test_trackers_in_subinterpreters_use_weak_references():
         t.close()
     """)
     assert _testcapi.run_in_subinterp(code) == 0
+
+
+@pytest.mark.skipif(sys.version_info < (3, 12), reason="interpreters are filtered on 3.12+; "
+                    "and 3.11's Py_NewInterpreter deadlocks with tracemalloc tracing")
+def test_subinterpreter_tracker_does_not_judge_the_main_watch():
+    # tracemalloc started after the tracker wraps the watch (it is not on
+    # top): a tracker in another interpreter must not probe it, conclude it
+    # is gone and mark the main interpreter's live objects dead
+    out = run_child("""
+        import tracemalloc, textwrap, _testcapi
+        from classtrack import _core
+        class Node:
+            __slots__ = ("a",)
+        eng = _core.Tracker()
+        eng.hook(Node, "Node", 0, False, False)
+        objs = [Node() for _ in range(10)]
+        tracemalloc.start()
+        code = "from classtrack import _core\\ne = _core.Tracker()\\ne.find(object())\\n"
+        assert _testcapi.run_in_subinterp(code) == 0
+        assert eng.alive == 10 and eng.watched()
+        assert eng.record(0)[3] is None
+        tracemalloc.stop()
+        del objs
+        assert eng.alive == 0
+        print("ok")
+    """)
+    assert out.strip() == "ok"
+
+
+def test_warning_that_clears_the_tracker_inside_record():
+    out = run_child("""
+        import sys, tracemalloc, types, warnings
+        tracemalloc.start()
+        real = sys.modules["_tracemalloc"]
+        fake = types.ModuleType("_tracemalloc"); fake.is_tracing = lambda: False
+        sys.modules["_tracemalloc"] = fake
+        from classtrack import _core
+        class Node:
+            __slots__ = ("a",)
+        eng = _core.Tracker()
+        eng.hook(Node, "Node", 0, False, False)
+        sys.modules["_tracemalloc"] = real
+        objs = [Node() for _ in range(10)]
+        tracemalloc.stop()
+        warnings.showwarning = lambda *a, **k: eng.clear_records()
+        warnings.simplefilter("always")
+        try:
+            eng.record(5)
+        except IndexError:
+            print("ok")
+    """)
+    assert out.strip() == "ok"

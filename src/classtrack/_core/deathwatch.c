@@ -43,11 +43,8 @@ watch_free(void *ctx, void *p)
         for (size_t i = 0; i < n_watched; i++) {
             ct_registry_block_freed(watched[i], p);
         }
-        if (p == probe_block) {
-            probe_seen = 1;
-        }
     }
-    else if (p == probe_block && p != NULL && in_watched_interpreter()) {
+    if (p == probe_block && p != NULL) {
         probe_seen = 1;
     }
     base.free(ctx, p);
@@ -99,7 +96,16 @@ ct_deathwatch_request(void)
         if (tracing) {
             return 0;
         }
-        PyMem_GetAllocator(PYMEM_DOMAIN_OBJ, &base);
+        PyMemAllocatorEx cur;
+        PyMem_GetAllocator(PYMEM_DOMAIN_OBJ, &cur);
+        if (cur.free == watch_free) {
+            /* a hook that had saved the watch put it back on top: it is
+             * in place (wrapping it again would make it call itself) */
+            installed = 1;
+            requests++;
+            return 1;
+        }
+        base = cur;
         PyMemAllocatorEx ours = base;
         ours.free = watch_free;
         main_interp = PyInterpreterState_Main();
@@ -265,7 +271,9 @@ ct_deathwatch_intact(void)
 int
 ct_deathwatch_check(void)
 {
-    if (!installed || n_watched == 0 || ct_deathwatch_intact()) {
+    /* only the watched interpreter may judge (and touch its registries) */
+    if (!installed || n_watched == 0 || !in_watched_interpreter()
+        || ct_deathwatch_intact()) {
         return 0;
     }
     /* Someone restored an allocator saved before ours: frees are not

@@ -193,9 +193,16 @@ install_build_class_wrapper(void)
     if (orig == NULL) {
         return 0;   /* nothing to wrap (interpreter shutting down) */
     }
+    Py_INCREF(orig);   /* PyCFunction_New may run the GC, and code that
+                          replaces __build_class__ or installs us */
     PyObject *wrapper = PyCFunction_New(&build_class_def, orig);
+    Py_DECREF(orig);
     if (wrapper == NULL) {
         return -1;
+    }
+    if (orig_build_class != NULL) {     /* installed meanwhile */
+        Py_DECREF(wrapper);
+        return 0;
     }
     if (PyDict_SetItemString(bdict, "__build_class__", wrapper) < 0) {
         Py_DECREF(wrapper);
@@ -274,6 +281,11 @@ ct_hook_install(PyTypeObject *type, ct_tracker *tracker, uint32_t name,
         if (install_build_class_wrapper() < 0) {
             return -1;
         }
+        if (n_entries == cap_entries || entry_of(type) != NULL) {
+            /* the wrapper's allocation ran code (the GC) that hooked classes */
+            PyErr_SetString(PyExc_RuntimeError, "hook table changed while hooking");
+            return -1;
+        }
         e = &hook_entries[n_entries++];
         Py_INCREF(type);
         e->type = type;
@@ -332,9 +344,10 @@ drop_entry_if_unowned(ct_hook_entry *e)
         return;     /* someone replaced our slot: keep chaining forever */
     }
     type->tp_alloc = e->orig;
-    PyType_Modified(type);
     PyMem_Free(e->owners);
     *e = hook_entries[--n_entries];
+    /* after the table is consistent: 3.12+ type watchers may run code */
+    PyType_Modified(type);
     maybe_remove_build_class_wrapper();
     Py_DECREF(type);
 }

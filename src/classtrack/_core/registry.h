@@ -71,7 +71,8 @@ static inline uintptr_t ct_rec_id(const ct_record *r) { return r->id & ~(uintptr
 #define CT_CHUNK_LEN ((size_t)1 << CT_CHUNK_SHIFT)     /* 2 MiB */
 
 typedef struct {
-    ct_record **chunks; /* PyMem_Raw; chunk k: records k << CT_CHUNK_SHIFT .. */
+    ct_record **chunks; /* PyMem_Raw; chunk 0: records 0 .. CT_FIRST_LEN,
+                           chunk k >= 1: CT_FIRST_LEN + (k - 1) * CT_CHUNK_LEN .. */
     size_t nchunks;
     size_t capchunks;
     size_t cap;         /* records the chunks can hold */

@@ -337,8 +337,9 @@ static PyObject *
 Tracker_record(ct_tracker *t, PyObject *arg)
 {
     Py_ssize_t i = PyLong_AsSsize_t(arg);
-    if ((i == -1 && PyErr_Occurred()) || check_index(t, i) < 0
-        || ct_deathwatch_check() < 0) {
+    /* the check may warn, and a warning runs code that may clear us */
+    if ((i == -1 && PyErr_Occurred()) || ct_deathwatch_check() < 0
+        || check_index(t, i) < 0) {
         return NULL;
     }
     /* copies and strong references before anything allocates (the GC
@@ -389,8 +390,14 @@ done:
 static PyObject *
 Tracker_record_names(ct_tracker *t, PyObject *Py_UNUSED(ignored))
 {
-    size_t len = t->reg.len;    /* PyList_New may run code that tracks more */
+    size_t len = t->reg.len;
     PyObject *out = PyList_New((Py_ssize_t)len);
+    if (out != NULL && t->reg.len < len) {
+        /* PyList_New ran code (the GC) that cleared the records */
+        Py_DECREF(out);
+        PyErr_SetString(PyExc_RuntimeError, "tracker cleared while listing its records");
+        return NULL;
+    }
     for (size_t i = 0; out != NULL && i < len; i++) {
         PyObject *v = PyLong_FromUnsignedLong(ct_rec_name(ct_registry_record(&t->reg, i)));
         if (v == NULL) {
