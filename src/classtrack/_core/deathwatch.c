@@ -98,18 +98,15 @@ ct_deathwatch_request(void)
         }
         PyMemAllocatorEx cur;
         PyMem_GetAllocator(PYMEM_DOMAIN_OBJ, &cur);
-        if (cur.free == watch_free) {
-            /* a hook that had saved the watch put it back on top: it is
-             * in place (wrapping it again would make it call itself) */
-            installed = 1;
-            requests++;
-            return 1;
+        /* a hook that had saved the watch may have put it back on top: it
+         * is in place then (wrapping it again would make it call itself) */
+        if (cur.free != watch_free) {
+            base = cur;
+            PyMemAllocatorEx ours = base;
+            ours.free = watch_free;
+            main_interp = PyInterpreterState_Main();
+            PyMem_SetAllocator(PYMEM_DOMAIN_OBJ, &ours);
         }
-        base = cur;
-        PyMemAllocatorEx ours = base;
-        ours.free = watch_free;
-        main_interp = PyInterpreterState_Main();
-        PyMem_SetAllocator(PYMEM_DOMAIN_OBJ, &ours);
         installed = 1;
     }
     requests++;
@@ -246,7 +243,10 @@ ct_deathwatch_remove(ct_registry *reg)
     }
 }
 
-int
+/* 1 if the installed watch still sees frees (it is the current allocator,
+ * or a probe block allocated and freed reaches it), 0 if another
+ * allocator hook removed it. */
+static int
 ct_deathwatch_intact(void)
 {
     if (!installed) {

@@ -16,7 +16,7 @@
  * top of it.  So when tracemalloc is tracing at the time of the request,
  * the watch is not installed and trackers fall back to weak references.
  * Started after the watch, tracemalloc wraps it and restores it on stop:
- * harmless.  ct_deathwatch_intact() checks, with a probe block, that the
+ * harmless.  ct_deathwatch_check() verifies, with a probe block, that the
  * watch still sees frees before anything trusts it.
  *
  * Which objects (ct_deathwatch_covers): instances of classes defined in
@@ -63,11 +63,6 @@ void *ct_deathwatch_covers(PyObject *obj, Py_ssize_t presize);
  * exception set: out of memory). */
 int ct_deathwatch_add(ct_registry *reg);
 void ct_deathwatch_remove(ct_registry *reg);
-
-/* 1 if the installed watch still sees frees (it is the current allocator,
- * or a probe block allocated and freed reaches it), 0 if another
- * allocator hook removed it. */
-int ct_deathwatch_intact(void);
 
 /* Before trusting watched records: if the watch was removed, closes
  * every watched record (ct_registry_watch_lost), uninstalls the watch
