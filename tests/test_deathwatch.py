@@ -400,3 +400,71 @@ def test_warning_that_clears_the_tracker_inside_record():
             print("ok")
     """)
     assert out.strip() == "ok"
+
+
+# -- the livemap and the creation fast path -----------------------------------
+
+@pytest.mark.parametrize("seed", [1, 2, 3, 0xDEADBEEF, 2**63 + 5])
+def test_livemap_agrees_with_a_reference(seed):
+    from classtrack import _core
+    # inserts, replacements, removals and look-ups over dense and sparse
+    # pages, compared one by one with a plain array
+    assert _core._livemap_selftest(seed, 200_000) == 0
+
+
+def test_deaths_in_any_allocation_order(tracker):
+    # freed blocks are handed out again in the allocator's order (last
+    # freed, first reused), so later instances land in pages already
+    # holding tracked objects, at units below theirs
+    import random
+    rng = random.Random(7)
+    tracker.track_class(Node)
+    objs = [Node(i) for i in range(6000)]
+    for round_ in range(4):
+        rng.shuffle(objs)
+        del objs[: len(objs) // 2]
+        objs.extend(Node(i) for i in range(3000))
+        gc.collect()
+        assert alive(tracker) == len(objs)
+    ids = {id(o) for o in objs}
+    for rec in tracker.objects.values():
+        assert (rec.ref() is not None) == (rec.death is None)
+        assert rec.ref() is None or rec.id in ids
+    del objs
+    assert alive(tracker) == 0
+    assert all(rec.death is not None for rec in tracker.objects.values())
+
+
+def test_subclass_instances_between_base_instances_keep_their_class(tracker):
+    class Sub(Node):
+        pass
+
+    tracker.track_class(Node)
+    made = []
+    for i in range(300):
+        made.append(Node(i))
+        made.append(Sub(i))
+        made.append(Sub(i) if i % 3 else Node(i))
+    by_id = {id(o): type(o).__name__ for o in made}
+    recs = [r for r in tracker.objects.values() if r.ref() is not None]
+    assert len(recs) == len(made)
+    for r in recs:
+        assert r.classname == by_id[r.id]
+
+
+def test_second_tracker_on_a_class_sees_every_instance(tracker):
+    # two owners take the general path; a third tracker on the subclass
+    # makes the subclass the most specialised class for its instances
+    other = ClassTracker()
+    try:
+        tracker.track_class(Node)
+        objs = [Node(i) for i in range(500)]
+        other.track_class(Node)
+        objs += [Node(i) for i in range(500)]
+        assert alive(tracker) == 1000
+        assert alive(other) == 500
+        del objs[:700]
+        assert alive(tracker) == 300
+        assert alive(other) == 300
+    finally:
+        other.clear()

@@ -2,7 +2,8 @@
  *
  * State (process-wide, like the allocator it wraps; GIL-guarded):
  *   base: the allocator wrapped, valid while installed;
- *   installed: our free function was put in place and not taken out by us;
+ *   ct_deathwatch_installed: our free function was put in place and not
+ *     taken out by us (read inline by the creation path);
  *   requests: trackers that asked for the watch;
  *   watched[0 .. n_watched): registries told about freed blocks.
  * The free function never calls Python and never allocates.
@@ -14,7 +15,7 @@
 #include <string.h>
 
 static PyMemAllocatorEx base;
-static int installed;
+int ct_deathwatch_installed;
 static size_t requests;
 static ct_registry **watched;
 static size_t n_watched, cap_watched;
@@ -36,12 +37,35 @@ in_watched_interpreter(void)
 #endif
 }
 
+#if PY_VERSION_HEX >= 0x030C0000
+int
+ct_deathwatch_in_watched_interpreter(void)
+{
+    return in_watched_interpreter();
+}
+#endif
+
+/* A block some registry may hold was freed: tell them all.  Out of line,
+ * so that the free function stays a few instructions for the rest. */
+static void __attribute__((noinline))
+block_freed(void *p)
+{
+    for (size_t i = 0; i < n_watched; i++) {
+        ct_registry_block_freed(watched[i], p);
+    }
+}
+
+/* Runs on every free of the object domain in the process. */
 static void
 watch_free(void *ctx, void *p)
 {
-    if (n_watched != 0 && p != NULL && in_watched_interpreter()) {
-        for (size_t i = 0; i < n_watched; i++) {
-            ct_registry_block_freed(watched[i], p);
+    size_t n = n_watched;
+    if (n != 0 && in_watched_interpreter()) {
+        for (size_t i = 0; i < n; i++) {
+            if (ct_registry_may_hold(watched[i], p)) {
+                block_freed(p);
+                break;
+            }
         }
     }
     if (p == probe_block && p != NULL) {
@@ -88,7 +112,7 @@ tracemalloc_tracing(void)
 int
 ct_deathwatch_request(void)
 {
-    if (!installed) {
+    if (!ct_deathwatch_installed) {
         int tracing = tracemalloc_tracing();
         if (tracing < 0) {
             return -1;
@@ -107,7 +131,7 @@ ct_deathwatch_request(void)
             main_interp = PyInterpreterState_Main();
             PyMem_SetAllocator(PYMEM_DOMAIN_OBJ, &ours);
         }
-        installed = 1;
+        ct_deathwatch_installed = 1;
     }
     requests++;
     return 1;
@@ -127,7 +151,7 @@ ct_deathwatch_release(void)
 static void
 maybe_uninstall(void)
 {
-    if (requests != 0 || n_watched != 0 || !installed) {
+    if (requests != 0 || n_watched != 0 || !ct_deathwatch_installed) {
         return;
     }
     PyMemAllocatorEx cur;
@@ -135,7 +159,7 @@ maybe_uninstall(void)
     if (cur.free == watch_free && cur.ctx == base.ctx && cur.malloc == base.malloc
         && cur.calloc == base.calloc && cur.realloc == base.realloc) {
         PyMem_SetAllocator(PYMEM_DOMAIN_OBJ, &base);
-        installed = 0;
+        ct_deathwatch_installed = 0;
     }
     /* else someone wrapped the watch: it stays in their chain, idle */
 }
@@ -143,7 +167,7 @@ maybe_uninstall(void)
 int
 ct_deathwatch_ready(void)
 {
-    return installed;
+    return ct_deathwatch_installed;
 }
 
 /* Types whose dealloc frees instances of Python subclasses via tp_free. */
@@ -187,14 +211,14 @@ ct_deathwatch_type_presize(PyTypeObject *tp)
 int
 ct_deathwatch_covers_type(PyTypeObject *tp)
 {
-    return installed && in_watched_interpreter() && ct_deathwatch_type_presize(tp) >= 0;
+    return ct_deathwatch_installed && in_watched_interpreter() && ct_deathwatch_type_presize(tp) >= 0;
 }
 
 void *
 ct_deathwatch_covers(PyObject *obj, Py_ssize_t presize)
 {
     /* objects of other interpreters: their frees are not looked at */
-    if (!installed || !in_watched_interpreter()) {
+    if (!ct_deathwatch_installed || !in_watched_interpreter()) {
         return NULL;
     }
     if (presize == -2) {
@@ -249,7 +273,7 @@ ct_deathwatch_remove(ct_registry *reg)
 static int
 ct_deathwatch_intact(void)
 {
-    if (!installed) {
+    if (!ct_deathwatch_installed) {
         return 0;
     }
     PyMemAllocatorEx cur;
@@ -272,7 +296,7 @@ int
 ct_deathwatch_check(void)
 {
     /* only the watched interpreter may judge (and touch its registries) */
-    if (!installed || n_watched == 0 || !in_watched_interpreter()
+    if (!ct_deathwatch_installed || n_watched == 0 || !in_watched_interpreter()
         || ct_deathwatch_intact()) {
         return 0;
     }
@@ -280,7 +304,7 @@ ct_deathwatch_check(void)
      * seen any more.  Every object the watch followed may have died
      * unseen; close their records now (the best time known) and follow
      * new objects with weak references. */
-    installed = 0;
+    ct_deathwatch_installed = 0;
     while (n_watched > 0) {
         ct_registry *reg = watched[--n_watched];
         ct_registry_watch_lost(reg);

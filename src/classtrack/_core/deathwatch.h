@@ -59,6 +59,28 @@ Py_ssize_t ct_deathwatch_type_presize(PyTypeObject *tp);
  * `presize` is ct_deathwatch_type_presize(Py_TYPE(obj)) if known, or -2. */
 void *ct_deathwatch_covers(PyObject *obj, Py_ssize_t presize);
 
+/* The same for the creation fast path, inline, where presize >= 0 is
+ * known (ct_deathwatch_type_presize of obj's class). */
+extern int ct_deathwatch_installed;
+#if PY_VERSION_HEX >= 0x030C0000
+int ct_deathwatch_in_watched_interpreter(void);
+#endif
+
+static inline void *
+ct_deathwatch_covers_known(PyObject *obj, Py_ssize_t presize)
+{
+    char *block = (char *)obj - presize;
+    if (!ct_deathwatch_installed || ((uintptr_t)block & 15u) != 0) {
+        return NULL;
+    }
+#if PY_VERSION_HEX >= 0x030C0000
+    if (!ct_deathwatch_in_watched_interpreter()) {
+        return NULL;
+    }
+#endif
+    return block;
+}
+
 /* Start / stop reporting freed blocks to reg (reg->live).  0 or -1 (no
  * exception set: out of memory). */
 int ct_deathwatch_add(ct_registry *reg);

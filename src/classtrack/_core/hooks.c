@@ -9,7 +9,8 @@
  * Anything that can run Python code (registering an object allocates,
  * which can trigger the GC, finalizers and so more hooks or even
  * track_class) may reallocate hook_entries, so no entry pointer is held
- * across such a call: the code re-finds the entry by type.
+ * across such a call: the code re-finds the entry by type, or checks
+ * hook_epoch, which every change to the table or to an owner list bumps.
  */
 #include "hooks.h"
 #include "compat.h"
@@ -29,6 +30,7 @@ static size_t cap_entries;
 static PyObject *orig_build_class;
 static PyObject *build_class_wrapper;
 static PyObject *class_watcher;     /* strong or NULL: called with each new class */
+static uint64_t hook_epoch;         /* bumped by every change of hook_entries */
 
 static PyObject *ct_hook_alloc(PyTypeObject *type, Py_ssize_t nitems);
 
@@ -62,6 +64,28 @@ entry_for_alloc(PyTypeObject *type)
     return NULL;
 }
 
+/* The common case, without a call that can allocate: one owner, who
+ * asks for neither keep nor trace, of a class whose instances the death
+ * watch follows and which is its name's class.  1 if obj is registered. */
+static inline int
+track_fast(ct_hook_entry *e, PyTypeObject *type, PyObject *obj)
+{
+    if (e->nowners != 1 || e->presize < 0) {
+        return 0;
+    }
+    const ct_hook_owner *o = &e->owners[0];
+    if (o->keep || o->trace) {
+        return 0;
+    }
+    ct_tracker *t = o->tracker;
+    void *block = ct_deathwatch_covers_known(obj, e->presize);
+    if (block == NULL || t->name_types == NULL
+        || PyList_GET_ITEM(t->name_types, o->name) != (PyObject *)type) {
+        return 0;
+    }
+    return ct_registry_add_fresh(&t->reg, obj, block, (o->name << 8) | o->resolution);
+}
+
 static PyObject *
 ct_hook_alloc(PyTypeObject *type, Py_ssize_t nitems)
 {
@@ -69,9 +93,14 @@ ct_hook_alloc(PyTypeObject *type, Py_ssize_t nitems)
     allocfunc orig = e != NULL ? e->orig : PyType_GenericAlloc;
     /* the entry's cached answer holds for its own type only */
     Py_ssize_t presize = e != NULL && e->type == type ? e->presize : -2;
+    uint64_t epoch = hook_epoch;
+    /* may run the collector, finalizers, any code: e may dangle after */
     PyObject *obj = orig(type, nitems);
     if (obj == NULL) {
         return NULL;
+    }
+    if (epoch == hook_epoch && presize != -2 && track_fast(e, type, obj)) {
+        return obj;
     }
     for (size_t i = 0;; i++) {
         e = entry_for_alloc(type);
@@ -277,6 +306,7 @@ ct_hook_install(PyTypeObject *type, ct_tracker *tracker, uint32_t name,
             }
             hook_entries = ents;
             cap_entries = cap;
+            hook_epoch++;
         }
         if (install_build_class_wrapper() < 0) {
             return -1;
@@ -286,6 +316,7 @@ ct_hook_install(PyTypeObject *type, ct_tracker *tracker, uint32_t name,
             PyErr_SetString(PyExc_RuntimeError, "hook table changed while hooking");
             return -1;
         }
+        hook_epoch++;
         e = &hook_entries[n_entries++];
         Py_INCREF(type);
         e->type = type;
@@ -314,6 +345,7 @@ ct_hook_install(PyTypeObject *type, ct_tracker *tracker, uint32_t name,
         }
         e->presize = ct_deathwatch_type_presize(type);
     }
+    hook_epoch++;
     for (size_t i = 0; i < e->nowners; i++) {
         if (e->owners[i].tracker == tracker) {
             e->owners[i] = owner;
@@ -345,6 +377,7 @@ drop_entry_if_unowned(ct_hook_entry *e)
     }
     type->tp_alloc = e->orig;
     PyMem_Free(e->owners);
+    hook_epoch++;
     *e = hook_entries[--n_entries];
     /* after the table is consistent: 3.12+ type watchers may run code */
     PyType_Modified(type);
@@ -361,6 +394,7 @@ ct_hook_remove(PyTypeObject *type, ct_tracker *tracker)
     }
     for (size_t i = 0; i < e->nowners; i++) {
         if (e->owners[i].tracker == tracker) {
+            hook_epoch++;
             e->owners[i] = e->owners[--e->nowners];
             drop_entry_if_unowned(e);
             Py_DECREF(tracker);

@@ -1,8 +1,11 @@
 /* livemap.c - see livemap.h for the design.
  *
  * Invariants: when keys != NULL, npages * 2 <= capacity, so probe loops end
- * on an empty slot; every occupied slot has n >= 1 and exactly n bits set,
- * and index[0 .. n) lists the numbers in ascending unit order.
+ * on an empty slot; every occupied slot has 1 <= n <= cap, exactly n bits
+ * set, and units[0 .. n) are the set bits' units, each once, with index[k]
+ * the record number of units[k]; units[n .. cap) are zero.  last_page != 0
+ * implies last points at that page's entry (every move of entries resets
+ * last_page).
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -10,20 +13,43 @@
 #include "livemap.h"
 
 #include <string.h>
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
 
 #define LIVEMAP_MIN_CAPACITY 64
+#define PAGE_FIRST_CAP 16u      /* pairs; grows x4 up to 256 (units per page) */
+#define PAGE_MAX_CAP 256u
 
 #define page_hash ct_livemap_hash
 
-/* Bits set in x, without a library call when the build does not assume
- * the POPCNT instruction. */
+/* Position of unit u among units[0 .. n); u is there (its bit is set). */
 static inline unsigned
-popcount64(uint64_t x)
+find_unit(const ct_livepage *pg, unsigned u)
 {
-    x = x - ((x >> 1) & UINT64_C(0x5555555555555555));
-    x = (x & UINT64_C(0x3333333333333333)) + ((x >> 2) & UINT64_C(0x3333333333333333));
-    x = (x + (x >> 4)) & UINT64_C(0x0F0F0F0F0F0F0F0F);
-    return (unsigned)((x * UINT64_C(0x0101010101010101)) >> 56);
+    const uint8_t *units = ct_livepage_units(pg);
+    unsigned n = pg->n;
+#if defined(__SSE2__)
+    /* cap is a multiple of 16, so every 16-byte load stays inside */
+    __m128i key = _mm_set1_epi8((char)u);
+    for (unsigned k = 0; k < n; k += 16) {
+        __m128i v = _mm_loadu_si128((const __m128i *)(const void *)(units + k));
+        unsigned hit = (unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(v, key));
+        if (n - k < 16) {
+            hit &= (1u << (n - k)) - 1u;
+        }
+        if (hit != 0) {
+            return k + (unsigned)__builtin_ctz(hit);
+        }
+    }
+#else
+    for (unsigned k = 0; k < n; k++) {
+        if (units[k] == u) {
+            return k;
+        }
+    }
+#endif
+    return n;   /* unreachable while the invariants hold */
 }
 
 /* Slot of `page`, or the empty slot ending its probe run. */
@@ -37,24 +63,6 @@ find_slot(const ct_livemap *m, uintptr_t page)
             return i;
         }
         i = (i + 1) & m->mask;
-    }
-}
-
-/* Number of keys of the page below unit u. */
-static inline unsigned
-rank_of(const ct_livepage *pg, unsigned u)
-{
-    unsigned w = u >> 6;
-    uint64_t below = pg->bits[w] & (((uint64_t)1 << (u & 63)) - 1);
-    return pg->below[w] + (below ? popcount64(below) : 0u);
-}
-
-/* A key was added (+1) or removed (-1) in word w. */
-static inline void
-adjust_below(ct_livepage *pg, unsigned w, int delta)
-{
-    for (unsigned k = w + 1; k < 4; k++) {
-        pg->below[k] = (uint8_t)(pg->below[k] + delta);
     }
 }
 
@@ -129,6 +137,34 @@ livemap_resize(ct_livemap *m, size_t capacity)
     return 0;
 }
 
+/* index and units of `cap` pairs in one block, units zeroed. */
+static uint32_t *
+pairs_new(unsigned cap)
+{
+    uint32_t *idx = PyMem_RawMalloc((size_t)cap * (sizeof(uint32_t) + 1));
+    if (idx != NULL) {
+        memset(idx + cap, 0, cap);
+    }
+    return idx;
+}
+
+static int
+page_grow(ct_livepage *pg)
+{
+    unsigned old = pg->cap;
+    unsigned cap = old * 4u > PAGE_MAX_CAP ? PAGE_MAX_CAP : old * 4u;
+    uint32_t *idx = PyMem_RawRealloc(pg->index, (size_t)cap * (sizeof(uint32_t) + 1));
+    if (idx == NULL) {
+        return -1;
+    }
+    /* the units moved with the realloc to idx + old; they belong at idx + cap */
+    memmove((uint8_t *)(idx + cap), (uint8_t *)(idx + old), old);
+    memset((uint8_t *)(idx + cap) + old, 0, cap - old);
+    pg->index = idx;
+    pg->cap = (uint16_t)cap;
+    return 0;
+}
+
 int
 ct_livemap_put(ct_livemap *m, const void *block, uint32_t index, uint32_t *old)
 {
@@ -139,56 +175,46 @@ ct_livemap_put(ct_livemap *m, const void *block, uint32_t index, uint32_t *old)
     if (m->keys == NULL && livemap_resize(m, LIVEMAP_MIN_CAPACITY) < 0) {
         return -1;
     }
-    /* objects made one after the other mostly share a page */
-    size_t i;
+    ct_livepage *pg;
     if (page == m->last_page) {
-        i = m->last_slot;
-        goto have_page;
+        pg = m->last;
     }
-    i = find_slot(m, page);
-    if (m->keys[i] == 0) {
-        if ((m->npages + 1) * 2 > m->mask + 1) {
-            if (livemap_resize(m, (m->mask + 1) * 2) < 0) {
+    else {
+        size_t i = find_slot(m, page);
+        if (m->keys[i] == 0) {
+            if ((m->npages + 1) * 2 > m->mask + 1) {
+                if (livemap_resize(m, (m->mask + 1) * 2) < 0) {
+                    return -1;
+                }
+                i = find_slot(m, page);
+            }
+            uint32_t *idx = pairs_new(PAGE_FIRST_CAP);
+            if (idx == NULL) {
                 return -1;
             }
-            i = find_slot(m, page);
+            m->keys[i] = page;
+            memset(&m->pages[i], 0, sizeof(ct_livepage));
+            m->pages[i].index = idx;
+            m->pages[i].cap = PAGE_FIRST_CAP;
+            m->npages++;
+            filter_set(m, page);
         }
-        uint32_t *idx = PyMem_RawMalloc(4 * sizeof(uint32_t));
-        if (idx == NULL) {
-            return -1;
-        }
-        m->keys[i] = page;
-        memset(&m->pages[i], 0, sizeof(ct_livepage));
-        m->pages[i].index = idx;
-        m->pages[i].cap = 4;
-        m->npages++;
-        filter_set(m, page);
+        pg = &m->pages[i];
+        m->last_page = page;
+        m->last = pg;
     }
-    m->last_page = page;
-    m->last_slot = i;
-have_page:;
-    ct_livepage *pg = &m->pages[i];
-    unsigned r = rank_of(pg, u);
     if (pg->bits[u >> 6] & bit) {
-        *old = pg->index[r];
-        pg->index[r] = index;
+        unsigned k = find_unit(pg, u);
+        *old = pg->index[k];
+        pg->index[k] = index;
         return 1;
     }
-    if (pg->n == pg->cap) {
-        unsigned cap = pg->cap * 2u > 256u ? 256u : pg->cap * 2u;
-        uint32_t *idx = PyMem_RawRealloc(pg->index, cap * sizeof(uint32_t));
-        if (idx == NULL) {
-            return -1;
-        }
-        pg->index = idx;
-        pg->cap = (uint16_t)cap;
+    if (pg->n == pg->cap && page_grow(pg) < 0) {
+        return -1;
     }
-    if (r < pg->n) {
-        memmove(&pg->index[r + 1], &pg->index[r], (pg->n - r) * sizeof(uint32_t));
-    }
-    pg->index[r] = index;
     pg->bits[u >> 6] |= bit;
-    adjust_below(pg, u >> 6, 1);
+    pg->index[pg->n] = index;
+    ct_livepage_units(pg)[pg->n] = (uint8_t)u;
     pg->n++;
     m->count++;
     return 0;
@@ -210,7 +236,7 @@ ct_livemap_get(const ct_livemap *m, const void *block, uint32_t *index)
     if (!((pg->bits[u >> 6] >> (u & 63)) & 1u)) {
         return 0;
     }
-    *index = pg->index[rank_of(pg, u)];
+    *index = pg->index[find_unit(pg, u)];
     return 1;
 }
 
@@ -253,19 +279,37 @@ ct_livemap_pop_page(ct_livemap *m, size_t slot, const void *block, uint32_t *ind
     if (!(pg->bits[u >> 6] & bit)) {
         return 0;
     }
-    unsigned r = rank_of(pg, u);
-    *index = pg->index[r];
-    if (r + 1u < pg->n) {
-        memmove(&pg->index[r], &pg->index[r + 1], (pg->n - r - 1) * sizeof(uint32_t));
-    }
+    unsigned k = find_unit(pg, u);
+    uint8_t *units = ct_livepage_units(pg);
+    unsigned last = pg->n - 1u;
+    *index = pg->index[k];
+    pg->index[k] = pg->index[last];
+    units[k] = units[last];
+    units[last] = 0;
     pg->bits[u >> 6] &= ~bit;
-    adjust_below(pg, u >> 6, -1);
     pg->n--;
     m->count--;
     if (pg->n == 0) {
         delete_slot(m, slot);
     }
     return 1;
+}
+
+int
+ct_livemap_pop(ct_livemap *m, const void *block, uint32_t *index)
+{
+    uintptr_t page = (uintptr_t)block >> 12;
+    size_t i = ct_livemap_hash(page) & m->mask;
+    for (;;) {
+        uintptr_t k = m->keys[i];
+        if (k == page) {
+            return ct_livemap_pop_page(m, i, block, index);
+        }
+        if (k == 0) {
+            return 0;
+        }
+        i = (i + 1) & m->mask;
+    }
 }
 
 size_t
@@ -277,8 +321,99 @@ ct_livemap_footprint(const ct_livemap *m)
     size_t bytes = (m->mask + 1) * (sizeof(uintptr_t) + sizeof(ct_livepage) + 1);
     for (size_t i = 0; i <= m->mask; i++) {
         if (m->keys[i] != 0) {
-            bytes += m->pages[i].cap * sizeof(uint32_t);
+            bytes += m->pages[i].cap * (sizeof(uint32_t) + 1);
         }
     }
     return bytes;
+}
+
+/* -- self-test ------------------------------------------------------------ */
+
+static uint64_t
+xorshift(uint64_t *s)
+{
+    uint64_t x = *s;
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    return *s = x;
+}
+
+/* The reference: block slot b of a small arena of 16-byte units -> record
+ * number + 1 (0 = absent).  Blocks come from a few dozen pages, dense in
+ * some, so pages fill up, empty, and probe runs collide and shift. */
+long
+ct_livemap_selftest(uint64_t seed, size_t n)
+{
+    enum { PAGES = 48, UNITS = PAGES * 256 };
+    uint32_t *ref = PyMem_RawCalloc(UNITS, sizeof(uint32_t));
+    if (ref == NULL) {
+        return -1;
+    }
+    ct_livemap m;
+    memset(&m, 0, sizeof(m));
+    long bad = 0;
+    uint64_t s = seed | 1u;
+    /* pages spread over the address space so that their hashes collide
+     * in every way; page numbers never 0 */
+    uintptr_t base = (uintptr_t)0x5a000 << 12;
+    for (size_t step = 0; step < n; step++) {
+        uint64_t r = xorshift(&s);
+        unsigned pg = (unsigned)(r % PAGES);
+        /* concentrate on a few units of the page half the time */
+        unsigned u = (r >> 20) & 1 ? (unsigned)((r >> 8) % 256) : (unsigned)((r >> 8) % 12);
+        size_t key = (size_t)pg * 256 + u;
+        uintptr_t page_no = (base >> 12) + (uintptr_t)pg * (pg % 3 == 0 ? 1 : 4099);
+        const void *block = (const void *)((page_no << 12) | ((uintptr_t)u << 4));
+        unsigned op = (unsigned)((r >> 32) % 10);
+        uint32_t got = 0, old = 0;
+        if (op < 5) {           /* insert or replace */
+            uint32_t val = (uint32_t)(step & 0x7fffffff);
+            int rc = (op == 0 && m.last_page == ((uintptr_t)block >> 12) && ref[key] == 0)
+                     ? (ct_livemap_put_last(&m, block, val) ? 0 : ct_livemap_put(&m, block, val, &old))
+                     : ct_livemap_put(&m, block, val, &old);
+            if (rc < 0) {
+                bad = -1;
+                break;
+            }
+            if (rc != (ref[key] != 0) || (rc == 1 && old + 1 != ref[key])) {
+                bad++;
+            }
+            ref[key] = val + 1;
+        }
+        else if (op < 8) {      /* remove */
+            int had = ct_livemap_maybe(&m, block) && ct_livemap_pop(&m, block, &got);
+            if (had != (ref[key] != 0) || (had && got + 1 != ref[key])) {
+                bad++;
+            }
+            ref[key] = 0;
+        }
+        else {                  /* look up */
+            int has = ct_livemap_get(&m, block, &got);
+            if (has != (ref[key] != 0) || (has && got + 1 != ref[key])) {
+                bad++;
+            }
+        }
+    }
+    /* every key the reference holds is found, and the count agrees */
+    size_t live = 0;
+    for (size_t key = 0; bad >= 0 && key < UNITS; key++) {
+        if (ref[key] == 0) {
+            continue;
+        }
+        live++;
+        unsigned pg = (unsigned)(key / 256), u = (unsigned)(key % 256);
+        uintptr_t page_no = (base >> 12) + (uintptr_t)pg * (pg % 3 == 0 ? 1 : 4099);
+        const void *block = (const void *)((page_no << 12) | ((uintptr_t)u << 4));
+        uint32_t got;
+        if (!ct_livemap_get(&m, block, &got) || got + 1 != ref[key]) {
+            bad++;
+        }
+    }
+    if (bad >= 0 && live != m.count) {
+        bad++;
+    }
+    ct_livemap_clear(&m);
+    PyMem_RawFree(ref);
+    return bad;
 }

@@ -7,11 +7,19 @@
  * probing, power-of-two size, at most half full, page 0 marks an empty
  * slot) whose page keys sit in their own array, so the question asked on
  * every free in the process ("is this block one of ours?") touches one
- * small, cache-resident array.  Each page keeps a 256-bit bitmap of its
- * 16-byte units holding a key and the record numbers of those keys in
- * unit order (the position of a key is the number of bits set below its
- * own: a rank), so objects created together share a page entry and the
- * map costs a few bytes per object.
+ * small, cache-resident filter and, on a hit, one small array.  Objects
+ * created together share a page entry, so the map costs a few bytes per
+ * object.
+ *
+ * Each page keeps a 256-bit bitmap of its 16-byte units that hold a key
+ * (membership in one load) and an unordered list of (unit, record number)
+ * pairs: `units[k]` is the unit of `index[k]`.  Inserting appends, deleting
+ * moves the last pair into the hole: both O(1) and free of memmove; the
+ * only search is a scan of the page's unit bytes when a key is removed or
+ * looked up (at most 256, 16 at a time with SSE2), paid on the death of a
+ * tracked object, not on creation.  The insertion of the same page as the
+ * previous one (objects made one after the other) is inline and skips the
+ * table: ct_livemap_put_last.
  *
  * Deletion shifts later entries of a probe run back (no tombstones), and
  * a page whose last key goes is deleted, so the table never fills with
@@ -29,10 +37,10 @@
 
 typedef struct {
     uint64_t bits[4];       /* bit u: unit u of the page holds a key */
-    uint32_t *index;        /* record numbers, in unit order */
+    uint32_t *index;        /* record numbers [0 .. n), unordered; the unit
+                               bytes follow at (uint8_t *)(index + cap) */
     uint16_t n;             /* keys in the page */
-    uint16_t cap;           /* capacity of index */
-    uint8_t below[4];       /* keys in bits[0 .. w), for the rank */
+    uint16_t cap;           /* capacity of index (a multiple of 16) */
 } ct_livepage;
 
 typedef struct {
@@ -47,8 +55,14 @@ typedef struct {
     size_t fmask;           /* filter bits - 1 */
     size_t stale;           /* pages deleted since the filter was built */
     uintptr_t last_page;    /* the page of the latest insertion, 0 if none */
-    size_t last_slot;       /* its slot, valid while last_page != 0 */
+    ct_livepage *last;      /* its entry, valid while last_page != 0 */
 } ct_livemap;
+
+static inline uint8_t *
+ct_livepage_units(const ct_livepage *pg)
+{
+    return (uint8_t *)(pg->index + pg->cap);
+}
 
 /* A zeroed map is a valid empty map. */
 void ct_livemap_clear(ct_livemap *m);
@@ -57,10 +71,35 @@ void ct_livemap_clear(ct_livemap *m);
  * number is replaced, the old one stored in *old), -1 when out of memory. */
 int ct_livemap_put(ct_livemap *m, const void *block, uint32_t index, uint32_t *old);
 
+/* The common insertion, inline: block lies in the page of the previous
+ * insertion, is not present and the page has room.  1 if inserted, 0 if
+ * the caller must use ct_livemap_put. */
+static inline int
+ct_livemap_put_last(ct_livemap *m, const void *block, uint32_t index)
+{
+    uintptr_t a = (uintptr_t)block;
+    if ((a >> 12) != m->last_page) {
+        return 0;
+    }
+    ct_livepage *pg = m->last;
+    unsigned u = (unsigned)(a >> 4) & 255u;
+    uint64_t bit = (uint64_t)1 << (u & 63);
+    if (pg->n == pg->cap || (pg->bits[u >> 6] & bit)) {
+        return 0;
+    }
+    pg->bits[u >> 6] |= bit;
+    pg->index[pg->n] = index;
+    ct_livepage_units(pg)[pg->n] = (uint8_t)u;
+    pg->n++;
+    m->count++;
+    return 1;
+}
+
 /* 1 and *index if present, else 0. */
 int ct_livemap_get(const ct_livemap *m, const void *block, uint32_t *index);
 
-/* Remove block: 1 and *index if it was present, else 0.  Never allocates. */
+/* Remove block from the page in `slot`: 1 and *index if it was present,
+ * else 0.  Never allocates. */
 int ct_livemap_pop_page(ct_livemap *m, size_t slot, const void *block, uint32_t *index);
 
 static inline size_t
@@ -76,33 +115,30 @@ ct_livemap_fbit(uintptr_t page, size_t fmask)
     return (size_t)(((uint64_t)page * UINT64_C(0xD6E8FEB86659FD93)) >> 32) & fmask;
 }
 
-/* The free hook's question, inline: most blocks are not in a page of the
- * map, which one bit of the small filter answers. */
+/* The first question of the free hook, inline: can block be in the map?
+ * Most blocks are not in a page of the map, which one bit of the small
+ * filter answers. */
 static inline int
-ct_livemap_pop(ct_livemap *m, const void *block, uint32_t *index)
+ct_livemap_maybe(const ct_livemap *m, const void *block)
 {
     if (m->count == 0) {
         return 0;
     }
     uintptr_t page = (uintptr_t)block >> 12;
     size_t fb = ct_livemap_fbit(page, m->fmask);
-    if (!((m->filter[fb >> 6] >> (fb & 63)) & 1u)) {
-        return 0;
-    }
-    size_t i = ct_livemap_hash(page) & m->mask;
-    for (;;) {
-        uintptr_t k = m->keys[i];
-        if (k == page) {
-            return ct_livemap_pop_page(m, i, block, index);
-        }
-        if (k == 0) {
-            return 0;
-        }
-        i = (i + 1) & m->mask;
-    }
+    return (int)((m->filter[fb >> 6] >> (fb & 63)) & 1u);
 }
+
+/* Remove block if present (after ct_livemap_maybe said it may be): 1 and
+ * *index, else 0.  Never allocates. */
+int ct_livemap_pop(ct_livemap *m, const void *block, uint32_t *index);
 
 /* Bytes held by the map. */
 size_t ct_livemap_footprint(const ct_livemap *m);
+
+/* Exercise the map against a reference with `n` pseudo-random operations
+ * from `seed` (tests): the number of disagreements, or -1 when out of
+ * memory. */
+long ct_livemap_selftest(uint64_t seed, size_t n);
 
 #endif

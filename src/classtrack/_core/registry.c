@@ -32,8 +32,8 @@
  * hand-over is continuous: the scale is fixed at a point where both agree.
  * State written only under the GIL. */
 static double clock_origin;     /* CLOCK_MONOTONIC at module import */
-static double tsc_scale;        /* seconds per tick; 0 until calibrated */
-static uint64_t tsc_origin;     /* TSC at module import */
+double ct_tsc_scale;
+uint64_t ct_tsc_origin;
 static int tsc_usable;
 
 #define CT_CALIBRATION_SECONDS 0.05
@@ -46,9 +46,8 @@ monotonic_seconds(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
 
-#if defined(__x86_64__) || defined(__i386__)
+#ifdef CT_HAVE_TSC
 #include <cpuid.h>
-#include <x86intrin.h>
 
 static int
 invariant_tsc(void)
@@ -76,24 +75,24 @@ ct_clock_init(void)
 {
     if (clock_origin == 0.0) {
         tsc_usable = invariant_tsc();
-        tsc_origin = read_tsc();
+        ct_tsc_origin = read_tsc();
         clock_origin = monotonic_seconds();
     }
 }
 
 double
-ct_now(void)
+ct_now_slow(void)
 {
     double t;
-    if (tsc_scale > 0.0) {
-        t = (double)(read_tsc() - tsc_origin) * tsc_scale;
+    if (ct_tsc_scale > 0.0) {
+        t = (double)(read_tsc() - ct_tsc_origin) * ct_tsc_scale;
     }
     else {
         t = monotonic_seconds() - clock_origin;
         if (tsc_usable && t > CT_CALIBRATION_SECONDS) {
-            uint64_t ticks = read_tsc() - tsc_origin;
+            uint64_t ticks = read_tsc() - ct_tsc_origin;
             if (ticks > 0) {
-                tsc_scale = t / (double)ticks;
+                ct_tsc_scale = t / (double)ticks;
             }
         }
     }
@@ -578,6 +577,17 @@ ct_registry_find(const ct_registry *reg, const ct_registry_types *types,
         }
     }
     return -1;
+}
+
+void
+ct_registry_block_freed(ct_registry *reg, void *block)
+{
+    uint32_t i;
+    if (block != NULL && ct_livemap_maybe(&reg->live, block)
+        && ct_livemap_pop(&reg->live, block, &i) && i < reg->len) {
+        ct_registry_record(reg, i)->death = ct_now();
+        reg->alive--;
+    }
 }
 
 void

@@ -97,9 +97,32 @@ typedef struct {
 
 int ct_registry_types_init(PyObject *module, ct_registry_types *types);
 
-/* Seconds since the module was imported (monotonic clock). */
-double ct_now(void);
+/* The clock (registry.c): seconds since the module was imported,
+ * monotonic, never 0.0.  Once calibrated it is the CPU's invariant TSC
+ * scaled (inline: it is read on every tracked creation and death);
+ * before, and without such a TSC, CLOCK_MONOTONIC. */
 void ct_clock_init(void);
+double ct_now_slow(void);
+extern double ct_tsc_scale;     /* seconds per tick; 0 until calibrated */
+extern uint64_t ct_tsc_origin;  /* TSC at module import */
+
+#if defined(__x86_64__) || defined(__i386__)
+#include <x86intrin.h>
+#define CT_HAVE_TSC 1
+#endif
+
+static inline double
+ct_now(void)
+{
+#ifdef CT_HAVE_TSC
+    if (ct_tsc_scale > 0.0) {
+        double t = (double)(__rdtsc() - ct_tsc_origin) * ct_tsc_scale;
+        /* 0.0 means "alive" in death stamps: never hand it out */
+        return t > 0.0 ? t : 1e-9;
+    }
+#endif
+    return ct_now_slow();
+}
 
 void ct_registry_init(ct_registry *reg);
 /* Drops every record and carrier. */
@@ -134,6 +157,31 @@ Py_ssize_t ct_registry_add(ct_registry *reg, const ct_registry_types *types,
                            int resolution, int keep, uint32_t trace, int fresh,
                            Py_ssize_t presize);
 
+/* The creation fast path, inline.  obj was just allocated (so it is not
+ * tracked yet), `block` is its block (ct_deathwatch_covers said the watch
+ * reports its death), its class is its name's class and nothing else
+ * (keep, trace) is asked for.  Appends the record when that needs no
+ * memory beyond what the registry holds: 1 if done, 0 if the caller must
+ * take ct_registry_add.  Never allocates, never calls Python. */
+static inline int
+ct_registry_add_fresh(ct_registry *reg, PyObject *obj, void *block, uint32_t name_res)
+{
+    size_t index = reg->len;
+    if (index >= reg->cap || index >= UINT32_MAX - 1 || !reg->watched
+        || !ct_livemap_put_last(&reg->live, block, (uint32_t)index)) {
+        return 0;
+    }
+    ct_record *rec = ct_registry_record(reg, index);
+    rec->id = (uintptr_t)obj;
+    rec->birth = ct_now();
+    rec->death = 0.0;
+    rec->name_res = name_res;
+    rec->trace = 0;
+    reg->len = index + 1;
+    reg->alive++;
+    return 1;
+}
+
 /* Index of the record following obj alive in this registry (watched or
  * weak), or -1.  Kept objects are found by the caller's keep map. */
 Py_ssize_t ct_registry_find(const ct_registry *reg, const ct_registry_types *types,
@@ -143,17 +191,17 @@ Py_ssize_t ct_registry_find(const ct_registry *reg, const ct_registry_types *typ
 void ct_registry_trackref_died(ct_registry *reg, const ct_registry_types *types,
                                PyObject *carrier);
 
-/* The free hook: block was freed (see deathwatch.h).  Never allocates. */
-static inline void
-ct_registry_block_freed(ct_registry *reg, void *block)
+/* The free hook's first question, inline: can block be one of reg's
+ * live watched objects?  (A filter: "no" is certain, "yes" is not.) */
+static inline int
+ct_registry_may_hold(const ct_registry *reg, const void *block)
 {
-    uint32_t i;
-    if (reg->live.count != 0 && ct_livemap_pop(&reg->live, block, &i)
-        && i < reg->len) {
-        ct_registry_record(reg, i)->death = ct_now();
-        reg->alive--;
-    }
+    return ct_livemap_maybe(&reg->live, block);
 }
+
+/* The free hook: block (not NULL) was freed (see deathwatch.h); stamps
+ * the death of the object it held, if reg followed it.  Never allocates. */
+void ct_registry_block_freed(ct_registry *reg, void *block);
 
 /* The death watch was removed: every object still in the livemap is
  * marked dead now and the livemap emptied.  Never calls Python. */

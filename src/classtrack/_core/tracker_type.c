@@ -830,9 +830,32 @@ static PyType_Spec Tracker_spec = {
     Tracker_slots,
 };
 
+/* _core._livemap_selftest(seed, n) -> disagreements with a reference */
+static PyObject *
+core_livemap_selftest(PyObject *Py_UNUSED(module), PyObject *args)
+{
+    unsigned long long seed;
+    Py_ssize_t n;
+    if (!PyArg_ParseTuple(args, "Kn:_livemap_selftest", &seed, &n)) {
+        return NULL;
+    }
+    if (n < 0) {
+        PyErr_SetString(PyExc_ValueError, "_livemap_selftest: n must be >= 0");
+        return NULL;
+    }
+    long bad = ct_livemap_selftest((uint64_t)seed, (size_t)n);
+    if (bad < 0) {
+        return PyErr_NoMemory();
+    }
+    return PyLong_FromLong(bad);
+}
+
 PyMethodDef ct_tracker_functions[] = {
     {"now", core_now, METH_NOARGS,
      "now() -> seconds since classtrack was imported (monotonic)"},
+    {"_livemap_selftest", core_livemap_selftest, METH_VARARGS,
+     "_livemap_selftest(seed, n) -> disagreements of the livemap with a reference "
+     "over n random operations (tests)"},
     {NULL, NULL, 0, NULL},
 };
 
