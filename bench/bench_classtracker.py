@@ -7,9 +7,12 @@ Workload: class Node whose __init__ sets an int, a 'node-%d' str and an
 empty list.  Each measurement runs in a fresh interpreter (subprocess) so
 that one tracker's memory does not disturb the next measurement.
 
-  creation   time to create N instances of a tracked class / untracked
-             (best of 5, heap warmed up, gc disabled during the timing;
-             a second row with the collector enabled, as programs run)
+  creation   time to create N instances of a tracked class / untracked:
+             the median ratio over 15 rounds, tracked and untracked runs
+             alternating (heap warmed up, gc disabled during the timing;
+             a second row with the collector enabled, as programs run,
+             a third on a warm heap whose arenas are reused, as in a
+             long-running program), and the best time per instance of each
   snapshot   create_snapshot() at resolution 0, per tracked instance
   memory     the tracker's memory per tracked instance (tracemalloc: the
              growth from creating N tracked instances minus the growth from
@@ -28,7 +31,7 @@ import sys
 
 CHILD = r'''
 import gc, json, sys, time, tracemalloc
-impl, what, n = sys.argv[1], sys.argv[2], int(sys.argv[3])
+impl, what, n, rounds = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
 if impl == "pympler":
     from pympler.classtracker import ClassTracker
 else:
@@ -44,25 +47,41 @@ def make():
     return [Node(i) for i in range(n)]
 
 out = {}
-if what in ("creation", "creation_gc"):
+if what in ("creation", "creation_gc", "creation_warm"):
+    # Tracked and untracked runs alternate (their order swapping each
+    # round), and the figure is the median of the per-round ratios: page
+    # faults make single runs on a VM vary by +-20%, drifts cancel.
     warm = make(); del warm
     gc.collect()
-    if what == "creation":
+    if what != "creation_gc":
         gc.disable()
-    def best(setup_tracker):
-        times = []
-        for _ in range(5):
-            t = setup_tracker()
-            t0 = time.perf_counter(); objs = make(); t1 = time.perf_counter()
-            times.append(t1 - t0)
-            del objs
-            if t is not None:
-                t.clear()
-        return min(times)
-    def tracked():
-        t = ClassTracker(); t.track_class(Node); return t
-    out["untracked"] = best(lambda: None)
-    out["tracked"] = best(tracked)
+    if what == "creation_warm":
+        # a long-running program's heap: arenas stay (one object in 512
+        # of earlier rounds pins them), so rounds reuse memory instead of
+        # paying fresh page faults, the largest source of noise here
+        pins = []
+        for _ in range(3):
+            warm = make(); pins.extend(warm[::512]); del warm
+    def timed(track):
+        t = None
+        if track:
+            t = ClassTracker(); t.track_class(Node)
+        t0 = time.perf_counter(); objs = make(); t1 = time.perf_counter()
+        del objs
+        if t is not None:
+            t.clear()
+        return t1 - t0
+    ratios, tracked, untracked = [], [], []
+    for r in range(rounds):
+        if r % 2:
+            a = timed(False); b = timed(True)
+        else:
+            b = timed(True); a = timed(False)
+        untracked.append(a); tracked.append(b); ratios.append(b / a)
+    ratios.sort()
+    out["ratio"] = ratios[len(ratios) // 2]
+    out["untracked"] = min(untracked)
+    out["tracked"] = min(tracked)
 elif what == "snapshot":
     t = ClassTracker(); t.track_class(Node)
     objs = make()
@@ -102,8 +121,8 @@ print(json.dumps(out))
 '''
 
 
-def run(impl, what, n):
-    res = subprocess.run([sys.executable, "-c", CHILD, impl, what, str(n)],
+def run(impl, what, n, rounds=15):
+    res = subprocess.run([sys.executable, "-c", CHILD, impl, what, str(n), str(rounds)],
                          capture_output=True, text=True, check=True)
     return json.loads(res.stdout)
 
@@ -128,11 +147,14 @@ def main():
     for impl, count in (("classtrack", n), ("pympler", pn)):
         c = run(impl, "creation", count)
         cg = run(impl, "creation_gc", count)
+        cw = run(impl, "creation_warm", count)
         s = run(impl, "snapshot", count)
         m = run(impl, "memory", count)
         rows[impl] = {
-            "creation": c["tracked"] / c["untracked"],
-            "creation_gc": cg["tracked"] / cg["untracked"],
+            "creation": c["ratio"],
+            "creation_gc": cg["ratio"],
+            "creation_warm": cw["ratio"],
+            "creation_ns": (c["untracked"] * 1e9 / count, c["tracked"] * 1e9 / count),
             "snapshot_us": s["snapshot"] * 1e6 / count,
             "per_instance": m["per_instance"],
             "per_snapshot": m["per_snapshot"],
@@ -144,6 +166,10 @@ def main():
           % (c["creation"], p["creation"]))
     print("| same, garbage collector enabled          |         | %9.2fx | %6.1fx |"
           % (c["creation_gc"], p["creation_gc"]))
+    print("| same, gc disabled, warm heap             |         | %9.2fx | %6.1fx |"
+          % (c["creation_warm"], p["creation_warm"]))
+    print("| creation, ns per instance (untr. / tr.)  |         | %4.0f / %4.0f | %3.0f / %5.0f |"
+          % (c["creation_ns"] + p["creation_ns"]))
     print("| create_snapshot(), us per instance       | <=0.25  | %10.3f | %7.2f |"
           % (c["snapshot_us"], p["snapshot_us"]))
     print("| tracker memory, bytes per instance       | <=128   | %10.1f | %7.1f |"

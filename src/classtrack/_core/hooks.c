@@ -20,6 +20,7 @@ typedef struct {
     PyTypeObject *type;     /* strong */
     allocfunc orig;
     Py_ssize_t presize;     /* ct_deathwatch_type_presize(type) */
+    unsigned per_page;      /* ct_livemap_per_page of its instances' blocks */
     ct_hook_owner *owners;  /* PyMem array, owners[i].tracker strong */
     size_t nowners;
 } ct_hook_entry;
@@ -83,7 +84,8 @@ track_fast(ct_hook_entry *e, PyTypeObject *type, PyObject *obj)
         || PyList_GET_ITEM(t->name_types, o->name) != (PyObject *)type) {
         return 0;
     }
-    return ct_registry_add_fresh(&t->reg, obj, block, (o->name << 8) | o->resolution);
+    return ct_registry_add_fresh(&t->reg, obj, block, (o->name << 8) | o->resolution,
+                                 e->per_page);
 }
 
 static PyObject *
@@ -336,6 +338,7 @@ ct_hook_install(PyTypeObject *type, ct_tracker *tracker, uint32_t name,
         }
         type->tp_alloc = ct_hook_alloc;
         e->presize = -2;
+        e->per_page = 256;
         PyType_Modified(type);  /* 3.12+ runs type watchers: code that may
                                    hook classes and move hook_entries */
         e = entry_of(type);
@@ -344,6 +347,8 @@ ct_hook_install(PyTypeObject *type, ct_tracker *tracker, uint32_t name,
             return -1;
         }
         e->presize = ct_deathwatch_type_presize(type);
+        e->per_page = ct_livemap_per_page((size_t)(e->presize > 0 ? e->presize : 0)
+                                          + (size_t)type->tp_basicsize);
     }
     hook_epoch++;
     for (size_t i = 0; i < e->nowners; i++) {

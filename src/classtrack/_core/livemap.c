@@ -1,10 +1,11 @@
 /* livemap.c - see livemap.h for the design.
  *
- * Invariants: when keys != NULL, npages * 2 <= capacity, so probe loops end
- * on an empty slot; every occupied slot has 1 <= n <= cap, exactly n bits
- * set, and units[0 .. n) are the set bits' units, each once, with index[k]
- * the record number of units[k]; units[n .. cap) are zero.  last_page != 0
- * implies last points at that page's entry (every move of entries resets
+ * Invariants: when keys != NULL, ndirs * 2 <= capacity, so probe loops end
+ * on an empty slot; every occupied slot's directory has npages >= 1
+ * non-NULL pages; every page has 1 <= n <= cap, exactly n bits set, and
+ * units[0 .. n) are the set bits' units, each once, with index[k] the
+ * record number of units[k]; units[n .. cap) are zero.  last_page != 0
+ * implies last is that page's entry (freeing or moving an entry resets
  * last_page).
  */
 #define PY_SSIZE_T_CLEAN
@@ -17,15 +18,27 @@
 #include <emmintrin.h>
 #endif
 
-#define LIVEMAP_MIN_CAPACITY 64
-#define PAGE_FIRST_CAP 16u      /* pairs; grows x4 up to 256 (units per page) */
+#define TABLE_MIN_CAPACITY 16
+/* Pairs per page: 16 or 32 at first (32 when that many blocks fit a page,
+ * so that pages of small objects made together skip one growth; an
+ * isolated object's page costs at most 200 bytes), then x4 up to 256
+ * (units per page).  Always a multiple of 16. */
+#define PAGE_SMALL_CAP 16u
+#define PAGE_FIRST_CAP 32u
 #define PAGE_MAX_CAP 256u
 
-#define page_hash ct_livemap_hash
+#define DIR_OF(a) ((uintptr_t)(a) >> CT_LIVEMAP_DIR_SHIFT)
+#define PAGE_IN_DIR(a) (((uintptr_t)(a) >> CT_LIVEMAP_PAGE_SHIFT) & (CT_LIVEMAP_DIR_PAGES - 1))
+
+static inline size_t
+page_bytes(unsigned cap)
+{
+    return sizeof(ct_livepage) + (size_t)cap * (sizeof(uint32_t) + 1);
+}
 
 /* Position of unit u among units[0 .. n); u is there (its bit is set). */
 static inline unsigned
-find_unit(const ct_livepage *pg, unsigned u)
+find_unit(ct_livepage *pg, unsigned u)
 {
     const uint8_t *units = ct_livepage_units(pg);
     unsigned n = pg->n;
@@ -52,14 +65,14 @@ find_unit(const ct_livepage *pg, unsigned u)
     return n;   /* unreachable while the invariants hold */
 }
 
-/* Slot of `page`, or the empty slot ending its probe run. */
+/* Slot of directory d, or the empty slot ending its probe run. */
 static inline size_t
-find_slot(const ct_livemap *m, uintptr_t page)
+find_slot(const ct_livemap *m, uintptr_t d)
 {
-    size_t i = page_hash(page) & m->mask;
+    size_t i = ct_livemap_hash(d) & m->mask;
     for (;;) {
         uintptr_t k = m->keys[i];
-        if (k == page || k == 0) {
+        if (k == d || k == 0) {
             return i;
         }
         i = (i + 1) & m->mask;
@@ -69,182 +82,83 @@ find_slot(const ct_livemap *m, uintptr_t page)
 void
 ct_livemap_clear(ct_livemap *m)
 {
-    if (m->keys != NULL) {
-        for (size_t i = 0; i <= m->mask; i++) {
-            if (m->keys[i] != 0) {
-                PyMem_RawFree(m->pages[i].index);
-            }
+    for (size_t i = 0; m->keys != NULL && i <= m->mask; i++) {
+        if (m->keys[i] == 0) {
+            continue;
         }
+        ct_livedir *dir = m->dirs[i];
+        for (unsigned j = 0; j < CT_LIVEMAP_DIR_PAGES; j++) {
+            PyMem_RawFree(dir->page[j]);
+        }
+        PyMem_RawFree(dir);
     }
     PyMem_RawFree(m->keys);
-    PyMem_RawFree(m->pages);
-    PyMem_RawFree(m->filter);
+    PyMem_RawFree(m->dirs);
     memset(m, 0, sizeof(*m));
 }
 
-static inline void
-filter_set(ct_livemap *m, uintptr_t page)
-{
-    size_t fb = ct_livemap_fbit(page, m->fmask);
-    m->filter[fb >> 6] |= (uint64_t)1 << (fb & 63);
-}
-
-/* Rebuild the filter from the pages present.  Never allocates. */
-static void
-filter_rebuild(ct_livemap *m)
-{
-    memset(m->filter, 0, (m->fmask + 1) / 8);
-    for (size_t i = 0; i <= m->mask; i++) {
-        if (m->keys[i] != 0) {
-            filter_set(m, m->keys[i]);
-        }
-    }
-    m->stale = 0;
-}
-
 static int
-livemap_resize(ct_livemap *m, size_t capacity)
+table_resize(ct_livemap *m, size_t capacity)
 {
     uintptr_t *keys = PyMem_RawCalloc(capacity, sizeof(uintptr_t));
-    ct_livepage *pages = PyMem_RawMalloc(capacity * sizeof(ct_livepage));
-    uint64_t *filter = PyMem_RawMalloc(capacity);     /* 8 bits per slot */
-    if (keys == NULL || pages == NULL || filter == NULL) {
+    ct_livedir **dirs = PyMem_RawMalloc(capacity * sizeof(ct_livedir *));
+    if (keys == NULL || dirs == NULL) {
         PyMem_RawFree(keys);
-        PyMem_RawFree(pages);
-        PyMem_RawFree(filter);
+        PyMem_RawFree(dirs);
         return -1;
     }
-    PyMem_RawFree(m->filter);
-    m->filter = filter;
-    m->fmask = capacity * 8 - 1;
-    m->last_page = 0;
     uintptr_t *old_keys = m->keys;
-    ct_livepage *old_pages = m->pages;
+    ct_livedir **old_dirs = m->dirs;
     size_t old_cap = old_keys ? m->mask + 1 : 0;
     m->keys = keys;
-    m->pages = pages;
+    m->dirs = dirs;
     m->mask = capacity - 1;
     for (size_t j = 0; j < old_cap; j++) {
         if (old_keys[j] != 0) {
             size_t i = find_slot(m, old_keys[j]);
             keys[i] = old_keys[j];
-            pages[i] = old_pages[j];
+            dirs[i] = old_dirs[j];
         }
     }
     PyMem_RawFree(old_keys);
-    PyMem_RawFree(old_pages);
-    filter_rebuild(m);
+    PyMem_RawFree(old_dirs);
     return 0;
 }
 
-/* index and units of `cap` pairs in one block, units zeroed. */
-static uint32_t *
-pairs_new(unsigned cap)
+/* The directory of address a, created if needed; NULL when out of memory. */
+static ct_livedir *
+dir_for(ct_livemap *m, uintptr_t a)
 {
-    uint32_t *idx = PyMem_RawMalloc((size_t)cap * (sizeof(uint32_t) + 1));
-    if (idx != NULL) {
-        memset(idx + cap, 0, cap);
+    uintptr_t d = DIR_OF(a);
+    if (m->keys == NULL && table_resize(m, TABLE_MIN_CAPACITY) < 0) {
+        return NULL;
     }
-    return idx;
-}
-
-static int
-page_grow(ct_livepage *pg)
-{
-    unsigned old = pg->cap;
-    unsigned cap = old * 4u > PAGE_MAX_CAP ? PAGE_MAX_CAP : old * 4u;
-    uint32_t *idx = PyMem_RawRealloc(pg->index, (size_t)cap * (sizeof(uint32_t) + 1));
-    if (idx == NULL) {
-        return -1;
+    size_t i = find_slot(m, d);
+    if (m->keys[i] == d) {
+        return m->dirs[i];
     }
-    /* the units moved with the realloc to idx + old; they belong at idx + cap */
-    memmove((uint8_t *)(idx + cap), (uint8_t *)(idx + old), old);
-    memset((uint8_t *)(idx + cap) + old, 0, cap - old);
-    pg->index = idx;
-    pg->cap = (uint16_t)cap;
-    return 0;
-}
-
-int
-ct_livemap_put(ct_livemap *m, const void *block, uint32_t index, uint32_t *old)
-{
-    uintptr_t a = (uintptr_t)block;
-    uintptr_t page = a >> 12;
-    unsigned u = (unsigned)(a >> 4) & 255u;
-    uint64_t bit = (uint64_t)1 << (u & 63);
-    if (m->keys == NULL && livemap_resize(m, LIVEMAP_MIN_CAPACITY) < 0) {
-        return -1;
-    }
-    ct_livepage *pg;
-    if (page == m->last_page) {
-        pg = m->last;
-    }
-    else {
-        size_t i = find_slot(m, page);
-        if (m->keys[i] == 0) {
-            if ((m->npages + 1) * 2 > m->mask + 1) {
-                if (livemap_resize(m, (m->mask + 1) * 2) < 0) {
-                    return -1;
-                }
-                i = find_slot(m, page);
-            }
-            uint32_t *idx = pairs_new(PAGE_FIRST_CAP);
-            if (idx == NULL) {
-                return -1;
-            }
-            m->keys[i] = page;
-            memset(&m->pages[i], 0, sizeof(ct_livepage));
-            m->pages[i].index = idx;
-            m->pages[i].cap = PAGE_FIRST_CAP;
-            m->npages++;
-            filter_set(m, page);
+    if ((m->ndirs + 1) * 2 > m->mask + 1) {
+        if (table_resize(m, (m->mask + 1) * 2) < 0) {
+            return NULL;
         }
-        pg = &m->pages[i];
-        m->last_page = page;
-        m->last = pg;
+        i = find_slot(m, d);
     }
-    if (pg->bits[u >> 6] & bit) {
-        unsigned k = find_unit(pg, u);
-        *old = pg->index[k];
-        pg->index[k] = index;
-        return 1;
+    ct_livedir *dir = PyMem_RawCalloc(1, sizeof(ct_livedir));
+    if (dir == NULL) {
+        return NULL;
     }
-    if (pg->n == pg->cap && page_grow(pg) < 0) {
-        return -1;
-    }
-    pg->bits[u >> 6] |= bit;
-    pg->index[pg->n] = index;
-    ct_livepage_units(pg)[pg->n] = (uint8_t)u;
-    pg->n++;
-    m->count++;
-    return 0;
+    m->keys[i] = d;
+    m->dirs[i] = dir;
+    m->ndirs++;
+    return dir;
 }
 
-int
-ct_livemap_get(const ct_livemap *m, const void *block, uint32_t *index)
-{
-    uintptr_t a = (uintptr_t)block;
-    if (m->keys == NULL) {
-        return 0;
-    }
-    size_t i = find_slot(m, a >> 12);
-    if (m->keys[i] == 0) {
-        return 0;
-    }
-    const ct_livepage *pg = &m->pages[i];
-    unsigned u = (unsigned)(a >> 4) & 255u;
-    if (!((pg->bits[u >> 6] >> (u & 63)) & 1u)) {
-        return 0;
-    }
-    *index = pg->index[find_unit(pg, u)];
-    return 1;
-}
-
-/* Remove the page in slot i, shifting the rest of its probe run back. */
+/* Delete the directory in slot i (now empty), shifting the rest of its
+ * probe run back. */
 static void
 delete_slot(ct_livemap *m, size_t i)
 {
-    PyMem_RawFree(m->pages[i].index);
+    PyMem_RawFree(m->dirs[i]);
     size_t hole = i, j = i;
     for (;;) {
         j = (j + 1) & m->mask;
@@ -252,31 +166,130 @@ delete_slot(ct_livemap *m, size_t i)
         if (k == 0) {
             break;
         }
-        size_t home = page_hash(k) & m->mask;
+        size_t home = ct_livemap_hash(k) & m->mask;
         /* move j into the hole unless its home lies cyclically in (hole, j] */
         int stays = hole <= j ? (home > hole && home <= j) : (home > hole || home <= j);
         if (!stays) {
             m->keys[hole] = k;
-            m->pages[hole] = m->pages[j];
+            m->dirs[hole] = m->dirs[j];
             hole = j;
         }
     }
     m->keys[hole] = 0;
-    m->npages--;
-    m->last_page = 0;
-    if (++m->stale > (m->mask + 1) / 2) {
-        filter_rebuild(m);
+    m->ndirs--;
+}
+
+static ct_livepage *
+page_new(unsigned cap)
+{
+    ct_livepage *pg = PyMem_RawMalloc(page_bytes(cap));
+    if (pg != NULL) {
+        memset(pg->bits, 0, sizeof(pg->bits));
+        pg->n = 0;
+        pg->cap = (uint16_t)cap;
+        memset(ct_livepage_units(pg), 0, cap);
     }
+    return pg;
+}
+
+/* The page grown x4; the old entry is gone (NULL and unchanged when out
+ * of memory). */
+static ct_livepage *
+page_grow(ct_livepage *pg)
+{
+    unsigned old = pg->cap;
+    unsigned cap = old * 4u > PAGE_MAX_CAP ? PAGE_MAX_CAP : old * 4u;
+    ct_livepage *g = PyMem_RawRealloc(pg, page_bytes(cap));
+    if (g == NULL) {
+        return NULL;
+    }
+    /* the units moved with the realloc to index + old; they belong at
+     * index + cap (no overlap: cap >= 4 * old) */
+    uint8_t *from = (uint8_t *)(g->index + old);
+    g->cap = (uint16_t)cap;
+    memmove(ct_livepage_units(g), from, old);
+    memset(ct_livepage_units(g) + old, 0, cap - old);
+    return g;
 }
 
 int
-ct_livemap_pop_page(ct_livemap *m, size_t slot, const void *block, uint32_t *index)
+ct_livemap_put(ct_livemap *m, const void *block, uint32_t index, uint32_t *old,
+               unsigned per_page)
 {
     uintptr_t a = (uintptr_t)block;
-    ct_livepage *pg = &m->pages[slot];
     unsigned u = (unsigned)(a >> 4) & 255u;
     uint64_t bit = (uint64_t)1 << (u & 63);
-    if (!(pg->bits[u >> 6] & bit)) {
+    ct_livedir *dir = dir_for(m, a);
+    if (dir == NULL) {
+        return -1;
+    }
+    unsigned j = PAGE_IN_DIR(a);
+    ct_livepage *pg = dir->page[j];
+    if (pg == NULL) {
+        pg = page_new(per_page >= PAGE_FIRST_CAP ? PAGE_FIRST_CAP : PAGE_SMALL_CAP);
+        if (pg == NULL) {
+            if (dir->npages == 0) {
+                /* the directory was made for this key: drop it again */
+                delete_slot(m, find_slot(m, DIR_OF(a)));
+            }
+            return -1;
+        }
+        dir->page[j] = pg;
+        dir->npages++;
+        m->npages++;
+    }
+    if (pg->bits[u >> 6] & bit) {
+        unsigned k = find_unit(pg, u);
+        *old = pg->index[k];
+        pg->index[k] = index;
+        return 1;
+    }
+    if (pg->n == pg->cap) {
+        ct_livepage *g = page_grow(pg);
+        if (g == NULL) {
+            return -1;
+        }
+        pg = dir->page[j] = g;
+    }
+    pg->bits[u >> 6] |= bit;
+    pg->index[pg->n] = index;
+    ct_livepage_units(pg)[pg->n] = (uint8_t)u;
+    pg->n++;
+    m->count++;
+    m->last_page = a >> CT_LIVEMAP_PAGE_SHIFT;
+    m->last = pg;
+    return 0;
+}
+
+int
+ct_livemap_get(const ct_livemap *m, const void *block, uint32_t *index)
+{
+    ct_livepage *pg = ct_livemap_page_of(m, block);
+    unsigned u = (unsigned)((uintptr_t)block >> 4) & 255u;
+    if (pg == NULL || !((pg->bits[u >> 6] >> (u & 63)) & 1u)) {
+        return 0;
+    }
+    *index = pg->index[find_unit(pg, u)];
+    return 1;
+}
+
+int
+ct_livemap_pop(ct_livemap *m, const void *block, uint32_t *index)
+{
+    uintptr_t a = (uintptr_t)block;
+    if (m->count == 0 || DIR_OF(a) == 0) {
+        return 0;
+    }
+    size_t i = find_slot(m, DIR_OF(a));
+    if (m->keys[i] == 0) {
+        return 0;
+    }
+    ct_livedir *dir = m->dirs[i];
+    unsigned j = PAGE_IN_DIR(a);
+    ct_livepage *pg = dir->page[j];
+    unsigned u = (unsigned)(a >> 4) & 255u;
+    uint64_t bit = (uint64_t)1 << (u & 63);
+    if (pg == NULL || !(pg->bits[u >> 6] & bit)) {
         return 0;
     }
     unsigned k = find_unit(pg, u);
@@ -290,25 +303,33 @@ ct_livemap_pop_page(ct_livemap *m, size_t slot, const void *block, uint32_t *ind
     pg->n--;
     m->count--;
     if (pg->n == 0) {
-        delete_slot(m, slot);
+        if (m->last == pg) {
+            m->last_page = 0;
+        }
+        PyMem_RawFree(pg);
+        dir->page[j] = NULL;
+        m->npages--;
+        if (--dir->npages == 0) {
+            delete_slot(m, i);
+        }
     }
     return 1;
 }
 
-int
-ct_livemap_pop(ct_livemap *m, const void *block, uint32_t *index)
+void
+ct_livemap_each(const ct_livemap *m, void (*fn)(uint32_t index, void *arg), void *arg)
 {
-    uintptr_t page = (uintptr_t)block >> 12;
-    size_t i = ct_livemap_hash(page) & m->mask;
-    for (;;) {
-        uintptr_t k = m->keys[i];
-        if (k == page) {
-            return ct_livemap_pop_page(m, i, block, index);
+    for (size_t i = 0; m->keys != NULL && i <= m->mask; i++) {
+        if (m->keys[i] == 0) {
+            continue;
         }
-        if (k == 0) {
-            return 0;
+        ct_livedir *dir = m->dirs[i];
+        for (unsigned j = 0; j < CT_LIVEMAP_DIR_PAGES; j++) {
+            ct_livepage *pg = dir->page[j];
+            for (unsigned k = 0; pg != NULL && k < pg->n; k++) {
+                fn(pg->index[k], arg);
+            }
         }
-        i = (i + 1) & m->mask;
     }
 }
 
@@ -318,10 +339,16 @@ ct_livemap_footprint(const ct_livemap *m)
     if (m->keys == NULL) {
         return 0;
     }
-    size_t bytes = (m->mask + 1) * (sizeof(uintptr_t) + sizeof(ct_livepage) + 1);
+    size_t bytes = (m->mask + 1) * (sizeof(uintptr_t) + sizeof(ct_livedir *))
+                   + m->ndirs * sizeof(ct_livedir);
     for (size_t i = 0; i <= m->mask; i++) {
-        if (m->keys[i] != 0) {
-            bytes += m->pages[i].cap * (sizeof(uint32_t) + 1);
+        if (m->keys[i] == 0) {
+            continue;
+        }
+        for (unsigned j = 0; j < CT_LIVEMAP_DIR_PAGES; j++) {
+            if (m->dirs[i]->page[j] != NULL) {
+                bytes += page_bytes(m->dirs[i]->page[j]->cap);
+            }
         }
     }
     return bytes;
@@ -370,8 +397,9 @@ ct_livemap_selftest(uint64_t seed, size_t n)
         if (op < 5) {           /* insert or replace */
             uint32_t val = (uint32_t)(step & 0x7fffffff);
             int rc = (op == 0 && m.last_page == ((uintptr_t)block >> 12) && ref[key] == 0)
-                     ? (ct_livemap_put_last(&m, block, val) ? 0 : ct_livemap_put(&m, block, val, &old))
-                     : ct_livemap_put(&m, block, val, &old);
+                     ? (ct_livemap_put_last(&m, block, val) ? 0
+                        : ct_livemap_put(&m, block, val, &old, (unsigned)(r >> 40) & 255u))
+                     : ct_livemap_put(&m, block, val, &old, (unsigned)(r >> 40) & 255u);
             if (rc < 0) {
                 bad = -1;
                 break;
@@ -382,11 +410,14 @@ ct_livemap_selftest(uint64_t seed, size_t n)
             ref[key] = val + 1;
         }
         else if (op < 8) {      /* remove */
-            int had = ct_livemap_maybe(&m, block) && ct_livemap_pop(&m, block, &got);
+            int had = ct_livemap_pop(&m, block, &got);
             if (had != (ref[key] != 0) || (had && got + 1 != ref[key])) {
                 bad++;
             }
             ref[key] = 0;
+            if (ct_livemap_get(&m, block, &got)) {
+                bad++;      /* still there after its removal */
+            }
         }
         else {                  /* look up */
             int has = ct_livemap_get(&m, block, &got);
@@ -411,6 +442,11 @@ ct_livemap_selftest(uint64_t seed, size_t n)
         }
     }
     if (bad >= 0 && live != m.count) {
+        bad++;
+    }
+    uint32_t none;
+    if (bad >= 0 && (ct_livemap_page_of(&m, NULL) != NULL || ct_livemap_pop(&m, NULL, &none)
+                     || ct_livemap_get(&m, NULL, &none))) {
         bad++;
     }
     ct_livemap_clear(&m);

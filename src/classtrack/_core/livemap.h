@@ -2,28 +2,31 @@
  * record number.
  *
  * Design: keys are block addresses (what the object allocator's free
- * function receives), 16-byte aligned, never dereferenced.  Like ptrset,
- * the map is keyed by 4 KiB page: an open-addressing table (linear
- * probing, power-of-two size, at most half full, page 0 marks an empty
- * slot) whose page keys sit in their own array, so the question asked on
- * every free in the process ("is this block one of ours?") touches one
- * small, cache-resident filter and, on a hit, one small array.  Objects
- * created together share a page entry, so the map costs a few bytes per
- * object.
+ * function receives), 16-byte aligned, never dereferenced.  Two levels,
+ * like a page table:
+ *   - a directory covers 256 KiB of address space (64 pages of 4 KiB):
+ *     an array of 64 page pointers, NULL where no key lies.  Directories
+ *     are found through a small open-addressing table (linear probing,
+ *     power-of-two size, at most half full, 0 marks an empty slot) whose
+ *     keys (address >> 18) sit in their own array: a heap of 60 MB needs
+ *     240 of them, so the table stays in cache;
+ *   - a page keeps a 256-bit bitmap of its 16-byte units holding a key
+ *     (membership in one load) and an unordered list of (unit, record
+ *     number) pairs: `units[k]` is the unit of `index[k]`.  Inserting
+ *     appends, deleting moves the last pair into the hole: O(1), no
+ *     memmove; the only search is a scan of the page's unit bytes (at most
+ *     256, 16 per step with SSE2), paid on the death of a tracked object
+ *     or a look-up, never on creation.
+ * The question asked on every free in the process ("is this block one of
+ * ours?") is answered exactly at page level: table probe, directory,
+ * page pointer, bit.  Objects created together share a page, so the map
+ * costs a few bytes per object; the insertion into the page of the
+ * previous insertion (objects made one after the other) is inline:
+ * ct_livemap_put_last.  Memory is bounded by the heap it covers: 520
+ * bytes per 256 KiB directory and 48 + 5 * cap bytes per page in use.
  *
- * Each page keeps a 256-bit bitmap of its 16-byte units that hold a key
- * (membership in one load) and an unordered list of (unit, record number)
- * pairs: `units[k]` is the unit of `index[k]`.  Inserting appends, deleting
- * moves the last pair into the hole: both O(1) and free of memmove; the
- * only search is a scan of the page's unit bytes when a key is removed or
- * looked up (at most 256, 16 at a time with SSE2), paid on the death of a
- * tracked object, not on creation.  The insertion of the same page as the
- * previous one (objects made one after the other) is inline and skips the
- * table: ct_livemap_put_last.
- *
- * Deletion shifts later entries of a probe run back (no tombstones), and
- * a page whose last key goes is deleted, so the table never fills with
- * pages that held objects long ago.
+ * An emptied page is freed at once, an emptied directory too (deleted
+ * from the table by shifting its probe run back, no tombstones).
  *
  * Memory comes from PyMem_Raw* (seen by tracemalloc, never the object
  * allocator, so the free watch is never re-entered).  The functions never
@@ -35,31 +38,38 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#define CT_LIVEMAP_PAGE_SHIFT 12
+#define CT_LIVEMAP_DIR_SHIFT 18
+#define CT_LIVEMAP_DIR_PAGES (1u << (CT_LIVEMAP_DIR_SHIFT - CT_LIVEMAP_PAGE_SHIFT))
+
+/* One page's keys; one PyMem_Raw block: this header, then the record
+ * numbers index[cap], then the units[cap] bytes. */
 typedef struct {
     uint64_t bits[4];       /* bit u: unit u of the page holds a key */
-    uint32_t *index;        /* record numbers [0 .. n), unordered; the unit
-                               bytes follow at (uint8_t *)(index + cap) */
-    uint16_t n;             /* keys in the page */
-    uint16_t cap;           /* capacity of index (a multiple of 16) */
+    uint16_t n;             /* keys in the page, >= 1 */
+    uint16_t cap;           /* pairs the block holds, a multiple of 16 */
+    uint32_t index[];       /* record numbers [0 .. n), unordered */
 } ct_livepage;
 
 typedef struct {
-    uintptr_t *keys;        /* page numbers (address >> 12), 0 = empty */
-    ct_livepage *pages;     /* parallel to keys */
-    size_t mask;            /* capacity - 1 */
-    size_t npages;          /* occupied slots */
+    ct_livepage *page[CT_LIVEMAP_DIR_PAGES];  /* NULL: no key in that page */
+    uint32_t npages;        /* non-NULL entries, >= 1 */
+} ct_livedir;
+
+typedef struct {
+    uintptr_t *keys;        /* directory numbers (address >> 18), 0 = empty */
+    ct_livedir **dirs;      /* parallel to keys */
+    size_t mask;            /* table capacity - 1 */
+    size_t ndirs;           /* occupied slots */
     size_t count;           /* keys */
-    uint64_t *filter;       /* 8 bits per slot: bit ct_livemap_fbit(page) is
-                               set for every page in the table (and maybe
-                               for pages deleted since the last rebuild) */
-    size_t fmask;           /* filter bits - 1 */
-    size_t stale;           /* pages deleted since the filter was built */
-    uintptr_t last_page;    /* the page of the latest insertion, 0 if none */
+    size_t npages;          /* pages in use */
+    uintptr_t last_page;    /* the page (address >> 12) of the latest
+                               insertion, 0 if none or since deleted */
     ct_livepage *last;      /* its entry, valid while last_page != 0 */
 } ct_livemap;
 
 static inline uint8_t *
-ct_livepage_units(const ct_livepage *pg)
+ct_livepage_units(ct_livepage *pg)
 {
     return (uint8_t *)(pg->index + pg->cap);
 }
@@ -68,8 +78,18 @@ ct_livepage_units(const ct_livepage *pg)
 void ct_livemap_clear(ct_livemap *m);
 
 /* Insert block -> index.  0 if added, 1 if the block was present (its
- * number is replaced, the old one stored in *old), -1 when out of memory. */
-int ct_livemap_put(ct_livemap *m, const void *block, uint32_t index, uint32_t *old);
+ * number is replaced, the old one stored in *old), -1 when out of memory
+ * (the map unchanged).  `per_page` is how many such blocks one page can
+ * hold (ct_livemap_per_page), which sizes the entry of a new page. */
+int ct_livemap_put(ct_livemap *m, const void *block, uint32_t index, uint32_t *old,
+                   unsigned per_page);
+
+/* How many blocks of `size` bytes can start in one page. */
+static inline unsigned
+ct_livemap_per_page(size_t size)
+{
+    return size < 16 ? 256u : (unsigned)((4096 + size - 1) / size);
+}
 
 /* The common insertion, inline: block lies in the page of the previous
  * insertion, is not present and the page has room.  1 if inserted, 0 if
@@ -78,7 +98,7 @@ static inline int
 ct_livemap_put_last(ct_livemap *m, const void *block, uint32_t index)
 {
     uintptr_t a = (uintptr_t)block;
-    if ((a >> 12) != m->last_page) {
+    if ((a >> CT_LIVEMAP_PAGE_SHIFT) != m->last_page) {
         return 0;
     }
     ct_livepage *pg = m->last;
@@ -95,43 +115,44 @@ ct_livemap_put_last(ct_livemap *m, const void *block, uint32_t index)
     return 1;
 }
 
-/* 1 and *index if present, else 0. */
-int ct_livemap_get(const ct_livemap *m, const void *block, uint32_t *index);
-
-/* Remove block from the page in `slot`: 1 and *index if it was present,
- * else 0.  Never allocates. */
-int ct_livemap_pop_page(ct_livemap *m, size_t slot, const void *block, uint32_t *index);
-
 static inline size_t
-ct_livemap_hash(uintptr_t page)
+ct_livemap_hash(uintptr_t dir)
 {
-    uint64_t h = (uint64_t)page * UINT64_C(0x9E3779B97F4A7C15);
+    uint64_t h = (uint64_t)dir * UINT64_C(0x9E3779B97F4A7C15);
     return (size_t)(h ^ (h >> 29));
 }
 
-static inline size_t
-ct_livemap_fbit(uintptr_t page, size_t fmask)
-{
-    return (size_t)(((uint64_t)page * UINT64_C(0xD6E8FEB86659FD93)) >> 32) & fmask;
-}
-
-/* The first question of the free hook, inline: can block be in the map?
- * Most blocks are not in a page of the map, which one bit of the small
- * filter answers. */
-static inline int
-ct_livemap_maybe(const ct_livemap *m, const void *block)
+/* The free hook's question, inline: the page entry that may hold block,
+ * or NULL when no key lies in block's page (most frees). */
+static inline ct_livepage *
+ct_livemap_page_of(const ct_livemap *m, const void *block)
 {
     if (m->count == 0) {
-        return 0;
+        return NULL;
     }
-    uintptr_t page = (uintptr_t)block >> 12;
-    size_t fb = ct_livemap_fbit(page, m->fmask);
-    return (int)((m->filter[fb >> 6] >> (fb & 63)) & 1u);
+    uintptr_t a = (uintptr_t)block;
+    uintptr_t d = a >> CT_LIVEMAP_DIR_SHIFT;
+    size_t i = ct_livemap_hash(d) & m->mask;
+    for (;;) {
+        uintptr_t k = m->keys[i];
+        if (k == 0) {       /* first: a NULL block has d == 0 */
+            return NULL;
+        }
+        if (k == d) {
+            return m->dirs[i]->page[(a >> CT_LIVEMAP_PAGE_SHIFT) & (CT_LIVEMAP_DIR_PAGES - 1)];
+        }
+        i = (i + 1) & m->mask;
+    }
 }
 
-/* Remove block if present (after ct_livemap_maybe said it may be): 1 and
- * *index, else 0.  Never allocates. */
+/* Remove block if present: 1 and *index, else 0.  Never allocates. */
 int ct_livemap_pop(ct_livemap *m, const void *block, uint32_t *index);
+
+/* 1 and *index if present, else 0. */
+int ct_livemap_get(const ct_livemap *m, const void *block, uint32_t *index);
+
+/* Call fn(index, arg) for every key's record number (any order). */
+void ct_livemap_each(const ct_livemap *m, void (*fn)(uint32_t index, void *arg), void *arg);
 
 /* Bytes held by the map. */
 size_t ct_livemap_footprint(const ct_livemap *m);

@@ -522,7 +522,6 @@ ct_registry_add(ct_registry *reg, const ct_registry_types *types, PyObject *obj,
         }
     }
     else {
-        uint32_t old;
         if (!reg->watched) {
             if (ct_deathwatch_add(reg) < 0) {
                 reg->len--;
@@ -531,17 +530,11 @@ ct_registry_add(ct_registry *reg, const ct_registry_types *types, PyObject *obj,
             }
             reg->watched = 1;
         }
-        int r = ct_livemap_put(&reg->live, block, (uint32_t)index, &old);
-        if (r < 0) {
+        size_t bytes = (size_t)((char *)obj - (char *)block) + (size_t)Py_TYPE(obj)->tp_basicsize;
+        if (ct_registry_put_block(reg, block, index, ct_livemap_per_page(bytes)) < 0) {
             reg->len--;
             PyErr_NoMemory();
             return -1;
-        }
-        if (r == 1 && old < index && ct_registry_record(reg, old)->death == 0.0) {
-            /* a block still listed was reused: the watch missed the death
-             * (it was unhooked); the best time known is now */
-            ct_registry_record(reg, old)->death = ct_now();
-            reg->alive--;
         }
     }
     ct_record *rec = ct_registry_record(reg, index);
@@ -552,6 +545,23 @@ ct_registry_add(ct_registry *reg, const ct_registry_types *types, PyObject *obj,
     rec->trace = trace;
     reg->alive++;
     return (Py_ssize_t)index;
+}
+
+int
+ct_registry_put_block(ct_registry *reg, void *block, size_t index, unsigned per_page)
+{
+    uint32_t old;
+    int r = ct_livemap_put(&reg->live, block, (uint32_t)index, &old, per_page);
+    if (r < 0) {
+        return -1;
+    }
+    if (r == 1 && old < index && ct_registry_record(reg, old)->death == 0.0) {
+        /* a block still listed was reused: the watch missed the death
+         * (it was unhooked); the best time known is now */
+        ct_registry_record(reg, old)->death = ct_now();
+        reg->alive--;
+    }
+    return 0;
 }
 
 Py_ssize_t
@@ -583,8 +593,7 @@ void
 ct_registry_block_freed(ct_registry *reg, void *block)
 {
     uint32_t i;
-    if (block != NULL && ct_livemap_maybe(&reg->live, block)
-        && ct_livemap_pop(&reg->live, block, &i) && i < reg->len) {
+    if (block != NULL && ct_livemap_pop(&reg->live, block, &i) && i < reg->len) {
         ct_registry_record(reg, i)->death = ct_now();
         reg->alive--;
     }
@@ -609,24 +618,27 @@ ct_registry_trackref_died(ct_registry *reg, const ct_registry_types *types,
     }
 }
 
+typedef struct {
+    ct_registry *reg;
+    double now;
+} watch_lost_ctx;
+
+static void
+close_record(uint32_t idx, void *arg)
+{
+    watch_lost_ctx *c = arg;
+    if (idx < c->reg->len && ct_registry_record(c->reg, idx)->death == 0.0) {
+        ct_registry_record(c->reg, idx)->death = c->now;
+        c->reg->alive--;
+    }
+}
+
 void
 ct_registry_watch_lost(ct_registry *reg)
 {
-    double now = ct_now();
-    ct_livemap *m = &reg->live;
-    for (size_t i = 0; m->keys != NULL && i <= m->mask; i++) {
-        if (m->keys[i] == 0) {
-            continue;
-        }
-        for (unsigned k = 0; k < m->pages[i].n; k++) {
-            uint32_t idx = m->pages[i].index[k];
-            if (idx < reg->len && ct_registry_record(reg, idx)->death == 0.0) {
-                ct_registry_record(reg, idx)->death = now;
-                reg->alive--;
-            }
-        }
-    }
-    ct_livemap_clear(m);
+    watch_lost_ctx c = {reg, ct_now()};
+    ct_livemap_each(&reg->live, close_record, &c);
+    ct_livemap_clear(&reg->live);
     reg->watched = 0;
 }
 

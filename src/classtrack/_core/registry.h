@@ -157,18 +157,28 @@ Py_ssize_t ct_registry_add(ct_registry *reg, const ct_registry_types *types,
                            int resolution, int keep, uint32_t trace, int fresh,
                            Py_ssize_t presize);
 
+/* Put a watched object's block in reg's livemap as record `index`; a
+ * block still listed there proves a death the watch missed, which is
+ * stamped now.  `per_page`: ct_livemap_per_page of the block's size.
+ * 0, or -1 when out of memory (no exception set). */
+int ct_registry_put_block(ct_registry *reg, void *block, size_t index, unsigned per_page);
+
 /* The creation fast path, inline.  obj was just allocated (so it is not
  * tracked yet), `block` is its block (ct_deathwatch_covers said the watch
  * reports its death), its class is its name's class and nothing else
  * (keep, trace) is asked for.  Appends the record when that needs no
- * memory beyond what the registry holds: 1 if done, 0 if the caller must
- * take ct_registry_add.  Never allocates, never calls Python. */
+ * Python object: 1 if done, 0 if the caller must take ct_registry_add.
+ * Never calls Python, never sets an exception. */
 static inline int
-ct_registry_add_fresh(ct_registry *reg, PyObject *obj, void *block, uint32_t name_res)
+ct_registry_add_fresh(ct_registry *reg, PyObject *obj, void *block, uint32_t name_res,
+                      unsigned per_page)
 {
     size_t index = reg->len;
-    if (index >= reg->cap || index >= UINT32_MAX - 1 || !reg->watched
-        || !ct_livemap_put_last(&reg->live, block, (uint32_t)index)) {
+    if (index >= reg->cap || index >= UINT32_MAX - 1 || !reg->watched) {
+        return 0;
+    }
+    if (!ct_livemap_put_last(&reg->live, block, (uint32_t)index)
+        && ct_registry_put_block(reg, block, index, per_page) < 0) {
         return 0;
     }
     ct_record *rec = ct_registry_record(reg, index);
@@ -191,12 +201,17 @@ Py_ssize_t ct_registry_find(const ct_registry *reg, const ct_registry_types *typ
 void ct_registry_trackref_died(ct_registry *reg, const ct_registry_types *types,
                                PyObject *carrier);
 
-/* The free hook's first question, inline: can block be one of reg's
- * live watched objects?  (A filter: "no" is certain, "yes" is not.) */
+/* The free hook's first question, inline: is block one of reg's live
+ * watched objects?  (Exact: page table and bitmap.) */
 static inline int
 ct_registry_may_hold(const ct_registry *reg, const void *block)
 {
-    return ct_livemap_maybe(&reg->live, block);
+    ct_livepage *pg = ct_livemap_page_of(&reg->live, block);
+    if (pg == NULL) {
+        return 0;
+    }
+    unsigned u = (unsigned)((uintptr_t)block >> 4) & 255u;
+    return (int)((pg->bits[u >> 6] >> (u & 63)) & 1u);
 }
 
 /* The free hook: block (not NULL) was freed (see deathwatch.h); stamps
