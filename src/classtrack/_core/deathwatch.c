@@ -55,18 +55,28 @@ block_freed(void *p)
     }
 }
 
-/* Runs on every free of the object domain in the process. */
+/* Is p in any watched registry?  (n_watched > 1) */
+static int __attribute__((noinline))
+any_may_hold(void *p)
+{
+    for (size_t i = 0; i < n_watched; i++) {
+        if (ct_registry_may_hold(watched[i], p)) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/* Runs on every free of the object domain in the process: kept to a few
+ * instructions for the blocks of untracked objects (one registry, the
+ * common case, is asked inline). */
 static void
 watch_free(void *ctx, void *p)
 {
     size_t n = n_watched;
-    if (n != 0 && in_watched_interpreter()) {
-        for (size_t i = 0; i < n; i++) {
-            if (ct_registry_may_hold(watched[i], p)) {
-                block_freed(p);
-                break;
-            }
-        }
+    if (n != 0 && in_watched_interpreter()
+        && (n == 1 ? ct_registry_may_hold(watched[0], p) : any_may_hold(p))) {
+        block_freed(p);
     }
     if (p == probe_block && p != NULL) {
         probe_seen = 1;
