@@ -23,6 +23,9 @@ typedef struct {
     unsigned per_page;      /* ct_livemap_per_page of its instances' blocks */
     ct_hook_owner *owners;  /* PyMem array, owners[i].tracker strong */
     size_t nowners;
+    ct_tracker *fast;       /* borrowed (an owner) or NULL: see refresh_fast */
+    uint32_t fast_name;
+    uint32_t fast_name_res;
 } ct_hook_entry;
 
 static ct_hook_entry *hook_entries;
@@ -65,47 +68,14 @@ entry_for_alloc(PyTypeObject *type)
     return NULL;
 }
 
-/* The common case, without a call that can allocate: one owner, who
- * asks for neither keep nor trace, of a class whose instances the death
- * watch follows and which is its name's class.  1 if obj is registered. */
-static inline int
-track_fast(ct_hook_entry *e, PyTypeObject *type, PyObject *obj)
+/* Register a fresh obj with every owner of its class: the general path
+ * (any settings, several owners).  Returns obj, or NULL with an exception
+ * (obj released). */
+static PyObject * __attribute__((noinline))
+track_general(PyTypeObject *type, PyObject *obj, Py_ssize_t presize)
 {
-    if (e->nowners != 1 || e->presize < 0) {
-        return 0;
-    }
-    const ct_hook_owner *o = &e->owners[0];
-    if (o->keep || o->trace) {
-        return 0;
-    }
-    ct_tracker *t = o->tracker;
-    void *block = ct_deathwatch_covers_known(obj, e->presize);
-    if (block == NULL || t->name_types == NULL
-        || PyList_GET_ITEM(t->name_types, o->name) != (PyObject *)type) {
-        return 0;
-    }
-    return ct_registry_add_fresh(&t->reg, obj, block, (o->name << 8) | o->resolution,
-                                 e->per_page);
-}
-
-static PyObject *
-ct_hook_alloc(PyTypeObject *type, Py_ssize_t nitems)
-{
-    ct_hook_entry *e = entry_for_alloc(type);
-    allocfunc orig = e != NULL ? e->orig : PyType_GenericAlloc;
-    /* the entry's cached answer holds for its own type only */
-    Py_ssize_t presize = e != NULL && e->type == type ? e->presize : -2;
-    uint64_t epoch = hook_epoch;
-    /* may run the collector, finalizers, any code: e may dangle after */
-    PyObject *obj = orig(type, nitems);
-    if (obj == NULL) {
-        return NULL;
-    }
-    if (epoch == hook_epoch && presize != -2 && track_fast(e, type, obj)) {
-        return obj;
-    }
     for (size_t i = 0;; i++) {
-        e = entry_for_alloc(type);
+        ct_hook_entry *e = entry_for_alloc(type);
         if (e == NULL || i >= e->nowners) {
             break;
         }
@@ -123,6 +93,53 @@ ct_hook_alloc(PyTypeObject *type, Py_ssize_t nitems)
         }
     }
     return obj;
+}
+
+/* An entry's fast owner: its only owner when that one asks for neither
+ * keep nor trace and the death watch can follow the class's instances
+ * (presize known); else NULL.  Recomputed at every change of the entry. */
+static void
+refresh_fast(ct_hook_entry *e)
+{
+    e->fast = NULL;
+    if (e->nowners == 1 && e->presize >= 0 && !e->owners[0].keep && !e->owners[0].trace) {
+        e->fast = e->owners[0].tracker;
+        e->fast_name = e->owners[0].name;
+        e->fast_name_res = (e->owners[0].name << 8) | e->owners[0].resolution;
+    }
+}
+
+static PyObject *
+ct_hook_alloc(PyTypeObject *type, Py_ssize_t nitems)
+{
+    ct_hook_entry *e = entry_for_alloc(type);
+    if (e == NULL || e->type != type || e->fast == NULL) {
+        /* an unhooked subclass that inherited the hook, or the general
+         * settings: the entry's cached answers hold for its own type only */
+        Py_ssize_t presize = e != NULL && e->type == type ? e->presize : -2;
+        PyObject *obj = (e != NULL ? e->orig : PyType_GenericAlloc)(type, nitems);
+        return obj == NULL ? NULL : track_general(type, obj, presize);
+    }
+    Py_ssize_t presize = e->presize;
+    uint64_t epoch = hook_epoch;
+    /* may run the collector, finalizers, any code: e may dangle after */
+    PyObject *obj = e->orig(type, nitems);
+    if (obj == NULL) {
+        return NULL;
+    }
+    /* The common case, inline and without any call that can allocate:
+     * e is still valid (epoch), the watch follows obj, and its class is
+     * its name's class (else the record needs a class override). */
+    if (epoch == hook_epoch) {
+        ct_tracker *t = e->fast;
+        void *block = ct_deathwatch_covers_known(obj, presize);
+        if (block != NULL && t->name_types != NULL
+            && PyList_GET_ITEM(t->name_types, e->fast_name) == (PyObject *)type
+            && ct_registry_add_fresh(&t->reg, obj, block, e->fast_name_res, e->per_page)) {
+            return obj;
+        }
+    }
+    return track_general(type, obj, presize);
 }
 
 allocfunc
@@ -324,6 +341,7 @@ ct_hook_install(PyTypeObject *type, ct_tracker *tracker, uint32_t name,
         e->type = type;
         e->owners = NULL;
         e->nowners = 0;
+        e->fast = NULL;
         if (type->tp_alloc == ct_hook_alloc) {
             /* inherited from a hooked base: chain to that base's original */
             ct_hook_entry *base = NULL;
@@ -349,11 +367,13 @@ ct_hook_install(PyTypeObject *type, ct_tracker *tracker, uint32_t name,
         e->presize = ct_deathwatch_type_presize(type);
         e->per_page = ct_livemap_per_page((size_t)(e->presize > 0 ? e->presize : 0)
                                           + (size_t)type->tp_basicsize);
+        refresh_fast(e);
     }
     hook_epoch++;
     for (size_t i = 0; i < e->nowners; i++) {
         if (e->owners[i].tracker == tracker) {
             e->owners[i] = owner;
+            refresh_fast(e);
             return 0;
         }
     }
@@ -366,6 +386,7 @@ ct_hook_install(PyTypeObject *type, ct_tracker *tracker, uint32_t name,
     owners[e->nowners] = owner;
     e->owners = owners;
     e->nowners++;
+    refresh_fast(e);
     return 0;
 }
 
@@ -401,6 +422,7 @@ ct_hook_remove(PyTypeObject *type, ct_tracker *tracker)
         if (e->owners[i].tracker == tracker) {
             hook_epoch++;
             e->owners[i] = e->owners[--e->nowners];
+            refresh_fast(e);
             drop_entry_if_unowned(e);
             Py_DECREF(tracker);
             return 0;

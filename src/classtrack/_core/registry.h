@@ -116,7 +116,8 @@ ct_now(void)
 {
 #ifdef CT_HAVE_TSC
     if (ct_tsc_scale > 0.0) {
-        double t = (double)(__rdtsc() - ct_tsc_origin) * ct_tsc_scale;
+        /* signed: one conversion instruction; ticks since import fit */
+        double t = (double)(int64_t)(__rdtsc() - ct_tsc_origin) * ct_tsc_scale;
         /* 0.0 means "alive" in death stamps: never hand it out */
         return t > 0.0 ? t : 1e-9;
     }
