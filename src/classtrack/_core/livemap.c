@@ -217,8 +217,7 @@ ct_livemap_put(ct_livemap *m, const void *block, uint32_t index, uint32_t *old,
                unsigned per_page)
 {
     uintptr_t a = (uintptr_t)block;
-    unsigned u = (unsigned)(a >> 4) & 255u;
-    uint64_t bit = (uint64_t)1 << (u & 63);
+    unsigned u = ct_livepage_unit(block);
     ct_livedir *dir = dir_for(m, a);
     if (dir == NULL) {
         return -1;
@@ -238,7 +237,7 @@ ct_livemap_put(ct_livemap *m, const void *block, uint32_t index, uint32_t *old,
         dir->npages++;
         m->npages++;
     }
-    if (pg->bits[u >> 6] & bit) {
+    if (ct_livepage_has(pg, u)) {
         unsigned k = find_unit(pg, u);
         *old = pg->index[k];
         pg->index[k] = index;
@@ -251,11 +250,7 @@ ct_livemap_put(ct_livemap *m, const void *block, uint32_t index, uint32_t *old,
         }
         pg = dir->page[j] = g;
     }
-    pg->bits[u >> 6] |= bit;
-    pg->index[pg->n] = index;
-    ct_livepage_units(pg)[pg->n] = (uint8_t)u;
-    pg->n++;
-    m->count++;
+    ct_livepage_append(m, pg, u, index);
     m->last_page = a >> CT_LIVEMAP_PAGE_SHIFT;
     m->last = pg;
     return 0;
@@ -265,8 +260,8 @@ int
 ct_livemap_get(const ct_livemap *m, const void *block, uint32_t *index)
 {
     ct_livepage *pg = ct_livemap_page_of(m, block);
-    unsigned u = (unsigned)((uintptr_t)block >> 4) & 255u;
-    if (pg == NULL || !((pg->bits[u >> 6] >> (u & 63)) & 1u)) {
+    unsigned u = ct_livepage_unit(block);
+    if (pg == NULL || !ct_livepage_has(pg, u)) {
         return 0;
     }
     *index = pg->index[find_unit(pg, u)];
@@ -287,9 +282,8 @@ ct_livemap_pop(ct_livemap *m, const void *block, uint32_t *index)
     ct_livedir *dir = m->dirs[i];
     unsigned j = PAGE_IN_DIR(a);
     ct_livepage *pg = dir->page[j];
-    unsigned u = (unsigned)(a >> 4) & 255u;
-    uint64_t bit = (uint64_t)1 << (u & 63);
-    if (pg == NULL || !(pg->bits[u >> 6] & bit)) {
+    unsigned u = ct_livepage_unit(block);
+    if (pg == NULL || !ct_livepage_has(pg, u)) {
         return 0;
     }
     unsigned k = find_unit(pg, u);
@@ -299,7 +293,7 @@ ct_livemap_pop(ct_livemap *m, const void *block, uint32_t *index)
     pg->index[k] = pg->index[last];
     units[k] = units[last];
     units[last] = 0;
-    pg->bits[u >> 6] &= ~bit;
+    pg->bits[u >> 6] &= ~((uint64_t)1 << (u & 63));
     pg->n--;
     m->count--;
     if (pg->n == 0) {

@@ -91,27 +91,46 @@ ct_livemap_per_page(size_t size)
     return size < 16 ? 256u : (unsigned)((4096 + size - 1) / size);
 }
 
+/* The unit of a block in its page. */
+static inline unsigned
+ct_livepage_unit(const void *block)
+{
+    return (unsigned)((uintptr_t)block >> 4) & 255u;
+}
+
+/* Unit u of the page holds a key. */
+static inline int
+ct_livepage_has(const ct_livepage *pg, unsigned u)
+{
+    return (int)((pg->bits[u >> 6] >> (u & 63)) & 1u);
+}
+
+/* Append unit u -> index to a page with room that lacks u. */
+static inline void
+ct_livepage_append(ct_livemap *m, ct_livepage *pg, unsigned u, uint32_t index)
+{
+    pg->bits[u >> 6] |= (uint64_t)1 << (u & 63);
+    pg->index[pg->n] = index;
+    ct_livepage_units(pg)[pg->n] = (uint8_t)u;
+    pg->n++;
+    m->count++;
+}
+
 /* The common insertion, inline: block lies in the page of the previous
  * insertion, is not present and the page has room.  1 if inserted, 0 if
  * the caller must use ct_livemap_put. */
 static inline int
 ct_livemap_put_last(ct_livemap *m, const void *block, uint32_t index)
 {
-    uintptr_t a = (uintptr_t)block;
-    if ((a >> CT_LIVEMAP_PAGE_SHIFT) != m->last_page) {
+    if (((uintptr_t)block >> CT_LIVEMAP_PAGE_SHIFT) != m->last_page) {
         return 0;
     }
     ct_livepage *pg = m->last;
-    unsigned u = (unsigned)(a >> 4) & 255u;
-    uint64_t bit = (uint64_t)1 << (u & 63);
-    if (pg->n == pg->cap || (pg->bits[u >> 6] & bit)) {
+    unsigned u = ct_livepage_unit(block);
+    if (pg->n == pg->cap || ct_livepage_has(pg, u)) {
         return 0;
     }
-    pg->bits[u >> 6] |= bit;
-    pg->index[pg->n] = index;
-    ct_livepage_units(pg)[pg->n] = (uint8_t)u;
-    pg->n++;
-    m->count++;
+    ct_livepage_append(m, pg, u, index);
     return 1;
 }
 
@@ -143,6 +162,14 @@ ct_livemap_page_of(const ct_livemap *m, const void *block)
         }
         i = (i + 1) & m->mask;
     }
+}
+
+/* Is block a key?  Inline: the free hook asks it for every free. */
+static inline int
+ct_livemap_contains(const ct_livemap *m, const void *block)
+{
+    ct_livepage *pg = ct_livemap_page_of(m, block);
+    return pg != NULL && ct_livepage_has(pg, ct_livepage_unit(block));
 }
 
 /* Remove block if present: 1 and *index, else 0.  Never allocates. */

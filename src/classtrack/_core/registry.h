@@ -207,12 +207,7 @@ void ct_registry_trackref_died(ct_registry *reg, const ct_registry_types *types,
 static inline int
 ct_registry_may_hold(const ct_registry *reg, const void *block)
 {
-    ct_livepage *pg = ct_livemap_page_of(&reg->live, block);
-    if (pg == NULL) {
-        return 0;
-    }
-    unsigned u = (unsigned)((uintptr_t)block >> 4) & 255u;
-    return (int)((pg->bits[u >> 6] >> (u & 63)) & 1u);
+    return ct_livemap_contains(&reg->live, block);
 }
 
 /* The free hook: block (not NULL) was freed (see deathwatch.h); stamps
