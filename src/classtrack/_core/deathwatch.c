@@ -227,21 +227,13 @@ ct_deathwatch_covers_type(PyTypeObject *tp)
 void *
 ct_deathwatch_covers(PyObject *obj, Py_ssize_t presize)
 {
-    /* objects of other interpreters: their frees are not looked at */
-    if (!ct_deathwatch_installed || !in_watched_interpreter()) {
-        return NULL;
+    if (!ct_deathwatch_installed) {
+        return NULL;    /* before the type walk: the weak-reference fallback */
     }
     if (presize == -2) {
         presize = ct_deathwatch_type_presize(Py_TYPE(obj));
     }
-    if (presize < 0) {
-        return NULL;
-    }
-    char *block = (char *)obj - presize;
-    if (((uintptr_t)block & 15u) != 0) {
-        return NULL;
-    }
-    return block;
+    return presize < 0 ? NULL : ct_deathwatch_covers_known(obj, presize);
 }
 
 int

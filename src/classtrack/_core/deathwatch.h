@@ -74,11 +74,20 @@ ct_deathwatch_covers_known(PyObject *obj, Py_ssize_t presize)
         return NULL;
     }
 #if PY_VERSION_HEX >= 0x030C0000
+    /* objects of other interpreters: their frees are not looked at */
     if (!ct_deathwatch_in_watched_interpreter()) {
         return NULL;
     }
 #endif
     return block;
+}
+
+/* How many blocks of an instance of tp (with pre-header `presize`, as
+ * ct_deathwatch_type_presize gives it) can start in one page. */
+static inline unsigned
+ct_deathwatch_per_page(PyTypeObject *tp, Py_ssize_t presize)
+{
+    return ct_livemap_per_page((size_t)(presize > 0 ? presize : 0) + (size_t)tp->tp_basicsize);
 }
 
 /* Start / stop reporting freed blocks to reg (reg->live).  0 or -1 (no

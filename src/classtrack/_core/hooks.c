@@ -24,8 +24,7 @@ typedef struct {
     ct_hook_owner *owners;  /* PyMem array, owners[i].tracker strong */
     size_t nowners;
     ct_tracker *fast;       /* borrowed (an owner) or NULL: see refresh_fast */
-    uint32_t fast_name;
-    uint32_t fast_name_res;
+    uint32_t fast_name_res; /* its name << 8 | resolution */
 } ct_hook_entry;
 
 static ct_hook_entry *hook_entries;
@@ -104,7 +103,6 @@ refresh_fast(ct_hook_entry *e)
     e->fast = NULL;
     if (e->nowners == 1 && e->presize >= 0 && !e->owners[0].keep && !e->owners[0].trace) {
         e->fast = e->owners[0].tracker;
-        e->fast_name = e->owners[0].name;
         e->fast_name_res = (e->owners[0].name << 8) | e->owners[0].resolution;
     }
 }
@@ -134,7 +132,7 @@ ct_hook_alloc(PyTypeObject *type, Py_ssize_t nitems)
         ct_tracker *t = e->fast;
         void *block = ct_deathwatch_covers_known(obj, presize);
         if (block != NULL && t->name_types != NULL
-            && PyList_GET_ITEM(t->name_types, e->fast_name) == (PyObject *)type
+            && PyList_GET_ITEM(t->name_types, e->fast_name_res >> 8) == (PyObject *)type
             && ct_registry_add_fresh(&t->reg, obj, block, e->fast_name_res, e->per_page)) {
             return obj;
         }
@@ -365,8 +363,7 @@ ct_hook_install(PyTypeObject *type, ct_tracker *tracker, uint32_t name,
             return -1;
         }
         e->presize = ct_deathwatch_type_presize(type);
-        e->per_page = ct_livemap_per_page((size_t)(e->presize > 0 ? e->presize : 0)
-                                          + (size_t)type->tp_basicsize);
+        e->per_page = ct_deathwatch_per_page(type, e->presize);
         refresh_fast(e);
     }
     hook_epoch++;

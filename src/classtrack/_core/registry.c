@@ -83,17 +83,13 @@ ct_clock_init(void)
 double
 ct_now_slow(void)
 {
-    double t;
-    if (ct_tsc_scale > 0.0) {
-        t = (double)(read_tsc() - ct_tsc_origin) * ct_tsc_scale;
-    }
-    else {
-        t = monotonic_seconds() - clock_origin;
-        if (tsc_usable && t > CT_CALIBRATION_SECONDS) {
-            uint64_t ticks = read_tsc() - ct_tsc_origin;
-            if (ticks > 0) {
-                ct_tsc_scale = t / (double)ticks;
-            }
+    /* ct_now reads the TSC itself once it is calibrated: this runs before
+     * that, and always where there is no usable TSC */
+    double t = monotonic_seconds() - clock_origin;
+    if (tsc_usable && t > CT_CALIBRATION_SECONDS) {
+        uint64_t ticks = read_tsc() - ct_tsc_origin;
+        if (ticks > 0) {
+            ct_tsc_scale = t / (double)ticks;
         }
     }
     /* 0.0 means "alive" in death stamps: never hand it out */
@@ -530,8 +526,8 @@ ct_registry_add(ct_registry *reg, const ct_registry_types *types, PyObject *obj,
             }
             reg->watched = 1;
         }
-        size_t bytes = (size_t)((char *)obj - (char *)block) + (size_t)Py_TYPE(obj)->tp_basicsize;
-        if (ct_registry_put_block(reg, block, index, ct_livemap_per_page(bytes)) < 0) {
+        unsigned per_page = ct_deathwatch_per_page(Py_TYPE(obj), (char *)obj - (char *)block);
+        if (ct_registry_put_block(reg, block, index, per_page) < 0) {
             reg->len--;
             PyErr_NoMemory();
             return -1;
@@ -593,7 +589,7 @@ void
 ct_registry_block_freed(ct_registry *reg, void *block)
 {
     uint32_t i;
-    if (block != NULL && ct_livemap_pop(&reg->live, block, &i) && i < reg->len) {
+    if (ct_livemap_pop(&reg->live, block, &i) && i < reg->len) {
         ct_registry_record(reg, i)->death = ct_now();
         reg->alive--;
     }

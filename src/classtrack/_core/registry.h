@@ -210,7 +210,7 @@ ct_registry_may_hold(const ct_registry *reg, const void *block)
     return ct_livemap_contains(&reg->live, block);
 }
 
-/* The free hook: block (not NULL) was freed (see deathwatch.h); stamps
+/* The free hook: block was freed (see deathwatch.h); stamps
  * the death of the object it held, if reg followed it.  Never allocates. */
 void ct_registry_block_freed(ct_registry *reg, void *block);
 
