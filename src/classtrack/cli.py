@@ -2,18 +2,28 @@
 ``classtrack.commands``, each with ``add_parser(subparsers)`` and ``run(args)``.
 
     classtrack run [options] (SCRIPT | -m MODULE) [ARGS...]
-    classtrack report DUMP [--sort KEY ...] [--limit N] [--class NAME] [--summary]
+    classtrack report DUMP [--snapshots | --summary | --json] [--sort KEY ...] [--limit N]
+                           [--class NAME]
     classtrack html DUMP [-o report.html]
     classtrack demo [-o classtrack-demo.html]
+
+Exit status: 0 on success; 1 for a problem with what was asked (one line
+on stderr, never a traceback); 2 for a bad command line (argparse's usage
+message); 130 when interrupted; 141 (128 + SIGPIPE, what a shell shows for
+a tool killed by a closed pipe) when the output pipe was closed early, as
+by ``| head``, after which classtrack stops quietly.  ``run`` exits with
+the program's status (see ``classtrack.commands.run``).
 """
 import argparse
+import os
 import sys
-from typing import List, Optional
+from typing import IO, List, Optional
 
 from classtrack.commands import demo, html, report, run
 from classtrack.commands.common import UserError
 
 COMMANDS = [run, report, html, demo]
+EXIT_BROKEN_PIPE = 141
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -28,7 +38,42 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def silence(stream: IO[str]) -> None:
+    """Point a stream whose reader went away at /dev/null, so that what is
+    still buffered, and the flush at interpreter exit, go nowhere instead of
+    raising BrokenPipeError again."""
+    try:
+        fd = stream.fileno()
+    except (AttributeError, OSError, ValueError):
+        return
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, fd)
+    finally:
+        os.close(devnull)
+
+
+def _is_broken(stream: IO[str]) -> bool:
+    try:
+        stream.flush()
+    except (BrokenPipeError, ValueError):
+        return True
+    return False
+
+
 def main(argv: Optional[List[str]] = None) -> int:
+    try:
+        return _main(argv)
+    except BrokenPipeError:
+        # the reader of our output left (`| head`): stop quietly, like Unix tools
+        for stream in (sys.stdout, sys.stderr):
+            if stream is not None and _is_broken(stream):
+                silence(stream)
+        silence(sys.stdout)
+        return EXIT_BROKEN_PIPE
+
+
+def _main(argv: Optional[List[str]]) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser()
     # `run` takes everything after the program as the program's own arguments

@@ -1,35 +1,96 @@
-"""``classtrack report DUMP``: the console report of a dump."""
-import argparse
-import sys
+"""``classtrack report DUMP``: the console report of a dump.
 
-from classtrack.commands.common import load_stats
+By default one table row per class (peak size and count, the last
+snapshot, the change from first to last); ``--snapshots`` prints the
+per-snapshot summary and the largest tracked objects as Pympler's
+``print_summary``/``print_stats`` do; ``--json`` the table for scripts.
+"""
+import argparse
+import os
+import shutil
+import sys
+from typing import Optional, TextIO
+
+from classtrack.commands.common import UserError, load_stats
 
 SORT_KEYS = ("classname", "tsize", "birth", "death", "name", "repr", "size")
 
 
 def add_parser(sub) -> None:
     p = sub.add_parser("report", help="print the report of a dump",
-                       description="Print the per-class summary of each snapshot and the "
-                                   "tracked objects, largest first.")
+                       description="Print one line per tracked class, largest peak size "
+                                   "first: peak size and count, size and count at the last "
+                                   "snapshot, and the change from the first snapshot to the "
+                                   "last.  The table fits the terminal's width (COLUMNS "
+                                   "overrides it); into a pipe or a file lines are never "
+                                   "wrapped.")
     p.add_argument("dump", metavar="DUMP", help="a dump written by 'classtrack run' or dump_stats")
+    mode = p.add_mutually_exclusive_group()
+    mode.add_argument("--snapshots", action="store_true",
+                      help="print every class in every snapshot, then the largest "
+                           "tracked objects (Pympler's layout)")
+    mode.add_argument("--summary", action="store_true",
+                      help="print every class in every snapshot only")
+    mode.add_argument("--json", action="store_true",
+                      help="print the table as JSON (schema: see the README)")
     p.add_argument("--sort", nargs="+", choices=SORT_KEYS, metavar="KEY",
-                   help="sort objects by these keys (%s); default: size" % ", ".join(SORT_KEYS))
-    p.add_argument("--limit", type=float, default=20, metavar="N",
-                   help="objects to print: a count, or a share of all below 1 (default 20)")
+                   help="sort the tracked objects by these keys (%s; default: size); "
+                        "implies --snapshots" % ", ".join(SORT_KEYS))
+    p.add_argument("--limit", type=float, default=None, metavar="N",
+                   help="rows to print: a count, or a share of all below 1 (default: every "
+                        "class; with --snapshots, 20 objects)")
     p.add_argument("--class", dest="classname", metavar="NAME",
-                   help="only objects whose class name contains NAME")
-    p.add_argument("--summary", action="store_true", help="print the summary only")
+                   help="only classes (and objects) whose class name contains NAME")
     p.set_defaults(run=run)
 
 
-def run(args: argparse.Namespace) -> int:
+def _width(out: TextIO) -> Optional[int]:
+    """The line length to fit: $COLUMNS if set, the terminal's width on a
+    terminal, else None -- a pipe or a file gets whole lines."""
+    env = os.environ.get("COLUMNS", "")
+    if env.isdigit() and int(env) > 0:
+        return int(env)
+    try:
+        tty = out.isatty()
+    except (AttributeError, ValueError):
+        tty = False
+    return shutil.get_terminal_size().columns if tty else None
+
+
+def run(args: argparse.Namespace, out: Optional[TextIO] = None) -> int:
     from classtrack.classtracker_stats import ConsoleStats
-    if args.limit <= 0:
-        raise SystemExit("classtrack report: --limit must be positive")
+    from classtrack.report import table
+    out = out or sys.stdout
+    if args.limit is not None and args.limit <= 0:
+        raise UserError("--limit must be positive, not %g" % args.limit)
+    if args.sort and (args.summary or args.json):
+        raise UserError("--sort orders the object listing, which --%s does not print"
+                        % ("summary" if args.summary else "json"))
     stats = load_stats(args.dump, ConsoleStats)
-    stats.stream = sys.stdout
-    stats.print_summary()
-    if not args.summary:
-        stats.sort_stats(*(args.sort or ("size",)))
-        stats.print_stats(clsname=args.classname, limit=args.limit)
+    stats.stream = out
+    if args.summary or args.snapshots or args.sort:
+        stats.print_summary()
+        if not args.summary:
+            stats.sort_stats(*(args.sort or ("size",)))
+            stats.print_stats(clsname=args.classname,
+                              limit=20 if args.limit is None else args.limit)
+        return 0
+    rows = table.class_rows(stats, contains=args.classname)
+    shown = table.limit_rows(rows, args.limit)
+    if args.json:
+        out.write(table.as_json(stats, shown, source=args.dump) + "\n")
+        return 0
+    out.write(table.describe(stats, len(rows)) + "\n")
+    if not stats.snapshots or not rows:
+        out.write("nothing to show: %s\n" % ("no snapshots" if not stats.snapshots else
+                                            "no class matches %r" % args.classname
+                                            if args.classname else "no tracked classes"))
+        return 0
+    total = table.total_row(rows, len(stats.snapshots)) if len(rows) > 1 else None
+    for line in table.format_table(shown, width=_width(out), total=total):
+        out.write(line + "\n")
+    if len(shown) < len(rows):
+        out.write("(%d more %s not shown: --limit)\n"
+                  % (len(rows) - len(shown), "class" if len(rows) - len(shown) == 1
+                     else "classes"))
     return 0

@@ -1,28 +1,34 @@
 """``classtrack run``: run a program under a ClassTracker, unchanged.
 
 Like ``python -m cProfile``: the program gets its own ``sys.argv``, runs as
-``__main__``, keeps stdin/stdout, and its exit code and exceptions are
-what it would have had.  Everything classtrack says goes to stderr.
+``__main__``, keeps stdin/stdout, and its exceptions are what it would have
+had.  Everything classtrack says goes to stderr.
 
-Classes are tracked by name as they are defined (``--track-class
-MODULE:CLASS``) or by module (``--track-module MODULE``), also in modules
-imported later: classtrack is told of each class a ``class`` statement
-creates.  Snapshots are taken at start, every ``--interval`` seconds and at
-exit (also when the program raises or calls ``sys.exit``), then the dump is
-written and a short summary printed.
+Classes are tracked by name (``--track-class MODULE:CLASS``) or by module
+(``--track-module MODULE``), also in modules imported later; the program's
+own module may be named ``__main__``, by its file name or by its ``-m``
+module (see ``classtrack.commands.watch``).  Snapshots are taken at start,
+every ``--interval`` seconds and at exit (also when the program raises or
+calls ``sys.exit``), then the dump is written and a short summary printed.
+
+Exit status: the program's own, when it is not 0.  When the program
+succeeded: 1 if classtrack could not write the dump, or with ``--strict``
+if a name given to ``--track-class``/``--track-module`` tracked no class;
+else 0.
 """
 import argparse
 import os
 import runpy
 import sys
 import traceback
-from typing import Any, Dict, List, Optional, Set, Tuple
+from typing import Any, List, Optional
 
 from classtrack.commands.common import UserError
+from classtrack.commands.watch import ImportWatch, Watcher, main_aliases, parse_names
 
 USAGE = ("classtrack run [-h] [-o DUMP] [--track-class MODULE:CLASS ...] "
-         "[--track-module MODULE ...] [--interval SECONDS] [--resolution N] [--trace] "
-         "(SCRIPT | -m MODULE) [ARGS...]")
+         "[--track-module MODULE ...] [--strict] [--interval SECONDS] [--resolution N] "
+         "[--trace] (SCRIPT | -m MODULE) [ARGS...]")
 _VALUED = {"-o", "--output", "--track-class", "--track-module", "--interval", "--resolution"}
 
 
@@ -33,10 +39,14 @@ def add_parser(sub) -> None:
     p.add_argument("-o", "--output", metavar="DUMP",
                    help="dump file to write (default: the program's name + .ctdump)")
     p.add_argument("--track-class", action="append", default=[], metavar="MODULE:CLASS",
-                   help="track this class (repeatable)")
+                   help="track this class (repeatable); the program's own module is "
+                        "__main__, or the script's file name without .py, or the -m module")
     p.add_argument("--track-module", action="append", default=[], metavar="MODULE",
-                   help="track every class this module defines (repeatable); "
-                        "the program itself is __main__")
+                   help="track every class this module defines (repeatable); the "
+                        "program's own module is named as for --track-class")
+    p.add_argument("--strict", action="store_true",
+                   help="exit with status 1 (if the program itself succeeded) when a "
+                        "--track-class or --track-module tracked no class")
     p.add_argument("--interval", type=float, default=1.0, metavar="SECONDS",
                    help="seconds between snapshots (default 1; 0: only at start and exit)")
     p.add_argument("--resolution", type=int, default=0, metavar="N",
@@ -92,56 +102,16 @@ def parse(parser: argparse.ArgumentParser, argv: List[str]) -> argparse.Namespac
     return args
 
 
-class _Watcher:
-    """Decides which new classes to track and tracks them."""
-
-    def __init__(self, tracker: Any, args: argparse.Namespace) -> None:
-        self.tracker = tracker
-        self.args = args
-        self.modules: Set[str] = set(args.track_module)
-        self.classes: Set[Tuple[str, str]] = set()
-        for spec in args.track_class:
-            mod, _, cls = spec.partition(":")
-            self.classes.add((mod, cls))
-        if args.module:  # the -m module runs as __main__
-            if args.module in self.modules:
-                self.modules.add("__main__")
-            self.classes |= {("__main__", c) for m, c in list(self.classes) if m == args.module}
-        self.tracked: Set[type] = set()
-
-    def wanted(self, cls: type) -> bool:
-        mod = getattr(cls, "__module__", None)
-        return mod in self.modules or (mod, getattr(cls, "__qualname__", None)) in self.classes
-
-    def __call__(self, cls: type) -> None:
-        if cls in self.tracked or not self.wanted(cls):
-            return
-        self.tracked.add(cls)
-        try:
-            self.tracker.track_class(cls, resolution_level=self.args.resolution,
-                                     trace=self.args.trace)
-        except TypeError as exc:
-            print("classtrack: not tracking %s.%s: %s"
-                  % (cls.__module__, cls.__qualname__, exc), file=sys.stderr)
-
-    def scan_loaded(self) -> None:
-        """Classes of modules imported before the program started."""
-        for modname in list(self.modules) + [m for m, _ in self.classes]:
-            mod = sys.modules.get(modname)
-            if mod is None or modname == "__main__":
-                continue
-            for value in list(vars(mod).values()):
-                if isinstance(value, type) and value.__module__ == modname:
-                    self(value)
-
-
 def _exit_code(exc: SystemExit) -> int:
     code = exc.code
     if code is None:
         return 0
     if isinstance(code, int):
         return code
-    print(code, file=sys.stderr)
+    try:
+        print(code, file=sys.stderr)
+    except (BrokenPipeError, ValueError):
+        pass
     return 1
 
 
@@ -155,23 +125,45 @@ def _print_program_exception(exc: BaseException) -> None:
     traceback.print_exception(type(exc), exc, tb)
 
 
+def _say(line: str) -> None:
+    """One line on stderr.  If stderr is a closed pipe, classtrack goes quiet
+    (stderr onto /dev/null) instead of failing: the program's exit status
+    still counts."""
+    try:
+        sys.stderr.write("classtrack: %s\n" % line)
+        sys.stderr.flush()
+    except (BrokenPipeError, ValueError):
+        from classtrack.cli import silence
+        silence(sys.stderr)
+
+
 def _summary(tracker: Any, dump: str) -> None:
     from classtrack.report.svg import fmt_bytes
     snaps = tracker.snapshots
     index = tracker.index
     n = sum(len(v) for v in index.values())
-    print("classtrack: %d snapshots, %d tracked classes, %d tracked instances"
-          % (len(snaps), len(index), n), file=sys.stderr)
+    _say("%d snapshots, %d tracked classes, %d tracked instances"
+         % (len(snaps), len(index), n))
     if snaps and index:
         from classtrack.classtracker_stats import Stats
         stats = Stats(tracker=tracker)
         last = stats.annotate_snapshot(stats.snapshots[-1])
-        top = sorted(last.items(), key=lambda kv: kv[1]["sum"], reverse=True)[:5]
+        top = sorted(last.items(), key=lambda kv: (-kv[1]["sum"], kv[0]))[:5]
+        width = max(len(name) for name, _ in top)
         for name, info in top:
-            print("classtrack:   %-40s %10s in %d live" % (name, fmt_bytes(info["sum"]),
-                                                            info["active"]), file=sys.stderr)
-    print("classtrack: dump written to %s (see: classtrack report %s)" % (dump, dump),
-          file=sys.stderr)
+            _say("  %-*s %8s in %d live" % (width, name, fmt_bytes(info["sum"]), info["active"]))
+    _say("dump written to %s (see: classtrack report %s)" % (dump, dump))
+
+
+def _find_module(name: str) -> Any:
+    import importlib.util
+    try:
+        spec = importlib.util.find_spec(name)
+    except (ImportError, ValueError):
+        spec = None
+    if spec is None:
+        raise UserError("no module named %s" % name)
+    return spec
 
 
 def run(args: argparse.Namespace) -> int:
@@ -183,17 +175,16 @@ def run(args: argparse.Namespace) -> int:
     dump = args.output or name + ".ctdump"
     if args.script is not None and not os.path.exists(args.script):
         raise UserError("no such script: %s" % args.script)
+    is_package = False
     if args.module is not None:
-        import importlib.util
-        try:
-            found = importlib.util.find_spec(args.module) is not None
-        except (ImportError, ValueError):
-            found = False
-        if not found:
-            raise UserError("no module named %s" % args.module)
+        is_package = _find_module(args.module).submodule_search_locations is not None
     tracker = ClassTracker()
-    watcher = _Watcher(tracker, args)
-    watcher.scan_loaded()
+    names = parse_names(args.track_class, args.track_module,
+                        main_aliases(args.module, args.script, is_package))
+    watcher = Watcher(tracker, names, args.resolution, args.trace, _say)
+    watcher.rescan()                    # modules imported before the program
+    importwatch = ImportWatch(watcher)
+    sys.meta_path.insert(0, importwatch)
     _core.watch_classes(watcher)
     saved_argv, saved_path0 = sys.argv[:], sys.path[0] if sys.path else None
     code = 0
@@ -220,15 +211,30 @@ def run(args: argparse.Namespace) -> int:
             code = 1
     finally:
         _core.watch_classes(None)
+        if importwatch in sys.meta_path:
+            sys.meta_path.remove(importwatch)
         tracker.stop_periodic_snapshots()
         sys.argv = saved_argv
         if saved_path0 is not None and sys.path:
             sys.path[0] = saved_path0
+    watcher.rescan()                    # modules whose import was the last
     tracker.create_snapshot("exit")
     tracker.detach_all_classes()
+    for line in watcher.unmatched():
+        _say("warning: " + line)
+    failed = 0
     try:
         Stats(tracker=tracker).dump_stats(dump)
     except OSError as exc:
-        raise UserError("cannot write %s: %s" % (dump, exc.strerror or exc)) from None
-    _summary(tracker, dump)
-    return code
+        _say("cannot write %s: %s" % (dump, exc.strerror or exc))
+        failed = 1
+    else:
+        _summary(tracker, dump)
+    if args.strict:
+        missed = watcher.untracked()
+        if missed:
+            _say("--strict: %s tracked no class%s" % (
+                ", ".join(n.text for n in missed),
+                "" if code else "; exit status 1"))
+            failed = 1
+    return code or failed

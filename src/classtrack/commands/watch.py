@@ -1,0 +1,277 @@
+"""Which classes ``classtrack run`` tracks: the names the user gave, the
+classes they matched, and what to say about those that matched nothing.
+
+Classes reach the watcher two ways:
+
+* every ``class`` statement (the engine's ``watch_classes`` callback), which
+  is how classes written in Python appear, also in modules imported later;
+* a look through the named modules' globals before the program starts, at
+  each new import while it runs (a ``sys.meta_path`` entry that finds
+  nothing) and at exit.  That is how classes made without a ``class``
+  statement appear: those of C extensions and mypyc-compiled modules, and
+  those made by calling ``type()`` (``namedtuple``...).
+
+The program runs as ``__main__``, but its user knows it by its file name
+(``prog.py`` defines ``prog:Widget``) or by the module given to ``-m``:
+those names stand for ``__main__`` too.
+"""
+import difflib
+import importlib.machinery
+import sys
+import threading
+import types
+from typing import Any, Dict, Iterable, List, Optional, Set, Tuple
+
+_HEAPTYPE = 1 << 9      # Py_TPFLAGS_HEAPTYPE: the class was created at run time
+
+
+class Name:
+    """One ``--track-class MODULE:CLASS`` or ``--track-module MODULE``."""
+
+    def __init__(self, text: str, modules: Iterable[str], qualname: Optional[str]) -> None:
+        self.text = text                    # as the user wrote it
+        self.module = text.partition(":")[0]
+        self.modules = frozenset(modules)   # the module names it stands for
+        self.qualname = qualname            # None for a module
+        self.matched: Set[type] = set()     # classes it named
+        self.tracked: Set[type] = set()     # ... that are tracked
+
+    @property
+    def kind(self) -> str:
+        return "module" if self.qualname is None else "class"
+
+
+def main_aliases(module: Optional[str], script: Optional[str], is_package: bool) -> Set[str]:
+    """The names the user may give the program's own module (``__main__``)."""
+    import os
+    if module is not None:
+        names = {module}
+        if is_package:          # -m pkg runs pkg.__main__
+            names.add(module + ".__main__")
+        return names
+    stem = os.path.splitext(os.path.basename(os.path.normpath(script or "")))[0]
+    return {stem} if stem.isidentifier() else set()
+
+
+def parse_names(track_class: List[str], track_module: List[str],
+                aliases: Set[str]) -> List[Name]:
+    def modules(name: str) -> Set[str]:
+        return {name, "__main__"} if name in aliases else {name}
+
+    names = [Name(m, modules(m), None) for m in dict.fromkeys(track_module)]
+    for spec in dict.fromkeys(track_class):
+        mod, _, qualname = spec.partition(":")
+        names.append(Name(spec, modules(mod), qualname))
+    return names
+
+
+# -- why a class cannot be tracked ----------------------------------------------------
+
+def _compiled(cls: type) -> bool:
+    """Defined by compiled code (a C extension, mypyc, Cython)?"""
+    mod = sys.modules.get(getattr(cls, "__module__", None) or "")
+    origin = getattr(mod, "__file__", None) or ""
+    if origin.endswith(tuple(importlib.machinery.EXTENSION_SUFFIXES)):
+        return True
+    return any(isinstance(v, (types.MethodDescriptorType, types.WrapperDescriptorType))
+               and getattr(v, "__objclass__", None) is cls for v in vars(cls).values())
+
+
+_dists_cache: Optional[Dict[str, List[str]]] = None
+
+
+def _distribution(cls: type) -> Optional[str]:
+    """The installed distribution that provides the class's package, if known."""
+    global _dists_cache
+    try:
+        if _dists_cache is None:
+            import importlib.metadata as md
+            _dists_cache = dict(md.packages_distributions())
+    except Exception:       # 3.9 has no packages_distributions; broken metadata
+        _dists_cache = {}
+    top = (getattr(cls, "__module__", None) or "").partition(".")[0]
+    dists = _dists_cache.get(top) or []
+    return dists[0] if dists else None
+
+
+def why_untrackable(cls: type, exc: BaseException) -> str:
+    """One line: the class, why ClassTracker.track_class refused it, and what
+    the user can do instead."""
+    name = "%s.%s" % (getattr(cls, "__module__", "?"), getattr(cls, "__qualname__", cls.__name__))
+    instead = "track the Python classes that hold them instead (their sizes include what they hold)"
+    if not cls.__flags__ & _HEAPTYPE:
+        return ("cannot track %s: it is implemented in C (a static type: its instances are "
+                "made in too many ways to hook); %s" % (name, instead))
+    if _compiled(cls):
+        dist = _distribution(cls)
+        pure = (", or a pure-Python build of %s if there is one (pip install --no-binary "
+                "%s %s)" % (dist, dist, dist)) if dist else ""
+        return ("cannot track %s: it is compiled (mypyc, Cython or C) and its instances can "
+                "neither be weakly referenced nor be seen freed; %s%s" % (name, instead, pure))
+    if cls.__itemsize__:
+        return ("cannot track %s: its instances are variable-sized (it derives from %s) and "
+                "have no __weakref__ slot, so their deaths cannot be seen; %s"
+                % (name, _variable_base(cls), instead))
+    return "cannot track %s: %s" % (name, exc)
+
+
+def _variable_base(cls: type) -> str:
+    for base in cls.__mro__[1:]:
+        if base.__itemsize__ and not base.__flags__ & _HEAPTYPE:
+            return base.__name__
+    return cls.__mro__[1].__name__ if len(cls.__mro__) > 1 else "object"
+
+
+# -- the watcher -----------------------------------------------------------------------
+
+class Watcher:
+    """Offers the classes the names match to the tracker, once each."""
+
+    def __init__(self, tracker: Any, names: List[Name], resolution: int, trace: bool,
+                 say: Any) -> None:
+        self.tracker = tracker
+        self.names = names
+        self.resolution = resolution
+        self.trace = trace
+        self.say = say                      # one line on stderr
+        self.by_module: Dict[str, List[Name]] = {}
+        self.by_class: Dict[Tuple[str, str], List[Name]] = {}
+        for n in names:
+            for m in n.modules:
+                if n.qualname is None:
+                    self.by_module.setdefault(m, []).append(n)
+                else:
+                    self.by_class.setdefault((m, n.qualname), []).append(n)
+        self.spec_modules = sorted({m for n in names for m in n.modules})
+        self.decided: Dict[type, bool] = {}
+        self.defined: Dict[str, Set[str]] = {m: set() for m in self.spec_modules}
+        self.imported: Set[str] = set()     # of spec_modules, seen in sys.modules
+        self._scanned: Dict[str, Tuple[int, int]] = {}
+        self._lock = threading.RLock()
+        self._scanning = False
+        self.own_main = sys.modules.get("__main__")   # classtrack's, not the program's
+
+    # a class statement
+    def __call__(self, cls: type) -> None:
+        mod = getattr(cls, "__module__", None)
+        if mod in self.defined:
+            with self._lock:
+                self._defined_in(cls, mod)
+
+    def _defined_in(self, cls: type, mod: str) -> None:
+        qualname = getattr(cls, "__qualname__", None)
+        if not isinstance(qualname, str):
+            return
+        self.defined[mod].add(qualname)
+        self.imported.add(mod)
+        names = self.by_module.get(mod, []) + self.by_class.get((mod, qualname), [])
+        if names:
+            self._offer(cls, names)
+
+    def _offer(self, cls: type, names: List[Name]) -> None:
+        ok = self.decided.get(cls)
+        if ok is None:
+            try:
+                self.tracker.track_class(cls, resolution_level=self.resolution,
+                                         trace=self.trace)
+                ok = True
+            except TypeError as exc:
+                ok = False
+                self.say(why_untrackable(cls, exc))
+            self.decided[cls] = ok
+        for n in names:
+            n.matched.add(cls)
+            if ok:
+                n.tracked.add(cls)
+
+    # the named modules' globals
+    def rescan(self) -> None:
+        """Look through each named module that is new or changed since the last look."""
+        if self._scanning:
+            return
+        with self._lock:
+            if self._scanning:
+                return
+            self._scanning = True
+            try:
+                for modname in self.spec_modules:
+                    module = sys.modules.get(modname)
+                    if module is None or module is self.own_main:
+                        continue
+                    namespace = getattr(module, "__dict__", None)
+                    if not isinstance(namespace, dict):
+                        continue
+                    self.imported.add(modname)
+                    stamp = (id(module), len(namespace))
+                    if self._scanned.get(modname) == stamp:
+                        continue
+                    self._scanned[modname] = stamp
+                    self._scan(modname, namespace)
+            finally:
+                self._scanning = False
+
+    def _scan(self, modname: str, namespace: Dict[str, Any]) -> None:
+        for value in list(namespace.values()):
+            if isinstance(value, type) and getattr(value, "__module__", None) == modname:
+                self._defined_in(value, modname)
+        # MODULE:CLASS may name a class the module imported from elsewhere
+        for (mod, qualname), names in self.by_class.items():
+            if mod != modname:
+                continue
+            value: Any = namespace.get(qualname.partition(".")[0])
+            for part in qualname.split(".")[1:]:
+                value = getattr(value, part, None) if isinstance(value, type) else None
+            if isinstance(value, type):
+                self._offer(value, names)
+
+    # at exit
+    def unmatched(self) -> List[str]:
+        """Warnings for the names that never matched a class."""
+        out = []
+        for n in self.names:
+            if n.matched:
+                continue
+            seen = sorted(n.modules & self.imported)
+            if n.kind == "class":
+                msg = "%s: no such class was ever defined" % n.text
+                if not seen:
+                    msg += " (module %s was never imported)" % n.module
+                else:
+                    defined = set().union(*(self.defined.get(m, set()) for m in seen))
+                    close = difflib.get_close_matches(n.qualname, sorted(defined), n=3)
+                    if close:
+                        msg += " (did you mean %s?)" % " or ".join(
+                            "%s:%s" % (n.module, c) for c in close)
+            elif not seen:
+                msg = "%s: no such module was ever imported" % n.text
+                close = difflib.get_close_matches(n.text, sorted(sys.modules), n=3)
+                if close:
+                    msg += " (did you mean %s?)" % " or ".join(close)
+            else:
+                msg = "%s: the module defines no classes" % n.text
+                subs = sorted(m for m in sys.modules if m.startswith(n.text + "."))
+                if subs:
+                    msg += " (its submodules may: %s%s)" % (
+                        ", ".join(subs[:3]), ", ..." if len(subs) > 3 else "")
+            out.append(msg)
+        return out
+
+    def untracked(self) -> List[Name]:
+        """Names that led to no tracked class (never matched, or matched only
+        classes that cannot be tracked)."""
+        return [n for n in self.names if not n.tracked]
+
+
+class ImportWatch:
+    """A ``sys.meta_path`` entry that finds nothing: each new import is the
+    moment to look at the modules imported so far."""
+
+    def __init__(self, watcher: Watcher) -> None:
+        self.watcher = watcher
+
+    def find_spec(self, fullname: str, path: Any = None, target: Any = None) -> None:
+        self.watcher.rescan()
+        return None
+
+    def invalidate_caches(self) -> None:
+        pass

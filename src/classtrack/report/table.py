@@ -1,0 +1,237 @@
+"""The compact per-class table of ``classtrack report``, and its JSON form.
+
+Data in, text out: ``class_rows(stats)`` reads the public ``Stats`` API
+(``snapshots``, ``index``, ``annotate_snapshot``) into one ``ClassRow``
+per class; ``format_table`` and ``as_json`` lay the rows out.  Nothing
+here reads a tracker or a file.
+"""
+import json
+from typing import Any, Dict, List, Optional, Sequence, Tuple
+
+from classtrack.report.svg import fmt_bytes
+
+JSON_FORMAT = "classtrack-report"
+JSON_VERSION = 1
+
+
+class ClassRow:
+    """One class over all snapshots: its live count and size in each."""
+
+    __slots__ = ("name", "instances", "counts", "sizes")
+
+    def __init__(self, name: str, instances: int, counts: List[int], sizes: List[int]) -> None:
+        self.name = name
+        self.instances = instances      # tracked over the whole run, alive or not
+        self.counts = counts            # alive at each snapshot
+        self.sizes = sizes              # bytes at each snapshot
+
+    def _peak(self, series: List[int]) -> Tuple[int, Optional[int]]:
+        """(largest value, first snapshot holding it); (0, None) if no snapshot."""
+        if not series:
+            return 0, None
+        top = max(series)
+        return top, series.index(top)
+
+    @property
+    def peak_size(self) -> int:
+        return self._peak(self.sizes)[0]
+
+    @property
+    def peak_count(self) -> int:
+        return self._peak(self.counts)[0]
+
+    @property
+    def last_size(self) -> int:
+        return self.sizes[-1] if self.sizes else 0
+
+    @property
+    def last_count(self) -> int:
+        return self.counts[-1] if self.counts else 0
+
+    @property
+    def size_change(self) -> int:
+        return self.sizes[-1] - self.sizes[0] if self.sizes else 0
+
+    @property
+    def count_change(self) -> int:
+        return self.counts[-1] - self.counts[0] if self.counts else 0
+
+    def as_dict(self) -> Dict[str, Any]:
+        peak_size, at_size = self._peak(self.sizes)
+        peak_count, at_count = self._peak(self.counts)
+        return {
+            "name": self.name,
+            "instances": self.instances,
+            "peak_size": peak_size, "peak_size_snapshot": at_size,
+            "peak_count": peak_count, "peak_count_snapshot": at_count,
+            "last_size": self.last_size, "last_count": self.last_count,
+            "size_change": self.size_change, "count_change": self.count_change,
+            "sizes": list(self.sizes), "counts": list(self.counts),
+        }
+
+
+def class_rows(stats: Any, contains: Optional[str] = None) -> List[ClassRow]:
+    """Rows for the classes of `stats` (those whose name contains `contains`,
+    if given), largest peak size first, then by name."""
+    per_snapshot = [stats.annotate_snapshot(s) for s in stats.snapshots]
+    rows = []
+    for name in stats.tracked_classes:
+        if contains and contains not in name:
+            continue
+        counts, sizes = [], []
+        for classes in per_snapshot:
+            info = classes.get(name)
+            counts.append(int(info["active"]) if info else 0)
+            sizes.append(int(info["sum"]) if info else 0)
+        rows.append(ClassRow(name, len(stats.index.get(name, ())), counts, sizes))
+    rows.sort(key=lambda r: (-r.peak_size, -r.peak_count, r.name))
+    return rows
+
+
+def total_row(rows: Sequence[ClassRow], nsnapshots: int) -> ClassRow:
+    """The rows summed snapshot by snapshot: its peak is the largest total
+    at one instant, not a sum of peaks."""
+    counts = [sum(r.counts[k] for r in rows) for k in range(nsnapshots)]
+    sizes = [sum(r.sizes[k] for r in rows) for k in range(nsnapshots)]
+    return ClassRow("(%d classes)" % len(rows), sum(r.instances for r in rows), counts, sizes)
+
+
+def limit_rows(rows: List[ClassRow], limit: Optional[float]) -> List[ClassRow]:
+    """`limit` as the object listing reads it: a count, or below 1 a share."""
+    if limit is None:
+        return rows
+    if limit < 1.0:
+        return rows[:max(1, int(len(rows) * limit))]
+    return rows[:int(limit)]
+
+
+# -- text ------------------------------------------------------------------------
+
+def _count(n: int) -> str:
+    return "{:,}".format(n)
+
+
+def _signed(text: str, n: int) -> str:
+    if n == 0:
+        return "0"
+    return ("+" if n > 0 else "-") + text
+
+
+def _size_change(n: int) -> str:
+    return _signed(fmt_bytes(abs(n)), n)
+
+
+def _count_change(n: int) -> str:
+    return _signed(_count(abs(n)), n)
+
+
+# (group, column, value of a row)
+_COLUMNS = (
+    ("peak", "size", lambda r: fmt_bytes(r.peak_size)),
+    ("peak", "count", lambda r: _count(r.peak_count)),
+    ("last", "size", lambda r: fmt_bytes(r.last_size)),
+    ("last", "count", lambda r: _count(r.last_count)),
+    ("change", "size", lambda r: _size_change(r.size_change)),     # first to last
+    ("change", "count", lambda r: _count_change(r.count_change)),
+)
+_GAP = 2
+
+
+def _span(text: str, width: int) -> str:
+    """A group label centred over `width` columns: '--- peak ---'."""
+    return (" %s " % text).center(width, "-")
+
+
+def format_table(rows: Sequence[ClassRow], width: Optional[int] = None,
+                 total: Optional[ClassRow] = None) -> List[str]:
+    """The table as lines.  `width`: the line length to fit (None: no limit).
+
+    Number columns are as wide as their widest value.  The class column
+    takes the rest of the width; a name longer than that is written whole
+    on a line of its own and its numbers on the next line (as ``df`` does),
+    so names are never cut."""
+    body = list(rows) + ([total] if total is not None else [])
+    cells = [[value(r) for _, _, value in _COLUMNS] for r in body]
+    widths = [len(col) for _, col, _ in _COLUMNS]
+    for row in cells:
+        widths = [max(w, len(c)) for w, c in zip(widths, row)]
+    # a group's label must fit over its columns
+    groups: List[Tuple[str, List[int]]] = []
+    for k, (group, _, _) in enumerate(_COLUMNS):
+        if groups and groups[-1][0] == group:
+            groups[-1][1].append(k)
+        else:
+            groups.append((group, [k]))
+    for group, cols in groups:
+        span = sum(widths[k] for k in cols) + _GAP * (len(cols) - 1)
+        short = len(group) + 4 - span      # at least '- group -'
+        if short > 0:
+            widths[cols[-1]] += short
+    numbers = sum(widths) + _GAP * len(widths)
+    longest = max([len("class")] + [len(r.name) for r in body])
+    name_width = longest
+    if width is not None and longest + numbers > width:
+        name_width = max(len("class"), width - numbers)
+
+    def line(name: str, values: Sequence[str]) -> str:
+        out = name.ljust(name_width)
+        for w, v in zip(widths, values):
+            out += " " * _GAP + v.rjust(w)
+        return out.rstrip()
+
+    head = " " * name_width
+    for group, cols in groups:
+        span = sum(widths[k] for k in cols) + _GAP * (len(cols) - 1)
+        head += " " * _GAP + _span(group, span)
+    lines = [head, line("class", [col for _, col, _ in _COLUMNS])]
+    for k, (r, values) in enumerate(zip(body, cells)):
+        if total is not None and k == len(body) - 1:
+            lines.append("-" * len(lines[1]))
+        if len(r.name) > name_width:
+            lines.append(r.name)
+            lines.append(line("", values))
+        else:
+            lines.append(line(r.name, values))
+    return lines
+
+
+def describe(stats: Any, nclasses: int) -> str:
+    """One line: what the data covers."""
+    snaps = stats.snapshots
+    instances = sum(len(v) for v in stats.index.values())
+    text = "%s %s, %s %s tracked, %d %s" % (
+        _count(nclasses), "class" if nclasses == 1 else "classes",
+        _count(instances), "instance" if instances == 1 else "instances",
+        len(snaps), "snapshot" if len(snaps) == 1 else "snapshots")
+    if len(snaps) > 1:
+        text += " over %.2f s" % (snaps[-1].timestamp - snaps[0].timestamp)
+        if snaps[0].desc or snaps[-1].desc:
+            text += " (%s to %s)" % (snaps[0].desc or "first", snaps[-1].desc or "last")
+    return text
+
+
+# -- JSON ------------------------------------------------------------------------
+
+def _snapshot_dict(s: Any) -> Dict[str, Any]:
+    proc = s.system_total
+    available = proc is not None and getattr(proc, "available", False)
+    return {
+        "label": s.desc,
+        "time": s.timestamp,
+        "tracked_total": int(s.tracked_total or 0),
+        "vsz": int(proc.vsz) if available else None,
+        "rss": int(proc.rss) if available else None,
+    }
+
+
+def as_json(stats: Any, rows: Sequence[ClassRow], source: Optional[str] = None) -> str:
+    """The rows and the snapshots they refer to, as a JSON document (the
+    schema is in the README, section "The command line")."""
+    doc = {
+        "format": JSON_FORMAT,
+        "version": JSON_VERSION,
+        "dump": source,
+        "snapshots": [_snapshot_dict(s) for s in stats.snapshots],
+        "classes": [r.as_dict() for r in rows],
+    }
+    return json.dumps(doc, separators=(",", ":"))
