@@ -537,7 +537,7 @@ def test_tracked_object_snapshots_and_resolution(tracker):
     tracker.track_object(n, resolution_level=1)
     tracker.create_snapshot()
     tobj = tracker.objects[id(n)]
-    assert len(tobj.snapshots) == 1
+    assert len(tobj.snapshots) == 2  # the birth entry, then the snapshot
     last = tobj.snapshots[-1]
     assert last[0] == tracker.snapshots[-1].timestamp
     assert last[1].size == asizeof(n)

@@ -31,6 +31,13 @@ Better than Pympler, on purpose:
   and every object needs a weak reference.
 * Sizes are exact (see ``classtrack.asizeof``); snapshots size only alive
   objects (Pympler also sizes dead ones, as ``None``).
+* ``TrackedObject.snapshots`` has Pympler's shape: a birth entry
+  ``(birth, Asized(basic, basic))`` first, then one entry per snapshot the
+  object was alive in.  Pympler stores the birth entry for every object;
+  classtrack derives it when you read ``snapshots``, from the birth time and
+  the class's basic size, so it costs no memory.  The basic size is what
+  ``classtrack.asizeof.basicsize`` says of an instance (pre-header + the
+  type's ``__basicsize__``), see ``docs/pympler-differences.md``.
 * ``repr`` texts are taken at each snapshot (default reprs cost nothing; a
   ``__repr__`` that raises is replaced by the default text, one that takes
   more than 5 ms is not called again for that class).
@@ -41,6 +48,8 @@ from __future__ import annotations
 import atexit
 import linecache
 import os
+import struct
+import sys
 import threading
 import time
 import weakref
@@ -64,6 +73,45 @@ def _asized(node: Any) -> Asized:
     return Asized._from_tuple(node)
 
 
+_TPFLAGS_HAVE_GC = 1 << 14
+_TPFLAGS_MANAGED_WEAKREF = 1 << 3  # 3.12+
+_TPFLAGS_MANAGED_DICT = 1 << 4  # 3.11+
+if sys.version_info >= (3, 12):
+    _PREHEADER_FLAGS = _TPFLAGS_MANAGED_DICT | _TPFLAGS_MANAGED_WEAKREF
+elif sys.version_info >= (3, 11):
+    _PREHEADER_FLAGS = _TPFLAGS_MANAGED_DICT
+else:
+    _PREHEADER_FLAGS = 0
+_PTR_SIZE = struct.calcsize("P")
+_GC_HEAD_SIZE = 2 * _PTR_SIZE
+_type_flags = type.__dict__["__flags__"].__get__
+_type_basicsize = type.__dict__["__basicsize__"].__get__
+
+
+def _class_basicsize(cls: Optional[type]) -> int:
+    """The basic size of an instance of cls, from the class alone: what
+    ``classtrack.asizeof.basicsize(instance)`` returns (the pre-header --
+    GC head, 3.11+'s managed dict and weakref words -- plus the type's
+    ``__basicsize__``; the pre-header rule is layout.c's
+    ct_type_preheader_size).  0 when the class is unknown.  Read through
+    ``type``'s own descriptors: no metaclass code runs."""
+    if not isinstance(cls, type):
+        return 0
+    flags = _type_flags(cls)
+    size = _type_basicsize(cls)
+    if flags & _TPFLAGS_HAVE_GC:
+        size += _GC_HEAD_SIZE
+    if flags & _PREHEADER_FLAGS:
+        size += 2 * _PTR_SIZE
+    return size
+
+
+def _birth_entry(birth: float, basic: int) -> Tuple[float, Asized]:
+    """Pympler's first ``snapshots`` entry: the basic size at birth.  Its
+    name is None, as in Pympler: it is a guess, not a measurement."""
+    return (birth, Asized(basic, basic))
+
+
 def _default_repr(cls: Optional[type], ident: int) -> str:
     if cls is None:
         return "<object at 0x%x>" % ident
@@ -72,17 +120,21 @@ def _default_repr(cls: Optional[type], ident: int) -> str:
 
 class _SizeQueries:
     """get_max_size / get_size_at_time over a ``snapshots`` list, shared by
-    the live view (TrackedObject) and the recorded one (Stats)."""
+    the live view (TrackedObject) and the recorded one (Stats).  As in
+    Pympler, the birth entry is one of the samples: an object never sized
+    has its basic size as its maximum, and asking for the size at its birth
+    time gives the basic size (a snapshot at that same instant wins)."""
 
     __slots__ = ()
     snapshots: List[Tuple[float, Asized]]
 
     def get_max_size(self) -> int:
-        """The largest size sampled (0 if never sized)."""
+        """The largest size sampled, the birth entry included."""
         return max((s.size for _, s in self.snapshots), default=0)
 
     def get_size_at_time(self, timestamp: float) -> int:
-        """The size at that snapshot, 0 if not alive or not sized then."""
+        """The size at that snapshot (or at birth), 0 if not alive or not
+        sized then."""
         size = 0
         for ts, s in self.snapshots:
             if ts == timestamp:
@@ -148,10 +200,10 @@ class TrackedObject(_SizeQueries):
 
     @property
     def snapshots(self) -> List[Tuple[float, Asized]]:
-        """[(timestamp, Asized)] for each snapshot the object was alive in.
-        (Pympler also lists a guess at birth, its basic size; classtrack
-        lists measurements only.)"""
-        out = []
+        """[(timestamp, Asized)]: the birth entry (birth time, the class's
+        basic size, derived now, never stored), then one entry for each
+        snapshot the object was alive in -- Pympler's shape."""
+        out = [_birth_entry(self.birth, _class_basicsize(self._record()[7]))]
         for ts, size, flat, tree in self._tracker._engine.record_sizes(self._index):
             if tree is not None:
                 out.append((ts, _asized(tree)))

@@ -24,7 +24,7 @@ from typing import IO, Any, Dict, Iterable, List, Optional, Tuple, Union
 
 from classtrack import _core
 from classtrack.asizeof import Asized
-from classtrack.classtracker import Snapshot, _SizeQueries
+from classtrack.classtracker import Snapshot, _SizeQueries, _birth_entry
 from classtrack.process import ProcessMemoryInfo
 
 __all__ = ["Stats", "ConsoleStats", "HtmlStats", "DumpError", "convert_pympler_dump"]
@@ -197,6 +197,7 @@ class _DataObject(_SizeQueries):
 
     @property
     def snapshots(self) -> List[Tuple[float, Asized]]:
+        """The birth entry, then one entry per snapshot, as the live view."""
         return self._stats._sizes_of(self._index)
 
     def __repr__(self) -> str:
@@ -270,12 +271,21 @@ class Stats:
             index.setdefault(data.names[data.rec_name[i]], []).append(view)
         self.index = index
 
+    def _basic_of(self, i: int) -> int:
+        """The size of record i's birth entry: the class's basic size as the
+        dataset records it.  Dump format 1.0 has no field for it, so every
+        dataset -- a live tracker's too, so that a Stats and its dump print
+        the same (as Pympler's do) -- says 0, Pympler's own value for
+        "unknown".  The live view (TrackedObject.snapshots) knows the class
+        and gives the real basic size.  See docs/pympler-differences.md."""
+        return 0
+
     def _sizes_of(self, i: int) -> List[Tuple[float, Asized]]:
         cached = self._size_cache.get(i)
         if cached is not None:
             return cached
         data = self._data
-        out = []
+        out = [_birth_entry(data.births[i], self._basic_of(i))]
         name = data.names[data.rec_name[i]]
         for row in data.snaps:
             idx = memoryview(row[9]).cast("I")
@@ -335,7 +345,8 @@ class Stats:
         for classname, objs in self.index.items():
             for tobj in objs:
                 tobj.classname = classname
-                tobj.size = size[tobj._index]
+                # get_max_size(), as Pympler sorts: the birth entry counts
+                tobj.size = max(size[tobj._index], self._basic_of(tobj._index))
                 tobj.tsize = tsize[tobj._index] if tsize is not None else 0
             self.sorted.extend(objs)
 
