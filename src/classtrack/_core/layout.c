@@ -23,14 +23,20 @@
  * index read from memory is bounds-checked before use.
  */
 #include "layout.h"
+#include "hooks.h"
 
+#include <datetime.h>
 #include <stdint.h>
 #include <string.h>
+
+/* datetime.h defines a static C-API pointer for its macros, which this file
+ * never uses (it reads only the public struct layouts). */
+static inline void *unused_datetime_capi(void) { return PyDateTimeAPI; }
 
 #define PTR_SIZE ((size_t)sizeof(PyObject *))
 #define ROUND_UP(n, a) (((n) + (a) - 1) / (a) * (a))
 
-#if PY_VERSION_HEX >= 0x030B0000
+#if CT_LAYOUT_VERSION >= 0x030B
 /* Mirror of struct _dictkeysobject (Objects/dict-common.h, then
  * Include/internal/pycore_dict.h), identical in 3.11, 3.12 and 3.13 for
  * builds without free threading. */
@@ -75,7 +81,7 @@ keys_entries(ct_dictkeys *keys)
 }
 #endif
 
-#if PY_VERSION_HEX >= 0x030B0000 && PY_VERSION_HEX < 0x030D0000
+#if CT_LAYOUT_VERSION >= 0x030B && CT_LAYOUT_VERSION < 0x030D
 /* 3.11 and 3.12: the separately allocated values array, or NULL. */
 static PyObject **
 values_array(PyObject *o)
@@ -83,7 +89,7 @@ values_array(PyObject *o)
     if (!(Py_TYPE(o)->tp_flags & Py_TPFLAGS_MANAGED_DICT)) {
         return NULL;
     }
-#if PY_VERSION_HEX >= 0x030C0000
+#if CT_LAYOUT_VERSION >= 0x030C
     uintptr_t dorv = ((uintptr_t *)o)[-3];
     if (!(dorv & 1)) {
         return NULL;
@@ -95,7 +101,7 @@ values_array(PyObject *o)
 }
 #endif
 
-#if PY_VERSION_HEX >= 0x030D0000
+#if CT_LAYOUT_VERSION >= 0x030D
 typedef struct {
     uint8_t capacity;
     uint8_t size;
@@ -123,53 +129,7 @@ inline_values(PyObject *o)
 }
 #endif
 
-size_t
-ct_preheader_size(PyObject *o)
-{
-    return ct_is_gc(o) == PyType_IS_GC(Py_TYPE(o))
-        ? ct_type_preheader_size(Py_TYPE(o))
-        : ct_type_preheader_size(Py_TYPE(o)) - CT_GC_HEAD_SIZE;
-}
-
-size_t
-ct_type_preheader_size(PyTypeObject *tp)
-{
-    size_t size = 0;
-    if (PyType_IS_GC(tp)) {
-        size += CT_GC_HEAD_SIZE;
-    }
-#if PY_VERSION_HEX >= 0x030C0000
-    if (tp->tp_flags & (Py_TPFLAGS_MANAGED_DICT | Py_TPFLAGS_MANAGED_WEAKREF)) {
-        size += 2 * PTR_SIZE;
-    }
-#elif PY_VERSION_HEX >= 0x030B0000
-    if (tp->tp_flags & Py_TPFLAGS_MANAGED_DICT) {
-        size += 2 * PTR_SIZE;
-    }
-#else
-    (void)tp;
-#endif
-    return size;
-}
-
-size_t
-ct_layout_size(PyObject *o)
-{
-    PyTypeObject *tp = Py_TYPE(o);
-    size_t size = (size_t)tp->tp_basicsize;
-    if (tp->tp_itemsize != 0 && !PyLong_Check(o)) {
-        /* ob_size is not an item count for ints from 3.12 on. */
-        Py_ssize_t n = Py_SIZE(o);
-        if (n < 0) {
-            n = -n;
-        }
-        size += (size_t)n * (size_t)(tp->tp_itemsize < 0 ? -tp->tp_itemsize
-                                                          : tp->tp_itemsize);
-    }
-    return size + ct_preheader_size(o);
-}
-
-#if PY_VERSION_HEX >= 0x030B0000 && PY_VERSION_HEX < 0x030D0000
+#if CT_LAYOUT_VERSION >= 0x030B && CT_LAYOUT_VERSION < 0x030D
 /* Allocated bytes of a 3.11/3.12 values array whose keys are `keys`. */
 static size_t
 values_alloc_size(PyObject **values, ct_dictkeys *keys)
@@ -197,10 +157,303 @@ values_alloc_size(PyObject **values, ct_dictkeys *keys)
 }
 #endif
 
+size_t
+ct_preheader_size(PyObject *o)
+{
+    return ct_is_gc(o) == PyType_IS_GC(Py_TYPE(o))
+        ? ct_type_preheader_size(Py_TYPE(o))
+        : ct_type_preheader_size(Py_TYPE(o)) - CT_GC_HEAD_SIZE;
+}
+
+size_t
+ct_type_preheader_size(PyTypeObject *tp)
+{
+    size_t size = 0;
+    if (PyType_IS_GC(tp)) {
+        size += CT_GC_HEAD_SIZE;
+    }
+#if CT_LAYOUT_VERSION >= 0x030C
+    if (tp->tp_flags & (Py_TPFLAGS_MANAGED_DICT | Py_TPFLAGS_MANAGED_WEAKREF)) {
+        size += 2 * PTR_SIZE;
+    }
+#elif CT_LAYOUT_VERSION >= 0x030B
+    if (tp->tp_flags & Py_TPFLAGS_MANAGED_DICT) {
+        size += 2 * PTR_SIZE;
+    }
+#else
+    (void)tp;
+#endif
+    return size;
+}
+
+/* ---- the estimate switch ---- */
+
+int ct_layout_estimate_forced = 0;
+static int layout_warned = 0;
+
+void
+ct_layout_force_estimate(int on)
+{
+    ct_layout_estimate_forced = on != 0;
+    layout_warned = 0;
+}
+
+int
+ct_layout_warn_once(void)
+{
+    if (!CT_ESTIMATE() || layout_warned) {
+        return 0;
+    }
+    layout_warned = 1;
+    return PyErr_WarnFormat(
+        PyExc_RuntimeWarning, 1,
+        "classtrack knows CPython object layouts up to %d.%d; on this "
+        "interpreter (%d.%d%s) sizes are estimates: each object's own "
+        "__sizeof__ plus its pre-header, without separately allocated "
+        "attribute storage",
+        CT_LAYOUT_NEWEST >> 8, CT_LAYOUT_NEWEST & 0xFF,
+        PY_MAJOR_VERSION, PY_MINOR_VERSION,
+        CT_LAYOUT_KNOWN ? ", forced by a test" : "");
+}
+
+/* ---- body sizes ---- */
+
+/* The static (C) type whose instance layout tp extends: tp itself, or the
+ * first non-heap type along tp_base. */
+static PyTypeObject *
+static_base(PyTypeObject *tp)
+{
+    while (tp != NULL && (tp->tp_flags & Py_TPFLAGS_HEAPTYPE)) {
+        tp = tp->tp_base;
+    }
+    return tp;
+}
+
+/* Digits of an int's value (never negative). */
+static size_t
+int_digits(PyObject *o)
+{
+#if CT_LAYOUT_VERSION >= 0x030C
+    return (size_t)(((PyLongObject *)o)->long_value.lv_tag >> 3);
+#else
+    Py_ssize_t n = Py_SIZE(o);
+    return (size_t)(n < 0 ? -n : n);
+#endif
+}
+
+/* The item count a heap subclass of tuple, bytes, int or type passed to
+ * tp_alloc when the instance was made (its *_subtype_new / type_new). */
+static size_t
+subtype_alloc_items(PyTypeObject *base, PyObject *o)
+{
+    if (base == &PyLong_Type) {
+        size_t n = int_digits(o);
+#if CT_LAYOUT_VERSION >= 0x030C
+        /* long_subtype_new: n = digit count, at least 1 */
+        if (n == 0) {
+            n = 1;
+        }
+#endif
+        return n;
+    }
+    Py_ssize_t n = Py_SIZE(o);
+    return (size_t)(n < 0 ? -n : n);
+}
+
+/* ---- C types whose allocation is not tp_basicsize (+ items) ---- */
+
+/* datetime.datetime and datetime.time (the C module) allocate naive
+ * instances without the tzinfo pointer (datetime_alloc, time_alloc);
+ * tp_basicsize is the aware size. */
+static size_t
+datetime_naive_size(PyObject *o)
+{
+    PyTypeObject *tp = Py_TYPE(o);
+    if (tp->tp_basicsize == (Py_ssize_t)sizeof(PyDateTime_DateTime)
+        && strcmp(tp->tp_name, "datetime.datetime") == 0) {
+        return ((_PyDateTime_BaseTZInfo *)o)->hastzinfo
+                   ? 0 : sizeof(_PyDateTime_BaseDateTime);
+    }
+    if (tp->tp_basicsize == (Py_ssize_t)sizeof(PyDateTime_Time)
+        && strcmp(tp->tp_name, "datetime.time") == 0) {
+        return ((_PyDateTime_BaseTZInfo *)o)->hastzinfo
+                   ? 0 : sizeof(_PyDateTime_BaseTime);
+    }
+    return 0;
+}
+
+/* Mirror of struct encoding_map (Objects/unicodeobject.c, 3.9-3.13): the
+ * codecs' charmap, allocated with its level-2/3 tables after the struct. */
+typedef struct {
+    PyObject_HEAD
+    unsigned char level1[32];
+    int count2, count3;
+    unsigned char level23[1];
+} ct_encoding_map;
+
+static size_t
+encoding_map_size(PyObject *o)
+{
+    PyTypeObject *tp = Py_TYPE(o);
+    if (tp->tp_basicsize != (Py_ssize_t)sizeof(ct_encoding_map)
+        || strcmp(tp->tp_name, "EncodingMap") != 0) {
+        return 0;
+    }
+    ct_encoding_map *m = (ct_encoding_map *)o;
+    if (m->count2 < 0 || m->count3 < 0 || m->count2 > 256 || m->count3 > 256 * 256) {
+        return 0;
+    }
+    return sizeof(ct_encoding_map) + 16 * (size_t)m->count2 + 128 * (size_t)m->count3 - 1;
+}
+
+/* Body size of a static C type instance made by its own allocator, or 0
+ * when the type is not one of those. */
+static size_t
+special_static_size(PyObject *o)
+{
+    PyTypeObject *tp = Py_TYPE(o);
+    if (tp->tp_flags & Py_TPFLAGS_HEAPTYPE) {
+        return 0;
+    }
+    size_t n = datetime_naive_size(o);
+    return n != 0 ? n : encoding_map_size(o);
+}
+
+/* Struct sequences (os.stat_result, sys.flags, ...) are tuples whose
+ * allocation holds n_fields items while ob_size counts only the visible
+ * ones (PyStructSequence_New).  All share one tp_dealloc, learnt from
+ * type(sys.flags) at module init. */
+static destructor structseq_dealloc_fn;
+
+int
+ct_layout_init(void)
+{
+    PyObject *flags = PySys_GetObject("flags");     /* borrowed */
+    if (flags != NULL && PyTuple_Check(flags)) {
+        structseq_dealloc_fn = Py_TYPE(flags)->tp_dealloc;
+    }
+    return 0;
+}
+
+/* Items allocated for a struct sequence, or -1 when unknown. */
+static Py_ssize_t
+structseq_fields(PyTypeObject *tp)
+{
+    PyObject *name = PyUnicode_InternFromString("n_fields");
+    if (name == NULL) {
+        PyErr_Clear();
+        return -1;
+    }
+    PyObject *v = _PyType_Lookup(tp, name);    /* borrowed, runs no code */
+    Py_DECREF(name);
+    if (v == NULL || !PyLong_CheckExact(v)) {
+        return -1;
+    }
+    Py_ssize_t n = PyLong_AsSsize_t(v);
+    if (n < 0 || n > 4096) {
+        PyErr_Clear();
+        return -1;
+    }
+    return n;
+}
+
+/* 1 when heap type tp allocates through PyType_GenericAlloc, directly or
+ * under a tracker's hook. */
+static int
+generic_alloc(PyTypeObject *tp)
+{
+    return tp->tp_alloc == PyType_GenericAlloc
+           || ct_hook_original_alloc(tp) == PyType_GenericAlloc;
+}
+
+/* 1 when base's instance layout extends `of`'s. */
+static int
+layout_extends(PyTypeObject *base, PyTypeObject *of)
+{
+    return base == of || PyType_IsSubtype(base, of);
+}
+
+int
+ct_body_size(PyObject *o, size_t *size)
+{
+    PyTypeObject *tp = Py_TYPE(o);
+    size_t pre = ct_preheader_size(o);
+    size_t basic = (size_t)tp->tp_basicsize;
+    *size = basic + pre;
+    if (CT_ESTIMATE()) {
+        return 0;
+    }
+    if (tp->tp_itemsize == 0) {
+        size_t special = special_static_size(o);
+        if (special != 0) {
+            *size = special + pre;
+        }
+        *size += ct_inline_values_size(o);
+        return 1;
+    }
+    size_t item = (size_t)(tp->tp_itemsize < 0 ? -tp->tp_itemsize : tp->tp_itemsize);
+    if (structseq_dealloc_fn != NULL && tp->tp_dealloc == structseq_dealloc_fn) {
+        Py_ssize_t n = structseq_fields(tp);
+        if (n < 0) {
+            return 0;
+        }
+        *size = ROUND_UP(basic + (size_t)n * item, PTR_SIZE) + pre;
+        return 1;
+    }
+    PyTypeObject *base = static_base(tp);
+    PyTypeObject *kind = layout_extends(base, &PyType_Type) ? &PyType_Type
+                         : base == &PyTuple_Type ? &PyTuple_Type
+                         : base == &PyBytes_Type ? &PyBytes_Type
+                         : base == &PyLong_Type ? &PyLong_Type : NULL;
+    if (kind == NULL) {
+        return 0;   /* tp_itemsize, but no item count known to be real */
+    }
+    if (kind == &PyType_Type && !(((PyTypeObject *)o)->tp_flags & Py_TPFLAGS_HEAPTYPE)) {
+        return 0;   /* a static type: not allocated */
+    }
+    if (tp != kind || kind == &PyType_Type) {
+        /* PyType_GenericAlloc: _PyObject_VAR_SIZE(tp, nitems + 1), a
+         * word-rounded size with one item more than asked for: heap
+         * subclasses (their *_subtype_new) and class objects (type_new
+         * asks the metatype for one item per slot). */
+        if (!((tp->tp_flags & Py_TPFLAGS_HEAPTYPE) ? generic_alloc(tp)
+                                                    : tp->tp_alloc == PyType_GenericAlloc)) {
+            return 0;
+        }
+        size_t n = subtype_alloc_items(kind, o);
+        *size = ROUND_UP(basic + (n + 1) * item, PTR_SIZE) + pre;
+        return 1;
+    }
+    if (kind == &PyLong_Type) {
+        return 0;   /* exact ints are sized from their digits */
+    }
+    /* exact tuple (PyObject_GC_NewVar) and bytes (PyObject_Malloc of
+     * PyBytesObject_SIZE + n, tp_basicsize counting the NUL) */
+    *size = basic + (size_t)Py_SIZE(o) * item + pre;
+    return 1;
+}
+
+int
+ct_body_size_from_ob_size(PyObject *o, size_t *size)
+{
+    PyTypeObject *tp = Py_TYPE(o);
+    Py_ssize_t n = Py_SIZE(o);
+    if (CT_ESTIMATE() || n < 0 || n >= ((Py_ssize_t)1 << 31)) {
+        return 0;
+    }
+    size_t item = (size_t)(tp->tp_itemsize < 0 ? -tp->tp_itemsize : tp->tp_itemsize);
+    *size = ROUND_UP((size_t)tp->tp_basicsize + (size_t)n * item, PTR_SIZE)
+            + ct_preheader_size(o);
+    return 1;
+}
+
 Py_ssize_t
 ct_split_values_correction(PyObject *dict)
 {
-#if PY_VERSION_HEX >= 0x030B0000 && PY_VERSION_HEX < 0x030D0000
+    if (CT_ESTIMATE()) {
+        return 0;
+    }
+#if CT_LAYOUT_VERSION >= 0x030B && CT_LAYOUT_VERSION < 0x030D
     PyDictObject *mp = (PyDictObject *)dict;
     if (mp->ma_values == NULL) {
         return 0;
@@ -212,7 +465,7 @@ ct_split_values_correction(PyObject *dict)
     PyObject **values = (PyObject **)mp->ma_values;
     Py_ssize_t counted = (keys->dk_nentries + keys->dk_usable) * (Py_ssize_t)PTR_SIZE;
     return (Py_ssize_t)values_alloc_size(values, keys) - counted;
-#elif PY_VERSION_HEX >= 0x030D0000
+#elif CT_LAYOUT_VERSION >= 0x030D
     PyDictObject *mp = (PyDictObject *)dict;
     ct_inline_values *values = (ct_inline_values *)mp->ma_values;
     ct_dictkeys *keys = (ct_dictkeys *)mp->ma_keys;
@@ -231,34 +484,123 @@ ct_split_values_correction(PyObject *dict)
 }
 
 size_t
-ct_attr_storage_size(PyObject *o)
+ct_attr_storage_block(PyObject *o, const void **block)
 {
-#if PY_VERSION_HEX >= 0x030D0000
-    ct_inline_values *iv = inline_values(o);
-    if (iv == NULL) {
+    if (block != NULL) {
+        *block = NULL;
+    }
+    if (CT_ESTIMATE()) {
         return 0;
     }
-    return values_storage_size(iv->capacity);
-#elif PY_VERSION_HEX >= 0x030B0000
+#if CT_LAYOUT_VERSION >= 0x030B && CT_LAYOUT_VERSION < 0x030D
     PyObject **values = values_array(o);
     if (values == NULL) {
         return 0;
     }
-    return values_alloc_size(values, shared_keys_of(Py_TYPE(o)));
+    size_t size = values_alloc_size(values, shared_keys_of(Py_TYPE(o)));
+    if (block != NULL && size != 0) {
+        *block = (const uint8_t *)values - ((const uint8_t *)values)[-1];
+    }
+    return size;
 #else
     (void)o;
     return 0;
 #endif
 }
 
+size_t
+ct_attr_storage_size(PyObject *o)
+{
+    return ct_attr_storage_block(o, NULL);
+}
+
+size_t
+ct_inline_values_size(PyObject *o)
+{
+    if (CT_ESTIMATE()) {
+        return 0;
+    }
+#if CT_LAYOUT_VERSION >= 0x030D
+    ct_inline_values *iv = inline_values(o);
+    if (iv == NULL) {
+        return 0;
+    }
+    return values_storage_size(iv->capacity);
+#else
+    (void)o;
+    return 0;
+#endif
+}
+
+#if CT_LAYOUT_VERSION < 0x030B
+/* Mirror of struct _dictkeysobject in 3.9 and 3.10 (Objects/dict-common.h):
+ * only its first two fields are read. */
+typedef struct {
+    Py_ssize_t dk_refcnt;
+    Py_ssize_t dk_size;
+} ct_dictkeys_old;
+#endif
+
+int
+ct_dict_blocks(PyObject *dict, size_t total, size_t body,
+               const void **keys_block, size_t *keys_size,
+               const void **values_block, size_t *values_size)
+{
+    *keys_block = *values_block = NULL;
+    *keys_size = *values_size = 0;
+    if (CT_ESTIMATE() || total < body) {
+        return -1;
+    }
+    PyDictObject *mp = (PyDictObject *)dict;
+    if (mp->ma_values != NULL) {
+#if CT_LAYOUT_VERSION >= 0x030D
+        ct_inline_values *v = (ct_inline_values *)mp->ma_values;
+        if (!v->embedded) {
+            *values_block = v;
+            *values_size = values_storage_size(v->capacity);
+        }
+#elif CT_LAYOUT_VERSION >= 0x030B
+        PyObject **values = (PyObject **)mp->ma_values;
+        ct_dictkeys *keys = (ct_dictkeys *)mp->ma_keys;
+        *values_size = values_alloc_size(values, keys);
+        *values_block = (const uint8_t *)values - ((const uint8_t *)values)[-1];
+#else
+        /* new_values(USABLE_FRACTION(dk_size)): PyMem_NEW of PyObject* */
+        ct_dictkeys_old *keys = (ct_dictkeys_old *)mp->ma_keys;
+        *values_size = (size_t)((keys->dk_size << 1) / 3) * PTR_SIZE;
+        *values_block = mp->ma_values;
+#endif
+    }
+    size_t rest = total - body;
+    if (*values_size > rest) {
+        *values_block = NULL;
+        *values_size = 0;
+        return -1;
+    }
+    rest -= *values_size;
+    /* dk_refcnt, the first field in every version: the dict counts its
+     * keys table only when it is the table's one owner */
+    if (*(Py_ssize_t *)mp->ma_keys == 1) {
+        *keys_block = mp->ma_keys;
+        *keys_size = rest;
+    }
+    else if (rest != 0) {
+        return -1;
+    }
+    return 0;
+}
+
 PyObject *
 ct_existing_dict(PyObject *o)
 {
+    if (CT_ESTIMATE()) {
+        return NULL;    /* no field is read at a guessed offset */
+    }
     PyTypeObject *tp = Py_TYPE(o);
-#if PY_VERSION_HEX >= 0x030B0000
+#if CT_LAYOUT_VERSION >= 0x030B
     if (tp->tp_flags & Py_TPFLAGS_MANAGED_DICT) {
         uintptr_t slot = ((uintptr_t *)o)[-3];
-#if PY_VERSION_HEX >= 0x030C0000 && PY_VERSION_HEX < 0x030D0000
+#if CT_LAYOUT_VERSION >= 0x030C && CT_LAYOUT_VERSION < 0x030D
         if (slot & 1) {
             return NULL;    /* values, no dict */
         }
@@ -269,15 +611,22 @@ ct_existing_dict(PyObject *o)
     if (tp->tp_dictoffset == 0) {
         return NULL;
     }
+#if CT_LAYOUT_KNOWN
     /* Not a managed dict: this only computes the slot address. */
     PyObject **dictptr = _PyObject_GetDictPtr(o);
     return dictptr == NULL ? NULL : *dictptr;
+#else
+    return NULL;
+#endif
 }
 
 int
 ct_dict_hidden_from_traverse(PyObject *o)
 {
-#if PY_VERSION_HEX >= 0x030D0000
+    if (CT_ESTIMATE()) {
+        return 0;
+    }
+#if CT_LAYOUT_VERSION >= 0x030D
     ct_inline_values *iv = inline_values(o);
     return iv != NULL && iv->valid;
 #else
@@ -289,12 +638,15 @@ ct_dict_hidden_from_traverse(PyObject *o)
 int
 ct_visit_attr_values(PyObject *o, ct_attr_cb cb, void *arg)
 {
-#if PY_VERSION_HEX >= 0x030B0000
+    if (CT_ESTIMATE()) {
+        return 0;
+    }
+#if CT_LAYOUT_VERSION >= 0x030B
     ct_dictkeys *keys = shared_keys_of(Py_TYPE(o));
     PyObject **values;
     const uint8_t *order;
     size_t count;
-#if PY_VERSION_HEX >= 0x030D0000
+#if CT_LAYOUT_VERSION >= 0x030D
     ct_inline_values *iv = inline_values(o);
     if (iv == NULL || !iv->valid) {
         return 0;

@@ -18,6 +18,41 @@
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 
+/* ---- the version gate: the one place that says which layouts are known ----
+ *
+ * CT_LAYOUT_NEWEST is the newest CPython (major << 8 | minor) whose object
+ * layouts this file and layout.c mirror.  On a newer interpreter
+ * CT_LAYOUT_KNOWN is 0: the package still builds (the mirrors are compiled
+ * but never run, and no private symbol of uncertain existence is referenced),
+ * and at run time every size falls back to the type's own __sizeof__ plus
+ * the pre-header, with one RuntimeWarning saying sizes are estimates; no
+ * field is read at a guessed offset.  Adding a version is one reviewed step:
+ * check every `CT_LAYOUT_VERSION` test in layout.c and sizer_types.c against
+ * that version's headers, run tests/oracle on it, then raise this number. */
+#define CT_LAYOUT_NEWEST 0x030D
+
+#if (PY_VERSION_HEX >> 16) <= CT_LAYOUT_NEWEST
+#define CT_LAYOUT_KNOWN 1
+#define CT_LAYOUT_VERSION (PY_VERSION_HEX >> 16)
+#else
+#define CT_LAYOUT_KNOWN 0
+/* compile the newest known branches (most likely to compile); never run */
+#define CT_LAYOUT_VERSION CT_LAYOUT_NEWEST
+#endif
+
+/* 1 when sizes are estimates: always on an unknown version; on a known one
+ * only when a test forced it (ct_layout_force_estimate).  Process-wide,
+ * written with the GIL held. */
+extern int ct_layout_estimate_forced;
+#define CT_ESTIMATE() (!CT_LAYOUT_KNOWN || ct_layout_estimate_forced)
+
+/* Warns once per process (RuntimeWarning) when sizes are estimates.
+ * 0, or -1 with an exception set when warnings are errors. */
+int ct_layout_warn_once(void);
+/* Test switch: force the estimate path on a known version (1) or leave it
+ * (0; no effect on an unknown version).  Re-arms the one warning. */
+void ct_layout_force_estimate(int on);
+
 /* sizeof(PyGC_Head): two words in every supported version (3.9-3.13,
  * default and debug builds); the struct itself is internal from 3.9. */
 #define CT_GC_HEAD_SIZE (2 * sizeof(void *))
@@ -35,9 +70,9 @@ ct_is_gc(PyObject *o)
 static inline void
 ct_prefetch_attr_storage(PyObject *o)
 {
-#if PY_VERSION_HEX >= 0x030B0000 && PY_VERSION_HEX < 0x030D0000
-    if (Py_TYPE(o)->tp_flags & Py_TPFLAGS_MANAGED_DICT) {
-#if PY_VERSION_HEX >= 0x030C0000
+#if CT_LAYOUT_VERSION >= 0x030B && CT_LAYOUT_VERSION < 0x030D
+    if (!CT_ESTIMATE() && (Py_TYPE(o)->tp_flags & Py_TPFLAGS_MANAGED_DICT)) {
+#if CT_LAYOUT_VERSION >= 0x030C
         __builtin_prefetch((char *)((uintptr_t *)o)[-3] - 8);
 #else
         __builtin_prefetch((char *)((uintptr_t *)o)[-4] - 8);
@@ -54,16 +89,48 @@ size_t ct_preheader_size(PyObject *o);
 /* The same for instances of tp, when tp has no tp_is_gc (heap classes). */
 size_t ct_type_preheader_size(PyTypeObject *tp);
 
-/* Bytes of the object's body as laid out by its type: tp_basicsize plus
- * tp_itemsize times the item count, and the pre-header.  This is the
- * fallback size when a type's __sizeof__ cannot be trusted. */
-size_t ct_layout_size(PyObject *o);
+/* The object's body block (the allocation at (char *)o - pre-header), its
+ * size in *size, pre-header included, 3.13's inline values included.
+ * Returns 1 when *size is exactly what was allocated: fixed-size types
+ * (with the special allocators of datetime and time), and types whose item
+ * count is a real ob_size (tuple, bytes, int, type and their subclasses;
+ * a heap subclass allocated by PyType_GenericAlloc has one item more).
+ * Returns 0 when *size is only a lower bound (tp_basicsize + pre-header):
+ * a type with tp_itemsize whose item count is not stored where ob_size
+ * would be (generators, frames, code, unknown C types), or any type when
+ * sizes are estimates.  Never multiplies a field that is not a size. */
+int ct_body_size(PyObject *o, size_t *size);
 
-/* Bytes of instance-attribute storage that is neither part of
- * tp_basicsize nor of a dict object: the values array of 3.11/3.12
- * (a separate allocation) or the inline values of 3.13 (inside the object
- * allocation, after tp_basicsize).  0 where attributes live in a dict. */
+/* For a C type with tp_itemsize that has no __sizeof__ of its own (so
+ * CPython's object.__sizeof__, and sys.getsizeof, take ob_size as its item
+ * count): _PyObject_VAR_SIZE(tp, ob_size) plus the pre-header in *size.
+ * Returns 0 (nothing written) when ob_size is not a plausible count. */
+int ct_body_size_from_ob_size(PyObject *o, size_t *size);
+
+/* Learns what layout.c needs from the running interpreter (the struct
+ * sequences' tp_dealloc).  Called once from module init; 0 or -1. */
+int ct_layout_init(void);
+
+/* Bytes of instance-attribute storage allocated apart from the object and
+ * from any dict: the values array of 3.11/3.12, its block start in *block
+ * (when block is not NULL).  0 elsewhere (3.13's inline values are part of
+ * the body; 3.9/3.10 keep attributes in a dict). */
 size_t ct_attr_storage_size(PyObject *o);
+size_t ct_attr_storage_block(PyObject *o, const void **block);
+
+/* Bytes of 3.13's inline values inside the body (counted by ct_body_size;
+ * the tree code moves them to a virtual __dict__ node).  0 elsewhere. */
+size_t ct_inline_values_size(PyObject *o);
+
+/* The separate blocks of a dict: the keys table when the dict owns it
+ * (*keys_block, *keys_size; 0 when shared or static), the values array of
+ * a split table (*values_block, *values_size; 0 when combined or embedded
+ * in an instance).  `total` is the dict's whole flat size as computed by
+ * the caller, pre-header included; `body` its body block.  Returns 0, or
+ * -1 when the sizes do not add up (the caller then leaves them unlocated). */
+int ct_dict_blocks(PyObject *dict, size_t total, size_t body,
+                   const void **keys_block, size_t *keys_size,
+                   const void **values_block, size_t *values_size);
 
 /* What dict.__sizeof__ misses for a split-table dict (an instance
  * __dict__ materialised on 3.11/3.12): the prefix bytes of its values
@@ -96,7 +163,7 @@ static inline int ct_is_shared(PyObject *o);
 static inline int
 ct_is_shared(PyObject *o)
 {
-#if PY_VERSION_HEX >= 0x030C0000
+#if CT_LAYOUT_VERSION >= 0x030C
     if (_Py_IsImmortal(o)) {
         return 1;
     }

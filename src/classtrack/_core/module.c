@@ -3,13 +3,15 @@
 #include "state.h"
 #include "tracker.h"
 #include "deathwatch.h"
+#include "layout.h"
 
 static int
 core_exec(PyObject *module)
 {
     ct_state *st = ct_get_state(module);
     ct_clock_init();
-    if (ct_sizer_refs_init(&st->sizer_refs) < 0
+    if (ct_layout_init() < 0
+        || ct_sizer_refs_init(&st->sizer_refs) < 0
         || ct_sizer_type_register(module, st) < 0
         || ct_deathwatch_init() < 0
         || ct_registry_types_init(module, &st->registry_types) < 0

@@ -101,6 +101,28 @@ PyObject *ct_sizer_tree(ct_sizer *s, PyObject *obj, int detail, PyObject *name);
  * raised by a user-defined __sizeof__. */
 Py_ssize_t ct_flat_size(ct_sizer *s, PyObject *obj);
 
+/* What a flat size is made of, for the allocator oracle (tests/oracle):
+ * flat = body + the located blocks + unlocated. */
+#define CT_FLAT_MAX_BLOCKS 4
+typedef struct {
+    size_t pre;             /* pre-header bytes in front of the object */
+    size_t body;            /* the block at (char *)obj - pre, pre included */
+    int body_exact;         /* 1: from the layout; 0: the type's __sizeof__
+                               (or a lower bound) said so */
+    struct {
+        const void *addr;   /* start of a separately allocated block */
+        size_t size;        /* the bytes counted for it */
+    } blocks[CT_FLAT_MAX_BLOCKS];
+    int nblocks;
+    size_t unlocated;       /* counted for blocks whose address is unknown
+                               (a C __sizeof__ said so) */
+    const char *how;        /* "exact", "layout", "c-sizeof", "py-sizeof",
+                               "estimate" */
+} ct_flat_parts;
+
+/* ct_flat_size, also filling *parts. */
+Py_ssize_t ct_flat_size_parts(ct_sizer *s, PyObject *obj, ct_flat_parts *parts);
+
 /* Bytes the sizer itself holds (sets and stack). */
 size_t ct_sizer_footprint(const ct_sizer *s);
 

@@ -327,7 +327,8 @@ instance_children(ct_sizer *s, PyObject *obj, PyObject *out, Py_ssize_t *flat,
                     goto done;
                 }
             }
-            Py_ssize_t storage = (Py_ssize_t)ct_attr_storage_size(obj);
+            Py_ssize_t storage = (Py_ssize_t)(ct_attr_storage_size(obj)
+                                                + ct_inline_values_size(obj));
             if (storage > *flat) {
                 storage = 0;
             }

@@ -35,7 +35,7 @@ Sizer_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
         return NULL;
     }
     ct_state *st = (ct_state *)PyType_GetModuleState(type);
-    if (st == NULL) {
+    if (st == NULL || ct_layout_warn_once() < 0) {
         Py_DECREF(self);
         return NULL;
     }
@@ -159,6 +159,34 @@ Sizer_flatsize(SizerObject *self, PyObject *obj)
     return n < 0 ? NULL : PyLong_FromSsize_t(n);
 }
 
+/* flat_parts(obj) -> (flat, pre, body, body_exact, ((addr, size), ...),
+ * unlocated, how): what flatsize(obj) is made of, for the oracle. */
+static PyObject *
+Sizer_flat_parts(SizerObject *self, PyObject *obj)
+{
+    ct_flat_parts parts;
+    Py_ssize_t n = ct_flat_size_parts(&self->s, obj, &parts);
+    if (n < 0) {
+        return NULL;
+    }
+    PyObject *blocks = PyTuple_New(parts.nblocks);
+    if (blocks == NULL) {
+        return NULL;
+    }
+    for (int i = 0; i < parts.nblocks; i++) {
+        PyObject *b = Py_BuildValue("(nn)", (Py_ssize_t)(uintptr_t)parts.blocks[i].addr,
+                                    (Py_ssize_t)parts.blocks[i].size);
+        if (b == NULL) {
+            Py_DECREF(blocks);
+            return NULL;
+        }
+        PyTuple_SET_ITEM(blocks, i, b);
+    }
+    return Py_BuildValue("(nnniNns)", n, (Py_ssize_t)parts.pre, (Py_ssize_t)parts.body,
+                         parts.body_exact, blocks, (Py_ssize_t)parts.unlocated,
+                         parts.how);
+}
+
 static PyObject *
 Sizer_get_total(SizerObject *self, void *Py_UNUSED(closure))
 {
@@ -205,6 +233,9 @@ static PyMethodDef Sizer_methods[] = {
      "Never size these objects."},
     {"reset", (PyCFunction)Sizer_reset, METH_NOARGS,
      "Forget what was sized; keep exclusions and options."},
+    {"flat_parts", (PyCFunction)Sizer_flat_parts, METH_O,
+     "flat_parts(obj) -> (flat, pre, body, body_exact, blocks, unlocated, how): "
+     "what flatsize(obj) is made of (test oracle)."},
     {"flatsize", (PyCFunction)Sizer_flatsize, METH_O,
      "flatsize(obj) -> bytes of obj's own allocations."},
     {NULL, NULL, 0, NULL},
@@ -269,7 +300,33 @@ core_basicsize(PyObject *Py_UNUSED(module), PyObject *obj)
                              + (size_t)Py_TYPE(obj)->tp_basicsize);
 }
 
+/* layout_info() -> (known, newest, estimate): whether this interpreter's
+ * layouts are known, the newest known version, whether sizes are estimates. */
+static PyObject *
+core_layout_info(PyObject *Py_UNUSED(module), PyObject *Py_UNUSED(noargs))
+{
+    return Py_BuildValue("(O(ii)O)", CT_LAYOUT_KNOWN ? Py_True : Py_False,
+                         CT_LAYOUT_NEWEST >> 8, CT_LAYOUT_NEWEST & 0xFF,
+                         CT_ESTIMATE() ? Py_True : Py_False);
+}
+
+/* _force_layout_estimate(on): test switch for the estimate path. */
+static PyObject *
+core_force_layout_estimate(PyObject *Py_UNUSED(module), PyObject *arg)
+{
+    int on = PyObject_IsTrue(arg);
+    if (on < 0) {
+        return NULL;
+    }
+    ct_layout_force_estimate(on);
+    Py_RETURN_NONE;
+}
+
 PyMethodDef ct_sizer_functions[] = {
+    {"layout_info", (PyCFunction)core_layout_info, METH_NOARGS,
+     "layout_info() -> (known, (major, minor) newest known, estimate)."},
+    {"_force_layout_estimate", (PyCFunction)core_force_layout_estimate, METH_O,
+     "Tests only: size as on an unknown CPython version (True) or not."},
     {"basicsize", (PyCFunction)core_basicsize, METH_O,
      "basicsize(obj) -> pre-header plus the type's basic size, in bytes."},
     {NULL, NULL, 0, NULL},

@@ -28,7 +28,7 @@
 #include <stddef.h>
 #include <frameobject.h>
 
-#if PY_VERSION_HEX >= 0x030D0000
+#if CT_LAYOUT_KNOWN && PY_VERSION_HEX >= 0x030D0000
 /* Exported by CPython but declared in an internal header on 3.13. */
 PyAPI_FUNC(Py_ssize_t) _PyDict_SizeOf(PyDictObject *);
 #endif
@@ -147,6 +147,9 @@ call_c_sizeof(PyCFunction fn, PyObject *o)
 Py_ssize_t
 ct_leaf_size(PyObject *o)
 {
+    if (CT_ESTIMATE()) {
+        return -1;
+    }
     PyTypeObject *tp = Py_TYPE(o);
     if (tp == &PyUnicode_Type) {
         return str_flat(o);
@@ -163,75 +166,325 @@ ct_leaf_size(PyObject *o)
     return -1;
 }
 
-Py_ssize_t
-ct_flat_size(ct_sizer *s, PyObject *o)
+/* ---- the parts of a flat size, for the oracle; every helper accepts
+ * parts == NULL (the sizer's own calls), which costs one test ---- */
+
+static inline void
+parts_body(ct_flat_parts *p, size_t pre, size_t body, int exact, const char *how)
+{
+    p->pre = pre;
+    p->body = body;
+    p->body_exact = exact;
+    p->nblocks = 0;
+    p->unlocated = 0;
+    p->how = how;
+}
+
+static inline void
+parts_block(ct_flat_parts *p, const void *addr, size_t size)
+{
+    if (size == 0) {
+        return;
+    }
+    if (addr != NULL && p->nblocks < CT_FLAT_MAX_BLOCKS) {
+        p->blocks[p->nblocks].addr = addr;
+        p->blocks[p->nblocks].size = size;
+        p->nblocks++;
+    }
+    else {
+        p->unlocated += size;
+    }
+}
+
+/* 1 when descr is builtin type bt's own __sizeof__. */
+static int
+is_sizeof_of(ct_sizer *s, PyObject *descr, PyTypeObject *bt)
+{
+    return descr != NULL && descr == _PyType_Lookup(bt, s->refs->str_sizeof);
+}
+
+/* Splits what a type's C __sizeof__ counted beyond the body (`rest`) into
+ * the blocks the layout can locate: dict keys and values, set tables,
+ * bytearray buffers, a class's cached keys; anything else, and anything a
+ * subclass's own __sizeof__ adds, stays unlocated. */
+static void
+parts_rest(ct_sizer *s, ct_flat_parts *p, PyObject *o, PyObject *descr,
+           size_t total, size_t rest)
+{
+    if (rest == 0) {
+        return;
+    }
+    if (PyDict_Check(o) && (descr == NULL || is_sizeof_of(s, descr, &PyDict_Type))) {
+        const void *kb, *vb;
+        size_t ks, vs;
+        if (ct_dict_blocks(o, total, p->body, &kb, &ks, &vb, &vs) == 0) {
+            parts_block(p, kb, ks);
+            parts_block(p, vb, vs);
+            return;
+        }
+    }
+    else if (PyAnySet_Check(o) && (is_sizeof_of(s, descr, &PySet_Type)
+                                   || is_sizeof_of(s, descr, &PyFrozenSet_Type))) {
+        PySetObject *so = (PySetObject *)o;
+        size_t table = (size_t)(so->mask + 1) * sizeof(setentry);
+        if (so->table != so->smalltable && table == rest) {
+            parts_block(p, so->table, table);
+            return;
+        }
+    }
+    else if (PyByteArray_Check(o) && is_sizeof_of(s, descr, &PyByteArray_Type)) {
+        PyByteArrayObject *ba = (PyByteArrayObject *)o;
+        if (ba->ob_bytes != NULL && (size_t)ba->ob_alloc == rest) {
+            parts_block(p, ba->ob_bytes, rest);
+            return;
+        }
+    }
+    else if (PyType_Check(o) && (((PyTypeObject *)o)->tp_flags & Py_TPFLAGS_HEAPTYPE)) {
+        PyHeapTypeObject *et = (PyHeapTypeObject *)o;
+        if (et->ht_cached_keys != NULL) {
+            parts_block(p, et->ht_cached_keys, rest);
+            return;
+        }
+    }
+    p->unlocated += rest;
+}
+
+/* The blocks of a str that is not sized by str_flat (a compact str with a
+ * wchar_t cache before 3.12, or a str subclass with its data apart), as
+ * str.__sizeof__ counts them.  Returns their sum. */
+static size_t
+str_parts(PyObject *o, ct_flat_parts *p, size_t pre, const char *how)
+{
+    Py_ssize_t len = PyUnicode_GET_LENGTH(o);
+    size_t kind = PyUnicode_KIND(o);
+    const void *data = PyUnicode_DATA(o);
+    size_t body;
+    if (PyUnicode_IS_COMPACT_ASCII(o)) {
+        body = sizeof(PyASCIIObject) + (size_t)len + 1;
+    }
+    else if (PyUnicode_IS_COMPACT(o)) {
+        body = sizeof(PyCompactUnicodeObject) + ((size_t)len + 1) * kind;
+    }
+    else {
+        body = (size_t)Py_TYPE(o)->tp_basicsize + pre;
+    }
+    size_t total = body;
+    if (p != NULL) {
+        parts_body(p, pre, body, 1, how);
+    }
+    if (!PyUnicode_IS_COMPACT(o) && data != NULL) {
+        size_t n = ((size_t)len + 1) * kind;
+        total += n;
+        if (p != NULL) {
+            parts_block(p, data, n);
+        }
+    }
+#if PY_VERSION_HEX < 0x030C0000
+    wchar_t *wstr = ((PyASCIIObject *)o)->wstr;
+    if (wstr != NULL && (const void *)wstr != data) {
+        size_t wlen = PyUnicode_IS_COMPACT_ASCII(o)
+                          ? (size_t)((PyASCIIObject *)o)->length
+                          : (size_t)((PyCompactUnicodeObject *)o)->wstr_length;
+        size_t n = (wlen + 1) * sizeof(wchar_t);
+        total += n;
+        if (p != NULL) {
+            parts_block(p, wstr, n);
+        }
+    }
+#endif
+    if (!PyUnicode_IS_COMPACT_ASCII(o)) {
+        PyCompactUnicodeObject *c = (PyCompactUnicodeObject *)o;
+        if (c->utf8 != NULL && (const void *)c->utf8 != data) {
+            size_t n = (size_t)c->utf8_length + 1;
+            total += n;
+            if (p != NULL) {
+                parts_block(p, c->utf8, n);
+            }
+        }
+    }
+    return total;
+}
+
+/* object.__sizeof__ is basicsize + ob_size * itemsize: a real size only
+ * for fixed-size types and those whose ob_size counts items. */
+static int
+object_sizeof_is_sound(PyTypeObject *tp)
+{
+    if (tp->tp_itemsize == 0) {
+        return 1;
+    }
+    while (tp != NULL && (tp->tp_flags & Py_TPFLAGS_HEAPTYPE)) {
+        tp = tp->tp_base;
+    }
+    return tp == &PyTuple_Type || tp == &PyBytes_Type;
+}
+
+static inline Py_ssize_t
+flat_size(ct_sizer *s, PyObject *o, ct_flat_parts *parts)
 {
     PyTypeObject *tp = Py_TYPE(o);
     Py_ssize_t v;
 
     /* 1. exact built-ins, computed from their fields */
-    if (tp == &PyUnicode_Type) {
-        v = str_flat(o);
-        if (v >= 0) {
+    if (!CT_ESTIMATE()) {
+        if (tp == &PyUnicode_Type) {
+            v = str_flat(o);
+            if (v >= 0) {
+                if (parts != NULL) {
+                    size_t utf8 = 0;
+                    if (!PyUnicode_IS_COMPACT_ASCII(o)
+                        && ((PyCompactUnicodeObject *)o)->utf8 != NULL) {
+                        utf8 = (size_t)((PyCompactUnicodeObject *)o)->utf8_length + 1;
+                    }
+                    parts_body(parts, 0, (size_t)v - utf8, 1, "exact");
+                    if (utf8 != 0) {
+                        parts_block(parts, ((PyCompactUnicodeObject *)o)->utf8, utf8);
+                    }
+                }
+                return v;
+            }
+        }
+        else if (tp == &PyLong_Type || tp == &PyFloat_Type) {
+            v = tp == &PyLong_Type ? int_flat(o) : tp->tp_basicsize;
+            if (parts != NULL) {
+                parts_body(parts, 0, (size_t)v, 1, "exact");
+            }
             return v;
         }
-    }
-    else if (tp == &PyLong_Type) {
-        return int_flat(o);
-    }
-    else if (tp == &PyFloat_Type) {
-        return tp->tp_basicsize;
-    }
-    else if (tp == &PyList_Type) {
-        return (Py_ssize_t)CT_GC_HEAD_SIZE + tp->tp_basicsize
-               + ((PyListObject *)o)->allocated * (Py_ssize_t)sizeof(PyObject *);
-    }
-    else if (tp == &PyTuple_Type) {
-        return (Py_ssize_t)CT_GC_HEAD_SIZE + tp->tp_basicsize
-               + Py_SIZE(o) * (Py_ssize_t)sizeof(PyObject *);
-    }
-    else if (tp == &PyDict_Type) {
-        return (Py_ssize_t)CT_GC_HEAD_SIZE + _PyDict_SizeOf((PyDictObject *)o)
-               + ct_split_values_correction(o);
+        else if (tp == &PyList_Type) {
+            size_t body = CT_GC_HEAD_SIZE + (size_t)tp->tp_basicsize;
+            size_t items = (size_t)((PyListObject *)o)->allocated * sizeof(PyObject *);
+            if (parts != NULL) {
+                parts_body(parts, CT_GC_HEAD_SIZE, body, 1, "exact");
+                parts_block(parts, ((PyListObject *)o)->ob_item, items);
+            }
+            return (Py_ssize_t)(body + items);
+        }
+        else if (tp == &PyTuple_Type) {
+            v = (Py_ssize_t)CT_GC_HEAD_SIZE + tp->tp_basicsize
+                + Py_SIZE(o) * (Py_ssize_t)sizeof(PyObject *);
+            if (parts != NULL) {
+                parts_body(parts, CT_GC_HEAD_SIZE, (size_t)v, 1, "exact");
+            }
+            return v;
+        }
+#if CT_LAYOUT_KNOWN
+        else if (tp == &PyDict_Type) {
+            v = (Py_ssize_t)CT_GC_HEAD_SIZE + _PyDict_SizeOf((PyDictObject *)o)
+                + ct_split_values_correction(o);
+            if (parts != NULL) {
+                size_t body = CT_GC_HEAD_SIZE + (size_t)tp->tp_basicsize;
+                parts_body(parts, CT_GC_HEAD_SIZE, body, 1, "exact");
+                parts_rest(s, parts, o, NULL, (size_t)v, (size_t)v - body);
+            }
+            return v;
+        }
+#endif
     }
 
-    /* 2-4. through the type's __sizeof__ */
-    Py_ssize_t layout = (Py_ssize_t)ct_layout_size(o);
-    Py_ssize_t extra = (Py_ssize_t)ct_attr_storage_size(o);
+    /* 2-4. through the type's __sizeof__, checked against the layout */
+    size_t body;
+    int exact = ct_body_size(o, &body);
+    size_t pre = ct_preheader_size(o);
+    const void *values_block;
+    size_t values = ct_attr_storage_block(o, &values_block);
+    const char *how = exact ? "layout" : "layout-min";
     PyObject *descr = _PyType_Lookup(tp, s->refs->str_sizeof);   /* borrowed */
-    if (descr == NULL || descr == s->refs->object_sizeof) {
-        return layout + extra;
+    if (descr == NULL || (descr == s->refs->object_sizeof
+                          && !(CT_ESTIMATE() && object_sizeof_is_sound(tp)))) {
+        /* No __sizeof__ of the type's own: the layout decides.  A C type
+         * with items then has its count in ob_size (what object.__sizeof__
+         * and sys.getsizeof assume), if the count is plausible. */
+        if (!exact && ct_body_size_from_ob_size(o, &body)) {
+            how = "ob-size";
+        }
+        v = -2;
+        descr = NULL;
     }
-    Py_INCREF(descr);   /* a Python __sizeof__ may delete it from the class */
-    if (Py_IS_TYPE(descr, &PyMethodDescr_Type)) {
-        PyMethodDef *def = ((PyMethodDescrObject *)descr)->d_method;
-        if ((def->ml_flags & (METH_NOARGS | METH_VARARGS | METH_KEYWORDS
-                              | METH_O | METH_FASTCALL)) == METH_NOARGS
-            && PyObject_TypeCheck(o, PyDescr_TYPE(descr))) {
-            v = call_c_sizeof(def->ml_meth, o);
+    else {
+        Py_INCREF(descr);   /* a Python __sizeof__ may delete it from the class */
+        if (Py_IS_TYPE(descr, &PyMethodDescr_Type)) {
+            PyMethodDef *def = ((PyMethodDescrObject *)descr)->d_method;
+            if ((def->ml_flags & (METH_NOARGS | METH_VARARGS | METH_KEYWORDS
+                                  | METH_O | METH_FASTCALL)) == METH_NOARGS
+                && PyObject_TypeCheck(o, PyDescr_TYPE(descr))) {
+                v = call_c_sizeof(def->ml_meth, o);
+                how = "c-sizeof";
+            }
+            else {
+                v = -2;
+            }
         }
         else {
+            v = call_python_sizeof(descr, o);
+            how = "py-sizeof";
+        }
+        if (v == -1) {
+            Py_DECREF(descr);
+            return -1;
+        }
+    }
+    if (v >= 0 && exact && PyType_Check(o)
+        && (((PyTypeObject *)o)->tp_flags & Py_TPFLAGS_HEAPTYPE)
+        && is_sizeof_of(s, descr, &PyType_Type)) {
+        /* a class: type.__sizeof__ counts sizeof(PyHeapTypeObject) and the
+         * cached keys, not the slot members allocated after the struct */
+        Py_ssize_t keys = v - PyType_Type.tp_basicsize;
+        v = keys > 0 ? (Py_ssize_t)body + keys : (Py_ssize_t)body;
+    }
+    else if (v >= 0 && !CT_ESTIMATE() && PyUnicode_Check(o)
+             && is_sizeof_of(s, descr, &PyUnicode_Type)) {
+        /* str.__sizeof__ has no pre-header of a subclass in mind */
+        v = (Py_ssize_t)str_parts(o, parts, pre, how);
+        Py_DECREF(descr);
+        if (parts != NULL) {
+            parts_block(parts, values_block, values);
+        }
+        return v + (Py_ssize_t)values;
+    }
+    else if (v >= 0) {
+        /* what the type says, with its pre-header: never less than the
+         * layout, never an absurd figure */
+        v += (Py_ssize_t)pre;
+        if (PyDict_Check(o)) {
+            v += ct_split_values_correction(o);
+        }
+        if (v < (Py_ssize_t)body || v >= CT_SANE_SIZE_LIMIT) {
             v = -2;
         }
     }
-    else {
-        v = call_python_sizeof(descr, o);
+    if (v < 0) {
+        v = (Py_ssize_t)body;
+        how = exact ? "layout" : (how[0] == 'o' ? how : "layout-min");
     }
-    Py_DECREF(descr);
-    if (v == -1) {
-        return -1;
+    else if (CT_ESTIMATE()) {
+        how = "estimate";
     }
-    if (v == -2) {
-        return layout + extra;
+    if (parts != NULL) {
+        if (exact) {
+            parts_body(parts, pre, body, 1, how);
+            parts_rest(s, parts, o, descr, (size_t)v, (size_t)v - body);
+        }
+        else {
+            /* the type's own figure is the best word on its body */
+            parts_body(parts, pre, (size_t)v, 0, how);
+        }
+        parts_block(parts, values_block, values);
     }
-    v += (Py_ssize_t)ct_preheader_size(o);
-    if (PyDict_Check(o)) {
-        v += ct_split_values_correction(o);
-    }
-    if (v < layout) {
-        v = layout;
-    }
-    return v + extra;
+    Py_XDECREF(descr);
+    return v + (Py_ssize_t)values;
+}
+
+Py_ssize_t
+ct_flat_size(ct_sizer *s, PyObject *o)
+{
+    return flat_size(s, o, NULL);
+}
+
+Py_ssize_t
+ct_flat_size_parts(ct_sizer *s, PyObject *o, ct_flat_parts *parts)
+{
+    return flat_size(s, o, parts);
 }
 
 static int

@@ -16,6 +16,7 @@
  * seconds, that class's repr is not called again by this tracker.
  */
 #include "tracker.h"
+#include "layout.h"
 #include "deathwatch.h"
 
 #define CT_SLOW_REPR 0.005
@@ -124,6 +125,9 @@ ct_tracker_snapshot(ct_tracker *t, double *timestamp, Py_ssize_t *tracked_total,
     }
     t->snapshotting = 1;
     ct_sizer_init(&s, t->sizer_refs);
+    if (ct_layout_warn_once() < 0) {
+        goto done;
+    }
 
     if (t->nsnaps == t->snapcap) {
         size_t cap = t->snapcap ? t->snapcap * 2 : 16;
