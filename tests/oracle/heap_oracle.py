@@ -132,6 +132,10 @@ def bounded_kind(obj, ours: int, actual: int, part: str):
     - one-digit ints on 3.11+: _PyLong_FromMedium allocates the whole
       struct (32 bytes), _PyLong_New(1) only the used digit (28); the object
       does not say which made it.  The sizer counts 32: at most 4 over.
+    - 3.13 inline values: the instance was sized from the class's shared
+      keys one slot larger than the capacity it stores when the keys still
+      had a slot to spare; the sizer can tell for every instance but the one
+      that took the keys' last spare slot (one per class, 8 or 16 bytes).
     - 3.11/3.12 values arrays: their slot count is not stored; the sizer
       reads it from the class's shared keys within the range the stored
       prefix size allows (at most 7 slots off).
@@ -141,6 +145,9 @@ def bounded_kind(obj, ours: int, actual: int, part: str):
             return "int-normalised"
         if ours - actual == 4 and abs(obj) < 2 ** 30:
             return "int-one-digit"
+    if (part == "body" and sys.version_info >= (3, 13) and 0 < actual - ours <= 16
+            and type(obj).__flags__ & (1 << 2)):    # Py_TPFLAGS_INLINE_VALUES
+        return "inline-values-boundary"
     if part == "values" and abs(ours - actual) <= 7 * 8:
         return "values-slots"
     return None

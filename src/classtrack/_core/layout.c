@@ -26,6 +26,7 @@
 #include "hooks.h"
 
 #include <datetime.h>
+#include <frameobject.h>
 #include <stdint.h>
 #include <string.h>
 
@@ -401,6 +402,13 @@ ct_body_size(PyObject *o, size_t *size)
         return 1;
     }
     PyTypeObject *base = static_base(tp);
+#if CT_LAYOUT_VERSION < 0x030B
+    if (tp == &PyFrame_Type) {
+        /* 3.9/3.10 frames: PyObject_GC_NewVar with ob_size extra slots */
+        *size = ROUND_UP(basic + (size_t)Py_SIZE(o) * (size_t)tp->tp_itemsize, PTR_SIZE) + pre;
+        return 1;
+    }
+#endif
     PyTypeObject *kind = layout_extends(base, &PyType_Type) ? &PyType_Type
                          : base == &PyTuple_Type ? &PyTuple_Type
                          : base == &PyBytes_Type ? &PyBytes_Type
@@ -525,7 +533,22 @@ ct_inline_values_size(PyObject *o)
     if (iv == NULL) {
         return 0;
     }
-    return values_storage_size(iv->capacity);
+    /* The allocation was sized from the class's shared keys (usable +
+     * entries) before _PyObject_InitInlineValues took one usable slot
+     * (while more than one was left) and stored the smaller figure as the
+     * capacity.  That happened if the keys lost a slot since (their sum is
+     * now below the capacity) or still have more than one usable slot;
+     * otherwise it is taken not to have (exact but for the one instance
+     * that took the keys from 2 usable slots to 1). */
+    size_t cap = iv->capacity;
+    ct_dictkeys *keys = shared_keys_of(Py_TYPE(o));
+    if (keys != NULL) {
+        size_t sum = (size_t)(keys->dk_nentries + keys->dk_usable);
+        if (sum < cap || (sum == cap && keys->dk_usable > 1)) {
+            cap += 1;
+        }
+    }
+    return values_storage_size(cap);
 #else
     (void)o;
     return 0;
