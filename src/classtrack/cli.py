@@ -62,8 +62,15 @@ def _is_broken(stream: IO[str]) -> bool:
 
 
 def main(argv: Optional[List[str]] = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
     try:
-        return _main(argv)
+        try:
+            return _main(argv)
+        finally:
+            # what is still buffered fails here, not in the interpreter's exit;
+            # not for `run`, whose stdout is the program's, to fail as it would
+            if not run.program_started() and sys.stdout is not None:
+                sys.stdout.flush()
     except BrokenPipeError:
         # the reader of our output left (`| head`): stop quietly, like Unix tools
         for stream in (sys.stdout, sys.stderr):
@@ -73,8 +80,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         return EXIT_BROKEN_PIPE
 
 
-def _main(argv: Optional[List[str]]) -> int:
-    argv = list(sys.argv[1:] if argv is None else argv)
+def _main(argv: List[str]) -> int:
     parser = build_parser()
     # `run` takes everything after the program as the program's own arguments
     args = run.parse(parser, argv) if argv[:1] == ["run"] else parser.parse_args(argv)

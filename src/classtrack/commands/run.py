@@ -57,6 +57,12 @@ def add_parser(sub) -> None:
 
 
 _PARSERS: List[argparse.ArgumentParser] = []
+_started = False
+
+
+def program_started() -> bool:
+    """Whether this process ran a program: its stdout is then the program's."""
+    return _started
 
 
 def parse(parser: argparse.ArgumentParser, argv: List[str]) -> argparse.Namespace:
@@ -188,6 +194,8 @@ def run(args: argparse.Namespace) -> int:
     _core.watch_classes(watcher)
     saved_argv, saved_path0 = sys.argv[:], sys.path[0] if sys.path else None
     code = 0
+    global _started
+    _started = True
     try:
         tracker.create_snapshot("start")
         if args.interval > 0:
