@@ -200,21 +200,27 @@ def run(args: argparse.Namespace) -> int:
         tracker.create_snapshot("start")
         if args.interval > 0:
             tracker.start_periodic_snapshots(interval=args.interval)
+        # `held` keeps the program's globals alive until the exit snapshot (runpy
+        # drops its module on return; an exception's traceback holds its frames)
+        held: Any = None
         try:
             if args.module:
                 sys.argv = [args.module] + args.argv
-                runpy.run_module(args.module, run_name="__main__", alter_sys=True)
+                held = runpy.run_module(args.module, run_name="__main__", alter_sys=True)
             else:
                 sys.argv = [args.script] + args.argv
                 if sys.path:
                     sys.path[0] = os.path.dirname(os.path.abspath(args.script))
-                runpy.run_path(args.script, run_name="__main__")
+                held = runpy.run_path(args.script, run_name="__main__")
         except SystemExit as exc:
+            held = exc
             code = _exit_code(exc)
         except KeyboardInterrupt as exc:
+            held = exc
             _print_program_exception(exc)
             code = 130
         except BaseException as exc:  # the program's own error: report it as Python would
+            held = exc
             _print_program_exception(exc)
             code = 1
     finally:
@@ -227,6 +233,7 @@ def run(args: argparse.Namespace) -> int:
             sys.path[0] = saved_path0
     watcher.rescan()                    # modules whose import was the last
     tracker.create_snapshot("exit")
+    del held
     tracker.detach_all_classes()
     for line in watcher.unmatched():
         _say("warning: " + line)

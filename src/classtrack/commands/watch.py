@@ -146,6 +146,7 @@ class Watcher:
         self.decided: Dict[type, bool] = {}
         self.defined: Dict[str, Set[str]] = {m: set() for m in self.spec_modules}
         self.imported: Set[str] = set()     # of spec_modules, seen in sys.modules
+        self.foreign: Dict[str, Set[str]] = {}  # module -> modules of classes it holds
         self._scanned: Dict[str, Tuple[int, int]] = {}
         self._lock = threading.RLock()
         self._scanning = False
@@ -212,8 +213,13 @@ class Watcher:
 
     def _scan(self, modname: str, namespace: Dict[str, Any]) -> None:
         for value in list(namespace.values()):
-            if isinstance(value, type) and getattr(value, "__module__", None) == modname:
+            if not isinstance(value, type):
+                continue
+            owner = getattr(value, "__module__", None)
+            if owner == modname:
                 self._defined_in(value, modname)
+            elif isinstance(owner, str):
+                self.foreign.setdefault(modname, set()).add(owner)
         # MODULE:CLASS may name a class the module imported from elsewhere
         for (mod, qualname), names in self.by_class.items():
             if mod != modname:
@@ -249,10 +255,11 @@ class Watcher:
                     msg += " (did you mean %s?)" % " or ".join(close)
             else:
                 msg = "%s: the module defines no classes" % n.text
-                subs = sorted(m for m in sys.modules if m.startswith(n.text + "."))
-                if subs:
-                    msg += " (its submodules may: %s%s)" % (
-                        ", ".join(subs[:3]), ", ..." if len(subs) > 3 else "")
+                owners = sorted(set().union(*(self.foreign.get(m, set()) for m in seen))
+                                - {"builtins", "typing", "abc"})
+                if owners:
+                    msg += " (the classes it holds come from %s%s)" % (
+                        ", ".join(owners[:3]), ", ..." if len(owners) > 3 else "")
             out.append(msg)
         return out
 
