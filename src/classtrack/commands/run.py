@@ -154,8 +154,9 @@ def _summary(tracker: Any, dump: str) -> None:
         from classtrack.classtracker_stats import Stats
         stats = Stats(tracker=tracker)
         last = stats.annotate_snapshot(stats.snapshots[-1])
-        top = sorted(last.items(), key=lambda kv: (-kv[1]["sum"], kv[0]))[:5]
-        width = max(len(name) for name, _ in top)
+        live = [kv for kv in last.items() if kv[1]["active"]]
+        top = sorted(live, key=lambda kv: (-kv[1]["sum"], kv[0]))[:5]
+        width = max([len(name) for name, _ in top] + [0])
         for name, info in top:
             _say("  %-*s %8s in %d live" % (width, name, fmt_bytes(info["sum"]), info["active"]))
     _say("dump written to %s (see: classtrack report %s)" % (dump, dump))
