@@ -264,6 +264,9 @@ def _objects(objs: tuple, opts: dict) -> tuple:
     if opts.pop("all", False):
         if objs:
             raise TypeError("asizeof(all=True) takes no objects")
+        # the whole heap includes the interned strings and other objects
+        # shared interpreter-wide (Pympler counts them too)
+        opts.setdefault("shared", True)
         return tuple(gc.get_objects())
     return objs
 

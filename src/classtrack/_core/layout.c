@@ -322,8 +322,9 @@ special_static_size(PyObject *o)
 
 /* Struct sequences (os.stat_result, sys.flags, ...) are tuples whose
  * allocation holds n_fields items while ob_size counts only the visible
- * ones (PyStructSequence_New).  All share one tp_dealloc, learnt from
- * type(sys.flags) at module init. */
+ * ones (PyStructSequence_New, up to 3.12; 3.13 moved the hidden fields into
+ * tp_basicsize).  Never allocated by tp_alloc, so no extra item.  All share
+ * one tp_dealloc, learnt from type(sys.flags) at module init. */
 static destructor structseq_dealloc_fn;
 
 int
@@ -336,6 +337,7 @@ ct_layout_init(void)
     return 0;
 }
 
+#if CT_LAYOUT_VERSION < 0x030D
 /* Items allocated for a struct sequence, or -1 when unknown. */
 static Py_ssize_t
 structseq_fields(PyTypeObject *tp)
@@ -357,6 +359,7 @@ structseq_fields(PyTypeObject *tp)
     }
     return n;
 }
+#endif
 
 /* 1 when heap type tp allocates through PyType_GenericAlloc, directly or
  * under a tracker's hook. */
@@ -394,7 +397,12 @@ ct_body_size(PyObject *o, size_t *size)
     }
     size_t item = (size_t)(tp->tp_itemsize < 0 ? -tp->tp_itemsize : tp->tp_itemsize);
     if (structseq_dealloc_fn != NULL && tp->tp_dealloc == structseq_dealloc_fn) {
+#if CT_LAYOUT_VERSION >= 0x030D
+        /* 3.13 keeps the hidden fields in tp_basicsize: ob_size items */
+        Py_ssize_t n = Py_SIZE(o);
+#else
         Py_ssize_t n = structseq_fields(tp);
+#endif
         if (n < 0) {
             return 0;
         }

@@ -18,6 +18,9 @@
 #include "layout.h"
 
 #include <stdlib.h>
+#if PY_VERSION_HEX < 0x030B0000
+#include <frameobject.h>
+#endif
 
 int
 ct_sizer_refs_init(ct_sizer_refs *refs)
@@ -251,6 +254,20 @@ ct_push_referents(ct_sizer *s, PyObject *obj, Py_ssize_t depth)
             return 0;
         }
     }
+#if CT_LAYOUT_VERSION < 0x030B
+    /* 3.9/3.10: a generator's, coroutine's or async generator's frame is
+     * its own state (3.11+ keeps it inside the object), so it is counted
+     * with it even where frames are not followed */
+    if ((PyGen_Check(obj) || PyCoro_CheckExact(obj) || PyAsyncGen_CheckExact(obj))
+        && ((PyGenObject *)obj)->gi_frame != NULL && !(s->flags & CT_FOLLOW_FRAMES)) {
+        s->flags |= CT_FOLLOW_FRAMES;
+        int r = ct_consider(s, (PyObject *)((PyGenObject *)obj)->gi_frame, depth);
+        s->flags &= ~(unsigned)CT_FOLLOW_FRAMES;
+        if (r < 0) {
+            return -1;
+        }
+    }
+#endif
     if (ct_is_gc(obj) && tp->tp_traverse != NULL) {
         s->nbatch = 0;
         if (tp->tp_traverse(obj, visit_collect, s) != 0) {
@@ -259,6 +276,21 @@ ct_push_referents(ct_sizer *s, PyObject *obj, Py_ssize_t depth)
             }
             return -1;
         }
+#if CT_LAYOUT_VERSION < 0x030B
+        if (tp == &PyFrame_Type) {
+            /* a 3.9/3.10 frame's globals, builtins and caller are not its
+             * own (3.11+ frames do not report them) */
+            PyFrameObject *f = (PyFrameObject *)obj;
+            size_t k = 0;
+            for (size_t i = 0; i < s->nbatch; i++) {
+                PyObject *r = s->batch[i];
+                if (r != f->f_globals && r != f->f_builtins && r != (PyObject *)f->f_back) {
+                    s->batch[k++] = r;
+                }
+            }
+            s->nbatch = k;
+        }
+#endif
         if (consider_array(s, s->batch, (Py_ssize_t)s->nbatch, depth) < 0) {
             return -1;
         }

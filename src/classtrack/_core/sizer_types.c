@@ -449,8 +449,8 @@ flat_size(ct_sizer *s, PyObject *o, ct_flat_parts *parts)
         if (PyDict_Check(o)) {
             v += ct_split_values_correction(o);
         }
-        if (v < (Py_ssize_t)body || v >= CT_SANE_SIZE_LIMIT) {
-            v = -2;
+        if ((v < (Py_ssize_t)body && !CT_ESTIMATE()) || v >= CT_SANE_SIZE_LIMIT) {
+            v = -2;     /* (an estimate has no layout to hold it to) */
         }
     }
     if (v < 0) {
