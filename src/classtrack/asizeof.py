@@ -42,6 +42,22 @@ are never read with ``getattr``: ``__getattr__``, ``__getattribute__``,
 ``__class__`` properties and proxies are not consulted, and no ``__dict__``
 is ever materialised.  Traversal is iterative: any depth works.
 
+Where a size cannot be known from the object, the bound (see
+``docs/sizes.md``, checked by the allocator oracle in ``tests/oracle``):
+an int made by arithmetic may hold digits its value no longer needs (an
+under-count of whole 4-byte digits: at most one after ``+`` or ``*``, after
+``-`` of near-equal numbers up to the larger operand's digits minus the
+result's); a one-digit int on 3.11+ may be 4 bytes smaller than counted;
+a 3.11/3.12 instance's values array may hold up to 7 slots more (56 bytes)
+than counted, for a class's first instances; on 3.13 one instance per
+class may have 8 or 16 bytes more inline-values room.  On a CPython newer
+than the layouts classtrack knows (``classtrack._core.layout_info()``),
+sizes are estimates: each object's own ``__sizeof__`` plus its pre-header,
+with one ``RuntimeWarning``.
+
+``asizeof(all=True)`` sizes everything ``gc.get_objects()`` holds, shared
+objects such as interned strings included (``shared=True`` is implied).
+
 Differences from Pympler, all deliberate: true bytes instead of
 ``sys.getsizeof`` rounded to 8; no default depth limit (Pympler stops at
 100 and silently drops deeper data; ``limit=N`` still works); weakly
