@@ -12,7 +12,8 @@ that one tracker's memory does not disturb the next measurement.
              alternating (heap warmed up, gc disabled during the timing;
              a second row with the collector enabled, as programs run,
              a third on a warm heap whose arenas are reused, as in a
-             long-running program), and the best time per instance of each
+             long-running program; two more with 100 and 5,000 classes
+             tracked beside Node), and the best time per instance of each
   snapshot   create_snapshot() at resolution 0, per tracked instance
   memory     the tracker's memory per tracked instance (tracemalloc: the
              growth from creating N tracked instances minus the growth from
@@ -32,6 +33,7 @@ import sys
 CHILD = r'''
 import gc, json, sys, time, tracemalloc
 impl, what, n, rounds = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
+nclasses = int(sys.argv[5]) if len(sys.argv) > 5 else 1
 if impl == "pympler":
     from pympler.classtracker import ClassTracker
 else:
@@ -46,8 +48,12 @@ class Node:
 def make():
     return [Node(i) for i in range(n)]
 
+# other classes tracked beside Node (the "1, 100, 5,000 classes" rows):
+# finding Node's hook must not cost more with more of them
+others = [type("Other%d" % i, (), {}) for i in range(nclasses - 1)]
+
 out = {}
-if what in ("creation", "creation_gc", "creation_warm"):
+if what in ("creation", "creation_gc", "creation_warm", "creation_many"):
     # Tracked and untracked runs alternate (their order swapping each
     # round), and the figure is the median of the per-round ratios: page
     # faults make single runs on a VM vary by +-20%, drifts cancel.
@@ -65,7 +71,10 @@ if what in ("creation", "creation_gc", "creation_warm"):
     def timed(track):
         t = None
         if track:
-            t = ClassTracker(); t.track_class(Node)
+            t = ClassTracker()
+            for c in others:
+                t.track_class(c)
+            t.track_class(Node)
         t0 = time.perf_counter(); objs = make(); t1 = time.perf_counter()
         del objs
         if t is not None:
@@ -121,9 +130,9 @@ print(json.dumps(out))
 '''
 
 
-def run(impl, what, n, rounds=15):
-    res = subprocess.run([sys.executable, "-c", CHILD, impl, what, str(n), str(rounds)],
-                         capture_output=True, text=True, check=True)
+def run(impl, what, n, rounds=15, nclasses=1):
+    res = subprocess.run([sys.executable, "-c", CHILD, impl, what, str(n), str(rounds),
+                          str(nclasses)], capture_output=True, text=True, check=True)
     return json.loads(res.stdout)
 
 
@@ -148,12 +157,14 @@ def main():
         c = run(impl, "creation", count)
         cg = run(impl, "creation_gc", count)
         cw = run(impl, "creation_warm", count)
+        many = {k: run(impl, "creation_many", count, nclasses=k)["ratio"] for k in (100, 5000)}
         s = run(impl, "snapshot", count)
         m = run(impl, "memory", count)
         rows[impl] = {
             "creation": c["ratio"],
             "creation_gc": cg["ratio"],
             "creation_warm": cw["ratio"],
+            "creation_many": many,
             "creation_ns": (c["untracked"] * 1e9 / count, c["tracked"] * 1e9 / count),
             "snapshot_us": s["snapshot"] * 1e6 / count,
             "per_instance": m["per_instance"],
@@ -168,6 +179,9 @@ def main():
           % (c["creation_gc"], p["creation_gc"]))
     print("| same, gc disabled, warm heap             |         | %9.2fx | %6.1fx |"
           % (c["creation_warm"], p["creation_warm"]))
+    for k in (100, 5000):
+        print("| same, gc disabled, %5d classes tracked |         | %9.2fx | %6.1fx |"
+              % (k, c["creation_many"][k], p["creation_many"][k]))
     print("| creation, ns per instance (untr. / tr.)  |         | %4.0f / %4.0f | %3.0f / %5.0f |"
           % (c["creation_ns"] + p["creation_ns"]))
     print("| create_snapshot(), us per instance       | <=0.25  | %10.3f | %7.2f |"

@@ -37,15 +37,78 @@ static uint64_t hook_epoch;         /* bumped by every change of hook_entries */
 
 static PyObject *ct_hook_alloc(PyTypeObject *type, Py_ssize_t nitems);
 
+/* hook_index: open-addressing table of entry number + 1 (0 = empty),
+ * keyed by the type's address, so that finding an entry costs the same
+ * with 5,000 hooked classes as with one.  index_cap is a power of two at
+ * least twice n_entries, or 0 while the table is small enough to scan
+ * (CT_SCAN_ENTRIES).  Rebuilt whenever entries move (index_rebuild). */
+static uint32_t *hook_index;
+static size_t index_cap;
+#define CT_SCAN_ENTRIES 8
+
+static inline size_t
+index_slot(PyTypeObject *type, size_t cap)
+{
+    uint64_t h = (uint64_t)(uintptr_t)type * 0x9E3779B97F4A7C15ULL;
+    return (size_t)(h >> 32) & (cap - 1);
+}
+
+/* Makes hook_index describe hook_entries[0 .. n_entries).  On memory
+ * failure the index is dropped and lookups scan (correct, only slower). */
+static void
+index_rebuild(void)
+{
+    if (n_entries <= CT_SCAN_ENTRIES) {
+        PyMem_RawFree(hook_index);
+        hook_index = NULL;
+        index_cap = 0;
+        return;
+    }
+    size_t cap = index_cap ? index_cap : 64;
+    while (cap < 2 * n_entries) {
+        cap *= 2;
+    }
+    if (cap != index_cap) {
+        uint32_t *ix = PyMem_RawRealloc(hook_index, cap * sizeof(uint32_t));
+        if (ix == NULL) {
+            PyMem_RawFree(hook_index);
+            hook_index = NULL;
+            index_cap = 0;
+            return;
+        }
+        hook_index = ix;
+        index_cap = cap;
+    }
+    memset(hook_index, 0, index_cap * sizeof(uint32_t));
+    for (size_t i = 0; i < n_entries; i++) {
+        size_t j = index_slot(hook_entries[i].type, index_cap);
+        while (hook_index[j] != 0) {
+            j = (j + 1) & (index_cap - 1);
+        }
+        hook_index[j] = (uint32_t)(i + 1);
+    }
+}
+
 static ct_hook_entry *
 entry_of(PyTypeObject *type)
 {
-    for (size_t i = 0; i < n_entries; i++) {
-        if (hook_entries[i].type == type) {
-            return &hook_entries[i];
+    if (hook_index == NULL) {
+        for (size_t i = 0; i < n_entries; i++) {
+            if (hook_entries[i].type == type) {
+                return &hook_entries[i];
+            }
+        }
+        return NULL;
+    }
+    for (size_t j = index_slot(type, index_cap);; j = (j + 1) & (index_cap - 1)) {
+        uint32_t k = hook_index[j];
+        if (k == 0) {
+            return NULL;
+        }
+        if (hook_entries[k - 1].type == type) {
+            return &hook_entries[k - 1];
         }
     }
-    return NULL;
 }
 
 /* The entry for type, or for its nearest hooked ancestor (a type that
@@ -337,6 +400,7 @@ ct_hook_install(PyTypeObject *type, ct_tracker *tracker, uint32_t name,
         e = &hook_entries[n_entries++];
         Py_INCREF(type);
         e->type = type;
+        index_rebuild();
         e->owners = NULL;
         e->nowners = 0;
         e->fast = NULL;
@@ -402,6 +466,7 @@ drop_entry_if_unowned(ct_hook_entry *e)
     PyMem_Free(e->owners);
     hook_epoch++;
     *e = hook_entries[--n_entries];
+    index_rebuild();
     /* after the table is consistent: 3.12+ type watchers may run code */
     PyType_Modified(type);
     maybe_remove_build_class_wrapper();
