@@ -23,13 +23,15 @@ import sys
 import traceback
 from typing import Any, List, Optional
 
+from classtrack.commands import metrics_server
 from classtrack.commands.common import UserError
 from classtrack.commands.watch import ImportWatch, Watcher, main_aliases, parse_names
 
 USAGE = ("classtrack run [-h] [-o DUMP] [--track-class MODULE:CLASS ...] "
          "[--track-module MODULE ...] [--strict] [--interval SECONDS] [--resolution N] "
-         "[--trace] (SCRIPT | -m MODULE) [ARGS...]")
+         "[--trace] " + metrics_server.USAGE + " (SCRIPT | -m MODULE) [ARGS...]")
 _VALUED = {"-o", "--output", "--track-class", "--track-module", "--interval", "--resolution"}
+_VALUED.update(metrics_server.VALUED)
 
 
 def add_parser(sub) -> None:
@@ -52,6 +54,7 @@ def add_parser(sub) -> None:
     p.add_argument("--resolution", type=int, default=0, metavar="N",
                    help="size referents individually N levels deep (default 0)")
     p.add_argument("--trace", action="store_true", help="record where instances are created")
+    metrics_server.add_arguments(p)
     p.set_defaults(run=run, program=None)
     _PARSERS.append(p)
 
@@ -105,6 +108,7 @@ def parse(parser: argparse.ArgumentParser, argv: List[str]) -> argparse.Namespac
         sub.error("--interval must be >= 0")
     if args.resolution < 0:
         sub.error("--resolution must be >= 0")
+    metrics_server.check(sub, args)
     return args
 
 
@@ -186,6 +190,7 @@ def run(args: argparse.Namespace) -> int:
     if args.module is not None:
         is_package = _find_module(args.module).submodule_search_locations is not None
     tracker = ClassTracker()
+    metrics = metrics_server.start(tracker, args, _say)   # None without --metrics-port
     names = parse_names(args.track_class, args.track_module,
                         main_aliases(args.module, args.script, is_package))
     watcher = Watcher(tracker, names, args.resolution, args.trace, _say)
@@ -229,6 +234,7 @@ def run(args: argparse.Namespace) -> int:
         if importwatch in sys.meta_path:
             sys.meta_path.remove(importwatch)
         tracker.stop_periodic_snapshots()
+        metrics_server.stop(metrics)
         sys.argv = saved_argv
         if saved_path0 is not None and sys.path:
             sys.path[0] = saved_path0
