@@ -374,6 +374,7 @@ class ClassTracker:
     def __init__(self, stream: Optional[IO] = None) -> None:
         self._engine = _core.Tracker(_PACKAGE_DIR)
         self._classes: Dict[type, _Settings] = {}
+        self._watches: List[Any] = []   # package / program watches (_modwatch)
         self.snapshots: List[Snapshot] = []
         self._periodic_thread: Optional[PeriodicThread] = None
         self._stream = stream
@@ -474,6 +475,61 @@ class ClassTracker:
         self._classes[cls] = _Settings(name, level, bool(keep), bool(trace))
         self._rehook()
 
+    def _track_classes(self, classes: List[type], resolution_level: int, keep: bool,
+                       trace: bool) -> List[Tuple[type, Optional[str]]]:
+        """track_class for many classes at once (one rehook); returns each
+        class with None, or the reason it cannot be tracked."""
+        level = _check_level(resolution_level)
+        out: List[Tuple[type, Optional[str]]] = []
+        added = False
+        for cls in classes:
+            why = None
+            if not (cls.__flags__ & (1 << 9)):  # Py_TPFLAGS_HEAPTYPE
+                why = "implemented in C"
+            elif not keep:
+                for sub in _with_subclasses(cls):
+                    if not self._engine.follows(sub):
+                        why = ("its instances (or those of subclass %s) cannot be weakly "
+                               "referenced and their deaths cannot be watched"
+                               % sub.__qualname__)
+                        break
+            if why is None and cls not in self._classes:
+                self._classes[cls] = _Settings(cls.__module__ + "." + cls.__name__, level,
+                                               bool(keep), bool(trace))
+                added = True
+            out.append((cls, why))
+        if added:
+            self._rehook()
+        return out
+
+    def track_package(self, name: str, resolution_level: int = 0, keep: bool = False,
+                      trace: bool = False) -> None:
+        """Track every class defined by the package or module ``name`` and
+        its subpackages, those imported already and those imported later
+        (``track_class`` on each, with these settings).  Classes that cannot
+        be tracked (implemented in C) are skipped; ``untrackable_classes()``
+        lists them with the reason."""
+        if not isinstance(name, str) or not name or not all(
+                part.isidentifier() for part in name.split(".")):
+            raise ValueError("track_package needs a dotted module name, not %r" % (name,))
+        from classtrack import _modwatch
+        self._watch(_modwatch.package_predicate(name), resolution_level, keep, trace,
+                    "package " + name)
+
+    def _watch(self, predicate: Any, resolution_level: int, keep: bool, trace: bool,
+               description: str) -> Any:
+        from classtrack import _modwatch
+        _check_level(resolution_level)
+        watch = _modwatch.ModuleWatch(self, predicate, resolution_level, keep, trace,
+                                      description)
+        self._watches.append(watch)
+        watch.start()
+        return watch
+
+    def untrackable_classes(self) -> List[Tuple[str, str]]:
+        """(class, reason) for each class a package watch could not track."""
+        return [u for w in self._watches for u in w.untrackable]
+
     def _rehook(self) -> None:
         """Hook every tracked class and subclass with the settings of its
         most specialised tracked class; unhook what is no longer covered."""
@@ -501,7 +557,11 @@ class ClassTracker:
         self._rehook()
 
     def detach_all_classes(self) -> None:
-        """Stop tracking new instances of every class; classes are restored."""
+        """Stop tracking new instances of every class; classes are restored
+        and package watches end."""
+        for watch in self._watches:
+            watch.stop()
+        self._watches[:] = []
         self._classes.clear()
         self._engine.unhook_all()
 

@@ -28,9 +28,11 @@ from classtrack.commands.common import UserError
 from classtrack.commands.watch import ImportWatch, Watcher, main_aliases, parse_names
 
 USAGE = ("classtrack run [-h] [-o DUMP] [--track-class MODULE:CLASS ...] "
-         "[--track-module MODULE ...] [--strict] [--interval SECONDS] [--resolution N] "
+         "[--track-module MODULE ...] [--track-package PACKAGE ...] [--track-mine] "
+         "[--strict] [--interval SECONDS] [--resolution N] "
          "[--trace] " + metrics_server.USAGE + " (SCRIPT | -m MODULE) [ARGS...]")
-_VALUED = {"-o", "--output", "--track-class", "--track-module", "--interval", "--resolution"}
+_VALUED = {"-o", "--output", "--track-class", "--track-module", "--track-package",
+           "--interval", "--resolution"}
 _VALUED.update(metrics_server.VALUED)
 
 
@@ -46,6 +48,12 @@ def add_parser(sub) -> None:
     p.add_argument("--track-module", action="append", default=[], metavar="MODULE",
                    help="track every class this module defines (repeatable); the "
                         "program's own module is named as for --track-class")
+    p.add_argument("--track-package", action="append", default=[], metavar="PACKAGE",
+                   help="track every class of this package and its subpackages, also "
+                        "those imported later (repeatable)")
+    p.add_argument("--track-mine", action="store_true",
+                   help="track every class the program defines: __main__ and modules "
+                        "outside the stdlib and site-packages, also those imported later")
     p.add_argument("--strict", action="store_true",
                    help="exit with status 1 (if the program itself succeeded) when a "
                         "--track-class or --track-module tracked no class")
@@ -177,8 +185,23 @@ def _find_module(name: str) -> Any:
     return spec
 
 
+class _PackageName:
+    def __init__(self, text: str) -> None:
+        self.text = text
+
+
+def _package_report(tracker: Any, packages: List[str]) -> List[str]:
+    """What --track-package and --track-mine could not do, once per class or name."""
+    lines = ["cannot track %s: %s; track the Python classes that hold its instances "
+             "instead" % (cls, why) for cls, why in tracker.untrackable_classes()]
+    for package in dict.fromkeys(packages):
+        if not any(m == package or m.startswith(package + ".") for m in sys.modules):
+            lines.append("warning: %s: no such package was ever imported" % package)
+    return lines
+
+
 def run(args: argparse.Namespace) -> int:
-    from classtrack import _core
+    from classtrack import _modwatch
     from classtrack.classtracker import ClassTracker
     from classtrack.classtracker_stats import Stats
 
@@ -197,7 +220,12 @@ def run(args: argparse.Namespace) -> int:
     watcher.rescan()                    # modules imported before the program
     importwatch = ImportWatch(watcher)
     sys.meta_path.insert(0, importwatch)
-    _core.watch_classes(watcher)
+    _modwatch.add_class_callback(watcher)
+    for package in dict.fromkeys(args.track_package):
+        tracker.track_package(package, resolution_level=args.resolution, trace=args.trace)
+    if args.track_mine:
+        tracker._watch(_modwatch.mine_predicate(), args.resolution, False, args.trace,
+                       "the program's classes")
     saved_argv, saved_path0 = sys.argv[:], sys.path[0] if sys.path else None
     code = 0
     global _started
@@ -230,7 +258,7 @@ def run(args: argparse.Namespace) -> int:
             _print_program_exception(exc)
             code = 1
     finally:
-        _core.watch_classes(None)
+        _modwatch.remove_class_callback(watcher)
         if importwatch in sys.meta_path:
             sys.meta_path.remove(importwatch)
         tracker.stop_periodic_snapshots()
@@ -239,9 +267,15 @@ def run(args: argparse.Namespace) -> int:
         if saved_path0 is not None and sys.path:
             sys.path[0] = saved_path0
     watcher.rescan()                    # modules whose import was the last
+    for watch in tracker._watches:
+        watch.rescan()
     tracker.create_snapshot("exit")
     del held
+    package_lines = _package_report(tracker, args.track_package)
+    tracker_watches = list(tracker._watches)
     tracker.detach_all_classes()
+    for line in package_lines:
+        _say(line)
     for line in watcher.unmatched():
         _say("warning: " + line)
     failed = 0
@@ -253,7 +287,10 @@ def run(args: argparse.Namespace) -> int:
     else:
         _summary(tracker, dump)
     if args.strict:
-        missed = watcher.untracked()
+        missed = watcher.untracked() + [
+            _PackageName(p) for p in args.track_package
+            if not any(c.__module__ == p or c.__module__.startswith(p + ".")
+                       for w in tracker_watches for c in w.tracked)]
         if missed:
             _say("--strict: %s tracked no class%s" % (
                 ", ".join(n.text for n in missed),
