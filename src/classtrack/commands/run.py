@@ -23,14 +23,15 @@ import sys
 import traceback
 from typing import Any, List, Optional
 
-from classtrack.commands import metrics_server
+from classtrack.commands import follow, metrics_server
 from classtrack.commands.common import UserError
 from classtrack.commands.watch import ImportWatch, Watcher, main_aliases, parse_names
 
 USAGE = ("classtrack run [-h] [-o DUMP] [--track-class MODULE:CLASS ...] "
          "[--track-module MODULE ...] [--track-package PACKAGE ...] [--track-mine] "
          "[--strict] [--interval SECONDS] [--resolution N] "
-         "[--trace] " + metrics_server.USAGE + " (SCRIPT | -m MODULE) [ARGS...]")
+         "[--trace] " + metrics_server.USAGE + " " + follow.USAGE
+         + " (SCRIPT | -m MODULE) [ARGS...]")
 _VALUED = {"-o", "--output", "--track-class", "--track-module", "--track-package",
            "--interval", "--resolution"}
 _VALUED.update(metrics_server.VALUED)
@@ -63,6 +64,7 @@ def add_parser(sub) -> None:
                    help="size referents individually N levels deep (default 0)")
     p.add_argument("--trace", action="store_true", help="record where instances are created")
     metrics_server.add_arguments(p)
+    follow.add_arguments(p)
     p.set_defaults(run=run, program=None)
     _PARSERS.append(p)
 
@@ -226,6 +228,7 @@ def run(args: argparse.Namespace) -> int:
     if args.track_mine:
         tracker._watch(_modwatch.mine_predicate(), args.resolution, False, args.trace,
                        "the program's classes")
+    dump = follow.start(tracker, watcher, args, dump, _say)   # NAME.<pid>.ctdump with --follow-fork
     saved_argv, saved_path0 = sys.argv[:], sys.path[0] if sys.path else None
     code = 0
     global _started
@@ -278,6 +281,7 @@ def run(args: argparse.Namespace) -> int:
         _say(line)
     for line in watcher.unmatched():
         _say("warning: " + line)
+    dump = follow.this_process_dump(dump)     # a forked child returning here has its own
     failed = 0
     try:
         Stats(tracker=tracker).dump_stats(dump)

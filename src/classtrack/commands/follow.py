@@ -1,0 +1,472 @@
+"""``classtrack run --follow-fork``: track the program's child processes too.
+
+Every process of the run writes its own dump, ``NAME.<pid>.ctdump`` (NAME
+is ``-o`` without ``.ctdump``, by default the program's name), holding the
+instances created in that process.  ``classtrack report NAME.*.ctdump``
+merges them (``classtrack.report.merge``).
+
+How a child is followed depends on how it was started:
+
+* **fork** (``os.fork()``, ``multiprocessing``'s fork start method): the
+  child is a copy of the parent, tracker and hooks included.  An
+  ``os.register_at_fork(after_in_child=...)`` hook makes the copy the
+  child's own: it forgets the parent's records and snapshots (keeping the
+  tracked classes), takes a ``start`` snapshot and restarts the periodic
+  snapshots.  Clocks agree: the engine's clock origin is inherited.
+* **spawn** and **forkserver**: the child is a fresh interpreter (for
+  forkserver, forked from one), which reads its *preparation data* from
+  the parent before it imports the program's main module as
+  ``__mp_main__``.  ``multiprocessing.spawn.get_preparation_data`` is
+  wrapped in the parent to add one entry whose unpickling starts a tracker
+  in the child with the parent's ``--track-*`` settings, ``__main__`` names
+  standing for ``__mp_main__`` too.  No environment variable, ``.pth`` file
+  or ``sitecustomize`` is involved, so other Python processes the program
+  starts are not affected.  The child's dump is written on the parent's
+  clock (its times shifted by the difference of the two clock origins,
+  both measured against ``CLOCK_MONOTONIC``) and with ``__mp_main__``
+  names written as ``__main__``, so that it merges with the parent's.
+
+When a child's dump is written (its ``exit`` snapshot is taken then):
+
+* at ``os._exit`` (how fork and forkserver workers end, and most forked
+  children), through a wrapper of ``os._exit`` installed in children;
+* at interpreter exit (``atexit``: spawn workers, children that return);
+* on SIGTERM (``Pool.terminate()``, leaving a ``with Pool(...)`` block,
+  ``Process.terminate()``): a handler, installed in children whose
+  SIGTERM was not handled already, writes the dump (snapshot
+  ``terminated``) and then lets SIGTERM kill the process as it would have,
+  so the parent still sees exit code -15.  Python runs the handler when
+  the child's main thread next runs Python code: a worker waiting for work
+  (the case of a pool's terminate) does so at once; one inside a long call
+  in C that holds the interpreter does so when the call returns.
+
+Not written: a child killed by SIGKILL (``Process.kill()``, the OOM
+killer), one that replaces itself with ``exec``, one killed by SIGTERM
+where the program installed its own SIGTERM handler that does not exit
+through Python.  A dump is written under a temporary name and renamed, so
+an interrupted write never leaves a truncated ``NAME.<pid>.ctdump``.
+
+A forked child that returns into ``classtrack run`` (an ``os.fork()``
+child that does not call ``os._exit``) writes its dump there, as the
+parent does, under its own pid.
+"""
+import atexit
+import glob
+import io
+import os
+import re
+import signal
+import sys
+import threading
+import time
+from typing import Any, Callable, Dict, List, Optional
+
+USAGE = "[--follow-fork]"
+_KEY = "classtrack_follow"
+_MAIN_ALIAS = "__mp_main__"
+
+
+def add_arguments(p: Any) -> None:
+    p.add_argument("--follow-fork", action="store_true",
+                   help="also track the program's child processes (os.fork, and "
+                        "multiprocessing with the fork, spawn and forkserver start "
+                        "methods); each process writes DUMP.<pid>.ctdump (DUMP without "
+                        ".ctdump): merge them with 'classtrack report DUMP.*.ctdump'")
+
+
+def dump_base(dump: str) -> str:
+    """NAME of ``NAME.<pid>.ctdump``: the dump's name without ``.ctdump``."""
+    return dump[:-len(".ctdump")] if dump.endswith(".ctdump") and dump != ".ctdump" else dump
+
+
+def dump_path(base: str, pid: int) -> str:
+    return "%s.%d.ctdump" % (base, pid)
+
+
+def _clock_origin() -> float:
+    """CLOCK_MONOTONIC when this process's engine clock read 0."""
+    from classtrack import _core
+    return time.monotonic() - _core.now()
+
+
+class _Process:
+    """What this process follows and where its dump goes."""
+
+    def __init__(self, tracker: Any, watcher: Any, config: Dict[str, Any], child: bool,
+                 rebase: bool, display_base: str) -> None:
+        self.tracker = tracker
+        self.watcher = watcher
+        self.config = config            # what a spawned child needs, literals only
+        self.child = child              # False in the process `classtrack run` started
+        self.rebase = rebase            # a fresh interpreter: shift to the parent's clock
+        self.display_base = display_base    # NAME as the user gave it (the parent's dumps)
+        self.pid = os.getpid()
+        self.done = False               # this process's dump is written (or being)
+        self.finishing = False
+        self.pending_term = False
+
+    def own_dump(self) -> str:
+        if not self.child:
+            return dump_path(self.display_base, self.pid)
+        return dump_path(self.config["base"], self.pid)
+
+
+_state: Optional[_Process] = None
+_hooks_installed = False
+_exit_installed = False
+_real_exit: Callable[[int], Any] = os._exit
+
+
+def _say(line: str) -> None:
+    try:
+        sys.stderr.write("classtrack: %s\n" % line)
+        sys.stderr.flush()
+    except (OSError, ValueError, AttributeError):
+        pass
+
+
+# -- in the parent ----------------------------------------------------------------------
+
+def start(tracker: Any, watcher: Any, args: Any, dump: str, say: Callable[[str], None]) -> str:
+    """Called by ``run`` once tracking is set up: without ``--follow-fork``
+    nothing happens and `dump` is returned; with it, children are followed
+    from now on and this process's dump name (``NAME.<pid>.ctdump``) is
+    returned."""
+    global _state
+    if not getattr(args, "follow_fork", False):
+        return dump
+    base = dump_base(dump)
+    config = {
+        "track_class": list(args.track_class),
+        "track_module": list(args.track_module),
+        "track_package": list(getattr(args, "track_package", None) or []),
+        "track_mine": bool(getattr(args, "track_mine", False)),
+        "aliases": _aliases_of(args),
+        "resolution": int(args.resolution),
+        "trace": bool(args.trace),
+        "interval": float(args.interval),
+        "base": os.path.abspath(base),
+        "origin": _clock_origin(),
+        "parent": os.getpid(),
+        "started": time.time(),
+    }
+    _state = _Process(tracker, watcher, config, child=False, rebase=False,
+                      display_base=base)
+    _install_hooks()
+    return _state.own_dump()
+
+
+def _aliases_of(args: Any) -> List[str]:
+    """The names run gave the program's module (computed once, by run)."""
+    from classtrack.commands.watch import main_aliases
+    if not args.module:
+        return sorted(main_aliases(None, args.script, False))
+    import importlib.util
+    try:
+        spec = importlib.util.find_spec(args.module)
+    except (ImportError, ValueError):
+        spec = None
+    is_package = spec is not None and spec.submodule_search_locations is not None
+    return sorted(main_aliases(args.module, None, is_package))
+
+
+def this_process_dump(dump: str) -> str:
+    """Called by ``run`` right before it writes its dump: the name for this
+    process (a forked child that returned into ``run`` has its own pid);
+    the exit hooks then leave the dump to ``run``."""
+    st = _state
+    if st is None:
+        return dump
+    st.done = True
+    return st.own_dump()
+
+
+def _install_hooks() -> None:
+    """Once per process family: the fork hook, the spawn preparation data,
+    the exit handler (inherited by forked children)."""
+    global _hooks_installed
+    if _hooks_installed:
+        return
+    _hooks_installed = True
+    os.register_at_fork(after_in_child=_after_fork)
+    # imported first so that its exit function (which ends and joins the
+    # pool workers still alive) runs before ours, which counts their dumps
+    import multiprocessing.util  # noqa: F401
+    import multiprocessing.spawn as spawn
+    original = spawn.get_preparation_data
+    if not getattr(original, "_classtrack_follow", False):
+        def get_preparation_data(name: str) -> Dict[str, Any]:
+            data = original(name)
+            st = _state
+            if st is not None and not st.done:
+                data[_KEY] = _Bootstrap(st.config)
+            return data
+        get_preparation_data._classtrack_follow = True     # type: ignore[attr-defined]
+        spawn.get_preparation_data = get_preparation_data
+    atexit.register(_at_exit)
+
+
+def _at_exit() -> None:
+    st = _state
+    if st is None:
+        return
+    if st.child:
+        _finish("exit")
+    elif st.pid == os.getpid():
+        _parent_summary(st)
+
+
+def _parent_summary(st: _Process) -> None:
+    """One line: the dumps of this run, and those of an earlier run that
+    the same pattern would also merge."""
+    pattern = st.display_base + ".*.ctdump"
+    mine, stale = [], []
+    for path in glob.glob(glob.escape(st.display_base) + ".*.ctdump"):
+        if not re.search(r"\.\d+\.ctdump$", path):
+            continue
+        try:
+            fresh = os.path.getmtime(path) >= st.config["started"] - 1.0
+        except OSError:
+            continue
+        (mine if fresh else stale).append(path)
+    if len(mine) > 1:
+        _say("%d dumps, one per process: %s (see: classtrack report %s)"
+             % (len(mine), pattern, pattern))
+    if stale:
+        _say("warning: %d more %s file%s from an earlier run: 'classtrack report %s' "
+             "would merge %s too; remove %s or use another -o"
+             % (len(stale), pattern, "s are" if len(stale) > 1 else " is", pattern,
+                "them" if len(stale) > 1 else "it", "them" if len(stale) > 1 else "it"))
+
+
+class _Bootstrap:
+    """An entry of the preparation data: unpickled in a spawn or forkserver
+    child before the program's main module is imported, it starts the
+    child's tracker.  It unpickles as a call of ``exec`` on a few lines that
+    import classtrack and never raise: a child that cannot be followed is
+    still started, with one line on stderr."""
+
+    def __init__(self, config: Dict[str, Any]) -> None:
+        self.config = config
+
+    def __reduce__(self) -> Any:
+        here = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+        source = (
+            "try:\n"
+            "    try:\n"
+            "        from classtrack.commands import follow\n"
+            "    except ImportError:\n"
+            "        import sys\n"
+            "        sys.path.append(%(here)r)\n"
+            "        try:\n"
+            "            from classtrack.commands import follow\n"
+            "        finally:\n"
+            "            sys.path.remove(%(here)r)\n"
+            "    follow.child_start(%(config)r)\n"
+            "except Exception as exc:\n"
+            "    import sys\n"
+            "    sys.stderr.write('classtrack: not following this process: %%s\\n' %% (exc,))\n"
+            % {"here": here, "config": self.config})
+        return (exec, (source, {}))
+
+
+# -- in a child -------------------------------------------------------------------------
+
+def _after_fork() -> None:
+    """os.register_at_fork(after_in_child): the inherited tracker becomes
+    this child's."""
+    st = _state
+    if st is None or st.done:
+        return
+    try:
+        _become_fork_child(st)
+    except Exception as exc:
+        st.done = True          # nothing written for this child
+        _say("not following process %d: %s" % (os.getpid(), exc))
+
+
+def _become_fork_child(st: _Process) -> None:
+    tracker, watcher = st.tracker, st.watcher
+    st.pid = os.getpid()
+    st.child = True
+    st.finishing = st.pending_term = False
+    # a lock held by a thread of the parent stays held here: new ones
+    tracker.snapshot_lock = threading.RLock()
+    if hasattr(watcher, "_lock"):
+        watcher._lock = threading.RLock()
+        watcher._scanning = False
+    # the parent's objects are the parent's: forget its records and
+    # snapshots, keep the tracked classes (their hooks are copied)
+    tracker._engine.clear_records()
+    tracker._engine.clear_snapshots()
+    tracker._views.clear()
+    tracker.snapshots[:] = []
+    tracker._periodic_thread = None     # threads do not survive a fork
+    tracker.create_snapshot("start")
+    if st.config["interval"] > 0:
+        tracker.start_periodic_snapshots(interval=st.config["interval"])
+    _install_exit_hooks()
+
+
+def child_start(config: Dict[str, Any]) -> None:
+    """Start tracking in a spawn or forkserver child (called by the
+    preparation data's bootstrap), as ``run`` did in the parent."""
+    global _state
+    if _state is not None:
+        return
+    from classtrack.classtracker import ClassTracker
+    from classtrack.commands.watch import ImportWatch, Watcher, parse_names
+    tracker = ClassTracker()
+    names = parse_names(config["track_class"], config["track_module"], set(config["aliases"]))
+    for n in names:
+        if "__main__" in n.modules:
+            n.modules = n.modules | {_MAIN_ALIAS}
+    watcher = Watcher(tracker, names, config["resolution"], config["trace"], _say)
+    # the program's main module may be here already (a forkserver imported it)
+    watcher.own_main = None
+    watcher.rescan()
+    sys.meta_path.insert(0, ImportWatch(watcher))
+    _add_class_callback(watcher)
+    for package in config["track_package"]:
+        if hasattr(tracker, "track_package"):
+            tracker.track_package(package, resolution_level=config["resolution"],
+                                  trace=config["trace"])
+    if config["track_mine"] and hasattr(tracker, "_watch"):
+        from classtrack import _modwatch
+        tracker._watch(_modwatch.mine_predicate(), config["resolution"], False,
+                       config["trace"], "the program's classes")
+    tracker.create_snapshot("start")
+    if config["interval"] > 0:
+        tracker.start_periodic_snapshots(interval=config["interval"])
+    _state = _Process(tracker, watcher, config, child=True, rebase=True,
+                      display_base=config["base"])
+    _install_hooks()            # for its own children
+    _install_exit_hooks()
+
+
+def _add_class_callback(watcher: Any) -> None:
+    try:
+        from classtrack import _modwatch
+    except ImportError:
+        from classtrack import _core
+        _core.watch_classes(watcher)
+    else:
+        _modwatch.add_class_callback(watcher)
+
+
+def _remove_class_callback(watcher: Any) -> None:
+    try:
+        from classtrack import _modwatch
+    except ImportError:
+        from classtrack import _core
+        _core.watch_classes(None)
+    else:
+        _modwatch.remove_class_callback(watcher)
+
+
+def _install_exit_hooks() -> None:
+    """In a child: os._exit, SIGTERM (unless the program handles it)."""
+    global _exit_installed
+    if not _exit_installed:
+        _exit_installed = True
+        os._exit = _exit_wrapper
+    try:
+        if signal.getsignal(signal.SIGTERM) == signal.SIG_DFL:
+            signal.signal(signal.SIGTERM, _on_sigterm)
+    except (ValueError, OSError):       # not the main thread: no handler
+        pass
+
+
+def _exit_wrapper(code: int) -> None:
+    _finish("exit")
+    _real_exit(code)
+
+
+def _on_sigterm(signum: int, frame: Any) -> None:
+    st = _state
+    if st is not None and st.finishing:
+        st.pending_term = True          # the dump is being written: die after it
+        return
+    _finish("terminated")
+    _die_by_sigterm()
+
+
+def _die_by_sigterm() -> None:
+    try:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        os.kill(os.getpid(), signal.SIGTERM)
+    finally:
+        _real_exit(128 + signal.SIGTERM)
+
+
+def _finish(label: str) -> None:
+    """Write this child's dump, once."""
+    st = _state
+    if st is None or not st.child or st.done or st.pid != os.getpid():
+        return
+    st.done = True
+    st.finishing = True
+    try:
+        _write_child_dump(st, label)
+    except BaseException as exc:    # never fail the program's exit
+        _say("process %d: cannot write its dump %s: %s"
+             % (os.getpid(), st.own_dump(), getattr(exc, "strerror", None) or exc))
+    finally:
+        st.finishing = False
+    if st.pending_term:
+        _die_by_sigterm()
+
+
+def _write_child_dump(st: _Process, label: str) -> None:
+    from classtrack import _core
+    from classtrack.classtracker_stats import Stats
+    tracker = st.tracker
+    try:
+        _remove_class_callback(st.watcher)
+    except Exception:
+        pass
+    tracker.stop_periodic_snapshots()
+    try:
+        st.watcher.rescan()
+        tracker.create_snapshot(label)
+    except Exception as exc:    # e.g. SIGTERM inside a snapshot: dump what there is
+        _say("process %d: no %s snapshot: %s" % (os.getpid(), label, exc))
+    tracker.detach_all_classes()
+    buf = io.BytesIO()
+    Stats(tracker=tracker).dump_stats(buf, close=False)
+    data = buf.getvalue()
+    if st.rebase:
+        offset = _clock_origin() - st.config["origin"]
+        raw = _core.dump_read(io.BytesIO(data))
+        out = io.BytesIO()
+        _core.dump_write(out, _as_parent(raw, offset))
+        data = out.getvalue()
+    path = st.own_dump()
+    tmp = "%s.tmp" % path
+    with open(tmp, "wb") as f:
+        f.write(data)
+    os.replace(tmp, path)
+
+
+def _main_name(name: str) -> str:
+    if name.startswith(_MAIN_ALIAS + "."):
+        return "__main__." + name[len(_MAIN_ALIAS) + 1:]
+    return name
+
+
+def _as_parent(raw: tuple, offset: float) -> tuple:
+    """A dataset on the parent's clock, with ``__mp_main__`` names written
+    as the parent's ``__main__``."""
+    import array
+    (names, classes, rec_id, rec_name, rec_class, rec_birth, rec_death, rec_trace,
+     reprs, traces, snaps) = raw
+    births = array.array("d")
+    births.frombytes(rec_birth)
+    deaths = array.array("d")
+    deaths.frombytes(rec_death)
+    births = array.array("d", [t + offset for t in births])
+    deaths = array.array("d", [t + offset if t else 0.0 for t in deaths])
+    snaps = [(row[0] + offset,) + tuple(row[1:]) for row in snaps]
+    return ([_main_name(n) for n in names], [_main_name(c) for c in classes], rec_id,
+            rec_name, rec_class, births.tobytes(), deaths.tobytes(), rec_trace, reprs, traces,
+            snaps)
