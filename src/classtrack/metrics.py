@@ -44,9 +44,11 @@ Cost.  Reading live counts is a pass over every record, summing bytes a pass
 over the last snapshot's entries (at a million tracked objects, about 0.4 s
 and 1 s of CPU, while holding the GIL).  Like the background monitor, the
 collector keeps to a ``budget`` (default 5%) of the program's time: when a
-refresh costs more than 10 ms, the values it read are served for the next
-``cost / budget`` seconds before it is done again.  Smaller trackers are read
-afresh at every scrape in which they changed.
+refresh read more than 10,000 records (or snapshot entries) and cost more
+than 10 ms, the values it read are served for the next ``cost / budget``
+seconds before it is done again.  Smaller trackers are read afresh at every
+scrape in which they changed (a garbage collection that happens to run
+during a small refresh does not hold its values back).
 """
 from __future__ import annotations
 
@@ -67,7 +69,9 @@ __all__ = ["ClassTrackerCollector"]
 
 LABEL = "class"
 
-# a refresh costing less than this (CPU seconds) is never held back
+# a refresh reading at most this many items, or costing less than this
+# (CPU seconds), is never held back
+_FREE_ITEMS = 10000
 _FREE_REFRESH = 0.01
 
 _HELP = {
@@ -130,11 +134,11 @@ class ClassTrackerCollector:
         self._live: Dict[str, int] = {}
         self._live_hold = 0.0
 
-    def _hold_until(self, cpu_started: float) -> float:
-        """When a refresh that started at cpu_started (thread CPU clock) and
-        ends now may be done again."""
+    def _hold_until(self, cpu_started: float, items: int) -> float:
+        """When a refresh of items records or entries, which started at
+        cpu_started (thread CPU clock) and ends now, may be done again."""
         cost = _cpu_clock() - cpu_started
-        if cost < _FREE_REFRESH:
+        if items <= _FREE_ITEMS or cost < _FREE_REFRESH:
             return 0.0
         return time.monotonic() + cost / self.budget
 
@@ -143,15 +147,30 @@ class ClassTrackerCollector:
     def _live_counts(self) -> Dict[str, int]:
         """name -> instances alive now: the last point of the tracker's
         history, re-read only when a birth or death happened since."""
-        engine = self.tracker._engine
-        key = (len(engine), engine.alive)
+        key = self._records_key()
         if key != self._live_key and time.monotonic() >= self._live_hold:
             started = _cpu_clock()
             live = {name: points[-1][1] for name, points in self.tracker.history.items()
                     if points}
-            self._live, self._live_key = live, key
-            self._live_hold = self._hold_until(started)
+            # a birth or death between reading the key and the history (in
+            # another thread): keep the counts, but read them again next time
+            self._live_key = key if self._records_key() == key else None
+            self._live = live
+            self._live_hold = self._hold_until(started, key[0])
         return self._live
+
+    def _records_key(self) -> tuple:
+        """Changes with every birth, death and clear: (records, alive, birth
+        of the first record)."""
+        engine = self.tracker._engine
+        n = len(engine)
+        first = None
+        if n:
+            try:
+                first = engine.record(0)[2]
+            except IndexError:      # cleared meanwhile
+                return (0, 0, None)
+        return (n, engine.alive, first)
 
     def _last_sums(self) -> Optional[_Sums]:
         """Byte sums of the last snapshot, computed once per snapshot."""
@@ -196,7 +215,7 @@ class ClassTrackerCollector:
         if len(current) <= k or current[k] is not last:   # cleared while summing
             return cached
         self._sums = _Sums(last, len(snapshots), sizes, retained)
-        self._sums_hold = self._hold_until(started)
+        self._sums_hold = self._hold_until(started, len(entries))
         return self._sums
 
     # -- the collector protocol --------------------------------------------------------
