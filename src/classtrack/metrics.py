@@ -193,7 +193,7 @@ class ClassTrackerCollector:
             names = engine.names
         except IndexError:          # cleared meanwhile
             return cached
-        nrec, nnames = len(record_names), len(names)
+        nnames = len(names)
         by_number = [0] * nnames
         retained_by: Optional[List[int]] = None
         try:
