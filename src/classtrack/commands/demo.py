@@ -8,8 +8,6 @@ import argparse
 import os
 import sys
 
-from classtrack.classtracker import ClassTracker
-from classtrack.classtracker_stats import ConsoleStats, HtmlStats
 
 
 class Employee:
@@ -44,6 +42,10 @@ def add_parser(sub) -> None:
 
 
 def run(args: argparse.Namespace, out=None) -> int:
+    # imported here: every command line (run's above all) pays for what cli imports
+    from classtrack.classtracker import ClassTracker
+    from classtrack.classtracker_stats import ConsoleStats, HtmlStats
+
     out = out or sys.stdout
     if args.employees < 0:
         raise SystemExit("classtrack demo: --employees must be >= 0")

@@ -157,16 +157,16 @@ def _say(line: str) -> None:
         silence(sys.stderr)
 
 
-def _summary(tracker: Any, dump: str) -> None:
+def _summary(stats: Any, dump: str) -> None:
+    """Summary on stderr from the Stats the dump was written from (one pass
+    over the records, not one per use)."""
     from classtrack.report.svg import fmt_bytes
-    snaps = tracker.snapshots
-    index = tracker.index
+    snaps = stats.snapshots
+    index = stats.index
     n = sum(len(v) for v in index.values())
     _say("%d snapshots, %d tracked classes, %d tracked instances"
          % (len(snaps), len(index), n))
     if snaps and index:
-        from classtrack.classtracker_stats import Stats
-        stats = Stats(tracker=tracker)
         last = stats.annotate_snapshot(stats.snapshots[-1])
         live = [kv for kv in last.items() if kv[1]["active"]]
         top = sorted(live, key=lambda kv: (-kv[1]["sum"], kv[0]))[:5]
@@ -283,13 +283,14 @@ def run(args: argparse.Namespace) -> int:
         _say("warning: " + line)
     dump = follow.this_process_dump(dump)     # a forked child returning here has its own
     failed = 0
+    stats = Stats(tracker=tracker)
     try:
-        Stats(tracker=tracker).dump_stats(dump)
+        stats.dump_stats(dump)
     except OSError as exc:
         _say("cannot write %s: %s" % (dump, exc.strerror or exc))
         failed = 1
     else:
-        _summary(tracker, dump)
+        _summary(stats, dump)
     if args.strict:
         missed = watcher.untracked() + [
             _PackageName(p) for p in args.track_package
