@@ -233,7 +233,8 @@ class Stats:
                  stream: Optional[IO[str]] = None) -> None:
         self.stream = stream if stream else sys.stdout
         self.tracker = tracker
-        self.index: Dict[str, List[Any]] = {}
+        self._index: Optional[Dict[str, List[Any]]] = {}
+        self._history: Any = None    # dict, or a function making it on first use
         self.snapshots: List[Snapshot] = []
         self.sorted: List[Any] = []
         self._data: Optional[_Dataset] = None
@@ -256,7 +257,7 @@ class Stats:
             return
         self._signature = sig
         self._install(_Dataset.from_tracker(t), list(t.snapshots))
-        self.history = t.history
+        self._history = lambda: t.history
 
     def _install(self, data: _Dataset, snapshots: List[Snapshot]) -> None:
         self._data = data
@@ -265,11 +266,36 @@ class Stats:
         self._size_cache = {}
         for s in snapshots:
             s.classes = None
-        index: Dict[str, List[Any]] = {}
-        views = [_DataObject(self, i) for i in range(data.nrec)]
-        for i, view in enumerate(views):
-            index.setdefault(data.names[data.rec_name[i]], []).append(view)
-        self.index = index
+        self._index = None      # views are made on first use of index
+
+    @property
+    def index(self) -> Dict[str, List[Any]]:
+        """{classname: [tracked object views]}, made on first use: a dump
+        or report that never looks at single objects never pays for them."""
+        if self._index is None:
+            data = self._data
+            index: Dict[str, List[Any]] = {}
+            if data is not None:
+                names, rec_name = data.names, data.rec_name
+                for i in range(data.nrec):
+                    index.setdefault(names[rec_name[i]], []).append(_DataObject(self, i))
+            self._index = index
+        return self._index
+
+    @index.setter
+    def index(self, value: Dict[str, List[Any]]) -> None:
+        self._index = value
+
+    @property
+    def history(self) -> Dict[str, List[Tuple[float, int]]]:
+        """{classname: [(time, live count), ...]}, computed on first use."""
+        if callable(self._history):
+            self._history = self._history()
+        return self._history if self._history is not None else {}
+
+    @history.setter
+    def history(self, value: Dict[str, List[Tuple[float, int]]]) -> None:
+        self._history = value
 
     def _basic_of(self, i: int) -> int:
         """The size of record i's birth entry: the class's basic size as the
@@ -313,7 +339,7 @@ class Stats:
         self.tracker = None
         self._signature = None
         self._install(data, [_loaded_snapshot(row) for row in data.snaps])
-        self.history = _history(data)
+        self._history = lambda: _history(data)
 
     def dump_stats(self, fdump: Union[str, os.PathLike, IO[bytes]], close: bool = True) -> None:
         """Write the data to a path or a binary file object, in classtrack's

@@ -162,11 +162,11 @@ def _summary(stats: Any, dump: str) -> None:
     over the records, not one per use)."""
     from classtrack.report.svg import fmt_bytes
     snaps = stats.snapshots
-    index = stats.index
-    n = sum(len(v) for v in index.values())
-    _say("%d snapshots, %d tracked classes, %d tracked instances"
-         % (len(snaps), len(index), n))
-    if snaps and index:
+    data = stats._data          # counted from the records, no view per object
+    n = data.nrec if data is not None else 0
+    nclasses = len(set(data.rec_name)) if n else 0
+    _say("%d snapshots, %d tracked classes, %d tracked instances" % (len(snaps), nclasses, n))
+    if snaps and n:
         last = stats.annotate_snapshot(stats.snapshots[-1])
         live = [kv for kv in last.items() if kv[1]["active"]]
         top = sorted(live, key=lambda kv: (-kv[1]["sum"], kv[0]))[:5]
