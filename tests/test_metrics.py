@@ -151,6 +151,7 @@ def test_types_help_and_names_follow_prometheus_conventions(tracker):
         "classtrack_snapshots": "counter",
         "classtrack_tracked_instances": "gauge",
         "classtrack_last_snapshot_age_seconds": "gauge",
+        "classtrack_last_snapshot_cost_seconds": "gauge",
         "classtrack_monitor_interval_seconds": "gauge",
         "classtrack_monitor_effective_interval_seconds": "gauge",
         "classtrack_monitor_stretched": "gauge",
@@ -532,3 +533,21 @@ def test_a_real_prometheus_scrapes_run(tmp_path):
               for s in stats.snapshots]
     assert counts[-1] == 100
     assert 135 in counts
+
+
+def test_last_snapshot_cost_is_the_snapshots_cpu_time(tracker):
+    class Costly:
+        def __init__(self):
+            self.data = [list(range(50)) for _ in range(50)]
+
+    tracker.track_class(Costly)
+    objs = [Costly() for _ in range(300)]
+    registry, _ = registry_for(tracker)
+    families, _ = scrape(registry)
+    assert "classtrack_last_snapshot_cost_seconds" not in families   # no snapshot yet
+    tracker.create_snapshot()
+    cost = tracker.snapshots[-1].cost
+    assert 0 < cost < 5
+    families, _ = scrape(registry)
+    assert single(families, "classtrack_last_snapshot_cost_seconds") == pytest.approx(cost)
+    del objs

@@ -594,6 +594,8 @@ class ClassTracker:
 
     def _take_snapshot(self, description: str, compute_total: bool) -> Snapshot:
         with self.snapshot_lock:
+            cpu_clock = _thread_cpu_clock()
+            cpu_started = cpu_clock()
             if self._classes:
                 self._rehook()
             timestamp, tracked_total, overhead = self._engine.snapshot()
@@ -603,6 +605,9 @@ class ClassTracker:
             if compute_total:
                 from classtrack.asizeof import asizeof
                 snapshot.asizeof_total = asizeof(all=True, code=True) - overhead
+            # what the snapshot cost the program: this thread's CPU seconds
+            # (not wall time, which counts waiting for the GIL)
+            snapshot.cost = max(0.0, cpu_clock() - cpu_started)
             self.snapshots.append(snapshot)
             return snapshot
 
