@@ -11,13 +11,17 @@ from typing import Any
 __all__ = ["tracker_timespace"]
 
 
+_MISSING = ("classtrack.charts needs matplotlib to draw %s: pip install "
+            "'classtrack[charts]' (or pip install matplotlib); nothing was written. "
+            "The HTML report draws its charts without it")
+
+
 def _pyplot() -> Any:
+    """pyplot, or None when matplotlib is missing."""
     try:
         import matplotlib
-    except ImportError as exc:
-        raise ImportError(
-            "classtrack.charts needs matplotlib: pip install 'classtrack[charts]' "
-            "(or pip install matplotlib); the HTML report works without it") from exc
+    except ImportError:
+        return None
     matplotlib.use("Agg", force=False)
     import matplotlib.pyplot as plt
     return plt
@@ -25,8 +29,15 @@ def _pyplot() -> Any:
 
 def tracker_timespace(filename: str, stats: Any) -> None:
     """Memory over time, stacked by class, with the process's RSS, written
-    to `filename` (the format follows its extension: .png, .svg, .pdf)."""
+    to `filename` (the format follows its extension: .png, .svg, .pdf).
+
+    Without matplotlib, as in Pympler, nothing is drawn and the program goes
+    on; unlike Pympler, a RuntimeWarning says so and names the extra."""
     plt = _pyplot()
+    if plt is None:
+        import warnings
+        warnings.warn(_MISSING % (filename,), RuntimeWarning, stacklevel=2)
+        return
     stats.annotate()
     snaps = stats.snapshots
     classes = stats.tracked_classes
