@@ -422,6 +422,14 @@ class ClassTracker:
         from classtrack.classtracker_stats import ConsoleStats
         return ConsoleStats(tracker=self, stream=self._stream)
 
+    def diff(self, snapshot_a: Any, snapshot_b: Any) -> Any:
+        """Per class, what changed from snapshot_a to snapshot_b (each a
+        Snapshot of ``self.snapshots`` or its index, e.g. -2 and -1): a
+        ``ClassDiff`` of count, size and retained deltas, largest size
+        growth first (see ``Stats.diff``)."""
+        from classtrack.classtracker_stats import Stats
+        return Stats(tracker=self).diff_snapshots(snapshot_a, snapshot_b)
+
     # -- tracking objects ------------------------------------------------------
 
     def track_object(self, instance: Any, name: Optional[str] = None,

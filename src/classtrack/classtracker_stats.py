@@ -467,6 +467,43 @@ class Stats:
         self._refresh()
         return sorted(self.index)
 
+    # -- diffs -------------------------------------------------------------------------
+
+    def diff(self, other: "Stats") -> Any:
+        """What changed per class from these statistics to `other`:
+        ``old.diff(new)`` is new minus old, each at its last snapshot.
+        Returns a ``ClassDiff`` (``classtrack.report.diff``): ``DiffRow``
+        rows (count, size and retained deltas), largest size growth first;
+        ``str()`` of it is a table."""
+        if not isinstance(other, Stats):
+            raise TypeError("diff() compares two Stats, not %s" % type(other).__name__)
+        for which, stats in (("old", self), ("new", other)):
+            stats._refresh()
+            if not stats.snapshots:
+                raise ValueError("the %s statistics have no snapshot to compare" % which)
+        return _diff(self, self.snapshots[-1], other, other.snapshots[-1])
+
+    def diff_snapshots(self, old: Union[Snapshot, int], new: Union[Snapshot, int]) -> Any:
+        """The same as ``diff`` between two snapshots of these statistics,
+        each given as a Snapshot of ``self.snapshots`` or its index."""
+        self._refresh()
+        return _diff(self, self._snapshot_of(old), self, self._snapshot_of(new))
+
+    def _snapshot_of(self, which: Union[Snapshot, int]) -> Snapshot:
+        if isinstance(which, Snapshot):
+            if any(s is which for s in self.snapshots):
+                return which
+            raise ValueError("snapshot %s is not one of these statistics' snapshots"
+                             % which.label)
+        if isinstance(which, bool) or not isinstance(which, int):
+            raise TypeError("a snapshot is a Snapshot or an index, not %s"
+                            % type(which).__name__)
+        n = len(self.snapshots)
+        if not -n <= which < n:
+            raise IndexError("snapshot index %d out of range: there %s %d snapshot%s"
+                             % (which, "is" if n == 1 else "are", n, "" if n == 1 else "s"))
+        return self.snapshots[which]
+
 
 def _bisect(col: memoryview, value: int) -> int:
     lo, hi = 0, len(col)
@@ -477,6 +514,36 @@ def _bisect(col: memoryview, value: int) -> int:
         else:
             hi = mid
     return lo if lo < len(col) and col[lo] == value else -1
+
+
+def _class_totals(stats: Stats, snapshot: Snapshot) -> Dict[str, Tuple[int, int, Optional[int]]]:
+    """{classname: (live count, size, retained or None)} at one snapshot,
+    from its per-class aggregates.  Retained bytes come from the summary's
+    "retained" field or its merged Asized's ``retained``, when the snapshot
+    measured them; then a class without a figure retained 0."""
+    classes = stats.annotate_snapshot(snapshot)
+    out: Dict[str, Tuple[int, int, Optional[int]]] = {}
+    measured = False
+    for name, info in classes.items():
+        retained = info.get("retained")
+        if retained is None:
+            retained = getattr(info.get("merged"), "retained", None)
+        measured = measured or retained is not None
+        out[name] = (int(info["active"]), int(info["sum"]),
+                     None if retained is None else int(retained))
+    if measured:
+        out = {k: (c, s, r or 0) for k, (c, s, r) in out.items()}
+    return out
+
+
+def _diff(old_stats: Stats, old: Snapshot, new_stats: Stats, new: Snapshot) -> Any:
+    from classtrack.report.diff import ClassDiff, DiffRow
+    a = _class_totals(old_stats, old)
+    b = _class_totals(new_stats, new)
+    zero_a = (0, 0, 0 if any(r is not None for _, _, r in a.values()) else None)
+    zero_b = (0, 0, 0 if any(r is not None for _, _, r in b.values()) else None)
+    names = list(a) + [n for n in b if n not in a]
+    return ClassDiff([DiffRow(n, a.get(n, zero_a), b.get(n, zero_b)) for n in names], old, new)
 
 
 def _history(data: _Dataset) -> Dict[str, List[Tuple[float, int]]]:

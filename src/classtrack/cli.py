@@ -4,6 +4,7 @@
     classtrack run [options] (SCRIPT | -m MODULE) [ARGS...]
     classtrack report DUMP [--snapshots | --summary | --json] [--sort KEY ...] [--limit N]
                            [--class NAME]
+    classtrack diff OLD NEW [--json] [--limit N]
     classtrack html DUMP [-o report.html]
     classtrack demo [-o classtrack-demo.html]
 
@@ -19,10 +20,10 @@ import os
 import sys
 from typing import IO, List, Optional
 
-from classtrack.commands import demo, html, report, run
+from classtrack.commands import demo, diff, html, report, run
 from classtrack.commands.common import UserError
 
-COMMANDS = [run, report, html, demo]
+COMMANDS = [run, report, diff, html, demo]
 EXIT_BROKEN_PIPE = 141
 
 
