@@ -266,3 +266,94 @@ def test_cli_diff_closed_pipe_is_quiet(tmp_path):
     proc.stdout.close()
     err = proc.stderr.read().decode()
     assert proc.wait(timeout=60) == 141 and err == "", err
+
+
+# -- classtrack report --growth -------------------------------------------------------
+
+class Leak:
+    pass
+
+
+class Wobble:
+    pass
+
+
+LEAK, WOBBLE = __name__ + ".Leak", __name__ + ".Wobble"
+WOBBLE_COUNTS = [5, 2, 6, 3, 7]
+
+
+@pytest.fixture(scope="module")
+def growth_dump(tmp_path_factory):
+    """Five snapshots: Leak 1, 3, 6, 10, 15 alive (always growing); Wobble
+    5, 2, 6, 3, 7 (up and down); Steady 3 throughout."""
+    path = tmp_path_factory.mktemp("growth") / "g.ctdump"
+    t = ClassTracker()
+    for cls in (Leak, Wobble, Steady):
+        t.track_class(cls)
+    leak, wobble, steady = [], [], [Steady() for _ in range(3)]
+    for k, w in enumerate(WOBBLE_COUNTS):
+        leak += [Leak() for _ in range(k + 1)]
+        wobble[:] = [Wobble() for _ in range(w)]
+        t.create_snapshot("s%d" % k)
+    t.detach_all_classes()
+    Stats(tracker=t).dump_stats(str(path))
+    t.close()
+    del leak, wobble, steady
+    return path
+
+
+def growth(dump, *args, json_out=False):
+    r = classtrack("report", dump.name, *args, *(["--json"] if json_out else []), cwd=dump.parent)
+    assert r.returncode == 0 and r.stderr == "", r.stderr
+    return json.loads(r.stdout)["growth"] if json_out else r.stdout.splitlines()
+
+
+def test_growth_names_the_class_that_always_grew(growth_dump):
+    lines = growth(growth_dump, "--growth")                  # default: the last 3 snapshots
+    assert lines[1] == "1 class grew at each of the last 3 snapshots:"
+    assert lines[2].split() == ["class", "s2", "s3", "s4", "change"]
+    assert lines[3].split() == [LEAK, "6", "10", "15", "+9"]
+    assert len(lines) == 4                                  # Wobble and Steady are not named
+    lines = growth(growth_dump, "--growth", "5")
+    assert lines[3].split() == [LEAK, "1", "3", "6", "10", "15", "+14"]
+    # over the last 2 snapshots Wobble grew too (3 -> 7); Leak grew more
+    assert [ln.split()[0] for ln in growth(growth_dump, "--growth=2")[3:]] == [LEAK, WOBBLE]
+    assert [ln.split()[0] for ln in growth(growth_dump, "--growth=2", "--class", "Wob")[3:]] \
+        == [WOBBLE]
+
+
+def test_growth_json(growth_dump):
+    g = growth(growth_dump, "--growth", json_out=True)
+    assert g == {"last": 3, "first_snapshot": 2, "classes": [{"name": LEAK, "counts": [6, 10, 15]}]}
+    # the counts are the report's own: the same "counts" the classes carry
+    r = classtrack("report", growth_dump.name, "--json", "--growth", "2", cwd=growth_dump.parent)
+    doc = json.loads(r.stdout)
+    counts = {c["name"]: c["counts"] for c in doc["classes"]}
+    assert counts[WOBBLE] == WOBBLE_COUNTS
+    assert {c["name"]: c["counts"] for c in doc["growth"]["classes"]} == \
+        {LEAK: counts[LEAK][-2:], WOBBLE: counts[WOBBLE][-2:]}
+
+
+def test_growth_over_more_snapshots_than_there_are(growth_dump):
+    lines = growth(growth_dump, "--growth", "6")
+    assert lines[1] == "nothing to show: --growth 6 needs 6 snapshots, there are 5"
+    assert growth(growth_dump, "--growth", "60", json_out=True) == \
+        {"last": 60, "first_snapshot": None, "classes": []}
+
+
+@pytest.mark.parametrize("args", [["--growth", "1"], ["--growth", "-3"],
+                                  ["--growth", "--summary"], ["--growth", "3", "--snapshots"],
+                                  ["--growth", "--sort", "size"]])
+def test_growth_bad_requests_one_line_exit_1(growth_dump, args):
+    r = classtrack("report", growth_dump.name, *args, cwd=growth_dump.parent)
+    assert r.returncode == 1 and "Traceback" not in r.stderr, r.stderr
+    assert r.stderr.startswith("classtrack: --growth") and len(r.stderr.splitlines()) == 1
+
+
+def test_growing_over_the_report_rows(growth_dump):
+    from classtrack.report import diff, table
+    rows = table.class_rows(Stats(filename=str(growth_dump)))
+    assert [(r.name, c) for r, c in diff.growing(rows, 4)] == [(LEAK, [3, 6, 10, 15])]
+    assert diff.growing(rows, 6) == []
+    with pytest.raises(ValueError):
+        diff.growing(rows, 1)

@@ -9,7 +9,7 @@ import argparse
 import os
 import shutil
 import sys
-from typing import Optional, TextIO
+from typing import Any, Optional, TextIO
 
 from classtrack.commands.common import UserError, load_stats
 
@@ -41,6 +41,10 @@ def add_parser(sub) -> None:
                         "class; with --snapshots, 20 objects)")
     p.add_argument("--class", dest="classname", metavar="NAME",
                    help="only classes (and objects) whose class name contains NAME")
+    p.add_argument("--growth", nargs="?", const=3, type=int, default=None, metavar="N",
+                   help="name the classes whose live count grew at each of the last N "
+                        "snapshots (default 3), with their counts; with --json, in a "
+                        "\"growth\" field.  Write it after DUMP, or as --growth=N")
     p.set_defaults(run=run)
 
 
@@ -66,6 +70,11 @@ def run(args: argparse.Namespace, out: Optional[TextIO] = None) -> int:
     if args.sort and (args.summary or args.json):
         raise UserError("--sort orders the object listing, which --%s does not print"
                         % ("summary" if args.summary else "json"))
+    if args.growth is not None and (args.growth < 2 or args.summary or args.snapshots
+                                    or args.sort):
+        raise UserError("--growth compares at least 2 snapshots, not %d" % args.growth
+                        if args.growth < 2 else "--growth prints its own list, not with "
+                        "--snapshots, --summary or --sort")
     stats = load_stats(args.dump, ConsoleStats)
     stats.stream = out
     if args.summary or args.snapshots or args.sort:
@@ -77,6 +86,8 @@ def run(args: argparse.Namespace, out: Optional[TextIO] = None) -> int:
         return 0
     rows = table.class_rows(stats, contains=args.classname)
     shown = table.limit_rows(rows, args.limit)
+    if args.growth is not None:
+        return _growth(args, stats, rows, out)
     if args.json:
         out.write(table.as_json(stats, shown, source=args.dump) + "\n")
         return 0
@@ -93,4 +104,34 @@ def run(args: argparse.Namespace, out: Optional[TextIO] = None) -> int:
         out.write("(%d more %s not shown: --limit)\n"
                   % (len(rows) - len(shown), "class" if len(rows) - len(shown) == 1
                      else "classes"))
+    return 0
+
+
+def _growth(args: argparse.Namespace, stats: Any, rows: Any, out: TextIO) -> int:
+    """--growth N: the classes whose live count rose at each of the last N snapshots."""
+    import json
+    from classtrack.report import diff, table
+    n = args.growth
+    found = table.limit_rows(diff.growing(rows, n), args.limit)
+    nsnap = len(stats.snapshots)
+    first = nsnap - n if nsnap >= n else None
+    dump = args.dump[0] if isinstance(args.dump, list) else args.dump
+    if args.json:
+        doc = json.loads(table.as_json(stats, table.limit_rows(rows, args.limit), source=dump))
+        doc["growth"] = diff.growth_dict(found, n, first)
+        out.write(json.dumps(doc, separators=(",", ":")) + "\n")
+        return 0
+    out.write(table.describe(stats, len(rows)) + "\n")
+    if first is None:
+        out.write("nothing to show: --growth %d needs %d snapshots, there %s %d\n"
+                  % (n, n, "is" if nsnap == 1 else "are", nsnap))
+        return 0
+    if not found:
+        out.write("no class grew at each of the last %d snapshots\n" % n)
+        return 0
+    out.write("%d %s grew at each of the last %d snapshots:\n"
+              % (len(found), "class" if len(found) == 1 else "classes", n))
+    labels = [s.desc or "#%d" % k for k, s in enumerate(stats.snapshots) if k >= first]
+    for line in diff.format_growth(found, labels):
+        out.write(line + "\n")
     return 0
