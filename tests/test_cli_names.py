@@ -224,7 +224,12 @@ def test_mypyc_compiled_package(tmp_path):
     assert r.stdout.startswith("def f(\n")
     # compiled classes reach the tracker without a class statement ...
     got = tracked(tmp_path)
-    assert got.get("black.linegen.LineGenerator", 0) >= 1
+    # LineGenerator can be weakly referenced, but its weak-reference list is
+    # managed by compiled code (which may reset it after allocation, as
+    # deque's does): said once, or tracked, never both
+    gen_said = [line for line in untrackable(r.stderr) if line.startswith(
+        "classtrack: cannot track black.linegen.LineGenerator:")]
+    assert len(gen_said) + (got.get("black.linegen.LineGenerator", 0) >= 1) == 1
     # ... and those it cannot follow are named once, with what to do
     said = [line for line in untrackable(r.stderr) if line.startswith(
         "classtrack: cannot track black.mode.Mode:")]

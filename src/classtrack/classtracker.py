@@ -475,11 +475,12 @@ class ClassTracker:
             for sub in _with_subclasses(cls):
                 if not self._engine.follows(sub):
                     raise TypeError(
-                        "cannot track class %r: its instances cannot be weakly "
-                        "referenced and their deaths cannot be watched (tracemalloc "
-                        "was tracing when the tracker started); give it a "
-                        "'__weakref__' slot (__slots__ = (..., '__weakref__')) or "
-                        "track with keep=True to hold them alive" % sub.__qualname__)
+                        "cannot track class %r: the deaths of its instances cannot be "
+                        "followed (the allocator watch covers instances of classes "
+                        "defined in Python while tracemalloc is not tracing; otherwise a "
+                        "weak reference is needed, which C code such as deque's resets, "
+                        "or which the class lacks: give it a '__weakref__' slot); track "
+                        "with keep=True to hold them alive" % sub.__qualname__)
         self._classes[cls] = _Settings(name, level, bool(keep), bool(trace))
         self._rehook()
 

@@ -219,6 +219,23 @@ ct_deathwatch_type_presize(PyTypeObject *tp)
 }
 
 int
+ct_weakref_follows_type(PyTypeObject *tp)
+{
+    if (tp->tp_weaklistoffset == 0) {
+        return 0;
+    }
+    /* the class's C ancestor (the first whose tp_dealloc is not
+     * subtype_dealloc) must not own the weak-reference list: C code such as
+     * deque_new clears that list after tp_alloc, which is where the tracking
+     * reference is made, and the death would never be heard of */
+    PyTypeObject *b = tp;
+    while (b != NULL && subtype_dealloc_fn != NULL && b->tp_dealloc == subtype_dealloc_fn) {
+        b = b->tp_base;
+    }
+    return b == NULL || b->tp_weaklistoffset == 0;
+}
+
+int
 ct_deathwatch_covers_type(PyTypeObject *tp)
 {
     return ct_deathwatch_installed && in_watched_interpreter() && ct_deathwatch_type_presize(tp) >= 0;

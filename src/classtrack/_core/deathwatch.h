@@ -100,4 +100,8 @@ void ct_deathwatch_remove(ct_registry *reg);
  * logically and warns.  0, or -1 if the warning raised. */
 int ct_deathwatch_check(void);
 
+/* 1 when instances of tp can be followed by a weak reference made in
+ * tp_alloc: tp has a weak-reference list that no C ancestor manages. */
+int ct_weakref_follows_type(PyTypeObject *tp);
+
 #endif

@@ -426,6 +426,16 @@ new_trackref(ct_registry *reg, const ct_registry_types *types, PyObject *obj,
                      Py_TYPE(obj)->tp_name);
         return NULL;
     }
+    if (fresh && !ct_weakref_follows_type(Py_TYPE(obj))) {
+        /* made inside tp_alloc: the C type's own init would clear the
+         * reference list (deque), so the death would go unheard */
+        PyErr_Format(PyExc_TypeError,
+                     "cannot track '%.100s' objects: their weak-reference list is "
+                     "managed by C code that resets it after allocation (track "
+                     "with keep=True, or track the Python objects that hold them)",
+                     Py_TYPE(obj)->tp_name);
+        return NULL;
+    }
     PyObject *carrier;
     Py_ssize_t off = Py_TYPE(obj)->tp_weaklistoffset;
     if (fresh && off > 0 && (Py_TYPE(obj)->tp_flags & Py_TPFLAGS_HEAPTYPE)) {

@@ -242,7 +242,7 @@ Tracker_follows(ct_tracker *t, PyObject *cls)
         return NULL;
     }
     PyTypeObject *tp = (PyTypeObject *)cls;
-    return PyBool_FromLong(ct_deathwatch_covers_type(tp) || tp->tp_weaklistoffset != 0);
+    return PyBool_FromLong(ct_deathwatch_covers_type(tp) || ct_weakref_follows_type(tp));
 }
 
 /* watched() -> whether the death watch follows this tracker's objects */
