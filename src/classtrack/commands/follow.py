@@ -38,7 +38,9 @@ When a child's dump is written (its ``exit`` snapshot is taken then):
   so the parent still sees exit code -15.  Python runs the handler when
   the child's main thread next runs Python code: a worker waiting for work
   (the case of a pool's terminate) does so at once; one inside a long call
-  in C that holds the interpreter does so when the call returns.
+  in C that holds the interpreter does so when the call returns.  A wait
+  the signal does not interrupt is covered by a thread woken through
+  ``signal.set_wakeup_fd`` (see ``_start_rescuer``).
 
 Not written: a child killed by SIGKILL (``Process.kill()``, the OOM
 killer), one that replaces itself with ``exec``, one killed by SIGTERM
@@ -303,9 +305,22 @@ def _become_fork_child(st: _Process) -> None:
     tracker.snapshots[:] = []
     tracker._periodic_thread = None     # threads do not survive a fork
     tracker.create_snapshot("start")
-    if st.config["interval"] > 0:
-        tracker.start_periodic_snapshots(interval=st.config["interval"])
+    _start_periodic(tracker, st.config["interval"])
     _install_exit_hooks()
+
+
+def _start_periodic(tracker: Any, interval: float) -> None:
+    """The monitor thread, started with SIGTERM blocked so that it never
+    receives the signal meant for the main thread: a Python handler runs in
+    the main thread only, and a main thread waiting for work (a pool worker
+    in its queue's lock) wakes only when the signal interrupts its own wait."""
+    if interval <= 0:
+        return
+    old = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM})
+    try:
+        tracker.start_periodic_snapshots(interval=interval)
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, old)
 
 
 def child_start(config: Dict[str, Any]) -> None:
@@ -336,8 +351,7 @@ def child_start(config: Dict[str, Any]) -> None:
         tracker._watch(_modwatch.mine_predicate(), config["resolution"], False,
                        config["trace"], "the program's classes")
     tracker.create_snapshot("start")
-    if config["interval"] > 0:
-        tracker.start_periodic_snapshots(interval=config["interval"])
+    _start_periodic(tracker, config["interval"])
     _state = _Process(tracker, watcher, config, child=True, rebase=True,
                       display_base=config["base"])
     _install_hooks()            # for its own children
@@ -365,16 +379,74 @@ def _remove_class_callback(watcher: Any) -> None:
 
 
 def _install_exit_hooks() -> None:
-    """In a child: os._exit, SIGTERM (unless the program handles it)."""
+    """In a child: os._exit, and SIGTERM unless the program handles it."""
     global _exit_installed
     if not _exit_installed:
         _exit_installed = True
         os._exit = _exit_wrapper
     try:
-        if signal.getsignal(signal.SIGTERM) == signal.SIG_DFL:
+        # ours when inherited from a followed parent by fork
+        if signal.getsignal(signal.SIGTERM) in (signal.SIG_DFL, _on_sigterm):
             signal.signal(signal.SIGTERM, _on_sigterm)
+            _start_rescuer()
     except (ValueError, OSError):       # not the main thread: no handler
         pass
+
+
+_rescuer_fds: Optional[tuple] = None
+_term_lock = threading.Lock()
+
+
+def _start_rescuer() -> None:
+    """A thread woken by SIGTERM itself, through ``signal.set_wakeup_fd``.
+
+    The Python handler runs only when the main thread runs Python code, and
+    a main thread asleep in a wait the signal did not interrupt (it went to
+    another thread, or came just before the wait began, as happens to a
+    pool worker entering its queue's lock) would never run it: the pool's
+    terminate() would then wait for that worker forever.  The C part of the
+    handler writes the signal's number to the wakeup fd at once, from any
+    thread; this thread reads it, writes the dump, then makes the main
+    thread die of SIGTERM.  Not installed when the program has a wakeup fd
+    of its own (asyncio)."""
+    global _rescuer_fds
+    r, w = os.pipe()
+    os.set_blocking(w, False)
+    old = signal.set_wakeup_fd(w)
+    inherited = _rescuer_fds
+    if old != -1 and (inherited is None or old != inherited[1]):
+        signal.set_wakeup_fd(old)       # the program's: leave it
+        os.close(r)
+        os.close(w)
+        return
+    if inherited is not None:           # the parent process's, copied by fork
+        for fd in inherited:
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+    _rescuer_fds = (r, w)
+    blocked = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM})
+    try:
+        threading.Thread(target=_rescue, args=(r,), name="classtrack-sigterm",
+                         daemon=True).start()
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
+
+
+def _rescue(r: int) -> None:
+    while True:
+        try:
+            data = os.read(r, 64)
+        except InterruptedError:
+            continue
+        except OSError:
+            return
+        if not data:
+            return
+        if signal.SIGTERM in data:
+            _terminate()
+            return
 
 
 def _exit_wrapper(code: int) -> None:
@@ -383,18 +455,39 @@ def _exit_wrapper(code: int) -> None:
 
 
 def _on_sigterm(signum: int, frame: Any) -> None:
-    st = _state
-    if st is not None and st.finishing:
-        st.pending_term = True          # the dump is being written: die after it
-        return
-    _finish("terminated")
+    _terminate()
+
+
+def _terminate() -> None:
+    """SIGTERM, in the main thread's handler or the rescuer: the dump (once),
+    then death by SIGTERM."""
+    got = _term_lock.acquire(timeout=60.0)
+    try:
+        st = _state
+        if st is not None and st.finishing:
+            st.pending_term = True      # the exit path is writing it: it dies after
+            return
+        _finish("terminated")
+    finally:
+        if got:
+            _term_lock.release()
     _die_by_sigterm()
 
 
 def _die_by_sigterm() -> None:
+    """Die as SIGTERM kills, so the parent sees exit code -15.  Only the
+    main thread may restore SIGTERM's default action: another thread sends
+    the main thread the signal (whose handler finds the dump written), and
+    exits with 128 + 15 if it is still alive after a while."""
+    if threading.current_thread() is threading.main_thread():
+        try:
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)
+            os.kill(os.getpid(), signal.SIGTERM)
+        finally:
+            _real_exit(128 + signal.SIGTERM)
     try:
-        signal.signal(signal.SIGTERM, signal.SIG_DFL)
-        os.kill(os.getpid(), signal.SIGTERM)
+        signal.pthread_kill(threading.main_thread().ident, signal.SIGTERM)
+        time.sleep(2.0)
     finally:
         _real_exit(128 + signal.SIGTERM)
 

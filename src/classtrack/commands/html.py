@@ -1,26 +1,37 @@
 """``classtrack html DUMP``: the HTML report of a dump."""
 import argparse
 import os
+import re
 import sys
 
-from classtrack.commands.common import UserError, load_stats, progress
+from classtrack.commands.common import UserError, progress
 
 
 def add_parser(sub) -> None:
     p = sub.add_parser("html", help="write the HTML report of a dump",
                        description="Write an HTML report (an index page and a page per "
                                    "class) that opens offline in any browser.")
-    p.add_argument("dump", metavar="DUMP", help="a dump written by 'classtrack run' or dump_stats")
+    p.add_argument("dump", metavar="DUMP", nargs="+",
+                   help="a dump written by 'classtrack run' or dump_stats; several (the "
+                        "NAME.<pid>.ctdump of 'run --follow-fork') are merged, with a "
+                        "per-process section")
     p.add_argument("-o", "--output", metavar="FILE",
-                   help="the index page to write (default: the dump's name with .html)")
+                   help="the index page to write (default: the dump's name with .html; "
+                        "for NAME.<pid>.ctdump files, NAME.html)")
     p.add_argument("--title", default="ClassTracker Statistics", help="the report's title")
     p.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
     from classtrack.classtracker_stats import HtmlStats
-    stats = load_stats(args.dump, HtmlStats)
-    out = args.output or os.path.splitext(os.path.basename(args.dump))[0] + ".html"
+    from classtrack.report import merge
+    paths = args.dump if isinstance(args.dump, list) else [args.dump]
+    stats, procs = merge.load_any(paths, HtmlStats)
+    stats.processes = procs         # the index page's per-process section, if several
+    first = os.path.basename(paths[0])
+    if procs is not None:
+        first = re.sub(r"\.\d+\.ctdump$", ".ctdump", first)
+    out = args.output or os.path.splitext(first)[0] + ".html"
     progress("rendering %d class pages..." % len(stats.index))
     try:
         stats.create_html(out, title=args.title)

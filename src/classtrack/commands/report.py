@@ -11,7 +11,7 @@ import shutil
 import sys
 from typing import Any, Optional, TextIO
 
-from classtrack.commands.common import UserError, load_stats
+from classtrack.commands.common import UserError
 
 SORT_KEYS = ("classname", "tsize", "birth", "death", "name", "repr", "size")
 
@@ -24,7 +24,10 @@ def add_parser(sub) -> None:
                                    "last.  The table fits the terminal's width (COLUMNS "
                                    "overrides it); into a pipe or a file lines are never "
                                    "wrapped.")
-    p.add_argument("dump", metavar="DUMP", help="a dump written by 'classtrack run' or dump_stats")
+    p.add_argument("dump", metavar="DUMP", nargs="+",
+                   help="a dump written by 'classtrack run' or dump_stats; several (the "
+                        "NAME.<pid>.ctdump of 'run --follow-fork') are merged, with a "
+                        "per-process breakdown")
     mode = p.add_mutually_exclusive_group()
     mode.add_argument("--snapshots", action="store_true",
                       help="print every class in every snapshot, then the largest "
@@ -75,7 +78,8 @@ def run(args: argparse.Namespace, out: Optional[TextIO] = None) -> int:
         raise UserError("--growth compares at least 2 snapshots, not %d" % args.growth
                         if args.growth < 2 else "--growth prints its own list, not with "
                         "--snapshots, --summary or --sort")
-    stats = load_stats(args.dump, ConsoleStats)
+    from classtrack.report import merge
+    stats, procs = merge.load_any(args.dump, ConsoleStats)    # procs: None for one dump
     stats.stream = out
     if args.summary or args.snapshots or args.sort:
         stats.print_summary()
@@ -89,7 +93,11 @@ def run(args: argparse.Namespace, out: Optional[TextIO] = None) -> int:
     if args.growth is not None:
         return _growth(args, stats, rows, out)
     if args.json:
-        out.write(table.as_json(stats, shown, source=args.dump) + "\n")
+        extra = None if procs is None else {
+            "dumps": list(args.dump),
+            "processes": [p.as_dict(args.classname) for p in procs]}
+        out.write(table.as_json(stats, shown, source=_one(args.dump) if procs is None else None,
+                                extra=extra) + "\n")
         return 0
     out.write(table.describe(stats, len(rows)) + "\n")
     if not stats.snapshots or not rows:
@@ -104,7 +112,15 @@ def run(args: argparse.Namespace, out: Optional[TextIO] = None) -> int:
         out.write("(%d more %s not shown: --limit)\n"
                   % (len(rows) - len(shown), "class" if len(rows) - len(shown) == 1
                      else "classes"))
+    if procs is not None:
+        for line in merge.process_lines(procs, args.classname):
+            out.write(line + "\n")
     return 0
+
+
+def _one(dump: Any) -> Any:
+    """The path of a single dump (argparse gives a list of one)."""
+    return dump[0] if isinstance(dump, list) else dump
 
 
 def _growth(args: argparse.Namespace, stats: Any, rows: Any, out: TextIO) -> int:

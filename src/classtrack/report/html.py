@@ -222,6 +222,10 @@ def index_page(rd: ReportData, title: str, files_dir: str) -> str:
     body.append('<section id="classes"><h2>Classes</h2>%s</section>' % table(
         [("class", False), ("instances", True), ("alive (last)", True), ("size (last)", True),
          ("average (last)", True), ("peak size", True), ("share (last)", True)], rows))
+    procs = getattr(rd.stats, "processes", None)    # several dumps merged
+    if procs:
+        from classtrack.report.merge import process_html
+        body.append(process_html(procs))
     srows = []
     for s in snaps:
         proc = s.system_total

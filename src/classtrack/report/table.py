@@ -224,9 +224,11 @@ def _snapshot_dict(s: Any) -> Dict[str, Any]:
     }
 
 
-def as_json(stats: Any, rows: Sequence[ClassRow], source: Optional[str] = None) -> str:
+def as_json(stats: Any, rows: Sequence[ClassRow], source: Optional[str] = None,
+            extra: Optional[Dict[str, Any]] = None) -> str:
     """The rows and the snapshots they refer to, as a JSON document (the
-    schema is in the README, section "The command line")."""
+    schema is in the README, section "The command line"); `extra`: more
+    top-level fields (a merge's "dumps" and "processes")."""
     doc = {
         "format": JSON_FORMAT,
         "version": JSON_VERSION,
@@ -234,4 +236,5 @@ def as_json(stats: Any, rows: Sequence[ClassRow], source: Optional[str] = None) 
         "snapshots": [_snapshot_dict(s) for s in stats.snapshots],
         "classes": [r.as_dict() for r in rows],
     }
+    doc.update(extra or {})
     return json.dumps(doc, separators=(",", ":"))

@@ -1,0 +1,332 @@
+"""Several dumps as one: the processes of a ``run --follow-fork``.
+
+``load(paths, cls)`` reads each dump's columns (the dataset tuple of
+``_core/dumpfmt.h``), merges them column by column into one dataset, and
+loads that into a ``Stats`` subclass through the dump reader, so every
+report works on the merged data unchanged.  Each dump also gets a
+``Process`` summary for the per-process breakdown.
+
+How the columns combine:
+
+* tracking names and classes: the union, first appearance first; each
+  record's name and class numbers, trace numbers, custom reprs and
+  referent trees are renumbered;
+* records: one after the other, dumps in the order of their first
+  snapshot.  A record still alive at its process's last snapshot is given
+  a death just after it (the process ended: its objects went with it), so
+  it does not count as alive after its process;
+* snapshots: one merged snapshot per snapshot of any process, in time
+  order (the dumps of one ``--follow-fork`` run share the parent's clock).
+  A merged snapshot holds, for every process running at that instant
+  (between its first and last snapshot), the entries of its snapshot
+  nearest in time: live counts are exact at that instant (from births and
+  deaths), sizes are each process's nearest measurement (processes are not
+  measured at the same instants), totals (tracked, RSS, VSZ) are sums over
+  those processes.  Its label is the process's
+  own, with ``(pid N)``.  Over ``MAX_SNAPSHOTS`` merged snapshots, evenly
+  spread ones are kept, with each process's first and last.
+"""
+import array
+import bisect
+import io
+import math
+import os
+import re
+from typing import Any, Dict, List, Optional, Sequence, Tuple
+
+from classtrack.commands.common import UserError, progress
+from classtrack.report.table import ClassRow
+
+MAX_SNAPSHOTS = 1000
+_PID = re.compile(r"\.(\d+)\.ctdump$")
+
+
+class Process:
+    """One dump of a merge: the process that wrote it and its own figures."""
+
+    def __init__(self, path: str, raw: tuple) -> None:
+        self.path = path
+        m = _PID.search(os.path.basename(path))
+        self.pid: Optional[int] = int(m.group(1)) if m else None
+        snaps = raw[10]
+        self.times = [row[0] for row in snaps]
+        self.labels = [row[1] for row in snaps]
+        self.nrecords = len(raw[2]) // 8
+        self.rows = _class_rows(raw)
+
+    @property
+    def label(self) -> str:
+        """The pid, or for a dump not named NAME.<pid>.ctdump, its file name."""
+        return "pid %d" % self.pid if self.pid is not None else os.path.basename(self.path)
+
+    @property
+    def start(self) -> Optional[float]:
+        return self.times[0] if self.times else None
+
+    @property
+    def end(self) -> Optional[float]:
+        return self.times[-1] if self.times else None
+
+    def as_dict(self, contains: Optional[str] = None) -> Dict[str, Any]:
+        return {
+            "pid": self.pid,
+            "dump": self.path,
+            "instances": self.nrecords,
+            "snapshots": len(self.times),
+            "start": self.start, "end": self.end,
+            "end_label": self.labels[-1] if self.labels else None,
+            "classes": [{"name": r.name, "instances": r.instances,
+                         "peak_size": r.peak_size, "peak_count": r.peak_count,
+                         "last_size": r.last_size, "last_count": r.last_count}
+                        for r in self.rows if not contains or contains in r.name],
+        }
+
+
+def _class_rows(raw: tuple) -> List[ClassRow]:
+    """Per class of one dump: instances and its series over the dump's own
+    snapshots (what ``table.class_rows`` gives for that dump alone)."""
+    from classtrack import _core
+    names = raw[0]
+    counts = [0] * len(names)
+    for n in memoryview(raw[3]).cast("I"):
+        if n < len(counts):
+            counts[n] += 1
+    series = [_core.aggregate(raw[3], raw[5], raw[6], row[9], row[10], row[11], row[0],
+                              len(names)) for row in raw[10]]
+    rows: Dict[str, ClassRow] = {}
+    for n, name in enumerate(names):
+        row = rows.get(name)
+        sizes = [int(s[0][n]) for s in series]
+        active = [int(s[2][n]) for s in series]
+        if row is None:
+            rows[name] = ClassRow(name, counts[n], active, sizes)
+        else:   # a name listed twice: one row
+            row.instances += counts[n]
+            row.counts = [a + b for a, b in zip(row.counts, active)]
+            row.sizes = [a + b for a, b in zip(row.sizes, sizes)]
+    return sorted(rows.values(), key=lambda r: (-r.peak_size, -r.peak_count, r.name))
+
+
+def read(path: str) -> tuple:
+    """A dump's columns, or UserError naming the problem."""
+    from classtrack import DumpError, _core
+    if not os.path.exists(path):
+        raise UserError("no such dump file: %s" % path)
+    if os.path.isdir(path):
+        raise UserError("%s is a directory, not a dump file" % path)
+    try:
+        size = os.path.getsize(path)
+        if size > 8 << 20:
+            progress("loading %s (%.0f MB)..." % (path, size / 1048576.0))
+        with open(path, "rb") as f:
+            return _core.dump_read(f)
+    except DumpError as exc:
+        raise UserError("cannot read %s: %s" % (path, exc)) from None
+    except OSError as exc:
+        raise UserError("cannot read %s: %s" % (path, exc.strerror or exc)) from None
+
+
+def load(paths: Sequence[str], cls: Any) -> Tuple[Any, List[Process]]:
+    """A `cls` (Stats subclass) over the merged dumps, and one Process per
+    dump in merge order (by first snapshot)."""
+    from classtrack import _core
+    seen: Dict[str, str] = {}
+    for p in paths:
+        key = os.path.realpath(p)
+        if key in seen:
+            raise UserError("%s is given twice (as %s and %s)" % (p, seen[key], p))
+        seen[key] = p
+    raws = [read(p) for p in paths]
+    order = sorted(range(len(paths)), key=lambda k: (_first_time(raws[k]), k))
+    raws = [raws[k] for k in order]
+    procs = [Process(paths[k], raw) for k, raw in zip(order, raws)]
+    merged = merge(raws, [p.label for p in procs])
+    buf = io.BytesIO()
+    _core.dump_write(buf, merged)
+    stats = cls()
+    stats.load_stats(io.BytesIO(buf.getvalue()))
+    return stats, procs
+
+
+def _first_time(raw: tuple) -> float:
+    snaps = raw[10]
+    return snaps[0][0] if snaps else math.inf
+
+
+def _u32(b: bytes) -> array.array:
+    a = array.array("I")
+    a.frombytes(b)
+    return a
+
+
+def _f64(b: bytes) -> array.array:
+    a = array.array("d")
+    a.frombytes(b)
+    return a
+
+
+def merge(raws: Sequence[tuple], labels: Sequence[str]) -> tuple:
+    """One dataset (the dumpfmt.h tuple) from several, in the given order."""
+    name_no: Dict[str, int] = {}
+    class_no: Dict[str, int] = {}
+    rec_id = bytearray()
+    rec_name = array.array("I")
+    rec_class = array.array("I")
+    rec_birth = array.array("d")
+    rec_death = array.array("d")
+    rec_trace = array.array("I")
+    reprs: Dict[int, str] = {}
+    traces: List[Any] = []
+    offsets: List[int] = []
+    for raw in raws:
+        (d_names, d_classes, d_id, d_name, d_class, d_birth, d_death, d_trace, d_reprs,
+         d_traces, d_snaps) = raw
+        base = len(rec_name)
+        offsets.append(base)
+        nmap = [name_no.setdefault(n, len(name_no)) for n in d_names]
+        cmap = [0] + [class_no.setdefault(c, len(class_no)) + 1 for c in d_classes]
+        tbase = len(traces)
+        traces.extend(d_traces)
+        rec_id += d_id
+        rec_name.extend(nmap[n] for n in _u32(d_name))
+        rec_class.extend(cmap[c] for c in _u32(d_class))
+        rec_trace.extend(t + tbase if t else 0 for t in _u32(d_trace))
+        births = _f64(d_birth)
+        rec_birth.extend(births)
+        end = d_snaps[-1][0] if d_snaps else 0.0
+        # alive when its process ended: it died with the process
+        rec_death.extend(d if d else math.nextafter(max(end, b), math.inf)
+                         for b, d in zip(births, _f64(d_death)))
+        for i, text in d_reprs.items():
+            reprs[base + i] = text
+    names = sorted(name_no, key=name_no.get)
+    classes = sorted(class_no, key=class_no.get)
+    snaps = _merged_snapshots(raws, offsets, labels)
+    return (names, classes, bytes(rec_id), rec_name.tobytes(), rec_class.tobytes(),
+            rec_birth.tobytes(), rec_death.tobytes(), rec_trace.tobytes(), reprs, traces,
+            snaps)
+
+
+def _points(raws: Sequence[tuple]) -> List[Tuple[float, int, int]]:
+    """(time, dump, snapshot) of the merged timeline, at most MAX_SNAPSHOTS."""
+    pts = sorted((row[0], d, k) for d, raw in enumerate(raws) for k, row in enumerate(raw[10]))
+    if len(pts) <= MAX_SNAPSHOTS:
+        return pts
+    ends = {(d, 0) for d in range(len(raws))} | {(d, len(raw[10]) - 1)
+                                                for d, raw in enumerate(raws)}
+    keep = [p for p in pts if (p[1], p[2]) in ends]
+    rest = [p for p in pts if (p[1], p[2]) not in ends]
+    room = max(0, MAX_SNAPSHOTS - len(keep))
+    if room and rest:
+        step = len(rest) / float(room)
+        keep += [rest[int(j * step)] for j in range(min(room, len(rest)))]
+    return sorted(keep)
+
+
+def _nearest(ts: List[float], t: float) -> int:
+    """The snapshot of one process nearest in time to t (the earlier if tied)."""
+    j = bisect.bisect_right(ts, t) - 1
+    if j + 1 < len(ts) and ts[j + 1] - t < t - ts[j]:
+        return j + 1
+    return j
+
+
+def _merged_snapshots(raws: Sequence[tuple], offsets: List[int],
+                      labels: Sequence[str]) -> List[tuple]:
+    times = [[row[0] for row in raw[10]] for raw in raws]
+    out = []
+    for t, d, k in _points(raws):
+        src = raws[d][10][k]
+        idx = array.array("I")
+        size = bytearray()
+        flat = bytearray()
+        trees: Dict[int, Any] = {}
+        tracked = asizeof_total = overhead = 0
+        fields: Optional[List[int]] = None
+        for e, raw in enumerate(raws):
+            ts = times[e]
+            if not ts or not ts[0] <= t <= ts[-1]:
+                continue
+            j = k if e == d else _nearest(ts, t)
+            row = raw[10][j]
+            base = offsets[e]
+            idx.extend(i + base for i in _u32(row[9]))
+            size += row[10]
+            flat += row[11]
+            for i, tree in row[12].items():
+                trees[base + i] = tree
+            tracked += row[2]
+            asizeof_total += row[3]
+            overhead += row[4]
+            if row[8] is not None:
+                fields = list(row[8]) if fields is None else [
+                    a + b for a, b in zip(fields, row[8])]
+        desc = "%s (%s)" % (src[1] or "snapshot", labels[d])
+        out.append((t, desc, tracked, asizeof_total, overhead, src[5], src[6], src[7],
+                    tuple(fields) if fields is not None else None, idx.tobytes(),
+                    bytes(size), bytes(flat), trees))
+    return out
+
+
+# -- the per-process breakdown as text ---------------------------------------------------
+
+def process_lines(procs: Sequence[Process], contains: Optional[str] = None) -> List[str]:
+    """The per-process section of ``classtrack report``: one line per
+    process and class (instances ever tracked, peak and last in that
+    process's own snapshots)."""
+    from classtrack.report.svg import fmt_bytes
+    head = ("process", "class", "instances", "peak size", "peak count", "last size",
+            "last count", "ended")
+    body: List[Tuple[str, ...]] = []
+    for p in procs:
+        rows = [r for r in p.rows if not contains or contains in r.name] or [None]
+        for r in rows:
+            if r is None:
+                body.append((p.label, "-", "0", "", "", "", "", p.labels[-1] if p.labels else ""))
+                continue
+            body.append((p.label, r.name, "{:,}".format(r.instances), fmt_bytes(r.peak_size),
+                         "{:,}".format(r.peak_count), fmt_bytes(r.last_size),
+                         "{:,}".format(r.last_count), p.labels[-1] if p.labels else ""))
+    widths = [max(len(row[c]) for row in [head] + body) for c in range(len(head))]
+    left = (0, 1, 7)
+
+    def line(row: Sequence[str]) -> str:
+        return "  ".join(v.ljust(w) if c in left else v.rjust(w)
+                         for c, (v, w) in enumerate(zip(row, widths))).rstrip()
+
+    total = sum(p.nrecords for p in procs)
+    return (["", "%d processes, %s instances tracked; per process:"
+             % (len(procs), "{:,}".format(total)), line(head)]
+            + [line(row) for row in body])
+
+
+def process_html(procs: Sequence[Process]) -> str:
+    """The per-process section of the HTML report."""
+    from html import escape
+    from classtrack.report import svg
+    from classtrack.report.html import table
+    rows = []
+    for p in procs:
+        for r in p.rows:
+            rows.append([(escape(p.label), p.pid if p.pid is not None else p.label, False),
+                         (escape(r.name), r.name, False),
+                         ("%d" % r.instances, r.instances, True),
+                         (svg.fmt_bytes(r.peak_size), r.peak_size, True),
+                         ("%d" % r.peak_count, r.peak_count, True),
+                         (svg.fmt_bytes(r.last_size), r.last_size, True),
+                         ("%d" % r.last_count, r.last_count, True),
+                         (escape(p.labels[-1] if p.labels else ""), None, False)])
+    return ('<section id="processes"><h2>Processes (%d dumps merged)</h2>%s</section>'
+            % (len(procs), table([("process", False), ("class", False), ("instances", True),
+                                  ("peak size", True), ("peak count", True),
+                                  ("last size", True), ("last count", True),
+                                  ("ended", False)], rows)))
+
+
+def load_any(paths: Any, cls: Any) -> Tuple[Any, Optional[List[Process]]]:
+    """One dump as before (no breakdown), several merged with theirs."""
+    from classtrack.commands.common import load_stats
+    paths = [paths] if isinstance(paths, (str, os.PathLike)) else list(paths)
+    if len(paths) == 1:
+        return load_stats(paths[0], cls), None
+    return load(paths, cls)
