@@ -35,12 +35,18 @@ When a child's dump is written (its ``exit`` snapshot is taken then):
   ``Process.terminate()``): a handler, installed in children whose
   SIGTERM was not handled already, writes the dump (snapshot
   ``terminated``) and then lets SIGTERM kill the process as it would have,
-  so the parent still sees exit code -15.  Python runs the handler when
-  the child's main thread next runs Python code: a worker waiting for work
-  (the case of a pool's terminate) does so at once; one inside a long call
-  in C that holds the interpreter does so when the call returns.  A wait
-  the signal does not interrupt is covered by a thread woken through
-  ``signal.set_wakeup_fd`` (see ``_start_rescuer``).
+  so the parent still sees exit code -15.  The dump is written by the
+  main thread's handler or, when the main thread is asleep in a wait the
+  signal did not interrupt, by a thread woken through
+  ``signal.set_wakeup_fd`` (``_start_rescuer``), which then signals the
+  main thread (exit code 143 instead of -15 if the main thread cannot run
+  Python code within 2 s).  Either needs the interpreter: a worker inside
+  a long call in C that holds it writes its dump, and dies, when the call
+  returns.  The dump's last snapshot is taken at the signal: the objects
+  alive then are in it.  A worker terminated before its tracker started
+  (before a spawn or forkserver child read its preparation data, i.e.
+  before it ran any of the program's code) writes no dump and made no
+  tracked object.
 
 Not written: a child killed by SIGKILL (``Process.kill()``, the OOM
 killer), one that replaces itself with ``exec``, one killed by SIGTERM
@@ -354,6 +360,7 @@ def child_start(config: Dict[str, Any]) -> None:
     _start_periodic(tracker, config["interval"])
     _state = _Process(tracker, watcher, config, child=True, rebase=True,
                       display_base=config["base"])
+    import classtrack.classtracker_stats  # noqa: F401  (no import at exit: see _terminate)
     _install_hooks()            # for its own children
     _install_exit_hooks()
 
@@ -394,7 +401,9 @@ def _install_exit_hooks() -> None:
 
 
 _rescuer_fds: Optional[tuple] = None
-_term_lock = threading.Lock()
+# reentrant: the main thread's handler can run again inside its own
+# acquire, when the rescuer signals it after writing the dump
+_term_lock = threading.RLock()
 
 
 def _start_rescuer() -> None:
@@ -455,22 +464,32 @@ def _exit_wrapper(code: int) -> None:
 
 
 def _on_sigterm(signum: int, frame: Any) -> None:
-    _terminate()
+    _terminate(main=True)
 
 
-def _terminate() -> None:
+def _terminate(main: bool = False) -> None:
     """SIGTERM, in the main thread's handler or the rescuer: the dump (once),
-    then death by SIGTERM."""
-    got = _term_lock.acquire(timeout=60.0)
+    then death by SIGTERM.
+
+    The main thread never waits for the rescuer: it may have been stopped
+    holding a lock the rescuer needs (an import's), so its handler returns
+    and the rescuer, done, signals it again.  The rescuer waits for a main
+    thread that is writing the dump, and leaves the death to it."""
+    if main:
+        if not _term_lock.acquire(blocking=False):
+            return                      # the rescuer is writing the dump
+    elif not _term_lock.acquire(timeout=60.0):
+        _real_exit(128 + signal.SIGTERM)
     try:
         st = _state
         if st is not None and st.finishing:
             st.pending_term = True      # the exit path is writing it: it dies after
             return
+        if not main and st is not None and st.done and st.pid == os.getpid():
+            return                      # written by the main thread, which dies
         _finish("terminated")
     finally:
-        if got:
-            _term_lock.release()
+        _term_lock.release()
     _die_by_sigterm()
 
 
