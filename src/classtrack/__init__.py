@@ -7,7 +7,8 @@ from classtrack import asizeof  # the module; calling it sizes (see asizeof.py)
 from classtrack.asizeof import Asized, Asizer, asized, asizesof, basicsize, flatsize
 from classtrack.classtracker import ClassTracker
 from classtrack._core import DumpError
+from classtrack.alive import retained_size, retained_sizes, why_alive
 
 __version__ = "0.1.0"
 
-__all__ = ["ClassTracker", "DumpError", "Asized", "Asizer", "asized", "asizeof", "asizesof", "basicsize", "flatsize"]
+__all__ = ["ClassTracker", "DumpError", "retained_size", "retained_sizes", "why_alive", "Asized", "Asizer", "asized", "asizeof", "asizesof", "basicsize", "flatsize"]

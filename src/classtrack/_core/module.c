@@ -4,6 +4,7 @@
 #include "tracker.h"
 #include "deathwatch.h"
 #include "layout.h"
+#include "graph.h"
 
 static int
 core_exec(PyObject *module)
@@ -22,7 +23,8 @@ core_exec(PyObject *module)
         || PyModule_AddFunctions(module, ct_process_functions) < 0
         || PyModule_AddFunctions(module, ct_dump_writer_functions) < 0
         || PyModule_AddFunctions(module, ct_dump_reader_functions) < 0
-        || PyModule_AddFunctions(module, ct_aggregate_functions) < 0) {
+        || PyModule_AddFunctions(module, ct_aggregate_functions) < 0
+        || PyModule_AddFunctions(module, ct_graph_functions) < 0) {
         return -1;
     }
     st->dump_error = PyErr_NewExceptionWithDoc(

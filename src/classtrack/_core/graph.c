@@ -1,0 +1,568 @@
+/* graph.c - the object graph of the whole heap: who holds what, retained
+ * sizes (dominators) and why an object is alive (shortest root paths).
+ *
+ * Building (ct_graph_build): the nodes are every object gc.get_objects()
+ * returns and every object they refer to (non-GC objects such as str and
+ * int are leaves, never traversed).  Edges come from tp_traverse, plus the
+ * str keys dict_traverse leaves out, plus 3.13's materialised __dict__ that
+ * an instance's traverse hides: the same referents the sizer follows.
+ * Nothing in building runs Python code or creates a Python object.
+ *
+ * Roots, as CPython's collector finds them: a node's refcount minus the
+ * references from traversed nodes (minus the one the gc.get_objects() list
+ * holds) is what is held from outside the graph: stacks, C globals,
+ * non-GC containers.  Those nodes hang from a virtual root, node 0.
+ *
+ * Ownership: `objs` (the gc.get_objects() list) keeps every GC node alive;
+ * leaves are kept alive by a strong reference taken once the roots are
+ * counted (before any size is computed, which may run a __sizeof__).  All
+ * arrays are malloc'ed: nothing here is seen by the collector.
+ * Costs: 4 bytes per node for each of a handful of arrays and 8 bytes per
+ * edge for each of two CSR tables; dominators by Cooper, Harvey and Kennedy
+ * over reverse postorder, iterative, O(E) per pass, few passes.
+ */
+#include "graph.h"
+#include "compat.h"
+#include "layout.h"
+#include "sizer_internal.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+/* ---- pointer -> node number map (open addressing, never shrinks) ---- */
+
+static int
+map_grow(ct_graph *g)
+{
+    size_t cap = g->mapcap ? g->mapcap * 2 : 1024;
+    uintptr_t *keys = calloc(cap, sizeof(uintptr_t));
+    uint32_t *vals = malloc(cap * sizeof(uint32_t));
+    if (keys == NULL || vals == NULL) {
+        free(keys);
+        free(vals);
+        return -1;
+    }
+    for (size_t i = 0; i < g->mapcap; i++) {
+        uintptr_t k = g->mapkeys[i];
+        if (k) {
+            size_t j = (size_t)((k >> 4) * 0x9E3779B97F4A7C15ULL >> 20) & (cap - 1);
+            while (keys[j]) {
+                j = (j + 1) & (cap - 1);
+            }
+            keys[j] = k;
+            vals[j] = g->mapvals[i];
+        }
+    }
+    free(g->mapkeys);
+    free(g->mapvals);
+    g->mapkeys = keys;
+    g->mapvals = vals;
+    g->mapcap = cap;
+    return 0;
+}
+
+uint32_t
+ct_graph_find(const ct_graph *g, PyObject *o)
+{
+    if (g->mapcap == 0) {
+        return 0;
+    }
+    uintptr_t k = (uintptr_t)o;
+    size_t j = (size_t)((k >> 4) * 0x9E3779B97F4A7C15ULL >> 20) & (g->mapcap - 1);
+    while (g->mapkeys[j]) {
+        if (g->mapkeys[j] == k) {
+            return g->mapvals[j];
+        }
+        j = (j + 1) & (g->mapcap - 1);
+    }
+    return 0;
+}
+
+/* The node of o, added if new.  0 on memory failure (0 is never a real
+ * node: it is the virtual root). */
+static uint32_t
+node_of(ct_graph *g, PyObject *o)
+{
+    if ((g->n + 1) * 2 > g->mapcap && map_grow(g) < 0) {
+        return 0;
+    }
+    uintptr_t k = (uintptr_t)o;
+    size_t j = (size_t)((k >> 4) * 0x9E3779B97F4A7C15ULL >> 20) & (g->mapcap - 1);
+    while (g->mapkeys[j]) {
+        if (g->mapkeys[j] == k) {
+            return g->mapvals[j];
+        }
+        j = (j + 1) & (g->mapcap - 1);
+    }
+    if (g->n == g->cap) {
+        size_t cap = g->cap ? g->cap * 2 : 4096;
+        PyObject **nodes = realloc(g->nodes, cap * sizeof(PyObject *));
+        if (nodes == NULL) {
+            return 0;
+        }
+        g->nodes = nodes;
+        g->cap = cap;
+    }
+    uint32_t id = (uint32_t)g->n++;
+    g->nodes[id] = o;
+    g->mapkeys[j] = k;
+    g->mapvals[j] = id;
+    return id;
+}
+
+/* ---- edges ---- */
+
+typedef struct {
+    ct_graph *g;
+    uint32_t src;
+    int failed;
+} edge_ctx;
+
+static int
+add_edge(ct_graph *g, uint32_t src, uint32_t dst)
+{
+    if (g->nedges == g->edgecap) {
+        size_t cap = g->edgecap ? g->edgecap * 2 : 16384;
+        uint32_t *e = realloc(g->edges, cap * 2 * sizeof(uint32_t));
+        if (e == NULL) {
+            return -1;
+        }
+        g->edges = e;
+        g->edgecap = cap;
+    }
+    g->edges[2 * g->nedges] = src;
+    g->edges[2 * g->nedges + 1] = dst;
+    g->nedges++;
+    return 0;
+}
+
+static int
+visit_edge(PyObject *ref, void *arg)
+{
+    edge_ctx *c = arg;
+    if (ref == NULL) {
+        return 0;
+    }
+    uint32_t dst = node_of(c->g, ref);
+    if (dst == 0 || add_edge(c->g, c->src, dst) < 0) {
+        c->failed = 1;
+        return -1;
+    }
+    return 0;
+}
+
+/* 1 when an edge src -> dst was recorded since edge number `from`. */
+static int
+has_edge_since(const ct_graph *g, size_t from, uint32_t dst)
+{
+    for (size_t e = from; e < g->nedges; e++) {
+        if (g->edges[2 * e + 1] == dst) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+static int
+expand(ct_graph *g, uint32_t id)
+{
+    PyObject *o = g->nodes[id];
+    if (!ct_is_gc(o) || Py_TYPE(o)->tp_traverse == NULL) {
+        return 0;
+    }
+    edge_ctx c = {g, id, 0};
+    size_t first = g->nedges;
+    if (Py_TYPE(o)->tp_traverse(o, visit_edge, &c) != 0 || c.failed) {
+        return -1;
+    }
+    if (PyDict_Check(o) && PyDict_GET_SIZE(o) > 0) {
+        /* dict_traverse skips the keys of tables whose keys are all str
+         * (and reports them all otherwise): look for the first str key */
+        Py_ssize_t pos = 0;
+        PyObject *k, *v;
+        int decided = 0, skipped = 0;
+        while (PyDict_Next(o, &pos, &k, &v)) {
+            if (!PyUnicode_CheckExact(k)) {
+                break;      /* a general table: traverse reported the keys */
+            }
+            uint32_t dst = node_of(g, k);
+            if (dst == 0) {
+                return -1;
+            }
+            if (!decided) {
+                decided = 1;
+                skipped = !has_edge_since(g, first, dst);
+            }
+            if (!skipped) {
+                break;
+            }
+            if (add_edge(g, id, dst) < 0) {
+                return -1;
+            }
+        }
+    }
+    if (ct_dict_hidden_from_traverse(o)) {
+        PyObject *d = ct_existing_dict(o);
+        if (d != NULL && visit_edge(d, &c) < 0) {
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* ---- CSR ---- */
+
+static int
+build_csr(ct_graph *g)
+{
+    size_t n = g->n;
+    g->out_off = calloc(n + 1, sizeof(uint32_t));
+    g->in_off = calloc(n + 1, sizeof(uint32_t));
+    g->out = malloc((g->nedges ? g->nedges : 1) * sizeof(uint32_t));
+    g->in = malloc((g->nedges ? g->nedges : 1) * sizeof(uint32_t));
+    if (!g->out_off || !g->in_off || !g->out || !g->in) {
+        return -1;
+    }
+    for (size_t e = 0; e < g->nedges; e++) {
+        g->out_off[g->edges[2 * e] + 1]++;
+        g->in_off[g->edges[2 * e + 1] + 1]++;
+    }
+    for (size_t i = 0; i < n; i++) {
+        g->out_off[i + 1] += g->out_off[i];
+        g->in_off[i + 1] += g->in_off[i];
+    }
+    uint32_t *po = malloc((n + 1) * sizeof(uint32_t));
+    uint32_t *pi = malloc((n + 1) * sizeof(uint32_t));
+    if (!po || !pi) {
+        free(po);
+        free(pi);
+        return -1;
+    }
+    memcpy(po, g->out_off, (n + 1) * sizeof(uint32_t));
+    memcpy(pi, g->in_off, (n + 1) * sizeof(uint32_t));
+    for (size_t e = 0; e < g->nedges; e++) {
+        uint32_t s = g->edges[2 * e], d = g->edges[2 * e + 1];
+        g->out[po[s]++] = d;
+        g->in[pi[d]++] = s;
+    }
+    free(po);
+    free(pi);
+    free(g->edges);
+    g->edges = NULL;
+    return 0;
+}
+
+int
+ct_graph_build(ct_graph *g, PyObject *objs)
+{
+    memset(g, 0, sizeof(*g));
+    if (!PyList_Check(objs)) {
+        PyErr_SetString(PyExc_TypeError, "graph needs the list gc.get_objects() returns");
+        return -1;
+    }
+    g->objs = Py_NewRef(objs);
+    /* node 0 is the virtual root: no object, not in the map */
+    g->nodes = malloc(4096 * sizeof(PyObject *));
+    if (g->nodes == NULL) {
+        goto nomem;
+    }
+    g->cap = 4096;
+    g->nodes[0] = NULL;
+    g->n = 1;
+    Py_ssize_t nobjs = PyList_GET_SIZE(objs);
+    for (Py_ssize_t i = 0; i < nobjs; i++) {
+        if (node_of(g, PyList_GET_ITEM(objs, i)) == 0) {
+            goto nomem;
+        }
+    }
+    g->nlisted = (size_t)nobjs;
+    for (size_t id = 1; id < g->n; id++) {      /* n grows as leaves appear */
+        if (expand(g, (uint32_t)id) < 0) {
+            goto nomem;
+        }
+    }
+    /* held from outside: refcount minus the graph's references (and the
+     * list's, for listed objects) */
+    g->ext = calloc(g->n, sizeof(Py_ssize_t));
+    if (g->ext == NULL) {
+        goto nomem;
+    }
+    for (size_t id = 1; id < g->n; id++) {
+        g->ext[id] = Py_REFCNT(g->nodes[id]) - (id <= g->nlisted ? 1 : 0);
+    }
+    for (size_t e = 0; e < g->nedges; e++) {
+        g->ext[g->edges[2 * e + 1]]--;
+    }
+    size_t roots = 0;
+    for (size_t id = 1; id < g->n; id++) {
+        if (g->ext[id] > 0) {
+            if (add_edge(g, 0, (uint32_t)id) < 0) {
+                goto nomem;
+            }
+            roots++;
+        }
+    }
+    g->nroots = roots;
+    /* leaves live on our reference from here on */
+    for (size_t id = g->nlisted + 1; id < g->n; id++) {
+        Py_INCREF(g->nodes[id]);
+    }
+    g->owns_leaves = 1;
+    if (build_csr(g) < 0) {
+        goto nomem;
+    }
+    return 0;
+nomem:
+    ct_graph_free(g);
+    PyErr_NoMemory();
+    return -1;
+}
+
+void
+ct_graph_free(ct_graph *g)
+{
+    if (g->owns_leaves) {
+        for (size_t id = g->nlisted + 1; id < g->n; id++) {
+            Py_DECREF(g->nodes[id]);
+        }
+    }
+    free(g->nodes);
+    free(g->mapkeys);
+    free(g->mapvals);
+    free(g->edges);
+    free(g->ext);
+    free(g->out_off);
+    free(g->in_off);
+    free(g->out);
+    free(g->in);
+    free(g->size);
+    free(g->idom);
+    free(g->order);
+    Py_CLEAR(g->objs);
+    memset(g, 0, sizeof(*g));
+}
+
+/* ---- sizes ---- */
+
+int
+ct_graph_sizes(ct_graph *g, ct_sizer *s)
+{
+    g->size = calloc(g->n, sizeof(Py_ssize_t));
+    if (g->size == NULL) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    for (size_t id = 1; id < g->n; id++) {
+        Py_ssize_t v = ct_flat_size(s, g->nodes[id]);
+        if (v < 0) {
+            return -1;
+        }
+        g->size[id] = v;
+    }
+    return 0;
+}
+
+/* ---- dominators ---- */
+
+/* Reverse postorder from the root over out-edges; order[k] is the node of
+ * postorder number k, post[node] its number (or UINT32_MAX unreachable). */
+static int
+postorder(ct_graph *g, uint32_t *post)
+{
+    size_t n = g->n;
+    g->order = malloc(n * sizeof(uint32_t));
+    uint32_t *stack = malloc(n * sizeof(uint32_t));
+    uint32_t *next = malloc(n * sizeof(uint32_t));
+    if (!g->order || !stack || !next) {
+        free(stack);
+        free(next);
+        return -1;
+    }
+    for (size_t i = 0; i < n; i++) {
+        post[i] = UINT32_MAX;
+    }
+    uint8_t *onpath = calloc(n, 1);
+    if (onpath == NULL) {
+        free(stack);
+        free(next);
+        return -1;
+    }
+    size_t sp = 0, k = 0;
+    stack[sp++] = 0;
+    next[0] = g->out_off[0];
+    onpath[0] = 1;
+    while (sp) {
+        uint32_t v = stack[sp - 1];
+        if (next[v] < g->out_off[v + 1]) {
+            uint32_t w = g->out[next[v]++];
+            if (!onpath[w]) {
+                onpath[w] = 1;
+                next[w] = g->out_off[w];
+                stack[sp++] = w;
+            }
+        }
+        else {
+            sp--;
+            post[v] = (uint32_t)k;
+            g->order[k++] = v;
+        }
+    }
+    g->nreach = k;
+    free(stack);
+    free(next);
+    free(onpath);
+    return 0;
+}
+
+int
+ct_graph_dominators(ct_graph *g)
+{
+    size_t n = g->n;
+    uint32_t *post = malloc(n * sizeof(uint32_t));
+    g->idom = malloc(n * sizeof(uint32_t));
+    if (post == NULL || g->idom == NULL || postorder(g, post) < 0) {
+        free(post);
+        PyErr_NoMemory();
+        return -1;
+    }
+    for (size_t i = 0; i < n; i++) {
+        g->idom[i] = UINT32_MAX;
+    }
+    g->idom[0] = 0;
+    int changed = 1;
+    while (changed) {
+        changed = 0;
+        /* reverse postorder, the root (last) excluded */
+        for (size_t k = g->nreach - 1; k-- > 0;) {
+            uint32_t b = g->order[k];
+            uint32_t nd = UINT32_MAX;
+            for (uint32_t e = g->in_off[b]; e < g->in_off[b + 1]; e++) {
+                uint32_t p = g->in[e];
+                if (g->idom[p] == UINT32_MAX || post[p] == UINT32_MAX) {
+                    continue;
+                }
+                if (nd == UINT32_MAX) {
+                    nd = p;
+                    continue;
+                }
+                uint32_t f1 = p, f2 = nd;
+                while (f1 != f2) {
+                    while (post[f1] < post[f2]) {
+                        f1 = g->idom[f1];
+                    }
+                    while (post[f2] < post[f1]) {
+                        f2 = g->idom[f2];
+                    }
+                }
+                nd = f1;
+            }
+            /* the root reaches b through an edge 0 -> b when b is held
+             * from outside: in_off lists that edge among b's predecessors */
+            if (nd != g->idom[b]) {
+                g->idom[b] = nd;
+                changed = 1;
+            }
+        }
+    }
+    free(post);
+    return 0;
+}
+
+/* retained[i]: size of i and everything it dominates, in postorder
+ * (a dominator finishes after every node it dominates). */
+Py_ssize_t *
+ct_graph_retained(ct_graph *g)
+{
+    Py_ssize_t *r = calloc(g->n, sizeof(Py_ssize_t));
+    if (r == NULL) {
+        PyErr_NoMemory();
+        return NULL;
+    }
+    for (size_t k = 0; k < g->nreach; k++) {
+        uint32_t v = g->order[k];
+        r[v] += g->size[v];
+        if (v != 0) {
+            r[g->idom[v]] += r[v];
+        }
+    }
+    return r;
+}
+
+/* ---- reachability with some nodes blocked ---- */
+
+Py_ssize_t
+ct_graph_freed_without(ct_graph *g, const uint8_t *blocked)
+{
+    size_t n = g->n;
+    uint8_t *seen = calloc(n, 1);
+    uint8_t *seen_all = calloc(n, 1);
+    uint32_t *queue = malloc(n * sizeof(uint32_t));
+    if (!seen || !seen_all || !queue) {
+        free(seen);
+        free(seen_all);
+        free(queue);
+        PyErr_NoMemory();
+        return -1;
+    }
+    Py_ssize_t freed = 0;
+    for (int pass = 0; pass < 2; pass++) {
+        uint8_t *mark = pass == 0 ? seen_all : seen;
+        size_t head = 0, tail = 0;
+        queue[tail++] = 0;
+        mark[0] = 1;
+        while (head < tail) {
+            uint32_t v = queue[head++];
+            for (uint32_t e = g->out_off[v]; e < g->out_off[v + 1]; e++) {
+                uint32_t w = g->out[e];
+                if (!mark[w] && !(pass == 1 && blocked[w])) {
+                    mark[w] = 1;
+                    queue[tail++] = w;
+                }
+            }
+        }
+    }
+    for (size_t i = 1; i < n; i++) {
+        if (seen_all[i] && !seen[i]) {
+            freed += g->size[i];
+        }
+    }
+    free(seen);
+    free(seen_all);
+    free(queue);
+    return freed;
+}
+
+/* ---- shortest paths from the roots ---- */
+
+int
+ct_graph_distances(ct_graph *g, const uint8_t *is_root, uint32_t skip, uint32_t *dist)
+{
+    size_t n = g->n;
+    uint32_t *queue = malloc(n * sizeof(uint32_t));
+    if (queue == NULL) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    size_t head = 0, tail = 0;
+    for (size_t i = 0; i < n; i++) {
+        dist[i] = UINT32_MAX;
+    }
+    for (size_t i = 1; i < n; i++) {
+        if (is_root[i] && i != skip) {
+            dist[i] = 0;
+            queue[tail++] = (uint32_t)i;
+        }
+    }
+    while (head < tail) {
+        uint32_t v = queue[head++];
+        for (uint32_t e = g->out_off[v]; e < g->out_off[v + 1]; e++) {
+            uint32_t w = g->out[e];
+            if (dist[w] == UINT32_MAX) {
+                dist[w] = dist[v] + 1;
+                queue[tail++] = w;
+            }
+        }
+    }
+    free(queue);
+    return 0;
+}

@@ -1,0 +1,279 @@
+/* graph_type.c - Python binding of the heap graph: _core.retained and
+ * _core.root_paths.  Argument conversion only; see graph.c. */
+#include "state.h"
+#include "graph.h"
+#include "layout.h"
+
+#include <stdlib.h>
+
+static int
+build_with_sizes(PyObject *module, PyObject *objs, ct_graph *g)
+{
+    ct_state *st = ct_get_state(module);
+    if (ct_graph_build(g, objs) < 0) {
+        return -1;
+    }
+    ct_sizer s;
+    ct_sizer_init(&s, &st->sizer_refs);
+    int rc = ct_graph_sizes(g, &s);
+    ct_sizer_fini(&s);
+    if (rc < 0) {
+        ct_graph_free(g);
+    }
+    return rc;
+}
+
+/* retained(objs, targets, together) -> int (together) or [int, ...]:
+ * bytes freed if the targets (all together, or each alone) became
+ * unreachable, over the graph of objs (gc.get_objects()). */
+static PyObject *
+core_retained(PyObject *module, PyObject *args)
+{
+    PyObject *objs, *targets;
+    int together;
+    if (!PyArg_ParseTuple(args, "O!Op:retained", &PyList_Type, &objs, &targets, &together)) {
+        return NULL;
+    }
+    PyObject *seq = PySequence_Fast(targets, "targets must be a sequence");
+    if (seq == NULL) {
+        return NULL;
+    }
+    ct_graph g;
+    if (build_with_sizes(module, objs, &g) < 0) {
+        Py_DECREF(seq);
+        return NULL;
+    }
+    PyObject *result = NULL;
+    Py_ssize_t nt = PySequence_Fast_GET_SIZE(seq);
+    if (together) {
+        uint8_t *blocked = calloc(g.n, 1);
+        if (blocked == NULL) {
+            PyErr_NoMemory();
+            goto done;
+        }
+        for (Py_ssize_t i = 0; i < nt; i++) {
+            uint32_t id = ct_graph_find(&g, PySequence_Fast_GET_ITEM(seq, i));
+            if (id != 0) {
+                blocked[id] = 1;
+            }
+        }
+        Py_ssize_t freed = ct_graph_freed_without(&g, blocked);
+        free(blocked);
+        if (freed >= 0) {
+            result = PyLong_FromSsize_t(freed);
+        }
+        goto done;
+    }
+    if (ct_graph_dominators(&g) < 0) {
+        goto done;
+    }
+    Py_ssize_t *ret = ct_graph_retained(&g);
+    if (ret == NULL) {
+        goto done;
+    }
+    result = PyList_New(nt);
+    for (Py_ssize_t i = 0; result != NULL && i < nt; i++) {
+        uint32_t id = ct_graph_find(&g, PySequence_Fast_GET_ITEM(seq, i));
+        /* an object no other object refers to is a leaf of its own: -1
+         * tells the caller to size it alone */
+        PyObject *v = PyLong_FromSsize_t(id != 0 && g.idom[id] != UINT32_MAX ? ret[id] : -1);
+        if (v == NULL) {
+            Py_CLEAR(result);
+            break;
+        }
+        PyList_SET_ITEM(result, i, v);
+    }
+    free(ret);
+done:
+    ct_graph_free(&g);
+    Py_DECREF(seq);
+    return result;
+}
+
+/* Appends to out the path root .. target as a tuple (ext, refcnt, [objs]). */
+static int
+emit_path(ct_graph *g, const uint32_t *path, size_t len, PyObject *out)
+{
+    PyObject *objsl = PyList_New((Py_ssize_t)len);
+    if (objsl == NULL) {
+        return -1;
+    }
+    for (size_t k = 0; k < len; k++) {
+        PyObject *o = g->nodes[path[len - 1 - k]];
+        PyList_SET_ITEM(objsl, (Py_ssize_t)k, Py_NewRef(o));
+    }
+    /* the root's true refcount: from outside plus from the graph (its
+     * in-edges, less the virtual root's) */
+    uint32_t r = path[len - 1];
+    Py_ssize_t from_graph = (Py_ssize_t)(g->in_off[r + 1] - g->in_off[r]) - (g->ext[r] > 0);
+    PyObject *t = Py_BuildValue("(nnN)", g->ext[r], g->ext[r] + from_graph, objsl);
+    if (t == NULL) {
+        return -1;
+    }
+    int rc = PyList_Append(out, t);
+    Py_DECREF(t);
+    return rc;
+}
+
+/* root_paths(objs, target, limit, named_roots) -> [(ext, refcnt, [root, ..., target])]:
+ * up to limit shortest paths to target from the objects held from outside
+ * the graph and the named roots (modules), target itself never a root. */
+static PyObject *
+core_root_paths(PyObject *Py_UNUSED(module), PyObject *args)
+{
+    PyObject *objs, *target, *named;
+    Py_ssize_t limit;
+    if (!PyArg_ParseTuple(args, "O!OnO:root_paths", &PyList_Type, &objs, &target, &limit,
+                          &named)) {
+        return NULL;
+    }
+    PyObject *seq = PySequence_Fast(named, "named roots must be a sequence");
+    if (seq == NULL) {
+        return NULL;
+    }
+    ct_graph g;
+    if (ct_graph_build(&g, objs) < 0) {
+        Py_DECREF(seq);
+        return NULL;
+    }
+    PyObject *out = PyList_New(0);
+    uint8_t *is_root = calloc(g.n, 1);
+    uint32_t *dist = malloc(g.n * sizeof(uint32_t));
+    uint32_t *path = NULL, *cursor = NULL;
+    if (out == NULL || is_root == NULL || dist == NULL) {
+        if (out != NULL) {
+            PyErr_NoMemory();
+        }
+        goto error;
+    }
+    for (size_t i = 1; i < g.n; i++) {
+        is_root[i] = g.ext[i] > 0;
+    }
+    for (Py_ssize_t i = 0; i < PySequence_Fast_GET_SIZE(seq); i++) {
+        uint32_t id = ct_graph_find(&g, PySequence_Fast_GET_ITEM(seq, i));
+        if (id != 0) {
+            is_root[id] = 1;
+        }
+    }
+    uint32_t t = ct_graph_find(&g, target);
+    if (t == 0 || limit <= 0) {
+        goto done;
+    }
+    if (ct_graph_distances(&g, is_root, t, dist) < 0) {
+        goto error;
+    }
+    if (dist[t] == UINT32_MAX) {
+        goto done;      /* only held by the caller, or garbage */
+    }
+    /* backtracking over predecessors one step closer to a root: every such
+     * choice leads to a root, so each path costs its length */
+    size_t len = (size_t)dist[t] + 1;
+    path = malloc(len * sizeof(uint32_t));
+    cursor = malloc(len * sizeof(uint32_t));
+    if (path == NULL || cursor == NULL) {
+        PyErr_NoMemory();
+        goto error;
+    }
+    size_t depth = 0;
+    path[0] = t;
+    cursor[0] = g.in_off[t];
+    Py_ssize_t found = 0;
+    while (found < limit) {
+        uint32_t v = path[depth];
+        if (dist[v] == 0) {
+            if (emit_path(&g, path, depth + 1, out) < 0) {
+                goto error;
+            }
+            found++;
+            if (depth == 0) {
+                break;
+            }
+            depth--;
+            continue;
+        }
+        int advanced = 0;
+        while (cursor[depth] < g.in_off[v + 1]) {
+            uint32_t p = g.in[cursor[depth]++];
+            if (p != 0 && dist[p] + 1 == dist[v]) {
+                path[depth + 1] = p;
+                cursor[depth + 1] = g.in_off[p];
+                depth++;
+                advanced = 1;
+                break;
+            }
+        }
+        if (!advanced) {
+            if (depth == 0) {
+                break;
+            }
+            depth--;
+        }
+    }
+done:
+    free(path);
+    free(cursor);
+    free(is_root);
+    free(dist);
+    ct_graph_free(&g);
+    Py_DECREF(seq);
+    return out;
+error:
+    Py_CLEAR(out);
+    goto done;
+}
+
+static int
+collect_attr(PyObject *name, PyObject *value, void *arg)
+{
+    PyObject *pair = PyTuple_Pack(2, name, value);
+    if (pair == NULL) {
+        return -1;
+    }
+    int rc = PyList_Append((PyObject *)arg, pair);
+    Py_DECREF(pair);
+    return rc;
+}
+
+/* attr_items(obj) -> [(name, value)]: the instance attributes kept in its
+ * values storage or existing __dict__, read in place (never creates a
+ * __dict__); slots are not included. */
+static PyObject *
+core_attr_items(PyObject *Py_UNUSED(module), PyObject *obj)
+{
+    PyObject *out = PyList_New(0);
+    if (out == NULL) {
+        return NULL;
+    }
+    int r = ct_visit_attr_values(obj, collect_attr, out);
+    if (r < 0) {
+        Py_DECREF(out);
+        return NULL;
+    }
+    if (r == 0) {
+        PyObject *d = ct_existing_dict(obj);
+        if (d != NULL && PyDict_Check(d)) {
+            Py_ssize_t pos = 0;
+            PyObject *k, *v;
+            while (PyDict_Next(d, &pos, &k, &v)) {
+                if (collect_attr(k, v, out) < 0) {
+                    Py_DECREF(out);
+                    return NULL;
+                }
+            }
+        }
+    }
+    return out;
+}
+
+PyMethodDef ct_graph_functions[] = {
+    {"attr_items", core_attr_items, METH_O,
+     "attr_items(obj) -> [(name, value)] of its attribute storage, read in place."},
+    {"retained", core_retained, METH_VARARGS,
+     "retained(objs, targets, together) -> bytes freed if the targets became "
+     "unreachable (together: one int; else one per target, -1 for a target "
+     "nothing refers to)."},
+    {"root_paths", core_root_paths, METH_VARARGS,
+     "root_paths(objs, target, limit, named_roots) -> up to limit shortest "
+     "paths [(ext, refcnt, [root, ..., target])] from the roots to target."},
+    {NULL, NULL, 0, NULL},
+};
