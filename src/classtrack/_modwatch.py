@@ -76,10 +76,10 @@ _import_hook = _ImportHook()
 
 class ModuleWatch:
     def __init__(self, tracker: Any, predicate: Callable[[str], bool], resolution_level: int,
-                 keep: bool, trace: bool, description: str) -> None:
+                 keep: bool, trace: bool, description: str, retained: bool = False) -> None:
         self.tracker = weakref.ref(tracker)
         self.predicate = predicate
-        self.settings = (resolution_level, keep, trace)
+        self.settings = (resolution_level, keep, trace, retained)
         self.description = description
         self.tracked: "weakref.WeakSet[type]" = weakref.WeakSet()
         self.untrackable: List[Tuple[str, str]] = []    # (class name, why)
@@ -130,8 +130,8 @@ class ModuleWatch:
         fresh = [c for c in classes if c not in self._decided]
         if not fresh:
             return
-        level, keep, trace = self.settings
-        for cls, why in tracker._track_classes(fresh, level, keep, trace):
+        level, keep, trace, retained = self.settings
+        for cls, why in tracker._track_classes(fresh, level, keep, trace, retained):
             self._decided[cls] = why is None
             if why is None:
                 self.tracked.add(cls)

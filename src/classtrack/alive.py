@@ -30,7 +30,7 @@ from __future__ import annotations
 import gc
 import sys
 import types
-from typing import Any, Dict, Iterable, List, Optional
+from typing import Any, Dict, Iterable, List, Optional, Tuple
 
 from classtrack import _core
 
@@ -204,3 +204,13 @@ def why_alive(obj: Any, limit: int = 3) -> List[Path]:
         del chain
     del raw
     return paths
+
+
+def tracked_retained(objs: List[Any]) -> Tuple[List[int], int]:
+    """TEMPORARY (replaced by the graph engine's): retained sizes and shared."""
+    targets = list(objs)
+    heap = _heap([targets, objs])
+    sizes = _core.retained(heap, targets, False)
+    together = _core.retained(heap, targets, True) if targets else 0
+    del heap
+    return list(sizes), max(0, together - sum(sizes))

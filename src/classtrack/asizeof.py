@@ -108,7 +108,7 @@ class Asized:
     ``name`` how the object was reached (``'[V] key: value'``, ``'[0]'``...).
     """
 
-    __slots__ = ("size", "flat", "refs", "name")
+    __slots__ = ("size", "flat", "refs", "name", "retained")
 
     def __init__(self, size: int, flat: int, refs: Iterable["Asized"] = (),
                  name: Optional[str] = None) -> None:
@@ -116,6 +116,9 @@ class Asized:
         self.flat = flat
         self.refs = tuple(refs)
         self.name = name
+        # a tracker's snapshot entry taken with retained sizes: the bytes
+        # freed if the object became unreachable (else None)
+        self.retained: Optional[int] = None
 
     def __str__(self) -> str:
         return "size %r, flat %r, refs[%d], name %r" % (

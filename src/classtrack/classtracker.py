@@ -204,11 +204,13 @@ class TrackedObject(_SizeQueries):
         basic size, derived now, never stored), then one entry for each
         snapshot the object was alive in -- Pympler's shape."""
         out = [_birth_entry(self.birth, _class_basicsize(self._record()[7]))]
+        retained_at = self._tracker._retained_at
         for ts, size, flat, tree in self._tracker._engine.record_sizes(self._index):
-            if tree is not None:
-                out.append((ts, _asized(tree)))
-            else:
-                out.append((ts, Asized(size, flat, (), self.name)))
+            a = _asized(tree) if tree is not None else Asized(size, flat, (), self.name)
+            measured = retained_at.get(ts)
+            if measured is not None:
+                a.retained = measured.get(self._index)
+            out.append((ts, a))
         return out
 
     def set_resolution_level(self, resolution_level: int) -> None:
@@ -235,6 +237,8 @@ class Snapshot:
         self.system_total = ProcessMemoryInfo()
         self.desc = description
         self.classes: Optional[Dict[str, Dict[str, Any]]] = None
+        # retained=True: bytes the measured objects keep alive only together
+        self.shared: Optional[int] = None
         # set by the background monitor: requested and effective interval
         self.interval: Optional[float] = None
         self.effective_interval: Optional[float] = None
@@ -359,13 +363,15 @@ def _stop_monitors() -> None:
 
 
 class _Settings:
-    __slots__ = ("name", "resolution_level", "keep", "trace")
+    __slots__ = ("name", "resolution_level", "keep", "trace", "retained")
 
-    def __init__(self, name: str, resolution_level: int, keep: bool, trace: bool) -> None:
+    def __init__(self, name: str, resolution_level: int, keep: bool, trace: bool,
+                 retained: bool = False) -> None:
         self.name = name
         self.resolution_level = resolution_level
         self.keep = keep
         self.trace = trace
+        self.retained = retained
 
 
 class ClassTracker:
@@ -379,6 +385,10 @@ class ClassTracker:
         self._periodic_thread: Optional[PeriodicThread] = None
         self._stream = stream
         self._views: Dict[int, TrackedObject] = {}
+        # retained sizes: records asked for one by track_object(retained=True),
+        # and each snapshot's figures by timestamp ({record index: bytes})
+        self._retained_records: set = set()
+        self._retained_at: Dict[float, Dict[int, int]] = {}
         # reentrant: code run by a snapshot (a __repr__) may call back in
         self.snapshot_lock = threading.RLock()
 
@@ -434,15 +444,21 @@ class ClassTracker:
 
     def track_object(self, instance: Any, name: Optional[str] = None,
                      resolution_level: int = 0, keep: bool = False,
-                     trace: bool = False) -> None:
+                     trace: bool = False, retained: bool = False) -> None:
         """Track one object.  TypeError if it cannot be weakly referenced,
-        unless keep=True (held alive then).  No-op if tracked already."""
+        unless keep=True (held alive then).  No-op if tracked already.
+        retained=True: every snapshot also measures its retained size (see
+        ``create_snapshot``)."""
         level = _check_level(resolution_level)
         if name is None:
             name = type(instance).__name__
         elif not isinstance(name, str):
             raise TypeError("name must be a str, not %r" % (name,))
         self._engine.track(instance, name, level, bool(keep), bool(trace))
+        if retained:
+            index = self._engine.find(instance)
+            if index >= 0:
+                self._retained_records.add(index)
 
     def track_change(self, instance: Any, resolution_level: int = 0) -> None:
         """Change the resolution level of a tracked object (from the next
@@ -457,8 +473,10 @@ class ClassTracker:
 
     def track_class(self, cls: type, name: Optional[str] = None,
                     resolution_level: int = 0, keep: bool = False,
-                    trace: bool = False) -> None:
-        """Track every instance of cls or a subclass created from now on."""
+                    trace: bool = False, retained: bool = False) -> None:
+        """Track every instance of cls or a subclass created from now on.
+        retained=True: every snapshot also measures the retained size of
+        each (see ``create_snapshot``)."""
         if not isinstance(cls, type):
             raise TypeError("only class objects can be tracked, not %r" % (cls,))
         level = _check_level(resolution_level)
@@ -481,11 +499,11 @@ class ClassTracker:
                         "weak reference is needed, which C code such as deque's resets, "
                         "or which the class lacks: give it a '__weakref__' slot); track "
                         "with keep=True to hold them alive" % sub.__qualname__)
-        self._classes[cls] = _Settings(name, level, bool(keep), bool(trace))
+        self._classes[cls] = _Settings(name, level, bool(keep), bool(trace), bool(retained))
         self._rehook()
 
     def _track_classes(self, classes: List[type], resolution_level: int, keep: bool,
-                       trace: bool) -> List[Tuple[type, Optional[str]]]:
+                       trace: bool, retained: bool = False) -> List[Tuple[type, Optional[str]]]:
         """track_class for many classes at once (one rehook); returns each
         class with None, or the reason it cannot be tracked."""
         level = _check_level(resolution_level)
@@ -504,7 +522,7 @@ class ClassTracker:
                         break
             if why is None and cls not in self._classes:
                 self._classes[cls] = _Settings(cls.__module__ + "." + cls.__name__, level,
-                                               bool(keep), bool(trace))
+                                               bool(keep), bool(trace), bool(retained))
                 added = True
             out.append((cls, why))
         if added:
@@ -512,7 +530,7 @@ class ClassTracker:
         return out
 
     def track_package(self, name: str, resolution_level: int = 0, keep: bool = False,
-                      trace: bool = False) -> None:
+                      trace: bool = False, retained: bool = False) -> None:
         """Track every class defined by the package or module ``name`` and
         its subpackages, those imported already and those imported later
         (``track_class`` on each, with these settings).  Classes that cannot
@@ -523,14 +541,14 @@ class ClassTracker:
             raise ValueError("track_package needs a dotted module name, not %r" % (name,))
         from classtrack import _modwatch
         self._watch(_modwatch.package_predicate(name), resolution_level, keep, trace,
-                    "package " + name)
+                    "package " + name, retained)
 
     def _watch(self, predicate: Any, resolution_level: int, keep: bool, trace: bool,
-               description: str) -> Any:
+               description: str, retained: bool = False) -> Any:
         from classtrack import _modwatch
         _check_level(resolution_level)
         watch = _modwatch.ModuleWatch(self, predicate, resolution_level, keep, trace,
-                                      description)
+                                      description, retained)
         self._watches.append(watch)
         watch.start()
         return watch
@@ -582,12 +600,14 @@ class ClassTracker:
         with self.snapshot_lock:
             self._engine.clear_records()
             self._views.clear()
+            self._retained_records.clear()
 
     def clear(self) -> None:
         """Detach from everything and forget all data, snapshots included."""
         self.detach_all()
         with self.snapshot_lock:
             self.snapshots[:] = []
+            self._retained_at.clear()
             self._engine.clear_snapshots()
 
     def close(self) -> None:
@@ -596,12 +616,52 @@ class ClassTracker:
 
     # -- snapshots ---------------------------------------------------------------
 
-    def create_snapshot(self, description: str = "", compute_total: bool = False) -> None:
+    def create_snapshot(self, description: str = "", compute_total: bool = False,
+                        retained: bool = False) -> None:
         """Size every alive tracked object and record the process's memory.
-        Snapshots from several threads are serialised; none is lost."""
-        self._take_snapshot(str(description), compute_total)
+        Snapshots from several threads are serialised; none is lost.
 
-    def _take_snapshot(self, description: str, compute_total: bool) -> Snapshot:
+        retained=True also measures each alive tracked object's *retained
+        size* (``.retained`` of its snapshot entry, next to ``.size``): the
+        bytes that would be freed if it became unreachable, from the
+        dominator tree of the whole heap -- except other tracked objects it
+        keeps alive, which report their own, so that retained sizes add up.
+        What several of them keep alive together, and none of them alone,
+        is the snapshot's ``shared``, never given to one of them.  Objects
+        of classes tracked with retained=True are measured at every
+        snapshot.  It walks the whole heap: about a gc.collect() or a few."""
+        self._take_snapshot(str(description), compute_total, bool(retained))
+
+    def _retained_wanted(self, all_: bool) -> Optional[List[int]]:
+        """Record indices whose retained size this snapshot measures, or
+        None when none is asked for."""
+        names = {s.name for s in self._classes.values() if s.retained}
+        if not (all_ or names or self._retained_records):
+            return None
+        k = self._engine.nsnapshots - 1
+        idx = [e[0] for e in self._engine.snapshot_entries(k)]
+        if all_:
+            return idx
+        numbers = {n for n, name in enumerate(self._engine.names) if name in names}
+        rec_names = self._engine.record_names()
+        return [i for i in idx if rec_names[i] in numbers or i in self._retained_records]
+
+    def _measure_retained(self, snapshot: Snapshot, all_: bool) -> None:
+        wanted = self._retained_wanted(all_)
+        if wanted is None:
+            return
+        from classtrack.alive import tracked_retained
+        pairs = [(i, self._engine.record(i)[6]) for i in wanted]
+        indices = [i for i, o in pairs if o is not None]
+        objs = [o for _, o in pairs if o is not None]
+        del pairs
+        sizes, shared = tracked_retained(objs)
+        del objs
+        self._retained_at[snapshot.timestamp] = dict(zip(indices, sizes))
+        snapshot.shared = shared
+
+    def _take_snapshot(self, description: str, compute_total: bool,
+                       retained: bool = False) -> Snapshot:
         with self.snapshot_lock:
             cpu_clock = _thread_cpu_clock()
             cpu_started = cpu_clock()
@@ -614,6 +674,7 @@ class ClassTracker:
             if compute_total:
                 from classtrack.asizeof import asizeof
                 snapshot.asizeof_total = asizeof(all=True, code=True) - overhead
+            self._measure_retained(snapshot, retained)
             # what the snapshot cost the program: this thread's CPU seconds
             # (not wall time, which counts waiting for the GIL)
             snapshot.cost = max(0.0, cpu_clock() - cpu_started)

@@ -15,6 +15,7 @@ dump (a pickle) is recognised and refused with instructions;
 
 from __future__ import annotations
 
+import array
 import copy
 import io
 import linecache
@@ -102,7 +103,12 @@ class _Dataset:
         traces = [tuple(_frame(code, line) for code, line in tr) for tr in raw_traces]
         snaps = []
         for snapshot, (idx, size, flat, trees) in zip(tracker.snapshots, snap_cols):
-            snaps.append(_snapshot_row(snapshot, idx, size, flat, trees))
+            measured = tracker._retained_at.get(snapshot.timestamp)
+            retained = None
+            if measured is not None:
+                retained = array.array("Q", (measured.get(i, 0) for i in
+                                             memoryview(idx).cast("I"))).tobytes()
+            snaps.append(_snapshot_row(snapshot, idx, size, flat, trees, retained))
         return cls((names, classes, rec_id, rec_name, rec_class, rec_birth, rec_death,
                     rec_trace, reprs, traces, snaps))
 
@@ -112,19 +118,21 @@ def _frame(code: Any, line: int) -> tuple:
     return (code.co_filename, line, code.co_name, src or None)
 
 
-def _snapshot_row(s: Snapshot, idx: bytes, size: bytes, flat: bytes, trees: dict) -> tuple:
+def _snapshot_row(s: Snapshot, idx: bytes, size: bytes, flat: bytes, trees: dict,
+                  retained: Optional[bytes] = None) -> tuple:
     proc = s.system_total
     fields = None
     if proc is not None and getattr(proc, "available", False):
         fields = tuple(int(getattr(proc, f, 0) or 0) for f in _PROCESS_FIELDS)
     return (float(s.timestamp), str(s.desc), int(s.tracked_total), int(s.asizeof_total or 0),
             int(s.overhead or 0), float(s.interval or 0.0), float(s.effective_interval or 0.0),
-            bool(s.stretched), fields, idx, size, flat, trees)
+            bool(s.stretched), fields, idx, size, flat, trees, retained,
+            None if s.shared is None or retained is None else int(s.shared))
 
 
 def _loaded_snapshot(row: tuple) -> Snapshot:
     (ts, desc, tracked, asizeof_total, overhead, interval, effective, stretched, fields,
-     _idx, _size, _flat, _trees) = row
+     _idx, _size, _flat, _trees, _retained, shared) = row
     s = Snapshot.__new__(Snapshot)
     s.timestamp = ts
     s.desc = desc
@@ -135,6 +143,7 @@ def _loaded_snapshot(row: tuple) -> Snapshot:
     s.interval = interval or None
     s.effective_interval = effective or None
     s.stretched = stretched
+    s.shared = shared
     s.system_total = ProcessMemoryInfo.from_fields(fields)
     return s
 
@@ -320,11 +329,14 @@ class Stats:
                 continue
             tree = row[12].get(i)
             if tree is not None:
-                out.append((row[0], Asized._from_tuple(tree)))
+                a = Asized._from_tuple(tree)
             else:
                 size = memoryview(row[10]).cast("Q")[pos]
                 flat = memoryview(row[11]).cast("Q")[pos]
-                out.append((row[0], Asized(size, flat, (), name)))
+                a = Asized(size, flat, (), name)
+            if row[13] is not None:
+                a.retained = memoryview(row[13]).cast("Q")[pos] or None
+            out.append((row[0], a))
         self._size_cache[i] = out
         return out
 
@@ -429,6 +441,10 @@ class Stats:
         raw = data._raw
         sums, flats, active = _core.aggregate(raw[1], raw[3], raw[4], row[9], row[10],
                                               row[11], snapshot.timestamp, len(data.names))
+        retained = None
+        if row[13] is not None:     # retained sizes add up (see create_snapshot)
+            retained, _, _ = _core.aggregate(raw[1], raw[3], raw[4], row[9], row[13],
+                                             row[13], snapshot.timestamp, len(data.names))
         total = snapshot.total
         trees_by_name: Dict[int, List[int]] = {}
         for i in row[12]:
@@ -458,6 +474,9 @@ class Stats:
                 "active": active[n],
                 "merged": merged,
             }
+            if retained is not None:
+                classes[classname]["retained"] = retained[n]
+                merged.retained = retained[n]
         snapshot.classes = classes
         return classes
 
@@ -578,7 +597,10 @@ class ConsoleStats(Stats):
         if tobj.trace:
             self.stream.write(_format_trace(tobj.trace))
         for timestamp, size in tobj.snapshots:
-            self.stream.write("  %-30s %s\n" % (pp_timestamp(timestamp), pp(size.size)))
+            retained = getattr(size, "retained", None)
+            self.stream.write("  %-30s %s%s\n" % (
+                pp_timestamp(timestamp), pp(size.size),
+                "" if retained is None else "  (retained %s)" % pp(retained)))
             self._print_refs(size.refs, size.size)
         if tobj.death is not None:
             self.stream.write("  %-30s finalize\n" % (pp_timestamp(tobj.death),))
@@ -611,9 +633,14 @@ class ConsoleStats(Stats):
                 "average", "pct"))
             for classname in classlist:
                 info = classes[classname]
-                out.write("  %-33s %11d %12s %12s %4d%%\n" % (
+                retained = info.get("retained")
+                out.write("  %-33s %11d %12s %12s %4d%%%s\n" % (
                     trunc(classname, 33), info["active"], pp(info["sum"]),
-                    pp(info["avg"]), info["pct"]))
+                    pp(info["avg"]), info["pct"],
+                    "" if retained is None else "  retained %s" % pp(retained)))
+            if snapshot.shared is not None:
+                out.write("  %-33s %11s %12s\n" % ("(kept alive only together)", "",
+                                                   pp(snapshot.shared)))
             out.write("  %-33s %11s %12s %12s\n" % (
                 "(process: vsz / rss)", "", pp(snapshot.total), pp(rss)))
         out.write("-" * 79 + "\n")

@@ -467,10 +467,10 @@ read_snapshot(ct_reader *r, ct_loaded *L)
     }
     PyObject *ib = col_bytes(&idx), *sb = col_bytes(&size), *fb = col_bytes(&flat);
     if (ib && sb && fb) {
-        snap = Py_BuildValue("(dOKKKddOONNNO)", ts, desc, (unsigned long long)tot[0],
+        snap = Py_BuildValue("(dOKKKddOONNNOOO)", ts, desc, (unsigned long long)tot[0],
                              (unsigned long long)tot[1], (unsigned long long)tot[2], iv, eiv,
                              stretched ? Py_True : Py_False, proc ? proc : Py_None,
-                             ib, sb, fb, trees);
+                             ib, sb, fb, trees, Py_None, Py_None);
     }
     else {
         Py_XDECREF(ib);
@@ -489,6 +489,50 @@ done:
     PyMem_Free(size.data);
     PyMem_Free(flat.data);
     return rc;
+}
+
+/* RETAINED (1.1): the retained sizes of one snapshot already read. */
+static int
+read_retained(ct_reader *r, ct_loaded *L)
+{
+    uint64_t k, shared, n;
+    Py_ssize_t nsnaps = PyList_GET_SIZE(L->snaps);
+    if (rd_index(r, (uint64_t)nsnaps, &k, "retained sizes' snapshot") < 0
+        || rd_varint(r, &shared) < 0 || rd_count(r, &n, 1, "retained size") < 0) {
+        return -1;
+    }
+    PyObject *row = PyList_GET_ITEM(L->snaps, (Py_ssize_t)k);
+    if (PyTuple_GET_ITEM(row, 13) != Py_None) {
+        return fail(r, "second retained sizes for snapshot %llu", (unsigned long long)k);
+    }
+    uint64_t entries = (uint64_t)PyBytes_GET_SIZE(PyTuple_GET_ITEM(row, 9)) / 4;
+    if (n != entries) {
+        return fail(r, "%llu retained sizes for a snapshot of %llu entries",
+                    (unsigned long long)n, (unsigned long long)entries);
+    }
+    ct_col col = {0};
+    int rc = 0;
+    for (uint64_t e = 0; rc == 0 && e < n; e++) {
+        uint64_t v;
+        rc = rd_varint(r, &v) < 0 || col_put(&col, &v, 8) < 0 ? -1 : 0;
+    }
+    PyObject *bytes = rc == 0 ? col_bytes(&col) : NULL;
+    PyMem_Free(col.data);
+    if (bytes == NULL) {
+        return -1;
+    }
+    PyObject *sh = shared ? PyLong_FromUnsignedLongLong(shared - 1) : (Py_INCREF(Py_None), Py_None);
+    PyObject *head = PyTuple_GetSlice(row, 0, 13);
+    PyObject *tail = sh ? PyTuple_Pack(2, bytes, sh) : NULL;
+    PyObject *full = head && tail ? PySequence_Concat(head, tail) : NULL;
+    Py_DECREF(bytes);
+    Py_XDECREF(sh);
+    Py_XDECREF(head);
+    Py_XDECREF(tail);
+    if (full == NULL) {
+        return -1;
+    }
+    return PyList_SetItem(L->snaps, (Py_ssize_t)k, full);   /* steals full */
 }
 
 static PyObject *
@@ -667,7 +711,15 @@ read_dump(ct_reader *r)
         r->sec_end = r->offset + len;
         int kind = tag & ~CT_TAG_SKIPPABLE;
         int rc;
-        if ((tag & CT_TAG_SKIPPABLE) || kind > CT_TAG_TREE) {
+        if (tag == CT_TAG_RETAINED) {
+            if (L.stage < CT_TAG_SNAPSHOT) {
+                r->offset = start;
+                fail(r, "section 0x%02x out of order", tag);
+                goto done;
+            }
+            rc = read_retained(r, &L);
+        }
+        else if ((tag & CT_TAG_SKIPPABLE) || kind > CT_TAG_TREE) {
             if (!(tag & CT_TAG_SKIPPABLE)) {
                 r->offset = start;
                 fail(r, "unknown section type 0x%02x (written by a newer classtrack?)", tag);

@@ -283,6 +283,47 @@ get_col(PyObject *obj, size_t itemsize, ct_col *col, const char *what)
     return ct_column_get(obj, itemsize, &col->b, &col->n, "dump", what);
 }
 
+/* The RETAINED section of snapshot `snap` (see dumpfmt.h), when it has
+ * retained sizes: `col` a buffer of one uint64 per entry, or None;
+ * `shared` an int or None. */
+static int
+put_retained(ct_writer *w, uint64_t snap, size_t nentries, PyObject *col, PyObject *shared)
+{
+    if (col == Py_None) {
+        return 0;
+    }
+    uint64_t sh = 0;
+    if (shared != Py_None) {
+        unsigned long long v = PyLong_AsUnsignedLongLong(shared);
+        if (v == (unsigned long long)-1 && PyErr_Occurred()) {
+            return -1;
+        }
+        if (v == UINT64_MAX) {
+            PyErr_SetString(PyExc_OverflowError, "dump: shared size too large");
+            return -1;
+        }
+        sh = (uint64_t)v + 1;
+    }
+    ct_col r = {0};
+    if (get_col(col, 8, &r, "retained") < 0) {
+        return -1;
+    }
+    int ok = 1;
+    if (r.n != nentries) {
+        PyErr_SetString(PyExc_ValueError, "dump: retained column and snapshot entries "
+                        "differ in length");
+        ok = 0;
+    }
+    ok = ok && buf_varint(&w->sec, snap) == 0 && buf_varint(&w->sec, sh) == 0
+         && buf_varint(&w->sec, r.n) == 0;
+    const uint64_t *rv = (const uint64_t *)r.b.buf;
+    for (size_t e = 0; ok && e < r.n; e++) {
+        ok = buf_varint(&w->sec, rv[e]) == 0;
+    }
+    PyBuffer_Release(&r.b);
+    return ok && emit_section(w, CT_TAG_RETAINED) == 0 ? 0 : -1;
+}
+
 static int
 check_list(PyObject *o, const char *what)
 {
@@ -333,7 +374,8 @@ write_dataset(ct_writer *w, PyObject *ds)
     }
     for (Py_ssize_t i = 0; i < PyList_GET_SIZE(snaps); i++) {
         PyObject *sn = PyList_GET_ITEM(snaps, i);
-        if (!PyTuple_Check(sn) || PyTuple_GET_SIZE(sn) != CT_SNAPSHOT_FIELDS
+        if (!PyTuple_Check(sn) || (PyTuple_GET_SIZE(sn) != CT_SNAPSHOT_FIELDS
+                                   && PyTuple_GET_SIZE(sn) != CT_SNAPSHOT_FIELDS_1_0)
             || !PyDict_Check(PyTuple_GET_ITEM(sn, 12))) {
             PyErr_SetString(PyExc_TypeError, "dump: malformed snapshot");
             goto done;
@@ -540,6 +582,7 @@ write_dataset(ct_writer *w, PyObject *ds)
         if (idx.b.obj) PyBuffer_Release(&idx.b);
         if (size.b.obj) PyBuffer_Release(&size.b);
         if (flat.b.obj) PyBuffer_Release(&flat.b);
+        size_t nentries = idx.n;
         if (!ok || emit_section(w, CT_TAG_SNAPSHOT) < 0) goto done;
         pos = 0;
         while (PyDict_Next(PyList_GET_ITEM(trees, i), &pos, &k, &v)) {
@@ -549,6 +592,11 @@ write_dataset(ct_writer *w, PyObject *ds)
                 || put_tree(w, &t, v) < 0 || emit_section(w, CT_TAG_TREE) < 0) {
                 goto done;
             }
+        }
+        if (PyTuple_GET_SIZE(sn) == CT_SNAPSHOT_FIELDS
+            && put_retained(w, (uint64_t)i, nentries, PyTuple_GET_ITEM(sn, 13),
+                            PyTuple_GET_ITEM(sn, 14)) < 0) {
+            goto done;
         }
     }
 

@@ -1,4 +1,4 @@
-/* dumpfmt.h - THE classtrack dump format, version 1.0.
+/* dumpfmt.h - THE classtrack dump format, version 1.1.
  *
  * Everything little-endian, independent of the writing machine.  Integers
  * are unsigned LEB128 varints ("v" below) unless a width is given; f64 is
@@ -10,7 +10,8 @@
  *              magic    = 89 'C' 'T' 'R' 'K' 0D 0A 1A  (the high byte and
  *                         CR LF SUB catch text-mode mangling, as PNG does)
  *              major    = 1: a reader refuses other majors
- *              minor    = 0: a newer minor only adds skippable sections
+ *              minor    = 1: a newer minor only adds skippable sections
+ *                         (1.0 had no RETAINED; a 1.0 reader skips it)
  *              flags    = 0, reserved
  *              sentinel = 1234.5, catches a wrong float encoding
  *   section := tag:u8 length:v payload[length]
@@ -42,6 +43,16 @@
  *                  node := name:s size:v flat:v nrefs:v node{nrefs}
  *                  (depth at most CT_DUMP_MAX_DEPTH)
  *
+ * Added in 1.1, skippable (so 1.0 readers still read 1.1 files):
+ *   0x88 RETAINED  snapshot:v shared:v count:v { retained:v }*
+ *                  retained sizes measured at a snapshot (dominator tree,
+ *                  see graph.c), one per entry of that SNAPSHOT, in its
+ *                  order (count must equal its entry count); 0 = not
+ *                  measured for that object (a live object retains at
+ *                  least itself).  shared = 1 + bytes the measured objects
+ *                  keep alive only together, 0 = not measured.  At most
+ *                  one per snapshot, after that SNAPSHOT section.
+ *
  * Sizes: a resolution-0 object costs index_delta (1 byte) + size + flat
  * (2-3 bytes each) per snapshot, about 6 bytes.
  *
@@ -57,7 +68,7 @@
 #define CT_DUMP_MAGIC "\x89" "CTRK\r\n\x1a"
 #define CT_DUMP_MAGIC_LEN 8
 #define CT_DUMP_MAJOR 1
-#define CT_DUMP_MINOR 0
+#define CT_DUMP_MINOR 1
 #define CT_DUMP_SENTINEL 1234.5
 #define CT_DUMP_HEADER_LEN 24
 
@@ -69,6 +80,7 @@
 #define CT_TAG_RECORDS 0x05
 #define CT_TAG_SNAPSHOT 0x06
 #define CT_TAG_TREE 0x07
+#define CT_TAG_RETAINED 0x88
 #define CT_TAG_SKIPPABLE 0x80
 
 #define CT_DUMP_PROCESS_FIELDS 11
@@ -90,10 +102,14 @@
  *               asizeof_total, overhead, interval, effective_interval,
  *               stretched, process tuple or None, idx bytes (uint32),
  *               size bytes (uint64), flat bytes (uint64), trees dict
- *               index -> (name, size, flat, refs))
+ *               index -> (name, size, flat, refs), retained bytes
+ *               (uint64 per entry, 0 not measured) or None, shared int
+ *               or None); the writer also takes the 13 fields before
+ *               retained (as 1.0 had them)
  */
 #define CT_DATASET_FIELDS 11
-#define CT_SNAPSHOT_FIELDS 13
+#define CT_SNAPSHOT_FIELDS 15
+#define CT_SNAPSHOT_FIELDS_1_0 13
 
 /* crc32 (IEEE 802.3, as zlib computes it) */
 #include <stddef.h>

@@ -9,6 +9,7 @@ with totals, so a report over a million instances stays small.
 
 from __future__ import annotations
 
+import bisect
 import heapq
 import os
 import re
@@ -148,6 +149,9 @@ class ReportData:
         self.xs = [s.timestamp for s in self.snapshots]
         self.sums = {c: [s.classes[c]["sum"] for s in self.snapshots] for c in self.classes}
         self.active = {c: [s.classes[c]["active"] for s in self.snapshots] for c in self.classes}
+        # retained bytes per class at each snapshot that measured them (else None)
+        self.retained = {c: [s.classes[c].get("retained") for s in self.snapshots]
+                         for c in self.classes}
         data = self.data
         nrec = data.nrec if data is not None else 0
         pairs = [(row[9], row[10]) for row in data.snaps] if data is not None else []
@@ -205,6 +209,8 @@ def index_page(rd: ReportData, title: str, files_dir: str) -> str:
             svg.stacked_bars([s.label for s in snaps], series, label="Memory per snapshot by class"),
             svg.legend([(n, svg.color(i), "box") for i, (n, _) in enumerate(series)])))
     last = snaps[-1] if snaps else None
+    # the latest snapshot that measured retained sizes, if any
+    ret_k = next((k for k in range(len(snaps) - 1, -1, -1) if snaps[k].shared is not None), None)
     rows = []
     for c in rd.ordered_classes():
         objs = rd.stats.index.get(c, [])
@@ -219,9 +225,22 @@ def index_page(rd: ReportData, title: str, files_dir: str) -> str:
                      ("%d" % alive, alive, True), (svg.fmt_bytes(cur), cur, True),
                      (svg.fmt_bytes(avg), avg, True), (svg.fmt_bytes(peak), peak, True),
                      ("%.1f%%" % share, share, True)])
-    body.append('<section id="classes"><h2>Classes</h2>%s</section>' % table(
-        [("class", False), ("instances", True), ("alive (last)", True), ("size (last)", True),
-         ("average (last)", True), ("peak size", True), ("share (last)", True)], rows))
+        if ret_k is not None:
+            ret = rd.retained[c][ret_k] or 0
+            rows[-1].insert(4, (svg.fmt_bytes(ret), ret, True))
+    heads = [("class", False), ("instances", True), ("alive (last)", True), ("size (last)", True),
+             ("average (last)", True), ("peak size", True), ("share (last)", True)]
+    explain = ""
+    if ret_k is not None:
+        heads.insert(4, ("retained", True))
+        explain = ('<p class="note">Size counts what an object holds, data shared with an '
+                   'earlier tracked object counted once, there (as Pympler does); retained '
+                   '(at %s) is what freeing the instances would free: the objects only they '
+                   'keep alive, found from the dominator tree of the whole heap; what several '
+                   'keep alive together is shared (%s), given to none.</p>'
+                   % (escape(snaps[ret_k].label), escape(svg.fmt_bytes(snaps[ret_k].shared))))
+    body.append('<section id="classes"><h2>Classes</h2>%s%s</section>' % (
+        explain, table(heads, rows)))
     procs = getattr(rd.stats, "processes", None)    # several dumps merged
     if procs:
         from classtrack.report.merge import process_html
@@ -235,11 +254,30 @@ def index_page(rd: ReportData, title: str, files_dir: str) -> str:
                       (svg.fmt_bytes(getattr(proc, "rss", 0)), getattr(proc, "rss", 0), True),
                       (svg.fmt_bytes(s.total), s.total, True),
                       (svg.fmt_bytes(s.overhead), s.overhead, True)])
+        if ret_k is not None:
+            sh = s.shared
+            srows[-1].insert(3, ("not measured" if sh is None else svg.fmt_bytes(sh),
+                                 -1 if sh is None else sh, True))
+    sheads = [("snapshot", False), ("time", True), ("tracked", True), ("process RSS", True),
+              ("process VSZ", True), ("tracker overhead", True)]
+    if ret_k is not None:
+        sheads.insert(3, ("shared (retained)", True))
     body.append('<section id="snapshots"><h2>Snapshots</h2>%s</section>' % table(
-        [("snapshot", False), ("time", True), ("tracked", True), ("process RSS", True),
-         ("process VSZ", True), ("tracker overhead", True)], srows))
+        sheads, srows))
     subtitle = "%d classes, %d snapshots" % (len(rd.classes), len(snaps))
     return page(title, escape(subtitle), "".join(body))
+
+
+def _retained_at(rd: ReportData, k: int, index: int) -> Optional[int]:
+    """Record `index`'s retained bytes at snapshot k, or None."""
+    row = rd.data.snaps[k]
+    if row[13] is None:
+        return None
+    idx = memoryview(row[9]).cast("I")
+    pos = bisect.bisect_left(idx, index)
+    if pos < len(idx) and idx[pos] == index:
+        return memoryview(row[13]).cast("Q")[pos] or None
+    return None
 
 
 def class_page(rd: ReportData, classname: str, title: str, index_name: str) -> str:
@@ -273,6 +311,7 @@ def class_page(rd: ReportData, classname: str, title: str, index_name: str) -> s
     top = heapq.nlargest(TOP_N, objs, key=lambda o: rd.max_size[o._index])
     total_max = sum(rd.max_size[o._index] for o in objs)
     top_max = sum(rd.max_size[o._index] for o in top)
+    ret_k = next((k for k in range(len(snaps) - 1, -1, -1) if snaps[k].shared is not None), None)
     rows = []
     for o in top:
         death = o.death
@@ -280,6 +319,10 @@ def class_page(rd: ReportData, classname: str, title: str, index_name: str) -> s
                      (svg.fmt_seconds(o.birth), o.birth, True),
                      (svg.fmt_seconds(death) if death else "alive", death or 1e300, True),
                      (svg.fmt_bytes(rd.max_size[o._index]), rd.max_size[o._index], True)])
+        if ret_k is not None:
+            ret = _retained_at(rd, ret_k, o._index)
+            rows[-1].append(("" if ret is None else svg.fmt_bytes(ret),
+                             -1 if ret is None else ret, True))
     note = ""
     if len(objs) > len(top):
         note = ('<p class="note">Showing the %d largest of %d instances; they held %s of the '
@@ -288,7 +331,9 @@ def class_page(rd: ReportData, classname: str, title: str, index_name: str) -> s
                    100.0 * top_max / total_max if total_max else 0))
     body.append('<section id="instances"><h2>Largest instances</h2>%s%s</section>' % (
         note, table([("id", False), ("repr", False), ("born", True), ("died", True),
-                     ("peak size", True)], rows)))
+                     ("peak size", True)]
+                    + ([("retained (%s)" % snaps[ret_k].label, True)] if ret_k is not None
+                       else []), rows)))
     details = []
     for o in top[:TOP_TREES]:
         parts = []

@@ -241,6 +241,9 @@ def _merged_snapshots(raws: Sequence[tuple], offsets: List[int],
         size = bytearray()
         flat = bytearray()
         trees: Dict[int, Any] = {}
+        retained = bytearray()
+        measured = False
+        shared: Optional[int] = None
         tracked = asizeof_total = overhead = 0
         fields: Optional[List[int]] = None
         for e, raw in enumerate(raws):
@@ -255,6 +258,13 @@ def _merged_snapshots(raws: Sequence[tuple], offsets: List[int],
             flat += row[11]
             for i, tree in row[12].items():
                 trees[base + i] = tree
+            if len(row) > 13 and row[13] is not None:
+                measured = True
+                retained += row[13]
+                if row[14] is not None:
+                    shared = (shared or 0) + row[14]
+            else:   # not measured in this process: zeros, one per entry
+                retained += bytes(2 * len(row[9]))
             tracked += row[2]
             asizeof_total += row[3]
             overhead += row[4]
@@ -264,7 +274,8 @@ def _merged_snapshots(raws: Sequence[tuple], offsets: List[int],
         desc = "%s (%s)" % (src[1] or "snapshot", labels[d])
         out.append((t, desc, tracked, asizeof_total, overhead, src[5], src[6], src[7],
                     tuple(fields) if fields is not None else None, idx.tobytes(),
-                    bytes(size), bytes(flat), trees))
+                    bytes(size), bytes(flat), trees,
+                    bytes(retained) if measured else None, shared if measured else None))
     return out
 
 

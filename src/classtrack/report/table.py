@@ -17,13 +17,24 @@ JSON_VERSION = 1
 class ClassRow:
     """One class over all snapshots: its live count and size in each."""
 
-    __slots__ = ("name", "instances", "counts", "sizes")
+    __slots__ = ("name", "instances", "counts", "sizes", "retained")
 
-    def __init__(self, name: str, instances: int, counts: List[int], sizes: List[int]) -> None:
+    def __init__(self, name: str, instances: int, counts: List[int], sizes: List[int],
+                 retained: Optional[List[Optional[int]]] = None) -> None:
         self.name = name
         self.instances = instances      # tracked over the whole run, alive or not
         self.counts = counts            # alive at each snapshot
         self.sizes = sizes              # bytes at each snapshot
+        # retained bytes at each snapshot (None where not measured)
+        self.retained = retained if retained is not None else [None] * len(sizes)
+
+    @property
+    def last_retained(self) -> Optional[int]:
+        """Retained bytes at the latest snapshot that measured them."""
+        for r in reversed(self.retained):
+            if r is not None:
+                return r
+        return None
 
     def _peak(self, series: List[int]) -> Tuple[int, Optional[int]]:
         """(largest value, first snapshot holding it); (0, None) if no snapshot."""
@@ -67,6 +78,7 @@ class ClassRow:
             "last_size": self.last_size, "last_count": self.last_count,
             "size_change": self.size_change, "count_change": self.count_change,
             "sizes": list(self.sizes), "counts": list(self.counts),
+            "retained": list(self.retained), "last_retained": self.last_retained,
         }
 
 
@@ -78,12 +90,14 @@ def class_rows(stats: Any, contains: Optional[str] = None) -> List[ClassRow]:
     for name in stats.tracked_classes:
         if contains and contains not in name:
             continue
-        counts, sizes = [], []
+        counts, sizes, retained = [], [], []
         for classes in per_snapshot:
             info = classes.get(name)
             counts.append(int(info["active"]) if info else 0)
             sizes.append(int(info["sum"]) if info else 0)
-        rows.append(ClassRow(name, len(stats.index.get(name, ())), counts, sizes))
+            r = info.get("retained") if info else None
+            retained.append(None if r is None else int(r))
+        rows.append(ClassRow(name, len(stats.index.get(name, ())), counts, sizes, retained))
     rows.sort(key=lambda r: (-r.peak_size, -r.peak_count, r.name))
     return rows
 
@@ -93,7 +107,12 @@ def total_row(rows: Sequence[ClassRow], nsnapshots: int) -> ClassRow:
     at one instant, not a sum of peaks."""
     counts = [sum(r.counts[k] for r in rows) for k in range(nsnapshots)]
     sizes = [sum(r.sizes[k] for r in rows) for k in range(nsnapshots)]
-    return ClassRow("(%d classes)" % len(rows), sum(r.instances for r in rows), counts, sizes)
+    retained: List[Optional[int]] = []
+    for k in range(nsnapshots):
+        measured = [r.retained[k] for r in rows if r.retained[k] is not None]
+        retained.append(sum(measured) if measured else None)
+    return ClassRow("(%d classes)" % len(rows), sum(r.instances for r in rows), counts, sizes,
+                    retained)
 
 
 def limit_rows(rows: List[ClassRow], limit: Optional[float]) -> List[ClassRow]:
@@ -134,6 +153,9 @@ _COLUMNS = (
     ("change", "size", lambda r: _size_change(r.size_change)),     # first to last
     ("change", "count", lambda r: _count_change(r.count_change)),
 )
+# retained bytes at the latest snapshot that measured them
+_RETAINED = ("last", "retained", lambda r: "-" if r.last_retained is None
+             else fmt_bytes(r.last_retained))
 _GAP = 2
 
 
@@ -151,13 +173,16 @@ def format_table(rows: Sequence[ClassRow], width: Optional[int] = None,
     on a line of its own and its numbers on the next line (as ``df`` does),
     so names are never cut."""
     body = list(rows) + ([total] if total is not None else [])
-    cells = [[value(r) for _, _, value in _COLUMNS] for r in body]
-    widths = [len(col) for _, col, _ in _COLUMNS]
+    columns = _COLUMNS
+    if any(r.last_retained is not None for r in body):     # snapshots measured them
+        columns = _COLUMNS[:4] + (_RETAINED,) + _COLUMNS[4:]
+    cells = [[value(r) for _, _, value in columns] for r in body]
+    widths = [len(col) for _, col, _ in columns]
     for row in cells:
         widths = [max(w, len(c)) for w, c in zip(widths, row)]
     # a group's label must fit over its columns
     groups: List[Tuple[str, List[int]]] = []
-    for k, (group, _, _) in enumerate(_COLUMNS):
+    for k, (group, _, _) in enumerate(columns):
         if groups and groups[-1][0] == group:
             groups[-1][1].append(k)
         else:
@@ -183,7 +208,7 @@ def format_table(rows: Sequence[ClassRow], width: Optional[int] = None,
     for group, cols in groups:
         span = sum(widths[k] for k in cols) + _GAP * (len(cols) - 1)
         head += " " * _GAP + _span(group, span)
-    lines = [head, line("class", [col for _, col, _ in _COLUMNS])]
+    lines = [head, line("class", [col for _, col, _ in columns])]
     for k, (r, values) in enumerate(zip(body, cells)):
         if total is not None and k == len(body) - 1:
             lines.append("-" * len(lines[1]))
