@@ -258,3 +258,33 @@ def test_merged_dumps_keep_retained(tracker, tmp_path):
     merged, _ = load([str(p1), str(p2)], Stats)
     assert any(s.shared is not None for s in merged.snapshots)
     del keep
+
+
+def test_run_retained_measures_the_exit_snapshot(tmp_path):
+    import json
+    import os
+    import subprocess
+    prog = tmp_path / "prog.py"
+    prog.write_text("class Doc:\n"
+                    "    def __init__(self):\n"
+                    "        self.data = [str(i) * 10 for i in range(1000)]\n"
+                    "docs = [Doc() for _ in range(3)]\n"
+                    "shared = docs[0].data\n"
+                    "docs[1].alias = docs[2].data\n")
+    out = tmp_path / "out.ctdump"
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in sys.path if p)
+    run = subprocess.run([sys.executable, "-m", "classtrack", "run", "--retained",
+                          "--interval", "0", "--track-class", "prog:Doc", "-o", str(out),
+                          str(prog)], capture_output=True, text=True, env=env, timeout=120)
+    assert run.returncode == 0, run.stderr
+    rep = subprocess.run([sys.executable, "-m", "classtrack", "report", "--json", str(out)],
+                         capture_output=True, text=True, env=env, timeout=120)
+    assert rep.returncode == 0, rep.stderr
+    doc = json.loads(rep.stdout)
+    (row,) = [c for c in doc["classes"] if c["name"].endswith("Doc")]
+    assert row["retained"][0] is None               # "start" was not measured
+    # docs[0]'s list is also a global, docs[2]'s is shared with docs[1]:
+    # only docs[1]'s own list (and the three small objects) are retained
+    one_list = asizeof.asizeof([str(i) * 10 for i in range(1000)])
+    assert one_list < row["last_retained"] < 2 * one_list

@@ -63,6 +63,9 @@ def add_parser(sub) -> None:
     p.add_argument("--resolution", type=int, default=0, metavar="N",
                    help="size referents individually N levels deep (default 0)")
     p.add_argument("--trace", action="store_true", help="record where instances are created")
+    p.add_argument("--retained", action="store_true",
+                   help="measure retained sizes (what freeing each instance would free) "
+                        "at the exit snapshot; it walks the whole heap once")
     metrics_server.add_arguments(p)
     follow.add_arguments(p)
     p.set_defaults(run=run, program=None)
@@ -272,7 +275,7 @@ def run(args: argparse.Namespace) -> int:
     watcher.rescan()                    # modules whose import was the last
     for watch in tracker._watches:
         watch.rescan()
-    tracker.create_snapshot("exit")
+    tracker.create_snapshot("exit", retained=args.retained)
     del held
     package_lines = _package_report(tracker, args.track_package)
     tracker_watches = list(tracker._watches)
