@@ -137,6 +137,22 @@ def test_bytes_are_those_of_the_last_snapshot(tracker):
     assert "classtrack_class_retained_bytes" not in families
 
 
+def test_retained_bytes_when_the_last_snapshot_measured_them(tracker):
+    tracker.track_class(Job)
+    registry, _ = registry_for(tracker)
+    jobs = [Job(100 * i) for i in range(20)]
+    tracker.create_snapshot("measured", retained=True)
+    families, _ = scrape(registry)
+    stats = Stats(tracker=tracker)
+    expected = stats.annotate_snapshot(stats.snapshots[-1])[__name__ + ".Job"]["retained"]
+    assert expected > 20 * 100
+    assert per_class(families, "classtrack_class_retained_bytes")[__name__ + ".Job"] == expected
+    tracker.create_snapshot("plain")        # the latest did not measure them
+    families, _ = scrape(registry)
+    assert "classtrack_class_retained_bytes" not in families
+    del jobs
+
+
 def test_types_help_and_names_follow_prometheus_conventions(tracker):
     tracker.track_class(Session)
     registry, _ = registry_for(tracker)

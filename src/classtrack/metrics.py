@@ -195,17 +195,16 @@ class ClassTrackerCollector:
             return cached
         nnames = len(names)
         by_number = [0] * nnames
-        retained_by: Optional[List[int]] = None
+        # retained bytes, when this snapshot measured them (create_snapshot
+        # with retained=True, or classes tracked with retained=True)
+        measured = tracker._retained_at.get(last.timestamp)
+        retained_by: Optional[List[int]] = None if measured is None else [0] * nnames
         try:
             for entry in entries:
                 n = record_names[entry[0]]
                 by_number[n] += entry[1]
-                # retained bytes: a field after (index, size, flat, tree) when
-                # the engine measured them in this snapshot (issue 15)
-                if len(entry) > 4 and entry[4] is not None:
-                    if retained_by is None:
-                        retained_by = [0] * nnames
-                    retained_by[n] += entry[4]
+                if retained_by is not None:
+                    retained_by[n] += measured.get(entry[0], 0)
         except IndexError:          # records cleared meanwhile
             return cached
         sizes = {names[n]: v for n, v in enumerate(by_number) if v}
