@@ -42,6 +42,7 @@ def _heap(exclude: Iterable[Any]) -> list:
     calling thread's stack: the caller holding what it asks about is not a
     reason for it to be alive (3.11+ keeps those locals out of reach anyway)."""
     ids = {id(o) for o in exclude}
+    ids.add(id(exclude))    # the caller's list of them holds them too
     f: Optional[types.FrameType] = sys._getframe()
     while f is not None:
         ids.add(id(f))
