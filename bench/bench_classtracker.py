@@ -1,7 +1,7 @@
 """ClassTracker side by side with Pympler's.
 
     pip install -r bench/requirements.txt     # Pympler, for comparison only
-    python bench/bench_classtracker.py [--instances 200000]
+    python bench/bench_classtracker.py [--instances 200000] [--snapshot-only]
 
 Workload: class Node whose __init__ sets an int, a 'node-%d' str and an
 empty list.  Each measurement runs in a fresh interpreter (subprocess) so
@@ -14,13 +14,18 @@ that one tracker's memory does not disturb the next measurement.
              a third on a warm heap whose arenas are reused, as in a
              long-running program; two more with 100 and 5,000 classes
              tracked beside Node), and the best time per instance of each
-  snapshot   create_snapshot() at resolution 0, per tracked instance
+  snapshot   create_snapshot() at resolution 0, per tracked instance, of
+             two populations: flat (every Node's children list empty) and
+             a tree (each Node after the first a child of an earlier one
+             drawn at random, so the children lists refer to tracked nodes
+             spread over the heap, as links made over a program's life do;
+             every one is an excluded referent of the snapshot's sizer)
   memory     the tracker's memory per tracked instance (tracemalloc: the
              growth from creating N tracked instances minus the growth from
              creating N instances of an identical untracked class), and per
              instance per snapshot; the tracker is started before tracemalloc
              (started the other way round, classtrack uses weak references)
-Targets: creation <= 1.15x, snapshot <= 0.25 us, memory <= 128 B per
+Targets: creation <= 1.15x, snapshot <= 0.25 us (flat and tree), memory <= 128 B per
 instance and <= 16 B per instance per snapshot.
 """
 import argparse
@@ -31,7 +36,7 @@ import subprocess
 import sys
 
 CHILD = r'''
-import gc, json, sys, time, tracemalloc
+import gc, json, random, sys, time, tracemalloc
 impl, what, n, rounds = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
 nclasses = int(sys.argv[5]) if len(sys.argv) > 5 else 1
 if impl == "pympler":
@@ -91,12 +96,16 @@ if what in ("creation", "creation_gc", "creation_warm", "creation_many"):
     out["ratio"] = ratios[len(ratios) // 2]
     out["untracked"] = min(untracked)
     out["tracked"] = min(tracked)
-elif what == "snapshot":
+elif what in ("snapshot", "snapshot_tree"):
     t = ClassTracker(); t.track_class(Node)
     objs = make()
+    if what == "snapshot_tree":
+        rng = random.Random(14)
+        for i in range(1, n):
+            objs[rng.randrange(i)].children.append(objs[i])
     gc.collect()
     times = []
-    for _ in range(3 if impl == "classtrack" else 1):
+    for _ in range(5 if impl == "classtrack" else 1):
         t0 = time.perf_counter(); t.create_snapshot(); times.append(time.perf_counter() - t0)
     out["snapshot"] = min(times)
 elif what == "memory":
@@ -141,6 +150,8 @@ def main():
     parser.add_argument("--instances", type=int, default=200_000)
     parser.add_argument("--pympler-instances", type=int, default=None,
                         help="instances for Pympler's runs (default: same)")
+    parser.add_argument("--snapshot-only", action="store_true",
+                        help="measure create_snapshot() alone (the two snapshot rows)")
     args = parser.parse_args()
     n = args.instances
     pn = args.pympler_instances or n
@@ -154,44 +165,55 @@ def main():
     print()
     rows = {}
     for impl, count in (("classtrack", n), ("pympler", pn)):
+        s = run(impl, "snapshot", count)
+        st = run(impl, "snapshot_tree", count)
+        rows[impl] = {
+            "snapshot_us": s["snapshot"] * 1e6 / count,
+            "snapshot_tree_us": st["snapshot"] * 1e6 / count,
+        }
+        if args.snapshot_only:
+            continue
         c = run(impl, "creation", count)
         cg = run(impl, "creation_gc", count)
         cw = run(impl, "creation_warm", count)
         many = {k: run(impl, "creation_many", count, nclasses=k)["ratio"] for k in (100, 5000)}
-        s = run(impl, "snapshot", count)
         m = run(impl, "memory", count)
-        rows[impl] = {
+        rows[impl].update({
             "creation": c["ratio"],
             "creation_gc": cg["ratio"],
             "creation_warm": cw["ratio"],
             "creation_many": many,
             "creation_ns": (c["untracked"] * 1e9 / count, c["tracked"] * 1e9 / count),
-            "snapshot_us": s["snapshot"] * 1e6 / count,
             "per_instance": m["per_instance"],
             "per_snapshot": m["per_snapshot"],
-        }
+        })
     print("| measure                                  | target  | classtrack | pympler |")
     print("|------------------------------------------|---------|-----------:|--------:|")
     c, p = rows["classtrack"], rows["pympler"]
-    print("| creation, tracked / untracked            | <=1.15x | %9.2fx | %6.1fx |"
-          % (c["creation"], p["creation"]))
-    print("| same, garbage collector enabled          |         | %9.2fx | %6.1fx |"
-          % (c["creation_gc"], p["creation_gc"]))
-    print("| same, gc disabled, warm heap             |         | %9.2fx | %6.1fx |"
-          % (c["creation_warm"], p["creation_warm"]))
-    for k in (100, 5000):
-        print("| same, gc disabled, %5d classes tracked |         | %9.2fx | %6.1fx |"
-              % (k, c["creation_many"][k], p["creation_many"][k]))
-    print("| creation, ns per instance (untr. / tr.)  |         | %4.0f / %4.0f | %3.0f / %5.0f |"
-          % (c["creation_ns"] + p["creation_ns"]))
-    print("| create_snapshot(), us per instance       | <=0.25  | %10.3f | %7.2f |"
+    if not args.snapshot_only:
+        print("| creation, tracked / untracked            | <=1.15x | %9.2fx | %6.1fx |"
+              % (c["creation"], p["creation"]))
+        print("| same, garbage collector enabled          |         | %9.2fx | %6.1fx |"
+              % (c["creation_gc"], p["creation_gc"]))
+        print("| same, gc disabled, warm heap             |         | %9.2fx | %6.1fx |"
+              % (c["creation_warm"], p["creation_warm"]))
+        for k in (100, 5000):
+            print("| same, gc disabled, %5d classes tracked |         | %9.2fx | %6.1fx |"
+                  % (k, c["creation_many"][k], p["creation_many"][k]))
+        print("| creation, ns per instance (untr. / tr.)  |         | %4.0f / %4.0f | %3.0f / %5.0f |"
+              % (c["creation_ns"] + p["creation_ns"]))
+    print("| create_snapshot(), us per instance, flat | <=0.25  | %10.3f | %7.2f |"
           % (c["snapshot_us"], p["snapshot_us"]))
-    print("| tracker memory, bytes per instance       | <=128   | %10.1f | %7.1f |"
-          % (c["per_instance"], p["per_instance"]))
-    print("| memory per instance per snapshot, bytes  | <=16    | %10.1f | %7.1f |"
-          % (c["per_snapshot"], p["per_snapshot"]))
+    print("| same, tree of tracked nodes              | <=0.25  | %10.3f | %7.2f |"
+          % (c["snapshot_tree_us"], p["snapshot_tree_us"]))
+    if not args.snapshot_only:
+        print("| tracker memory, bytes per instance       | <=128   | %10.1f | %7.1f |"
+              % (c["per_instance"], p["per_instance"]))
+        print("| memory per instance per snapshot, bytes  | <=16    | %10.1f | %7.1f |"
+              % (c["per_snapshot"], p["per_snapshot"]))
     print()
-    print("snapshot speed-up over Pympler: %.0fx" % (p["snapshot_us"] / c["snapshot_us"]))
+    print("snapshot speed-up over Pympler: %.0fx flat, %.0fx tree"
+          % (p["snapshot_us"] / c["snapshot_us"], p["snapshot_tree_us"] / c["snapshot_tree_us"]))
 
 
 if __name__ == "__main__":
