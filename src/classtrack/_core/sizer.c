@@ -155,14 +155,20 @@ stack_push(ct_sizer *s, PyObject *obj, Py_ssize_t depth)
     return 0;
 }
 
-int
-ct_consider(ct_sizer *s, PyObject *ref, Py_ssize_t depth)
+/* 1 when ref is in an exclusion set: decided from the address alone,
+ * without touching the object. */
+static inline int
+excluded(const ct_sizer *s, PyObject *ref)
 {
-    if (ref == NULL || ct_policy_skip(s, ref, 0)) {
-        return 0;
-    }
-    if ((s->excl_refs.used && ct_ptrset_contains(&s->excl_refs, ref))
-        || (s->excl_objs.used && ct_ptrset_contains(&s->excl_objs, ref))) {
+    return (s->excl_refs.used && ct_ptrset_contains(&s->excl_refs, ref))
+           || (s->excl_objs.used && ct_ptrset_contains(&s->excl_objs, ref));
+}
+
+/* ct_consider for a referent already known not to be excluded. */
+static int
+consider_unexcluded(ct_sizer *s, PyObject *ref, Py_ssize_t depth)
+{
+    if (ct_policy_skip(s, ref, 0)) {
         return 0;
     }
     int added = ct_ptrset_add(&s->seen, ref);
@@ -184,25 +190,46 @@ ct_consider(ct_sizer *s, PyObject *ref, Py_ssize_t depth)
     return stack_push(s, ref, depth) < 0 ? -1 : 1;
 }
 
-/* Considers n borrowed referents, prefetching a few ahead: the first
- * touch of each object is a cache miss, and issuing several at once
- * overlaps them.  Nothing here runs Python code, so the borrowed pointers
+int
+ct_consider(ct_sizer *s, PyObject *ref, Py_ssize_t depth)
+{
+    /* The exclusion sets first: they look at the address only, while the
+     * policy reads the object's type, a cache miss for an excluded
+     * referent that nothing else touches (in a snapshot, every tracked
+     * object that a tracked object refers to). */
+    if (ref == NULL || excluded(s, ref)) {
+        return 0;
+    }
+    return consider_unexcluded(s, ref, depth);
+}
+
+/* Considers n borrowed referents, a chunk at a time: the excluded ones
+ * are dropped by address, then the others are prefetched together and
+ * considered in order.  The first touch of each object is a cache miss,
+ * and issuing a chunk's at once overlaps them; an excluded referent is
+ * never fetched.  Nothing here runs Python code, so the borrowed pointers
  * stay valid. */
-#define CT_PREFETCH_AHEAD 8
+#define CT_CONSIDER_CHUNK 16
 
 static int
 consider_array(ct_sizer *s, PyObject *const *items, Py_ssize_t n,
                Py_ssize_t depth)
 {
-    for (Py_ssize_t i = 0; i < n && i < CT_PREFETCH_AHEAD; i++) {
-        __builtin_prefetch(items[i]);
-    }
-    for (Py_ssize_t i = 0; i < n; i++) {
-        if (i + CT_PREFETCH_AHEAD < n) {
-            __builtin_prefetch(items[i + CT_PREFETCH_AHEAD]);
+    PyObject *keep[CT_CONSIDER_CHUNK];
+    for (Py_ssize_t start = 0; start < n; start += CT_CONSIDER_CHUNK) {
+        Py_ssize_t end = n - start < CT_CONSIDER_CHUNK ? n : start + CT_CONSIDER_CHUNK;
+        int nkeep = 0;
+        for (Py_ssize_t i = start; i < end; i++) {
+            PyObject *ref = items[i];
+            if (ref != NULL && !excluded(s, ref)) {
+                __builtin_prefetch(ref);
+                keep[nkeep++] = ref;
+            }
         }
-        if (ct_consider(s, items[i], depth) < 0) {
-            return -1;
+        for (int j = 0; j < nkeep; j++) {
+            if (consider_unexcluded(s, keep[j], depth) < 0) {
+                return -1;
+            }
         }
     }
     return 0;
