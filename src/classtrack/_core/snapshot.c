@@ -42,9 +42,13 @@ clipped_repr(PyObject *obj)
     return r;
 }
 
+/* The tables below are keyed by record number (reprs, type_overrides) or
+ * by snapshot and record number (trees, big), as Python ints made only
+ * when an entry is read or written: most objects need none. */
+
 /* Records a custom repr; 0, or -1 only for a BaseException. */
 static int
-note_repr(ct_tracker *t, PyObject *key, PyObject *obj)
+note_repr(ct_tracker *t, uint32_t idx, PyObject *obj)
 {
     PyTypeObject *tp = Py_TYPE(obj);
     if (tp->tp_repr == PyBaseObject_Type.tp_repr) {
@@ -61,43 +65,77 @@ note_repr(ct_tracker *t, PyObject *key, PyObject *obj)
         Py_XDECREF(r);
         return -1;
     }
-    if (r == NULL) {
-        if (!PyErr_ExceptionMatches(PyExc_Exception)) {
-            return -1;
-        }
-        PyErr_Clear();
-        return PyDict_DelItem(t->reprs, key) < 0 ? (PyErr_Clear(), 0) : 0;
+    if (r == NULL && !PyErr_ExceptionMatches(PyExc_Exception)) {
+        return -1;
     }
-    int rc = PyDict_SetItem(t->reprs, key, r);
-    Py_DECREF(r);
+    PyErr_Clear();
+    int rc = -1;
+    PyObject *key = PyLong_FromUnsignedLong(idx);
+    if (key != NULL && r == NULL) {
+        rc = PyDict_DelItem(t->reprs, key) < 0 ? (PyErr_Clear(), 0) : 0;
+    }
+    else if (key != NULL) {
+        rc = PyDict_SetItem(t->reprs, key, r);
+    }
+    Py_XDECREF(key);
+    Py_XDECREF(r);
     return rc;
 }
 
 /* A morphed object (obj.__class__ = Other) shows its new class. */
 static int
-note_morph(ct_tracker *t, PyObject *key, const ct_record *rec, PyObject *obj)
+note_morph(ct_tracker *t, uint32_t idx, const ct_record *rec, PyObject *obj)
 {
-    PyObject *known = PyDict_GetItemWithError(t->type_overrides, key);
-    if (known == NULL) {
-        if (PyErr_Occurred()) {
+    PyObject *known = NULL, *key = NULL;
+    int rc = -1;
+    if (PyDict_GET_SIZE(t->type_overrides) != 0) {
+        key = PyLong_FromUnsignedLong(idx);
+        if (key == NULL) {
             return -1;
         }
+        known = PyDict_GetItemWithError(t->type_overrides, key);
+        if (known == NULL && PyErr_Occurred()) {
+            goto done;
+        }
+    }
+    if (known == NULL) {
         known = PyList_GET_ITEM(t->name_types, ct_rec_name(rec));
     }
     if (known == (PyObject *)Py_TYPE(obj)) {
-        return 0;
+        rc = 0;
+        goto done;
     }
-    return PyDict_SetItem(t->type_overrides, key, (PyObject *)Py_TYPE(obj));
+    if (key == NULL && (key = PyLong_FromUnsignedLong(idx)) == NULL) {
+        goto done;
+    }
+    rc = PyDict_SetItem(t->type_overrides, key, (PyObject *)Py_TYPE(obj));
+done:
+    Py_XDECREF(key);
+    return rc;
+}
+
+/* table[(snap_no << 32) | idx] = value; 0 or -1. */
+static int
+set_snap_entry(PyObject *table, uint64_t snap_no, uint32_t idx, PyObject *value)
+{
+    PyObject *key = PyLong_FromUnsignedLongLong((snap_no << 32) | idx);
+    if (key == NULL) {
+        return -1;
+    }
+    int rc = PyDict_SetItem(table, key, value);
+    Py_DECREF(key);
+    return rc;
 }
 
 static int
-store_big(ct_tracker *t, PyObject *key, Py_ssize_t size, Py_ssize_t flat)
+store_big(ct_tracker *t, uint64_t snap_no, uint32_t idx, Py_ssize_t size,
+          Py_ssize_t flat)
 {
     PyObject *v = Py_BuildValue("(nn)", size, flat);
     if (v == NULL) {
         return -1;
     }
-    int rc = PyDict_SetItem(t->big, key, v);
+    int rc = set_snap_entry(t->big, snap_no, idx, v);
     Py_DECREF(v);
     return rc;
 }
@@ -179,13 +217,6 @@ ct_tracker_snapshot(ct_tracker *t, double *timestamp, Py_ssize_t *tracked_total,
         ct_record rec = *ct_registry_record(&t->reg, snap.idx[k]);
         int res = ct_rec_resolution(&rec);
         Py_ssize_t size = 0, flat = 0;
-        PyObject *key = PyLong_FromUnsignedLongLong((snap_no << 32) | snap.idx[k]);
-        PyObject *idx_key = PyLong_FromUnsignedLong(snap.idx[k]);
-        if (key == NULL || idx_key == NULL) {
-            Py_XDECREF(key);
-            Py_XDECREF(idx_key);
-            goto done;
-        }
         int ok = 1;
         if (res == 0) {
             size = ct_sizer_size_flat(&s, obj, &flat);
@@ -198,7 +229,7 @@ ct_tracker_snapshot(ct_tracker *t, double *timestamp, Py_ssize_t *tracked_total,
             if (ok) {
                 size = PyLong_AsSsize_t(PyTuple_GET_ITEM(tree, 1));
                 flat = PyLong_AsSsize_t(PyTuple_GET_ITEM(tree, 2));
-                ok = PyDict_SetItem(t->trees, key, tree) == 0;
+                ok = set_snap_entry(t->trees, snap_no, snap.idx[k], tree) == 0;
                 Py_DECREF(tree);
             }
         }
@@ -206,16 +237,14 @@ ct_tracker_snapshot(ct_tracker *t, double *timestamp, Py_ssize_t *tracked_total,
             snap.size[k] = clamp32(size);
             snap.flat[k] = clamp32(flat);
             if ((snap.size[k] == UINT32_MAX || snap.flat[k] == UINT32_MAX)
-                && store_big(t, key, size, flat) < 0) {
+                && store_big(t, snap_no, snap.idx[k], size, flat) < 0) {
                 ok = 0;
             }
         }
         if (ok) {
-            ok = note_repr(t, idx_key, obj) == 0
-                 && note_morph(t, idx_key, &rec, obj) == 0;
+            ok = note_repr(t, snap.idx[k], obj) == 0
+                 && note_morph(t, snap.idx[k], &rec, obj) == 0;
         }
-        Py_DECREF(key);
-        Py_DECREF(idx_key);
         if (!ok) {
             goto done;
         }
