@@ -196,11 +196,21 @@ def why_alive(obj: Any, limit: int = 3) -> List[Path]:
         if len(chain) > 1 and not isinstance(root, types.ModuleType):
             label += _edge(root, chain[1])      # a module leads to its dict
         steps = []
-        for k in range(1, len(chain)):
+        k = 1
+        while k < len(chain):
             step = _node(chain[k])
             if k + 1 < len(chain):
-                step += _edge(chain[k], chain[k + 1])
+                edge = _edge(chain[k], chain[k + 1])
+                if edge == ".__dict__" and k + 2 < len(chain):
+                    # an instance dict (3.9/3.10, or materialized): read it
+                    # as the attribute it holds, as on 3.11+
+                    key = _edge(chain[k + 1], chain[k + 2])
+                    if key.startswith("['") and key.endswith("']"):
+                        edge = "." + key[2:-2]
+                        k += 1
+                step += edge
             steps.append(step)
+            k += 1
         paths.append(Path(label, steps))
         del chain
     del raw
