@@ -218,10 +218,20 @@ def why_alive(obj: Any, limit: int = 3) -> List[Path]:
 
 
 def tracked_retained(objs: List[Any]) -> Tuple[List[int], int]:
-    """TEMPORARY (replaced by the graph engine's): retained sizes and shared."""
+    """Retained sizes of tracked objects, exclusive of each other, and what
+    they keep alive only jointly: a tracked object that another keeps alive
+    reports its own bytes and the keeper does not count them again, so the
+    sizes and ``shared`` add up to ``retained_size(*objs)``."""
     targets = list(objs)
     heap = _heap([targets, objs])
-    sizes = _core.retained(heap, targets, False)
-    together = _core.retained(heap, targets, True) if targets else 0
+    sizes, together = _core.retained_exclusive(heap, targets)
     del heap
-    return list(sizes), max(0, together - sum(sizes))
+    from classtrack.asizeof import flatsize
+    alone = 0
+    out = []
+    for s, o in zip(sizes, targets):
+        if s < 0:       # not reached in the graph: its own bytes, freed alone
+            s = flatsize(o)
+            alone += s
+        out.append(s)
+    return out, max(0, together + alone - sum(out))

@@ -469,9 +469,11 @@ ct_graph_dominators(ct_graph *g)
 }
 
 /* retained[i]: size of i and everything it dominates, in postorder
- * (a dominator finishes after every node it dominates). */
+ * (a dominator finishes after every node it dominates).  A node with
+ * stop[i] set keeps its sum to itself: the nodes above it do not count
+ * what it retains. */
 Py_ssize_t *
-ct_graph_retained(ct_graph *g)
+ct_graph_retained(ct_graph *g, const uint8_t *stop)
 {
     Py_ssize_t *r = calloc(g->n, sizeof(Py_ssize_t));
     if (r == NULL) {
@@ -481,7 +483,7 @@ ct_graph_retained(ct_graph *g)
     for (size_t k = 0; k < g->nreach; k++) {
         uint32_t v = g->order[k];
         r[v] += g->size[v];
-        if (v != 0) {
+        if (v != 0 && (stop == NULL || !stop[v])) {
             r[g->idom[v]] += r[v];
         }
     }

@@ -43,8 +43,11 @@ int ct_graph_sizes(ct_graph *g, ct_sizer *s);
 
 /* Immediate dominators of the nodes reachable from the root.  0 or -1. */
 int ct_graph_dominators(ct_graph *g);
-/* Retained size per node (malloc'ed array, n entries), or NULL. */
-Py_ssize_t *ct_graph_retained(ct_graph *g);
+/* Retained size per node (malloc'ed array, n entries), or NULL.  With
+ * `stop` (n flags, or NULL), a flagged node's retained size is left out of
+ * its dominators': each flagged node then reports only what it retains
+ * exclusively of the other flagged nodes. */
+Py_ssize_t *ct_graph_retained(ct_graph *g, const uint8_t *stop);
 
 /* Bytes that become unreachable when the `blocked` nodes do (blocked
  * nodes included).  -1 with MemoryError. */

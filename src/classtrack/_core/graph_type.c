@@ -67,7 +67,7 @@ core_retained(PyObject *module, PyObject *args)
     if (ct_graph_dominators(&g) < 0) {
         goto done;
     }
-    Py_ssize_t *ret = ct_graph_retained(&g);
+    Py_ssize_t *ret = ct_graph_retained(&g, NULL);
     if (ret == NULL) {
         goto done;
     }
@@ -85,6 +85,73 @@ core_retained(PyObject *module, PyObject *args)
     }
     free(ret);
 done:
+    ct_graph_free(&g);
+    Py_DECREF(seq);
+    return result;
+}
+
+/* retained_exclusive(objs, targets) -> ([int, ...], together): what each
+ * target retains exclusively of the others (a target another one keeps
+ * alive reports its own, the keeper does not count it again; -1 for a
+ * target nothing refers to), and the bytes freed if all became unreachable
+ * together.  together - sum is what they keep alive only jointly.  One
+ * graph build for both. */
+static PyObject *
+core_retained_exclusive(PyObject *module, PyObject *args)
+{
+    PyObject *objs, *targets;
+    if (!PyArg_ParseTuple(args, "O!O:retained_exclusive", &PyList_Type, &objs, &targets)) {
+        return NULL;
+    }
+    PyObject *seq = PySequence_Fast(targets, "targets must be a sequence");
+    if (seq == NULL) {
+        return NULL;
+    }
+    ct_graph g;
+    if (build_with_sizes(module, objs, &g) < 0) {
+        Py_DECREF(seq);
+        return NULL;
+    }
+    PyObject *result = NULL, *list = NULL;
+    Py_ssize_t *ret = NULL;
+    Py_ssize_t nt = PySequence_Fast_GET_SIZE(seq);
+    uint8_t *flag = calloc(g.n, 1);
+    uint32_t *ids = malloc(((size_t)nt + 1) * sizeof(uint32_t));
+    if (flag == NULL || ids == NULL) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    for (Py_ssize_t i = 0; i < nt; i++) {
+        ids[i] = ct_graph_find(&g, PySequence_Fast_GET_ITEM(seq, i));
+        if (ids[i] != 0) {
+            flag[ids[i]] = 1;
+        }
+    }
+    Py_ssize_t together = ct_graph_freed_without(&g, flag);
+    if (together < 0 || ct_graph_dominators(&g) < 0) {
+        goto done;
+    }
+    ret = ct_graph_retained(&g, flag);
+    if (ret == NULL) {
+        goto done;
+    }
+    list = PyList_New(nt);
+    for (Py_ssize_t i = 0; list != NULL && i < nt; i++) {
+        uint32_t id = ids[i];
+        PyObject *v = PyLong_FromSsize_t(id != 0 && g.idom[id] != UINT32_MAX ? ret[id] : -1);
+        if (v == NULL) {
+            Py_CLEAR(list);
+            break;
+        }
+        PyList_SET_ITEM(list, i, v);
+    }
+    if (list != NULL) {
+        result = Py_BuildValue("(Nn)", list, together);
+    }
+done:
+    free(ret);
+    free(ids);
+    free(flag);
     ct_graph_free(&g);
     Py_DECREF(seq);
     return result;
@@ -272,6 +339,9 @@ PyMethodDef ct_graph_functions[] = {
      "retained(objs, targets, together) -> bytes freed if the targets became "
      "unreachable (together: one int; else one per target, -1 for a target "
      "nothing refers to)."},
+    {"retained_exclusive", core_retained_exclusive, METH_VARARGS,
+     "retained_exclusive(objs, targets) -> ([bytes each retains exclusively of "
+     "the other targets, -1 for one nothing refers to], bytes freed with all)."},
     {"root_paths", core_root_paths, METH_VARARGS,
      "root_paths(objs, target, limit, named_roots) -> up to limit shortest "
      "paths [(ext, refcnt, [root, ..., target])] from the roots to target."},
