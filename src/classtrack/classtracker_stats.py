@@ -78,7 +78,12 @@ def _format_trace(trace: Iterable[tuple]) -> str:
 # -- the columnar data -------------------------------------------------------------
 
 class _Dataset:
-    """Records and snapshots as columns (the tuple layout of dumpfmt.h)."""
+    """Records and snapshots as columns (the tuple layout of dumpfmt.h).
+
+    Each snapshot row holds its entries as one ``_core.Entries`` (field 9;
+    fields 10 and 11 None): compact, immutable, queried in C.  Rows given
+    with idx/size/flat columns (merge.py, convert_pympler_dump, 1.0's
+    13 fields) are turned into that form here."""
 
     def __init__(self, data: tuple) -> None:
         (self.names, self.classes, rec_id, rec_name, rec_class, rec_birth, rec_death,
@@ -90,11 +95,50 @@ class _Dataset:
         self.births = memoryview(rec_birth).cast("d")
         self.deaths = memoryview(rec_death).cast("d")
         self.rec_trace = memoryview(rec_trace).cast("I")
-        self.snaps = list(snaps)
         self.nrec = len(self.ids)
+        self.snaps = [_entries_row(row, self.nrec) for row in snaps]
+        self._counts: Optional[List[int]] = None
+        self._firsts: Optional[List[int]] = None
+        self._max: Dict[str, memoryview] = {}
 
     def as_tuple(self) -> tuple:
         return (self.names, self.classes) + self._raw + (self.reprs, self.traces, self.snaps)
+
+    def entries(self, k: int) -> Any:
+        """Snapshot k's entries (a ``_core.Entries``)."""
+        return self.snaps[k][9]
+
+    def counts(self) -> List[int]:
+        """Records per name number, computed once."""
+        if self._counts is None:
+            self._counts = _core.count_by_name(self._raw[1], len(self.names))
+        return self._counts
+
+    def by_class(self) -> Dict[str, List[int]]:
+        """{tracking name: its name numbers} for the names that have
+        records, in the order of their first record (the order of
+        ``Stats.index``)."""
+        if self._firsts is None:
+            self._firsts = _core.first_by_name(self._raw[1], len(self.names))
+        out: Dict[str, List[int]] = {}
+        for n in sorted((n for n, f in enumerate(self._firsts) if f >= 0),
+                        key=self._firsts.__getitem__):
+            out.setdefault(self.names[n], []).append(n)
+        return out
+
+    def record_max(self, which: str) -> memoryview:
+        """Per record, uint64: 'size' its largest size over all snapshots,
+        'tsize' its size at the snapshot of the largest tracked total."""
+        col = self._max.get(which)
+        if col is None:
+            if which == "size":
+                ents = [row[9] for row in self.snaps]
+            else:
+                largest = max(self.snaps, key=lambda r: r[2], default=None)
+                ents = [largest[9]] if largest is not None else []
+            col = memoryview(_core.record_max(self.nrec, ents)).cast("Q")
+            self._max[which] = col
+        return col
 
     @classmethod
     def from_tracker(cls, tracker: Any) -> "_Dataset":
@@ -102,15 +146,25 @@ class _Dataset:
          reprs, raw_traces, snap_cols) = tracker._engine.export()
         traces = [tuple(_frame(code, line) for code, line in tr) for tr in raw_traces]
         snaps = []
-        for snapshot, (idx, size, flat, trees) in zip(tracker.snapshots, snap_cols):
+        for snapshot, (entries, trees) in zip(tracker.snapshots, snap_cols):
             measured = tracker._retained_at.get(snapshot.timestamp)
             retained = None
             if measured is not None:
-                retained = array.array("Q", (measured.get(i, 0) for i in
-                                             memoryview(idx).cast("I"))).tobytes()
-            snaps.append(_snapshot_row(snapshot, idx, size, flat, trees, retained))
+                idx = memoryview(entries.columns()[0]).cast("I")
+                retained = array.array("Q", (measured.get(i, 0) for i in idx)).tobytes()
+            snaps.append(_snapshot_row(snapshot, entries, trees, retained))
         return cls((names, classes, rec_id, rec_name, rec_class, rec_birth, rec_death,
                     rec_trace, reprs, traces, snaps))
+
+
+def _entries_row(row: tuple, nrec: int) -> tuple:
+    """A snapshot row with 15 fields and its entries as an Entries."""
+    if len(row) == 13:
+        row = tuple(row) + (None, None)
+    if isinstance(row[9], _core.Entries):
+        return row
+    entries = _core.Entries(row[9], row[10], row[11], nrec)
+    return row[:9] + (entries, None, None) + tuple(row[12:])
 
 
 def _frame(code: Any, line: int) -> tuple:
@@ -118,7 +172,7 @@ def _frame(code: Any, line: int) -> tuple:
     return (code.co_filename, line, code.co_name, src or None)
 
 
-def _snapshot_row(s: Snapshot, idx: bytes, size: bytes, flat: bytes, trees: dict,
+def _snapshot_row(s: Snapshot, entries: Any, trees: dict,
                   retained: Optional[bytes] = None) -> tuple:
     proc = s.system_total
     fields = None
@@ -126,13 +180,13 @@ def _snapshot_row(s: Snapshot, idx: bytes, size: bytes, flat: bytes, trees: dict
         fields = tuple(int(getattr(proc, f, 0) or 0) for f in _PROCESS_FIELDS)
     return (float(s.timestamp), str(s.desc), int(s.tracked_total), int(s.asizeof_total or 0),
             int(s.overhead or 0), float(s.interval or 0.0), float(s.effective_interval or 0.0),
-            bool(s.stretched), fields, idx, size, flat, trees, retained,
+            bool(s.stretched), fields, entries, None, None, trees, retained,
             None if s.shared is None or retained is None else int(s.shared))
 
 
 def _loaded_snapshot(row: tuple) -> Snapshot:
     (ts, desc, tracked, asizeof_total, overhead, interval, effective, stretched, fields,
-     _idx, _size, _flat, _trees, _retained, shared) = row
+     _entries, _size, _flat, _trees, _retained, shared) = row
     s = Snapshot.__new__(Snapshot)
     s.timestamp = ts
     s.desc = desc
@@ -245,10 +299,11 @@ class Stats:
         self._index: Optional[Dict[str, List[Any]]] = {}
         self._history: Any = None    # dict, or a function making it on first use
         self.snapshots: List[Snapshot] = []
-        self.sorted: List[Any] = []
+        self._sorted: Any = []       # a list, or a _SortedRecords made by sort_stats
         self._data: Optional[_Dataset] = None
         self._signature: Optional[tuple] = None
         self._size_cache: Dict[int, List[Tuple[float, Asized]]] = {}
+        self._views: Dict[int, _DataObject] = {}
         if tracker is not None:
             self._refresh()
         if filename is not None:
@@ -271,25 +326,53 @@ class Stats:
     def _install(self, data: _Dataset, snapshots: List[Snapshot]) -> None:
         self._data = data
         self.snapshots = snapshots
-        self.sorted = []
+        self._sorted = []
         self._size_cache = {}
+        self._views = {}
         for s in snapshots:
             s.classes = None
         self._index = None      # views are made on first use of index
 
     @property
     def index(self) -> Dict[str, List[Any]]:
-        """{classname: [tracked object views]}, made on first use: a dump
-        or report that never looks at single objects never pays for them."""
+        """{classname: [tracked object views]}: the classes are known at
+        once, each class's views are made when that class is first looked
+        up (a report that never looks at single objects never pays for
+        them, one that looks at one class pays for that class)."""
         if self._index is None:
             data = self._data
-            index: Dict[str, List[Any]] = {}
-            if data is not None:
-                names, rec_name = data.names, data.rec_name
-                for i in range(data.nrec):
-                    index.setdefault(names[rec_name[i]], []).append(_DataObject(self, i))
-            self._index = index
+            self._index = _LazyIndex(self, data.by_class() if data is not None else {})
         return self._index
+
+    def _view(self, i: int) -> "_DataObject":
+        """The one view of record i (sorted and index share it)."""
+        v = self._views.get(i)
+        if v is None:
+            v = self._views[i] = _DataObject(self, i)
+            data = self._data
+            v.classname = data.names[data.rec_name[i]]
+            # get_max_size(), as Pympler sorts: the birth entry counts
+            v.size = max(data.record_max("size")[i], self._basic_of(i))
+            v.tsize = data.record_max("tsize")[i]
+        return v
+
+    def _class_counts(self) -> Dict[str, int]:
+        """{classname: instances}, without making views."""
+        data = self._data
+        if data is None:
+            return {}
+        counts = data.counts()
+        return {c: sum(counts[n] for n in ns) for c, ns in data.by_class().items()}
+
+    @property
+    def sorted(self) -> Any:
+        """The tracked objects in the order of the last sort_stats (a
+        sequence of views, made as they are read)."""
+        return self._sorted
+
+    @sorted.setter
+    def sorted(self, value: Any) -> None:
+        self._sorted = value
 
     @index.setter
     def index(self, value: Dict[str, List[Any]]) -> None:
@@ -323,16 +406,14 @@ class Stats:
         out = [_birth_entry(data.births[i], self._basic_of(i))]
         name = data.names[data.rec_name[i]]
         for row in data.snaps:
-            idx = memoryview(row[9]).cast("I")
-            pos = _bisect(idx, i)
-            if pos < 0:
+            hit = row[9].get(i)
+            if hit is None:
                 continue
+            pos, size, flat = hit
             tree = row[12].get(i)
             if tree is not None:
                 a = Asized._from_tuple(tree)
             else:
-                size = memoryview(row[10]).cast("Q")[pos]
-                flat = memoryview(row[11]).cast("Q")[pos]
                 a = Asized(size, flat, (), name)
             if row[13] is not None:
                 a.retained = memoryview(row[13]).cast("Q")[pos] or None
@@ -371,33 +452,48 @@ class Stats:
     # -- sorting ----------------------------------------------------------------------
 
     def _init_sort(self) -> None:
+        """Pympler's initial order (by class, first seen first, then by
+        record), as a list of views: only the Python-key sort needs it."""
         self._refresh()
-        if self.sorted or self._data is None:
+        if isinstance(self._sorted, list) and self._sorted or self._data is None:
             return
+        self._sorted = [self._view(i) for i in self._record_order((), None, -1)]
+
+    def _record_order(self, keys: Tuple[str, ...], wanted: Optional[bytes],
+                      limit: int) -> memoryview:
+        """Record indices in the order of `keys` (see order.c), of the
+        names flagged in `wanted` (None: all), at most `limit` (-1: all)."""
         data = self._data
-        largest = max(data.snaps, key=lambda r: r[2], default=None)
-        tsize = memoryview(_core.record_max(data.nrec, [(largest[9], largest[10])])
-                           ).cast("Q") if largest is not None else None
-        size = memoryview(_core.record_max(data.nrec, [(r[9], r[10]) for r in data.snaps])
-                          ).cast("Q")
-        for classname, objs in self.index.items():
-            for tobj in objs:
-                tobj.classname = classname
-                # get_max_size(), as Pympler sorts: the birth entry counts
-                tobj.size = max(size[tobj._index], self._basic_of(tobj._index))
-                tobj.tsize = tsize[tobj._index] if tsize is not None else 0
-            self.sorted.extend(objs)
+        names = data.names
+        ranks = {n: r for r, n in enumerate(sorted(set(names)))}
+        first = {c: r for r, c in enumerate(data.by_class())}
+        name_rank = array.array("I", [ranks[n] for n in names])
+        name_first = array.array("I", [first.get(n, len(first)) for n in names])
+        raw = data._raw
+        return memoryview(_core.record_order(
+            tuple(keys), raw[1], name_rank,
+            name_first, raw[3], raw[4], data.record_max("size"), data.record_max("tsize"),
+            wanted, limit)).cast("I")
 
     def sort_stats(self, *args: str) -> "Stats":
         """Sort by 'classname', 'tsize', 'birth', 'death', 'name', 'repr',
         'size' (sizes descending, the rest ascending); no argument sorts by
-        all of them in that order.  Returns self."""
+        all of them in that order.  Returns self.  Without 'repr' the order
+        is computed in C over the columns, and only as far as it is read."""
         for arg in args:
             if arg not in _SORT_CRITERIA:
                 raise ValueError("invalid sort criterion %r; choose from %s"
                                  % (arg, ", ".join(_SORT_CRITERIA)))
         keys = args or _SORT_CRITERIA
+        self._refresh()
+        if self._data is None:
+            return self
+        if "repr" not in keys:
+            self._sorted = _SortedRecords(self, tuple(keys))
+            return self
         self._init_sort()
+        if not isinstance(self._sorted, list):
+            self._sorted = list(self._sorted)
 
         def key(tobj: Any) -> tuple:
             out: List[Any] = []
@@ -411,12 +507,16 @@ class Stats:
                     out.append(getattr(tobj, k))
             return tuple(out)
 
-        self.sorted.sort(key=key)
+        self._sorted.sort(key=key)
         return self
 
     def reverse_order(self) -> "Stats":
+        self._refresh()
+        if isinstance(self._sorted, _SortedRecords):
+            self._sorted = self._sorted.reversed()
+            return self
         self._init_sort()
-        self.sorted.reverse()
+        self._sorted.reverse()
         return self
 
     # -- per-class summaries ------------------------------------------------------------
@@ -439,12 +539,13 @@ class Stats:
             raise ValueError("snapshot does not belong to these statistics")
         row = data.snaps[pos]
         raw = data._raw
-        sums, flats, active = _core.aggregate(raw[1], raw[3], raw[4], row[9], row[10],
-                                              row[11], snapshot.timestamp, len(data.names))
+        entries = row[9]
+        sums, flats, active = _core.aggregate(raw[1], raw[3], raw[4], entries,
+                                              snapshot.timestamp, len(data.names))
         retained = None
         if row[13] is not None:     # retained sizes add up (see create_snapshot)
-            retained, _, _ = _core.aggregate(raw[1], raw[3], raw[4], row[9], row[13],
-                                             row[13], snapshot.timestamp, len(data.names))
+            retained, _, _ = _core.aggregate(raw[1], raw[3], raw[4], entries,
+                                             snapshot.timestamp, len(data.names), row[13])
         total = snapshot.total
         trees_by_name: Dict[int, List[int]] = {}
         for i in row[12]:
@@ -454,15 +555,13 @@ class Stats:
             merged = Asized(0, 0, (), classname)
             tree_ids = trees_by_name.get(n, ())
             if tree_ids:
-                idx = memoryview(row[9]).cast("I")
-                size_col = memoryview(row[10]).cast("Q")
-                flat_col = memoryview(row[11]).cast("Q")
                 plain_size, plain_flat = sums[n], flats[n]
                 for i in tree_ids:
                     _merge_asized(merged, Asized._from_tuple(row[12][i]))
-                    p = _bisect(idx, i)
-                    plain_size -= size_col[p]
-                    plain_flat -= flat_col[p]
+                    hit = entries.get(i)
+                    if hit is not None:
+                        plain_size -= hit[1]
+                        plain_flat -= hit[2]
                 merged.size += plain_size
                 merged.flat += plain_flat
             else:
@@ -484,7 +583,7 @@ class Stats:
     def tracked_classes(self) -> List[str]:
         """Names of all tracked classes, sorted."""
         self._refresh()
-        return sorted(self.index)
+        return sorted(self._data.by_class()) if self._data is not None else []
 
     # -- diffs -------------------------------------------------------------------------
 
@@ -522,17 +621,6 @@ class Stats:
             raise IndexError("snapshot index %d out of range: there %s %d snapshot%s"
                              % (which, "is" if n == 1 else "are", n, "" if n == 1 else "s"))
         return self.snapshots[which]
-
-
-def _bisect(col: memoryview, value: int) -> int:
-    lo, hi = 0, len(col)
-    while lo < hi:
-        mid = (lo + hi) // 2
-        if col[mid] < value:
-            lo = mid + 1
-        else:
-            hi = mid
-    return lo if lo < len(col) and col[lo] == value else -1
 
 
 def _class_totals(stats: Stats, snapshot: Snapshot) -> Dict[str, Tuple[int, int, Optional[int]]]:
@@ -574,6 +662,148 @@ def _empty_dataset() -> _Dataset:
     return _Dataset(([], [], b"", b"", b"", b"", b"", b"", {}, [], []))
 
 
+class _LazyIndex(dict):
+    """Stats.index: a dict {classname: [views]} whose lists are made on
+    first lookup of their class.  Everything that reads values goes through
+    __getitem__, so it behaves as the full dict would."""
+
+    def __init__(self, stats: Stats, by_class: Dict[str, List[int]]) -> None:
+        super().__init__((c, None) for c in by_class)
+        self._stats = stats
+        self._numbers = by_class
+
+    def __getitem__(self, classname: str) -> List[Any]:
+        v = dict.__getitem__(self, classname)
+        if v is None:
+            data = self._stats._data
+            view = self._stats._view
+            numbers = self._numbers[classname]
+            wanted = bytearray(len(data.names))
+            for n in numbers:
+                wanted[n] = 1
+            # record order: the stable sort by class keeps it within a class
+            order = self._stats._record_order((), bytes(wanted), -1)
+            v = [view(i) for i in order]
+            dict.__setitem__(self, classname, v)
+        return v
+
+    def get(self, classname: str, default: Any = None) -> Any:
+        return self[classname] if classname in self else default
+
+    def __iter__(self) -> Any:
+        return iter(list(self.keys()))
+
+    def values(self) -> Any:   # type: ignore[override]
+        return [self[c] for c in self.keys()]
+
+    def items(self) -> Any:    # type: ignore[override]
+        return [(c, self[c]) for c in self.keys()]
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, dict):
+            return NotImplemented
+        return dict(self.items()) == dict(other.items() if not isinstance(other, _LazyIndex)
+                                          else other.items())
+
+    def __ne__(self, other: object) -> bool:
+        eq = self.__eq__(other)
+        return eq if eq is NotImplemented else not eq
+
+    __hash__ = None     # type: ignore[assignment]
+
+    def copy(self) -> Dict[str, List[Any]]:
+        return dict(self.items())
+
+    def __repr__(self) -> str:
+        return repr(dict(self.items()))
+
+
+class _SortedRecords:
+    """Stats.sorted after sort_stats without 'repr': the records in that
+    order, computed in C over the columns (order.c) only as far as they
+    are read; views are made one at a time."""
+
+    def __init__(self, stats: Stats, keys: Tuple[str, ...], backwards: bool = False) -> None:
+        self._stats = stats
+        self._keys = keys
+        self._backwards = backwards
+        self._order: Optional[memoryview] = None
+        self._first: Tuple[int, Optional[memoryview]] = (0, None)
+
+    def reversed(self) -> "_SortedRecords":
+        return _SortedRecords(self._stats, self._keys, not self._backwards)
+
+    def _all(self) -> memoryview:
+        if self._order is None:
+            order = self._stats._record_order(self._keys, None, -1)
+            self._order = order[::-1] if self._backwards else order
+        return self._order
+
+    def _prefix(self, k: int) -> memoryview:
+        """The first k record indices (fewer if there are fewer)."""
+        if self._order is not None or self._backwards:
+            return self._all()[:k]
+        n, got = self._first
+        if got is None or n < k:
+            got = self._stats._record_order(self._keys, None, k)
+            self._first = (k, got)
+        return got[:k]
+
+    def first(self, k: int, clsname: Optional[str] = None) -> List[Any]:
+        """The first k views, of classes whose name contains clsname."""
+        view = self._stats._view
+        if not clsname:
+            return [view(i) for i in self._prefix(k)]
+        names = self._stats._data.names
+        wanted = bytes(1 if clsname in n else 0 for n in names)
+        if self._backwards:
+            return [view(i) for i in self._all() if wanted[self._stats._data.rec_name[i]]][:k]
+        return [view(i) for i in self._stats._record_order(self._keys, wanted, k)]
+
+    def __len__(self) -> int:
+        return self._stats._data.nrec
+
+    def __bool__(self) -> bool:
+        return len(self) > 0
+
+    def __getitem__(self, i: Any) -> Any:
+        view = self._stats._view
+        if isinstance(i, slice):
+            start, stop, step = i.indices(len(self))
+            if start >= 0 and step > 0 and stop <= len(self) and (
+                    self._order is None and i.start in (None, 0)):
+                return [view(r) for r in self._prefix(stop)][start:stop:step]
+            return [view(r) for r in self._all()[i]]
+        n = len(self)
+        if i < 0:
+            i += n
+        if not 0 <= i < n:
+            raise IndexError("sorted index out of range")
+        return view(self._prefix(i + 1)[i] if i < 64 else self._all()[i])
+
+    def __iter__(self) -> Any:
+        view = self._stats._view
+        return (view(r) for r in self._all())
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, (list, tuple, _SortedRecords)):
+            return list(self) == list(other)
+        return NotImplemented
+
+    def __ne__(self, other: object) -> bool:
+        eq = self.__eq__(other)
+        return eq if eq is NotImplemented else not eq
+
+    __hash__ = None     # type: ignore[assignment]
+
+    def sort(self, key: Any = None, reverse: bool = False) -> None:
+        raise TypeError("Stats.sorted is computed by sort_stats(); use list(stats.sorted) "
+                        "to sort it another way")
+
+    def __repr__(self) -> str:
+        return "<sorted by %s: %d tracked objects>" % (", ".join(self._keys), len(self))
+
+
 class ConsoleStats(Stats):
     """Stats printed as text, laid out like Pympler's."""
 
@@ -607,17 +837,24 @@ class ConsoleStats(Stats):
 
     def print_stats(self, clsname: Optional[str] = None, limit: float = 1.0) -> None:
         """Print tracked objects, filtered by a substring of the class name
-        and pruned by `limit` (< 1: a share of all objects; >= 1: a count)."""
+        and pruned by `limit` (< 1: a share of all objects; >= 1: a count).
+        After a sort without 'repr', only the printed records are read."""
         if self.tracker is not None:
             self.tracker.stop_periodic_snapshots()
         if not self.sorted:
             self.sort_stats()
-        chosen = self.sorted
-        if clsname:
-            chosen = [t for t in chosen if clsname in t.classname]
         if limit < 1.0:
             limit = max(1, int(len(self.sorted) * limit))
-        for tobj in chosen[:int(limit)]:
+        limit = int(limit)
+        chosen: Iterable[Any]
+        if isinstance(self.sorted, _SortedRecords):
+            chosen = self.sorted.first(limit, clsname or None)
+        else:
+            chosen = self.sorted
+            if clsname:
+                chosen = [t for t in chosen if clsname in t.classname]
+            chosen = chosen[:limit]
+        for tobj in chosen:
             self.print_object(tobj)
 
     def print_summary(self) -> None:

@@ -7,6 +7,7 @@
  */
 #include "state.h"
 #include "columns.h"
+#include "entries.h"
 
 #include <string.h>
 
@@ -135,28 +136,51 @@ done:
     return result;
 }
 
-/* aggregate(rec_name, rec_birth, rec_death, idx, size, flat, timestamp, nnames)
- *   -> (sums, flats, active): lists indexed by name number */
+/* A list of n ints from v.  New reference or NULL. */
 static PyObject *
-core_aggregate(PyObject *Py_UNUSED(module), PyObject *args)
+int_list(const unsigned long long *v, Py_ssize_t n)
 {
-    PyObject *o[6];
+    PyObject *out = PyList_New(n);
+    for (Py_ssize_t k = 0; out != NULL && k < n; k++) {
+        PyObject *x = PyLong_FromUnsignedLongLong(v[k]);
+        if (x == NULL) {
+            Py_CLEAR(out);
+            break;
+        }
+        PyList_SET_ITEM(out, k, x);
+    }
+    return out;
+}
+
+/* aggregate(rec_name, rec_birth, rec_death, entries, timestamp, nnames,
+ *           values=None) -> (sums, flats, active): lists indexed by name
+ * number.  With values (bytes of uint64, one per entry) they are summed
+ * instead of the entries' sizes, into both sums and flats. */
+static PyObject *
+core_aggregate(PyObject *module, PyObject *args)
+{
+    PyObject *o[3], *eobj, *values_obj = Py_None;
     double ts;
     Py_ssize_t nnames;
-    if (!PyArg_ParseTuple(args, "OOOOOOdn", &o[0], &o[1], &o[2], &o[3], &o[4], &o[5], &ts,
-                          &nnames)) {
+    if (!PyArg_ParseTuple(args, "OOOOdn|O:aggregate", &o[0], &o[1], &o[2], &eobj, &ts,
+                          &nnames, &values_obj)) {
+        return NULL;
+    }
+    const ct_entries *e = ct_entries_check(module, eobj, "aggregate");
+    if (e == NULL) {
         return NULL;
     }
     if (nnames < 0) {
         PyErr_SetString(PyExc_ValueError, "aggregate: negative name count");
         return NULL;
     }
-    Py_buffer b[6];
-    size_t n[6];
-    static const size_t widths[6] = {4, 8, 8, 4, 8, 8};
-    static const char *what[6] = {"name", "birth", "death", "idx", "size", "flat"};
+    Py_buffer b[4];
+    size_t n[4];
+    static const size_t widths[3] = {4, 8, 8};
+    static const char *what[3] = {"name", "birth", "death"};
     int got = 0;
     PyObject *result = NULL;
+    const uint64_t *values = NULL;
     unsigned long long *sums = PyMem_Calloc((size_t)nnames + 1, sizeof(unsigned long long));
     unsigned long long *flats = PyMem_Calloc((size_t)nnames + 1, sizeof(unsigned long long));
     unsigned long long *active = PyMem_Calloc((size_t)nnames + 1, sizeof(unsigned long long));
@@ -164,52 +188,59 @@ core_aggregate(PyObject *Py_UNUSED(module), PyObject *args)
         PyErr_NoMemory();
         goto done;
     }
-    for (; got < 6; got++) {
+    for (; got < 3; got++) {
         if (get_col(o[got], &b[got], widths[got], &n[got], what[got]) < 0) {
             goto done;
         }
     }
-    if (n[1] != n[0] || n[2] != n[0] || n[4] != n[3] || n[5] != n[3]) {
+    if (values_obj != Py_None) {
+        if (get_col(values_obj, &b[got], 8, &n[got], "values") < 0) {
+            goto done;
+        }
+        got++;
+        values = b[3].buf;
+        if (n[3] != e->n) {
+            PyErr_SetString(PyExc_ValueError, "aggregate: one value per entry");
+            goto done;
+        }
+    }
+    if (n[1] != n[0] || n[2] != n[0] || e->nrec > n[0]) {
         PyErr_SetString(PyExc_ValueError, "aggregate: columns differ in length");
         goto done;
     }
     const uint32_t *name = b[0].buf;
     const double *birth = b[1].buf, *death = b[2].buf;
-    const uint32_t *idx = b[3].buf;
-    const uint64_t *size = b[4].buf, *flat = b[5].buf;
     for (size_t i = 0; i < n[0]; i++) {
         if (name[i] < (size_t)nnames && birth[i] < ts && (death[i] == 0.0 || death[i] > ts)) {
             active[name[i]]++;
         }
     }
-    for (size_t e = 0; e < n[3]; e++) {
-        if (idx[e] < n[0] && name[idx[e]] < (size_t)nnames) {
-            sums[name[idx[e]]] += size[e];
-            flats[name[idx[e]]] += flat[e];
+    ct_entries_iter it;
+    size_t rec;
+    ct_entries_iter_init(&it, e);
+    while (ct_entries_next(&it, &rec)) {
+        uint32_t nm = name[rec];
+        if (nm >= (size_t)nnames) {
+            continue;
+        }
+        size_t pos = it.pos - 1;
+        if (values != NULL) {
+            sums[nm] += values[pos];
+            flats[nm] += values[pos];
+        }
+        else {
+            sums[nm] += ct_entries_value(e->size, e->size_w, pos);
+            flats[nm] += ct_entries_value(e->flat, e->flat_w, pos);
         }
     }
-    PyObject *s = PyList_New(nnames), *f = PyList_New(nnames), *a = PyList_New(nnames);
-    for (Py_ssize_t k = 0; s && f && a && k < nnames; k++) {
-        PyObject *x = PyLong_FromUnsignedLongLong(sums[k]);
-        PyObject *y = PyLong_FromUnsignedLongLong(flats[k]);
-        PyObject *z = PyLong_FromUnsignedLongLong(active[k]);
-        if (x == NULL || y == NULL || z == NULL) {
-            Py_XDECREF(x);
-            Py_XDECREF(y);
-            Py_XDECREF(z);
-            Py_CLEAR(s);
-            break;
-        }
-        PyList_SET_ITEM(s, k, x);
-        PyList_SET_ITEM(f, k, y);
-        PyList_SET_ITEM(a, k, z);
+    PyObject *sl = int_list(sums, nnames), *fl = int_list(flats, nnames);
+    PyObject *al = int_list(active, nnames);
+    if (sl != NULL && fl != NULL && al != NULL) {
+        result = PyTuple_Pack(3, sl, fl, al);
     }
-    if (s != NULL && f != NULL && a != NULL) {
-        result = PyTuple_Pack(3, s, f, a);
-    }
-    Py_XDECREF(s);
-    Py_XDECREF(f);
-    Py_XDECREF(a);
+    Py_XDECREF(sl);
+    Py_XDECREF(fl);
+    Py_XDECREF(al);
 done:
     for (int i = 0; i < got; i++) {
         PyBuffer_Release(&b[i]);
@@ -220,14 +251,60 @@ done:
     return result;
 }
 
-/* record_max(nrec, [(idx, size), ...]) -> bytes of uint64: the largest
- * size each record had over the given snapshots (0 if never sized). */
+/* Raises best[i] to each entry's size over one Entries or (idx, size)
+ * columns.  0 or -1. */
+static int
+max_into(PyObject *module, PyObject *item, uint64_t *best, size_t nrec)
+{
+    if (PyTuple_Check(item)) {
+        Py_buffer bi, bs;
+        size_t ni, ns;
+        if (PyTuple_GET_SIZE(item) != 2) {
+            PyErr_SetString(PyExc_TypeError, "record_max: expected (idx, size) pairs");
+            return -1;
+        }
+        if (get_col(PyTuple_GET_ITEM(item, 0), &bi, 4, &ni, "idx") < 0) {
+            return -1;
+        }
+        if (get_col(PyTuple_GET_ITEM(item, 1), &bs, 8, &ns, "size") < 0) {
+            PyBuffer_Release(&bi);
+            return -1;
+        }
+        const uint32_t *idx = bi.buf;
+        const uint64_t *size = bs.buf;
+        for (size_t e = 0; e < ni && e < ns; e++) {
+            if (idx[e] < nrec && size[e] > best[idx[e]]) {
+                best[idx[e]] = size[e];
+            }
+        }
+        PyBuffer_Release(&bi);
+        PyBuffer_Release(&bs);
+        return 0;
+    }
+    const ct_entries *e = ct_entries_check(module, item, "record_max");
+    if (e == NULL) {
+        return -1;
+    }
+    ct_entries_iter it;
+    size_t rec;
+    ct_entries_iter_init(&it, e);
+    while (ct_entries_next(&it, &rec)) {
+        uint64_t v = ct_entries_value(e->size, e->size_w, it.pos - 1);
+        if (rec < nrec && v > best[rec]) {
+            best[rec] = v;
+        }
+    }
+    return 0;
+}
+
+/* record_max(nrec, [Entries or (idx, size), ...]) -> bytes of uint64: the
+ * largest size each record had over the given snapshots (0 if never sized). */
 static PyObject *
-core_record_max(PyObject *Py_UNUSED(module), PyObject *args)
+core_record_max(PyObject *module, PyObject *args)
 {
     Py_ssize_t nrec;
-    PyObject *pairs;
-    if (!PyArg_ParseTuple(args, "nO!", &nrec, &PyList_Type, &pairs)) {
+    PyObject *items;
+    if (!PyArg_ParseTuple(args, "nO!", &nrec, &PyList_Type, &items)) {
         return NULL;
     }
     if (nrec < 0) {
@@ -243,44 +320,164 @@ core_record_max(PyObject *Py_UNUSED(module), PyObject *args)
     }
     uint64_t *best = (uint64_t *)PyBytes_AS_STRING(out);
     memset(best, 0, (size_t)nrec * 8);
-    for (Py_ssize_t k = 0; k < PyList_GET_SIZE(pairs); k++) {
-        PyObject *pair = PyList_GET_ITEM(pairs, k);
-        Py_buffer bi, bs;
-        size_t ni, ns;
-        if (!PyTuple_Check(pair) || PyTuple_GET_SIZE(pair) != 2) {
-            Py_DECREF(out);
-            PyErr_SetString(PyExc_TypeError, "record_max: expected (idx, size) pairs");
-            return NULL;
-        }
-        if (get_col(PyTuple_GET_ITEM(pair, 0), &bi, 4, &ni, "idx") < 0) {
+    for (Py_ssize_t k = 0; k < PyList_GET_SIZE(items); k++) {
+        if (max_into(module, PyList_GET_ITEM(items, k), best, (size_t)nrec) < 0) {
             Py_DECREF(out);
             return NULL;
         }
-        if (get_col(PyTuple_GET_ITEM(pair, 1), &bs, 8, &ns, "size") < 0) {
-            PyBuffer_Release(&bi);
-            Py_DECREF(out);
-            return NULL;
-        }
-        const uint32_t *idx = bi.buf;
-        const uint64_t *size = bs.buf;
-        for (size_t e = 0; e < ni && e < ns; e++) {
-            if (idx[e] < (size_t)nrec && size[e] > best[idx[e]]) {
-                best[idx[e]] = size[e];
-            }
-        }
-        PyBuffer_Release(&bi);
-        PyBuffer_Release(&bs);
     }
     return out;
 }
 
+/* count_by_name(rec_name, nnames, values=None) -> list: per name number,
+ * how many records have it, or with values (bytes of uint64 per record)
+ * the sum of theirs. */
+static PyObject *
+core_count_by_name(PyObject *Py_UNUSED(module), PyObject *args)
+{
+    PyObject *name_obj, *values_obj = Py_None;
+    Py_ssize_t nnames;
+    if (!PyArg_ParseTuple(args, "On|O:count_by_name", &name_obj, &nnames, &values_obj)) {
+        return NULL;
+    }
+    if (nnames < 0) {
+        PyErr_SetString(PyExc_ValueError, "count_by_name: negative name count");
+        return NULL;
+    }
+    Py_buffer bn, bv = {0};
+    size_t nn, nv = 0;
+    if (get_col(name_obj, &bn, 4, &nn, "name") < 0) {
+        return NULL;
+    }
+    if (values_obj != Py_None && get_col(values_obj, &bv, 8, &nv, "values") < 0) {
+        PyBuffer_Release(&bn);
+        return NULL;
+    }
+    PyObject *result = NULL;
+    unsigned long long *counts = PyMem_Calloc((size_t)nnames + 1, sizeof(unsigned long long));
+    if (counts == NULL) {
+        PyErr_NoMemory();
+    }
+    else if (bv.obj != NULL && nv != nn) {
+        PyErr_SetString(PyExc_ValueError, "count_by_name: one value per record");
+    }
+    else {
+        const uint32_t *name = bn.buf;
+        const uint64_t *values = bv.obj != NULL ? bv.buf : NULL;
+        for (size_t i = 0; i < nn; i++) {
+            if (name[i] < (size_t)nnames) {
+                counts[name[i]] += values != NULL ? values[i] : 1;
+            }
+        }
+        result = int_list(counts, nnames);
+    }
+    PyMem_Free(counts);
+    PyBuffer_Release(&bn);
+    if (bv.obj != NULL) {
+        PyBuffer_Release(&bv);
+    }
+    return result;
+}
+
+/* first_by_name(rec_name, nnames) -> list: per name number, the index of
+ * its first record, or -1 when it has none. */
+static PyObject *
+core_first_by_name(PyObject *Py_UNUSED(module), PyObject *args)
+{
+    PyObject *name_obj;
+    Py_ssize_t nnames;
+    if (!PyArg_ParseTuple(args, "On:first_by_name", &name_obj, &nnames)) {
+        return NULL;
+    }
+    if (nnames < 0) {
+        PyErr_SetString(PyExc_ValueError, "first_by_name: negative name count");
+        return NULL;
+    }
+    Py_buffer bn;
+    size_t nn;
+    if (get_col(name_obj, &bn, 4, &nn, "name") < 0) {
+        return NULL;
+    }
+    PyObject *out = PyList_New(nnames);
+    Py_ssize_t found = 0;
+    for (Py_ssize_t k = 0; out != NULL && k < nnames; k++) {
+        PyList_SET_ITEM(out, k, PyLong_FromLong(-1));   /* small int: cannot fail */
+    }
+    const uint32_t *name = bn.buf;
+    for (size_t i = 0; out != NULL && found < nnames && i < nn; i++) {
+        if (name[i] < (size_t)nnames) {
+            PyObject *old = PyList_GET_ITEM(out, name[i]);
+            if (PyLong_AsLong(old) >= 0) {
+                continue;
+            }
+            PyObject *v = PyLong_FromSize_t(i);
+            if (v == NULL) {
+                Py_CLEAR(out);
+                break;
+            }
+            PyList_SET_ITEM(out, name[i], v);
+            Py_DECREF(old);
+            found++;
+        }
+    }
+    PyBuffer_Release(&bn);
+    return out;
+}
+
+/* sizes_of_name(entries, rec_name, name) -> bytes of uint64: the sizes of
+ * the entries whose record has that name number, in entry order. */
+static PyObject *
+core_sizes_of_name(PyObject *module, PyObject *args)
+{
+    PyObject *eobj, *name_obj;
+    unsigned long wanted;
+    if (!PyArg_ParseTuple(args, "OOk:sizes_of_name", &eobj, &name_obj, &wanted)) {
+        return NULL;
+    }
+    const ct_entries *e = ct_entries_check(module, eobj, "sizes_of_name");
+    Py_buffer bn;
+    size_t nn;
+    if (e == NULL || get_col(name_obj, &bn, 4, &nn, "name") < 0) {
+        return NULL;
+    }
+    PyObject *result = NULL;
+    uint64_t *out = PyMem_Malloc(e->n * 8 + 1);
+    if (out == NULL) {
+        PyErr_NoMemory();
+    }
+    else if (e->nrec > nn) {
+        PyErr_SetString(PyExc_ValueError, "sizes_of_name: entries name unknown records");
+    }
+    else {
+        const uint32_t *name = bn.buf;
+        size_t len = 0, rec;
+        ct_entries_iter it;
+        ct_entries_iter_init(&it, e);
+        while (ct_entries_next(&it, &rec)) {
+            if (name[rec] == wanted) {
+                out[len++] = ct_entries_value(e->size, e->size_w, it.pos - 1);
+            }
+        }
+        result = PyBytes_FromStringAndSize((const char *)out, (Py_ssize_t)(len * 8));
+    }
+    PyMem_Free(out);
+    PyBuffer_Release(&bn);
+    return result;
+}
+
 PyMethodDef ct_aggregate_functions[] = {
     {"aggregate", core_aggregate, METH_VARARGS,
-     "aggregate(rec_name, rec_birth, rec_death, idx, size, timestamp, nnames) -> "
+     "aggregate(rec_name, rec_birth, rec_death, entries, timestamp, nnames, values=None) -> "
      "(sums, flats, active) per name"},
     {"history", core_history, METH_VARARGS,
      "history(names, rec_name, rec_birth, rec_death) -> {name: [(timestamp, live count)]}"},
     {"record_max", core_record_max, METH_VARARGS,
-     "record_max(nrec, [(idx, size)]) -> bytes of uint64, each record's largest size"},
+     "record_max(nrec, [Entries or (idx, size)]) -> bytes of uint64, each record's largest size"},
+    {"count_by_name", core_count_by_name, METH_VARARGS,
+     "count_by_name(rec_name, nnames, values=None) -> per name, records (or their values' sum)"},
+    {"first_by_name", core_first_by_name, METH_VARARGS,
+     "first_by_name(rec_name, nnames) -> per name, its first record's index or -1"},
+    {"sizes_of_name", core_sizes_of_name, METH_VARARGS,
+     "sizes_of_name(entries, rec_name, name) -> bytes of uint64, sizes of that name's entries"},
     {NULL, NULL, 0, NULL},
 };

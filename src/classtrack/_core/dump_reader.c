@@ -1,35 +1,43 @@
 /* dump_reader.c - reads a dump (see dumpfmt.h) back into a dataset.
  *
- * Safety contract: nothing from the file is executed or trusted.  Input
- * is pulled from file.read() in chunks of at most 64 KiB (or from a bytes
- * object), every read is bounded by the end of the current section, every
- * count is checked against the bytes left in its section before anything
- * is sized by it, strings and columns grow only with bytes actually read,
- * every index is checked against what it indexes, trees are at most
- * CT_DUMP_MAX_DEPTH deep, and a CRC32 over the whole file catches
- * corruption.  Any problem raises DumpError (a ValueError subclass) naming
- * the problem and its byte offset.
+ * Safety contract: nothing from the file is executed or trusted.  The
+ * input is the whole dump in memory: a bytes-like object as given, or
+ * what file.read() returns, pulled in chunks of at most CT_IN_CHUNK and
+ * kept in a buffer that grows only with bytes actually read.  Every read
+ * is bounded by the end of the current section, and every section by the
+ * end of the input, so a count checked against its section's bytes is
+ * checked against bytes really present: columns sized by a count are at
+ * most a small multiple of the input.  Every index is checked against
+ * what it indexes, trees are at most CT_DUMP_MAX_DEPTH deep, and a CRC32
+ * over the whole file catches corruption.  Any problem raises DumpError
+ * (a ValueError subclass) naming the problem and its byte offset.
+ *
+ * Cost: one pass over the input for the CRC and one for the varints, in
+ * loops that touch no Python object per record or entry; snapshot entries
+ * go straight into compact Entries (entries.h).
  */
 #include "state.h"
 #include "dumpfmt.h"
+#include "entries.h"
 
 #include <math.h>
 #include <string.h>
 
-#define CT_IN_CHUNK 65536
+#define CT_IN_CHUNK (1 << 20)
 
 typedef struct {
-    PyObject *read;         /* strong: file.read, or NULL for `data` */
-    Py_buffer data;         /* the whole input when reading from bytes */
-    int have_data;
-    PyObject *chunk;        /* strong: bytes currently being consumed */
-    const unsigned char *p; /* next byte in the chunk */
-    size_t avail;           /* bytes left in the chunk */
-    uint64_t offset;        /* file offset of *p */
-    uint64_t sec_end;       /* file offset where the current section ends */
-    uint32_t crc;           /* over every byte consumed */
-    PyObject *error;        /* borrowed: DumpError */
+    const unsigned char *base;      /* the whole input, never NULL */
+    const unsigned char *p;         /* next byte, base <= p <= end */
+    const unsigned char *end;       /* end of the input */
+    const unsigned char *sec_end;   /* end of the current section, <= end */
+    PyObject *error;                /* borrowed: DumpError */
 } ct_reader;
+
+static uint64_t
+offset_of(const ct_reader *r)
+{
+    return (uint64_t)(r->p - r->base);
+}
 
 static int
 fail(ct_reader *r, const char *fmt, ...)
@@ -40,98 +48,54 @@ fail(ct_reader *r, const char *fmt, ...)
     PyOS_vsnprintf(msg, sizeof(msg), fmt, ap);
     va_end(ap);
     PyErr_Format(r->error, "invalid classtrack dump at byte %llu: %s",
-                 (unsigned long long)r->offset, msg);
+                 (unsigned long long)offset_of(r), msg);
     return -1;
 }
 
-/* 1 when more input was loaded, 0 at end of input, -1 on error. */
-static int
-refill(ct_reader *r)
+static uint64_t
+left_in_section(const ct_reader *r)
 {
-    Py_CLEAR(r->chunk);
-    if (r->have_data) {
-        return 0;   /* the whole buffer was available from the start */
-    }
-    PyObject *b = PyObject_CallFunction(r->read, "n", (Py_ssize_t)CT_IN_CHUNK);
-    if (b == NULL) {
-        return -1;
-    }
-    if (!PyBytes_Check(b)) {
-        PyErr_Format(PyExc_TypeError, "dump file read() returned %.50s, not bytes "
-                     "(open the file in binary mode)", Py_TYPE(b)->tp_name);
-        Py_DECREF(b);
-        return -1;
-    }
-    if (PyBytes_GET_SIZE(b) == 0) {
-        Py_DECREF(b);
-        return 0;
-    }
-    if (PyBytes_GET_SIZE(b) > CT_IN_CHUNK) {
-        Py_DECREF(b);
-        PyErr_SetString(PyExc_ValueError, "dump file read() returned more than asked");
-        return -1;
-    }
-    r->chunk = b;
-    r->p = (const unsigned char *)PyBytes_AS_STRING(b);
-    r->avail = (size_t)PyBytes_GET_SIZE(b);
-    return 1;
+    return (uint64_t)(r->sec_end - r->p);
 }
 
 /* Copies n bytes (n may be 0) to dst, or skips them when dst is NULL. */
 static int
 take(ct_reader *r, void *dst, size_t n)
 {
-    if (r->offset + n > r->sec_end) {
+    if (n > left_in_section(r)) {
         return fail(r, "a field runs past the end of its section");
     }
-    unsigned char *out = dst;
-    while (n > 0) {
-        if (r->avail == 0) {
-            int got = refill(r);
-            if (got < 0) {
-                return -1;
-            }
-            if (got == 0) {
-                return fail(r, "file ends early (truncated)");
-            }
-        }
-        size_t m = n < r->avail ? n : r->avail;
-        r->crc = ct_crc32(r->crc, r->p, m);
-        if (out != NULL) {
-            memcpy(out, r->p, m);
-            out += m;
-        }
-        r->p += m;
-        r->avail -= m;
-        r->offset += m;
-        n -= m;
+    if (dst != NULL) {
+        memcpy(dst, r->p, n);
     }
+    r->p += n;
     return 0;
 }
 
 static int
 rd_u8(ct_reader *r, unsigned *v)
 {
-    unsigned char c;
-    if (take(r, &c, 1) < 0) {
-        return -1;
+    if (r->p >= r->sec_end) {
+        *v = 0;
+        return fail(r, "a field runs past the end of its section");
     }
-    *v = c;
+    *v = *r->p++;
     return 0;
 }
 
 static int
-rd_varint(ct_reader *r, uint64_t *v)
+rd_varint_slow(ct_reader *r, uint64_t *v)
 {
     uint64_t x = 0;
     for (int shift = 0; shift < 70; shift += 7) {
-        unsigned char c;
-        if (take(r, &c, 1) < 0) {
-            return -1;
+        if (r->p >= r->sec_end) {
+            return fail(r, "a field runs past the end of its section");
         }
+        unsigned char c = *r->p;
         if (shift == 63 && (c & 0x7e)) {
             return fail(r, "integer too large");
         }
+        r->p++;
         x |= (uint64_t)(c & 0x7f) << shift;
         if (!(c & 0x80)) {
             *v = x;
@@ -139,6 +103,18 @@ rd_varint(ct_reader *r, uint64_t *v)
         }
     }
     return fail(r, "integer too long");
+}
+
+/* One varint; the common one-byte case inline. */
+static inline int
+rd_varint(ct_reader *r, uint64_t *v)
+{
+    if (r->p < r->sec_end && !(*r->p & 0x80)) {
+        *v = *r->p++;
+        return 0;
+    }
+    *v = 0;     /* set on every path, as the compiler cannot see */
+    return rd_varint_slow(r, v);
 }
 
 static int
@@ -157,12 +133,6 @@ rd_f64(ct_reader *r, double *d, const char *what)
         return fail(r, "%s is not a finite, non-negative number", what);
     }
     return 0;
-}
-
-static uint64_t
-left_in_section(const ct_reader *r)
-{
-    return r->sec_end - r->offset;
 }
 
 /* A count of items, each at least min_item bytes, must fit the section. */
@@ -200,21 +170,32 @@ typedef struct {
     size_t cap;
 } ct_col;
 
+/* Room for n more bytes. */
+static int
+col_reserve(ct_col *c, size_t n)
+{
+    if (c->len + n <= c->cap) {
+        return 0;
+    }
+    size_t cap = c->cap ? c->cap * 2 : 1024;
+    while (cap < c->len + n) {
+        cap *= 2;
+    }
+    char *d = PyMem_Realloc(c->data, cap);
+    if (d == NULL) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    c->data = d;
+    c->cap = cap;
+    return 0;
+}
+
 static int
 col_put(ct_col *c, const void *p, size_t n)
 {
-    if (c->len + n > c->cap) {
-        size_t cap = c->cap ? c->cap * 2 : 1024;
-        while (cap < c->len + n) {
-            cap *= 2;
-        }
-        char *d = PyMem_Realloc(c->data, cap);
-        if (d == NULL) {
-            PyErr_NoMemory();
-            return -1;
-        }
-        c->data = d;
-        c->cap = cap;
+    if (col_reserve(c, n) < 0) {
+        return -1;
     }
     memcpy(c->data + c->len, p, n);
     c->len += n;
@@ -230,11 +211,14 @@ col_bytes(ct_col *c)
 /* -- state of one read ------------------------------------------------------ */
 
 typedef struct {
+    PyObject *module;       /* borrowed: classtrack._core */
     PyObject *strings;      /* list of str */
     PyObject *names, *classes, *traces, *reprs, *snaps;
     ct_col id, name, cls, birth, death, trace;
     uint64_t nrec;
     int stage;              /* highest section kind read so far */
+    /* one snapshot's entries as read, reused from snapshot to snapshot */
+    ct_col e_idx, e_size, e_flat;
 } ct_loaded;
 
 static int
@@ -266,41 +250,28 @@ read_strings(ct_reader *r, ct_loaded *L)
     if (rd_count(r, &n, 1, "string") < 0) {
         return -1;
     }
-    ct_col tmp = {0};
-    int rc = 0;
-    for (uint64_t i = 0; rc == 0 && i < n; i++) {
+    for (uint64_t i = 0; i < n; i++) {
         uint64_t len;
         if (rd_varint(r, &len) < 0) {
-            rc = -1;
-            break;
+            return -1;
         }
         if (len > left_in_section(r)) {
-            rc = fail(r, "string of %llu bytes does not fit in its section",
-                      (unsigned long long)len);
-            break;
+            return fail(r, "string of %llu bytes does not fit in its section",
+                        (unsigned long long)len);
         }
-        tmp.len = 0;
-        /* grow with the bytes as they arrive, never by the claimed length */
-        while (rc == 0 && len > 0) {
-            char piece[4096];
-            size_t m = len < sizeof(piece) ? (size_t)len : sizeof(piece);
-            rc = take(r, piece, m) < 0 || col_put(&tmp, piece, m) < 0 ? -1 : 0;
-            len -= m;
-        }
-        if (rc < 0) {
-            break;
-        }
-        PyObject *s = PyUnicode_DecodeUTF8(tmp.data ? tmp.data : "", (Py_ssize_t)tmp.len, "strict");
+        PyObject *s = PyUnicode_DecodeUTF8((const char *)r->p, (Py_ssize_t)len, "strict");
         if (s == NULL) {
             PyErr_Clear();
-            rc = fail(r, "string %llu is not valid UTF-8", (unsigned long long)i);
-            break;
+            return fail(r, "string %llu is not valid UTF-8", (unsigned long long)i);
         }
-        rc = PyList_Append(L->strings, s);
+        r->p += len;
+        int rc = PyList_Append(L->strings, s);
         Py_DECREF(s);
+        if (rc < 0) {
+            return -1;
+        }
     }
-    PyMem_Free(tmp.data);
-    return rc;
+    return 0;
 }
 
 static int
@@ -369,9 +340,25 @@ read_records(ct_reader *r, ct_loaded *L)
     if (rd_count(r, &n, 21, "record") < 0) {
         return -1;
     }
+    if (n > (uint64_t)UINT32_MAX - 1 - L->nrec) {
+        return fail(r, "too many records");
+    }
+    /* n records take at least 21 bytes each of this section: the columns
+     * (36 bytes per record) stay in proportion to the input */
+    if (col_reserve(&L->id, n * 8) < 0 || col_reserve(&L->name, n * 4) < 0
+        || col_reserve(&L->cls, n * 4) < 0 || col_reserve(&L->birth, n * 8) < 0
+        || col_reserve(&L->death, n * 8) < 0 || col_reserve(&L->trace, n * 4) < 0) {
+        return -1;
+    }
     uint64_t nnames = (uint64_t)PyList_GET_SIZE(L->names);
     uint64_t nclasses = (uint64_t)PyList_GET_SIZE(L->classes);
     uint64_t ntraces = (uint64_t)PyList_GET_SIZE(L->traces);
+    uint64_t *ids = (uint64_t *)(L->id.data + L->id.len);
+    uint32_t *names = (uint32_t *)(L->name.data + L->name.len);
+    uint32_t *classes = (uint32_t *)(L->cls.data + L->cls.len);
+    double *births = (double *)(L->birth.data + L->birth.len);
+    double *deaths = (double *)(L->death.data + L->death.len);
+    uint32_t *traces = (uint32_t *)(L->trace.data + L->trace.len);
     for (uint64_t i = 0; i < n; i++) {
         uint64_t id = 0, name = 0, cls = 0, trace = 0;
         double birth = 0, death = 0;
@@ -386,12 +373,18 @@ read_records(ct_reader *r, ct_loaded *L)
         if (death != 0.0 && death < birth) {
             return fail(r, "record %llu dies before it is born", (unsigned long long)L->nrec);
         }
-        uint32_t name32 = (uint32_t)name, cls32 = (uint32_t)cls, trace32 = (uint32_t)trace;
-        if (col_put(&L->id, &id, 8) < 0 || col_put(&L->name, &name32, 4) < 0
-            || col_put(&L->cls, &cls32, 4) < 0 || col_put(&L->birth, &birth, 8) < 0
-            || col_put(&L->death, &death, 8) < 0 || col_put(&L->trace, &trace32, 4) < 0) {
-            return -1;
-        }
+        ids[i] = id;
+        names[i] = (uint32_t)name;
+        classes[i] = (uint32_t)cls;
+        births[i] = birth;
+        deaths[i] = death;
+        traces[i] = (uint32_t)trace;
+        L->id.len += 8;
+        L->name.len += 4;
+        L->cls.len += 4;
+        L->birth.len += 8;
+        L->death.len += 8;
+        L->trace.len += 4;
         if (repr != Py_None) {
             PyObject *key = PyLong_FromUnsignedLongLong(L->nrec);
             int rc = key == NULL ? -1 : PyDict_SetItem(L->reprs, key, repr);
@@ -400,11 +393,44 @@ read_records(ct_reader *r, ct_loaded *L)
                 return -1;
             }
         }
-        if (L->nrec >= UINT32_MAX) {
-            return fail(r, "too many records");
-        }
         L->nrec++;
     }
+    return 0;
+}
+
+/* The entries of a SNAPSHOT section into L->e_*: n of them, each at least
+ * 3 bytes of the section (checked by the caller), so the 20 bytes each
+ * takes here stay in proportion to the input.  The loop decodes one-byte
+ * varints inline and checks every index. */
+static int
+read_entries(ct_reader *r, ct_loaded *L, uint64_t n)
+{
+    L->e_idx.len = L->e_size.len = L->e_flat.len = 0;
+    if (col_reserve(&L->e_idx, n * 4) < 0 || col_reserve(&L->e_size, n * 8) < 0
+        || col_reserve(&L->e_flat, n * 8) < 0) {
+        return -1;
+    }
+    uint32_t *idx = (uint32_t *)L->e_idx.data;
+    uint64_t *size = (uint64_t *)L->e_size.data;
+    uint64_t *flat = (uint64_t *)L->e_flat.data;
+    uint64_t nrec = L->nrec, next = 0;     /* the lowest index the next entry may have */
+    for (uint64_t e = 0; e < n; e++) {
+        uint64_t delta, sz, fl;
+        if (rd_varint(r, &delta) < 0 || rd_varint(r, &sz) < 0 || rd_varint(r, &fl) < 0) {
+            return -1;
+        }
+        /* index = previous + delta, the first's previous being -1 */
+        if (delta == 0 || delta > nrec || next + delta - 1 >= nrec) {
+            return fail(r, "snapshot entry names no record");
+        }
+        uint64_t ix = next + delta - 1;
+        idx[e] = (uint32_t)ix;
+        size[e] = sz;
+        flat[e] = fl;
+        next = ix + 1;
+    }
+    L->e_idx.len = n * 4;
+    L->e_size.len = L->e_flat.len = n * 8;
     return 0;
 }
 
@@ -415,8 +441,7 @@ read_snapshot(ct_reader *r, ct_loaded *L)
     PyObject *desc = NULL;
     uint64_t tot[3] = {0, 0, 0}, n = 0;
     unsigned stretched = 0, has_proc = 0;
-    PyObject *proc = NULL, *snap = NULL, *trees = NULL;
-    ct_col idx = {0}, size = {0}, flat = {0};
+    PyObject *proc = NULL, *snap = NULL, *trees = NULL, *entries = NULL;
     int rc = -1;
     if (rd_f64(r, &ts, "timestamp") < 0 || rd_string_ref(r, L, 0, &desc) < 0
         || rd_varint(r, &tot[0]) < 0 || rd_varint(r, &tot[1]) < 0 || rd_varint(r, &tot[2]) < 0
@@ -442,41 +467,20 @@ read_snapshot(ct_reader *r, ct_loaded *L)
             PyTuple_SET_ITEM(proc, j, v);
         }
     }
-    if (rd_count(r, &n, 3, "snapshot entry") < 0) {
+    if (rd_count(r, &n, 3, "snapshot entry") < 0 || read_entries(r, L, n) < 0) {
         goto done;
     }
-    int64_t prev = -1;
-    for (uint64_t e = 0; e < n; e++) {
-        uint64_t delta, sz, fl;
-        if (rd_varint(r, &delta) < 0 || rd_varint(r, &sz) < 0 || rd_varint(r, &fl) < 0) {
-            goto done;
-        }
-        if (delta == 0 || delta > L->nrec || (uint64_t)(prev + (int64_t)delta) >= L->nrec) {
-            fail(r, "snapshot entry names no record");
-            goto done;
-        }
-        prev += (int64_t)delta;
-        uint32_t ix = (uint32_t)prev;
-        if (col_put(&idx, &ix, 4) < 0 || col_put(&size, &sz, 8) < 0 || col_put(&flat, &fl, 8) < 0) {
-            goto done;
-        }
-    }
+    entries = ct_entries_new(ct_get_state(L->module)->entries_type, (size_t)L->nrec,
+                             (size_t)n, (const uint32_t *)L->e_idx.data,
+                             (const uint64_t *)L->e_size.data, (const uint64_t *)L->e_flat.data);
     trees = PyDict_New();
-    if (trees == NULL) {
+    if (entries == NULL || trees == NULL) {
         goto done;
     }
-    PyObject *ib = col_bytes(&idx), *sb = col_bytes(&size), *fb = col_bytes(&flat);
-    if (ib && sb && fb) {
-        snap = Py_BuildValue("(dOKKKddOONNNOOO)", ts, desc, (unsigned long long)tot[0],
-                             (unsigned long long)tot[1], (unsigned long long)tot[2], iv, eiv,
-                             stretched ? Py_True : Py_False, proc ? proc : Py_None,
-                             ib, sb, fb, trees, Py_None, Py_None);
-    }
-    else {
-        Py_XDECREF(ib);
-        Py_XDECREF(sb);
-        Py_XDECREF(fb);
-    }
+    snap = Py_BuildValue("(dOKKKddOOOOOOOO)", ts, desc, (unsigned long long)tot[0],
+                         (unsigned long long)tot[1], (unsigned long long)tot[2], iv, eiv,
+                         stretched ? Py_True : Py_False, proc ? proc : Py_None,
+                         entries, Py_None, Py_None, trees, Py_None, Py_None);
     if (snap == NULL || PyList_Append(L->snaps, snap) < 0) {
         goto done;
     }
@@ -485,9 +489,7 @@ done:
     Py_XDECREF(proc);
     Py_XDECREF(snap);
     Py_XDECREF(trees);
-    PyMem_Free(idx.data);
-    PyMem_Free(size.data);
-    PyMem_Free(flat.data);
+    Py_XDECREF(entries);
     return rc;
 }
 
@@ -505,7 +507,7 @@ read_retained(ct_reader *r, ct_loaded *L)
     if (PyTuple_GET_ITEM(row, 13) != Py_None) {
         return fail(r, "second retained sizes for snapshot %llu", (unsigned long long)k);
     }
-    uint64_t entries = (uint64_t)PyBytes_GET_SIZE(PyTuple_GET_ITEM(row, 9)) / 4;
+    uint64_t entries = (uint64_t)((ct_entries *)PyTuple_GET_ITEM(row, 9))->n;
     if (n != entries) {
         return fail(r, "%llu retained sizes for a snapshot of %llu entries",
                     (unsigned long long)n, (unsigned long long)entries);
@@ -594,28 +596,8 @@ read_tree(ct_reader *r, ct_loaded *L)
 static int
 read_header(ct_reader *r)
 {
-    unsigned char h[CT_DUMP_HEADER_LEN];
-    size_t got = 0;
-    r->sec_end = CT_DUMP_HEADER_LEN;
-    /* read what there is of the header, to say precisely what is wrong */
-    while (got < sizeof(h)) {
-        if (r->avail == 0) {
-            int more = refill(r);
-            if (more < 0) {
-                return -1;
-            }
-            if (more == 0) {
-                break;
-            }
-        }
-        size_t m = sizeof(h) - got < r->avail ? sizeof(h) - got : r->avail;
-        memcpy(h + got, r->p, m);
-        r->crc = ct_crc32(r->crc, r->p, m);
-        r->p += m;
-        r->avail -= m;
-        r->offset += m;
-        got += m;
-    }
+    const unsigned char *h = r->p;
+    size_t got = (size_t)(r->end - r->p);
     if (got == 0) {
         return fail(r, "the file is empty");
     }
@@ -628,10 +610,12 @@ read_header(ct_reader *r)
                      "convert_pympler_dump(old_path, new_path)", h[1]);
         return -1;
     }
+    /* errors say where the header's bytes end, as far as they go */
+    r->p += got < CT_DUMP_HEADER_LEN ? got : CT_DUMP_HEADER_LEN;
     if (got < CT_DUMP_MAGIC_LEN || memcmp(h, CT_DUMP_MAGIC, CT_DUMP_MAGIC_LEN) != 0) {
         return fail(r, "not a classtrack dump (wrong magic bytes)");
     }
-    if (got < sizeof(h)) {
+    if (got < CT_DUMP_HEADER_LEN) {
         return fail(r, "file ends inside the header (truncated)");
     }
     unsigned major = h[8] | (h[9] << 8), minor = h[10] | (h[11] << 8);
@@ -654,10 +638,11 @@ read_header(ct_reader *r)
 }
 
 static PyObject *
-read_dump(ct_reader *r)
+read_dump(ct_reader *r, PyObject *module)
 {
     ct_loaded L = {0};
     PyObject *result = NULL;
+    L.module = module;
     L.strings = PyList_New(0);
     L.names = PyList_New(0);
     L.classes = PyList_New(0);
@@ -667,53 +652,57 @@ read_dump(ct_reader *r)
     if (!L.strings || !L.names || !L.classes || !L.traces || !L.reprs || !L.snaps) {
         goto done;
     }
+    r->sec_end = r->end;
     if (read_header(r) < 0) {
         goto done;
     }
     for (;;) {
         unsigned tag;
         uint64_t len;
-        r->sec_end = UINT64_MAX;
-        uint64_t start = r->offset;
+        r->sec_end = r->end;
+        const unsigned char *start = r->p;
+        if (r->p == r->end) {
+            fail(r, "file ends early (truncated)");
+            goto done;
+        }
         if (rd_u8(r, &tag) < 0 || rd_varint(r, &len) < 0) {
+            if (r->p == r->end) {   /* the varint ran off the input */
+                PyErr_Clear();
+                fail(r, "file ends early (truncated)");
+            }
             goto done;
         }
-        if (len > UINT64_MAX - r->offset) {
-            fail(r, "section length overflows");
+        if (len > (uint64_t)(r->end - r->p)) {
+            fail(r, "section of %llu bytes runs past the end of the file (truncated)",
+                 (unsigned long long)len);
             goto done;
         }
+        r->sec_end = r->p + len;
         if (tag == CT_TAG_END) {
             if (len != 4) {
                 fail(r, "end marker has the wrong length");
                 goto done;
             }
-            uint32_t expect = r->crc;
-            unsigned char c[4];
-            r->sec_end = r->offset + 4;
-            if (take(r, c, 4) < 0) {
-                goto done;
-            }
+            uint32_t expect = ct_crc32(0, r->base, (size_t)(r->p - r->base));
+            const unsigned char *c = r->p;
             uint32_t got = c[0] | (c[1] << 8) | (c[2] << 16) | ((uint32_t)c[3] << 24);
             if (got != expect) {
-                r->offset = start;
+                r->p = start;
                 fail(r, "checksum mismatch: the file is corrupted");
                 goto done;
             }
-            if (r->avail == 0 && refill(r) < 0) {
-                goto done;
-            }
-            if (r->avail != 0) {
+            r->p += 4;
+            if (r->p != r->end) {
                 fail(r, "data after the end marker");
                 goto done;
             }
             break;
         }
-        r->sec_end = r->offset + len;
         int kind = tag & ~CT_TAG_SKIPPABLE;
         int rc;
         if (tag == CT_TAG_RETAINED) {
             if (L.stage < CT_TAG_SNAPSHOT) {
-                r->offset = start;
+                r->p = start;
                 fail(r, "section 0x%02x out of order", tag);
                 goto done;
             }
@@ -721,18 +710,18 @@ read_dump(ct_reader *r)
         }
         else if ((tag & CT_TAG_SKIPPABLE) || kind > CT_TAG_TREE) {
             if (!(tag & CT_TAG_SKIPPABLE)) {
-                r->offset = start;
+                r->p = start;
                 fail(r, "unknown section type 0x%02x (written by a newer classtrack?)", tag);
                 goto done;
             }
-            rc = take(r, NULL, len);    /* a newer minor's addition */
+            rc = take(r, NULL, (size_t)len);    /* a newer minor's addition */
         }
         else {
             int needs_order = kind == CT_TAG_SNAPSHOT || kind == CT_TAG_TREE
                                   ? CT_TAG_RECORDS : kind - 1;
             if (L.stage < needs_order || (kind < CT_TAG_RECORDS && L.stage >= kind)
                 || (kind == CT_TAG_RECORDS && L.stage > CT_TAG_RECORDS)) {
-                r->offset = start;
+                r->p = start;
                 fail(r, "section 0x%02x out of order", tag);
                 goto done;
             }
@@ -752,9 +741,9 @@ read_dump(ct_reader *r)
         if (rc < 0) {
             goto done;
         }
-        if (r->offset != r->sec_end) {
+        if (r->p != r->sec_end) {
             fail(r, "section 0x%02x has %llu unread bytes", tag,
-                 (unsigned long long)(r->sec_end - r->offset));
+                 (unsigned long long)(r->sec_end - r->p));
             goto done;
         }
     }
@@ -779,7 +768,40 @@ done:
     PyMem_Free(L.birth.data);
     PyMem_Free(L.death.data);
     PyMem_Free(L.trace.data);
+    PyMem_Free(L.e_idx.data);
+    PyMem_Free(L.e_size.data);
+    PyMem_Free(L.e_flat.data);
     return result;
+}
+
+/* Everything file.read(CT_IN_CHUNK) gives until it returns b"", into *all
+ * (grown only by what arrived).  0, or -1 with an exception. */
+static int
+read_all(PyObject *read, ct_col *all)
+{
+    for (;;) {
+        PyObject *b = PyObject_CallFunction(read, "n", (Py_ssize_t)CT_IN_CHUNK);
+        if (b == NULL) {
+            return -1;
+        }
+        if (!PyBytes_Check(b)) {
+            PyErr_Format(PyExc_TypeError, "dump file read() returned %.50s, not bytes "
+                         "(open the file in binary mode)", Py_TYPE(b)->tp_name);
+            Py_DECREF(b);
+            return -1;
+        }
+        Py_ssize_t n = PyBytes_GET_SIZE(b);
+        if (n > CT_IN_CHUNK) {
+            Py_DECREF(b);
+            PyErr_SetString(PyExc_ValueError, "dump file read() returned more than asked");
+            return -1;
+        }
+        int rc = n == 0 ? 1 : col_put(all, PyBytes_AS_STRING(b), (size_t)n);
+        Py_DECREF(b);
+        if (rc != 0) {
+            return rc < 0 ? -1 : 0;
+        }
+    }
 }
 
 /* dump_read(file_or_bytes) -> dataset */
@@ -789,26 +811,36 @@ core_dump_read(PyObject *module, PyObject *src)
     ct_state *st = ct_get_state(module);
     ct_reader r = {0};
     r.error = st->dump_error;
+    Py_buffer view = {0};
+    ct_col all = {0};
+    PyObject *result = NULL;
     if (PyObject_CheckBuffer(src)) {
-        if (PyObject_GetBuffer(src, &r.data, PyBUF_SIMPLE) < 0) {
+        if (PyObject_GetBuffer(src, &view, PyBUF_SIMPLE) < 0) {
             return NULL;
         }
-        r.have_data = 1;
-        r.p = r.data.buf;
-        r.avail = (size_t)r.data.len;
+        r.base = view.buf;
+        r.end = r.base + view.len;
     }
     else {
-        r.read = ct_getattr(src, "read");
-        if (r.read == NULL) {
+        PyObject *read = ct_getattr(src, "read");
+        if (read == NULL) {
             return NULL;
         }
+        int rc = read_all(read, &all);
+        Py_DECREF(read);
+        if (rc < 0) {
+            PyMem_Free(all.data);
+            return NULL;
+        }
+        r.base = all.data ? (const unsigned char *)all.data : (const unsigned char *)"";
+        r.end = r.base + all.len;
     }
-    PyObject *result = read_dump(&r);
-    Py_XDECREF(r.read);
-    Py_XDECREF(r.chunk);
-    if (r.have_data) {
-        PyBuffer_Release(&r.data);
+    r.p = r.base;
+    result = read_dump(&r, module);
+    if (view.obj != NULL) {
+        PyBuffer_Release(&view);
     }
+    PyMem_Free(all.data);
     return result;
 }
 

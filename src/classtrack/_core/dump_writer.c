@@ -9,6 +9,7 @@
 #include "state.h"
 #include "dumpfmt.h"
 #include "columns.h"
+#include "entries.h"
 
 #include <string.h>
 
@@ -17,12 +18,17 @@
 
 /* -- crc32 --------------------------------------------------------------- */
 
-static uint32_t crc_table[256];
+/* Slicing by 8 (Intel's method): table k maps a byte to its crc as if
+ * followed by k zero bytes, so eight input bytes cost eight lookups and
+ * no data-dependent shift chain.  Bytes are read one by one, so the
+ * result does not depend on the machine's byte order.  Filled on first
+ * use, under the GIL. */
+static uint32_t crc_table[8][256];
 
 static void
 crc_init(void)
 {
-    if (crc_table[1] != 0) {
+    if (crc_table[0][1] != 0) {
         return;
     }
     for (uint32_t i = 0; i < 256; i++) {
@@ -30,7 +36,13 @@ crc_init(void)
         for (int k = 0; k < 8; k++) {
             c = (c & 1) ? 0xEDB88320u ^ (c >> 1) : c >> 1;
         }
-        crc_table[i] = c;
+        crc_table[0][i] = c;
+    }
+    for (int t = 1; t < 8; t++) {
+        for (uint32_t i = 0; i < 256; i++) {
+            uint32_t c = crc_table[t - 1][i];
+            crc_table[t][i] = (c >> 8) ^ crc_table[0][c & 0xff];
+        }
     }
 }
 
@@ -39,8 +51,20 @@ ct_crc32(uint32_t crc, const unsigned char *buf, size_t len)
 {
     crc_init();
     crc = ~crc;
-    for (size_t i = 0; i < len; i++) {
-        crc = crc_table[(crc ^ buf[i]) & 0xff] ^ (crc >> 8);
+    while (len >= 8) {
+        uint32_t a = crc ^ ((uint32_t)buf[0] | (uint32_t)buf[1] << 8
+                            | (uint32_t)buf[2] << 16 | (uint32_t)buf[3] << 24);
+        uint32_t b = (uint32_t)buf[4] | (uint32_t)buf[5] << 8
+                     | (uint32_t)buf[6] << 16 | (uint32_t)buf[7] << 24;
+        crc = crc_table[7][a & 0xff] ^ crc_table[6][(a >> 8) & 0xff]
+              ^ crc_table[5][(a >> 16) & 0xff] ^ crc_table[4][a >> 24]
+              ^ crc_table[3][b & 0xff] ^ crc_table[2][(b >> 8) & 0xff]
+              ^ crc_table[1][(b >> 16) & 0xff] ^ crc_table[0][b >> 24];
+        buf += 8;
+        len -= 8;
+    }
+    while (len-- > 0) {
+        crc = crc_table[0][(crc ^ *buf++) & 0xff] ^ (crc >> 8);
     }
     return ~crc;
 }
@@ -95,6 +119,18 @@ buf_varint(ct_buf *b, uint64_t v)
         tmp[n++] = byte | (v ? 0x80 : 0);
     } while (v);
     return buf_put(b, tmp, n);
+}
+
+/* Writes v at p (room for 10 bytes); returns the end. */
+static inline unsigned char *
+put_varint(unsigned char *p, uint64_t v)
+{
+    while (v >= 0x80) {
+        *p++ = (unsigned char)(v | 0x80);
+        v >>= 7;
+    }
+    *p++ = (unsigned char)v;
+    return p;
 }
 
 static int
@@ -324,6 +360,86 @@ put_retained(ct_writer *w, uint64_t snap, size_t nentries, PyObject *col, PyObje
     return ok && emit_section(w, CT_TAG_RETAINED) == 0 ? 0 : -1;
 }
 
+/* A record's custom repr: (record index, borrowed str) */
+typedef struct {
+    size_t rec;
+    PyObject *text;
+} ct_repr;
+
+static int
+cmp_repr(const void *a, const void *b)
+{
+    const ct_repr *x = a, *y = b;
+    return x->rec < y->rec ? -1 : x->rec > y->rec;
+}
+
+/* The entries of one snapshot, given as an Entries or as columns. */
+static int
+put_entries(ct_writer *w, PyTypeObject *entries_type, PyObject *sn, size_t nrec,
+            size_t *nentries)
+{
+    PyObject *first = PyTuple_GET_ITEM(sn, 9);
+    if (PyObject_TypeCheck(first, entries_type)) {
+        const ct_entries *e = (const ct_entries *)first;
+        if (e->nrec > nrec) {
+            PyErr_SetString(PyExc_ValueError, "dump: snapshot entries name records "
+                            "that do not exist");
+            return -1;
+        }
+        *nentries = e->n;
+        if (buf_varint(&w->sec, e->n) < 0 || buf_reserve(&w->sec, e->n * 30) < 0) {
+            return -1;
+        }
+        unsigned char *p = w->sec.data + w->sec.len;
+        ct_entries_iter it;
+        size_t rec, prev = (size_t)-1;
+        ct_entries_iter_init(&it, e);
+        while (ct_entries_next(&it, &rec)) {
+            size_t pos = it.pos - 1;
+            p = put_varint(p, (uint64_t)(rec - prev));
+            p = put_varint(p, ct_entries_value(e->size, e->size_w, pos));
+            p = put_varint(p, ct_entries_value(e->flat, e->flat_w, pos));
+            prev = rec;
+        }
+        w->sec.len = (size_t)(p - w->sec.data);
+        return 0;
+    }
+    ct_col idx = {0}, size = {0}, flat = {0};
+    int ok = get_col(first, 4, &idx, "snapshot index") == 0;
+    ok = ok && get_col(PyTuple_GET_ITEM(sn, 10), 8, &size, "snapshot size") == 0;
+    ok = ok && get_col(PyTuple_GET_ITEM(sn, 11), 8, &flat, "snapshot flat") == 0;
+    if (ok && (size.n != idx.n || flat.n != idx.n)) {
+        PyErr_SetString(PyExc_ValueError, "dump: snapshot columns differ in length");
+        ok = 0;
+    }
+    ok = ok && buf_varint(&w->sec, idx.n) == 0 && buf_reserve(&w->sec, idx.n * 30) == 0;
+    if (ok) {
+        const uint32_t *ix = (const uint32_t *)idx.b.buf;
+        const uint64_t *sz = (const uint64_t *)size.b.buf;
+        const uint64_t *fl = (const uint64_t *)flat.b.buf;
+        unsigned char *p = w->sec.data + w->sec.len;
+        int64_t prev = -1;
+        for (size_t e = 0; e < idx.n; e++) {
+            if ((int64_t)ix[e] <= prev || ix[e] >= nrec) {
+                PyErr_SetString(PyExc_ValueError, "dump: snapshot indices must increase "
+                                "and name records");
+                ok = 0;
+                break;
+            }
+            p = put_varint(p, (uint64_t)((int64_t)ix[e] - prev));
+            p = put_varint(p, sz[e]);
+            p = put_varint(p, fl[e]);
+            prev = ix[e];
+        }
+        w->sec.len = (size_t)(p - w->sec.data);
+    }
+    *nentries = idx.n;
+    if (idx.b.obj) PyBuffer_Release(&idx.b);
+    if (size.b.obj) PyBuffer_Release(&size.b);
+    if (flat.b.obj) PyBuffer_Release(&flat.b);
+    return ok ? 0 : -1;
+}
+
 static int
 check_list(PyObject *o, const char *what)
 {
@@ -335,9 +451,11 @@ check_list(PyObject *o, const char *what)
 }
 
 static int
-write_dataset(ct_writer *w, PyObject *ds)
+write_dataset(ct_writer *w, PyObject *ds, PyTypeObject *entries_type)
 {
     int rc = -1;
+    ct_repr *rtab = NULL;
+    size_t nreprs = 0;
     ct_strtab t = {PyDict_New(), PyList_New(0)};
     ct_col cols[6];
     int ncols = 0;
@@ -497,25 +615,54 @@ write_dataset(ct_writer *w, PyObject *ds)
     }
     if (emit_section(w, CT_TAG_TRACES) < 0) goto done;
 
-    /* RECORDS, in sections of CT_RECORDS_PER_SECTION */
+    /* RECORDS, in sections of CT_RECORDS_PER_SECTION; the custom reprs
+     * sorted by record, walked beside them */
+    rtab = PyMem_Malloc((size_t)PyDict_GET_SIZE(reprs) * sizeof(ct_repr) + 1);
+    if (rtab == NULL) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    pos = 0;
+    while (PyDict_Next(reprs, &pos, &k, &v)) {
+        if (!PyLong_Check(k)) {
+            continue;           /* names no record: not written */
+        }
+        size_t rec = PyLong_AsSize_t(k);
+        if (rec == (size_t)-1 && PyErr_Occurred()) {
+            if (!PyErr_ExceptionMatches(PyExc_OverflowError)) {
+                goto done;
+            }
+            PyErr_Clear();      /* negative or huge: no record */
+            continue;
+        }
+        if (rec < nrec) {
+            rtab[nreprs++] = (ct_repr){rec, v};
+        }
+    }
+    qsort(rtab, nreprs, sizeof(ct_repr), cmp_repr);
     const uint64_t *rid = (const uint64_t *)cols[0].b.buf;
     const uint32_t *rname = (const uint32_t *)cols[1].b.buf;
     const uint32_t *rclass = (const uint32_t *)cols[2].b.buf;
     const double *rbirth = (const double *)cols[3].b.buf;
     const double *rdeath = (const double *)cols[4].b.buf;
     const uint32_t *rtrace = (const uint32_t *)cols[5].b.buf;
+    size_t next_repr = 0;
     for (size_t start = 0; start < nrec || start == 0; start += CT_RECORDS_PER_SECTION) {
         size_t end = start + CT_RECORDS_PER_SECTION < nrec ? start + CT_RECORDS_PER_SECTION : nrec;
         if (buf_varint(&w->sec, end - start) < 0) goto done;
         for (size_t i = start; i < end; i++) {
-            PyObject *key = PyLong_FromSize_t(i);
-            PyObject *r = key ? PyDict_GetItemWithError(reprs, key) : NULL;
-            Py_XDECREF(key);
-            if (key == NULL || (r == NULL && PyErr_Occurred())) goto done;
-            if (buf_varint(&w->sec, rid[i]) < 0 || buf_varint(&w->sec, rname[i]) < 0
-                || buf_varint(&w->sec, rclass[i]) < 0 || buf_f64(&w->sec, rbirth[i]) < 0
-                || buf_f64(&w->sec, rdeath[i]) < 0 || buf_varint(&w->sec, rtrace[i]) < 0
-                || put_opt_str(w, &t, r) < 0) {
+            PyObject *r = NULL;
+            if (next_repr < nreprs && rtab[next_repr].rec == i) {
+                r = rtab[next_repr++].text;
+            }
+            if (buf_reserve(&w->sec, 46) < 0) goto done;
+            unsigned char *p = w->sec.data + w->sec.len;
+            p = put_varint(p, rid[i]);
+            p = put_varint(p, rname[i]);
+            p = put_varint(p, rclass[i]);
+            w->sec.len = (size_t)(p - w->sec.data);
+            if (buf_f64(&w->sec, rbirth[i]) < 0 || buf_f64(&w->sec, rdeath[i]) < 0
+                || buf_varint(&w->sec, rtrace[i]) < 0 || put_opt_str(w, &t, r) < 0) {
                 goto done;
             }
         }
@@ -526,14 +673,7 @@ write_dataset(ct_writer *w, PyObject *ds)
     /* SNAPSHOT and TREE sections */
     for (Py_ssize_t i = 0; i < PyList_GET_SIZE(snaps); i++) {
         PyObject *sn = PyList_GET_ITEM(snaps, i);
-        ct_col idx = {0}, size = {0}, flat = {0};
-        int ok = get_col(PyTuple_GET_ITEM(sn, 9), 4, &idx, "snapshot index") == 0;
-        ok = ok && get_col(PyTuple_GET_ITEM(sn, 10), 8, &size, "snapshot size") == 0;
-        ok = ok && get_col(PyTuple_GET_ITEM(sn, 11), 8, &flat, "snapshot flat") == 0;
-        if (ok && (size.n != idx.n || flat.n != idx.n)) {
-            PyErr_SetString(PyExc_ValueError, "dump: snapshot columns differ in length");
-            ok = 0;
-        }
+        int ok = 1;
         PyObject *proc = PyTuple_GET_ITEM(sn, 8);
         double ts = PyFloat_AsDouble(PyTuple_GET_ITEM(sn, 0));
         unsigned long long totals[3];
@@ -563,26 +703,8 @@ write_dataset(ct_writer *w, PyObject *ds)
         else if (ok) {
             ok = buf_u8(&w->sec, 0) == 0;
         }
-        ok = ok && buf_varint(&w->sec, idx.n) == 0;
-        const uint32_t *ix = ok ? (const uint32_t *)idx.b.buf : NULL;
-        const uint64_t *sz = ok ? (const uint64_t *)size.b.buf : NULL;
-        const uint64_t *fl = ok ? (const uint64_t *)flat.b.buf : NULL;
-        int64_t prev = -1;
-        for (size_t e = 0; ok && e < idx.n; e++) {
-            if ((int64_t)ix[e] <= prev || ix[e] >= nrec) {
-                PyErr_SetString(PyExc_ValueError, "dump: snapshot indices must increase "
-                                "and name records");
-                ok = 0;
-                break;
-            }
-            ok = buf_varint(&w->sec, (uint64_t)((int64_t)ix[e] - prev)) == 0
-                 && buf_varint(&w->sec, sz[e]) == 0 && buf_varint(&w->sec, fl[e]) == 0;
-            prev = ix[e];
-        }
-        if (idx.b.obj) PyBuffer_Release(&idx.b);
-        if (size.b.obj) PyBuffer_Release(&size.b);
-        if (flat.b.obj) PyBuffer_Release(&flat.b);
-        size_t nentries = idx.n;
+        size_t nentries = 0;
+        ok = ok && put_entries(w, entries_type, sn, nrec, &nentries) == 0;
         if (!ok || emit_section(w, CT_TAG_SNAPSHOT) < 0) goto done;
         pos = 0;
         while (PyDict_Next(PyList_GET_ITEM(trees, i), &pos, &k, &v)) {
@@ -612,6 +734,7 @@ write_dataset(ct_writer *w, PyObject *ds)
     }
     rc = 0;
 done:
+    PyMem_Free(rtab);
     for (int i = 0; i < ncols; i++) {
         PyBuffer_Release(&cols[i].b);
     }
@@ -628,7 +751,7 @@ done:
 
 /* dump_write(file, dataset): write the dataset to a binary file object */
 static PyObject *
-core_dump_write(PyObject *Py_UNUSED(module), PyObject *args)
+core_dump_write(PyObject *module, PyObject *args)
 {
     PyObject *file, *ds;
     if (!PyArg_ParseTuple(args, "OO", &file, &ds)) {
@@ -639,7 +762,7 @@ core_dump_write(PyObject *Py_UNUSED(module), PyObject *args)
     if (w.write == NULL) {
         return NULL;
     }
-    int rc = write_dataset(&w, ds);
+    int rc = write_dataset(&w, ds, ct_get_state(module)->entries_type);
     Py_DECREF(w.write);
     PyMem_Free(w.out.data);
     PyMem_Free(w.sec.data);

@@ -100,12 +100,15 @@
  *   9 traces    list of tuples of (file, line, function, source or None)
  *  10 snapshots list of tuples (timestamp, desc, tracked_total,
  *               asizeof_total, overhead, interval, effective_interval,
- *               stretched, process tuple or None, idx bytes (uint32),
- *               size bytes (uint64), flat bytes (uint64), trees dict
- *               index -> (name, size, flat, refs), retained bytes
- *               (uint64 per entry, 0 not measured) or None, shared int
- *               or None); the writer also takes the 13 fields before
- *               retained (as 1.0 had them)
+ *               stretched, process tuple or None, entries, None, None,
+ *               trees dict index -> (name, size, flat, refs), retained
+ *               bytes (uint64 per entry, 0 not measured) or None, shared
+ *               int or None).  `entries` is a classtrack._core.Entries
+ *               (entries.h: the snapshot's records, sizes and flat sizes,
+ *               compact), as the reader returns it.  The writer also
+ *               takes, in fields 9-11, idx bytes (uint32), size bytes
+ *               (uint64) and flat bytes (uint64), and the 13 fields
+ *               before retained (as 1.0 had them)
  */
 #define CT_DATASET_FIELDS 11
 #define CT_SNAPSHOT_FIELDS 15

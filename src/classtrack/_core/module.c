@@ -5,6 +5,7 @@
 #include "deathwatch.h"
 #include "layout.h"
 #include "graph.h"
+#include "entries.h"
 
 static int
 core_exec(PyObject *module)
@@ -17,6 +18,7 @@ core_exec(PyObject *module)
         || ct_deathwatch_init() < 0
         || ct_registry_types_init(module, &st->registry_types) < 0
         || ct_tracker_type_register(module, &st->tracker_type) < 0
+        || ct_entries_type_register(module, &st->entries_type) < 0
         || PyModule_AddFunctions(module, ct_sizer_functions) < 0
         || PyModule_AddFunctions(module, ct_tracker_functions) < 0
         || PyModule_AddFunctions(module, ct_hook_functions) < 0
@@ -24,6 +26,7 @@ core_exec(PyObject *module)
         || PyModule_AddFunctions(module, ct_dump_writer_functions) < 0
         || PyModule_AddFunctions(module, ct_dump_reader_functions) < 0
         || PyModule_AddFunctions(module, ct_aggregate_functions) < 0
+        || PyModule_AddFunctions(module, ct_order_functions) < 0
         || PyModule_AddFunctions(module, ct_graph_functions) < 0) {
         return -1;
     }
@@ -48,6 +51,7 @@ core_traverse(PyObject *module, visitproc visit, void *arg)
     ct_state *st = ct_get_state(module);
     Py_VISIT(st->sizer_type);
     Py_VISIT(st->tracker_type);
+    Py_VISIT(st->entries_type);
     Py_VISIT(st->registry_types.trackref_type);
     Py_VISIT(st->dump_error);
     Py_VISIT(st->sizer_refs.object_sizeof);
@@ -61,6 +65,7 @@ core_clear(PyObject *module)
     ct_state *st = ct_get_state(module);
     Py_CLEAR(st->sizer_type);
     Py_CLEAR(st->tracker_type);
+    Py_CLEAR(st->entries_type);
     Py_CLEAR(st->registry_types.trackref_type);
     Py_CLEAR(st->dump_error);
     ct_sizer_refs_clear(&st->sizer_refs);

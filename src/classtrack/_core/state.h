@@ -14,6 +14,7 @@
 typedef struct {
     PyTypeObject *sizer_type;   /* strong: classtrack._core.Sizer */
     PyTypeObject *tracker_type; /* strong: classtrack._core.Tracker */
+    PyTypeObject *entries_type; /* strong: classtrack._core.Entries */
     ct_sizer_refs sizer_refs;   /* strong references, see sizer.h */
     ct_registry_types registry_types;   /* strong: TrackRef */
     PyObject *dump_error;       /* strong: classtrack._core.DumpError */
@@ -36,5 +37,6 @@ extern PyMethodDef ct_process_functions[];
 extern PyMethodDef ct_dump_writer_functions[];
 extern PyMethodDef ct_dump_reader_functions[];
 extern PyMethodDef ct_aggregate_functions[];
+extern PyMethodDef ct_order_functions[];
 
 #endif

@@ -2,6 +2,7 @@
  * classtrack._core.Tracker.  Argument conversion and read access to the
  * records; the work is in registry.c, tracker.c, hooks.c, snapshot.c. */
 #include "state.h"
+#include "entries.h"
 #include "tracker.h"
 #include "hooks.h"
 #include "columns.h"
@@ -623,23 +624,156 @@ bytes_of(const void *p, size_t n)
     return PyBytes_FromStringAndSize(p ? (const char *)p : "", (Py_ssize_t)n);
 }
 
+/* A size too large for a snapshot's 32 bits, from the tracker's `big`
+ * dict: (snapshot << 32 | index) and the exact sizes. */
+typedef struct {
+    uint64_t key;
+    uint64_t size, flat;
+} ct_big;
+
+static int
+cmp_big(const void *a, const void *b)
+{
+    const ct_big *x = a, *y = b;
+    return x->key < y->key ? -1 : x->key > y->key;
+}
+
+/* The position of record `rec` in a snapshot's ascending idx, or -1. */
+static Py_ssize_t
+snap_position(const ct_snapshot *s, uint64_t rec)
+{
+    size_t lo = 0, hi = s->n;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (s->idx[mid] < rec) {
+            lo = mid + 1;
+        }
+        else {
+            hi = mid;
+        }
+    }
+    return lo < s->n && s->idx[lo] == rec ? (Py_ssize_t)lo : -1;
+}
+
+/* The class number of every record into cls[0..n): its name's first
+ * class, or its entry in type_overrides.  Class lookups may run Python
+ * code (a __module__ descriptor), which may clear the tracker: checked
+ * after each.  0 or -1. */
+static int
+export_classes(ct_tracker *t, size_t n, const uint32_t *names, uint32_t *cls,
+               PyObject *class_index, PyObject *classes)
+{
+    Py_ssize_t nn = PyList_GET_SIZE(t->names);
+    Py_ssize_t *by_name = PyMem_Malloc(((size_t)nn + 1) * sizeof(Py_ssize_t));
+    PyObject *overrides = NULL;
+    int rc = -1;
+    if (by_name == NULL) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    for (Py_ssize_t k = 0; k < nn; k++) {
+        by_name[k] = -1;
+    }
+    for (size_t i = 0; i < n; i++) {
+        uint32_t name = names[i];
+        if ((Py_ssize_t)name >= nn || name >= (size_t)PyList_GET_SIZE(t->name_types)) {
+            cls[i] = 0;
+            continue;
+        }
+        if (by_name[name] < 0) {
+            PyObject *c = Py_NewRef(PyList_GET_ITEM(t->name_types, name));
+            by_name[name] = class_number(c, class_index, classes);
+            Py_DECREF(c);
+            if (by_name[name] < 0) {
+                goto done;
+            }
+            if (n > t->reg.len) {
+                PyErr_SetString(PyExc_RuntimeError, "tracker cleared during export");
+                goto done;
+            }
+        }
+        cls[i] = (uint32_t)by_name[name];
+    }
+    overrides = PyDict_Copy(t->type_overrides);     /* class_number may change it */
+    if (overrides == NULL) {
+        goto done;
+    }
+    Py_ssize_t pos = 0;
+    PyObject *key, *c;
+    while (PyDict_Next(overrides, &pos, &key, &c)) {
+        size_t i = PyLong_AsSize_t(key);
+        if (i == (size_t)-1 && PyErr_Occurred()) {
+            goto done;
+        }
+        if (i >= n) {
+            continue;
+        }
+        Py_ssize_t cn = class_number(c, class_index, classes);
+        if (cn < 0) {
+            goto done;
+        }
+        cls[i] = (uint32_t)cn;
+    }
+    rc = 0;
+done:
+    PyMem_Free(by_name);
+    Py_XDECREF(overrides);
+    return rc;
+}
+
+/* One snapshot's (Entries, trees) for export: sizes from the snapshot,
+ * those too large for it from `big` (sorted, its part for snapshot k
+ * starting at *next_big), trees from t->trees.  New reference or NULL. */
+static PyObject *
+export_snapshot(ct_tracker *t, size_t k, size_t nrec, uint64_t *size, uint64_t *flat,
+                const ct_big *big, size_t nbig, size_t *next_big, PyObject *trees_of)
+{
+    const ct_snapshot *s = &t->snaps[k];
+    for (size_t e = 0; e < s->n; e++) {
+        size[e] = s->size[e];
+        flat[e] = s->flat[e];
+    }
+    for (; *next_big < nbig && big[*next_big].key >> 32 <= k; (*next_big)++) {
+        const ct_big *b = &big[*next_big];
+        Py_ssize_t p = b->key >> 32 == k ? snap_position(s, b->key & 0xffffffffu) : -1;
+        if (p >= 0) {
+            size[p] = b->size;
+            flat[p] = b->flat;
+        }
+    }
+    ct_state *st = PyType_GetModuleState(Py_TYPE(t));
+    if (st == NULL) {
+        return NULL;
+    }
+    PyObject *entries = ct_entries_new(st->entries_type, nrec, s->n, s->idx, size, flat);
+    if (entries == NULL) {
+        return NULL;
+    }
+    return Py_BuildValue("(NO)", entries, trees_of);
+}
+
 /* export() -> (names, classes, rec_id, rec_name, rec_class, rec_birth,
  *              rec_death, rec_trace, reprs, raw traces,
- *              [(idx, size, flat, trees) per snapshot]): the columnar data
- * Stats and the dump writer work on (see dumpfmt.h). */
+ *              [(Entries, trees) per snapshot]): the columnar data Stats
+ * and the dump writer work on (see dumpfmt.h).  Costs a pass over the
+ * records and over each snapshot, plus the `big`, `trees` and
+ * `type_overrides` dicts once each: no Python object per record. */
 static PyObject *
 Tracker_export(ct_tracker *t, PyObject *Py_UNUSED(ignored))
 {
     if (ct_deathwatch_check() < 0) {
         return NULL;
     }
-    size_t n = t->reg.len;
+    size_t n = t->reg.len, maxn = 0, nbig = 0;
+    int guard = 0, guarded = 0;
     PyObject *result = NULL, *classes = PyList_New(0), *class_index = PyDict_New();
-    PyObject *snaps = PyList_New(0), *reprs = PyDict_Copy(t->reprs);
+    PyObject *snaps = PyList_New(0), *reprs = PyDict_Copy(t->reprs), *trees = NULL;
     uint64_t *ids = PyMem_Malloc((n + 1) * 8);
     uint32_t *names = PyMem_Malloc((n + 1) * 4), *cls = PyMem_Malloc((n + 1) * 4);
     uint32_t *traces = PyMem_Malloc((n + 1) * 4);
     double *births = PyMem_Malloc((n + 1) * 8), *deaths = PyMem_Malloc((n + 1) * 8);
+    uint64_t *size = NULL, *flat = NULL;
+    ct_big *big = NULL;
     if (!classes || !class_index || !snaps || !reprs) {
         goto done;
     }
@@ -648,69 +782,81 @@ Tracker_export(ct_tracker *t, PyObject *Py_UNUSED(ignored))
         goto done;
     }
     for (size_t i = 0; i < n; i++) {
-        if (i >= t->reg.len) {  /* cleared by code run from class_number */
-            PyErr_SetString(PyExc_RuntimeError, "tracker cleared during export");
-            goto done;
-        }
         ct_record *rec = ct_registry_record(&t->reg, i);
         ids[i] = ct_rec_id(rec);
         names[i] = ct_rec_name(rec);
         births[i] = rec->birth;
         deaths[i] = ct_registry_death(&t->reg, i);
         traces[i] = rec->trace;
-        PyObject *key = PyLong_FromSize_t(i);
-        if (key == NULL) {
-            goto done;
-        }
-        PyObject *c = PyDict_GetItemWithError(t->type_overrides, key);
-        Py_DECREF(key);
-        if (c == NULL && PyErr_Occurred()) {
-            goto done;
-        }
-        if (c == NULL) {
-            c = PyList_GET_ITEM(t->name_types, names[i]);
-        }
-        Py_ssize_t cn = class_number(c, class_index, classes);
-        if (cn < 0) {
-            goto done;
-        }
-        cls[i] = (uint32_t)cn;
     }
+    if (export_classes(t, n, names, cls, class_index, classes) < 0) {
+        goto done;
+    }
+    if (n > t->reg.len) {
+        PyErr_SetString(PyExc_RuntimeError, "tracker cleared during export");
+        goto done;
+    }
+    /* From here on only a collection that allocations trigger could run
+     * Python code (finalizers); snapshotting keeps such code from
+     * clearing the records and snapshots being read. */
+    guard = t->snapshotting;
+    t->snapshotting = 1;
+    guarded = 1;
     for (size_t k = 0; k < t->nsnaps; k++) {
-        const ct_snapshot *s = &t->snaps[k];
-        uint64_t *size = PyMem_Malloc((s->n + 1) * 8), *flat = PyMem_Malloc((s->n + 1) * 8);
-        PyObject *trees = PyDict_New(), *item = NULL;
-        int ok = size && flat && trees;
-        if (!size || !flat) {
-            PyErr_NoMemory();
+        maxn = t->snaps[k].n > maxn ? t->snaps[k].n : maxn;
+    }
+    size = PyMem_Malloc((maxn + 1) * 8);
+    flat = PyMem_Malloc((maxn + 1) * 8);
+    big = PyMem_Malloc(((size_t)PyDict_GET_SIZE(t->big) + 1) * sizeof(ct_big));
+    if (!size || !flat || !big) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    Py_ssize_t pos = 0;
+    PyObject *key, *value;
+    while (PyDict_Next(t->big, &pos, &key, &value)) {
+        uint64_t kv = PyLong_AsUnsignedLongLong(key);
+        uint64_t sv = PyLong_AsUnsignedLongLong(PyTuple_GET_ITEM(value, 0));
+        uint64_t fv = PyLong_AsUnsignedLongLong(PyTuple_GET_ITEM(value, 1));
+        if (PyErr_Occurred()) {
+            goto done;
         }
-        for (size_t e = 0; ok && e < s->n; e++) {
-            size[e] = s->size[e];
-            flat[e] = s->flat[e];
-            PyObject *key = PyLong_FromUnsignedLongLong(((uint64_t)k << 32) | s->idx[e]);
-            PyObject *idx_key = PyLong_FromUnsignedLong(s->idx[e]);
-            ok = key && idx_key;
-            PyObject *big = ok ? PyDict_GetItemWithError(t->big, key) : NULL;
-            PyObject *tree = ok && !PyErr_Occurred() ? PyDict_GetItemWithError(t->trees, key) : NULL;
-            ok = ok && !PyErr_Occurred();
-            if (ok && big != NULL) {
-                size[e] = PyLong_AsUnsignedLongLong(PyTuple_GET_ITEM(big, 0));
-                flat[e] = PyLong_AsUnsignedLongLong(PyTuple_GET_ITEM(big, 1));
-                ok = !PyErr_Occurred();
-            }
-            if (ok && tree != NULL) {
-                ok = PyDict_SetItem(trees, idx_key, tree) == 0;
-            }
-            Py_XDECREF(key);
-            Py_XDECREF(idx_key);
+        big[nbig++] = (ct_big){kv, sv, fv};
+    }
+    qsort(big, nbig, sizeof(ct_big), cmp_big);
+    trees = PyList_New((Py_ssize_t)t->nsnaps);
+    for (size_t k = 0; trees != NULL && k < t->nsnaps; k++) {
+        PyObject *d = PyDict_New();
+        if (d == NULL) {
+            goto done;
         }
-        if (ok) {
-            item = Py_BuildValue("(NNNO)", bytes_of(s->idx, s->n * 4), bytes_of(size, s->n * 8),
-                                 bytes_of(flat, s->n * 8), trees);
+        PyList_SET_ITEM(trees, (Py_ssize_t)k, d);
+    }
+    if (trees == NULL) {
+        goto done;
+    }
+    pos = 0;
+    while (PyDict_Next(t->trees, &pos, &key, &value)) {
+        uint64_t kv = PyLong_AsUnsignedLongLong(key);
+        if (kv == (uint64_t)-1 && PyErr_Occurred()) {
+            goto done;
         }
-        PyMem_Free(size);
-        PyMem_Free(flat);
-        Py_XDECREF(trees);
+        size_t k = (size_t)(kv >> 32);
+        if (k >= t->nsnaps || snap_position(&t->snaps[k], kv & 0xffffffffu) < 0) {
+            continue;
+        }
+        PyObject *idx_key = PyLong_FromUnsignedLongLong(kv & 0xffffffffu);
+        int rc = idx_key == NULL ? -1
+                 : PyDict_SetItem(PyList_GET_ITEM(trees, (Py_ssize_t)k), idx_key, value);
+        Py_XDECREF(idx_key);
+        if (rc < 0) {
+            goto done;
+        }
+    }
+    size_t next_big = 0;
+    for (size_t k = 0; k < t->nsnaps; k++) {
+        PyObject *item = export_snapshot(t, k, n, size, flat, big, nbig, &next_big,
+                                         PyList_GET_ITEM(trees, (Py_ssize_t)k));
         if (item == NULL || PyList_Append(snaps, item) < 0) {
             Py_XDECREF(item);
             goto done;
@@ -723,16 +869,23 @@ Tracker_export(ct_tracker *t, PyObject *Py_UNUSED(ignored))
                            bytes_of(deaths, n * 8), bytes_of(traces, n * 4), reprs,
                            t->traces, snaps);
 done:
+    if (guarded) {
+        t->snapshotting = guard;
+    }
     Py_XDECREF(classes);
     Py_XDECREF(class_index);
     Py_XDECREF(snaps);
     Py_XDECREF(reprs);
+    Py_XDECREF(trees);
     PyMem_Free(ids);
     PyMem_Free(names);
     PyMem_Free(cls);
     PyMem_Free(traces);
     PyMem_Free(births);
     PyMem_Free(deaths);
+    PyMem_Free(size);
+    PyMem_Free(flat);
+    PyMem_Free(big);
     return result;
 }
 

@@ -9,13 +9,12 @@ with totals, so a report over a million instances stays small.
 
 from __future__ import annotations
 
-import bisect
-import heapq
 import os
 import re
 from html import escape
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
+from classtrack import _core
 from classtrack.report import svg
 
 TOP_N = 100
@@ -140,7 +139,6 @@ class ReportData:
     """What both kinds of pages need, computed once from a Stats."""
 
     def __init__(self, stats: Any) -> None:
-        from classtrack import _core
         self.stats = stats
         stats.annotate()
         self.data = stats._data
@@ -153,9 +151,8 @@ class ReportData:
         self.retained = {c: [s.classes[c].get("retained") for s in self.snapshots]
                          for c in self.classes}
         data = self.data
-        nrec = data.nrec if data is not None else 0
-        pairs = [(row[9], row[10]) for row in data.snaps] if data is not None else []
-        self.max_size = memoryview(_core.record_max(nrec, pairs)).cast("Q") if nrec else []
+        self.max_size = data.record_max("size") if data is not None else memoryview(b"")
+        self.counts = stats._class_counts()
         self.files = self._file_names()
 
     def _file_names(self) -> Dict[str, str]:
@@ -188,7 +185,7 @@ def index_page(rd: ReportData, title: str, files_dir: str) -> str:
     rss = [getattr(s.system_total, "rss", 0) if s.system_total else 0 for s in snaps]
     tracked = [s.tracked_total for s in snaps]
     body = []
-    n_inst = sum(len(v) for v in rd.stats.index.values())
+    n_inst = sum(rd.counts.values())
     span = (rd.xs[-1] - rd.xs[0]) if len(rd.xs) > 1 else 0.0
     cards = [("%d" % len(rd.classes), "tracked classes"), ("%d" % n_inst, "tracked instances"),
              ("%d" % len(snaps), "snapshots over %s" % svg.fmt_seconds(span)),
@@ -213,7 +210,7 @@ def index_page(rd: ReportData, title: str, files_dir: str) -> str:
     ret_k = next((k for k in range(len(snaps) - 1, -1, -1) if snaps[k].shared is not None), None)
     rows = []
     for c in rd.ordered_classes():
-        objs = rd.stats.index.get(c, [])
+        ninst = rd.counts.get(c, 0)
         peak = max(rd.sums[c], default=0)
         alive = rd.active[c][-1] if snaps else 0
         cur = rd.sums[c][-1] if snaps else 0
@@ -221,7 +218,7 @@ def index_page(rd: ReportData, title: str, files_dir: str) -> str:
         share = 100.0 * cur / last.tracked_total if last and last.tracked_total else 0
         link = '<a href="%s/%s">%s</a>' % (escape(files_dir, quote=True),
                                            escape(rd.files[c], quote=True), escape(c))
-        rows.append([(link, c, False), ("%d" % len(objs), len(objs), True),
+        rows.append([(link, c, False), ("%d" % ninst, ninst, True),
                      ("%d" % alive, alive, True), (svg.fmt_bytes(cur), cur, True),
                      (svg.fmt_bytes(avg), avg, True), (svg.fmt_bytes(peak), peak, True),
                      ("%.1f%%" % share, share, True)])
@@ -273,16 +270,17 @@ def _retained_at(rd: ReportData, k: int, index: int) -> Optional[int]:
     row = rd.data.snaps[k]
     if row[13] is None:
         return None
-    idx = memoryview(row[9]).cast("I")
-    pos = bisect.bisect_left(idx, index)
-    if pos < len(idx) and idx[pos] == index:
-        return memoryview(row[13]).cast("Q")[pos] or None
+    hit = row[9].get(index)
+    if hit is not None:
+        return memoryview(row[13]).cast("Q")[hit[0]] or None
     return None
 
 
 def class_page(rd: ReportData, classname: str, title: str, index_name: str) -> str:
     stats = rd.stats
-    objs = stats.index.get(classname, [])
+    data = rd.data
+    numbers = data.by_class().get(classname, [])
+    ninst = rd.counts.get(classname, 0)
     snaps = rd.snapshots
     body = []
     peak_k = max(range(len(snaps)), key=lambda k: rd.sums[classname][k]) if snaps else None
@@ -294,11 +292,10 @@ def class_page(rd: ReportData, classname: str, title: str, index_name: str) -> s
             label="Live instances of %s" % classname))
     sizes_at_peak: List[float] = []
     if peak_k is not None:
-        row = rd.data.snaps[peak_k]
-        idx = memoryview(row[9]).cast("I")
-        size = memoryview(row[10]).cast("Q")
-        mine = {o._index for o in objs}
-        sizes_at_peak = [size[e] for e in range(len(idx)) if idx[e] in mine]
+        entries = data.entries(peak_k)
+        for n in numbers:
+            sizes_at_peak.extend(memoryview(_core.sizes_of_name(entries, data._raw[1], n)
+                                            ).cast("Q"))
         if sizes_at_peak:
             body.append('<section id="sizes"><h2>Size distribution at %s</h2>%s</section>' % (
                 escape(snaps[peak_k].label),
@@ -308,8 +305,13 @@ def class_page(rd: ReportData, classname: str, title: str, index_name: str) -> s
             body.append('<section id="referents"><h2>What the instances hold (merged, at %s)'
                         '</h2><div class="tree">%s</div></section>'
                         % (escape(snaps[peak_k].label), tree_html(merged, merged.size)))
-    top = heapq.nlargest(TOP_N, objs, key=lambda o: rd.max_size[o._index])
-    total_max = sum(rd.max_size[o._index] for o in objs)
+    # the largest instances by peak size, chosen in C over the columns
+    wanted = bytearray(len(data.names))
+    for n in numbers:
+        wanted[n] = 1
+    top = [stats._view(i) for i in stats._record_order(("size",), bytes(wanted), TOP_N)]
+    per_name = _core.count_by_name(data._raw[1], len(data.names), rd.max_size)
+    total_max = sum(per_name[n] for n in numbers)
     top_max = sum(rd.max_size[o._index] for o in top)
     ret_k = next((k for k in range(len(snaps) - 1, -1, -1) if snaps[k].shared is not None), None)
     rows = []
@@ -324,10 +326,10 @@ def class_page(rd: ReportData, classname: str, title: str, index_name: str) -> s
             rows[-1].append(("" if ret is None else svg.fmt_bytes(ret),
                              -1 if ret is None else ret, True))
     note = ""
-    if len(objs) > len(top):
+    if ninst > len(top):
         note = ('<p class="note">Showing the %d largest of %d instances; they held %s of the '
                 '%s all instances held at their largest (%.1f%%).</p>'
-                % (len(top), len(objs), svg.fmt_bytes(top_max), svg.fmt_bytes(total_max),
+                % (len(top), ninst, svg.fmt_bytes(top_max), svg.fmt_bytes(total_max),
                    100.0 * top_max / total_max if total_max else 0))
     body.append('<section id="instances"><h2>Largest instances</h2>%s%s</section>' % (
         note, table([("id", False), ("repr", False), ("born", True), ("died", True),
@@ -354,7 +356,7 @@ def class_page(rd: ReportData, classname: str, title: str, index_name: str) -> s
         body.append('<section id="details"><h2>Traces and referents of the largest</h2>%s'
                     '</section>' % "".join(details))
     subtitle = '<a href="../%s">&larr; %s</a> &middot; %d instances' % (
-        escape(index_name, quote=True), escape(title), len(objs))
+        escape(index_name, quote=True), escape(title), ninst)
     return page(classname, subtitle, "".join(body))
 
 

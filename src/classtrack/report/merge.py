@@ -91,8 +91,8 @@ def _class_rows(raw: tuple) -> List[ClassRow]:
     for n in memoryview(raw[3]).cast("I"):
         if n < len(counts):
             counts[n] += 1
-    series = [_core.aggregate(raw[3], raw[5], raw[6], row[9], row[10], row[11], row[0],
-                              len(names)) for row in raw[10]]
+    series = [_core.aggregate(raw[3], raw[5], raw[6], row[9], row[0], len(names))
+              for row in raw[10]]
     rows: Dict[str, ClassRow] = {}
     for n, name in enumerate(names):
         row = rows.get(name)
@@ -253,9 +253,10 @@ def _merged_snapshots(raws: Sequence[tuple], offsets: List[int],
             j = k if e == d else _nearest(ts, t)
             row = raw[10][j]
             base = offsets[e]
-            idx.extend(i + base for i in _u32(row[9]))
-            size += row[10]
-            flat += row[11]
+            e_idx, e_size, e_flat = row[9].columns()
+            idx.extend(i + base for i in _u32(e_idx))
+            size += e_size
+            flat += e_flat
             for i, tree in row[12].items():
                 trees[base + i] = tree
             if len(row) > 13 and row[13] is not None:
@@ -264,7 +265,7 @@ def _merged_snapshots(raws: Sequence[tuple], offsets: List[int],
                 if row[14] is not None:
                     shared = (shared or 0) + row[14]
             else:   # not measured in this process: zeros, one per entry
-                retained += bytes(2 * len(row[9]))
+                retained += bytes(8 * len(row[9]))
             tracked += row[2]
             asizeof_total += row[3]
             overhead += row[4]

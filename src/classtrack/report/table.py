@@ -82,10 +82,20 @@ class ClassRow:
         }
 
 
+def instance_counts(stats: Any) -> Dict[str, int]:
+    """{classname: instances tracked}, from the columns when `stats` has
+    them (a classtrack Stats makes no view for it), else from its index."""
+    counts = getattr(stats, "_class_counts", None)
+    if counts is not None:
+        return counts()
+    return {name: len(objs) for name, objs in stats.index.items()}
+
+
 def class_rows(stats: Any, contains: Optional[str] = None) -> List[ClassRow]:
     """Rows for the classes of `stats` (those whose name contains `contains`,
     if given), largest peak size first, then by name."""
     per_snapshot = [stats.annotate_snapshot(s) for s in stats.snapshots]
+    instances = instance_counts(stats)
     rows = []
     for name in stats.tracked_classes:
         if contains and contains not in name:
@@ -97,7 +107,7 @@ def class_rows(stats: Any, contains: Optional[str] = None) -> List[ClassRow]:
             sizes.append(int(info["sum"]) if info else 0)
             r = info.get("retained") if info else None
             retained.append(None if r is None else int(r))
-        rows.append(ClassRow(name, len(stats.index.get(name, ())), counts, sizes, retained))
+        rows.append(ClassRow(name, instances.get(name, 0), counts, sizes, retained))
     rows.sort(key=lambda r: (-r.peak_size, -r.peak_count, r.name))
     return rows
 
@@ -223,7 +233,7 @@ def format_table(rows: Sequence[ClassRow], width: Optional[int] = None,
 def describe(stats: Any, nclasses: int) -> str:
     """One line: what the data covers."""
     snaps = stats.snapshots
-    instances = sum(len(v) for v in stats.index.values())
+    instances = sum(instance_counts(stats).values())
     text = "%s %s, %s %s tracked, %d %s" % (
         _count(nclasses), "class" if nclasses == 1 else "classes",
         _count(instances), "instance" if instances == 1 else "instances",

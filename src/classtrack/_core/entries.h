@@ -1,0 +1,105 @@
+/* entries.h - one snapshot's entries, held compactly: which records the
+ * snapshot sized, and each one's size and flat size.
+ *
+ * This is how Stats keeps a snapshot in memory (the dump keeps it as
+ * varints, dumpfmt.h).  Which records: a bitmap over the records with a
+ * rank table when the snapshot names many of them (3/16 byte per record),
+ * else their ascending indices (4 bytes per entry), whichever is smaller.
+ * Sizes and flat sizes: one column each of the narrowest width (1, 2, 4 or
+ * 8 bytes) that holds the column's largest value.  A snapshot of small
+ * objects costs about 3 bytes per entry, less than its dump.
+ *
+ * Invariants, checked when an Entries is made and never changed after (it
+ * is immutable): every record index is below nrec; indices strictly
+ * increase; with a bitmap, exactly n bits are set, all below nrec, and
+ * rank[w] counts the set bits of the words before w.  So an entry's
+ * position is its rank, and every lookup stays inside the arrays.
+ */
+#ifndef CLASSTRACK_ENTRIES_H
+#define CLASSTRACK_ENTRIES_H
+
+#include "compat.h"
+#include <stdint.h>
+
+typedef struct {
+    PyObject_HEAD
+    size_t nrec;        /* every record index is below it */
+    size_t n;           /* entries */
+    uint64_t *bits;     /* owned, or NULL: nrec bits, record i at bit i%64 of word i/64 */
+    uint32_t *rank;     /* owned, with bits: nwords + 1 prefix counts */
+    uint32_t *idx;      /* owned, without bits: n ascending record indices */
+    unsigned size_w;    /* bytes per value of size, flat: 1, 2, 4 or 8 */
+    unsigned flat_w;
+    unsigned char *size;    /* owned: n values */
+    unsigned char *flat;    /* owned: n values */
+} ct_entries;
+
+/* The value at `pos` of a column of `w`-byte native items. */
+static inline uint64_t
+ct_entries_value(const unsigned char *col, unsigned w, size_t pos)
+{
+    switch (w) {
+    case 1: return col[pos];
+    case 2: return ((const uint16_t *)col)[pos];
+    case 4: return ((const uint32_t *)col)[pos];
+    default: return ((const uint64_t *)col)[pos];
+    }
+}
+
+/* Walks the entries in order: pos counts from 0, rec is the record. */
+typedef struct {
+    const ct_entries *e;
+    size_t pos;         /* of the next entry */
+    size_t word;        /* with bits: the word `cur` came from */
+    uint64_t cur;       /* with bits: its bits not yet visited */
+} ct_entries_iter;
+
+static inline void
+ct_entries_iter_init(ct_entries_iter *it, const ct_entries *e)
+{
+    it->e = e;
+    it->pos = 0;
+    it->word = 0;
+    it->cur = e->bits != NULL ? e->bits[0] : 0;     /* nrec / 64 + 1 words */
+}
+
+/* 1 and the next entry's record in *rec, or 0 after the last. */
+static inline int
+ct_entries_next(ct_entries_iter *it, size_t *rec)
+{
+    const ct_entries *e = it->e;
+    if (it->pos >= e->n) {
+        return 0;
+    }
+    if (e->bits == NULL) {
+        *rec = e->idx[it->pos++];
+        return 1;
+    }
+    while (it->cur == 0) {      /* n bits are set: one lies ahead */
+        it->cur = e->bits[++it->word];
+    }
+    *rec = it->word * 64 + (size_t)__builtin_ctzll(it->cur);
+    it->cur &= it->cur - 1;
+    it->pos++;
+    return 1;
+}
+
+/* The position of record `rec`'s entry, or -1 when it has none. */
+Py_ssize_t ct_entries_find(const ct_entries *e, size_t rec);
+
+/* A new Entries (new reference) of n entries over nrec records from
+ * columns: idx strictly increasing, each below nrec; size and flat n
+ * values each.  ValueError when idx breaks that; NULL with an exception. */
+PyObject *ct_entries_new(PyTypeObject *type, size_t nrec, size_t n, const uint32_t *idx,
+                         const uint64_t *size, const uint64_t *flat);
+
+/* Bytes held, beyond the object header. */
+size_t ct_entries_nbytes(const ct_entries *e);
+
+/* Registers classtrack._core.Entries; fills *type (strong).  0 or -1. */
+int ct_entries_type_register(PyObject *module, PyTypeObject **type);
+
+/* The Entries in `obj`, borrowed, or NULL with TypeError naming `who`. */
+ct_entries *ct_entries_check(PyObject *module, PyObject *obj, const char *who);
+
+#endif
