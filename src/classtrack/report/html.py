@@ -293,13 +293,14 @@ def class_page(rd: ReportData, classname: str, title: str, index_name: str) -> s
     sizes_at_peak: List[float] = []
     if peak_k is not None:
         entries = data.entries(peak_k)
-        for n in numbers:
-            sizes_at_peak.extend(memoryview(_core.sizes_of_name(entries, data._raw[1], n)
-                                            ).cast("Q"))
+        sizes = b"".join(_core.sizes_of_name(entries, data._raw[1], n) for n in numbers)
+        size_counts = _core.value_counts(sizes)
+        sizes_at_peak = [v for v, _ in size_counts]
         if sizes_at_peak:
             body.append('<section id="sizes"><h2>Size distribution at %s</h2>%s</section>' % (
                 escape(snaps[peak_k].label),
-                svg.histogram(sizes_at_peak, classname, label="Sizes of %s" % classname)))
+                svg.histogram(sizes_at_peak, classname, label="Sizes of %s" % classname,
+                              weights=[c for _, c in size_counts])))
         merged = snaps[peak_k].classes[classname]["merged"]
         if merged.refs:
             body.append('<section id="referents"><h2>What the instances hold (merged, at %s)'

@@ -291,10 +291,15 @@ def step_line(xs: Sequence[float], ys: Sequence[float], name: str, col: str = PA
 
 
 def histogram(values: Sequence[float], name: str, col: str = PALETTE[0], bins: int = 24,
-              width: int = 860, height: int = 260, label: str = "chart") -> str:
-    """Distribution of sizes: how many instances fall in each size range."""
+              width: int = 860, height: int = 260, label: str = "chart",
+              weights: Optional[Sequence[int]] = None) -> str:
+    """Distribution of sizes: how many instances fall in each size range.
+    With `weights`, values[i] stands for weights[i] instances (distinct
+    values with their counts: the same chart from far fewer numbers)."""
     if not values:
-        values = [0]
+        values, weights = [0], None
+    if weights is None:
+        weights = [1] * len(values)
     lo, hi = min(values), max(values)
     if hi - lo < max(8.0, hi * 0.02):  # (nearly) one size: centre it in a padded range
         pad = max(8.0, hi * 0.05)
@@ -302,8 +307,8 @@ def histogram(values: Sequence[float], name: str, col: str = PALETTE[0], bins: i
         bins = min(bins, 9)
     width_b = (hi - lo) / bins
     counts = [0] * bins
-    for v in values:
-        counts[min(int((v - lo) / width_b), bins - 1)] += 1
+    for v, w in zip(values, weights):
+        counts[min(int((v - lo) / width_b), bins - 1)] += w
     ymax = max(counts) or 1
     yt = nice_ticks(0, ymax, 5)
     f = Frame(width, height, (lo, hi), (0, max(yt[-1], ymax)))
