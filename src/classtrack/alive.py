@@ -152,6 +152,14 @@ def _edge(parent: Any, child: Any) -> str:
     return ""
 
 
+def _attr_name(d: dict, child: Any) -> Optional[str]:
+    """The str key under which dict d holds child, or None."""
+    for k, v in list(d.items()):
+        if v is child and isinstance(k, str):
+            return k
+    return None
+
+
 def _node(obj: Any) -> str:
     if isinstance(obj, types.ModuleType):
         return "module %s" % getattr(obj, "__name__", "?")
@@ -204,9 +212,9 @@ def why_alive(obj: Any, limit: int = 3) -> List[Path]:
                 if edge == ".__dict__" and k + 2 < len(chain):
                     # an instance dict (3.9/3.10, or materialized): read it
                     # as the attribute it holds, as on 3.11+
-                    key = _edge(chain[k + 1], chain[k + 2])
-                    if key.startswith("['") and key.endswith("']"):
-                        edge = "." + key[2:-2]
+                    name = _attr_name(chain[k + 1], chain[k + 2])
+                    if name is not None:
+                        edge = "." + name
                         k += 1
                 step += edge
             steps.append(step)

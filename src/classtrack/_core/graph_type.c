@@ -23,60 +23,59 @@ build_with_sizes(PyObject *module, PyObject *objs, ct_graph *g)
     return rc;
 }
 
-/* retained(objs, targets, together) -> int (together) or [int, ...]:
- * bytes freed if the targets (all together, or each alone) became
- * unreachable, over the graph of objs (gc.get_objects()). */
-static PyObject *
-core_retained(PyObject *module, PyObject *args)
+/* The targets as a fast sequence in *seq and the sized graph of objs in
+ * *g.  0, or -1 with an exception (nothing to release). */
+static int
+open_targets(PyObject *module, PyObject *objs, PyObject *targets, PyObject **seq, ct_graph *g)
 {
-    PyObject *objs, *targets;
-    int together;
-    if (!PyArg_ParseTuple(args, "O!Op:retained", &PyList_Type, &objs, &targets, &together)) {
+    *seq = PySequence_Fast(targets, "targets must be a sequence");
+    if (*seq == NULL) {
+        return -1;
+    }
+    if (build_with_sizes(module, objs, g) < 0) {
+        Py_CLEAR(*seq);
+        return -1;
+    }
+    return 0;
+}
+
+/* n flags, set for the targets' nodes (malloc'ed), or NULL with MemoryError. */
+static uint8_t *
+target_flags(const ct_graph *g, PyObject *seq)
+{
+    uint8_t *flag = calloc(g->n, 1);
+    if (flag == NULL) {
+        PyErr_NoMemory();
         return NULL;
     }
-    PyObject *seq = PySequence_Fast(targets, "targets must be a sequence");
-    if (seq == NULL) {
+    for (Py_ssize_t i = 0; i < PySequence_Fast_GET_SIZE(seq); i++) {
+        uint32_t id = ct_graph_find(g, PySequence_Fast_GET_ITEM(seq, i));
+        if (id != 0) {
+            flag[id] = 1;
+        }
+    }
+    return flag;
+}
+
+/* [int, ...]: each target's retained size from the dominator tree (stop
+ * as in ct_graph_retained), or NULL with an exception. */
+static PyObject *
+per_target(ct_graph *g, PyObject *seq, const uint8_t *stop)
+{
+    if (ct_graph_dominators(g) < 0) {
         return NULL;
     }
-    ct_graph g;
-    if (build_with_sizes(module, objs, &g) < 0) {
-        Py_DECREF(seq);
-        return NULL;
-    }
-    PyObject *result = NULL;
-    Py_ssize_t nt = PySequence_Fast_GET_SIZE(seq);
-    if (together) {
-        uint8_t *blocked = calloc(g.n, 1);
-        if (blocked == NULL) {
-            PyErr_NoMemory();
-            goto done;
-        }
-        for (Py_ssize_t i = 0; i < nt; i++) {
-            uint32_t id = ct_graph_find(&g, PySequence_Fast_GET_ITEM(seq, i));
-            if (id != 0) {
-                blocked[id] = 1;
-            }
-        }
-        Py_ssize_t freed = ct_graph_freed_without(&g, blocked);
-        free(blocked);
-        if (freed >= 0) {
-            result = PyLong_FromSsize_t(freed);
-        }
-        goto done;
-    }
-    if (ct_graph_dominators(&g) < 0) {
-        goto done;
-    }
-    Py_ssize_t *ret = ct_graph_retained(&g, NULL);
+    Py_ssize_t *ret = ct_graph_retained(g, stop);
     if (ret == NULL) {
-        goto done;
+        return NULL;
     }
-    result = PyList_New(nt);
+    Py_ssize_t nt = PySequence_Fast_GET_SIZE(seq);
+    PyObject *result = PyList_New(nt);
     for (Py_ssize_t i = 0; result != NULL && i < nt; i++) {
-        uint32_t id = ct_graph_find(&g, PySequence_Fast_GET_ITEM(seq, i));
+        uint32_t id = ct_graph_find(g, PySequence_Fast_GET_ITEM(seq, i));
         /* an object no other object refers to is a leaf of its own: -1
          * tells the caller to size it alone */
-        PyObject *v = PyLong_FromSsize_t(id != 0 && g.idom[id] != UINT32_MAX ? ret[id] : -1);
+        PyObject *v = PyLong_FromSsize_t(id != 0 && g->idom[id] != UINT32_MAX ? ret[id] : -1);
         if (v == NULL) {
             Py_CLEAR(result);
             break;
@@ -84,7 +83,34 @@ core_retained(PyObject *module, PyObject *args)
         PyList_SET_ITEM(result, i, v);
     }
     free(ret);
-done:
+    return result;
+}
+
+/* retained(objs, targets, together) -> int (together) or [int, ...]:
+ * bytes freed if the targets (all together, or each alone) became
+ * unreachable, over the graph of objs (gc.get_objects()). */
+static PyObject *
+core_retained(PyObject *module, PyObject *args)
+{
+    PyObject *objs, *targets, *seq;
+    int together;
+    ct_graph g;
+    if (!PyArg_ParseTuple(args, "O!Op:retained", &PyList_Type, &objs, &targets, &together)
+        || open_targets(module, objs, targets, &seq, &g) < 0) {
+        return NULL;
+    }
+    PyObject *result = NULL;
+    if (together) {
+        uint8_t *blocked = target_flags(&g, seq);
+        Py_ssize_t freed = blocked != NULL ? ct_graph_freed_without(&g, blocked) : -1;
+        free(blocked);
+        if (freed >= 0) {
+            result = PyLong_FromSsize_t(freed);
+        }
+    }
+    else {
+        result = per_target(&g, seq, NULL);
+    }
     ct_graph_free(&g);
     Py_DECREF(seq);
     return result;
@@ -99,58 +125,21 @@ done:
 static PyObject *
 core_retained_exclusive(PyObject *module, PyObject *args)
 {
-    PyObject *objs, *targets;
-    if (!PyArg_ParseTuple(args, "O!O:retained_exclusive", &PyList_Type, &objs, &targets)) {
-        return NULL;
-    }
-    PyObject *seq = PySequence_Fast(targets, "targets must be a sequence");
-    if (seq == NULL) {
-        return NULL;
-    }
+    PyObject *objs, *targets, *seq;
     ct_graph g;
-    if (build_with_sizes(module, objs, &g) < 0) {
-        Py_DECREF(seq);
+    if (!PyArg_ParseTuple(args, "O!O:retained_exclusive", &PyList_Type, &objs, &targets)
+        || open_targets(module, objs, targets, &seq, &g) < 0) {
         return NULL;
     }
     PyObject *result = NULL, *list = NULL;
-    Py_ssize_t *ret = NULL;
-    Py_ssize_t nt = PySequence_Fast_GET_SIZE(seq);
-    uint8_t *flag = calloc(g.n, 1);
-    uint32_t *ids = malloc(((size_t)nt + 1) * sizeof(uint32_t));
-    if (flag == NULL || ids == NULL) {
-        PyErr_NoMemory();
-        goto done;
-    }
-    for (Py_ssize_t i = 0; i < nt; i++) {
-        ids[i] = ct_graph_find(&g, PySequence_Fast_GET_ITEM(seq, i));
-        if (ids[i] != 0) {
-            flag[ids[i]] = 1;
-        }
-    }
-    Py_ssize_t together = ct_graph_freed_without(&g, flag);
-    if (together < 0 || ct_graph_dominators(&g) < 0) {
-        goto done;
-    }
-    ret = ct_graph_retained(&g, flag);
-    if (ret == NULL) {
-        goto done;
-    }
-    list = PyList_New(nt);
-    for (Py_ssize_t i = 0; list != NULL && i < nt; i++) {
-        uint32_t id = ids[i];
-        PyObject *v = PyLong_FromSsize_t(id != 0 && g.idom[id] != UINT32_MAX ? ret[id] : -1);
-        if (v == NULL) {
-            Py_CLEAR(list);
-            break;
-        }
-        PyList_SET_ITEM(list, i, v);
+    uint8_t *flag = target_flags(&g, seq);
+    Py_ssize_t together = flag != NULL ? ct_graph_freed_without(&g, flag) : -1;
+    if (together >= 0) {
+        list = per_target(&g, seq, flag);
     }
     if (list != NULL) {
         result = Py_BuildValue("(Nn)", list, together);
     }
-done:
-    free(ret);
-    free(ids);
     free(flag);
     ct_graph_free(&g);
     Py_DECREF(seq);
