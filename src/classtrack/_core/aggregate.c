@@ -489,7 +489,9 @@ core_value_counts(PyObject *Py_UNUSED(module), PyObject *arg)
         PyErr_NoMemory();
     }
     if (out != NULL) {
-        memcpy(v, b.buf, n * 8);
+        if (n > 0) {
+            memcpy(v, b.buf, n * 8);
+        }
         qsort(v, n, 8, cmp_u64);
         for (size_t i = 0; i < n;) {
             size_t j = i;

@@ -197,7 +197,9 @@ col_put(ct_col *c, const void *p, size_t n)
     if (col_reserve(c, n) < 0) {
         return -1;
     }
-    memcpy(c->data + c->len, p, n);
+    if (n > 0) {    /* p may be NULL for nothing */
+        memcpy(c->data + c->len, p, n);
+    }
     c->len += n;
     return 0;
 }

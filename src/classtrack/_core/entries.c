@@ -40,7 +40,9 @@ narrow(const uint64_t *v, size_t n, unsigned w)
         for (size_t i = 0; i < n; i++) ((uint32_t *)out)[i] = (uint32_t)v[i];
         break;
     default:
-        memcpy(out, v, n * 8);
+        if (n > 0) {    /* v may be NULL for no values */
+            memcpy(out, v, n * 8);
+        }
     }
     return out;
 }
@@ -96,7 +98,9 @@ ct_entries_new(PyTypeObject *type, size_t nrec, size_t n, const uint32_t *idx,
         if (self->idx == NULL) {
             goto nomem;
         }
-        memcpy(self->idx, idx, n * 4);
+        if (n > 0) {    /* idx may be NULL for no entries */
+            memcpy(self->idx, idx, n * 4);
+        }
     }
     return (PyObject *)self;
 nomem:
