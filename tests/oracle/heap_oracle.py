@@ -66,6 +66,11 @@ SKIP_TOP = {
     "tkinter", "ensurepip", "venv", "pydoc_data", "lib2to3", "distutils",
 }
 SKIP_PARTS = {"test", "tests", "idle_test", "__main__"}
+# Under a preloaded ASan runtime, crypt's import calls crypt(3) through
+# ASan's interceptor, which has no real crypt to forward to and jumps to
+# address 0 (a sanitizer limitation, not ours): leave crypt out there only.
+if "libasan" in os.environ.get("LD_PRELOAD", ""):
+    SKIP_TOP |= {"crypt", "_crypt"}
 
 
 def stdlib_modules() -> list:
