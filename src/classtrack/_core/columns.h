@@ -34,6 +34,23 @@ ct_column_get(PyObject *obj, size_t itemsize, Py_buffer *b, size_t *n,
     return 0;
 }
 
+/* The position of `key` in the n ascending values a[0..n), or -1. */
+static inline Py_ssize_t
+ct_sorted_find(const uint32_t *a, size_t n, uint64_t key)
+{
+    size_t lo = 0, hi = n;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (a[mid] < key) {
+            lo = mid + 1;
+        }
+        else {
+            hi = mid;
+        }
+    }
+    return lo < n && a[lo] == key ? (Py_ssize_t)lo : -1;
+}
+
 /* {name: [(timestamp, live count), ...]} from each record's name number,
  * birth and death (0.0: alive), births before deaths at equal times.
  * Records whose name number is not below len(names) are skipped.  New

@@ -121,17 +121,7 @@ ct_entries_find(const ct_entries *e, size_t rec)
         }
         return (Py_ssize_t)e->rank[rec / 64] + __builtin_popcountll(word & (bit - 1));
     }
-    size_t lo = 0, hi = e->n;
-    while (lo < hi) {
-        size_t mid = lo + (hi - lo) / 2;
-        if (e->idx[mid] < rec) {
-            lo = mid + 1;
-        }
-        else {
-            hi = mid;
-        }
-    }
-    return lo < e->n && e->idx[lo] == rec ? (Py_ssize_t)lo : -1;
+    return ct_sorted_find(e->idx, e->n, rec);
 }
 
 size_t

@@ -444,20 +444,11 @@ Tracker_trace(ct_tracker *t, PyObject *arg)
     return Py_NewRef(PyList_GET_ITEM(t->traces, no - 1));
 }
 
+/* The position of record `rec` in a snapshot's ascending idx, or -1. */
 static Py_ssize_t
-find_in_snapshot(const ct_snapshot *s, uint32_t idx)
+snap_position(const ct_snapshot *s, uint64_t rec)
 {
-    size_t lo = 0, hi = s->n;
-    while (lo < hi) {
-        size_t mid = lo + (hi - lo) / 2;
-        if (s->idx[mid] < idx) {
-            lo = mid + 1;
-        }
-        else {
-            hi = mid;
-        }
-    }
-    return lo < s->n && s->idx[lo] == idx ? (Py_ssize_t)lo : -1;
+    return ct_sorted_find(s->idx, s->n, rec);
 }
 
 static PyObject *
@@ -494,7 +485,7 @@ Tracker_record_sizes(ct_tracker *t, PyObject *arg)
     }
     PyObject *out = PyList_New(0);
     for (size_t k = 0; out != NULL && k < t->nsnaps; k++) {
-        Py_ssize_t pos = find_in_snapshot(&t->snaps[k], (uint32_t)i);
+        Py_ssize_t pos = snap_position(&t->snaps[k], i);
         if (pos < 0) {
             continue;
         }
@@ -636,23 +627,6 @@ cmp_big(const void *a, const void *b)
 {
     const ct_big *x = a, *y = b;
     return x->key < y->key ? -1 : x->key > y->key;
-}
-
-/* The position of record `rec` in a snapshot's ascending idx, or -1. */
-static Py_ssize_t
-snap_position(const ct_snapshot *s, uint64_t rec)
-{
-    size_t lo = 0, hi = s->n;
-    while (lo < hi) {
-        size_t mid = lo + (hi - lo) / 2;
-        if (s->idx[mid] < rec) {
-            lo = mid + 1;
-        }
-        else {
-            hi = mid;
-        }
-    }
-    return lo < s->n && s->idx[lo] == rec ? (Py_ssize_t)lo : -1;
 }
 
 /* The class number of every record into cls[0..n): its name's first
