@@ -119,10 +119,8 @@ core_history(PyObject *Py_UNUSED(module), PyObject *args)
     static const char *what[3] = {"name", "birth", "death"};
     int got = 0;
     PyObject *result = NULL;
-    for (; got < 3; got++) {
-        if (get_col(o[got], &b[got], widths[got], &n[got], what[got]) < 0) {
-            goto done;
-        }
+    if (ct_columns_get(3, o, widths, what, b, n, "aggregate", &got) < 0) {
+        goto done;
     }
     if (n[1] != n[0] || n[2] != n[0]) {
         PyErr_SetString(PyExc_ValueError, "history: columns differ in length");
@@ -130,9 +128,7 @@ core_history(PyObject *Py_UNUSED(module), PyObject *args)
     }
     result = ct_history(names, b[0].buf, b[1].buf, b[2].buf, n[0]);
 done:
-    for (int i = 0; i < got; i++) {
-        PyBuffer_Release(&b[i]);
-    }
+    ct_columns_release(b, got);
     return result;
 }
 
@@ -188,10 +184,8 @@ core_aggregate(PyObject *module, PyObject *args)
         PyErr_NoMemory();
         goto done;
     }
-    for (; got < 3; got++) {
-        if (get_col(o[got], &b[got], widths[got], &n[got], what[got]) < 0) {
-            goto done;
-        }
+    if (ct_columns_get(3, o, widths, what, b, n, "aggregate", &got) < 0) {
+        goto done;
     }
     if (values_obj != Py_None) {
         if (get_col(values_obj, &b[got], 8, &n[got], "values") < 0) {
@@ -242,9 +236,7 @@ core_aggregate(PyObject *module, PyObject *args)
     Py_XDECREF(fl);
     Py_XDECREF(al);
 done:
-    for (int i = 0; i < got; i++) {
-        PyBuffer_Release(&b[i]);
-    }
+    ct_columns_release(b, got);
     PyMem_Free(sums);
     PyMem_Free(flats);
     PyMem_Free(active);

@@ -34,6 +34,29 @@ ct_column_get(PyObject *obj, size_t itemsize, Py_buffer *b, size_t *n,
     return 0;
 }
 
+/* ct_column_get for count columns objs[i] into b[i], n[i]; *got counts
+ * the buffers held (release them with ct_columns_release, also on
+ * failure).  0, or -1 with ValueError/TypeError. */
+static inline int
+ct_columns_get(int count, PyObject *const *objs, const size_t *widths,
+               const char *const *what, Py_buffer *b, size_t *n, const char *who, int *got)
+{
+    for (; *got < count; (*got)++) {
+        if (ct_column_get(objs[*got], widths[*got], &b[*got], &n[*got], who, what[*got]) < 0) {
+            return -1;
+        }
+    }
+    return 0;
+}
+
+static inline void
+ct_columns_release(Py_buffer *b, int got)
+{
+    for (int i = 0; i < got; i++) {
+        PyBuffer_Release(&b[i]);
+    }
+}
+
 /* The position of `key` in the n ascending values a[0..n), or -1. */
 static inline Py_ssize_t
 ct_sorted_find(const uint32_t *a, size_t n, uint64_t key)

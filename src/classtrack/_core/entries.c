@@ -173,10 +173,8 @@ Entries_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
     static const char *what[3] = {"idx", "size", "flat"};
     int got = 0;
     PyObject *result = NULL;
-    for (; got < 3; got++) {
-        if (ct_column_get(o[got], widths[got], &b[got], &n[got], "Entries", what[got]) < 0) {
-            goto done;
-        }
+    if (ct_columns_get(3, o, widths, what, b, n, "Entries", &got) < 0) {
+        goto done;
     }
     if (n[1] != n[0] || n[2] != n[0]) {
         PyErr_SetString(PyExc_ValueError, "Entries: columns differ in length");
@@ -184,9 +182,7 @@ Entries_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
     }
     result = ct_entries_new(type, (size_t)nrec, n[0], b[0].buf, b[1].buf, b[2].buf);
 done:
-    for (int i = 0; i < got; i++) {
-        PyBuffer_Release(&b[i]);
-    }
+    ct_columns_release(b, got);
     return result;
 }
 

@@ -191,10 +191,8 @@ core_record_order(PyObject *Py_UNUSED(module), PyObject *args)
     PyObject *result = NULL;
     uint32_t *v = NULL, *tmp = NULL;
     const unsigned char *wanted = NULL;
-    for (; got < 7; got++) {
-        if (ct_column_get(o[got], widths[got], &b[got], &n[got], "record_order", what[got]) < 0) {
-            goto done;
-        }
+    if (ct_columns_get(7, o, widths, what, b, n, "record_order", &got) < 0) {
+        goto done;
     }
     if (wanted_obj != Py_None) {
         if (ct_column_get(wanted_obj, 1, &b[got], &n[got], "record_order", "wanted") < 0) {
@@ -248,9 +246,7 @@ core_record_order(PyObject *Py_UNUSED(module), PyObject *args)
     merge_sort(&ord, v, tmp, len);
     result = PyBytes_FromStringAndSize((const char *)v, (Py_ssize_t)(len * sizeof(uint32_t)));
 done:
-    for (int i = 0; i < got; i++) {
-        PyBuffer_Release(&b[i]);
-    }
+    ct_columns_release(b, got);
     PyMem_Free(v);
     PyMem_Free(tmp);
     return result;
