@@ -169,7 +169,7 @@ def _thread_cpu(thread):
 def test_expensive_snapshots_keep_to_the_budget_under_a_busy_main_thread(tracker):
     # many objects sized three levels deep: tens of ms of CPU per snapshot
     tracker.track_class(Node, resolution_level=3)
-    keep = [Node(i) for i in range(2000)]
+    keep = [Node(i) for i in range(5000)]
     for n in keep:
         n.children = [str(n.value)] * 3
     t0 = time.thread_time()
