@@ -103,7 +103,9 @@ buf_put(ct_buf *b, const void *p, size_t n)
     if (buf_reserve(b, n) < 0) {
         return -1;
     }
-    memcpy(b->data + b->len, p, n);
+    if (n > 0) {    /* p may be NULL for nothing */
+        memcpy(b->data + b->len, p, n);
+    }
     b->len += n;
     return 0;
 }
