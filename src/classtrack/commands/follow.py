@@ -39,10 +39,10 @@ When a child's dump is written (its ``exit`` snapshot is taken then):
   main thread's handler or, when the main thread is asleep in a wait the
   signal did not interrupt, by a thread woken through
   ``signal.set_wakeup_fd`` (``_start_rescuer``), which then signals the
-  main thread (exit code 143 instead of -15 if the main thread cannot run
-  Python code within 2 s).  Either needs the interpreter: a worker inside
-  a long call in C that holds it writes its dump, and dies, when the call
-  returns.  The dump's last snapshot is taken at the signal: the objects
+  main thread, again every 0.1 s until it dies (exit code 143 instead of -15
+  if the main thread cannot run Python code within 5 s).  Either needs
+  the interpreter: a worker inside a long call in C that holds it writes
+  its dump, and dies, when the call returns.  The dump's last snapshot is taken at the signal: the objects
   alive then are in it.  A worker terminated before its tracker started
   (before a spawn or forkserver child read its preparation data, i.e.
   before it ran any of the program's code) writes no dump and made no
@@ -501,12 +501,25 @@ def _die_by_sigterm() -> None:
     if threading.current_thread() is threading.main_thread():
         try:
             signal.signal(signal.SIGTERM, signal.SIG_DFL)
-            os.kill(os.getpid(), signal.SIGTERM)
+            # to this thread, not the process: a process-directed signal may
+            # go to another thread that has it unblocked (a sanitizer's, a
+            # C library's) and kill() return before it arrives, and this
+            # thread would then exit 143 before the signal kills it
+            signal.pthread_kill(threading.get_ident(), signal.SIGTERM)
+            deadline = time.monotonic() + 2.0
+            while time.monotonic() < deadline:     # if it is still in flight
+                time.sleep(0.01)
         finally:
             _real_exit(128 + signal.SIGTERM)
     try:
-        signal.pthread_kill(threading.main_thread().ident, signal.SIGTERM)
-        time.sleep(2.0)
+        # again and again: a signal that arrives while the main thread's
+        # handler is still returning from the first one (it found the dump
+        # being written) only sets a flag, and a sleep the thread goes back
+        # into is not interrupted by it
+        deadline = time.monotonic() + 5.0
+        while time.monotonic() < deadline:
+            signal.pthread_kill(threading.main_thread().ident, signal.SIGTERM)
+            time.sleep(0.1)
     finally:
         _real_exit(128 + signal.SIGTERM)
 
