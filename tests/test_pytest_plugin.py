@@ -1,0 +1,247 @@
+"""The pytest plugin, run as a user runs it: pytest in a subprocess over a
+small project with a real leak (a module-level cache) and a non-leak."""
+import os
+import re
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+APP = '''
+class Session:
+    def __init__(self, user):
+        self.user = user
+        self.data = [0] * 100
+
+class Admin(Session):
+    pass
+
+class Other:
+    pass
+
+CACHE = {}
+
+def login(user):
+    s = Session(user)
+    CACHE[user] = s
+    return s
+
+def login_clean(user):
+    return Session(user)
+'''
+
+TESTS = '''
+import gc
+import pytest
+import app
+
+@pytest.mark.limit_instances("app.Session", 0)
+def test_leaks():
+    app.login("bob")
+
+@pytest.mark.limit_instances(app.Session, 0)    # a class needs n: alone it would be decorated
+def test_clean():
+    s = app.login_clean("alice")
+    cycle = [s]
+    cycle.append(cycle)             # garbage in a cycle: gc.collect frees it
+    assert s.user == "alice"
+
+@pytest.mark.limit_instances("app:Session", 1)
+def test_one_allowed():
+    app.CACHE["x"] = app.Admin("x")
+
+@pytest.mark.limit_instances("app.Session", 1)
+def test_subclass_counts():
+    app.CACHE["y"] = app.Admin("y")
+    app.CACHE["z"] = app.Session("z")
+
+@pytest.mark.limit_instances("app.Session")
+@pytest.mark.limit_instances("app.Other")
+def test_two_markers():
+    app.CACHE["o"] = app.Other()
+
+@pytest.fixture
+def holder():
+    box = []
+    yield box
+    box.clear()                     # the fixture lets go at teardown
+
+@pytest.mark.limit_instances("app.Session")
+def test_fixture_lets_go(holder):
+    holder.append(app.Session("f"))
+
+existing = app.Session("before")
+
+@pytest.mark.limit_instances("app.Session")
+def test_older_instances_do_not_count():
+    app.CACHE["old"] = existing
+'''
+
+
+def run_pytest(tmp_path, *args, tests=TESTS):
+    (tmp_path / "app.py").write_text(APP)
+    (tmp_path / "test_app.py").write_text(tests)
+    env = dict(os.environ)
+    # the plugin by name, whether or not the package is installed (then its
+    # entry point would load it too)
+    env["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = "1"
+    env["PYTHONPATH"] = os.pathsep.join(
+        [str(tmp_path)] + [p for p in sys.path if p and os.path.isdir(p)])
+    env.pop("COLUMNS", None)
+    return subprocess.run(
+        [sys.executable, "-m", "pytest", "-p", "classtrack.pytest_plugin", "-p",
+         "no:cacheprovider", "-rA", "test_app.py"] + list(args),
+        cwd=str(tmp_path), capture_output=True, text=True, timeout=300, env=env)
+
+
+def outcomes(out):
+    """nodeid -> PASSED / FAILED / ERROR from -rA's summary."""
+    got = {}
+    for m in re.finditer(r"^(PASSED|FAILED|ERROR) test_app\.py::(\w+)", out, re.M):
+        got.setdefault(m.group(2), set()).add(m.group(1))
+    return got
+
+
+def test_marker_catches_a_leak_and_passes_a_non_leak(tmp_path):
+    r = run_pytest(tmp_path)
+    got = outcomes(r.stdout)
+    assert got["test_leaks"] == {"PASSED", "ERROR"}, r.stdout   # fails at teardown
+    assert got["test_clean"] == {"PASSED"}, r.stdout
+    assert got["test_one_allowed"] == {"PASSED"}, r.stdout
+    assert "ERROR" in got["test_subclass_counts"], r.stdout     # Admin is a Session
+    assert "ERROR" in got["test_two_markers"], r.stdout
+    assert got["test_fixture_lets_go"] == {"PASSED"}, r.stdout
+    assert got["test_older_instances_do_not_count"] == {"PASSED"}, r.stdout
+    assert r.returncode == 1
+    # the message: how many, of what, and why one of them is alive
+    assert ("limit_instances: 1 instance of app.Session created during the test "
+            "is still alive after it (limit 0;") in r.stdout
+    assert "module app -> dict['CACHE'] -> dict['bob'] -> app.Session" in r.stdout
+    assert "2 instances of app.Session" in r.stdout
+    assert "1 instance of app.Other" in r.stdout
+
+
+def test_bad_marker_arguments_fail_clearly(tmp_path):
+    tests = '''
+import pytest
+
+@pytest.mark.limit_instances("app.Nope")
+def test_no_such_class():
+    pass
+
+@pytest.mark.limit_instances("nosuchmodule.Session")
+def test_no_such_module():
+    pass
+
+@pytest.mark.limit_instances("app.CACHE")
+def test_not_a_class():
+    pass
+
+@pytest.mark.limit_instances("app.Session", -1)
+def test_negative():
+    pass
+
+@pytest.mark.limit_instances(int, 0)
+def test_c_class():
+    pass
+'''
+    r = run_pytest(tmp_path, tests=tests)
+    got = outcomes(r.stdout)
+    assert all(v == {"FAILED"} for v in got.values()) and len(got) == 5, r.stdout
+    assert "module 'app' has no class 'Nope'" in r.stdout
+    assert "cannot import a module for 'nosuchmodule.Session'" in r.stdout
+    assert "'app.CACHE' is dict, not a class" in r.stdout
+    assert "n must be an int >= 0, not -1" in r.stdout
+    assert "implemented in C" in r.stdout
+    assert "Traceback" not in r.stdout and "INTERNALERROR" not in r.stdout
+
+
+def test_a_failing_test_is_not_judged(tmp_path):
+    tests = '''
+import pytest, app
+
+@pytest.mark.limit_instances("app.Session")
+def test_fails():
+    s = app.Session("z")
+    assert s is None
+'''
+    r = run_pytest(tmp_path, tests=tests)
+    assert outcomes(r.stdout) == {"test_fails": {"FAILED"}}, r.stdout
+    assert "limit_instances:" not in r.stdout
+
+
+def test_session_leak_table(tmp_path):
+    r = run_pytest(tmp_path, "--classtrack=app")
+    out = r.stdout
+    table = out[out.index("classtrack: instances alive after their test"):]
+    rows = re.findall(r"^test_app\.py::(\w+)\s+(app\.\w+)\s+(\d+)\s+([\d,]+)$", table, re.M)
+    got = {(t, c): int(n) for t, c, n, _ in rows}
+    assert got == {
+        ("test_leaks", "app.Session"): 1,
+        ("test_one_allowed", "app.Admin"): 1,
+        ("test_subclass_counts", "app.Admin"): 1,
+        ("test_subclass_counts", "app.Session"): 1,
+        ("test_two_markers", "app.Other"): 1,
+    }, table
+    # bytes are the instances' real sizes
+    sizes = {(t, c): int(b.replace(",", "")) for t, c, _, b in rows}
+    assert sizes[("test_leaks", "app.Session")] > 800      # its 100-item list
+    assert "why alive: module app -> dict['CACHE'] -> dict['bob'] -> app.Session" in table
+    assert "4 of 7 tests left instances of 3 tracked classes alive" in table
+
+
+def test_session_table_when_nothing_leaks(tmp_path):
+    tests = '''
+import app
+
+def test_clean():
+    assert app.login_clean("a").user == "a"
+'''
+    r = run_pytest(tmp_path, "--classtrack=app", tests=tests)
+    assert r.returncode == 0, r.stdout
+    assert "no instance of the 3 tracked classes (app) outlived its test (1 tests)" in r.stdout
+
+
+def test_session_option_rejects_a_bad_name(tmp_path):
+    r = run_pytest(tmp_path, "--classtrack=not a module")
+    assert r.returncode != 0
+    assert "--classtrack: track_package needs a dotted module name" in r.stderr + r.stdout
+
+
+def test_plugin_is_inert_until_asked():
+    # every pytest run of anyone with classtrack installed loads the plugin:
+    # loading it, and a session that uses neither marker nor option, must
+    # change nothing in the interpreter
+    code = textwrap.dedent("""
+        import builtins, gc, sys, threading
+        before = (builtins.__build_class__, list(sys.meta_path), list(gc.callbacks),
+                  sys.getprofile(), sys.gettrace(), threading.active_count())
+        import pytest
+        import classtrack.pytest_plugin
+        rc = pytest.main(["-q", "-p", "no:cacheprovider", sys.argv[1]])
+        after = (builtins.__build_class__, list(sys.meta_path), list(gc.callbacks),
+                 sys.getprofile(), sys.gettrace(), threading.active_count())
+        print("SAME" if before == after else "CHANGED %r %r" % (before, after), int(rc))
+    """)
+    import tempfile
+    with tempfile.TemporaryDirectory() as d:
+        test = os.path.join(d, "test_x.py")
+        with open(test, "w") as f:
+            f.write("class A:\n    pass\n\ndef test_a():\n    assert A()\n")
+        r = subprocess.run([sys.executable, "-c", code, test], capture_output=True,
+                           text=True, timeout=120, cwd=d)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip().splitlines()[-1] == "SAME 0", r.stdout
+
+
+def test_entry_point_registered():
+    """Installed with the package (pip install), pytest finds the plugin
+    through its pytest11 entry point."""
+    from importlib import metadata
+    try:
+        dist = metadata.distribution("classtrack")
+    except metadata.PackageNotFoundError:
+        pytest.fail("classtrack is not installed: run the tests after 'pip install .'")
+    eps = [ep for ep in dist.entry_points if ep.group == "pytest11"]
+    assert [(ep.name, ep.value) for ep in eps] == [("classtrack", "classtrack.pytest_plugin")]
