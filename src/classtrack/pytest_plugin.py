@@ -20,9 +20,9 @@ classes)
 
 Cost: nothing unless used.  With the marker, one tracker for that test;
 with ``--classtrack``, one tracker for the session plus a ``gc.collect()``
-after every test.  Importing this module imports nothing of classtrack's
-engine, so every pytest run that merely has classtrack installed stays as
-it was.
+after every test.  Loading the plugin (every pytest run where classtrack is
+installed) loads the package and its extension but installs no hook,
+thread or callback until a marker or the option asks.
 """
 from __future__ import annotations
 
@@ -245,7 +245,6 @@ class _SessionLeaks:
         self.failed = 0
         self._running = False
         self.tracker: Any = None
-        self.error: Optional[str] = None
 
     def pytest_sessionstart(self, session: Any) -> None:
         from classtrack.classtracker import ClassTracker
