@@ -157,12 +157,54 @@ def test_bad_limit():
         classtrack.why_alive(object(), limit=0)
 
 
-def test_a_million_objects(cache_module):
-    cache_module.big = [[i, str(i)] for i in range(340_000)]     # ~1M objects
+def test_two_million_objects(cache_module):
+    # 680,000 lists of [int, str]: two million objects and more, with the
+    # ints and strs each held by one list only
+    cache_module.big = [[i, str(i)] for i in range(680_000)]
     target = cache_module.big[-1]
     t0 = time.perf_counter()
     paths = classtrack.why_alive(target)
     took = time.perf_counter() - t0
-    assert paths and "list[339999]" in str(paths[0])
-    assert took < 20          # bench/bench_alive.py measures it; here: it ends
+    assert paths and "list[679999]" in str(paths[0])
+    assert str(paths[0]).startswith("module ct_test_app.cache")
+    assert classtrack.retained_size(target) == (
+        asizeof.flatsize(target) + asizeof.flatsize(target[0]) + asizeof.flatsize(target[1]))
+    assert took < 60          # bench/bench_retained.py measures it; here: it ends
     del cache_module.big
+
+
+def _path_refcounts(m):
+    holders = m.holders
+    return (sys.getrefcount(holders[0]["victim"]), sys.getrefcount(holders[0]),
+            sys.getrefcount(holders), sys.getrefcount(m.__dict__))
+
+
+def test_asking_adds_no_reference_to_anything_on_the_path(cache_module):
+    victim = Obj()
+    cache_module.holders = [{"victim": victim}]
+    before = _path_refcounts(cache_module)
+    referrers_before = len(gc.get_referrers(victim))
+    paths = classtrack.why_alive(victim, limit=3)
+    classtrack.retained_size(victim)
+    classtrack.retained_sizes([victim, cache_module.holders[0]])
+    assert "dict['holders'] -> list[0] -> dict['victim']" in str(paths[0])
+    assert _path_refcounts(cache_module) == before
+    assert len(gc.get_referrers(victim)) == referrers_before
+    # the paths are text: nothing of the heap is held by them
+    assert all(isinstance(step, str) for p in paths for step in p.steps)
+
+
+def test_a_value_only_one_object_holds_is_retained_by_it(cache_module):
+    own, shared = Obj(), Obj()
+    own.text = "o" * 5000 + str(id(own))          # held by own alone
+    cache_module.text = "s" * 5000 + str(id(shared))
+    shared.text = cache_module.text               # also held by the module
+    own.number = 10 ** 40 + id(own)               # an int held by own alone
+    text_size = sys.getsizeof(own.text)
+    number_size = sys.getsizeof(own.number)
+    ro, rs = classtrack.retained_sizes([own, shared])
+    assert ro >= text_size + number_size
+    assert rs < text_size
+    assert classtrack.retained_size(own) == ro
+    del cache_module.text
+    assert classtrack.retained_size(shared) >= text_size   # its last holder

@@ -37,42 +37,44 @@ from classtrack import _core
 __all__ = ["Path", "retained_size", "retained_sizes", "why_alive"]
 
 
-def _heap(exclude: Iterable[Any]) -> list:
-    """gc.get_objects() less our own containers and the frames of the
-    calling thread's stack: the caller holding what it asks about is not a
-    reason for it to be alive (3.11+ keeps those locals out of reach anyway)."""
-    ids = {id(o) for o in exclude}
-    ids.add(id(exclude))    # the caller's list of them holds them too
-    f: Optional[types.FrameType] = sys._getframe()
+def _heap(exclude: Iterable[Any]) -> Tuple[list, tuple]:
+    """gc.get_objects(), and what the graph leaves out of it: our own
+    containers and the frames of the calling thread's stack (the caller
+    holding what it asks about is not a reason for it to be alive; 3.11+
+    keeps those locals out of reach anyway).  The C core skips them.
+
+    The tuple holds the caller's frame while the caller holds the tuple: a
+    cycle, which the caller breaks with ``del`` once the core has run."""
+    left_out: List[Any] = list(exclude)
+    f: Optional[types.FrameType] = sys._getframe(1)
     while f is not None:
-        ids.add(id(f))
+        left_out.append(f)
         f = f.f_back
-    objs = gc.get_objects()
-    if ids:
-        objs = [o for o in objs if id(o) not in ids]
-    return objs
+    left_out.append(exclude)    # the caller's list of them holds them too
+    left_out.append(left_out)
+    out = tuple(left_out)
+    left_out.clear()
+    return gc.get_objects(), out
 
 
 def retained_size(*objs: Any) -> int:
     """Bytes freed if all of objs became unreachable together."""
     targets = list(objs)
-    heap = _heap([targets, objs])
-    known = {id(o) for o in heap}
-    size = _core.retained(heap, targets, True)
-    del heap
+    heap, left_out = _heap([targets, objs])
+    size, missing = _core.retained(heap, left_out, targets, True)
+    del heap, left_out
     # objects nothing else refers to (a str only a local names) are not in
     # the graph: they free their own bytes and what only they hold
     from classtrack.asizeof import flatsize
-    return size + sum(flatsize(o) for o in targets if id(o) not in known
-                      and not gc.get_referrers(o) and not gc.is_tracked(o))
+    return size + sum(flatsize(o) for o in missing if not gc.is_tracked(o))
 
 
 def retained_sizes(objs: Iterable[Any]) -> List[int]:
     """Retained size of each object on its own (one dominator tree)."""
     targets = list(objs)
-    heap = _heap([targets])
-    sizes = _core.retained(heap, targets, False)
-    del heap
+    heap, left_out = _heap([targets])
+    sizes = _core.retained(heap, left_out, targets, False)
+    del heap, left_out
     from classtrack.asizeof import flatsize
     return [s if s >= 0 else flatsize(o) for s, o in zip(sizes, targets)]
 
@@ -172,11 +174,15 @@ def _thread_frames() -> Dict[int, str]:
     import threading
     names = {t.ident: t.name for t in threading.enumerate()}
     out: Dict[int, str] = {}
-    for ident, frame in sys._current_frames().items():
+    current = sys._current_frames()
+    for ident, frame in current.items():
         f: Optional[types.FrameType] = frame
         while f is not None:
             out[id(f)] = names.get(ident, "thread %s" % ident)
             f = f.f_back
+    # this frame is among them: holding it from a local is a cycle that
+    # would keep the caller's frame (and its locals) alive until a collection
+    del current, frame, f
     return out
 
 
@@ -185,11 +191,10 @@ def why_alive(obj: Any, limit: int = 3) -> List[Path]:
     (an empty list: nothing but the caller holds it, or it is garbage)."""
     if not isinstance(limit, int) or isinstance(limit, bool) or limit < 1:
         raise ValueError("limit must be a positive int, not %r" % (limit,))
-    me = sys._getframe()
     modules = [m for m in list(sys.modules.values()) if isinstance(m, types.ModuleType)]
-    heap = _heap([modules, me])
-    raw = _core.root_paths(heap, obj, limit, modules)
-    del heap
+    heap, left_out = _heap([modules])
+    raw = _core.root_paths(heap, left_out, obj, limit, modules)
+    del heap, left_out
     threads = _thread_frames() if raw else {}
     paths = []
     for ext, refcnt, chain in raw:
@@ -231,9 +236,9 @@ def tracked_retained(objs: List[Any]) -> Tuple[List[int], int]:
     reports its own bytes and the keeper does not count them again, so the
     sizes and ``shared`` add up to ``retained_size(*objs)``."""
     targets = list(objs)
-    heap = _heap([targets, objs])
-    sizes, together = _core.retained_exclusive(heap, targets)
-    del heap
+    heap, left_out = _heap([targets, objs])
+    sizes, together = _core.retained_exclusive(heap, left_out, targets)
+    del heap, left_out
     from classtrack.asizeof import flatsize
     alone = 0
     out = []

@@ -14,8 +14,9 @@
  * non-GC containers.  Those nodes hang from a virtual root, node 0.
  *
  * Ownership: `objs` (the gc.get_objects() list) keeps every GC node alive;
- * leaves are kept alive by a strong reference taken once the roots are
- * counted (before any size is computed, which may run a __sizeof__).  All
+ * leaves are kept alive by a strong reference taken as each is expanded
+ * (its refcount noted first), before any size is computed (which may run
+ * a __sizeof__).  All
  * arrays are malloc'ed: nothing here is seen by the collector.
  * Costs: 4 bytes per node for each of a handful of arrays and 8 bytes per
  * edge for each of two CSR tables; dominators by Cooper, Harvey and Kennedy
@@ -29,34 +30,35 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* ---- pointer -> node number map (open addressing, never shrinks) ---- */
+/* ---- pointer -> node number map (open addressing, never shrinks) ----
+ * One slot holds key and value, so a lookup costs one cache miss; the map
+ * is sized from the list's length up front, so it rarely grows. */
+
+static inline size_t
+slot_of(uintptr_t k, size_t cap)
+{
+    return (size_t)((k >> 4) * 0x9E3779B97F4A7C15ULL >> 20) & (cap - 1);
+}
 
 static int
-map_grow(ct_graph *g)
+map_resize(ct_graph *g, size_t cap)
 {
-    size_t cap = g->mapcap ? g->mapcap * 2 : 1024;
-    uintptr_t *keys = calloc(cap, sizeof(uintptr_t));
-    uint32_t *vals = malloc(cap * sizeof(uint32_t));
-    if (keys == NULL || vals == NULL) {
-        free(keys);
-        free(vals);
+    struct ct_graph_slot *map = calloc(cap, sizeof(*map));
+    if (map == NULL) {
         return -1;
     }
     for (size_t i = 0; i < g->mapcap; i++) {
-        uintptr_t k = g->mapkeys[i];
+        uintptr_t k = g->map[i].key;
         if (k) {
-            size_t j = (size_t)((k >> 4) * 0x9E3779B97F4A7C15ULL >> 20) & (cap - 1);
-            while (keys[j]) {
+            size_t j = slot_of(k, cap);
+            while (map[j].key) {
                 j = (j + 1) & (cap - 1);
             }
-            keys[j] = k;
-            vals[j] = g->mapvals[i];
+            map[j] = g->map[i];
         }
     }
-    free(g->mapkeys);
-    free(g->mapvals);
-    g->mapkeys = keys;
-    g->mapvals = vals;
+    free(g->map);
+    g->map = map;
     g->mapcap = cap;
     return 0;
 }
@@ -68,14 +70,32 @@ ct_graph_find(const ct_graph *g, PyObject *o)
         return 0;
     }
     uintptr_t k = (uintptr_t)o;
-    size_t j = (size_t)((k >> 4) * 0x9E3779B97F4A7C15ULL >> 20) & (g->mapcap - 1);
-    while (g->mapkeys[j]) {
-        if (g->mapkeys[j] == k) {
-            return g->mapvals[j];
+    size_t j = slot_of(k, g->mapcap);
+    while (g->map[j].key) {
+        if (g->map[j].key == k) {
+            return g->map[j].val;
         }
         j = (j + 1) & (g->mapcap - 1);
     }
     return 0;
+}
+
+#define PREFETCH_AHEAD 12
+
+static inline void
+prefetch(const void *p)
+{
+#if defined(__GNUC__) || defined(__clang__)
+    __builtin_prefetch(p);
+#else
+    (void)p;
+#endif
+}
+
+static inline void
+prefetch_slot(const ct_graph *g, PyObject *o)
+{
+    prefetch(&g->map[slot_of((uintptr_t)o, g->mapcap)]);
 }
 
 /* The node of o, added if new.  0 on memory failure (0 is never a real
@@ -83,14 +103,14 @@ ct_graph_find(const ct_graph *g, PyObject *o)
 static uint32_t
 node_of(ct_graph *g, PyObject *o)
 {
-    if ((g->n + 1) * 2 > g->mapcap && map_grow(g) < 0) {
+    if ((g->n + 1) * 10 > g->mapcap * 7 && map_resize(g, g->mapcap ? g->mapcap * 2 : 1024) < 0) {
         return 0;
     }
     uintptr_t k = (uintptr_t)o;
-    size_t j = (size_t)((k >> 4) * 0x9E3779B97F4A7C15ULL >> 20) & (g->mapcap - 1);
-    while (g->mapkeys[j]) {
-        if (g->mapkeys[j] == k) {
-            return g->mapvals[j];
+    size_t j = slot_of(k, g->mapcap);
+    while (g->map[j].key) {
+        if (g->map[j].key == k) {
+            return g->map[j].val;
         }
         j = (j + 1) & (g->mapcap - 1);
     }
@@ -101,22 +121,134 @@ node_of(ct_graph *g, PyObject *o)
             return 0;
         }
         g->nodes = nodes;
+        Py_ssize_t *ext = realloc(g->ext, cap * sizeof(Py_ssize_t));
+        if (ext == NULL) {
+            return 0;
+        }
+        g->ext = ext;
         g->cap = cap;
     }
     uint32_t id = (uint32_t)g->n++;
     g->nodes[id] = o;
-    g->mapkeys[j] = k;
-    g->mapvals[j] = id;
+    g->map[j].key = k;
+    g->map[j].val = id;
     return id;
 }
 
-/* ---- edges ---- */
+/* ---- the objects left out (a small address set) ---- */
 
 typedef struct {
-    ct_graph *g;
+    uintptr_t *keys;
+    uint8_t *listed;        /* seen in the list: the list holds one reference */
+    size_t cap;
+} excl_set;
+
+static int
+excl_init(excl_set *x, PyObject *exclude)
+{
+    memset(x, 0, sizeof(*x));
+    if (exclude == NULL) {
+        return 0;
+    }
+    Py_ssize_t n = PySequence_Fast_GET_SIZE(exclude);
+    size_t cap = 16;
+    while (cap < (size_t)(n + 1) * 4) {
+        cap *= 2;
+    }
+    x->keys = calloc(cap, sizeof(uintptr_t));
+    x->listed = calloc(cap, 1);
+    if (x->keys == NULL || x->listed == NULL) {
+        free(x->keys);
+        free(x->listed);
+        return -1;
+    }
+    x->cap = cap;
+    for (Py_ssize_t i = 0; i <= n; i++) {
+        /* the sequence's items, and the sequence itself */
+        uintptr_t k = (uintptr_t)(i < n ? PySequence_Fast_GET_ITEM(exclude, i) : exclude);
+        size_t j = slot_of(k, cap);
+        while (x->keys[j] && x->keys[j] != k) {
+            j = (j + 1) & (cap - 1);
+        }
+        x->keys[j] = k;
+    }
+    return 0;
+}
+
+/* Slot of o in the set, or -1. */
+static Py_ssize_t
+excl_find(const excl_set *x, PyObject *o)
+{
+    if (x->cap == 0) {
+        return -1;
+    }
+    uintptr_t k = (uintptr_t)o;
+    size_t j = slot_of(k, x->cap);
+    while (x->keys[j]) {
+        if (x->keys[j] == k) {
+            return (Py_ssize_t)j;
+        }
+        j = (j + 1) & (x->cap - 1);
+    }
+    return -1;
+}
+
+static void
+excl_fini(excl_set *x)
+{
+    free(x->keys);
+    free(x->listed);
+    memset(x, 0, sizeof(*x));
+}
+
+/* ---- edges ----
+ * Nodes are expanded in batches: their referents are gathered first (as
+ * (source, object) pairs), the map slots of all of them are prefetched,
+ * then resolved to node numbers.  A heap does not fit in the cache, so a
+ * lookup is a memory access; gathered, they overlap instead of queueing. */
+
+#define BATCH_NODES 256
+
+typedef struct {
+    uint32_t src;
+    PyObject *ref;
+} pending;
+
+typedef struct {
+    pending *p;
+    size_t n, cap;
     uint32_t src;
     int failed;
-} edge_ctx;
+} gather;
+
+static int
+gather_push(gather *c, uint32_t src, PyObject *ref)
+{
+    if (c->n == c->cap) {
+        size_t cap = c->cap ? c->cap * 2 : 4096;
+        pending *p = realloc(c->p, cap * sizeof(pending));
+        if (p == NULL) {
+            c->failed = 1;
+            return -1;
+        }
+        c->p = p;
+        c->cap = cap;
+    }
+    c->p[c->n].src = src;
+    c->p[c->n].ref = ref;
+    c->n++;
+    return 0;
+}
+
+static int
+visit_gather(PyObject *ref, void *arg)
+{
+    gather *c = arg;
+    if (ref == NULL) {
+        return 0;
+    }
+    return gather_push(c, c->src, ref);
+}
 
 static int
 add_edge(ct_graph *g, uint32_t src, uint32_t dst)
@@ -136,77 +268,135 @@ add_edge(ct_graph *g, uint32_t src, uint32_t dst)
     return 0;
 }
 
+/* Gathers the referents of node id into c, and notes its refcount, less
+ * the reference the list holds (listed nodes, left-out ones it holds);
+ * a leaf gets our reference from here on.  0 or -1. */
 static int
-visit_edge(PyObject *ref, void *arg)
-{
-    edge_ctx *c = arg;
-    if (ref == NULL) {
-        return 0;
-    }
-    uint32_t dst = node_of(c->g, ref);
-    if (dst == 0 || add_edge(c->g, c->src, dst) < 0) {
-        c->failed = 1;
-        return -1;
-    }
-    return 0;
-}
-
-/* 1 when an edge src -> dst was recorded since edge number `from`. */
-static int
-has_edge_since(const ct_graph *g, size_t from, uint32_t dst)
-{
-    for (size_t e = from; e < g->nedges; e++) {
-        if (g->edges[2 * e + 1] == dst) {
-            return 1;
-        }
-    }
-    return 0;
-}
-
-static int
-expand(ct_graph *g, uint32_t id)
+gather_node(ct_graph *g, uint32_t id, const excl_set *x, gather *c)
 {
     PyObject *o = g->nodes[id];
+    Py_ssize_t held = id <= g->nlisted;
+    if (!held) {
+        Py_ssize_t xs = excl_find(x, o);
+        held = xs >= 0 && x->listed[xs];
+    }
+    g->ext[id] = Py_REFCNT(o) - held;
+    if (id > g->nlisted) {
+        Py_INCREF(o);
+        g->nowned++;
+    }
     if (!ct_is_gc(o) || Py_TYPE(o)->tp_traverse == NULL) {
         return 0;
     }
-    edge_ctx c = {g, id, 0};
-    size_t first = g->nedges;
-    if (Py_TYPE(o)->tp_traverse(o, visit_edge, &c) != 0 || c.failed) {
+    size_t first = c->n;
+    c->src = id;
+    if (Py_TYPE(o)->tp_traverse(o, visit_gather, c) != 0 || c->failed) {
         return -1;
     }
     if (PyDict_Check(o) && PyDict_GET_SIZE(o) > 0) {
         /* dict_traverse skips the keys of tables whose keys are all str
-         * (and reports them all otherwise): look for the first str key */
+         * (and reports them all otherwise): is the first key among what
+         * traverse reported? */
         Py_ssize_t pos = 0;
         PyObject *k, *v;
-        int decided = 0, skipped = 0;
+        int decided = 0;
         while (PyDict_Next(o, &pos, &k, &v)) {
             if (!PyUnicode_CheckExact(k)) {
                 break;      /* a general table: traverse reported the keys */
             }
-            uint32_t dst = node_of(g, k);
-            if (dst == 0) {
-                return -1;
-            }
             if (!decided) {
                 decided = 1;
-                skipped = !has_edge_since(g, first, dst);
+                int reported = 0;
+                for (size_t e = first; e < c->n; e++) {
+                    if (c->p[e].ref == k) {
+                        reported = 1;
+                        break;
+                    }
+                }
+                if (reported) {
+                    break;
+                }
             }
-            if (!skipped) {
-                break;
-            }
-            if (add_edge(g, id, dst) < 0) {
+            if (gather_push(c, id, k) < 0) {
                 return -1;
             }
         }
     }
     if (ct_dict_hidden_from_traverse(o)) {
         PyObject *d = ct_existing_dict(o);
-        if (d != NULL && visit_edge(d, &c) < 0) {
+        if (d != NULL && gather_push(c, id, d) < 0) {
             return -1;
         }
     }
+    return 0;
+}
+
+static int
+fold(ct_graph *g, uint32_t holder, PyObject *leaf)
+{
+    if (g->nfolded == g->foldcap) {
+        size_t cap = g->foldcap ? g->foldcap * 2 : 4096;
+        struct ct_graph_fold *f = realloc(g->folded, cap * sizeof(*f));
+        if (f == NULL) {
+            return -1;
+        }
+        g->folded = f;
+        g->foldcap = cap;
+    }
+    g->folded[g->nfolded].holder = holder;
+    g->folded[g->nfolded].leaf = Py_NewRef(leaf);
+    g->nfolded++;
+    return 0;
+}
+
+/* Expands every node, leaves included as they appear.  0 or -1. */
+static int
+expand_all(ct_graph *g, const excl_set *x)
+{
+    gather c = {NULL, 0, 0, 0, 0};
+    size_t id = 1;
+    while (id < g->n) {                 /* n grows as leaves appear */
+        size_t end = id + BATCH_NODES < g->n ? id + BATCH_NODES : g->n;
+        c.n = 0;
+        for (; id < end; id++) {
+            if (id + PREFETCH_AHEAD < g->n) {
+                prefetch(g->nodes[id + PREFETCH_AHEAD]);
+            }
+            if (gather_node(g, (uint32_t)id, x, &c) < 0) {
+                free(c.p);
+                return -1;
+            }
+        }
+        /* a non-GC object only this reference holds is folded into its
+         * holder: no node, no lookup.  Prefetches run PREFETCH_AHEAD
+         * entries ahead (more would overflow the CPU's fill buffers). */
+        size_t keep = 0;
+        for (size_t k = 0; k < c.n; k++) {
+            if (k + PREFETCH_AHEAD < c.n) {
+                prefetch(c.p[k + PREFETCH_AHEAD].ref);
+            }
+            PyObject *ref = c.p[k].ref;
+            if (Py_REFCNT(ref) == 1 && !ct_is_gc(ref)) {
+                if (fold(g, c.p[k].src, ref) < 0) {
+                    free(c.p);
+                    return -1;
+                }
+                continue;
+            }
+            c.p[keep++] = c.p[k];
+        }
+        for (size_t k = 0; k < keep; k++) {
+            if (k + PREFETCH_AHEAD < keep) {
+                prefetch_slot(g, c.p[k + PREFETCH_AHEAD].ref);
+            }
+            uint32_t dst = node_of(g, c.p[k].ref);
+            if (dst == 0 || add_edge(g, c.p[k].src, dst) < 0) {
+                free(c.p);
+                return -1;
+            }
+        }
+    }
+    free(c.p);
     return 0;
 }
 
@@ -253,43 +443,57 @@ build_csr(ct_graph *g)
 }
 
 int
-ct_graph_build(ct_graph *g, PyObject *objs)
+ct_graph_build(ct_graph *g, PyObject *objs, PyObject *exclude)
 {
     memset(g, 0, sizeof(*g));
     if (!PyList_Check(objs)) {
         PyErr_SetString(PyExc_TypeError, "graph needs the list gc.get_objects() returns");
         return -1;
     }
+    excl_set x;
+    if (excl_init(&x, exclude) < 0) {
+        PyErr_NoMemory();
+        return -1;
+    }
     g->objs = Py_NewRef(objs);
-    /* node 0 is the virtual root: no object, not in the map */
-    g->nodes = malloc(4096 * sizeof(PyObject *));
-    if (g->nodes == NULL) {
+    Py_ssize_t nobjs = PyList_GET_SIZE(objs);
+    /* node 0 is the virtual root: no object, not in the map.  Sized for
+     * the listed objects and as many leaves again. */
+    size_t guess = (size_t)nobjs + nobjs / 4 + 4096, cap = 1024;
+    while (cap * 7 < guess * 10) {
+        cap *= 2;
+    }
+    g->nodes = malloc(guess * sizeof(PyObject *));
+    g->ext = malloc(guess * sizeof(Py_ssize_t));
+    g->edges = malloc(guess * 2 * sizeof(uint32_t));
+    if (g->nodes == NULL || g->ext == NULL || g->edges == NULL || map_resize(g, cap) < 0) {
         goto nomem;
     }
-    g->cap = 4096;
+    g->cap = guess;
+    g->edgecap = guess;
     g->nodes[0] = NULL;
     g->n = 1;
-    Py_ssize_t nobjs = PyList_GET_SIZE(objs);
     for (Py_ssize_t i = 0; i < nobjs; i++) {
-        if (node_of(g, PyList_GET_ITEM(objs, i)) == 0) {
+        PyObject *o = PyList_GET_ITEM(objs, i);
+        if (i + PREFETCH_AHEAD < nobjs) {
+            prefetch_slot(g, PyList_GET_ITEM(objs, i + PREFETCH_AHEAD));
+        }
+        Py_ssize_t xs = excl_find(&x, o);
+        if (xs >= 0) {
+            x.listed[xs] = 1;
+            continue;
+        }
+        if (node_of(g, o) == 0) {
             goto nomem;
         }
     }
-    g->nlisted = (size_t)nobjs;
-    for (size_t id = 1; id < g->n; id++) {      /* n grows as leaves appear */
-        if (expand(g, (uint32_t)id) < 0) {
-            goto nomem;
-        }
-    }
-    /* held from outside: refcount minus the graph's references (and the
-     * list's, for listed objects) */
-    g->ext = calloc(g->n, sizeof(Py_ssize_t));
-    if (g->ext == NULL) {
+    g->nlisted = g->n - 1;
+    if (expand_all(g, &x) < 0) {
         goto nomem;
     }
-    for (size_t id = 1; id < g->n; id++) {
-        g->ext[id] = Py_REFCNT(g->nodes[id]) - (id <= g->nlisted ? 1 : 0);
-    }
+    /* held from outside: refcount (noted as each node was expanded, less
+     * the list's reference) minus the graph's references */
+    g->ext[0] = 0;
     for (size_t e = 0; e < g->nedges; e++) {
         g->ext[g->edges[2 * e + 1]]--;
     }
@@ -303,16 +507,13 @@ ct_graph_build(ct_graph *g, PyObject *objs)
         }
     }
     g->nroots = roots;
-    /* leaves live on our reference from here on */
-    for (size_t id = g->nlisted + 1; id < g->n; id++) {
-        Py_INCREF(g->nodes[id]);
-    }
-    g->owns_leaves = 1;
     if (build_csr(g) < 0) {
         goto nomem;
     }
+    excl_fini(&x);
     return 0;
 nomem:
+    excl_fini(&x);
     ct_graph_free(g);
     PyErr_NoMemory();
     return -1;
@@ -321,14 +522,15 @@ nomem:
 void
 ct_graph_free(ct_graph *g)
 {
-    if (g->owns_leaves) {
-        for (size_t id = g->nlisted + 1; id < g->n; id++) {
-            Py_DECREF(g->nodes[id]);
-        }
+    for (size_t k = 1; k <= g->nowned; k++) {
+        Py_DECREF(g->nodes[g->nlisted + k]);
     }
+    for (size_t k = 0; k < g->nfolded; k++) {
+        Py_DECREF(g->folded[k].leaf);
+    }
+    free(g->folded);
     free(g->nodes);
-    free(g->mapkeys);
-    free(g->mapvals);
+    free(g->map);
     free(g->edges);
     free(g->ext);
     free(g->out_off);
@@ -358,6 +560,13 @@ ct_graph_sizes(ct_graph *g, ct_sizer *s)
             return -1;
         }
         g->size[id] = v;
+    }
+    for (size_t k = 0; k < g->nfolded; k++) {
+        Py_ssize_t v = ct_flat_size(s, g->folded[k].leaf);
+        if (v < 0) {
+            return -1;
+        }
+        g->size[g->folded[k].holder] += v;
     }
     return 0;
 }

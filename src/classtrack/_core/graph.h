@@ -8,18 +8,30 @@
 
 #include "sizer.h"
 
+struct ct_graph_slot {
+    uintptr_t key;          /* the object's address, 0 for an empty slot */
+    uint32_t val;           /* its node number */
+};
+
+/* A non-GC object whose only reference is one node's (refcount 1): it
+ * cannot be shared, its holder dominates it, so it is no node of its own
+ * and its size is added to the holder's (strong reference). */
+struct ct_graph_fold {
+    uint32_t holder;
+    PyObject *leaf;
+};
+
 typedef struct {
     PyObject *objs;         /* strong: the gc.get_objects() list */
     PyObject **nodes;       /* node i's object; nodes[0] is the virtual root
                                (NULL); 1..nlisted from objs (kept alive by
                                it), the rest leaves (strong once built) */
     size_t n, cap, nlisted;
-    uintptr_t *mapkeys;     /* object address -> node number */
-    uint32_t *mapvals;
+    struct ct_graph_slot *map;  /* object address -> node number */
     size_t mapcap;
     uint32_t *edges;        /* (src, dst) pairs while building */
     size_t nedges, edgecap;
-    Py_ssize_t *ext;        /* references from outside the graph */
+    Py_ssize_t *ext;        /* references from outside the graph (grows with nodes) */
     size_t nroots;          /* nodes with ext > 0 */
     uint32_t *out_off, *out;    /* CSR of out-edges, node 0's are the roots */
     uint32_t *in_off, *in;      /* CSR of in-edges */
@@ -27,12 +39,16 @@ typedef struct {
     uint32_t *idom;         /* immediate dominator (ct_graph_dominators) */
     uint32_t *order;        /* nodes reachable from the root, in postorder */
     size_t nreach;
-    int owns_leaves;
+    struct ct_graph_fold *folded;   /* leaves folded into their one holder */
+    size_t nfolded, foldcap;
+    size_t nowned;          /* leaves nlisted+1 .. nlisted+nowned hold our reference */
 } ct_graph;
 
 /* Builds the graph of the objects in `objs` (gc.get_objects()) and all
- * they refer to.  0, or -1 with an exception (g is then freed). */
-int ct_graph_build(ct_graph *g, PyObject *objs);
+ * they refer to, leaving out the objects of `exclude` (a sequence, or
+ * NULL): they are not nodes of their own, but a leaf when another node
+ * refers to them.  0, or -1 with an exception (g is then freed). */
+int ct_graph_build(ct_graph *g, PyObject *objs, PyObject *exclude);
 void ct_graph_free(ct_graph *g);
 
 /* Node number of o, or 0 when o is not in the graph. */

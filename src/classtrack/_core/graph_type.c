@@ -7,10 +7,10 @@
 #include <stdlib.h>
 
 static int
-build_with_sizes(PyObject *module, PyObject *objs, ct_graph *g)
+build_with_sizes(PyObject *module, PyObject *objs, PyObject *exclude, ct_graph *g)
 {
     ct_state *st = ct_get_state(module);
-    if (ct_graph_build(g, objs) < 0) {
+    if (ct_graph_build(g, objs, exclude) < 0) {
         return -1;
     }
     ct_sizer s;
@@ -23,20 +23,37 @@ build_with_sizes(PyObject *module, PyObject *objs, ct_graph *g)
     return rc;
 }
 
-/* The targets as a fast sequence in *seq and the sized graph of objs in
- * *g.  0, or -1 with an exception (nothing to release). */
+/* The targets as a fast sequence in *seq and the sized graph of objs
+ * less exclude (a tuple) in *g.  0, or -1 with an exception (nothing to
+ * release). */
 static int
-open_targets(PyObject *module, PyObject *objs, PyObject *targets, PyObject **seq, ct_graph *g)
+open_targets(PyObject *module, PyObject *objs, PyObject *exclude, PyObject *targets,
+             PyObject **seq, ct_graph *g)
 {
     *seq = PySequence_Fast(targets, "targets must be a sequence");
     if (*seq == NULL) {
         return -1;
     }
-    if (build_with_sizes(module, objs, g) < 0) {
+    if (build_with_sizes(module, objs, exclude, g) < 0) {
         Py_CLEAR(*seq);
         return -1;
     }
     return 0;
+}
+
+/* The targets that are no node of g (nothing in the graph refers to
+ * them and they are not listed), as a new list, or NULL. */
+static PyObject *
+missing_targets(const ct_graph *g, PyObject *seq)
+{
+    PyObject *out = PyList_New(0);
+    for (Py_ssize_t i = 0; out != NULL && i < PySequence_Fast_GET_SIZE(seq); i++) {
+        PyObject *o = PySequence_Fast_GET_ITEM(seq, i);
+        if (ct_graph_find(g, o) == 0 && PyList_Append(out, o) < 0) {
+            Py_CLEAR(out);
+        }
+    }
+    return out;
 }
 
 /* n flags, set for the targets' nodes (malloc'ed), or NULL with MemoryError. */
@@ -86,17 +103,20 @@ per_target(ct_graph *g, PyObject *seq, const uint8_t *stop)
     return result;
 }
 
-/* retained(objs, targets, together) -> int (together) or [int, ...]:
- * bytes freed if the targets (all together, or each alone) became
- * unreachable, over the graph of objs (gc.get_objects()). */
+/* retained(objs, exclude, targets, together) -> (int, [missing])
+ * (together) or [int, ...]: bytes freed if the targets (all together, or
+ * each alone) became unreachable, over the graph of objs
+ * (gc.get_objects()) less the objects of the tuple exclude; with
+ * together, also the targets that are not in the graph at all. */
 static PyObject *
 core_retained(PyObject *module, PyObject *args)
 {
-    PyObject *objs, *targets, *seq;
+    PyObject *objs, *exclude, *targets, *seq;
     int together;
     ct_graph g;
-    if (!PyArg_ParseTuple(args, "O!Op:retained", &PyList_Type, &objs, &targets, &together)
-        || open_targets(module, objs, targets, &seq, &g) < 0) {
+    if (!PyArg_ParseTuple(args, "O!O!Op:retained", &PyList_Type, &objs, &PyTuple_Type,
+                          &exclude, &targets, &together)
+        || open_targets(module, objs, exclude, targets, &seq, &g) < 0) {
         return NULL;
     }
     PyObject *result = NULL;
@@ -104,8 +124,9 @@ core_retained(PyObject *module, PyObject *args)
         uint8_t *blocked = target_flags(&g, seq);
         Py_ssize_t freed = blocked != NULL ? ct_graph_freed_without(&g, blocked) : -1;
         free(blocked);
-        if (freed >= 0) {
-            result = PyLong_FromSsize_t(freed);
+        PyObject *missing = freed >= 0 ? missing_targets(&g, seq) : NULL;
+        if (missing != NULL) {
+            result = Py_BuildValue("(nN)", freed, missing);
         }
     }
     else {
@@ -116,7 +137,7 @@ core_retained(PyObject *module, PyObject *args)
     return result;
 }
 
-/* retained_exclusive(objs, targets) -> ([int, ...], together): what each
+/* retained_exclusive(objs, exclude, targets) -> ([int, ...], together): what each
  * target retains exclusively of the others (a target another one keeps
  * alive reports its own, the keeper does not count it again; -1 for a
  * target nothing refers to), and the bytes freed if all became unreachable
@@ -125,10 +146,11 @@ core_retained(PyObject *module, PyObject *args)
 static PyObject *
 core_retained_exclusive(PyObject *module, PyObject *args)
 {
-    PyObject *objs, *targets, *seq;
+    PyObject *objs, *exclude, *targets, *seq;
     ct_graph g;
-    if (!PyArg_ParseTuple(args, "O!O:retained_exclusive", &PyList_Type, &objs, &targets)
-        || open_targets(module, objs, targets, &seq, &g) < 0) {
+    if (!PyArg_ParseTuple(args, "O!O!O:retained_exclusive", &PyList_Type, &objs,
+                          &PyTuple_Type, &exclude, &targets)
+        || open_targets(module, objs, exclude, targets, &seq, &g) < 0) {
         return NULL;
     }
     PyObject *result = NULL, *list = NULL;
@@ -171,16 +193,18 @@ emit_path(ct_graph *g, const uint32_t *path, size_t len, PyObject *out)
     return rc;
 }
 
-/* root_paths(objs, target, limit, named_roots) -> [(ext, refcnt, [root, ..., target])]:
- * up to limit shortest paths to target from the objects held from outside
- * the graph and the named roots (modules), target itself never a root. */
+/* root_paths(objs, exclude, target, limit, named_roots) ->
+ * [(ext, refcnt, [root, ..., target])]: up to limit shortest paths to
+ * target from the objects held from outside the graph (objs less the
+ * tuple exclude) and the named roots (modules), target itself never a
+ * root. */
 static PyObject *
 core_root_paths(PyObject *Py_UNUSED(module), PyObject *args)
 {
-    PyObject *objs, *target, *named;
+    PyObject *objs, *exclude, *target, *named;
     Py_ssize_t limit;
-    if (!PyArg_ParseTuple(args, "O!OnO:root_paths", &PyList_Type, &objs, &target, &limit,
-                          &named)) {
+    if (!PyArg_ParseTuple(args, "O!O!OnO:root_paths", &PyList_Type, &objs, &PyTuple_Type,
+                          &exclude, &target, &limit, &named)) {
         return NULL;
     }
     PyObject *seq = PySequence_Fast(named, "named roots must be a sequence");
@@ -188,7 +212,7 @@ core_root_paths(PyObject *Py_UNUSED(module), PyObject *args)
         return NULL;
     }
     ct_graph g;
-    if (ct_graph_build(&g, objs) < 0) {
+    if (ct_graph_build(&g, objs, exclude) < 0) {
         Py_DECREF(seq);
         return NULL;
     }
@@ -325,14 +349,14 @@ PyMethodDef ct_graph_functions[] = {
     {"attr_items", core_attr_items, METH_O,
      "attr_items(obj) -> [(name, value)] of its attribute storage, read in place."},
     {"retained", core_retained, METH_VARARGS,
-     "retained(objs, targets, together) -> bytes freed if the targets became "
-     "unreachable (together: one int; else one per target, -1 for a target "
-     "nothing refers to)."},
+     "retained(objs, exclude, targets, together) -> bytes freed if the targets "
+     "became unreachable (together: (int, [targets not in the graph]); else "
+     "one per target, -1 for a target nothing refers to)."},
     {"retained_exclusive", core_retained_exclusive, METH_VARARGS,
-     "retained_exclusive(objs, targets) -> ([bytes each retains exclusively of "
+     "retained_exclusive(objs, exclude, targets) -> ([bytes each retains exclusively of "
      "the other targets, -1 for one nothing refers to], bytes freed with all)."},
     {"root_paths", core_root_paths, METH_VARARGS,
-     "root_paths(objs, target, limit, named_roots) -> up to limit shortest "
+     "root_paths(objs, exclude, target, limit, named_roots) -> up to limit shortest "
      "paths [(ext, refcnt, [root, ..., target])] from the roots to target."},
     {NULL, NULL, 0, NULL},
 };
