@@ -152,6 +152,21 @@ def test_asking_keeps_nothing_alive(cache_module):
     assert "victim" in str(paths[0])
 
 
+def _handle(req):
+    return classtrack.why_alive(req["session"], limit=3)
+
+
+def test_path_starts_at_the_local_of_a_running_function():
+    victim = Obj()
+    paths = [str(p) for p in _handle({"session": victim})]
+    if sys.version_info[:2] == (3, 11):
+        # 3.11 keeps locals on the C stack and has no in-place reader
+        assert any(p.startswith("held from C") and "dict['session']" in p for p in paths), paths
+    else:
+        assert any(p.startswith("thread MainThread frame _handle() local 'req' -> dict['session']")
+                   for p in paths), paths
+
+
 def test_bad_limit():
     with pytest.raises(ValueError, match="limit"):
         classtrack.why_alive(object(), limit=0)

@@ -22,8 +22,11 @@ The graph is built in C (``classtrack._core``) from ``gc.get_objects()`` and
 every referent (the same referents the sizer follows); the caller's own
 references to the objects asked about are not roots.  On 3.11+ the local
 variables of running functions live outside the graph (CPython keeps them on
-the thread's stack), so an object held only by a running function's local
-shows as ``held from C``; on 3.9/3.10 the path goes through that frame.
+the thread's stack), and the calling thread's frames are left out of it on
+every version; a path starting at a running function's local names it
+(``thread MainThread frame handle() local 'req' -> dict['session'] ->
+Session``), read in place.  3.11 has no way to read it without materialising
+the frame's locals, so there it shows as ``held from C``.
 """
 from __future__ import annotations
 
@@ -186,6 +189,36 @@ def _thread_frames() -> Dict[int, str]:
     return out
 
 
+def _local_holding(root: Any) -> Optional[str]:
+    """``thread T frame f() local 'name'`` for a running function (not
+    ours) whose local variable is root, or None.  The locals are read in
+    place (frame.f_locals would materialise them before 3.13); 3.11 has no
+    way to, so there it is always None."""
+    if sys.version_info[:2] == (3, 11):
+        return None
+    import threading
+    names = {t.ident: t.name for t in threading.enumerate()}
+    found: Optional[str] = None
+    current = sys._current_frames()
+    for ident, frame in current.items():
+        f: Optional[types.FrameType] = frame
+        while f is not None and found is None:
+            if f.f_globals is not globals():
+                code = f.f_code
+                for name in code.co_varnames + code.co_cellvars + code.co_freevars:
+                    got = _core.frame_var(f, name)
+                    if got is not None and got[0] is root:
+                        found = "thread %s frame %s() local %r" % (
+                            names.get(ident, ident), code.co_name, name)
+                        break
+                    del got
+            f = f.f_back
+        if found is not None:
+            break
+    del current, frame, f      # this frame is among them: no cycle left
+    return found
+
+
 def why_alive(obj: Any, limit: int = 3) -> List[Path]:
     """Up to ``limit`` shortest reference paths from a root to ``obj``
     (an empty list: nothing but the caller holds it, or it is garbage)."""
@@ -204,8 +237,12 @@ def why_alive(obj: Any, limit: int = 3) -> List[Path]:
         elif isinstance(root, types.FrameType) and id(root) in threads:
             label = "thread %s frame %s()" % (threads[id(root)], root.f_code.co_name)
         else:
-            label = "held from C (refcount %d, %d from the graph) %s" % (
-                refcnt, refcnt - ext, _node(root))
+            local = _local_holding(root) if ext > 0 else None
+            if local is not None:
+                label = "%s -> %s" % (local, _node(root))
+            else:
+                label = "held from C (refcount %d, %d from the graph) %s" % (
+                    refcnt, refcnt - ext, _node(root))
         if len(chain) > 1 and not isinstance(root, types.ModuleType):
             label += _edge(root, chain[1])      # a module leads to its dict
         steps = []

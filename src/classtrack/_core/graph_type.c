@@ -1,6 +1,7 @@
 /* graph_type.c - Python binding of the heap graph: _core.retained and
  * _core.root_paths.  Argument conversion only; see graph.c. */
 #include "state.h"
+#include <frameobject.h>
 #include "graph.h"
 #include "layout.h"
 
@@ -345,7 +346,74 @@ core_attr_items(PyObject *Py_UNUSED(module), PyObject *obj)
     return out;
 }
 
+/* frame_var(frame, name) -> (value,) | None: a variable of a frame read
+ * in place, nothing materialised (frame.f_locals before 3.13 copies the
+ * locals into a dict the frame keeps).  3.12+: PyFrame_GetVar; 3.9/3.10:
+ * the public frame struct's fast locals.  None when the name is unbound,
+ * or on 3.11, which has neither. */
+static PyObject *
+core_frame_var(PyObject *Py_UNUSED(module), PyObject *args)
+{
+    PyObject *frame, *name;
+    if (!PyArg_ParseTuple(args, "OU:frame_var", &frame, &name)) {
+        return NULL;
+    }
+    if (!PyFrame_Check(frame)) {
+        PyErr_Format(PyExc_TypeError, "frame_var needs a frame, not %.100s",
+                     Py_TYPE(frame)->tp_name);
+        return NULL;
+    }
+#if PY_VERSION_HEX >= 0x030C0000
+    PyObject *v = PyFrame_GetVar((PyFrameObject *)frame, name);
+    if (v == NULL) {
+        if (PyErr_ExceptionMatches(PyExc_NameError)) {
+            PyErr_Clear();
+            Py_RETURN_NONE;
+        }
+        return NULL;
+    }
+    PyObject *t = PyTuple_Pack(1, v);
+    Py_DECREF(v);
+    return t;
+#elif PY_VERSION_HEX < 0x030B0000
+    /* 3.9/3.10: the frame struct is public; fast locals, then the cells
+     * of cell and free variables */
+    PyFrameObject *f = (PyFrameObject *)frame;
+    PyCodeObject *co = f->f_code;
+    Py_ssize_t nlocals = co->co_nlocals;
+    Py_ssize_t ncells = PyTuple_GET_SIZE(co->co_cellvars);
+    PyObject *groups[3] = {co->co_varnames, co->co_cellvars, co->co_freevars};
+    Py_ssize_t base[3] = {0, nlocals, nlocals + ncells};
+    for (int g = 0; g < 3; g++) {
+        Py_ssize_t count = g == 0 ? nlocals : PyTuple_GET_SIZE(groups[g]);
+        if (count > PyTuple_GET_SIZE(groups[g])) {
+            count = PyTuple_GET_SIZE(groups[g]);
+        }
+        for (Py_ssize_t i = 0; i < count; i++) {
+            PyObject *n = PyTuple_GET_ITEM(groups[g], i);
+            if (!PyUnicode_Check(n) || PyUnicode_Compare(n, name) != 0) {
+                continue;
+            }
+            PyObject *v = f->f_localsplus[base[g] + i];
+            if (v != NULL && g > 0) {
+                v = PyCell_Check(v) ? PyCell_GET(v) : NULL;
+            }
+            if (v == NULL) {
+                Py_RETURN_NONE;
+            }
+            return PyTuple_Pack(1, v);
+        }
+    }
+    Py_RETURN_NONE;
+#else
+    Py_RETURN_NONE;     /* 3.11: locals are not readable in place */
+#endif
+}
+
 PyMethodDef ct_graph_functions[] = {
+    {"frame_var", core_frame_var, METH_VARARGS,
+     "frame_var(frame, name) -> (value,) or None: a frame's variable read in "
+     "place (None where unbound, and on 3.11)."},
     {"attr_items", core_attr_items, METH_O,
      "attr_items(obj) -> [(name, value)] of its attribute storage, read in place."},
     {"retained", core_retained, METH_VARARGS,
