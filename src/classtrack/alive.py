@@ -173,50 +173,37 @@ def _node(obj: Any) -> str:
     return type(obj).__name__ if type(obj).__module__ == "builtins" else _qualname(type(obj))
 
 
-def _thread_frames() -> Dict[int, str]:
+def _thread_frames(want_locals: bool) -> Tuple[Dict[int, str], Dict[int, str]]:
+    """One walk over every thread's running frames: the thread name of each
+    frame (by id), and with want_locals the label ``thread T frame f()
+    local 'name'`` of each value a running function (not ours) holds in a
+    local (by id, innermost frame first).  The locals are read in place
+    (frame.f_locals would materialise them before 3.13); 3.11 has no way
+    to, so there the second map is empty."""
     import threading
     names = {t.ident: t.name for t in threading.enumerate()}
-    out: Dict[int, str] = {}
+    frames: Dict[int, str] = {}
+    locals_: Dict[int, str] = {}
+    want_locals = want_locals and sys.version_info[:2] != (3, 11)
     current = sys._current_frames()
     for ident, frame in current.items():
+        thread = names.get(ident, str(ident))
         f: Optional[types.FrameType] = frame
         while f is not None:
-            out[id(f)] = names.get(ident, "thread %s" % ident)
+            frames[id(f)] = thread
+            if want_locals and f.f_globals is not globals():
+                code = f.f_code
+                for name in code.co_varnames + code.co_cellvars + code.co_freevars:
+                    got = _core.frame_var(f, name)
+                    if got is not None:
+                        locals_.setdefault(id(got[0]), "thread %s frame %s() local %r" % (
+                            thread, code.co_name, name))
+                    del got
             f = f.f_back
     # this frame is among them: holding it from a local is a cycle that
     # would keep the caller's frame (and its locals) alive until a collection
     del current, frame, f
-    return out
-
-
-def _local_holding(root: Any) -> Optional[str]:
-    """``thread T frame f() local 'name'`` for a running function (not
-    ours) whose local variable is root, or None.  The locals are read in
-    place (frame.f_locals would materialise them before 3.13); 3.11 has no
-    way to, so there it is always None."""
-    if sys.version_info[:2] == (3, 11):
-        return None
-    import threading
-    names = {t.ident: t.name for t in threading.enumerate()}
-    found: Optional[str] = None
-    current = sys._current_frames()
-    for ident, frame in current.items():
-        f: Optional[types.FrameType] = frame
-        while f is not None and found is None:
-            if f.f_globals is not globals():
-                code = f.f_code
-                for name in code.co_varnames + code.co_cellvars + code.co_freevars:
-                    got = _core.frame_var(f, name)
-                    if got is not None and got[0] is root:
-                        found = "thread %s frame %s() local %r" % (
-                            names.get(ident, ident), code.co_name, name)
-                        break
-                    del got
-            f = f.f_back
-        if found is not None:
-            break
-    del current, frame, f      # this frame is among them: no cycle left
-    return found
+    return frames, locals_
 
 
 def why_alive(obj: Any, limit: int = 3) -> List[Path]:
@@ -228,7 +215,8 @@ def why_alive(obj: Any, limit: int = 3) -> List[Path]:
     heap, left_out = _heap([modules])
     raw = _core.root_paths(heap, left_out, obj, limit, modules)
     del heap, left_out
-    threads = _thread_frames() if raw else {}
+    # ids stay valid: every root is alive in raw while the maps are used
+    threads, local_of = _thread_frames(any(ext > 0 for ext, _, _ in raw)) if raw else ({}, {})
     paths = []
     for ext, refcnt, chain in raw:
         root = chain[0]
@@ -237,7 +225,7 @@ def why_alive(obj: Any, limit: int = 3) -> List[Path]:
         elif isinstance(root, types.FrameType) and id(root) in threads:
             label = "thread %s frame %s()" % (threads[id(root)], root.f_code.co_name)
         else:
-            local = _local_holding(root) if ext > 0 else None
+            local = local_of.get(id(root)) if ext > 0 else None
             if local is not None:
                 label = "%s -> %s" % (local, _node(root))
             else:
