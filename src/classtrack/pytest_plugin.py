@@ -32,6 +32,8 @@ from typing import Any, Dict, List, Optional, Tuple
 
 import pytest
 
+from classtrack.alive import _qualname
+
 _MARKER = "limit_instances"
 _ITEM_KEY = "_classtrack_limits"
 _FAILED_KEY = "_classtrack_call_failed"
@@ -116,10 +118,6 @@ def _limits(item: Any) -> List[Tuple[type, int]]:
 
 
 # -- survivors ----------------------------------------------------------------------
-
-def _qualname(cls: type) -> str:
-    return "%s.%s" % (cls.__module__, cls.__qualname__)
-
 
 class _Survivors:
     """What a tracker's records left alive, per class (a class object, or
