@@ -307,3 +307,93 @@ def test_convert_pympler_dump(tmp_path, monkeypatch):
         pickle.dump({"x": [os.getcwd]}, f, protocol=4)
     with pytest.raises(DumpError, match="refusing to load"):
         convert_pympler_dump(evil, tmp_path / "never.ctdump")
+
+
+class Huge:
+    """Claims more bytes than 32 bits hold (the sizer trusts a Python
+    __sizeof__ up to 2**48)."""
+    def __init__(self, claim):
+        self.claim = claim
+
+    def __sizeof__(self):
+        return self.claim
+
+
+def test_sizes_beyond_32_bits_stay_exact(tmp_path):
+    t = ClassTracker()
+    t.track_class(Huge)
+    claims = [5 * 2 ** 32 + 123, 2 ** 40 + 1, 4096]
+    objs = [Huge(c) for c in claims]
+    t.create_snapshot("one")
+    objs[2].claim = 2 ** 33
+    t.create_snapshot("two")
+    live = Stats(tracker=t)
+    path = tmp_path / "huge.ctdump"
+    live.dump_stats(path)
+    loaded = Stats(filename=path)
+    for stats in (live, loaded):
+        views = stats.index[Huge.__module__ + ".Huge"]
+        sizes = [[a.size for _, a in v.snapshots[1:]] for v in views]
+        flats = [[a.flat for _, a in v.snapshots[1:]] for v in views]
+        # the flat size is what __sizeof__ claims plus the pre-header, the
+        # same at both snapshots for the first two, grown for the third
+        assert [f[0] - c for f, c in zip(flats, claims)] == [flats[0][0] - claims[0]] * 3
+        assert sizes[0] == [sizes[0][0]] * 2 and sizes[0][0] >= claims[0]
+        assert sizes[1][0] >= claims[1] and sizes[2][1] >= 2 ** 33
+        assert stats.snapshots[0].tracked_total == sum(s[0] for s in sizes)
+    # the live tracker's own view agrees
+    assert [t.index[Huge.__module__ + ".Huge"][i].snapshots[-1][1].size
+            for i in range(3)] == [v.snapshots[-1][1].size
+                                   for v in loaded.index[Huge.__module__ + ".Huge"]]
+    t.clear()
+    del objs
+
+
+class Tagged(io.BytesIO):
+    """A file object of our own: written through its write() method."""
+    calls = 0
+
+    def write(self, b):
+        Tagged.calls += 1
+        return super().write(b)
+
+
+def test_every_kind_of_file_gets_the_same_bytes(tracker, tmp_path):
+    s = Stats(tracker=tracker)
+    path = tmp_path / "p.ctdump"
+    s.dump_stats(path)                                  # raw descriptor writes
+    want = path.read_bytes()
+    with open(tmp_path / "b.ctdump", "wb") as f:        # BufferedWriter
+        s.dump_stats(f, close=False)
+    assert (tmp_path / "b.ctdump").read_bytes() == want
+    tagged = Tagged()
+    s.dump_stats(tagged, close=False)
+    assert tagged.getvalue() == want and Tagged.calls > 0
+
+
+def test_write_errors_raise_oserror(tracker, tmp_path):
+    if not os.path.exists("/dev/full"):
+        pytest.skip("no /dev/full on this system")
+    with pytest.raises(OSError):
+        Stats(tracker=tracker).dump_stats("/dev/full")
+    with open(tmp_path / "r.ctdump", "wb") as f:
+        pass
+    with open(tmp_path / "r.ctdump", "rb", buffering=0) as f:   # raw, not writable
+        with pytest.raises((OSError, ValueError)):
+            Stats(tracker=tracker).dump_stats(f, close=False)
+
+
+def test_cleared_records_leave_snapshots_without_entries(tmp_path):
+    t = ClassTracker()
+    t.track_class(Node)
+    objs = [Node(i) for i in range(50)]
+    t.create_snapshot("full")
+    t._engine.clear_records()
+    t.create_snapshot("after")
+    s = Stats(tracker=t)
+    s.dump_stats(tmp_path / "c.ctdump")
+    loaded = Stats(filename=tmp_path / "c.ctdump")
+    assert [len(x.snapshots) for x in (s, loaded)] == [2, 2]
+    assert loaded.index == {}
+    del objs
+    t.clear()

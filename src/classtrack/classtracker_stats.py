@@ -442,7 +442,8 @@ class Stats:
             self._refresh()
         data = self._data if self._data is not None else _empty_dataset()
         if isinstance(fdump, (str, os.PathLike)):
-            with open(fdump, "wb") as f:
+            # unbuffered: the engine writes to the descriptor directly
+            with open(fdump, "wb", buffering=0) as f:
                 _core.dump_write(f, data.as_tuple())
             return
         _core.dump_write(fdump, data.as_tuple())

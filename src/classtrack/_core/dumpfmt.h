@@ -114,9 +114,12 @@
 #define CT_SNAPSHOT_FIELDS 15
 #define CT_SNAPSHOT_FIELDS_1_0 13
 
-/* crc32 (IEEE 802.3, as zlib computes it) */
+/* crc32 (IEEE 802.3, as zlib computes it; crc32.c): the crc of `len`
+ * more bytes after a crc of `crc` (0 to start).  _portable always uses
+ * the tables, for the tests. */
 #include <stddef.h>
 #include <stdint.h>
 uint32_t ct_crc32(uint32_t crc, const unsigned char *buf, size_t len);
+uint32_t ct_crc32_portable(uint32_t crc, const unsigned char *buf, size_t len);
 
 #endif

@@ -43,7 +43,7 @@ clipped_repr(PyObject *obj)
 }
 
 /* The tables below are keyed by record number (reprs, type_overrides) or
- * by snapshot and record number (trees, big), as Python ints made only
+ * by snapshot and record number (trees), as Python ints made only
  * when an entry is read or written: most objects need none. */
 
 /* Records a custom repr; 0, or -1 only for a BaseException. */
@@ -127,25 +127,6 @@ set_snap_entry(PyObject *table, uint64_t snap_no, uint32_t idx, PyObject *value)
     return rc;
 }
 
-static int
-store_big(ct_tracker *t, uint64_t snap_no, uint32_t idx, Py_ssize_t size,
-          Py_ssize_t flat)
-{
-    PyObject *v = Py_BuildValue("(nn)", size, flat);
-    if (v == NULL) {
-        return -1;
-    }
-    int rc = set_snap_entry(t->big, snap_no, idx, v);
-    Py_DECREF(v);
-    return rc;
-}
-
-static uint32_t
-clamp32(Py_ssize_t v)
-{
-    return v >= (Py_ssize_t)UINT32_MAX ? UINT32_MAX : (uint32_t)v;
-}
-
 int
 ct_tracker_snapshot(ct_tracker *t, double *timestamp, Py_ssize_t *tracked_total,
                     Py_ssize_t *overhead)
@@ -153,6 +134,8 @@ ct_tracker_snapshot(ct_tracker *t, double *timestamp, Py_ssize_t *tracked_total,
     int rc = -1;
     size_t len = t->reg.len, n = 0;
     PyObject **objs = NULL;
+    uint32_t *idx = NULL;
+    uint64_t *size = NULL, *flat = NULL;
     ct_snapshot snap = {0};
     ct_sizer s;
     if (t->snapshotting) {
@@ -180,8 +163,8 @@ ct_tracker_snapshot(ct_tracker *t, double *timestamp, Py_ssize_t *tracked_total,
     snap.timestamp = ct_now();
     size_t slots = len ? len : 1;
     objs = PyMem_Malloc(slots * sizeof(PyObject *));
-    snap.idx = PyMem_Malloc(slots * sizeof(uint32_t));
-    if (objs == NULL || snap.idx == NULL) {
+    idx = PyMem_Malloc(slots * sizeof(uint32_t));
+    if (objs == NULL || idx == NULL) {
         PyErr_NoMemory();
         goto done;
     }
@@ -195,7 +178,7 @@ ct_tracker_snapshot(ct_tracker *t, double *timestamp, Py_ssize_t *tracked_total,
         PyObject *obj = ct_registry_object(&t->reg, i);
         if (obj != NULL) {
             objs[n] = Py_NewRef(obj);
-            snap.idx[n] = (uint32_t)i;
+            idx[n] = (uint32_t)i;
             n++;
         }
     }
@@ -204,64 +187,68 @@ ct_tracker_snapshot(ct_tracker *t, double *timestamp, Py_ssize_t *tracked_total,
             goto done;
         }
     }
-    snap.n = n;
-    snap.size = PyMem_Malloc((n ? n : 1) * sizeof(uint32_t));
-    snap.flat = PyMem_Malloc((n ? n : 1) * sizeof(uint32_t));
-    if (snap.size == NULL || snap.flat == NULL) {
+    /* exact sizes, narrowed into the snapshot's Entries at the end */
+    size = PyMem_Malloc((n ? n : 1) * sizeof(uint64_t));
+    flat = PyMem_Malloc((n ? n : 1) * sizeof(uint64_t));
+    if (size == NULL || flat == NULL) {
         PyErr_NoMemory();
         goto done;
     }
     uint64_t snap_no = t->nsnaps;
     for (size_t k = 0; k < n; k++) {
         PyObject *obj = objs[k];
-        ct_record rec = *ct_registry_record(&t->reg, snap.idx[k]);
+        ct_record rec = *ct_registry_record(&t->reg, idx[k]);
         int res = ct_rec_resolution(&rec);
-        Py_ssize_t size = 0, flat = 0;
+        Py_ssize_t size_k = 0, flat_k = 0;
         int ok = 1;
         if (res == 0) {
-            size = ct_sizer_size_flat(&s, obj, &flat);
-            ok = size >= 0;
+            size_k = ct_sizer_size_flat(&s, obj, &flat_k);
+            ok = size_k >= 0;
         }
         else {
             PyObject *name = PyList_GET_ITEM(t->names, ct_rec_name(&rec));
             PyObject *tree = ct_sizer_tree(&s, obj, res, name);
             ok = tree != NULL;
             if (ok) {
-                size = PyLong_AsSsize_t(PyTuple_GET_ITEM(tree, 1));
-                flat = PyLong_AsSsize_t(PyTuple_GET_ITEM(tree, 2));
-                ok = set_snap_entry(t->trees, snap_no, snap.idx[k], tree) == 0;
+                size_k = PyLong_AsSsize_t(PyTuple_GET_ITEM(tree, 1));
+                flat_k = PyLong_AsSsize_t(PyTuple_GET_ITEM(tree, 2));
+                ok = size_k >= 0 && flat_k >= 0;
+                ok = ok && set_snap_entry(t->trees, snap_no, idx[k], tree) == 0;
                 Py_DECREF(tree);
             }
         }
         if (ok) {
-            snap.size[k] = clamp32(size);
-            snap.flat[k] = clamp32(flat);
-            if ((snap.size[k] == UINT32_MAX || snap.flat[k] == UINT32_MAX)
-                && store_big(t, snap_no, snap.idx[k], size, flat) < 0) {
-                ok = 0;
-            }
-        }
-        if (ok) {
-            ok = note_repr(t, snap.idx[k], obj) == 0
-                 && note_morph(t, snap.idx[k], &rec, obj) == 0;
+            size[k] = (uint64_t)size_k;
+            flat[k] = (uint64_t)flat_k;
+            ok = note_repr(t, idx[k], obj) == 0 && note_morph(t, idx[k], &rec, obj) == 0;
         }
         if (!ok) {
+            if (!PyErr_Occurred()) {
+                PyErr_SetString(PyExc_RuntimeError, "size tree with a negative size");
+            }
             goto done;
         }
     }
     *tracked_total = s.total;
+    snap.entries = (ct_entries *)ct_entries_new(t->entries_type, len, n, idx, size, flat);
+    if (snap.entries == NULL) {
+        goto done;
+    }
 
-    /* The tracker's own memory: records, arrays, and its Python-level
+    /* The tracker's own memory: records, entries, and its Python-level
      * tables, sized with the same sizer (tracked objects stay excluded). */
     size_t own = ct_registry_footprint(&t->reg);
-    for (size_t k = 0; k < t->nsnaps; k++) {
-        own += t->snaps[k].n * 3 * sizeof(uint32_t);
+    for (size_t k = 0; k <= t->nsnaps; k++) {
+        const ct_snapshot *sn = k < t->nsnaps ? &t->snaps[k] : &snap;
+        if (sn->entries != NULL) {
+            own += sizeof(ct_entries) + ct_entries_nbytes(sn->entries);
+        }
     }
-    own += n * 3 * sizeof(uint32_t) + t->snapcap * sizeof(ct_snapshot);
+    own += t->snapcap * sizeof(ct_snapshot);
     Py_ssize_t tables = ct_sizer_size(&s, t->names);
     PyObject *parts[] = {t->name_numbers, t->name_types, t->type_overrides,
                          t->traces, t->trace_numbers, t->keep_ids, t->reprs,
-                         t->slow_repr_types, t->trees, t->big};
+                         t->slow_repr_types, t->trees};
     for (size_t k = 0; tables >= 0 && k < sizeof(parts) / sizeof(parts[0]); k++) {
         Py_ssize_t b = ct_sizer_size(&s, parts[k]);
         tables = b < 0 ? -1 : tables + b;
@@ -276,16 +263,17 @@ ct_tracker_snapshot(ct_tracker *t, double *timestamp, Py_ssize_t *tracked_total,
         goto done;
     }
     t->snaps[t->nsnaps++] = snap;
-    snap.idx = snap.size = snap.flat = NULL;
+    snap.entries = NULL;
     rc = 0;
 done:
     for (size_t k = 0; objs != NULL && k < n; k++) {
         Py_DECREF(objs[k]);
     }
     PyMem_Free(objs);
-    PyMem_Free(snap.idx);
-    PyMem_Free(snap.size);
-    PyMem_Free(snap.flat);
+    PyMem_Free(idx);
+    PyMem_Free(size);
+    PyMem_Free(flat);
+    Py_XDECREF(snap.entries);
     ct_sizer_fini(&s);
     t->snapshotting = 0;
     return rc;
@@ -294,14 +282,15 @@ done:
 void
 ct_tracker_clear_snapshots(ct_tracker *t)
 {
-    for (size_t k = 0; k < t->nsnaps; k++) {
-        PyMem_Free(t->snaps[k].idx);
-        PyMem_Free(t->snaps[k].size);
-        PyMem_Free(t->snaps[k].flat);
-    }
-    PyMem_Free(t->snaps);
+    ct_snapshot *snaps = t->snaps;
+    size_t nsnaps = t->nsnaps;
     t->snaps = NULL;
     t->nsnaps = t->snapcap = 0;
-    PyDict_Clear(t->trees);
-    PyDict_Clear(t->big);
+    for (size_t k = 0; k < nsnaps; k++) {
+        Py_XDECREF(snaps[k].entries);
+    }
+    PyMem_Free(snaps);
+    if (t->trees != NULL) {     /* NULL after tp_clear */
+        PyDict_Clear(t->trees);
+    }
 }

@@ -13,17 +13,24 @@
 #include "compat.h"
 #include "registry.h"
 #include "sizer.h"
+#include "entries.h"
 
 /* One snapshot: for each object alive at that time, in registration
- * order, its index and sizes.  12 bytes per object; sizes that do not fit
- * 32 bits are UINT32_MAX here and exact in the tracker's `big` dict. */
+ * order, its index and exact sizes, held as the compact, immutable
+ * Entries that Stats and the dump writer use (entries.h: about 3 bytes
+ * per object), so exporting a snapshot copies nothing.  NULL once the
+ * records were cleared: no entries. */
 typedef struct {
     double timestamp;
-    size_t n;
-    uint32_t *idx;      /* ascending */
-    uint32_t *size;
-    uint32_t *flat;
+    ct_entries *entries;    /* strong, or NULL */
 } ct_snapshot;
+
+/* The entries of a snapshot (0 when cleared). */
+static inline size_t
+ct_snapshot_len(const ct_snapshot *s)
+{
+    return s->entries != NULL ? s->entries->n : 0;
+}
 
 typedef struct {
     PyObject_HEAD
@@ -47,7 +54,7 @@ typedef struct {
     PyObject *slow_repr_types; /* strong: set of classes whose repr was too
                                   slow to call during snapshots */
     PyObject *trees;        /* strong: dict (snap << 32 | index) -> tree */
-    PyObject *big;          /* strong: dict (snap << 32 | index) -> (size, flat) */
+    PyTypeObject *entries_type; /* strong: classtrack._core.Entries */
     ct_snapshot *snaps;
     size_t nsnaps;
     size_t snapcap;

@@ -54,11 +54,11 @@ Tracker_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
     t->reprs = PyDict_New();
     t->slow_repr_types = PySet_New(NULL);
     t->trees = PyDict_New();
-    t->big = PyDict_New();
+    t->entries_type = (PyTypeObject *)Py_NewRef(st->entries_type);
     t->callback = PyCFunction_New(&on_death_def, (PyObject *)t);
     if (!t->names || !t->name_numbers || !t->name_types || !t->type_overrides
         || !t->traces || !t->trace_numbers || !t->keep_ids || !t->reprs
-        || !t->slow_repr_types || !t->trees || !t->big || !t->callback) {
+        || !t->slow_repr_types || !t->trees || !t->callback) {
         Py_DECREF(t);
         return NULL;
     }
@@ -81,7 +81,7 @@ Tracker_traverse(ct_tracker *t, visitproc visit, void *arg)
     Py_VISIT(t->reprs);
     Py_VISIT(t->slow_repr_types);
     Py_VISIT(t->trees);
-    Py_VISIT(t->big);
+    Py_VISIT(t->entries_type);
     Py_VISIT(t->own_types.trackref_type);
     return ct_registry_traverse(&t->reg, visit, arg);
 }
@@ -102,7 +102,6 @@ Tracker_clear(ct_tracker *t)
     Py_CLEAR(t->reprs);
     Py_CLEAR(t->slow_repr_types);
     Py_CLEAR(t->trees);
-    Py_CLEAR(t->big);
     return 0;
 }
 
@@ -112,13 +111,9 @@ Tracker_dealloc(ct_tracker *t)
     PyTypeObject *tp = Py_TYPE(t);
     PyObject_GC_UnTrack(t);
     /* the hook table holds the tracker strongly: nothing is hooked here */
+    ct_tracker_clear_snapshots(t);  /* frees only memory: runs no code */
     (void)Tracker_clear(t);
-    for (size_t k = 0; k < t->nsnaps; k++) {
-        PyMem_Free(t->snaps[k].idx);
-        PyMem_Free(t->snaps[k].size);
-        PyMem_Free(t->snaps[k].flat);
-    }
-    PyMem_Free(t->snaps);
+    Py_CLEAR(t->entries_type);      /* after the entries, which hold it too */
     /* the carriers are gone (Tracker_clear): their types may go too */
     Py_CLEAR(t->own_types.trackref_type);
     ct_sizer_refs_clear(&t->own_refs);
@@ -307,14 +302,9 @@ Tracker_clear_records(ct_tracker *t, PyObject *Py_UNUSED(ignored))
         return NULL;
     }
     for (size_t k = 0; k < t->nsnaps; k++) {
-        PyMem_Free(t->snaps[k].idx);
-        PyMem_Free(t->snaps[k].size);
-        PyMem_Free(t->snaps[k].flat);
-        t->snaps[k].idx = t->snaps[k].size = t->snaps[k].flat = NULL;
-        t->snaps[k].n = 0;
+        Py_CLEAR(t->snaps[k].entries);
     }
     PyDict_Clear(t->trees);
-    PyDict_Clear(t->big);
     ct_registry_clear(&t->reg);
     PyDict_Clear(t->type_overrides);
     PyDict_Clear(t->keep_ids);
@@ -444,35 +434,36 @@ Tracker_trace(ct_tracker *t, PyObject *arg)
     return Py_NewRef(PyList_GET_ITEM(t->traces, no - 1));
 }
 
-/* The position of record `rec` in a snapshot's ascending idx, or -1. */
+/* The position of record `rec` in a snapshot's entries, or -1. */
 static Py_ssize_t
 snap_position(const ct_snapshot *s, uint64_t rec)
 {
-    return ct_sorted_find(s->idx, s->n, rec);
+    return s->entries != NULL ? ct_entries_find(s->entries, (size_t)rec) : -1;
 }
 
+/* (timestamp, size, flat, tree or None) of entry `pos` of snapshot
+ * `snap`, which is record `rec`'s. */
 static PyObject *
-entry_value(ct_tracker *t, size_t snap, Py_ssize_t pos)
+entry_value(ct_tracker *t, size_t snap, Py_ssize_t pos, size_t rec)
 {
     const ct_snapshot *s = &t->snaps[snap];
-    uint32_t idx = s->idx[pos];
-    PyObject *key = PyLong_FromUnsignedLongLong(((uint64_t)snap << 32) | idx);
-    if (key == NULL) {
-        return NULL;
+    const ct_entries *e = s->entries;
+    PyObject *tree = NULL;
+    if (PyDict_GET_SIZE(t->trees) != 0) {
+        PyObject *key = PyLong_FromUnsignedLongLong(((uint64_t)snap << 32) | rec);
+        if (key == NULL) {
+            return NULL;
+        }
+        tree = PyDict_GetItemWithError(t->trees, key);
+        Py_DECREF(key);
+        if (tree == NULL && PyErr_Occurred()) {
+            return NULL;
+        }
     }
-    PyObject *tree = PyDict_GetItemWithError(t->trees, key);
-    PyObject *big = tree == NULL && PyErr_Occurred()
-                        ? NULL : PyDict_GetItemWithError(t->big, key);
-    Py_DECREF(key);
-    if (PyErr_Occurred()) {
-        return NULL;
-    }
-    if (big != NULL) {
-        return Py_BuildValue("(dOOO)", s->timestamp, PyTuple_GET_ITEM(big, 0),
-                             PyTuple_GET_ITEM(big, 1), tree ? tree : Py_None);
-    }
-    return Py_BuildValue("(dkkO)", s->timestamp, (unsigned long)s->size[pos],
-                         (unsigned long)s->flat[pos], tree ? tree : Py_None);
+    return Py_BuildValue("(dKKO)", s->timestamp,
+                         (unsigned long long)ct_entries_value(e->size, e->size_w, (size_t)pos),
+                         (unsigned long long)ct_entries_value(e->flat, e->flat_w, (size_t)pos),
+                         tree ? tree : Py_None);
 }
 
 /* record_sizes(i) -> [(timestamp, size, flat, tree|None)] */
@@ -489,7 +480,7 @@ Tracker_record_sizes(ct_tracker *t, PyObject *arg)
         if (pos < 0) {
             continue;
         }
-        PyObject *v = entry_value(t, k, pos);
+        PyObject *v = entry_value(t, k, pos, (size_t)i);
         if (v == NULL || PyList_Append(out, v) < 0) {
             Py_XDECREF(v);
             Py_CLEAR(out);
@@ -513,19 +504,26 @@ Tracker_snapshot_entries(ct_tracker *t, PyObject *arg)
         return NULL;
     }
     const ct_snapshot *s = &t->snaps[k];
-    PyObject *out = PyList_New((Py_ssize_t)s->n);
-    for (size_t pos = 0; out != NULL && pos < s->n; pos++) {
-        PyObject *v = entry_value(t, (size_t)k, (Py_ssize_t)pos);
+    PyObject *out = PyList_New((Py_ssize_t)ct_snapshot_len(s));
+    if (out == NULL || s->entries == NULL) {
+        return out;
+    }
+    ct_entries_iter it;
+    size_t rec;
+    ct_entries_iter_init(&it, s->entries);
+    while (ct_entries_next(&it, &rec)) {
+        Py_ssize_t pos = (Py_ssize_t)it.pos - 1;
+        PyObject *v = entry_value(t, (size_t)k, pos, rec);
         PyObject *item = v == NULL ? NULL
-                         : Py_BuildValue("(kOOO)", (unsigned long)s->idx[pos],
+                         : Py_BuildValue("(kOOO)", (unsigned long)rec,
                                          PyTuple_GET_ITEM(v, 1), PyTuple_GET_ITEM(v, 2),
                                          PyTuple_GET_ITEM(v, 3));
         Py_XDECREF(v);
         if (item == NULL) {
-            Py_CLEAR(out);
-            break;
+            Py_DECREF(out);
+            return NULL;
         }
-        PyList_SET_ITEM(out, (Py_ssize_t)pos, item);
+        PyList_SET_ITEM(out, pos, item);
     }
     return out;
 }
@@ -609,26 +607,6 @@ class_number_held(PyObject *cls, PyObject *class_index, PyObject *classes)
     return rc < 0 ? -1 : n;
 }
 
-static PyObject *
-bytes_of(const void *p, size_t n)
-{
-    return PyBytes_FromStringAndSize(p ? (const char *)p : "", (Py_ssize_t)n);
-}
-
-/* A size too large for a snapshot's 32 bits, from the tracker's `big`
- * dict: (snapshot << 32 | index) and the exact sizes. */
-typedef struct {
-    uint64_t key;
-    uint64_t size, flat;
-} ct_big;
-
-static int
-cmp_big(const void *a, const void *b)
-{
-    const ct_big *x = a, *y = b;
-    return x->key < y->key ? -1 : x->key > y->key;
-}
-
 /* The class number of every record into cls[0..n): its name's first
  * class, or its entry in type_overrides.  Class lookups may run Python
  * code (a __module__ descriptor), which may clear the tracker: checked
@@ -695,66 +673,42 @@ done:
     return rc;
 }
 
-/* One snapshot's (Entries, trees) for export: sizes from the snapshot,
- * those too large for it from `big` (sorted, its part for snapshot k
- * starting at *next_big), trees from t->trees.  New reference or NULL. */
-static PyObject *
-export_snapshot(ct_tracker *t, size_t k, size_t nrec, uint64_t *size, uint64_t *flat,
-                const ct_big *big, size_t nbig, size_t *next_big, PyObject *trees_of)
-{
-    const ct_snapshot *s = &t->snaps[k];
-    for (size_t e = 0; e < s->n; e++) {
-        size[e] = s->size[e];
-        flat[e] = s->flat[e];
-    }
-    for (; *next_big < nbig && big[*next_big].key >> 32 <= k; (*next_big)++) {
-        const ct_big *b = &big[*next_big];
-        Py_ssize_t p = b->key >> 32 == k ? snap_position(s, b->key & 0xffffffffu) : -1;
-        if (p >= 0) {
-            size[p] = b->size;
-            flat[p] = b->flat;
-        }
-    }
-    ct_state *st = PyType_GetModuleState(Py_TYPE(t));
-    if (st == NULL) {
-        return NULL;
-    }
-    PyObject *entries = ct_entries_new(st->entries_type, nrec, s->n, s->idx, size, flat);
-    if (entries == NULL) {
-        return NULL;
-    }
-    return Py_BuildValue("(NO)", entries, trees_of);
-}
-
 /* export() -> (names, classes, rec_id, rec_name, rec_class, rec_birth,
  *              rec_death, rec_trace, reprs, raw traces,
  *              [(Entries, trees) per snapshot]): the columnar data Stats
  * and the dump writer work on (see dumpfmt.h).  Costs a pass over the
- * records and over each snapshot, plus the `big`, `trees` and
- * `type_overrides` dicts once each: no Python object per record. */
+ * records, plus the `trees` and `type_overrides` dicts once each: no
+ * Python object per record, and the snapshots' Entries are shared, not
+ * copied (they are immutable). */
 static PyObject *
 Tracker_export(ct_tracker *t, PyObject *Py_UNUSED(ignored))
 {
     if (ct_deathwatch_check() < 0) {
         return NULL;
     }
-    size_t n = t->reg.len, maxn = 0, nbig = 0;
+    size_t n = t->reg.len;
     int guard = 0, guarded = 0;
     PyObject *result = NULL, *classes = PyList_New(0), *class_index = PyDict_New();
-    PyObject *snaps = PyList_New(0), *reprs = PyDict_Copy(t->reprs), *trees = NULL;
-    uint64_t *ids = PyMem_Malloc((n + 1) * 8);
-    uint32_t *names = PyMem_Malloc((n + 1) * 4), *cls = PyMem_Malloc((n + 1) * 4);
-    uint32_t *traces = PyMem_Malloc((n + 1) * 4);
-    double *births = PyMem_Malloc((n + 1) * 8), *deaths = PyMem_Malloc((n + 1) * 8);
-    uint64_t *size = NULL, *flat = NULL;
-    ct_big *big = NULL;
-    if (!classes || !class_index || !snaps || !reprs) {
+    PyObject *snaps = NULL, *reprs = PyDict_Copy(t->reprs), *trees = NULL, *empty = NULL;
+    /* the record columns are made as the bytes objects they are returned
+     * in, filled in place */
+    PyObject *col[6] = {NULL};
+    static const size_t width[6] = {8, 4, 4, 8, 8, 4};
+    if (!classes || !class_index || !reprs) {
         goto done;
     }
-    if (!ids || !names || !cls || !traces || !births || !deaths) {
-        PyErr_NoMemory();
-        goto done;
+    for (int c = 0; c < 6; c++) {
+        col[c] = PyBytes_FromStringAndSize(NULL, (Py_ssize_t)(n * width[c]));
+        if (col[c] == NULL) {
+            goto done;
+        }
     }
+    uint64_t *ids = (uint64_t *)PyBytes_AS_STRING(col[0]);
+    uint32_t *names = (uint32_t *)PyBytes_AS_STRING(col[1]);
+    uint32_t *cls = (uint32_t *)PyBytes_AS_STRING(col[2]);
+    double *births = (double *)PyBytes_AS_STRING(col[3]);
+    double *deaths = (double *)PyBytes_AS_STRING(col[4]);
+    uint32_t *traces = (uint32_t *)PyBytes_AS_STRING(col[5]);
     for (size_t i = 0; i < n; i++) {
         ct_record *rec = ct_registry_record(&t->reg, i);
         ids[i] = ct_rec_id(rec);
@@ -766,6 +720,8 @@ Tracker_export(ct_tracker *t, PyObject *Py_UNUSED(ignored))
     if (export_classes(t, n, names, cls, class_index, classes) < 0) {
         goto done;
     }
+    /* class lookups ran Python code: what is read below is read as it is
+     * now, and the record count must not have shrunk under the columns */
     if (n > t->reg.len) {
         PyErr_SetString(PyExc_RuntimeError, "tracker cleared during export");
         goto done;
@@ -776,47 +732,28 @@ Tracker_export(ct_tracker *t, PyObject *Py_UNUSED(ignored))
     guard = t->snapshotting;
     t->snapshotting = 1;
     guarded = 1;
-    for (size_t k = 0; k < t->nsnaps; k++) {
-        maxn = t->snaps[k].n > maxn ? t->snaps[k].n : maxn;
-    }
-    size = PyMem_Malloc((maxn + 1) * 8);
-    flat = PyMem_Malloc((maxn + 1) * 8);
-    big = PyMem_Malloc(((size_t)PyDict_GET_SIZE(t->big) + 1) * sizeof(ct_big));
-    if (!size || !flat || !big) {
-        PyErr_NoMemory();
+    size_t nsnaps = t->nsnaps;
+    snaps = PyList_New((Py_ssize_t)nsnaps);
+    trees = PyList_New((Py_ssize_t)nsnaps);
+    if (snaps == NULL || trees == NULL) {
         goto done;
     }
-    Py_ssize_t pos = 0;
-    PyObject *key, *value;
-    while (PyDict_Next(t->big, &pos, &key, &value)) {
-        uint64_t kv = PyLong_AsUnsignedLongLong(key);
-        uint64_t sv = PyLong_AsUnsignedLongLong(PyTuple_GET_ITEM(value, 0));
-        uint64_t fv = PyLong_AsUnsignedLongLong(PyTuple_GET_ITEM(value, 1));
-        if (PyErr_Occurred()) {
-            goto done;
-        }
-        big[nbig++] = (ct_big){kv, sv, fv};
-    }
-    qsort(big, nbig, sizeof(ct_big), cmp_big);
-    trees = PyList_New((Py_ssize_t)t->nsnaps);
-    for (size_t k = 0; trees != NULL && k < t->nsnaps; k++) {
+    for (size_t k = 0; k < nsnaps; k++) {
         PyObject *d = PyDict_New();
         if (d == NULL) {
             goto done;
         }
         PyList_SET_ITEM(trees, (Py_ssize_t)k, d);
     }
-    if (trees == NULL) {
-        goto done;
-    }
-    pos = 0;
+    Py_ssize_t pos = 0;
+    PyObject *key, *value;
     while (PyDict_Next(t->trees, &pos, &key, &value)) {
         uint64_t kv = PyLong_AsUnsignedLongLong(key);
         if (kv == (uint64_t)-1 && PyErr_Occurred()) {
             goto done;
         }
         size_t k = (size_t)(kv >> 32);
-        if (k >= t->nsnaps || snap_position(&t->snaps[k], kv & 0xffffffffu) < 0) {
+        if (k >= nsnaps || snap_position(&t->snaps[k], kv & 0xffffffffu) < 0) {
             continue;
         }
         PyObject *idx_key = PyLong_FromUnsignedLongLong(kv & 0xffffffffu);
@@ -827,39 +764,39 @@ Tracker_export(ct_tracker *t, PyObject *Py_UNUSED(ignored))
             goto done;
         }
     }
-    size_t next_big = 0;
-    for (size_t k = 0; k < t->nsnaps; k++) {
-        PyObject *item = export_snapshot(t, k, n, size, flat, big, nbig, &next_big,
-                                         PyList_GET_ITEM(trees, (Py_ssize_t)k));
-        if (item == NULL || PyList_Append(snaps, item) < 0) {
-            Py_XDECREF(item);
+    for (size_t k = 0; k < nsnaps; k++) {
+        PyObject *entries = (PyObject *)t->snaps[k].entries;
+        if (entries == NULL) {      /* cleared records: no entries */
+            if (empty == NULL) {
+                empty = ct_entries_new(t->entries_type, 0, 0, NULL, NULL, NULL);
+                if (empty == NULL) {
+                    goto done;
+                }
+            }
+            entries = empty;
+        }
+        PyObject *item = PyTuple_Pack(2, entries, PyList_GET_ITEM(trees, (Py_ssize_t)k));
+        if (item == NULL) {
             goto done;
         }
-        Py_DECREF(item);
+        PyList_SET_ITEM(snaps, (Py_ssize_t)k, item);
     }
-    result = Py_BuildValue("(NONNNNNNOOO)", PyList_GetSlice(t->names, 0, PY_SSIZE_T_MAX),
-                           classes, bytes_of(ids, n * 8), bytes_of(names, n * 4),
-                           bytes_of(cls, n * 4), bytes_of(births, n * 8),
-                           bytes_of(deaths, n * 8), bytes_of(traces, n * 4), reprs,
+    result = Py_BuildValue("(NOOOOOOOOOO)", PyList_GetSlice(t->names, 0, PY_SSIZE_T_MAX),
+                           classes, col[0], col[1], col[2], col[3], col[4], col[5], reprs,
                            t->traces, snaps);
 done:
     if (guarded) {
         t->snapshotting = guard;
+    }
+    for (int c = 0; c < 6; c++) {
+        Py_XDECREF(col[c]);
     }
     Py_XDECREF(classes);
     Py_XDECREF(class_index);
     Py_XDECREF(snaps);
     Py_XDECREF(reprs);
     Py_XDECREF(trees);
-    PyMem_Free(ids);
-    PyMem_Free(names);
-    PyMem_Free(cls);
-    PyMem_Free(traces);
-    PyMem_Free(births);
-    PyMem_Free(deaths);
-    PyMem_Free(size);
-    PyMem_Free(flat);
-    PyMem_Free(big);
+    Py_XDECREF(empty);
     return result;
 }
 
