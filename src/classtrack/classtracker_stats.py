@@ -424,7 +424,8 @@ class Stats:
     def load_stats(self, fdump: Union[str, os.PathLike, IO[bytes]]) -> None:
         """Load a dump from a path or a binary file object."""
         if isinstance(fdump, (str, os.PathLike)):
-            with open(fdump, "rb") as f:
+            # unbuffered: the engine reads the descriptor directly
+            with open(fdump, "rb", buffering=0) as f:
                 raw = _core.dump_read(f)
         else:
             raw = _core.dump_read(fdump)

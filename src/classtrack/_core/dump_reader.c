@@ -1,42 +1,58 @@
 /* dump_reader.c - reads a dump (see dumpfmt.h) back into a dataset.
  *
- * Safety contract: nothing from the file is executed or trusted.  The
- * input is the whole dump in memory: a bytes-like object as given, or
- * what file.read() returns, pulled in chunks of at most CT_IN_CHUNK and
- * kept in a buffer that grows only with bytes actually read.  Every read
- * is bounded by the end of the current section, and every section by the
- * end of the input, so a count checked against its section's bytes is
- * checked against bytes really present: columns sized by a count are at
- * most a small multiple of the input.  Every index is checked against
- * what it indexes, trees are at most CT_DUMP_MAX_DEPTH deep, and a CRC32
- * over the whole file catches corruption.  Any problem raises DumpError
- * (a ValueError subclass) naming the problem and its byte offset.
+ * Safety contract: nothing from the file is executed or trusted.  Input
+ * is a bytes-like object, read in place, or a file streamed through a
+ * window: a section is parsed once all its bytes are in the window, which
+ * grows only as bytes actually arrive (so a claimed length the file does
+ * not back costs nothing) and slides forward over parsed sections.  Every
+ * read is bounded by the end of the current section, so a count checked
+ * against its section's bytes is checked against bytes really present:
+ * columns sized by a count are at most a small multiple of the input.
+ * Every index is checked against what it indexes, trees are at most
+ * CT_DUMP_MAX_DEPTH deep, and a CRC32 over the whole file catches
+ * corruption.  Any problem raises DumpError (a ValueError subclass)
+ * naming the problem and its byte offset.
  *
  * Cost: one pass over the input for the CRC and one for the varints, in
- * loops that touch no Python object per record or entry; snapshot entries
- * go straight into compact Entries (entries.h).
+ * loops that touch no Python object per record or entry; snapshot
+ * entries are decoded straight into compact Entries (entries.h).  A raw
+ * file (exactly io.FileIO, as load_stats(path) opens it) is read with
+ * read(2) on its descriptor with the GIL released; any other file object
+ * through its read() method.  The window is about twice the largest
+ * section, not the file: loading a dump never holds all of it.
  */
 #include "state.h"
 #include "dumpfmt.h"
 #include "entries.h"
 
+#include <errno.h>
 #include <math.h>
 #include <string.h>
+#include <unistd.h>
 
-#define CT_IN_CHUNK (1 << 20)
+#define CT_IN_CHUNK (1 << 20)   /* the most one read asks for */
+#define CT_IN_START (1 << 16)   /* the window's first size */
 
 typedef struct {
-    const unsigned char *base;      /* the whole input, never NULL */
+    const unsigned char *base;      /* the window: input from offset base_off */
     const unsigned char *p;         /* next byte, base <= p <= end */
-    const unsigned char *end;       /* end of the input */
+    const unsigned char *end;       /* end of the input in the window */
     const unsigned char *sec_end;   /* end of the current section, <= end */
     PyObject *error;                /* borrowed: DumpError */
+    uint64_t base_off;              /* input offset of base */
+    uint32_t crc;                   /* crc32 of the input before base */
+    unsigned char *buf;             /* owned window storage (base), or NULL
+                                       when the whole input is in memory */
+    size_t cap;                     /* bytes at buf */
+    int fd;                         /* the raw file's descriptor, or -1 */
+    PyObject *read;                 /* borrowed: file.read, or NULL */
+    int eof;                        /* nothing more to read */
 } ct_reader;
 
 static uint64_t
 offset_of(const ct_reader *r)
 {
-    return (uint64_t)(r->p - r->base);
+    return r->base_off + (uint64_t)(r->p - r->base);
 }
 
 static int
@@ -162,12 +178,119 @@ rd_index(ct_reader *r, uint64_t limit, uint64_t *v, const char *what)
     return 0;
 }
 
+/* -- input --------------------------------------------------------------- */
+
+/* Up to `room` more bytes of input at `dst`: how many (0 at the end), or
+ * -1 with an exception. */
+static Py_ssize_t
+source_read(ct_reader *r, unsigned char *dst, size_t room)
+{
+    if (room > CT_IN_CHUNK) {
+        room = CT_IN_CHUNK;
+    }
+    if (r->fd >= 0) {
+        for (;;) {
+            ssize_t got;
+            Py_BEGIN_ALLOW_THREADS
+            got = read(r->fd, dst, room);
+            Py_END_ALLOW_THREADS
+            if (got >= 0) {
+                return (Py_ssize_t)got;
+            }
+            if (errno != EINTR) {
+                PyErr_SetFromErrno(PyExc_OSError);
+                return -1;
+            }
+            if (PyErr_CheckSignals() < 0) {
+                return -1;
+            }
+        }
+    }
+    PyObject *b = PyObject_CallFunction(r->read, "n", (Py_ssize_t)room);
+    if (b == NULL) {
+        return -1;
+    }
+    if (!PyBytes_Check(b)) {
+        PyErr_Format(PyExc_TypeError, "dump file read() returned %.50s, not bytes "
+                     "(open the file in binary mode)", Py_TYPE(b)->tp_name);
+        Py_DECREF(b);
+        return -1;
+    }
+    Py_ssize_t n = PyBytes_GET_SIZE(b);
+    if ((size_t)n > room) {
+        Py_DECREF(b);
+        PyErr_SetString(PyExc_ValueError, "dump file read() returned more than asked");
+        return -1;
+    }
+    memcpy(dst, PyBytes_AS_STRING(b), (size_t)n);
+    Py_DECREF(b);
+    return n;
+}
+
+/* Makes `need` bytes of input available at r->p, reading as far as the
+ * input goes: 1 when they are there, 0 when the input ends first (what
+ * there is stays available), -1 with an exception.  May move the window:
+ * pointers into it other than r->p, r->end and r->base are stale after;
+ * the bytes before r->p may be gone (their crc is kept).  The window
+ * doubles only when it is full and at most half of it was consumed, so
+ * it stays within twice the bytes held for the section being read. */
+static int
+fill(ct_reader *r, uint64_t need)
+{
+    while ((uint64_t)(r->end - r->p) < need) {
+        if (r->eof || r->buf == NULL) {
+            r->eof = 1;
+            return 0;
+        }
+        size_t used = (size_t)(r->end - r->base);
+        if (r->cap - used < r->cap / 4) {     /* little room: slide or grow */
+            size_t drop = (size_t)(r->p - r->base), keep = used - drop;
+            if (drop > 0 && drop >= used / 2) {
+                r->crc = ct_crc32(r->crc, r->base, drop);
+                memmove(r->buf, r->p, keep);
+                r->base_off += drop;
+                r->base = r->p = r->buf;
+                r->end = r->buf + keep;
+                r->sec_end = r->end;
+            }
+            else {
+                size_t cap = r->cap * 2;
+                unsigned char *nb = PyMem_Realloc(r->buf, cap);
+                if (nb == NULL) {
+                    PyErr_NoMemory();
+                    return -1;
+                }
+                r->p = nb + (r->p - r->base);
+                r->end = nb + used;
+                r->base = r->buf = nb;
+                r->cap = cap;
+                r->sec_end = r->end;
+            }
+            continue;
+        }
+        Py_ssize_t got = source_read(r, r->buf + used, r->cap - used);
+        if (got < 0) {
+            return -1;
+        }
+        if (got == 0) {
+            r->eof = 1;
+        }
+        r->end += got;
+    }
+    return 1;
+}
+
 /* -- growable columns ------------------------------------------------------ */
 
+/* A column: scratch memory (PyMem), or with `owner` a bytearray that is
+ * handed over as the column itself, so it is never copied.  An owned
+ * column grows by a quarter (large reallocations move pages, not bytes)
+ * and is cut to its length when handed over. */
 typedef struct {
     char *data;
     size_t len;
     size_t cap;
+    PyObject *owner;    /* strong: bytearray, or NULL */
 } ct_col;
 
 /* Room for n more bytes. */
@@ -177,18 +300,41 @@ col_reserve(ct_col *c, size_t n)
     if (c->len + n <= c->cap) {
         return 0;
     }
-    size_t cap = c->cap ? c->cap * 2 : 1024;
-    while (cap < c->len + n) {
-        cap *= 2;
-    }
-    char *d = PyMem_Realloc(c->data, cap);
-    if (d == NULL) {
+    if (n > PY_SSIZE_T_MAX / 2 - c->len) {
         PyErr_NoMemory();
         return -1;
     }
-    c->data = d;
+    size_t cap = c->cap ? c->cap : 1024;
+    while (cap < c->len + n) {
+        cap = c->owner != NULL ? cap + cap / 4 + 1024 : cap * 2;
+    }
+    if (c->owner != NULL) {
+        if (PyByteArray_Resize(c->owner, (Py_ssize_t)cap) < 0) {
+            return -1;
+        }
+        c->data = PyByteArray_AS_STRING(c->owner);
+    }
+    else {
+        char *d = PyMem_Realloc(c->data, cap);
+        if (d == NULL) {
+            PyErr_NoMemory();
+            return -1;
+        }
+        c->data = d;
+    }
     c->cap = cap;
     return 0;
+}
+
+/* An owned column's bytearray cut to its length: new reference, or NULL
+ * with an exception. */
+static PyObject *
+col_hand_over(ct_col *c)
+{
+    if (PyByteArray_Resize(c->owner, (Py_ssize_t)c->len) < 0) {
+        return NULL;
+    }
+    return Py_NewRef(c->owner);
 }
 
 static int
@@ -219,8 +365,9 @@ typedef struct {
     ct_col id, name, cls, birth, death, trace;
     uint64_t nrec;
     int stage;              /* highest section kind read so far */
-    /* one snapshot's entries as read, reused from snapshot to snapshot */
-    ct_col e_idx, e_size, e_flat;
+    /* one snapshot's sizes as read the careful way, reused */
+    ct_col e_size, e_flat;
+    unsigned size_w, flat_w;    /* the widths of the last snapshot's columns */
 } ct_loaded;
 
 static int
@@ -400,40 +547,200 @@ read_records(ct_reader *r, ct_loaded *L)
     return 0;
 }
 
-/* The entries of a SNAPSHOT section into L->e_*: n of them, each at least
- * 3 bytes of the section (checked by the caller), so the 20 bytes each
- * takes here stay in proportion to the input.  The loop decodes one-byte
- * varints inline and checks every index. */
-static int
-read_entries(ct_reader *r, ct_loaded *L, uint64_t n)
+/* The entries of a SNAPSHOT section, the careful way: n of them, each
+ * at least 3 bytes of the section (checked by the caller), so the 16
+ * bytes of scratch each takes here stay in proportion to the input.
+ * Indices are checked as they are decoded and go straight into the
+ * Entries; sizes go through the reused scratch columns L->e_size and
+ * L->e_flat, to be narrowed.  Every problem is reported exactly.  New
+ * reference, or NULL with an exception. */
+static PyObject *
+read_entries_wide(ct_reader *r, ct_loaded *L, uint64_t n)
 {
-    L->e_idx.len = L->e_size.len = L->e_flat.len = 0;
-    if (col_reserve(&L->e_idx, n * 4) < 0 || col_reserve(&L->e_size, n * 8) < 0
-        || col_reserve(&L->e_flat, n * 8) < 0) {
-        return -1;
+    L->e_size.len = L->e_flat.len = 0;
+    if (col_reserve(&L->e_size, n * 8) < 0 || col_reserve(&L->e_flat, n * 8) < 0) {
+        return NULL;
     }
-    uint32_t *idx = (uint32_t *)L->e_idx.data;
+    ct_entries *ent = (ct_entries *)ct_entries_alloc(ct_get_state(L->module)->entries_type,
+                                                     (size_t)L->nrec, (size_t)n);
+    if (ent == NULL) {
+        return NULL;
+    }
     uint64_t *size = (uint64_t *)L->e_size.data;
     uint64_t *flat = (uint64_t *)L->e_flat.data;
     uint64_t nrec = L->nrec, next = 0;     /* the lowest index the next entry may have */
+    uint64_t size_or = 0, flat_or = 0;
+    const unsigned char *p = r->p, *end = r->sec_end;
     for (uint64_t e = 0; e < n; e++) {
         uint64_t delta, sz, fl;
-        if (rd_varint(r, &delta) < 0 || rd_varint(r, &sz) < 0 || rd_varint(r, &fl) < 0) {
-            return -1;
+        /* three one-byte varints, the common case, inline */
+        if (end - p >= 3 && !((p[0] | p[1] | p[2]) & 0x80)) {
+            delta = p[0];
+            sz = p[1];
+            fl = p[2];
+            p += 3;
+        }
+        else {
+            r->p = p;
+            if (rd_varint(r, &delta) < 0 || rd_varint(r, &sz) < 0 || rd_varint(r, &fl) < 0) {
+                Py_DECREF(ent);
+                return NULL;
+            }
+            p = r->p;
         }
         /* index = previous + delta, the first's previous being -1 */
         if (delta == 0 || delta > nrec || next + delta - 1 >= nrec) {
-            return fail(r, "snapshot entry names no record");
+            r->p = p;
+            Py_DECREF(ent);
+            fail(r, "snapshot entry names no record");
+            return NULL;
         }
         uint64_t ix = next + delta - 1;
-        idx[e] = (uint32_t)ix;
+        ct_entries_put(ent, (size_t)e, (size_t)ix);
         size[e] = sz;
         flat[e] = fl;
+        size_or |= sz;
+        flat_or |= fl;
         next = ix + 1;
     }
-    L->e_idx.len = n * 4;
-    L->e_size.len = L->e_flat.len = n * 8;
+    r->p = p;
+    if (ct_entries_finish(ent, size, flat, size_or, flat_or) < 0) {
+        Py_DECREF(ent);
+        return NULL;
+    }
+    return (PyObject *)ent;
+}
+
+/* A varint at p, which has at least 10 bytes after it: its length, 0 when
+ * it is longer than 9 bytes (left to the careful path, which says what
+ * is wrong). */
+static inline __attribute__((always_inline)) unsigned
+get_varint(const unsigned char *p, uint64_t *v)
+{
+    uint64_t x = p[0];
+    if (x < 0x80) {
+        *v = x;
+        return 1;
+    }
+    x &= 0x7f;
+    for (unsigned i = 1; i < 9; i++) {
+        uint64_t c = p[i];
+        x |= (c & 0x7f) << (7 * i);
+        if (c < 0x80) {
+            *v = x;
+            return i + 1;
+        }
+    }
     return 0;
+}
+
+#define CT_WIDTH_MAX(w) ((w) == 8 ? UINT64_MAX : ((uint64_t)1 << (8 * (w))) - 1)
+
+/* The quick way: decodes straight into `ent`'s columns, allocated at
+ * widths sw and fw.  1 when every entry was read, 0 when anything is
+ * unusual (a value too wide for its column, a bad index, a malformed or
+ * short varint): the section is then read again the careful way.  The
+ * last entries, closer than 30 bytes to the section's end, are read with
+ * bounds checks. */
+static inline __attribute__((always_inline)) int
+decode_entries_w(ct_reader *r, ct_entries *ent, uint64_t n, uint64_t nrec, unsigned sw,
+                 unsigned fw, uint64_t *size_or, uint64_t *flat_or)
+{
+    const unsigned char *p = r->p, *end = r->sec_end;
+    unsigned char *scol = ent->size, *fcol = ent->flat;
+    const uint64_t smax = CT_WIDTH_MAX(sw), fmax = CT_WIDTH_MAX(fw);
+    uint64_t next = 0, so = 0, fo = 0;
+    for (uint64_t e = 0; e < n; e++) {
+        uint64_t delta, sz, fl;
+        if (end - p >= 30) {
+            unsigned a = get_varint(p, &delta);
+            unsigned b = a ? get_varint(p + a, &sz) : 0;
+            unsigned c = b ? get_varint(p + a + b, &fl) : 0;
+            if (c == 0) {
+                return 0;
+            }
+            p += a + b + c;
+        }
+        else {
+            r->p = p;
+            if (rd_varint(r, &delta) < 0 || rd_varint(r, &sz) < 0 || rd_varint(r, &fl) < 0) {
+                PyErr_Clear();
+                return 0;
+            }
+            p = r->p;
+        }
+        if (delta == 0 || delta > nrec || next + delta - 1 >= nrec || sz > smax || fl > fmax) {
+            return 0;
+        }
+        uint64_t ix = next + delta - 1;
+        ct_entries_put(ent, (size_t)e, (size_t)ix);
+        ct_entries_store(scol, sw, (size_t)e, sz);
+        ct_entries_store(fcol, fw, (size_t)e, fl);
+        so |= sz;
+        fo |= fl;
+        next = ix + 1;
+    }
+    r->p = p;
+    *size_or = so;
+    *flat_or = fo;
+    return 1;
+}
+
+#define CT_DEC(sw, fw) \
+    case sw * 16 + fw: return decode_entries_w(r, ent, n, nrec, sw, fw, so, fo)
+#define CT_DEC4(sw) CT_DEC(sw, 1); CT_DEC(sw, 2); CT_DEC(sw, 4); CT_DEC(sw, 8)
+
+static int
+decode_entries(ct_reader *r, ct_entries *ent, uint64_t n, uint64_t nrec, uint64_t *so,
+               uint64_t *fo)
+{
+    switch (ent->size_w * 16 + ent->flat_w) {
+    CT_DEC4(1);
+    CT_DEC4(2);
+    CT_DEC4(4);
+    CT_DEC(8, 1); CT_DEC(8, 2); CT_DEC(8, 4);
+    default: return decode_entries_w(r, ent, n, nrec, 8, 8, so, fo);
+    }
+}
+
+#undef CT_DEC4
+#undef CT_DEC
+
+/* The entries of a SNAPSHOT section (n of them, each at least 3 bytes of
+ * the section, checked by the caller): decoded straight into columns as
+ * wide as the previous snapshot's (a snapshot's sizes are much like the
+ * one before), the careful way when that fails.  New reference, or NULL
+ * with an exception. */
+static PyObject *
+read_entries(ct_reader *r, ct_loaded *L, uint64_t n)
+{
+    if (n > L->nrec) {
+        fail(r, "snapshot of %llu entries over %llu records", (unsigned long long)n,
+             (unsigned long long)L->nrec);
+        return NULL;
+    }
+    ct_entries *ent = (ct_entries *)ct_entries_alloc(ct_get_state(L->module)->entries_type,
+                                                     (size_t)L->nrec, (size_t)n);
+    if (ent == NULL || ct_entries_columns(ent, L->size_w, L->flat_w) < 0) {
+        Py_XDECREF(ent);
+        return NULL;
+    }
+    const unsigned char *start = r->p;
+    uint64_t so = 0, fo = 0;
+    if (decode_entries(r, ent, n, L->nrec, &so, &fo)) {
+        ct_entries_finish_columns(ent, so, fo);
+    }
+    else {
+        Py_DECREF(ent);
+        r->p = start;
+        ent = (ct_entries *)read_entries_wide(r, L, n);
+        if (ent == NULL) {
+            return NULL;
+        }
+    }
+    L->size_w = ent->size_w;
+    L->flat_w = ent->flat_w;
+    return (PyObject *)ent;
 }
 
 static int
@@ -469,12 +776,10 @@ read_snapshot(ct_reader *r, ct_loaded *L)
             PyTuple_SET_ITEM(proc, j, v);
         }
     }
-    if (rd_count(r, &n, 3, "snapshot entry") < 0 || read_entries(r, L, n) < 0) {
+    if (rd_count(r, &n, 3, "snapshot entry") < 0
+        || (entries = read_entries(r, L, n)) == NULL) {
         goto done;
     }
-    entries = ct_entries_new(ct_get_state(L->module)->entries_type, (size_t)L->nrec,
-                             (size_t)n, (const uint32_t *)L->e_idx.data,
-                             (const uint64_t *)L->e_size.data, (const uint64_t *)L->e_flat.data);
     trees = PyDict_New();
     if (entries == NULL || trees == NULL) {
         goto done;
@@ -598,6 +903,9 @@ read_tree(ct_reader *r, ct_loaded *L)
 static int
 read_header(ct_reader *r)
 {
+    if (fill(r, CT_DUMP_HEADER_LEN) < 0) {
+        return -1;
+    }
     const unsigned char *h = r->p;
     size_t got = (size_t)(r->end - r->p);
     if (got == 0) {
@@ -643,6 +951,7 @@ static PyObject *
 read_dump(ct_reader *r, PyObject *module)
 {
     ct_loaded L = {0};
+    L.size_w = L.flat_w = 1;
     PyObject *result = NULL;
     L.module = module;
     L.strings = PyList_New(0);
@@ -654,6 +963,13 @@ read_dump(ct_reader *r, PyObject *module)
     if (!L.strings || !L.names || !L.classes || !L.traces || !L.reprs || !L.snaps) {
         goto done;
     }
+    /* the record columns are the bytearrays returned */
+    ct_col *cols[6] = {&L.id, &L.name, &L.cls, &L.birth, &L.death, &L.trace};
+    for (int c = 0; c < 6; c++) {
+        if ((cols[c]->owner = PyByteArray_FromStringAndSize(NULL, 0)) == NULL) {
+            goto done;
+        }
+    }
     r->sec_end = r->end;
     if (read_header(r) < 0) {
         goto done;
@@ -661,6 +977,10 @@ read_dump(ct_reader *r, PyObject *module)
     for (;;) {
         unsigned tag;
         uint64_t len;
+        /* the tag and length (at most 11 bytes), then the whole section */
+        if (fill(r, 11) < 0) {
+            goto done;
+        }
         r->sec_end = r->end;
         const unsigned char *start = r->p;
         if (r->p == r->end) {
@@ -674,7 +994,15 @@ read_dump(ct_reader *r, PyObject *module)
             }
             goto done;
         }
-        if (len > (uint64_t)(r->end - r->p)) {
+        size_t head = (size_t)(r->p - start);
+        r->p = start;               /* kept in the window by fill */
+        int whole = fill(r, (uint64_t)head + len < len ? UINT64_MAX : (uint64_t)head + len);
+        if (whole < 0) {
+            goto done;
+        }
+        start = r->p;
+        r->p += head;
+        if (!whole) {
             fail(r, "section of %llu bytes runs past the end of the file (truncated)",
                  (unsigned long long)len);
             goto done;
@@ -685,7 +1013,7 @@ read_dump(ct_reader *r, PyObject *module)
                 fail(r, "end marker has the wrong length");
                 goto done;
             }
-            uint32_t expect = ct_crc32(0, r->base, (size_t)(r->p - r->base));
+            uint32_t expect = ct_crc32(r->crc, r->base, (size_t)(r->p - r->base));
             const unsigned char *c = r->p;
             uint32_t got = c[0] | (c[1] << 8) | (c[2] << 16) | ((uint32_t)c[3] << 24);
             if (got != expect) {
@@ -694,8 +1022,11 @@ read_dump(ct_reader *r, PyObject *module)
                 goto done;
             }
             r->p += 4;
-            if (r->p != r->end) {
-                fail(r, "data after the end marker");
+            int more = r->p != r->end ? 1 : fill(r, 1);
+            if (more != 0) {
+                if (more > 0) {
+                    fail(r, "data after the end marker");
+                }
                 goto done;
             }
             break;
@@ -753,9 +1084,10 @@ read_dump(ct_reader *r, PyObject *module)
         fail(r, "dump has no records section");
         goto done;
     }
-    result = Py_BuildValue("(OONNNNNNOOO)", L.names, L.classes, col_bytes(&L.id),
-                           col_bytes(&L.name), col_bytes(&L.cls), col_bytes(&L.birth),
-                           col_bytes(&L.death), col_bytes(&L.trace), L.reprs, L.traces,
+    result = Py_BuildValue("(OONNNNNNOOO)", L.names, L.classes, col_hand_over(&L.id),
+                           col_hand_over(&L.name), col_hand_over(&L.cls),
+                           col_hand_over(&L.birth), col_hand_over(&L.death),
+                           col_hand_over(&L.trace), L.reprs, L.traces,
                            L.snaps);
 done:
     Py_XDECREF(L.strings);
@@ -764,46 +1096,46 @@ done:
     Py_XDECREF(L.traces);
     Py_XDECREF(L.reprs);
     Py_XDECREF(L.snaps);
-    PyMem_Free(L.id.data);
-    PyMem_Free(L.name.data);
-    PyMem_Free(L.cls.data);
-    PyMem_Free(L.birth.data);
-    PyMem_Free(L.death.data);
-    PyMem_Free(L.trace.data);
-    PyMem_Free(L.e_idx.data);
+    ct_col *owned[6] = {&L.id, &L.name, &L.cls, &L.birth, &L.death, &L.trace};
+    for (int c = 0; c < 6; c++) {
+        Py_XDECREF(owned[c]->owner);
+    }
     PyMem_Free(L.e_size.data);
     PyMem_Free(L.e_flat.data);
     return result;
 }
 
-/* Everything file.read(CT_IN_CHUNK) gives until it returns b"", into *all
- * (grown only by what arrived).  0, or -1 with an exception. */
+/* The descriptor of `file` when it is exactly an open, readable
+ * io.FileIO (no buffer of its own: reading its descriptor is what its
+ * read() does); -1 for any other file object; -2 with an exception. */
 static int
-read_all(PyObject *read, ct_col *all)
+raw_file_fd(PyObject *file)
 {
-    for (;;) {
-        PyObject *b = PyObject_CallFunction(read, "n", (Py_ssize_t)CT_IN_CHUNK);
-        if (b == NULL) {
-            return -1;
-        }
-        if (!PyBytes_Check(b)) {
-            PyErr_Format(PyExc_TypeError, "dump file read() returned %.50s, not bytes "
-                         "(open the file in binary mode)", Py_TYPE(b)->tp_name);
-            Py_DECREF(b);
-            return -1;
-        }
-        Py_ssize_t n = PyBytes_GET_SIZE(b);
-        if (n > CT_IN_CHUNK) {
-            Py_DECREF(b);
-            PyErr_SetString(PyExc_ValueError, "dump file read() returned more than asked");
-            return -1;
-        }
-        int rc = n == 0 ? 1 : col_put(all, PyBytes_AS_STRING(b), (size_t)n);
-        Py_DECREF(b);
-        if (rc != 0) {
-            return rc < 0 ? -1 : 0;
-        }
+    PyObject *io = PyImport_ImportModule("io");
+    if (io == NULL) {
+        return -2;
     }
+    PyObject *fileio = PyObject_GetAttrString(io, "FileIO");
+    Py_DECREF(io);
+    if (fileio == NULL) {
+        return -2;
+    }
+    int exact = Py_IS_TYPE(file, (PyTypeObject *)fileio);
+    Py_DECREF(fileio);
+    if (!exact) {
+        return -1;
+    }
+    PyObject *r = PyObject_CallMethod(file, "readable", NULL);   /* raises if closed */
+    if (r == NULL) {
+        return -2;
+    }
+    int readable = PyObject_IsTrue(r);
+    Py_DECREF(r);
+    if (readable <= 0) {
+        return readable < 0 ? -2 : -1;  /* not readable: its read() says so */
+    }
+    int fd = PyObject_AsFileDescriptor(file);
+    return fd < 0 ? -2 : fd;
 }
 
 /* dump_read(file_or_bytes) -> dataset */
@@ -813,36 +1145,45 @@ core_dump_read(PyObject *module, PyObject *src)
     ct_state *st = ct_get_state(module);
     ct_reader r = {0};
     r.error = st->dump_error;
+    r.fd = -1;
     Py_buffer view = {0};
-    ct_col all = {0};
-    PyObject *result = NULL;
+    PyObject *read = NULL, *result = NULL;
     if (PyObject_CheckBuffer(src)) {
         if (PyObject_GetBuffer(src, &view, PyBUF_SIMPLE) < 0) {
             return NULL;
         }
-        r.base = view.buf;
+        r.base = view.buf != NULL ? view.buf : (const unsigned char *)"";
         r.end = r.base + view.len;
+        r.eof = 1;
     }
     else {
-        PyObject *read = ct_getattr(src, "read");
-        if (read == NULL) {
+        r.fd = raw_file_fd(src);
+        if (r.fd == -2) {
             return NULL;
         }
-        int rc = read_all(read, &all);
-        Py_DECREF(read);
-        if (rc < 0) {
-            PyMem_Free(all.data);
-            return NULL;
+        if (r.fd < 0) {
+            read = ct_getattr(src, "read");
+            if (read == NULL) {
+                return NULL;
+            }
+            r.read = read;
         }
-        r.base = all.data ? (const unsigned char *)all.data : (const unsigned char *)"";
-        r.end = r.base + all.len;
+        r.base = r.end = (const unsigned char *)"";
+        r.buf = PyMem_Malloc(CT_IN_START);
+        if (r.buf == NULL) {
+            Py_XDECREF(read);
+            return PyErr_NoMemory();
+        }
+        r.cap = CT_IN_START;
+        r.base = r.end = r.buf;
     }
     r.p = r.base;
     result = read_dump(&r, module);
     if (view.obj != NULL) {
         PyBuffer_Release(&view);
     }
-    PyMem_Free(all.data);
+    Py_XDECREF(read);
+    PyMem_Free(r.buf);
     return result;
 }
 

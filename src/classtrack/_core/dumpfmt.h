@@ -90,7 +90,8 @@
  * tuple of (see classtrack/classtracker_stats.py, _Dataset):
  *   0 names     list of str
  *   1 classes   list of str
- *   2 rec_id    bytes, native uint64 per record
+ *   2 rec_id    bytes-like (bytes from export, bytearray from the
+ *               reader), native uint64 per record; so are 3 to 7
  *   3 rec_name  bytes, native uint32
  *   4 rec_class bytes, native uint32 (index + 1, 0 unknown)
  *   5 rec_birth bytes, native double

@@ -47,20 +47,27 @@ narrow(const uint64_t *v, size_t n, unsigned w)
     return out;
 }
 
+/* With a bitmap: the rank table from the bits. */
+static void
+set_rank(ct_entries *self)
+{
+    if (self->bits != NULL) {
+        size_t nwords = self->nrec / 64 + 1;
+        uint32_t count = 0;
+        for (size_t w = 0; w < nwords; w++) {
+            self->rank[w] = count;
+            count += (uint32_t)__builtin_popcountll(self->bits[w]);
+        }
+        self->rank[nwords] = count;
+    }
+}
+
 PyObject *
-ct_entries_new(PyTypeObject *type, size_t nrec, size_t n, const uint32_t *idx,
-               const uint64_t *size, const uint64_t *flat)
+ct_entries_alloc(PyTypeObject *type, size_t nrec, size_t n)
 {
     if (n > nrec || n >= UINT32_MAX) {
         PyErr_SetString(PyExc_ValueError, "Entries: more entries than records");
         return NULL;
-    }
-    for (size_t e = 0; e < n; e++) {
-        if (idx[e] >= nrec || (e > 0 && idx[e] <= idx[e - 1])) {
-            PyErr_SetString(PyExc_ValueError, "Entries: record indices must increase "
-                            "and stay below the record count");
-            return NULL;
-        }
     }
     ct_entries *self = (ct_entries *)type->tp_alloc(type, 0);
     if (self == NULL) {
@@ -68,13 +75,7 @@ ct_entries_new(PyTypeObject *type, size_t nrec, size_t n, const uint32_t *idx,
     }
     self->nrec = nrec;
     self->n = n;
-    self->size_w = width_of(size, n);
-    self->flat_w = width_of(flat, n);
-    self->size = narrow(size, n, self->size_w);
-    self->flat = narrow(flat, n, self->flat_w);
-    if (self->size == NULL || self->flat == NULL) {
-        goto nomem;
-    }
+    self->size_w = self->flat_w = 8;    /* until finished */
     /* a bitmap costs 12 bytes per 64 records, indices 4 per entry */
     size_t nwords = nrec / 64 + 1;
     if (nrec <= (size_t)UINT32_MAX + 1 && nwords * 12 < n * 4) {
@@ -83,29 +84,105 @@ ct_entries_new(PyTypeObject *type, size_t nrec, size_t n, const uint32_t *idx,
         if (self->bits == NULL || self->rank == NULL) {
             goto nomem;
         }
-        for (size_t e = 0; e < n; e++) {
-            self->bits[idx[e] / 64] |= (uint64_t)1 << (idx[e] % 64);
-        }
-        uint32_t count = 0;
-        for (size_t w = 0; w < nwords; w++) {
-            self->rank[w] = count;
-            count += (uint32_t)__builtin_popcountll(self->bits[w]);
-        }
-        self->rank[nwords] = count;
     }
     else {
         self->idx = PyMem_Malloc(n * 4 + 1);
         if (self->idx == NULL) {
             goto nomem;
         }
-        if (n > 0) {    /* idx may be NULL for no entries */
-            memcpy(self->idx, idx, n * 4);
-        }
     }
     return (PyObject *)self;
 nomem:
     Py_DECREF(self);
     return PyErr_NoMemory();
+}
+
+int
+ct_entries_finish(ct_entries *self, const uint64_t *size, const uint64_t *flat,
+                  uint64_t size_or, uint64_t flat_or)
+{
+    size_t n = self->n;
+    self->size_w = width_of(&size_or, 1);
+    self->flat_w = width_of(&flat_or, 1);
+    self->size = narrow(size, n, self->size_w);
+    self->flat = narrow(flat, n, self->flat_w);
+    if (self->size == NULL || self->flat == NULL) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    set_rank(self);
+    return 0;
+}
+
+int
+ct_entries_columns(ct_entries *self, unsigned size_w, unsigned flat_w)
+{
+    self->size_w = size_w;
+    self->flat_w = flat_w;
+    self->size = PyMem_Malloc(self->n * size_w + 1);
+    self->flat = PyMem_Malloc(self->n * flat_w + 1);
+    if (self->size == NULL || self->flat == NULL) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    return 0;
+}
+
+/* A column of n values of width w narrowed in place to width to (< w). */
+static void
+narrow_in_place(unsigned char *col, size_t n, unsigned w, unsigned to)
+{
+    for (size_t i = 0; i < n; i++) {
+        uint64_t v = ct_entries_value(col, w, i);
+        switch (to) {
+        case 1: col[i] = (unsigned char)v; break;
+        case 2: ((uint16_t *)col)[i] = (uint16_t)v; break;
+        default: ((uint32_t *)col)[i] = (uint32_t)v; break;
+        }
+    }
+}
+
+void
+ct_entries_finish_columns(ct_entries *self, uint64_t size_or, uint64_t flat_or)
+{
+    unsigned sw = width_of(&size_or, 1), fw = width_of(&flat_or, 1);
+    if (sw < self->size_w) {
+        narrow_in_place(self->size, self->n, self->size_w, sw);
+        self->size_w = sw;
+    }
+    if (fw < self->flat_w) {
+        narrow_in_place(self->flat, self->n, self->flat_w, fw);
+        self->flat_w = fw;
+    }
+    set_rank(self);
+}
+
+PyObject *
+ct_entries_new(PyTypeObject *type, size_t nrec, size_t n, const uint32_t *idx,
+               const uint64_t *size, const uint64_t *flat)
+{
+    for (size_t e = 0; e < n; e++) {
+        if (idx[e] >= nrec || (e > 0 && idx[e] <= idx[e - 1])) {
+            PyErr_SetString(PyExc_ValueError, "Entries: record indices must increase "
+                            "and stay below the record count");
+            return NULL;
+        }
+    }
+    ct_entries *self = (ct_entries *)ct_entries_alloc(type, nrec, n);
+    if (self == NULL) {
+        return NULL;
+    }
+    uint64_t size_or = 0, flat_or = 0;
+    for (size_t e = 0; e < n; e++) {
+        ct_entries_put(self, e, idx[e]);
+        size_or |= size[e];
+        flat_or |= flat[e];
+    }
+    if (ct_entries_finish(self, size, flat, size_or, flat_or) < 0) {
+        Py_DECREF(self);
+        return NULL;
+    }
+    return (PyObject *)self;
 }
 
 Py_ssize_t

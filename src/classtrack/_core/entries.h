@@ -93,6 +93,55 @@ Py_ssize_t ct_entries_find(const ct_entries *e, size_t rec);
 PyObject *ct_entries_new(PyTypeObject *type, size_t nrec, size_t n, const uint32_t *idx,
                          const uint64_t *size, const uint64_t *flat);
 
+/* The same in three steps, for a producer that checked its indices
+ * itself (the dump reader decodes straight into it):
+ *   ct_entries_alloc  a new Entries (new reference) of n entries over nrec
+ *                     records with room for the indices, no sizes yet;
+ *                     ValueError when n > nrec, NULL with an exception;
+ *   ct_entries_put    entry `pos` is record `rec`: called for every pos
+ *                     in order, with rec strictly increasing, below nrec;
+ *   ct_entries_finish the n sizes and flat sizes, with the OR of each
+ *                     column (which gives its width); 0, or -1 with an
+ *                     exception, after which the Entries is only to be
+ *                     released.
+ * Not a Python object anyone may see before it is finished. */
+PyObject *ct_entries_alloc(PyTypeObject *type, size_t nrec, size_t n);
+
+/* Or, for a producer that writes the columns itself at widths it chose
+ * (the reader guesses them from the snapshot before):
+ *   ct_entries_columns        room for n values of each column at these
+ *                             widths (1, 2, 4 or 8), to be filled in
+ *                             place; 0, or -1 with an exception;
+ *   ct_entries_finish_columns with the OR of each column: narrows a
+ *                             column whose values fit a smaller width. */
+int ct_entries_columns(ct_entries *e, unsigned size_w, unsigned flat_w);
+void ct_entries_finish_columns(ct_entries *e, uint64_t size_or, uint64_t flat_or);
+
+/* Stores v (which fits) as value `pos` of a column of w-byte items. */
+static inline void
+ct_entries_store(unsigned char *col, unsigned w, size_t pos, uint64_t v)
+{
+    switch (w) {
+    case 1: col[pos] = (unsigned char)v; break;
+    case 2: ((uint16_t *)col)[pos] = (uint16_t)v; break;
+    case 4: ((uint32_t *)col)[pos] = (uint32_t)v; break;
+    default: ((uint64_t *)col)[pos] = v; break;
+    }
+}
+int ct_entries_finish(ct_entries *e, const uint64_t *size, const uint64_t *flat,
+                      uint64_t size_or, uint64_t flat_or);
+
+static inline void
+ct_entries_put(ct_entries *e, size_t pos, size_t rec)
+{
+    if (e->bits != NULL) {
+        e->bits[rec / 64] |= (uint64_t)1 << (rec % 64);
+    }
+    else {
+        e->idx[pos] = (uint32_t)rec;
+    }
+}
+
 /* Bytes held, beyond the object header. */
 size_t ct_entries_nbytes(const ct_entries *e);
 
