@@ -148,6 +148,55 @@ int_list(const unsigned long long *v, Py_ssize_t n)
     return out;
 }
 
+/* sums[name] and flats[name] of the entries of e; a name past nnames
+ * counts in slot nnames.  Inlined with constant widths (sum_entries). */
+static inline __attribute__((always_inline)) void
+sum_entries_w(const ct_entries *e, const uint32_t *name, uint32_t nnames,
+              unsigned long long *sums, unsigned long long *flats, unsigned sw, unsigned fw)
+{
+    if (e->bits == NULL) {
+        for (size_t pos = 0; pos < e->n; pos++) {
+            uint32_t nm = name[e->idx[pos]];
+            nm = nm < nnames ? nm : nnames;
+            sums[nm] += ct_entries_value(e->size, sw, pos);
+            flats[nm] += ct_entries_value(e->flat, fw, pos);
+        }
+        return;
+    }
+    size_t pos = 0, nwords = e->nrec / 64 + 1;
+    for (size_t w = 0; w < nwords && pos < e->n; w++) {
+        uint64_t bits = e->bits[w];
+        while (bits != 0) {
+            uint32_t nm = name[w * 64 + (size_t)__builtin_ctzll(bits)];
+            bits &= bits - 1;
+            nm = nm < nnames ? nm : nnames;
+            sums[nm] += ct_entries_value(e->size, sw, pos);
+            flats[nm] += ct_entries_value(e->flat, fw, pos);
+            pos++;
+        }
+    }
+}
+
+#define CT_SUM(sw, fw) \
+    case sw * 16 + fw: sum_entries_w(e, name, nnames, sums, flats, sw, fw); return
+#define CT_SUM4(sw) CT_SUM(sw, 1); CT_SUM(sw, 2); CT_SUM(sw, 4); CT_SUM(sw, 8)
+
+static void
+sum_entries(const ct_entries *e, const uint32_t *name, uint32_t nnames,
+            unsigned long long *sums, unsigned long long *flats)
+{
+    switch (e->size_w * 16 + e->flat_w) {
+    CT_SUM4(1);
+    CT_SUM4(2);
+    CT_SUM4(4);
+    CT_SUM(8, 1); CT_SUM(8, 2); CT_SUM(8, 4);
+    default: sum_entries_w(e, name, nnames, sums, flats, 8, 8); return;
+    }
+}
+
+#undef CT_SUM4
+#undef CT_SUM
+
 /* aggregate(rec_name, rec_birth, rec_death, entries, timestamp, nnames,
  *           values=None) -> (sums, flats, active): lists indexed by name
  * number.  With values (bytes of uint64, one per entry) they are summed
@@ -166,8 +215,8 @@ core_aggregate(PyObject *module, PyObject *args)
     if (e == NULL) {
         return NULL;
     }
-    if (nnames < 0) {
-        PyErr_SetString(PyExc_ValueError, "aggregate: negative name count");
+    if (nnames < 0 || (size_t)nnames >= UINT32_MAX) {
+        PyErr_SetString(PyExc_ValueError, "aggregate: name count out of range");
         return NULL;
     }
     Py_buffer b[4];
@@ -204,28 +253,24 @@ core_aggregate(PyObject *module, PyObject *args)
     }
     const uint32_t *name = b[0].buf;
     const double *birth = b[1].buf, *death = b[2].buf;
+    /* alive at ts: born before it and not dead by then; without a branch
+     * per record (half of them may die in between) */
     for (size_t i = 0; i < n[0]; i++) {
-        if (name[i] < (size_t)nnames && birth[i] < ts && (death[i] == 0.0 || death[i] > ts)) {
-            active[name[i]]++;
+        uint32_t nm = name[i] < (size_t)nnames ? name[i] : (uint32_t)nnames;
+        active[nm] += (unsigned long long)((birth[i] < ts) & ((death[i] == 0.0) | (death[i] > ts)));
+    }
+    if (values != NULL) {
+        ct_entries_iter it;
+        size_t rec;
+        ct_entries_iter_init(&it, e);
+        while (ct_entries_next(&it, &rec)) {
+            uint32_t nm = name[rec] < (size_t)nnames ? name[rec] : (uint32_t)nnames;
+            sums[nm] += values[it.pos - 1];
+            flats[nm] += values[it.pos - 1];
         }
     }
-    ct_entries_iter it;
-    size_t rec;
-    ct_entries_iter_init(&it, e);
-    while (ct_entries_next(&it, &rec)) {
-        uint32_t nm = name[rec];
-        if (nm >= (size_t)nnames) {
-            continue;
-        }
-        size_t pos = it.pos - 1;
-        if (values != NULL) {
-            sums[nm] += values[pos];
-            flats[nm] += values[pos];
-        }
-        else {
-            sums[nm] += ct_entries_value(e->size, e->size_w, pos);
-            flats[nm] += ct_entries_value(e->flat, e->flat_w, pos);
-        }
+    else {
+        sum_entries(e, name, (uint32_t)nnames, sums, flats);
     }
     PyObject *sl = int_list(sums, nnames), *fl = int_list(flats, nnames);
     PyObject *al = int_list(active, nnames);
