@@ -61,3 +61,49 @@ def test_aggregate_rejects_bad_name_counts():
     for bad in (-1, 2 ** 32):
         with pytest.raises(ValueError, match="name count"):
             _core.aggregate(b"", b"", b"", ent, 0.0, bad)
+
+
+def _history_columns(rng, nrec, nnames, ties):
+    names = [rng.randrange(nnames) for _ in range(nrec)]
+    births = [round(rng.random() * 10, 1 if ties else 9) for _ in range(nrec)]
+    if rng.random() < 0.5:
+        births.sort()       # registration order: births usually sorted
+    deaths = [0.0 if rng.random() < 0.3 else round(b + rng.random() * 5, 1 if ties else 9)
+              for b in births]
+    return names, births, deaths
+
+
+@pytest.mark.parametrize("nrec", [1, 40, 900, 6000])
+@pytest.mark.parametrize("ties", [False, True])
+def test_live_series_draws_what_the_history_draws(nrec, ties):
+    """The HTML chart of a class's live count, made in C from the columns,
+    is the chart the Python drawing of its full history makes: every step
+    for few events, the per-bucket envelope for many."""
+    from classtrack.report import svg
+    rng = random.Random(nrec * 3 + ties)
+    nnames = 3
+    names, births, deaths = _history_columns(rng, nrec, nnames, ties)
+    cols = (array.array("I", names).tobytes(), array.array("d", births).tobytes(),
+            array.array("d", deaths).tobytes())
+    hist = _core.history(["a", "b", "c"], *cols)
+    for n, nm in enumerate(["a", "b", "c"]):
+        series = hist.get(nm, [])
+        wanted = bytes(1 if k == n else 0 for k in range(nnames))
+        for hint0, hint1 in ((3.0, 12.0), (float("inf"), float("nan"))):
+            x0, x1, nevents, points, marks = _core.live_series(
+                *cols, wanted, hint0, hint1, svg.MAX_LINE_POINTS, 400)
+            assert nevents == len(series)
+            if not series:
+                continue
+            xs, ys = [t for t, _ in series], [c for _, c in series]
+            want_range = (min(hint0, xs[0]), hint1 if hint1 == hint1 else max(xs))
+            assert (x0, x1) == want_range
+            assert svg.step_chart(points, marks, nm, (x0, x1)) == \
+                svg.step_line(xs, ys, nm, x_range=want_range)
+
+
+def test_live_series_rejects_bad_columns():
+    with pytest.raises(ValueError, match="differ in length"):
+        _core.live_series(b"\0" * 4, b"", b"", b"\1", 0.0, 1.0, 10, 10)
+    with pytest.raises(ValueError, match="max_points"):
+        _core.live_series(b"", b"", b"", b"", 0.0, 1.0, 0, 10)

@@ -429,6 +429,11 @@ class Stats:
                 raw = _core.dump_read(f)
         else:
             raw = _core.dump_read(fdump)
+        self._load_dataset(raw)
+
+    def _load_dataset(self, raw: tuple) -> None:
+        """Install a dataset (the dumpfmt.h tuple, as dump_read returns it
+        or report/merge.py makes it) as if loaded from a dump."""
         data = _Dataset(raw)
         self.tracker = None
         self._signature = None

@@ -27,6 +27,8 @@ core_exec(PyObject *module)
         || PyModule_AddFunctions(module, ct_dump_reader_functions) < 0
         || PyModule_AddFunctions(module, ct_aggregate_functions) < 0
         || PyModule_AddFunctions(module, ct_order_functions) < 0
+        || PyModule_AddFunctions(module, ct_merge_functions) < 0
+        || PyModule_AddFunctions(module, ct_series_functions) < 0
         || PyModule_AddFunctions(module, ct_graph_functions) < 0) {
         return -1;
     }

@@ -38,5 +38,7 @@ extern PyMethodDef ct_dump_writer_functions[];
 extern PyMethodDef ct_dump_reader_functions[];
 extern PyMethodDef ct_aggregate_functions[];
 extern PyMethodDef ct_order_functions[];
+extern PyMethodDef ct_merge_functions[];
+extern PyMethodDef ct_series_functions[];
 
 #endif

@@ -9,6 +9,8 @@ with totals, so a report over a million instances stays small.
 
 from __future__ import annotations
 
+import math
+
 import os
 import re
 from html import escape
@@ -284,12 +286,18 @@ def class_page(rd: ReportData, classname: str, title: str, index_name: str) -> s
     snaps = rd.snapshots
     body = []
     peak_k = max(range(len(snaps)), key=lambda k: rd.sums[classname][k]) if snaps else None
-    hist = stats.history.get(classname, []) if hasattr(stats, "history") else []
-    x_range = (min([rd.xs[0]] + [t for t, _ in hist[:1]]), rd.xs[-1]) if rd.xs else None
-    if hist:
-        body.append('<section id="count"><h2>Live instances over time</h2>%s</section>' % svg.step_line(
-            [t for t, _ in hist], [c for _, c in hist], classname, x_range=x_range,
-            label="Live instances of %s" % classname))
+    # the live count from the columns, reduced in C to what the chart draws
+    wanted = bytearray(len(data.names))
+    for n in numbers:
+        wanted[n] = 1
+    raw = data._raw
+    x0, x1, nevents, points, marks = _core.live_series(
+        raw[1], raw[3], raw[4], bytes(wanted), rd.xs[0] if rd.xs else math.inf,
+        rd.xs[-1] if rd.xs else math.nan, svg.MAX_LINE_POINTS, 400)
+    if nevents:
+        body.append('<section id="count"><h2>Live instances over time</h2>%s</section>'
+                    % svg.step_chart(points, marks, classname, (x0, x1),
+                                     label="Live instances of %s" % classname))
     sizes_at_peak: List[float] = []
     if peak_k is not None:
         entries = data.entries(peak_k)
@@ -307,9 +315,6 @@ def class_page(rd: ReportData, classname: str, title: str, index_name: str) -> s
                         '</h2><div class="tree">%s</div></section>'
                         % (escape(snaps[peak_k].label), tree_html(merged, merged.size)))
     # the largest instances by peak size, chosen in C over the columns
-    wanted = bytearray(len(data.names))
-    for n in numbers:
-        wanted[n] = 1
     top = [stats._view(i) for i in stats._record_order(("size",), bytes(wanted), TOP_N)]
     per_name = _core.count_by_name(data._raw[1], len(data.names), rd.max_size)
     total_max = sum(per_name[n] for n in numbers)

@@ -28,7 +28,6 @@ How the columns combine:
 """
 import array
 import bisect
-import io
 import math
 import os
 import re
@@ -118,7 +117,7 @@ def read(path: str) -> tuple:
         size = os.path.getsize(path)
         if size > 8 << 20:
             progress("loading %s (%.0f MB)..." % (path, size / 1048576.0))
-        with open(path, "rb") as f:
+        with open(path, "rb", buffering=0) as f:    # read by the engine directly
             return _core.dump_read(f)
     except DumpError as exc:
         raise UserError("cannot read %s: %s" % (path, exc)) from None
@@ -129,7 +128,6 @@ def read(path: str) -> tuple:
 def load(paths: Sequence[str], cls: Any) -> Tuple[Any, List[Process]]:
     """A `cls` (Stats subclass) over the merged dumps, and one Process per
     dump in merge order (by first snapshot)."""
-    from classtrack import _core
     seen: Dict[str, str] = {}
     for p in paths:
         key = os.path.realpath(p)
@@ -141,10 +139,8 @@ def load(paths: Sequence[str], cls: Any) -> Tuple[Any, List[Process]]:
     raws = [raws[k] for k in order]
     procs = [Process(paths[k], raw) for k, raw in zip(order, raws)]
     merged = merge(raws, [p.label for p in procs])
-    buf = io.BytesIO()
-    _core.dump_write(buf, merged)
     stats = cls()
-    stats.load_stats(io.BytesIO(buf.getvalue()))
+    stats._load_dataset(merged)
     return stats, procs
 
 
@@ -153,58 +149,43 @@ def _first_time(raw: tuple) -> float:
     return snaps[0][0] if snaps else math.inf
 
 
-def _u32(b: bytes) -> array.array:
-    a = array.array("I")
-    a.frombytes(b)
-    return a
-
-
-def _f64(b: bytes) -> array.array:
-    a = array.array("d")
-    a.frombytes(b)
-    return a
-
-
 def merge(raws: Sequence[tuple], labels: Sequence[str]) -> tuple:
-    """One dataset (the dumpfmt.h tuple) from several, in the given order."""
+    """One dataset (the dumpfmt.h tuple) from several, in the given order.
+    Columns are joined and renumbered in the engine (merge.c): no Python
+    object per record or entry."""
+    from classtrack import _core
     name_no: Dict[str, int] = {}
     class_no: Dict[str, int] = {}
-    rec_id = bytearray()
-    rec_name = array.array("I")
-    rec_class = array.array("I")
-    rec_birth = array.array("d")
-    rec_death = array.array("d")
-    rec_trace = array.array("I")
+    cols: List[List[bytes]] = [[] for _ in range(6)]
     reprs: Dict[int, str] = {}
     traces: List[Any] = []
     offsets: List[int] = []
+    base = 0
     for raw in raws:
         (d_names, d_classes, d_id, d_name, d_class, d_birth, d_death, d_trace, d_reprs,
          d_traces, d_snaps) = raw
-        base = len(rec_name)
         offsets.append(base)
-        nmap = [name_no.setdefault(n, len(name_no)) for n in d_names]
-        cmap = [0] + [class_no.setdefault(c, len(class_no)) + 1 for c in d_classes]
-        tbase = len(traces)
+        nmap = array.array("I", [name_no.setdefault(n, len(name_no)) for n in d_names])
+        cmap = array.array("I", [0] + [class_no.setdefault(c, len(class_no)) + 1
+                                       for c in d_classes])
+        tmap = array.array("I", range(len(traces), len(traces) + len(d_traces) + 1))
+        tmap[0] = 0
         traces.extend(d_traces)
-        rec_id += d_id
-        rec_name.extend(nmap[n] for n in _u32(d_name))
-        rec_class.extend(cmap[c] for c in _u32(d_class))
-        rec_trace.extend(t + tbase if t else 0 for t in _u32(d_trace))
-        births = _f64(d_birth)
-        rec_birth.extend(births)
         end = d_snaps[-1][0] if d_snaps else 0.0
+        cols[0].append(bytes(d_id))
+        cols[1].append(_core.remap_u32(d_name, nmap))
+        cols[2].append(_core.remap_u32(d_class, cmap))
+        cols[3].append(bytes(d_birth))
         # alive when its process ended: it died with the process
-        rec_death.extend(d if d else math.nextafter(max(end, b), math.inf)
-                         for b, d in zip(births, _f64(d_death)))
+        cols[4].append(_core.close_deaths(d_birth, d_death, end))
+        cols[5].append(_core.remap_u32(d_trace, tmap))
         for i, text in d_reprs.items():
             reprs[base + i] = text
+        base += len(d_id) // 8
     names = sorted(name_no, key=name_no.get)
     classes = sorted(class_no, key=class_no.get)
-    snaps = _merged_snapshots(raws, offsets, labels)
-    return (names, classes, bytes(rec_id), rec_name.tobytes(), rec_class.tobytes(),
-            rec_birth.tobytes(), rec_death.tobytes(), rec_trace.tobytes(), reprs, traces,
-            snaps)
+    snaps = _merged_snapshots(raws, offsets, labels, base)
+    return (names, classes) + tuple(b"".join(c) for c in cols) + (reprs, traces, snaps)
 
 
 def _points(raws: Sequence[tuple]) -> List[Tuple[float, int, int]]:
@@ -232,14 +213,13 @@ def _nearest(ts: List[float], t: float) -> int:
 
 
 def _merged_snapshots(raws: Sequence[tuple], offsets: List[int],
-                      labels: Sequence[str]) -> List[tuple]:
+                      labels: Sequence[str], nrec: int) -> List[tuple]:
+    from classtrack import _core
     times = [[row[0] for row in raw[10]] for raw in raws]
     out = []
     for t, d, k in _points(raws):
         src = raws[d][10][k]
-        idx = array.array("I")
-        size = bytearray()
-        flat = bytearray()
+        parts = []
         trees: Dict[int, Any] = {}
         retained = bytearray()
         measured = False
@@ -253,10 +233,7 @@ def _merged_snapshots(raws: Sequence[tuple], offsets: List[int],
             j = k if e == d else _nearest(ts, t)
             row = raw[10][j]
             base = offsets[e]
-            e_idx, e_size, e_flat = row[9].columns()
-            idx.extend(i + base for i in _u32(e_idx))
-            size += e_size
-            flat += e_flat
+            parts.append((row[9], base))
             for i, tree in row[12].items():
                 trees[base + i] = tree
             if len(row) > 13 and row[13] is not None:
@@ -274,8 +251,8 @@ def _merged_snapshots(raws: Sequence[tuple], offsets: List[int],
                     a + b for a, b in zip(fields, row[8])]
         desc = "%s (%s)" % (src[1] or "snapshot", labels[d])
         out.append((t, desc, tracked, asizeof_total, overhead, src[5], src[6], src[7],
-                    tuple(fields) if fields is not None else None, idx.tobytes(),
-                    bytes(size), bytes(flat), trees,
+                    tuple(fields) if fields is not None else None,
+                    _core.entries_concat(parts, nrec), None, None, trees,
                     bytes(retained) if measured else None, shared if measured else None))
     return out
 

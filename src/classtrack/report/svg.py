@@ -245,13 +245,7 @@ def step_line(xs: Sequence[float], ys: Sequence[float], name: str, col: str = PA
     x0, x1 = x_range if x_range else ((min(xs), max(xs)) if xs else (0.0, 1.0))
     if x1 <= x0:
         x1 = x0 + 1
-    ymax = max(ys, default=0) or 1
-    yt = nice_ticks(0, ymax, 5)
-    f = Frame(width, height, (x0, x1), (0, max(yt[-1], ymax)))
-    out = [_svg_open(f, label)]
-    out += _axes(f, [(v, fmt_seconds(v)) for v in nice_ticks(x0, x1, 6) if x0 <= v <= x1],
-                 [(v, "%g" % v) for v in yt], "time since start", ylabel)
-    pts = []
+    pts: List[Tuple[float, float]] = []
     if len(xs) > 2 * MAX_LINE_POINTS:
         # more events than pixels: per time bucket, the range the count
         # went through (the envelope a full drawing would show)
@@ -261,31 +255,51 @@ def step_line(xs: Sequence[float], ys: Sequence[float], name: str, col: str = PA
             b = int((x - x0) / span) if span > 0 else 0
             if b != bucket:
                 if bucket is not None:
-                    bx = f.x(x0 + bucket * span)
-                    pts += [(bx, f.y(hi)), (bx, f.y(lo)), (bx, f.y(last))]
+                    bx = x0 + bucket * span
+                    pts += [(bx, hi), (bx, lo), (bx, last)]
                 bucket, lo, hi = b, y, y
             lo, hi, last = min(lo, y), max(hi, y), y
         if bucket is not None:
-            bx = f.x(x0 + bucket * span)
-            pts += [(bx, f.y(hi)), (bx, f.y(lo)), (bx, f.y(last))]
+            bx = x0 + bucket * span
+            pts += [(bx, hi), (bx, lo), (bx, last)]
     else:
         prev = None
         for x, y in zip(xs, ys):
             if prev is not None:
-                pts.append((f.x(x), f.y(prev)))
-            pts.append((f.x(x), f.y(y)))
+                pts.append((x, prev))
+            pts.append((x, y))
             prev = y
-    if pts:
-        pts.append((f.x(x1), pts[-1][1]))
-        out.append('<polyline class="line" points="%s" fill="none" stroke="%s" stroke-width="2">'
-                   '<title>%s</title></polyline>'
-                   % (" ".join("%.1f,%.1f" % p for p in pts), col, escape(name)))
     # hover targets: at most 400 marks, the rest summarised by the line
     stride = max(1, len(xs) // 400)
-    for i in range(0, len(xs), stride):
+    marks = [(xs[i], ys[i]) for i in range(0, len(xs), stride)]
+    return step_chart(pts, marks, name, (x0, x1), col, width, height, ylabel, label)
+
+
+def step_chart(pts: Sequence[Tuple[float, float]], marks: Sequence[Tuple[float, float]],
+               name: str, x_range: Tuple[float, float], col: str = PALETTE[0],
+               width: int = 860, height: int = 260, ylabel: str = "live instances",
+               label: str = "chart") -> str:
+    """A step line given as its points in data coordinates (see step_line;
+    _core.live_series makes them from the columns), with hover marks."""
+    x0, x1 = x_range
+    if x1 <= x0:
+        x1 = x0 + 1
+    ymax = max([y for _, y in pts] + [y for _, y in marks], default=0) or 1
+    yt = nice_ticks(0, ymax, 5)
+    f = Frame(width, height, (x0, x1), (0, max(yt[-1], ymax)))
+    out = [_svg_open(f, label)]
+    out += _axes(f, [(v, fmt_seconds(v)) for v in nice_ticks(x0, x1, 6) if x0 <= v <= x1],
+                 [(v, "%g" % v) for v in yt], "time since start", ylabel)
+    if pts:
+        line = [(f.x(x), f.y(y)) for x, y in pts]
+        line.append((f.x(x1), line[-1][1]))
+        out.append('<polyline class="line" points="%s" fill="none" stroke="%s" stroke-width="2">'
+                   '<title>%s</title></polyline>'
+                   % (" ".join("%.1f,%.1f" % p for p in line), col, escape(name)))
+    for x, y in marks:
         out.append('<circle cx="%.1f" cy="%.1f" r="3" fill="%s" class="pt"><title>%s: %d at %s'
-                   '</title></circle>' % (f.x(xs[i]), f.y(ys[i]), col, escape(name), ys[i],
-                                         fmt_seconds(xs[i])))
+                   '</title></circle>' % (f.x(x), f.y(y), col, escape(name), y,
+                                         fmt_seconds(x)))
     out.append("</svg>")
     return "".join(out)
 
