@@ -107,3 +107,30 @@ def test_live_series_rejects_bad_columns():
         _core.live_series(b"\0" * 4, b"", b"", b"\1", 0.0, 1.0, 10, 10)
     with pytest.raises(ValueError, match="max_points"):
         _core.live_series(b"", b"", b"", b"", 0.0, 1.0, 0, 10)
+
+
+def test_merge_column_operations():
+    col = array.array("I", [0, 2, 1, 2]).tobytes()
+    table = array.array("I", [7, 8, 9]).tobytes()
+    assert list(memoryview(_core.remap_u32(col, table)).cast("I")) == [7, 9, 8, 9]
+    with pytest.raises(ValueError, match="past the table"):
+        _core.remap_u32(array.array("I", [3]).tobytes(), table)
+    births = array.array("d", [1.0, 5.0, 2.0]).tobytes()
+    deaths = array.array("d", [3.0, 0.0, 0.0]).tobytes()
+    got = list(memoryview(_core.close_deaths(births, deaths, 4.0)).cast("d"))
+    import math
+    assert got == [3.0, math.nextafter(5.0, math.inf), math.nextafter(4.0, math.inf)]
+    rng = random.Random(5)
+    a, ia, sa, fa = _entries(rng, 100, 60, 300)     # a bitmap
+    b, ib, sb, fb = _entries(rng, 50, 5, 2 ** 40)   # indices, wide sizes
+    both = _core.entries_concat([(a, 0), (b, 100)], 150)
+    cols = both.columns()
+    assert list(memoryview(cols[0]).cast("I")) == ia + [i + 100 for i in ib]
+    assert list(memoryview(cols[1]).cast("Q")) == sa + sb
+    assert list(memoryview(cols[2]).cast("Q")) == fa + fb
+    with pytest.raises(ValueError, match="increase"):
+        _core.entries_concat([(b, 100), (a, 0)], 150)
+    with pytest.raises(ValueError):
+        _core.entries_concat([(a, 0), (b, 100)], 120)
+    with pytest.raises(TypeError):
+        _core.entries_concat([(a,)], 100)

@@ -1,12 +1,15 @@
-"""A dump written in format 1.0 loads, and loads right, in this release.
+"""Dumps written in formats 1.0 and 1.1 load, and load right, in this
+release.
 
 tests/data/dump-1.0.ctdump was written by the 1.0 writer through
 tests/data/make_dump_1_0.py, whose docstring says how each value below was
 made (the tracker's structure; ids, times, sizes and process numbers
-replaced by simple rules).  The file is committed and never rewritten:
-when the format gains a minor version, this file must still load, with
-every value below.  The values are stated here, not read from the script,
-so that a reader that misreads the old layout fails this test.
+replaced by simple rules); tests/data/dump-1.1.ctdump holds the same
+through the 1.1 writer (make_dump_1_1.py), plus retained sizes at the last
+snapshot.  The files are committed and never rewritten: when the format
+gains a minor version, they must still load, with every value below.  The
+values are stated here, not read from the scripts, so that a reader that
+misreads an older layout fails this test.
 """
 import io
 import os
@@ -15,7 +18,9 @@ import pytest
 
 from classtrack.classtracker_stats import ConsoleStats, Stats
 
-DUMP = os.path.join(os.path.dirname(os.path.abspath(__file__)), "data", "dump-1.0.ctdump")
+DATA = os.path.join(os.path.dirname(os.path.abspath(__file__)), "data")
+FIXTURES = {(1, 0): os.path.join(DATA, "dump-1.0.ctdump"),
+            (1, 1): os.path.join(DATA, "dump-1.1.ctdump")}
 
 NODE, FANCY, LEAF = "fixture.Node", "fixture.Fancy", "fixture.Leaf"
 ID_BASE = 0x7F0000001000
@@ -57,9 +62,27 @@ def entry(i, k):
     return 1000 * (k + 1) + 10 * i, 40 + i
 
 
+# 1.1: measured at the last snapshot only
+RETAINED_AT = 2
+SHARED = 4321
+
+
+def retained(i):
+    return 3000 + 100 * i
+
+
+@pytest.fixture(scope="module", params=sorted(FIXTURES), ids=lambda v: "%d.%d" % v)
+def version(request):
+    return request.param
+
+
 @pytest.fixture(scope="module")
-def stats():
-    return Stats(filename=DUMP)
+def stats(version):
+    return Stats(filename=FIXTURES[version])
+
+
+def measured(version, k):
+    return version >= (1, 1) and k == RETAINED_AT
 
 
 def by_record(stats):
@@ -67,11 +90,12 @@ def by_record(stats):
     return sorted(objs, key=lambda o: o.id)
 
 
-def test_the_fixture_is_a_format_1_0_file():
-    with open(DUMP, "rb") as f:
+def test_each_fixture_is_of_its_format(version):
+    with open(FIXTURES[version], "rb") as f:
         head = f.read(24)
     assert head[:8] == b"\x89CTRK\r\n\x1a"
-    assert (int.from_bytes(head[8:10], "little"), int.from_bytes(head[10:12], "little")) == (1, 0)
+    assert (int.from_bytes(head[8:10], "little"),
+            int.from_bytes(head[10:12], "little")) == version
 
 
 def test_records(stats):
@@ -93,7 +117,7 @@ def test_records(stats):
         assert obj.ref() is None            # a dump holds no objects
 
 
-def test_snapshots(stats):
+def test_snapshots(stats, version):
     assert [(s.timestamp, s.desc) for s in stats.snapshots] == [
         (ts, desc) for ts, desc, _ in SNAPSHOTS]
     for k, snap in enumerate(stats.snapshots):
@@ -101,7 +125,7 @@ def test_snapshots(stats):
         assert snap.tracked_total == sum(entry(i, k)[0] for i in alive)
         assert snap.asizeof_total == 50000 * (k + 1)
         assert snap.overhead == 2000 + k
-        assert getattr(snap, "shared", None) is None    # 1.0 has no retained sizes
+        assert getattr(snap, "shared", None) == (SHARED if measured(version, k) else None)
     s0, s1, s2 = stats.snapshots
     assert (s0.interval, s0.effective_interval, s0.stretched) == (None, None, False)
     assert (s1.interval, s1.effective_interval, s1.stretched) == (0.5, 0.75, True)
@@ -120,15 +144,16 @@ def test_process_fields(stats):
     assert last.total == 150000                          # then asizeof_total
 
 
-def test_sizes_per_object(stats):
+def test_sizes_per_object(stats, version):
     for i, obj in enumerate(by_record(stats)):
         entries = obj.snapshots
         assert entries[0][0] == RECORDS[i][1]            # the birth entry
         expected = [(ts, entry(i, k)) for k, (ts, _, alive) in enumerate(SNAPSHOTS)
                     if i in alive]
         assert [(ts, (a.size, a.flat)) for ts, a in entries[1:]] == expected
-        for _, a in entries[1:]:
-            assert getattr(a, "retained", None) is None
+        alive_at = [k for k, (_, _, alive) in enumerate(SNAPSHOTS) if i in alive]
+        for k, (_, a) in zip(alive_at, entries[1:]):
+            assert getattr(a, "retained", None) == (retained(i) if measured(version, k) else None)
         assert obj.get_max_size() == max(size for _, (size, _) in expected)
 
 
@@ -144,7 +169,7 @@ def test_resolution_tree(stats):
             (name, size, size, ()) for name, size in LEAVES]
 
 
-def test_per_class_totals(stats):
+def test_per_class_totals(stats, version):
     for k, snap in enumerate(stats.snapshots):
         classes = stats.annotate_snapshot(snap)
         assert sorted(classes) == [FANCY, LEAF, NODE]
@@ -156,6 +181,10 @@ def test_per_class_totals(stats):
             assert info["sum"] == total
             assert info["pct"] == pytest.approx(total * 100.0 / snap.total)
             assert info["merged"].size == total
+            if measured(version, k):
+                assert info["retained"] == sum(retained(i) for i in mine)
+            else:
+                assert "retained" not in info
     merged = stats.annotate_snapshot(stats.snapshots[0])[FANCY]["merged"]
     assert [r.name for r in merged.refs] == ["__dict__"]
 
@@ -168,9 +197,9 @@ def test_history(stats):
     }
 
 
-def test_reports_read_it(stats):
+def test_reports_read_it(stats, version):
     out = io.StringIO()
-    console = ConsoleStats(filename=DUMP, stream=out)
+    console = ConsoleStats(filename=FIXTURES[version], stream=out)
     console.print_stats(limit=len(RECORDS))
     console.print_summary()
     text = out.getvalue()
@@ -191,3 +220,6 @@ def test_written_again_it_reads_the_same(stats):
         (s.timestamp, s.desc, s.tracked_total, s.total) for s in stats.snapshots]
     fancy, fancy_again = by_record(stats)[2], by_record(again)[2]
     assert [a.size for _, a in fancy_again.snapshots] == [a.size for _, a in fancy.snapshots]
+    assert [[getattr(a, "retained", None) for _, a in o.snapshots[1:]] for o in by_record(again)] \
+        == [[getattr(a, "retained", None) for _, a in o.snapshots[1:]] for o in by_record(stats)]
+    assert [s.shared for s in again.snapshots] == [s.shared for s in stats.snapshots]

@@ -1,0 +1,66 @@
+"""Regenerate tests/data/dump-1.1.ctdump, the dump format 1.1 fixture.
+
+    PYTHONPATH=src python tests/data/make_dump_1_1.py
+
+Not run by the tests: tests/test_dump_compat.py loads the committed file,
+so that every later release proves it still reads what a 1.1 writer
+wrote.  Run this only with a classtrack whose writer writes format 1.1 (it
+refuses otherwise); a later format gets a fixture of its own.
+
+The content is the 1.0 fixture's (make_dump_1_0.py says how each value is
+made) plus what 1.1 added, retained sizes, measured at the last snapshot
+('end') only:
+
+  retained     record i: 3000 + 100 * i
+  shared       4321 bytes kept alive only by several together
+"""
+import io
+import os
+import sys
+
+from classtrack import _core
+
+import make_dump_1_0
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+OUT = os.path.join(HERE, "dump-1.1.ctdump")
+
+
+def as_columns(data):
+    """Snapshot entries as the idx, size and flat columns the 1.0 script
+    takes (this release's Stats holds them as an Entries)."""
+    rows = []
+    for row in data[10]:
+        idx, size, flat = row[9].columns()
+        rows.append(tuple(row[:9]) + (idx, size, flat, row[12]))
+    return data[:10] + (rows,)
+
+
+def with_retained(data):
+    rows = []
+    for k, row in enumerate(data[10]):
+        retained = shared = None
+        if k == len(data[10]) - 1:
+            idx = memoryview(row[9]).cast("I")
+            retained = b"".join((3000 + 100 * i).to_bytes(8, sys.byteorder) for i in idx)
+            shared = 4321
+        rows.append(tuple(row) + (retained, shared))
+    return data[:10] + (rows,)
+
+
+def main():
+    buf = io.BytesIO()
+    _core.dump_write(buf, with_retained(make_dump_1_0.normalize(as_columns(make_dump_1_0.build()))))
+    raw = buf.getvalue()
+    version = (raw[8] | raw[9] << 8, raw[10] | raw[11] << 8)
+    if version != (1, 1):
+        sys.exit("make_dump_1_1: this classtrack writes format %d.%d; the 1.1 fixture "
+                 "can only be made by a 1.1 writer (a later format needs a fixture and "
+                 "a script of its own)" % version)
+    with open(OUT, "wb") as f:
+        f.write(raw)
+    print("wrote %s (%d bytes)" % (OUT, len(raw)))
+
+
+if __name__ == "__main__":
+    main()
