@@ -188,6 +188,40 @@ def test_not_followed_by_default_and_switchable():
     assert asizeof(Point, types=True) > 0
 
 
+class _Plain:
+    pass
+
+
+class _ModuleKind(_Plain, types.ModuleType):
+    """A module by its layout, though its first base is a plain class."""
+
+
+class _ClassMethodKind(classmethod):
+    pass
+
+
+class _Meta(type):
+    pass
+
+
+def test_subclasses_of_the_governed_kinds_are_governed_too():
+    """The policy decides plain instances quickly (nearest built-in base
+    object); subclasses of modules, classmethods and types keep their
+    kind's option, whatever their bases look like."""
+    mod = _ModuleKind("m")
+    mod.payload = "x" * 1000
+    cm = _ClassMethodKind(lambda cls: None)
+    made = _Meta("Made", (), {"payload": "y" * 1000})
+    plain = _Plain()
+    plain.payload = "z" * 1000
+    base = asizeof([None] * 4)
+    assert asizeof([mod, cm, made, None]) == base
+    assert asizeof([mod], modules=True) > asizeof([None]) + 1000
+    assert asizeof([cm], functions=True) > asizeof([None])
+    assert asizeof([made], types=True) > asizeof([None]) + 1000
+    assert asizeof([plain]) > asizeof([None]) + 1000
+
+
 def test_shared_objects_not_counted_as_referents():
     interned = sys.intern("some_interned_name")
     holder = [None, True, 5, interned, ""]

@@ -11,13 +11,6 @@
 
 #define PTRSET_MIN_CAPACITY 64
 
-static inline size_t
-page_hash(uintptr_t page)
-{
-    uint64_t h = (uint64_t)page * UINT64_C(0x9E3779B97F4A7C15);
-    return (size_t)(h ^ (h >> 29));
-}
-
 void
 ct_ptrset_init(ct_ptrset *s)
 {
@@ -29,32 +22,6 @@ ct_ptrset_clear(ct_ptrset *s)
 {
     free(s->slots);
     ct_ptrset_init(s);
-}
-
-/* The slot holding `page`, or the empty slot where it would go. */
-static inline ct_ptrset_page *
-find_slot(const ct_ptrset *s, uintptr_t page)
-{
-    size_t i = page_hash(page) & s->mask;
-    for (;;) {
-        ct_ptrset_page *e = &s->slots[i];
-        if (e->page == page || e->page == 0) {
-            return e;
-        }
-        i = (i + 1) & s->mask;
-    }
-}
-
-int
-ct_ptrset_contains(const ct_ptrset *s, const void *p)
-{
-    uintptr_t a = (uintptr_t)p;
-    if (s->slots == NULL) {
-        return 0;
-    }
-    const ct_ptrset_page *e = find_slot(s, a >> 12);
-    unsigned bit = (unsigned)(a >> 4) & 255u;
-    return e->page != 0 && ((e->bits[bit >> 6] >> (bit & 63)) & 1u);
 }
 
 static int
@@ -70,7 +37,7 @@ ptrset_resize(ct_ptrset *s, size_t capacity)
     s->mask = capacity - 1;
     for (size_t j = 0; j < old_cap; j++) {
         if (old[j].page != 0) {
-            *find_slot(s, old[j].page) = old[j];
+            *ct_ptrset_slot(s, old[j].page) = old[j];
         }
     }
     free(old);
@@ -78,7 +45,7 @@ ptrset_resize(ct_ptrset *s, size_t capacity)
 }
 
 int
-ct_ptrset_add(ct_ptrset *s, const void *p)
+ct_ptrset_add_page(ct_ptrset *s, const void *p)
 {
     uintptr_t a = (uintptr_t)p;
     uintptr_t page = a >> 12;
@@ -87,13 +54,13 @@ ct_ptrset_add(ct_ptrset *s, const void *p)
     if (s->slots == NULL && ptrset_resize(s, PTRSET_MIN_CAPACITY) < 0) {
         return -1;
     }
-    ct_ptrset_page *e = find_slot(s, page);
+    ct_ptrset_page *e = ct_ptrset_slot(s, page);
     if (e->page == 0) {
         if ((s->pages + 1) * 2 > s->mask + 1) {
             if (ptrset_resize(s, (s->mask + 1) * 2) < 0) {
                 return -1;
             }
-            e = find_slot(s, page);
+            e = ct_ptrset_slot(s, page);
         }
         e->page = page;
         s->pages++;

@@ -40,12 +40,69 @@ void ct_ptrset_init(ct_ptrset *s);
 /* Free the slot array; the set is empty and usable afterwards. */
 void ct_ptrset_clear(ct_ptrset *s);
 
+/* Lookups and insertions into a page already present are inline: the
+ * sizer makes several per object it sizes, and a call each cost more
+ * than the probe. */
+
+static inline size_t
+ct_ptrset_hash(uintptr_t page)
+{
+    uint64_t h = (uint64_t)page * UINT64_C(0x9E3779B97F4A7C15);
+    return (size_t)(h ^ (h >> 29));
+}
+
+/* The slot holding `page`, or the empty slot where it would go (slots
+ * not NULL: at most half of them are full, so the probe ends). */
+static inline ct_ptrset_page *
+ct_ptrset_slot(const ct_ptrset *s, uintptr_t page)
+{
+    size_t i = ct_ptrset_hash(page) & s->mask;
+    for (;;) {
+        ct_ptrset_page *e = &s->slots[i];
+        if (e->page == page || e->page == 0) {
+            return e;
+        }
+        i = (i + 1) & s->mask;
+    }
+}
+
 /* 1 if present, 0 if not. */
-int ct_ptrset_contains(const ct_ptrset *s, const void *p);
+static inline int
+ct_ptrset_contains(const ct_ptrset *s, const void *p)
+{
+    uintptr_t a = (uintptr_t)p;
+    if (s->slots == NULL) {
+        return 0;
+    }
+    const ct_ptrset_page *e = ct_ptrset_slot(s, a >> 12);
+    unsigned bit = (unsigned)(a >> 4) & 255u;
+    return e->page != 0 && ((e->bits[bit >> 6] >> (bit & 63)) & 1u);
+}
+
+/* ct_ptrset_add for a key whose page is not in the set yet. */
+int ct_ptrset_add_page(ct_ptrset *s, const void *p);
 
 /* Insert p.  Returns 1 if it was added, 0 if it was already present,
  * -1 on allocation failure (no Python exception is set). */
-int ct_ptrset_add(ct_ptrset *s, const void *p);
+static inline int
+ct_ptrset_add(ct_ptrset *s, const void *p)
+{
+    uintptr_t a = (uintptr_t)p;
+    if (s->slots != NULL) {
+        ct_ptrset_page *e = ct_ptrset_slot(s, a >> 12);
+        if (e->page != 0) {
+            unsigned bit = (unsigned)(a >> 4) & 255u;
+            uint64_t mask = (uint64_t)1 << (bit & 63);
+            if (e->bits[bit >> 6] & mask) {
+                return 0;
+            }
+            e->bits[bit >> 6] |= mask;
+            s->used++;
+            return 1;
+        }
+    }
+    return ct_ptrset_add_page(s, p);
+}
 
 /* Bytes held by the set's own storage. */
 size_t ct_ptrset_footprint(const ct_ptrset *s);

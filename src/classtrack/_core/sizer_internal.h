@@ -4,12 +4,29 @@
 #define CLASSTRACK_SIZER_INTERNAL_H
 
 #include "sizer.h"
+#include "layout.h"
 
 /* 1 when policy says obj is neither counted nor followed.  `top` is true
  * for objects passed in by the caller: those are counted even when shared
  * interpreter-wide (asizeof(None) is the size of None), but classes,
  * modules, functions, code and frames still need their option. */
-int ct_policy_skip(const ct_sizer *s, PyObject *obj, int top);
+int ct_policy_skip_any(const ct_sizer *s, PyObject *obj, int top);
+
+/* The same, with the common data types decided inline (the sizer asks
+ * for every referent). */
+static inline int
+ct_policy_skip(const ct_sizer *s, PyObject *o, int top)
+{
+    PyTypeObject *tp = Py_TYPE(o);
+    if (tp == &PyList_Type || tp == &PyDict_Type || tp == &PyFloat_Type) {
+        return 0;
+    }
+    if (tp == &PyUnicode_Type || tp == &PyLong_Type || tp == &PyTuple_Type
+        || tp == &PyBytes_Type) {
+        return !top && !(s->flags & CT_FOLLOW_SHARED) && ct_is_shared(o);
+    }
+    return ct_policy_skip_any(s, o, top);
+}
 
 /* Flat size of an exact str, int, float or bytes, computed without any
  * call; -1 for every other object (no exception set). */

@@ -501,7 +501,7 @@ is_function_like(const ct_sizer *s, PyTypeObject *tp)
 }
 
 int
-ct_policy_skip(const ct_sizer *s, PyObject *o, int top)
+ct_policy_skip_any(const ct_sizer *s, PyObject *o, int top)
 {
     PyTypeObject *tp = Py_TYPE(o);
     unsigned flags = s->flags;
@@ -512,6 +512,16 @@ ct_policy_skip(const ct_sizer *s, PyObject *o, int top)
     }
     if (tp == &PyList_Type || tp == &PyDict_Type || tp == &PyFloat_Type) {
         return 0;
+    }
+    /* Instances of classes whose nearest built-in base is object (most
+     * objects a program makes): none of the kinds below, each of which
+     * has a layout of its own that a subclass's chain of bases reaches */
+    PyTypeObject *base = tp;
+    while (base != NULL && (base->tp_flags & Py_TPFLAGS_HEAPTYPE)) {
+        base = base->tp_base;
+    }
+    if (base == &PyBaseObject_Type && tp != &PyBaseObject_Type) {
+        return !top && !(flags & CT_FOLLOW_SHARED) && ct_is_shared(o);
     }
     if (PyType_Check(o)) {
         return !(flags & CT_FOLLOW_TYPES);
