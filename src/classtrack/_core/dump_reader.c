@@ -25,10 +25,8 @@
 #include "dumpfmt.h"
 #include "entries.h"
 
-#include <errno.h>
 #include <math.h>
 #include <string.h>
-#include <unistd.h>
 
 #define CT_IN_CHUNK (1 << 20)   /* the most one read asks for */
 #define CT_IN_START (1 << 16)   /* the window's first size */
@@ -189,22 +187,7 @@ source_read(ct_reader *r, unsigned char *dst, size_t room)
         room = CT_IN_CHUNK;
     }
     if (r->fd >= 0) {
-        for (;;) {
-            ssize_t got;
-            Py_BEGIN_ALLOW_THREADS
-            got = read(r->fd, dst, room);
-            Py_END_ALLOW_THREADS
-            if (got >= 0) {
-                return (Py_ssize_t)got;
-            }
-            if (errno != EINTR) {
-                PyErr_SetFromErrno(PyExc_OSError);
-                return -1;
-            }
-            if (PyErr_CheckSignals() < 0) {
-                return -1;
-            }
-        }
+        return ct_dump_fd_read(r->fd, dst, room);
     }
     PyObject *b = PyObject_CallFunction(r->read, "n", (Py_ssize_t)room);
     if (b == NULL) {
@@ -1105,39 +1088,6 @@ done:
     return result;
 }
 
-/* The descriptor of `file` when it is exactly an open, readable
- * io.FileIO (no buffer of its own: reading its descriptor is what its
- * read() does); -1 for any other file object; -2 with an exception. */
-static int
-raw_file_fd(PyObject *file)
-{
-    PyObject *io = PyImport_ImportModule("io");
-    if (io == NULL) {
-        return -2;
-    }
-    PyObject *fileio = PyObject_GetAttrString(io, "FileIO");
-    Py_DECREF(io);
-    if (fileio == NULL) {
-        return -2;
-    }
-    int exact = Py_IS_TYPE(file, (PyTypeObject *)fileio);
-    Py_DECREF(fileio);
-    if (!exact) {
-        return -1;
-    }
-    PyObject *r = PyObject_CallMethod(file, "readable", NULL);   /* raises if closed */
-    if (r == NULL) {
-        return -2;
-    }
-    int readable = PyObject_IsTrue(r);
-    Py_DECREF(r);
-    if (readable <= 0) {
-        return readable < 0 ? -2 : -1;  /* not readable: its read() says so */
-    }
-    int fd = PyObject_AsFileDescriptor(file);
-    return fd < 0 ? -2 : fd;
-}
-
 /* dump_read(file_or_bytes) -> dataset */
 static PyObject *
 core_dump_read(PyObject *module, PyObject *src)
@@ -1157,7 +1107,7 @@ core_dump_read(PyObject *module, PyObject *src)
         r.eof = 1;
     }
     else {
-        r.fd = raw_file_fd(src);
+        r.fd = ct_dump_raw_fd(src, 0);
         if (r.fd == -2) {
             return NULL;
         }

@@ -1,7 +1,8 @@
 /* dump_writer.c - writes a dataset (see dumpfmt.h) to a binary file.
  *
- * Output goes through a 64 KiB buffer to file.write(); each section is
- * assembled in a growable buffer first because its length precedes it.
+ * Each section is assembled in a growable buffer first, because its
+ * length precedes it; small sections gather in a 64 KiB buffer, large
+ * ones go out from where they were assembled (see "the output file").
  * Records are written in sections of at most CT_RECORDS_PER_SECTION, so
  * the section buffer stays small however many objects were tracked.
  * The CRC32 of everything written is appended in the END section.
@@ -11,9 +12,7 @@
 #include "columns.h"
 #include "entries.h"
 
-#include <errno.h>
 #include <string.h>
-#include <unistd.h>
 
 #define CT_OUT_CHUNK 65536
 #define CT_RECORDS_PER_SECTION 65536
@@ -106,15 +105,10 @@ buf_f64(ct_buf *b, double d)
 /* -- the output file ------------------------------------------------------ */
 
 /* Bytes go out one of two ways.  To a raw file (exactly io.FileIO, as
- * dump_stats(path) opens it, with no buffer of its own between us and the
- * descriptor), with write(2) on its descriptor, the GIL released, from
- * our buffers directly: a section of a million entries goes out in 1 MiB
- * writes (the kernel copies large writes no faster, smaller ones cost
- * more calls).  To any other file object, through its write() method in
- * bytes objects of CT_OUT_CHUNK: a Python write() may keep what it is
- * given, so it never sees our memory. */
-#define CT_FD_CHUNK (1 << 20)
-
+ * dump_stats(path) opens it), with write(2) on its descriptor, from our
+ * buffers directly (dump_io.c).  To any other file object, through its
+ * write() method in bytes objects of at most CT_OUT_CHUNK: a Python
+ * write() may keep what it is given, so it never sees our memory. */
 typedef struct {
     PyObject *write;        /* strong: file.write, or NULL with fd */
     int fd;                 /* the raw file's descriptor, or -1 */
@@ -123,38 +117,12 @@ typedef struct {
     uint32_t crc;
 } ct_writer;
 
-/* Writes n bytes to the descriptor, all of them; 0 or -1 with OSError. */
-static int
-fd_write_all(int fd, const unsigned char *p, size_t n)
-{
-    while (n > 0) {
-        size_t chunk = n < CT_FD_CHUNK ? n : CT_FD_CHUNK;
-        ssize_t got;
-        Py_BEGIN_ALLOW_THREADS
-        got = write(fd, p, chunk);
-        Py_END_ALLOW_THREADS
-        if (got < 0) {
-            if (errno == EINTR) {
-                if (PyErr_CheckSignals() < 0) {
-                    return -1;
-                }
-                continue;
-            }
-            PyErr_SetFromErrno(PyExc_OSError);
-            return -1;
-        }
-        p += got;
-        n -= (size_t)got;
-    }
-    return 0;
-}
-
 /* Passes n bytes on to the file (not through w->out). */
 static int
 out_write(ct_writer *w, const unsigned char *p, size_t n)
 {
     if (w->fd >= 0) {
-        return fd_write_all(w->fd, p, n);
+        return ct_dump_fd_write(w->fd, p, n);
     }
     while (n > 0) {
         size_t chunk = n < CT_OUT_CHUNK ? n : CT_OUT_CHUNK;
@@ -802,39 +770,6 @@ done:
     return rc;
 }
 
-/* The descriptor of `file` when it is exactly an open, writable
- * io.FileIO (no buffer of its own: writing to its descriptor is what its
- * write() does); -1 for any other file object; -2 with an exception. */
-static int
-raw_file_fd(PyObject *file)
-{
-    PyObject *io = PyImport_ImportModule("io");
-    if (io == NULL) {
-        return -2;
-    }
-    PyObject *fileio = PyObject_GetAttrString(io, "FileIO");
-    Py_DECREF(io);
-    if (fileio == NULL) {
-        return -2;
-    }
-    int exact = Py_IS_TYPE(file, (PyTypeObject *)fileio);
-    Py_DECREF(fileio);
-    if (!exact) {
-        return -1;
-    }
-    PyObject *r = PyObject_CallMethod(file, "writable", NULL);   /* raises if closed */
-    if (r == NULL) {
-        return -2;
-    }
-    int writable = PyObject_IsTrue(r);
-    Py_DECREF(r);
-    if (writable <= 0) {
-        return writable < 0 ? -2 : -1;  /* not writable: its write() says so */
-    }
-    int fd = PyObject_AsFileDescriptor(file);
-    return fd < 0 ? -2 : fd;
-}
-
 /* dump_write(file, dataset): write the dataset to a binary file object */
 static PyObject *
 core_dump_write(PyObject *module, PyObject *args)
@@ -844,7 +779,7 @@ core_dump_write(PyObject *module, PyObject *args)
         return NULL;
     }
     ct_writer w = {0};
-    w.fd = raw_file_fd(file);
+    w.fd = ct_dump_raw_fd(file, 1);
     if (w.fd == -2) {
         return NULL;
     }
