@@ -22,7 +22,7 @@ ct_column_get(PyObject *obj, size_t itemsize, Py_buffer *b, size_t *n,
     if (b->len % (Py_ssize_t)itemsize != 0) {
         problem = "has a partial item";
     }
-    else if ((uintptr_t)b->buf % itemsize != 0) {
+    else if (b->len > 0 && (uintptr_t)b->buf % itemsize != 0) {     /* empty: nothing read */
         problem = "is not aligned";
     }
     if (problem != NULL) {

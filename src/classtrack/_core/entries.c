@@ -69,6 +69,10 @@ ct_entries_alloc(PyTypeObject *type, size_t nrec, size_t n)
         PyErr_SetString(PyExc_ValueError, "Entries: more entries than records");
         return NULL;
     }
+    if (nrec > (size_t)UINT32_MAX + 1) {
+        PyErr_SetString(PyExc_ValueError, "Entries: more records than 32-bit indices reach");
+        return NULL;
+    }
     ct_entries *self = (ct_entries *)type->tp_alloc(type, 0);
     if (self == NULL) {
         return NULL;

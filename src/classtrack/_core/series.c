@@ -137,6 +137,14 @@ core_live_series(PyObject *Py_UNUSED(module), PyObject *args)
     const uint32_t *name = b[0].buf;
     const double *birth = b[1].buf, *death = b[2].buf;
     const unsigned char *wanted = b[3].buf;
+    /* made before the columns are read: allocating may run a collection,
+     * and so Python code that could change a mutable column between the
+     * counting pass and the filling pass (which is bounded all the same) */
+    points = PyList_New(0);
+    marks = PyList_New(0);
+    if (points == NULL || marks == NULL) {
+        goto done;
+    }
     size_t nw = n[3], nb = 0, nd = 0;
     for (size_t i = 0; i < n[0]; i++) {
         if (name[i] < nw && wanted[name[i]]) {
@@ -147,24 +155,21 @@ core_live_series(PyObject *Py_UNUSED(module), PyObject *args)
     births = PyMem_Malloc(nb * 8 + 8);
     deaths = PyMem_Malloc(nd * 8 + 8);
     tmp = PyMem_Malloc((nb > nd ? nb : nd) * 8 + 8);
-    points = PyList_New(0);
-    marks = PyList_New(0);
     if (births == NULL || deaths == NULL || tmp == NULL) {
         PyErr_NoMemory();
         goto done;
     }
-    if (points == NULL || marks == NULL) {
-        goto done;
-    }
     size_t ib = 0, id = 0;
-    for (size_t i = 0; i < n[0]; i++) {
+    for (size_t i = 0; i < n[0] && ib < nb; i++) {
         if (name[i] < nw && wanted[name[i]]) {
             births[ib++] = order_key(birth[i]);
-            if (death[i] != 0.0) {
+            if (death[i] != 0.0 && id < nd) {
                 deaths[id++] = order_key(death[i]);
             }
         }
     }
+    nb = ib;
+    nd = id;
     if (sort_keys(births, tmp, nb) < 0 || sort_keys(deaths, tmp, nd) < 0) {
         goto done;
     }
@@ -198,7 +203,11 @@ core_live_series(PyObject *Py_UNUSED(module), PyObject *args)
             }
             continue;
         }
-        long long bk = span > 0 ? (long long)((t - x0) / span) : 0;
+        /* the bucket (past max_points for events after x1, drawn beyond
+         * the chart's edge as the Python drawing did); clamped so that
+         * the conversion stays defined for any times */
+        double q = span > 0 ? (t - x0) / span : 0.0;
+        long long bk = q > 0 ? (q < 4e18 ? (long long)q : (long long)4e18) : 0;
         if (bk != bucket) {
             if (bucket >= 0) {
                 double bx = x0 + (double)bucket * span;

@@ -733,6 +733,15 @@ Tracker_export(ct_tracker *t, PyObject *Py_UNUSED(ignored))
     t->snapshotting = 1;
     guarded = 1;
     size_t nsnaps = t->nsnaps;
+    /* a snapshot taken meanwhile (by code a class lookup ran) names
+     * records the columns above do not hold */
+    for (size_t k = 0; k < nsnaps; k++) {
+        if (t->snaps[k].entries != NULL && t->snaps[k].entries->nrec > n) {
+            PyErr_SetString(PyExc_RuntimeError, "tracker changed during export "
+                            "(a class's __module__ took a snapshot); export again");
+            goto done;
+        }
+    }
     snaps = PyList_New((Py_ssize_t)nsnaps);
     trees = PyList_New((Py_ssize_t)nsnaps);
     if (snaps == NULL || trees == NULL) {
