@@ -15,20 +15,10 @@
 #include <unistd.h>
 
 int
-ct_dump_raw_fd(PyObject *file, int writing)
+ct_dump_raw_fd(PyObject *module, PyObject *file, int writing)
 {
-    PyObject *io = PyImport_ImportModule("io");
-    if (io == NULL) {
-        return -2;
-    }
-    PyObject *fileio = PyObject_GetAttrString(io, "FileIO");
-    Py_DECREF(io);
-    if (fileio == NULL) {
-        return -2;
-    }
-    int exact = Py_IS_TYPE(file, (PyTypeObject *)fileio);
-    Py_DECREF(fileio);
-    if (!exact) {
+    PyObject *fileio = ct_get_state(module)->fileio_type;
+    if (!Py_IS_TYPE(file, (PyTypeObject *)fileio)) {
         return -1;
     }
     /* raises ValueError when the file is closed */

@@ -1113,7 +1113,7 @@ core_dump_read(PyObject *module, PyObject *src)
         r.eof = 1;
     }
     else {
-        r.fd = ct_dump_raw_fd(src, 0);
+        r.fd = ct_dump_raw_fd(module, src, 0);
         if (r.fd == -2) {
             return NULL;
         }

@@ -779,7 +779,7 @@ core_dump_write(PyObject *module, PyObject *args)
         return NULL;
     }
     ct_writer w = {0};
-    w.fd = ct_dump_raw_fd(file, 1);
+    w.fd = ct_dump_raw_fd(module, file, 1);
     if (w.fd == -2) {
         return NULL;
     }

@@ -124,7 +124,7 @@ uint32_t ct_crc32(uint32_t crc, const unsigned char *buf, size_t len);
 uint32_t ct_crc32_portable(uint32_t crc, const unsigned char *buf, size_t len);
 
 /* Raw file access (dump_io.c).  ct_dump_raw_fd: the descriptor of `file`
- * when it is exactly an open io.FileIO that can read (writing 0) or
+ * when it is exactly an open io.FileIO (the module state's) that can read (writing 0) or
  * write (writing 1), -1 for any other file object (use its methods), -2
  * with an exception.  ct_dump_fd_read: up to n bytes, how many (0 at the
  * end), or -1 with OSError.  ct_dump_fd_write: all n bytes, in writes of
@@ -133,7 +133,7 @@ uint32_t ct_crc32_portable(uint32_t crc, const unsigned char *buf, size_t len);
  * retry after a signal whose handler does not raise. */
 #define CT_DUMP_FD_CHUNK (1 << 20)
 #ifdef Py_PYTHON_H
-int ct_dump_raw_fd(PyObject *file, int writing);
+int ct_dump_raw_fd(PyObject *module, PyObject *file, int writing);
 Py_ssize_t ct_dump_fd_read(int fd, unsigned char *dst, size_t n);
 #endif
 int ct_dump_fd_write(int fd, const unsigned char *p, size_t n);

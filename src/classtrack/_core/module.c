@@ -44,7 +44,13 @@ core_exec(PyObject *module)
         Py_DECREF(st->dump_error);  /* AddObject only steals on success */
         return -1;
     }
-    return 0;
+    PyObject *io = PyImport_ImportModule("_io");
+    if (io == NULL) {
+        return -1;
+    }
+    st->fileio_type = PyObject_GetAttrString(io, "FileIO");
+    Py_DECREF(io);
+    return st->fileio_type == NULL ? -1 : 0;
 }
 
 static int
@@ -56,6 +62,7 @@ core_traverse(PyObject *module, visitproc visit, void *arg)
     Py_VISIT(st->entries_type);
     Py_VISIT(st->registry_types.trackref_type);
     Py_VISIT(st->dump_error);
+    Py_VISIT(st->fileio_type);
     Py_VISIT(st->sizer_refs.object_sizeof);
     Py_VISIT(st->sizer_refs.method_wrapper_type);
     return 0;
@@ -70,6 +77,7 @@ core_clear(PyObject *module)
     Py_CLEAR(st->entries_type);
     Py_CLEAR(st->registry_types.trackref_type);
     Py_CLEAR(st->dump_error);
+    Py_CLEAR(st->fileio_type);
     ct_sizer_refs_clear(&st->sizer_refs);
     return 0;
 }

@@ -18,6 +18,7 @@ typedef struct {
     ct_sizer_refs sizer_refs;   /* strong references, see sizer.h */
     ct_registry_types registry_types;   /* strong: TrackRef */
     PyObject *dump_error;       /* strong: classtrack._core.DumpError */
+    PyObject *fileio_type;      /* strong: io.FileIO (dump_io.c) */
 } ct_state;
 
 static inline ct_state *
