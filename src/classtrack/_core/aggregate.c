@@ -177,25 +177,14 @@ sum_entries_w(const ct_entries *e, const uint32_t *name, uint32_t nnames,
     }
 }
 
-#define CT_SUM(sw, fw) \
-    case sw * 16 + fw: sum_entries_w(e, name, nnames, sums, flats, sw, fw); return
-#define CT_SUM4(sw) CT_SUM(sw, 1); CT_SUM(sw, 2); CT_SUM(sw, 4); CT_SUM(sw, 8)
-
 static void
 sum_entries(const ct_entries *e, const uint32_t *name, uint32_t nnames,
             unsigned long long *sums, unsigned long long *flats)
 {
-    switch (e->size_w * 16 + e->flat_w) {
-    CT_SUM4(1);
-    CT_SUM4(2);
-    CT_SUM4(4);
-    CT_SUM(8, 1); CT_SUM(8, 2); CT_SUM(8, 4);
-    default: sum_entries_w(e, name, nnames, sums, flats, 8, 8); return;
-    }
-}
-
-#undef CT_SUM4
+#define CT_SUM(sw, fw) sum_entries_w(e, name, nnames, sums, flats, sw, fw); return
+    CT_ENTRIES_BY_WIDTH(e->size_w, e->flat_w, CT_SUM)
 #undef CT_SUM
+}
 
 /* aggregate(rec_name, rec_birth, rec_death, entries, timestamp, nnames,
  *           values=None) -> (sums, flats, active): lists indexed by name

@@ -675,25 +675,14 @@ decode_entries_w(ct_reader *r, ct_entries *ent, uint64_t n, uint64_t nrec, unsig
     return 1;
 }
 
-#define CT_DEC(sw, fw) \
-    case sw * 16 + fw: return decode_entries_w(r, ent, n, nrec, sw, fw, so, fo)
-#define CT_DEC4(sw) CT_DEC(sw, 1); CT_DEC(sw, 2); CT_DEC(sw, 4); CT_DEC(sw, 8)
-
 static int
 decode_entries(ct_reader *r, ct_entries *ent, uint64_t n, uint64_t nrec, uint64_t *so,
                uint64_t *fo)
 {
-    switch (ent->size_w * 16 + ent->flat_w) {
-    CT_DEC4(1);
-    CT_DEC4(2);
-    CT_DEC4(4);
-    CT_DEC(8, 1); CT_DEC(8, 2); CT_DEC(8, 4);
-    default: return decode_entries_w(r, ent, n, nrec, 8, 8, so, fo);
-    }
-}
-
-#undef CT_DEC4
+#define CT_DEC(sw, fw) return decode_entries_w(r, ent, n, nrec, sw, fw, so, fo)
+    CT_ENTRIES_BY_WIDTH(ent->size_w, ent->flat_w, CT_DEC)
 #undef CT_DEC
+}
 
 /* The entries of a SNAPSHOT section (n of them, each at least 3 bytes of
  * the section, checked by the caller): decoded straight into columns as

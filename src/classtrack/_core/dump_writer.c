@@ -387,23 +387,13 @@ encode_entries_w(unsigned char *p, const ct_entries *e, unsigned sw, unsigned fw
     return p;
 }
 
-#define CT_ENC(sw, fw) case sw * 16 + fw: return encode_entries_w(p, e, sw, fw)
-#define CT_ENC4(sw) CT_ENC(sw, 1); CT_ENC(sw, 2); CT_ENC(sw, 4); CT_ENC(sw, 8)
-
 static unsigned char *
 encode_entries(unsigned char *p, const ct_entries *e)
 {
-    switch (e->size_w * 16 + e->flat_w) {
-    CT_ENC4(1);
-    CT_ENC4(2);
-    CT_ENC4(4);
-    CT_ENC(8, 1); CT_ENC(8, 2); CT_ENC(8, 4);
-    default: return encode_entries_w(p, e, 8, 8);
-    }
-}
-
-#undef CT_ENC4
+#define CT_ENC(sw, fw) return encode_entries_w(p, e, sw, fw)
+    CT_ENTRIES_BY_WIDTH(e->size_w, e->flat_w, CT_ENC)
 #undef CT_ENC
+}
 
 /* The entries of one snapshot, given as an Entries or as columns. */
 static int

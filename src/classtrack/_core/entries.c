@@ -12,13 +12,10 @@
 
 #include <string.h>
 
+/* The narrowest width that holds every value whose OR is `top`. */
 static unsigned
-width_of(const uint64_t *v, size_t n)
+width_of(uint64_t top)
 {
-    uint64_t top = 0;
-    for (size_t i = 0; i < n; i++) {
-        top |= v[i];
-    }
     return top <= 0xff ? 1 : top <= 0xffff ? 2 : top <= 0xffffffffu ? 4 : 8;
 }
 
@@ -82,7 +79,7 @@ ct_entries_alloc(PyTypeObject *type, size_t nrec, size_t n)
     self->size_w = self->flat_w = 8;    /* until finished */
     /* a bitmap costs 12 bytes per 64 records, indices 4 per entry */
     size_t nwords = nrec / 64 + 1;
-    if (nrec <= (size_t)UINT32_MAX + 1 && nwords * 12 < n * 4) {
+    if (nwords * 12 < n * 4) {
         self->bits = PyMem_Calloc(nwords, 8);
         self->rank = PyMem_Malloc((nwords + 1) * 4);
         if (self->bits == NULL || self->rank == NULL) {
@@ -106,8 +103,8 @@ ct_entries_finish(ct_entries *self, const uint64_t *size, const uint64_t *flat,
                   uint64_t size_or, uint64_t flat_or)
 {
     size_t n = self->n;
-    self->size_w = width_of(&size_or, 1);
-    self->flat_w = width_of(&flat_or, 1);
+    self->size_w = width_of(size_or);
+    self->flat_w = width_of(flat_or);
     self->size = narrow(size, n, self->size_w);
     self->flat = narrow(flat, n, self->flat_w);
     if (self->size == NULL || self->flat == NULL) {
@@ -132,24 +129,20 @@ ct_entries_columns(ct_entries *self, unsigned size_w, unsigned flat_w)
     return 0;
 }
 
-/* A column of n values of width w narrowed in place to width to (< w). */
+/* A column of n values of width w narrowed in place to width to (< w):
+ * value i is read before anything at or past its new place is written. */
 static void
 narrow_in_place(unsigned char *col, size_t n, unsigned w, unsigned to)
 {
     for (size_t i = 0; i < n; i++) {
-        uint64_t v = ct_entries_value(col, w, i);
-        switch (to) {
-        case 1: col[i] = (unsigned char)v; break;
-        case 2: ((uint16_t *)col)[i] = (uint16_t)v; break;
-        default: ((uint32_t *)col)[i] = (uint32_t)v; break;
-        }
+        ct_entries_store(col, to, i, ct_entries_value(col, w, i));
     }
 }
 
 void
 ct_entries_finish_columns(ct_entries *self, uint64_t size_or, uint64_t flat_or)
 {
-    unsigned sw = width_of(&size_or, 1), fw = width_of(&flat_or, 1);
+    unsigned sw = width_of(size_or), fw = width_of(flat_or);
     if (sw < self->size_w) {
         narrow_in_place(self->size, self->n, self->size_w, sw);
         self->size_w = sw;

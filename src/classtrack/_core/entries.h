@@ -97,7 +97,8 @@ PyObject *ct_entries_new(PyTypeObject *type, size_t nrec, size_t n, const uint32
  * itself (the dump reader decodes straight into it):
  *   ct_entries_alloc  a new Entries (new reference) of n entries over nrec
  *                     records with room for the indices, no sizes yet;
- *                     ValueError when n > nrec, NULL with an exception;
+ *                     ValueError when n > nrec or nrec passes 32-bit
+ *                     indices, NULL with an exception;
  *   ct_entries_put    entry `pos` is record `rec`: called for every pos
  *                     in order, with rec strictly increasing, below nrec;
  *   ct_entries_finish the n sizes and flat sizes, with the OR of each
@@ -106,12 +107,27 @@ PyObject *ct_entries_new(PyTypeObject *type, size_t nrec, size_t n, const uint32
  *                     released.
  * Not a Python object anyone may see before it is finished. */
 PyObject *ct_entries_alloc(PyTypeObject *type, size_t nrec, size_t n);
+int ct_entries_finish(ct_entries *e, const uint64_t *size, const uint64_t *flat,
+                      uint64_t size_or, uint64_t flat_or);
+
+static inline void
+ct_entries_put(ct_entries *e, size_t pos, size_t rec)
+{
+    if (e->bits != NULL) {
+        e->bits[rec / 64] |= (uint64_t)1 << (rec % 64);
+    }
+    else {
+        e->idx[pos] = (uint32_t)rec;
+    }
+}
 
 /* Or, for a producer that writes the columns itself at widths it chose
- * (the reader guesses them from the snapshot before):
+ * (the reader guesses them from the snapshot before), instead of
+ * ct_entries_finish:
  *   ct_entries_columns        room for n values of each column at these
  *                             widths (1, 2, 4 or 8), to be filled in
- *                             place; 0, or -1 with an exception;
+ *                             place with ct_entries_store; 0, or -1 with
+ *                             an exception;
  *   ct_entries_finish_columns with the OR of each column: narrows a
  *                             column whose values fit a smaller width. */
 int ct_entries_columns(ct_entries *e, unsigned size_w, unsigned flat_w);
@@ -128,19 +144,25 @@ ct_entries_store(unsigned char *col, unsigned w, size_t pos, uint64_t v)
     default: ((uint64_t *)col)[pos] = v; break;
     }
 }
-int ct_entries_finish(ct_entries *e, const uint64_t *size, const uint64_t *flat,
-                      uint64_t size_or, uint64_t flat_or);
 
-static inline void
-ct_entries_put(ct_entries *e, size_t pos, size_t rec)
-{
-    if (e->bits != NULL) {
-        e->bits[rec / 64] |= (uint64_t)1 << (rec % 64);
+/* Runs CASE(sw, fw) with the constant widths equal to size_w and flat_w:
+ * a loop written as an always-inline function of the widths, called
+ * through this, is compiled once per width pair with no test per value
+ * (the dump writer and reader, aggregate.c).  CASE ends its case itself
+ * (a return). */
+#define CT_ENTRIES_WIDTH_CASE(CASE, s, f) case s * 16 + f: CASE(s, f);
+#define CT_ENTRIES_BY_WIDTH(size_w, flat_w, CASE)                            \
+    switch ((size_w) * 16 + (flat_w)) {                                      \
+    CT_ENTRIES_WIDTH_CASE(CASE, 1, 1) CT_ENTRIES_WIDTH_CASE(CASE, 1, 2)      \
+    CT_ENTRIES_WIDTH_CASE(CASE, 1, 4) CT_ENTRIES_WIDTH_CASE(CASE, 1, 8)      \
+    CT_ENTRIES_WIDTH_CASE(CASE, 2, 1) CT_ENTRIES_WIDTH_CASE(CASE, 2, 2)      \
+    CT_ENTRIES_WIDTH_CASE(CASE, 2, 4) CT_ENTRIES_WIDTH_CASE(CASE, 2, 8)      \
+    CT_ENTRIES_WIDTH_CASE(CASE, 4, 1) CT_ENTRIES_WIDTH_CASE(CASE, 4, 2)      \
+    CT_ENTRIES_WIDTH_CASE(CASE, 4, 4) CT_ENTRIES_WIDTH_CASE(CASE, 4, 8)      \
+    CT_ENTRIES_WIDTH_CASE(CASE, 8, 1) CT_ENTRIES_WIDTH_CASE(CASE, 8, 2)      \
+    CT_ENTRIES_WIDTH_CASE(CASE, 8, 4)                                        \
+    default: CASE(8, 8);                                                      \
     }
-    else {
-        e->idx[pos] = (uint32_t)rec;
-    }
-}
 
 /* Bytes held, beyond the object header. */
 size_t ct_entries_nbytes(const ct_entries *e);
