@@ -541,8 +541,9 @@ read_records(ct_reader *r, ct_loaded *L)
  * bytes of scratch each takes here stay in proportion to the input.
  * Indices are checked as they are decoded and go straight into the
  * Entries; sizes go through the reused scratch columns L->e_size and
- * L->e_flat, to be narrowed.  Every problem is reported exactly.  New
- * reference, or NULL with an exception. */
+ * L->e_flat, to be narrowed.  Every problem is reported exactly.  Run
+ * only when the quick way (decode_entries) gave up.  New reference, or
+ * NULL with an exception. */
 static PyObject *
 read_entries_wide(ct_reader *r, ct_loaded *L, uint64_t n)
 {
@@ -559,27 +560,14 @@ read_entries_wide(ct_reader *r, ct_loaded *L, uint64_t n)
     uint64_t *flat = (uint64_t *)L->e_flat.data;
     uint64_t nrec = L->nrec, next = 0;     /* the lowest index the next entry may have */
     uint64_t size_or = 0, flat_or = 0;
-    const unsigned char *p = r->p, *end = r->sec_end;
     for (uint64_t e = 0; e < n; e++) {
         uint64_t delta, sz, fl;
-        /* three one-byte varints, the common case, inline */
-        if (end - p >= 3 && !((p[0] | p[1] | p[2]) & 0x80)) {
-            delta = p[0];
-            sz = p[1];
-            fl = p[2];
-            p += 3;
-        }
-        else {
-            r->p = p;
-            if (rd_varint(r, &delta) < 0 || rd_varint(r, &sz) < 0 || rd_varint(r, &fl) < 0) {
-                Py_DECREF(ent);
-                return NULL;
-            }
-            p = r->p;
+        if (rd_varint(r, &delta) < 0 || rd_varint(r, &sz) < 0 || rd_varint(r, &fl) < 0) {
+            Py_DECREF(ent);
+            return NULL;
         }
         /* index = previous + delta, the first's previous being -1 */
         if (delta == 0 || delta > nrec || next + delta - 1 >= nrec) {
-            r->p = p;
             Py_DECREF(ent);
             fail(r, "snapshot entry names no record");
             return NULL;
@@ -592,7 +580,6 @@ read_entries_wide(ct_reader *r, ct_loaded *L, uint64_t n)
         flat_or |= fl;
         next = ix + 1;
     }
-    r->p = p;
     if (ct_entries_finish(ent, size, flat, size_or, flat_or) < 0) {
         Py_DECREF(ent);
         return NULL;
@@ -759,7 +746,7 @@ read_snapshot(ct_reader *r, ct_loaded *L)
         goto done;
     }
     trees = PyDict_New();
-    if (entries == NULL || trees == NULL) {
+    if (trees == NULL) {
         goto done;
     }
     snap = Py_BuildValue("(dOKKKddOOOOOOOO)", ts, desc, (unsigned long long)tot[0],
@@ -930,6 +917,8 @@ read_dump(ct_reader *r, PyObject *module)
 {
     ct_loaded L = {0};
     L.size_w = L.flat_w = 1;
+    /* the record columns: bytearrays, handed over as the dataset's */
+    ct_col *const owned[6] = {&L.id, &L.name, &L.cls, &L.birth, &L.death, &L.trace};
     PyObject *result = NULL;
     L.module = module;
     L.strings = PyList_New(0);
@@ -941,10 +930,8 @@ read_dump(ct_reader *r, PyObject *module)
     if (!L.strings || !L.names || !L.classes || !L.traces || !L.reprs || !L.snaps) {
         goto done;
     }
-    /* the record columns are the bytearrays returned */
-    ct_col *cols[6] = {&L.id, &L.name, &L.cls, &L.birth, &L.death, &L.trace};
     for (int c = 0; c < 6; c++) {
-        if ((cols[c]->owner = PyByteArray_FromStringAndSize(NULL, 0)) == NULL) {
+        if ((owned[c]->owner = PyByteArray_FromStringAndSize(NULL, 0)) == NULL) {
             goto done;
         }
     }
@@ -1074,7 +1061,6 @@ done:
     Py_XDECREF(L.traces);
     Py_XDECREF(L.reprs);
     Py_XDECREF(L.snaps);
-    ct_col *owned[6] = {&L.id, &L.name, &L.cls, &L.birth, &L.death, &L.trace};
     for (int c = 0; c < 6; c++) {
         Py_XDECREF(owned[c]->owner);
     }
@@ -1113,7 +1099,6 @@ core_dump_read(PyObject *module, PyObject *src)
             }
             r.read = read;
         }
-        r.base = r.end = (const unsigned char *)"";
         r.buf = PyMem_Malloc(CT_IN_START);
         if (r.buf == NULL) {
             Py_XDECREF(read);
