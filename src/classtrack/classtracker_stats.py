@@ -114,6 +114,14 @@ class _Dataset:
             self._counts = _core.count_by_name(self._raw[1], len(self.names))
         return self._counts
 
+    def name_mask(self, numbers: Iterable[int]) -> bytes:
+        """One byte per name number, 1 for those given: how the engine's
+        column functions are told which names to look at."""
+        wanted = bytearray(len(self.names))
+        for n in numbers:
+            wanted[n] = 1
+        return bytes(wanted)
+
     def by_class(self) -> Dict[str, List[int]]:
         """{tracking name: its name numbers} for the names that have
         records, in the order of their first record (the order of
@@ -684,12 +692,8 @@ class _LazyIndex(dict):
         if v is None:
             data = self._stats._data
             view = self._stats._view
-            numbers = self._numbers[classname]
-            wanted = bytearray(len(data.names))
-            for n in numbers:
-                wanted[n] = 1
             # record order: the stable sort by class keeps it within a class
-            order = self._stats._record_order((), bytes(wanted), -1)
+            order = self._stats._record_order((), data.name_mask(self._numbers[classname]), -1)
             v = [view(i) for i in order]
             dict.__setitem__(self, classname, v)
         return v

@@ -287,12 +287,10 @@ def class_page(rd: ReportData, classname: str, title: str, index_name: str) -> s
     body = []
     peak_k = max(range(len(snaps)), key=lambda k: rd.sums[classname][k]) if snaps else None
     # the live count from the columns, reduced in C to what the chart draws
-    wanted = bytearray(len(data.names))
-    for n in numbers:
-        wanted[n] = 1
+    wanted = data.name_mask(numbers)
     raw = data._raw
     x0, x1, nevents, points, marks = _core.live_series(
-        raw[1], raw[3], raw[4], bytes(wanted), rd.xs[0] if rd.xs else math.inf,
+        raw[1], raw[3], raw[4], wanted, rd.xs[0] if rd.xs else math.inf,
         rd.xs[-1] if rd.xs else math.nan, svg.MAX_LINE_POINTS, 400)
     if nevents:
         body.append('<section id="count"><h2>Live instances over time</h2>%s</section>'
@@ -315,7 +313,7 @@ def class_page(rd: ReportData, classname: str, title: str, index_name: str) -> s
                         '</h2><div class="tree">%s</div></section>'
                         % (escape(snaps[peak_k].label), tree_html(merged, merged.size)))
     # the largest instances by peak size, chosen in C over the columns
-    top = [stats._view(i) for i in stats._record_order(("size",), bytes(wanted), TOP_N)]
+    top = [stats._view(i) for i in stats._record_order(("size",), wanted, TOP_N)]
     per_name = _core.count_by_name(data._raw[1], len(data.names), rd.max_size)
     total_max = sum(per_name[n] for n in numbers)
     top_max = sum(rd.max_size[o._index] for o in top)

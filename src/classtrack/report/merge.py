@@ -156,7 +156,7 @@ def merge(raws: Sequence[tuple], labels: Sequence[str]) -> tuple:
     from classtrack import _core
     name_no: Dict[str, int] = {}
     class_no: Dict[str, int] = {}
-    cols: List[List[bytes]] = [[] for _ in range(6)]
+    cols: List[List[Any]] = [[] for _ in range(6)]     # bytes-like pieces, joined once
     reprs: Dict[int, str] = {}
     traces: List[Any] = []
     offsets: List[int] = []
@@ -172,10 +172,10 @@ def merge(raws: Sequence[tuple], labels: Sequence[str]) -> tuple:
         tmap[0] = 0
         traces.extend(d_traces)
         end = d_snaps[-1][0] if d_snaps else 0.0
-        cols[0].append(bytes(d_id))
+        cols[0].append(d_id)
         cols[1].append(_core.remap_u32(d_name, nmap))
         cols[2].append(_core.remap_u32(d_class, cmap))
-        cols[3].append(bytes(d_birth))
+        cols[3].append(d_birth)
         # alive when its process ended: it died with the process
         cols[4].append(_core.close_deaths(d_birth, d_death, end))
         cols[5].append(_core.remap_u32(d_trace, tmap))

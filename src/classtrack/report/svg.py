@@ -238,49 +238,14 @@ def stacked_bars(categories: Sequence[str], series: Sequence[Tuple[str, Sequence
     return "".join(out)
 
 
-def step_line(xs: Sequence[float], ys: Sequence[float], name: str, col: str = PALETTE[0],
-              width: int = 860, height: int = 260, ylabel: str = "live instances",
-              label: str = "chart", x_range: Optional[Tuple[float, float]] = None) -> str:
-    """A count over time as a step line."""
-    x0, x1 = x_range if x_range else ((min(xs), max(xs)) if xs else (0.0, 1.0))
-    if x1 <= x0:
-        x1 = x0 + 1
-    pts: List[Tuple[float, float]] = []
-    if len(xs) > 2 * MAX_LINE_POINTS:
-        # more events than pixels: per time bucket, the range the count
-        # went through (the envelope a full drawing would show)
-        span = (x1 - x0) / MAX_LINE_POINTS
-        bucket, lo, hi, last = None, None, None, None
-        for x, y in zip(xs, ys):
-            b = int((x - x0) / span) if span > 0 else 0
-            if b != bucket:
-                if bucket is not None:
-                    bx = x0 + bucket * span
-                    pts += [(bx, hi), (bx, lo), (bx, last)]
-                bucket, lo, hi = b, y, y
-            lo, hi, last = min(lo, y), max(hi, y), y
-        if bucket is not None:
-            bx = x0 + bucket * span
-            pts += [(bx, hi), (bx, lo), (bx, last)]
-    else:
-        prev = None
-        for x, y in zip(xs, ys):
-            if prev is not None:
-                pts.append((x, prev))
-            pts.append((x, y))
-            prev = y
-    # hover targets: at most 400 marks, the rest summarised by the line
-    stride = max(1, len(xs) // 400)
-    marks = [(xs[i], ys[i]) for i in range(0, len(xs), stride)]
-    return step_chart(pts, marks, name, (x0, x1), col, width, height, ylabel, label)
-
-
 def step_chart(pts: Sequence[Tuple[float, float]], marks: Sequence[Tuple[float, float]],
                name: str, x_range: Tuple[float, float], col: str = PALETTE[0],
                width: int = 860, height: int = 260, ylabel: str = "live instances",
                label: str = "chart") -> str:
-    """A step line given as its points in data coordinates (see step_line;
-    _core.live_series makes them from the columns), with hover marks."""
+    """A count over time as a step line, given as its points in data
+    coordinates (_core.live_series makes them from the columns: every
+    step, or per time bucket the range the count went through when there
+    are more events than pixels), with hover marks."""
     x0, x1 = x_range
     if x1 <= x0:
         x1 = x0 + 1
