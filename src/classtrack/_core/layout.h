@@ -29,7 +29,7 @@
  * field is read at a guessed offset.  Adding a version is one reviewed step:
  * check every `CT_LAYOUT_VERSION` test in layout.c and sizer_types.c against
  * that version's headers, run tests/oracle on it, then raise this number. */
-#define CT_LAYOUT_NEWEST 0x030D
+#define CT_LAYOUT_NEWEST 0x030F
 
 #if (PY_VERSION_HEX >> 16) <= CT_LAYOUT_NEWEST
 #define CT_LAYOUT_KNOWN 1

@@ -251,9 +251,11 @@ parts_rest(ct_sizer *s, ct_flat_parts *p, PyObject *o, PyObject *descr,
 
 /* The blocks of a str that is not sized by str_flat (a compact str with a
  * wchar_t cache before 3.12, or a str subclass with its data apart), as
- * str.__sizeof__ counts them.  Returns their sum. */
+ * str.__sizeof__ counts them, plus `inline_values`, the bytes of 3.14+'s
+ * inline values in the body of a str subclass's instance.  Returns their
+ * sum. */
 static size_t
-str_parts(PyObject *o, ct_flat_parts *p, size_t pre, const char *how)
+str_parts(PyObject *o, ct_flat_parts *p, size_t pre, size_t inline_values, const char *how)
 {
     Py_ssize_t len = PyUnicode_GET_LENGTH(o);
     size_t kind = PyUnicode_KIND(o);
@@ -266,7 +268,7 @@ str_parts(PyObject *o, ct_flat_parts *p, size_t pre, const char *how)
         body = sizeof(PyCompactUnicodeObject) + ((size_t)len + 1) * kind;
     }
     else {
-        body = (size_t)Py_TYPE(o)->tp_basicsize + pre;
+        body = (size_t)Py_TYPE(o)->tp_basicsize + pre + inline_values;
     }
     size_t total = body;
     if (p != NULL) {
@@ -388,6 +390,12 @@ flat_size(ct_sizer *s, PyObject *o, ct_flat_parts *parts)
     size_t pre = ct_preheader_size(o);
     const void *values_block;
     size_t values = ct_attr_storage_block(o, &values_block);
+    /* Inline values (3.13+) are in the body, which no type's own
+     * __sizeof__ counts: object.__sizeof__ leaves them out, and a C
+     * __sizeof__ (dict, list, set, str...) counts its own struct by
+     * tp_basicsize and its buffers.  3.14 gives them to every fixed-size
+     * class, subclasses of builtins included. */
+    size_t inline_values = ct_inline_values_size(o);
     const char *how = exact ? "layout" : "layout-min";
     PyObject *descr = _PyType_Lookup(tp, s->refs->str_sizeof);   /* borrowed */
     if (descr == NULL || (descr == s->refs->object_sizeof
@@ -435,7 +443,7 @@ flat_size(ct_sizer *s, PyObject *o, ct_flat_parts *parts)
     else if (v >= 0 && !CT_ESTIMATE() && PyUnicode_Check(o)
              && is_sizeof_of(s, descr, &PyUnicode_Type)) {
         /* str.__sizeof__ has no pre-header of a subclass in mind */
-        v = (Py_ssize_t)str_parts(o, parts, pre, how);
+        v = (Py_ssize_t)str_parts(o, parts, pre, inline_values, how);
         Py_DECREF(descr);
         if (parts != NULL) {
             parts_block(parts, values_block, values);
@@ -445,7 +453,7 @@ flat_size(ct_sizer *s, PyObject *o, ct_flat_parts *parts)
     else if (v >= 0) {
         /* what the type says, with its pre-header: never less than the
          * layout, never an absurd figure */
-        v += (Py_ssize_t)pre;
+        v += (Py_ssize_t)(pre + inline_values);
         if (PyDict_Check(o)) {
             v += ct_split_values_correction(o);
         }
