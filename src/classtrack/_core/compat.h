@@ -1,10 +1,39 @@
-/* compat.h - the few C-API names missing from the oldest supported
- * CPython (3.9), and small C-API helpers every file may use. */
+/* compat.h - the one place for C-API differences between CPython versions.
+ *
+ * Each entry names what it replaces and from which version the public name
+ * exists.  Object *layouts* (struct mirrors, offsets) are not here: they
+ * live in layout.h/layout.c behind the CT_LAYOUT_VERSION gate.
+ *
+ *   ours                         3.13+ (public)                  older
+ *   Py_NewRef                    Py_NewRef (3.10)                Py_INCREF + return
+ *   ct_thread_state_unchecked    PyThreadState_GetUnchecked      _PyThreadState_UncheckedGet
+ *                                (3.13; the old name is            (3.12; deprecated 3.13,
+ *                                 deprecated in 3.14)               warns in 3.14+)
+ *   ct_is_immortal               _Py_IsImmortal (inline, 3.12+;  no immortal objects
+ *                                PyUnstable_IsImmortal, 3.14, is   before 3.12
+ *                                the same test as a call, too
+ *                                slow for the sizer's hot path)
+ *   _PyDict_SizeOf               exported, declared only in an   declared in dictobject.h
+ *                                internal header from 3.13         (3.9-3.12)
+ *
+ * Not used, because they are gone or going: PyWeakref_GetObject and
+ * PyWeakref_GET_OBJECT (deprecated 3.13, removed 3.15; classtrack reads no
+ * weak reference's target), _PyObject_GetDictPtr on a managed dict (it
+ * materialises the dict; layout.c reads the managed slot instead).
+ *
+ * Free-threaded builds (Py_GIL_DISABLED, 3.13t+) are refused at compile
+ * time: the object header, reference counts and allocator differ, and the
+ * death watch's allocator hook was not written for concurrent frees.
+ */
 #ifndef CLASSTRACK_COMPAT_H
 #define CLASSTRACK_COMPAT_H
 
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
+
+#ifdef Py_GIL_DISABLED
+#error "classtrack does not support free-threaded CPython (built with Py_GIL_DISABLED): its allocator hook and object layouts assume the GIL; use a default (GIL) build"
+#endif
 
 #if PY_VERSION_HEX < 0x030A0000
 static inline PyObject *
@@ -13,6 +42,33 @@ Py_NewRef(PyObject *o)
     Py_INCREF(o);
     return o;
 }
+#endif
+
+/* The current thread state or NULL, never failing (borrowed). */
+static inline PyThreadState *
+ct_thread_state_unchecked(void)
+{
+#if PY_VERSION_HEX >= 0x030D0000
+    return PyThreadState_GetUnchecked();
+#else
+    return _PyThreadState_UncheckedGet();
+#endif
+}
+
+/* 1 when o is immortal (its reference count is never changed). */
+static inline int
+ct_is_immortal(PyObject *o)
+{
+#if PY_VERSION_HEX >= 0x030C0000
+    return _Py_IsImmortal(o);
+#else
+    (void)o;
+    return 0;
+#endif
+}
+
+#if PY_VERSION_HEX >= 0x030D0000
+PyAPI_FUNC(Py_ssize_t) _PyDict_SizeOf(PyDictObject *);
 #endif
 
 /* getattr with an interned name.  PyObject_GetAttrString makes a new str

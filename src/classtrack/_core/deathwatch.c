@@ -9,6 +9,7 @@
  * The free function never calls Python and never allocates.
  */
 #include "deathwatch.h"
+#include "compat.h"
 #include "hooks.h"
 #include "layout.h"
 
@@ -30,7 +31,7 @@ static inline int
 in_watched_interpreter(void)
 {
 #if PY_VERSION_HEX >= 0x030C0000
-    PyThreadState *ts = _PyThreadState_UncheckedGet();
+    PyThreadState *ts = ct_thread_state_unchecked();
     return ts == NULL || ts->interp == main_interp;
 #else
     return 1;

@@ -11,7 +11,7 @@ static int
 build_with_sizes(PyObject *module, PyObject *objs, PyObject *exclude, ct_graph *g)
 {
     ct_state *st = ct_get_state(module);
-    if (ct_graph_build(g, objs, exclude) < 0) {
+    if (ct_sizer_ready(&st->sizer_refs) < 0 || ct_graph_build(g, objs, exclude) < 0) {
         return -1;
     }
     ct_sizer s;

@@ -223,6 +223,71 @@ ct_layout_warn_once(void)
         CT_LAYOUT_KNOWN ? ", forced by a test" : "");
 }
 
+/* ---- kinds of layout knowledge (layout.h) ---- */
+
+const char *const ct_layout_kind_names[CT_KIND_COUNT] = {
+    [CT_KIND_GC_HEAD] = "GC header",
+    [CT_KIND_INSTANCE] = "instance",
+    [CT_KIND_DICT] = "dict",
+    [CT_KIND_STR] = "str",
+    [CT_KIND_INT] = "int",
+    [CT_KIND_LIST] = "list",
+    [CT_KIND_TUPLE] = "tuple",
+    [CT_KIND_BYTES] = "bytes",
+    [CT_KIND_VAR_SUBCLASS] = "subclass of tuple/int/bytes",
+    [CT_KIND_CLASS] = "class",
+    [CT_KIND_STRUCTSEQ] = "struct sequence",
+    [CT_KIND_DATETIME] = "datetime",
+};
+
+unsigned ct_layout_distrusted = 0;
+
+static PyTypeObject *static_base(PyTypeObject *tp);
+static destructor structseq_dealloc_fn;
+static size_t special_static_size(PyObject *o);
+
+unsigned
+ct_layout_kinds_of(PyObject *o)
+{
+    PyTypeObject *tp = Py_TYPE(o);
+    unsigned kinds = ct_is_gc(o) ? CT_KIND_BIT(CT_KIND_GC_HEAD) : 0;
+    PyTypeObject *base = static_base(tp);
+    if (base != tp) {
+        kinds |= CT_KIND_BIT(CT_KIND_INSTANCE);
+        if (base == &PyTuple_Type || base == &PyLong_Type || base == &PyBytes_Type) {
+            kinds |= CT_KIND_BIT(CT_KIND_VAR_SUBCLASS);
+        }
+    }
+    if (base == &PyDict_Type || PyType_IsSubtype(base, &PyDict_Type)) {
+        kinds |= CT_KIND_BIT(CT_KIND_DICT);
+    }
+    else if (base == &PyUnicode_Type) {
+        kinds |= CT_KIND_BIT(CT_KIND_STR);
+    }
+    else if (base == &PyLong_Type || base == &PyBool_Type) {
+        kinds |= CT_KIND_BIT(CT_KIND_INT);
+    }
+    else if (base == &PyList_Type) {
+        kinds |= CT_KIND_BIT(CT_KIND_LIST);
+    }
+    else if (base == &PyTuple_Type) {
+        kinds |= CT_KIND_BIT(CT_KIND_TUPLE);
+        if (structseq_dealloc_fn != NULL && tp->tp_dealloc == structseq_dealloc_fn) {
+            kinds |= CT_KIND_BIT(CT_KIND_STRUCTSEQ);
+        }
+    }
+    else if (base == &PyBytes_Type) {
+        kinds |= CT_KIND_BIT(CT_KIND_BYTES);
+    }
+    else if (PyType_Check(o)) {
+        kinds |= CT_KIND_BIT(CT_KIND_CLASS);
+    }
+    else if (special_static_size(o) != 0) {
+        kinds |= CT_KIND_BIT(CT_KIND_DATETIME);
+    }
+    return kinds;
+}
+
 /* ---- body sizes ---- */
 
 /* The static (C) type whose instance layout tp extends: tp itself, or the
@@ -330,8 +395,8 @@ special_static_size(PyObject *o)
  * allocation holds n_fields items while ob_size counts only the visible
  * ones (PyStructSequence_New, up to 3.12; 3.13 moved the hidden fields into
  * tp_basicsize).  Never allocated by tp_alloc, so no extra item.  All share
- * one tp_dealloc, learnt from type(sys.flags) at module init. */
-static destructor structseq_dealloc_fn;
+ * one tp_dealloc, learnt from type(sys.flags) at module init
+ * (structseq_dealloc_fn, declared above). */
 
 int
 ct_layout_init(void)
@@ -343,7 +408,6 @@ ct_layout_init(void)
     return 0;
 }
 
-#if CT_LAYOUT_VERSION < 0x030D
 /* Items allocated for a struct sequence, or -1 when unknown. */
 static Py_ssize_t
 structseq_fields(PyTypeObject *tp)
@@ -365,7 +429,6 @@ structseq_fields(PyTypeObject *tp)
     }
     return n;
 }
-#endif
 
 /* 1 when heap type tp allocates through PyType_GenericAlloc, directly or
  * under a tracker's hook. */
@@ -390,7 +453,7 @@ ct_body_size(PyObject *o, size_t *size)
     size_t pre = ct_preheader_size(o);
     size_t basic = (size_t)tp->tp_basicsize;
     *size = basic + pre;
-    if (CT_ESTIMATE()) {
+    if (CT_ESTIMATE_FOR(o)) {
         return 0;
     }
     if (tp->tp_itemsize == 0) {
@@ -403,12 +466,10 @@ ct_body_size(PyObject *o, size_t *size)
     }
     size_t item = (size_t)(tp->tp_itemsize < 0 ? -tp->tp_itemsize : tp->tp_itemsize);
     if (structseq_dealloc_fn != NULL && tp->tp_dealloc == structseq_dealloc_fn) {
-#if CT_LAYOUT_VERSION >= 0x030D
-        /* 3.13 keeps the hidden fields in tp_basicsize: ob_size items */
-        Py_ssize_t n = Py_SIZE(o);
-#else
+        /* n_fields items, in every version: 3.13 also counts the hidden
+         * fields in tp_basicsize, but PyStructSequence_New still asks
+         * PyObject_GC_NewVar for n_fields items on top of it */
         Py_ssize_t n = structseq_fields(tp);
-#endif
         if (n < 0) {
             return 0;
         }
@@ -460,7 +521,7 @@ ct_body_size_from_ob_size(PyObject *o, size_t *size)
 {
     PyTypeObject *tp = Py_TYPE(o);
     Py_ssize_t n = Py_SIZE(o);
-    if (CT_ESTIMATE() || n < 0 || n >= ((Py_ssize_t)1 << 31)) {
+    if (CT_ESTIMATE_FOR(o) || n < 0 || n >= ((Py_ssize_t)1 << 31)) {
         return 0;
     }
     size_t item = (size_t)(tp->tp_itemsize < 0 ? -tp->tp_itemsize : tp->tp_itemsize);
@@ -472,7 +533,7 @@ ct_body_size_from_ob_size(PyObject *o, size_t *size)
 Py_ssize_t
 ct_split_values_correction(PyObject *dict)
 {
-    if (CT_ESTIMATE()) {
+    if (CT_ESTIMATE_FOR(dict)) {
         return 0;
     }
 #if CT_LAYOUT_VERSION >= 0x030B && CT_LAYOUT_VERSION < 0x030D
@@ -511,7 +572,7 @@ ct_attr_storage_block(PyObject *o, const void **block)
     if (block != NULL) {
         *block = NULL;
     }
-    if (CT_ESTIMATE()) {
+    if (CT_ESTIMATE_FOR(o)) {
         return 0;
     }
 #if CT_LAYOUT_VERSION >= 0x030B && CT_LAYOUT_VERSION < 0x030D
@@ -539,7 +600,7 @@ ct_attr_storage_size(PyObject *o)
 size_t
 ct_inline_values_size(PyObject *o)
 {
-    if (CT_ESTIMATE()) {
+    if (CT_ESTIMATE_FOR(o)) {
         return 0;
     }
 #if CT_LAYOUT_VERSION >= 0x030D
@@ -585,7 +646,7 @@ ct_dict_blocks(PyObject *dict, size_t total, size_t body,
 {
     *keys_block = *values_block = NULL;
     *keys_size = *values_size = 0;
-    if (CT_ESTIMATE() || total < body) {
+    if (CT_ESTIMATE_FOR(dict) || total < body) {
         return -1;
     }
     PyDictObject *mp = (PyDictObject *)dict;
@@ -630,7 +691,7 @@ ct_dict_blocks(PyObject *dict, size_t total, size_t body,
 PyObject *
 ct_existing_dict(PyObject *o)
 {
-    if (CT_ESTIMATE()) {
+    if (CT_ESTIMATE_FOR(o)) {
         return NULL;    /* no field is read at a guessed offset */
     }
     PyTypeObject *tp = Py_TYPE(o);
@@ -660,7 +721,7 @@ ct_existing_dict(PyObject *o)
 int
 ct_dict_hidden_from_traverse(PyObject *o)
 {
-    if (CT_ESTIMATE()) {
+    if (CT_ESTIMATE_FOR(o)) {
         return 0;
     }
 #if CT_LAYOUT_VERSION >= 0x030D
@@ -675,7 +736,7 @@ ct_dict_hidden_from_traverse(PyObject *o)
 int
 ct_visit_attr_values(PyObject *o, ct_attr_cb cb, void *arg)
 {
-    if (CT_ESTIMATE()) {
+    if (CT_ESTIMATE_FOR(o)) {
         return 0;
     }
 #if CT_LAYOUT_VERSION >= 0x030B

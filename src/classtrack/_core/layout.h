@@ -15,8 +15,7 @@
 #ifndef CLASSTRACK_LAYOUT_H
 #define CLASSTRACK_LAYOUT_H
 
-#define PY_SSIZE_T_CLEAN
-#include <Python.h>
+#include "compat.h"
 
 /* ---- the version gate: the one place that says which layouts are known ----
  *
@@ -46,6 +45,49 @@
 extern int ct_layout_estimate_forced;
 #define CT_ESTIMATE() (!CT_LAYOUT_KNOWN || ct_layout_estimate_forced)
 
+/* ---- kinds of layout knowledge, each checked against the interpreter ----
+ *
+ * A patch release can change an internal struct.  At first use the sizer
+ * (sizer_check.c) builds probe objects of each kind below and compares the
+ * blocks it would claim with what the allocator was asked for.  A kind
+ * whose probe disagrees is distrusted: its objects are sized as estimates
+ * (their __sizeof__ plus pre-header, no mirrored field read), the others
+ * stay exact.  An object belongs to every kind whose knowledge its size
+ * uses (a dict subclass's instance: instance and dict; any GC object: the
+ * GC header). */
+enum {
+    CT_KIND_GC_HEAD,        /* the GC header in front of GC objects */
+    CT_KIND_INSTANCE,       /* instances of classes: managed dict/weakref
+                               words, values arrays, inline values */
+    CT_KIND_DICT,           /* dict keys and values tables */
+    CT_KIND_STR,            /* compact str bodies, UTF-8 cache */
+    CT_KIND_INT,            /* int digits */
+    CT_KIND_LIST,           /* list item arrays */
+    CT_KIND_TUPLE,          /* tuple items */
+    CT_KIND_BYTES,          /* bytes bodies */
+    CT_KIND_VAR_SUBCLASS,   /* heap subclasses of tuple/int/bytes: the extra
+                               item PyType_GenericAlloc adds */
+    CT_KIND_CLASS,          /* class objects and their slot members */
+    CT_KIND_STRUCTSEQ,      /* struct sequences' hidden fields */
+    CT_KIND_DATETIME,       /* naive datetime/time without tzinfo */
+    CT_KIND_COUNT
+};
+#define CT_KIND_BIT(k) (1u << (k))
+extern const char *const ct_layout_kind_names[CT_KIND_COUNT];
+
+/* Bit per distrusted kind (CT_KIND_BIT); 0 while every check agreed.
+ * Process-wide, written with the GIL held by sizer_check.c. */
+extern unsigned ct_layout_distrusted;
+
+/* The kinds whose knowledge sizing o uses. */
+unsigned ct_layout_kinds_of(PyObject *o);
+
+/* 1 when o is sized as an estimate: the version is unknown, a test forced
+ * it, or one of o's kinds failed its check. */
+#define CT_ESTIMATE_FOR(o) \
+    (CT_ESTIMATE() || (ct_layout_distrusted != 0 \
+                       && (ct_layout_distrusted & ct_layout_kinds_of(o)) != 0))
+
 /* Warns once per process (RuntimeWarning) when sizes are estimates.
  * 0, or -1 with an exception set when warnings are errors. */
 int ct_layout_warn_once(void);
@@ -71,7 +113,7 @@ static inline void
 ct_prefetch_attr_storage(PyObject *o)
 {
 #if CT_LAYOUT_VERSION >= 0x030B && CT_LAYOUT_VERSION < 0x030D
-    if (!CT_ESTIMATE() && (Py_TYPE(o)->tp_flags & Py_TPFLAGS_MANAGED_DICT)) {
+    if (!CT_ESTIMATE_FOR(o) && (Py_TYPE(o)->tp_flags & Py_TPFLAGS_MANAGED_DICT)) {
 #if CT_LAYOUT_VERSION >= 0x030C
         __builtin_prefetch((char *)((uintptr_t *)o)[-3] - 8);
 #else
@@ -164,7 +206,7 @@ static inline int
 ct_is_shared(PyObject *o)
 {
 #if CT_LAYOUT_VERSION >= 0x030C
-    if (_Py_IsImmortal(o)) {
+    if (ct_is_immortal(o)) {
         return 1;
     }
     if (PyUnicode_CheckExact(o)) {

@@ -123,6 +123,19 @@ typedef struct {
 /* ct_flat_size, also filling *parts. */
 Py_ssize_t ct_flat_size_parts(ct_sizer *s, PyObject *obj, ct_flat_parts *parts);
 
+/* Before the first size of the process (sizer_check.c): checks the layout
+ * table against the running interpreter once, distrusting the kinds whose
+ * probes disagree, and warns once when some or all sizes are estimates.
+ * 0, or -1 with an exception set (a warning turned into an error). */
+int ct_sizer_ready(const ct_sizer_refs *refs);
+
+/* The layout check's findings as a dict (checked, judged and unjudged
+ * blocks per kind, distrusted kinds with their first disagreement).  With
+ * rerun, the check runs again first (tests), `corrupt_kind` (a CT_KIND_*,
+ * or -1) having its expected sizes put 8 bytes off to force a mismatch.
+ * New reference, or NULL with an exception set. */
+PyObject *ct_sizer_check_report(const ct_sizer_refs *refs, int rerun, int corrupt_kind);
+
 /* Bytes the sizer itself holds (sets and stack). */
 size_t ct_sizer_footprint(const ct_sizer *s);
 

@@ -5,6 +5,8 @@
 #include "sizer.h"
 #include "layout.h"
 
+#include <string.h>
+
 typedef struct {
     PyObject_HEAD
     ct_sizer s;
@@ -35,7 +37,7 @@ Sizer_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
         return NULL;
     }
     ct_state *st = (ct_state *)PyType_GetModuleState(type);
-    if (st == NULL || ct_layout_warn_once() < 0) {
+    if (st == NULL || ct_sizer_ready(&st->sizer_refs) < 0) {
         Py_DECREF(self);
         return NULL;
     }
@@ -322,7 +324,39 @@ core_force_layout_estimate(PyObject *Py_UNUSED(module), PyObject *arg)
     Py_RETURN_NONE;
 }
 
+/* layout_check(rerun=False, corrupt=None) -> dict: the first-use layout
+ * check's findings; rerun and corrupt (a kind's name) are for tests. */
+static PyObject *
+core_layout_check(PyObject *module, PyObject *args, PyObject *kwds)
+{
+    static char *kwlist[] = {"rerun", "corrupt", NULL};
+    int rerun = 0;
+    const char *corrupt = NULL;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "|pz:layout_check", kwlist,
+                                     &rerun, &corrupt)) {
+        return NULL;
+    }
+    int kind = -1;
+    if (corrupt != NULL) {
+        for (int k = 0; k < CT_KIND_COUNT; k++) {
+            if (strcmp(corrupt, ct_layout_kind_names[k]) == 0) {
+                kind = k;
+            }
+        }
+        if (kind < 0) {
+            PyErr_Format(PyExc_ValueError, "layout_check: no layout kind named '%s'",
+                         corrupt);
+            return NULL;
+        }
+    }
+    return ct_sizer_check_report(&ct_get_state(module)->sizer_refs, rerun, kind);
+}
+
 PyMethodDef ct_sizer_functions[] = {
+    {"layout_check", (PyCFunction)(void (*)(void))core_layout_check,
+     METH_VARARGS | METH_KEYWORDS,
+     "layout_check(rerun=False, corrupt=None) -> dict: what the first-use check "
+     "of the layout table against this interpreter found (corrupt: tests only)."},
     {"layout_info", (PyCFunction)core_layout_info, METH_NOARGS,
      "layout_info() -> (known, (major, minor) newest known, estimate)."},
     {"_force_layout_estimate", (PyCFunction)core_force_layout_estimate, METH_O,

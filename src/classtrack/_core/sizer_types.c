@@ -23,15 +23,12 @@
  * __getattr__, __getattribute__ and proxies cannot interfere.
  */
 #include "sizer_internal.h"
+#include "compat.h"
 #include "layout.h"
 
 #include <stddef.h>
 #include <frameobject.h>
 
-#if CT_LAYOUT_KNOWN && PY_VERSION_HEX >= 0x030D0000
-/* Exported by CPython but declared in an internal header on 3.13. */
-PyAPI_FUNC(Py_ssize_t) _PyDict_SizeOf(PyDictObject *);
-#endif
 
 #define CT_SANE_SIZE_LIMIT ((Py_ssize_t)1 << 48)
 
@@ -147,7 +144,7 @@ call_c_sizeof(PyCFunction fn, PyObject *o)
 Py_ssize_t
 ct_leaf_size(PyObject *o)
 {
-    if (CT_ESTIMATE()) {
+    if (CT_ESTIMATE_FOR(o)) {
         return -1;
     }
     PyTypeObject *tp = Py_TYPE(o);
@@ -326,9 +323,10 @@ flat_size(ct_sizer *s, PyObject *o, ct_flat_parts *parts)
 {
     PyTypeObject *tp = Py_TYPE(o);
     Py_ssize_t v;
+    const int estimate = CT_ESTIMATE_FOR(o);
 
     /* 1. exact built-ins, computed from their fields */
-    if (!CT_ESTIMATE()) {
+    if (!estimate) {
         if (tp == &PyUnicode_Type) {
             v = str_flat(o);
             if (v >= 0) {
@@ -399,7 +397,7 @@ flat_size(ct_sizer *s, PyObject *o, ct_flat_parts *parts)
     const char *how = exact ? "layout" : "layout-min";
     PyObject *descr = _PyType_Lookup(tp, s->refs->str_sizeof);   /* borrowed */
     if (descr == NULL || (descr == s->refs->object_sizeof
-                          && !(CT_ESTIMATE() && object_sizeof_is_sound(tp)))) {
+                          && !(estimate && object_sizeof_is_sound(tp)))) {
         /* No __sizeof__ of the type's own: the layout decides.  A C type
          * with items then has its count in ob_size (what object.__sizeof__
          * and sys.getsizeof assume), if the count is plausible. */
@@ -440,7 +438,7 @@ flat_size(ct_sizer *s, PyObject *o, ct_flat_parts *parts)
         Py_ssize_t keys = v - PyType_Type.tp_basicsize;
         v = keys > 0 ? (Py_ssize_t)body + keys : (Py_ssize_t)body;
     }
-    else if (v >= 0 && !CT_ESTIMATE() && PyUnicode_Check(o)
+    else if (v >= 0 && !estimate && PyUnicode_Check(o)
              && is_sizeof_of(s, descr, &PyUnicode_Type)) {
         /* str.__sizeof__ has no pre-header of a subclass in mind */
         v = (Py_ssize_t)str_parts(o, parts, pre, inline_values, how);
@@ -457,7 +455,7 @@ flat_size(ct_sizer *s, PyObject *o, ct_flat_parts *parts)
         if (PyDict_Check(o)) {
             v += ct_split_values_correction(o);
         }
-        if ((v < (Py_ssize_t)body && !CT_ESTIMATE()) || v >= CT_SANE_SIZE_LIMIT) {
+        if ((v < (Py_ssize_t)body && !estimate) || v >= CT_SANE_SIZE_LIMIT) {
             v = -2;     /* (an estimate has no layout to hold it to) */
         }
     }
@@ -465,7 +463,7 @@ flat_size(ct_sizer *s, PyObject *o, ct_flat_parts *parts)
         v = (Py_ssize_t)body;
         how = exact ? "layout" : (how[0] == 'o' ? how : "layout-min");
     }
-    else if (CT_ESTIMATE()) {
+    else if (estimate) {
         how = "estimate";
     }
     if (parts != NULL) {

@@ -146,7 +146,7 @@ ct_tracker_snapshot(ct_tracker *t, double *timestamp, Py_ssize_t *tracked_total,
     }
     t->snapshotting = 1;
     ct_sizer_init(&s, t->sizer_refs);
-    if (ct_layout_warn_once() < 0) {
+    if (ct_sizer_ready(t->sizer_refs) < 0) {
         goto done;
     }
 
