@@ -12,14 +12,14 @@ import os
 import sys
 import sysconfig
 
-from setuptools import Extension, setup
-
 if sysconfig.get_config_var("Py_GIL_DISABLED"):
     # compat.h refuses it too, at compile time
     sys.exit("classtrack cannot be installed on a free-threaded CPython "
              "(built with Py_GIL_DISABLED): its allocator hook and object "
              "layouts assume the GIL and were never tested without it; use a "
              "default (GIL) build of CPython.")
+
+from setuptools import Extension, setup  # noqa: E402
 
 cflags = ["-Wall", "-Wextra"]
 if os.environ.get("CLASSTRACK_WERROR") == "1":

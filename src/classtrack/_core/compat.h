@@ -15,6 +15,9 @@
  *                                slow for the sizer's hot path)
  *   _PyDict_SizeOf               exported, declared only in an   declared in dictobject.h
  *                                internal header from 3.13         (3.9-3.12)
+ *   ct_any_dict_check            PyAnyDict_Check (3.15: dict or  PyDict_Check (no
+ *                                frozendict, which is not a        frozendict)
+ *                                dict subclass)
  *
  * Not used, because they are gone or going: PyWeakref_GetObject and
  * PyWeakref_GET_OBJECT (deprecated 3.13, removed 3.15; classtrack reads no
@@ -70,6 +73,18 @@ ct_is_immortal(PyObject *o)
 #if PY_VERSION_HEX >= 0x030D0000
 PyAPI_FUNC(Py_ssize_t) _PyDict_SizeOf(PyDictObject *);
 #endif
+
+/* 1 for a dict, a dict subclass or (3.15+) a frozendict: the mappings
+ * PyDict_Next walks. */
+static inline int
+ct_any_dict_check(PyObject *o)
+{
+#ifdef PyAnyDict_Check
+    return PyAnyDict_Check(o);
+#else
+    return PyDict_Check(o);
+#endif
+}
 
 /* getattr with an interned name.  PyObject_GetAttrString makes a new str
  * each call, which CPython's type method cache then keeps alive: a slow

@@ -293,7 +293,7 @@ gather_node(ct_graph *g, uint32_t id, const excl_set *x, gather *c)
     if (Py_TYPE(o)->tp_traverse(o, visit_gather, c) != 0 || c->failed) {
         return -1;
     }
-    if (PyDict_Check(o) && PyDict_GET_SIZE(o) > 0) {
+    if (ct_any_dict_check(o) && PyDict_GET_SIZE(o) > 0) {
         /* dict_traverse skips the keys of tables whose keys are all str
          * (and reports them all otherwise): is the first key among what
          * traverse reported? */

@@ -252,8 +252,18 @@ ct_layout_kinds_of(PyObject *o)
     PyTypeObject *tp = Py_TYPE(o);
     unsigned kinds = ct_is_gc(o) ? CT_KIND_BIT(CT_KIND_GC_HEAD) : 0;
     PyTypeObject *base = static_base(tp);
-    if (base != tp) {
-        kinds |= CT_KIND_BIT(CT_KIND_INSTANCE);
+    int structseq = structseq_dealloc_fn != NULL && tp->tp_dealloc == structseq_dealloc_fn;
+    if (base != tp && !structseq) {
+        /* a class's instances: where their attributes are kept */
+#if CT_LAYOUT_VERSION >= 0x030C
+        if (tp->tp_flags & (Py_TPFLAGS_MANAGED_DICT | Py_TPFLAGS_MANAGED_WEAKREF)) {
+#elif CT_LAYOUT_VERSION >= 0x030B
+        if (tp->tp_flags & Py_TPFLAGS_MANAGED_DICT) {
+#else
+        if (tp->tp_dictoffset != 0) {
+#endif
+            kinds |= CT_KIND_BIT(CT_KIND_INSTANCE);
+        }
         if (base == &PyTuple_Type || base == &PyLong_Type || base == &PyBytes_Type) {
             kinds |= CT_KIND_BIT(CT_KIND_VAR_SUBCLASS);
         }
@@ -271,10 +281,7 @@ ct_layout_kinds_of(PyObject *o)
         kinds |= CT_KIND_BIT(CT_KIND_LIST);
     }
     else if (base == &PyTuple_Type) {
-        kinds |= CT_KIND_BIT(CT_KIND_TUPLE);
-        if (structseq_dealloc_fn != NULL && tp->tp_dealloc == structseq_dealloc_fn) {
-            kinds |= CT_KIND_BIT(CT_KIND_STRUCTSEQ);
-        }
+        kinds |= CT_KIND_BIT(structseq ? CT_KIND_STRUCTSEQ : CT_KIND_TUPLE);
     }
     else if (base == &PyBytes_Type) {
         kinds |= CT_KIND_BIT(CT_KIND_BYTES);

@@ -269,7 +269,7 @@ ct_push_referents(ct_sizer *s, PyObject *obj, Py_ssize_t depth)
         return consider_array(s, ((PyTupleObject *)obj)->ob_item,
                               PyTuple_GET_SIZE(obj), depth);
     }
-    if (PyDict_Check(obj)) {
+    if (ct_any_dict_check(obj)) {
         Py_ssize_t pos = 0;
         PyObject *k, *v;
         while (PyDict_Next(obj, &pos, &k, &v)) {

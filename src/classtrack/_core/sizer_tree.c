@@ -407,7 +407,7 @@ children_of(ct_sizer *s, PyObject *obj, PyObject *out, Py_ssize_t *flat,
         Py_DECREF(copy);
         return r;
     }
-    if (PyDict_Check(obj)) {
+    if (ct_any_dict_check(obj)) {
         PyObject *items = PyDict_Items(obj);
         if (items == NULL) {
             return -1;
