@@ -6,6 +6,9 @@ install must never fail on a warning that a newer compiler or a newer
 CPython adds.  CLASSTRACK_SANITIZE=1 builds with AddressSanitizer and
 UndefinedBehaviorSanitizer and live assertions (-UNDEBUG), as CI does;
 CLASSTRACK_FUZZ=1 (with CC=clang) builds for coverage-guided fuzzing.
+CLASSTRACK_LAYOUT_NEWEST=3.13 (tests only) builds as if the layouts known
+stopped at that version, so the path of a CPython newer than the layouts
+can be run on a known one.
 """
 import glob
 import os
@@ -26,6 +29,13 @@ if os.environ.get("CLASSTRACK_WERROR") == "1":
     cflags.append("-Werror")
 ldflags = []
 undef = []
+macros = []
+# Tests only: pretend the layouts known stop at this version ("3.13"), to
+# build and run the path every newer CPython takes (estimates, one warning).
+newest = os.environ.get("CLASSTRACK_LAYOUT_NEWEST")
+if newest:
+    major, minor = (int(x) for x in newest.split("."))
+    macros.append(("CT_LAYOUT_NEWEST_OVERRIDE", "0x%02X%02X" % (major, minor)))
 if os.environ.get("CLASSTRACK_SANITIZE") == "1":
     cflags += ["-O1", "-g", "-fno-omit-frame-pointer",
                "-fsanitize=address,undefined", "-fno-sanitize-recover=undefined"]
@@ -50,6 +60,7 @@ setup(
             extra_compile_args=cflags,
             extra_link_args=ldflags,
             undef_macros=undef,
+            define_macros=macros,
         )
     ],
 )

@@ -23,9 +23,19 @@ def _blocks():
     return sys.getallocatedblocks()
 
 
+# CPython 3.14's debug build counts one reference more for every instance
+# of an extension's heap type that is created and destroyed: a 10-line
+# extension type with tp_alloc/tp_free and Py_DECREF(type) in its dealloc
+# shows +1 per instance in sys.gettotalrefcount() while its type's refcount
+# and the block count stay flat (the stdlib's own heap types, built as core
+# modules, do not).  There the total says nothing about us, and only the
+# block count is checked; the 3.11 debug pass still checks both.
+REFS_RELIABLE = sys.version_info < (3, 14)
+
+
 def _counts():
     gc.collect()
-    refs = sys.gettotalrefcount() if hasattr(sys, "gettotalrefcount") else 0
+    refs = sys.gettotalrefcount() if hasattr(sys, "gettotalrefcount") and REFS_RELIABLE else 0
     return _blocks(), refs
 
 

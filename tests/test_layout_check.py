@@ -138,7 +138,9 @@ def test_free_threaded_build_is_refused_at_install():
         "real = sysconfig.get_config_var\n"
         "sysconfig.get_config_var = lambda n: 1 if n == 'Py_GIL_DISABLED' else real(n)\n"
         "sys.argv = ['setup.py', '--name']\n"
-        "exec(compile(open('setup.py').read(), 'setup.py', 'exec'))\n")
+        "with open('setup.py') as f:\n"
+        "    source = f.read()\n"
+        "exec(compile(source, 'setup.py', 'exec'))\n")
     proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True,
                           text=True, timeout=120)
     assert proc.returncode != 0

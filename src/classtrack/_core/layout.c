@@ -1,4 +1,4 @@
-/* layout.c - CPython object layouts, 3.9 to 3.13.  See layout.h.
+/* layout.c - CPython object layouts, 3.9 to 3.15.  See layout.h.
  *
  * Where CPython keeps instance attributes:
  *   3.9, 3.10  a dict object at tp_dictoffset (a split-table dict that shares

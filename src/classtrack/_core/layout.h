@@ -1,6 +1,6 @@
 /* layout.h - what classtrack knows about CPython's object memory layout.
  *
- * Everything that differs between CPython 3.9 and 3.13 in how an object's
+ * Everything that differs between CPython 3.9 and 3.15 in how an object's
  * memory is laid out lives behind these functions: the pre-header (GC head,
  * managed dict and weakref words), where instance attributes are stored
  * (a separate dict; a values array; values inline in the object), and which
@@ -28,7 +28,12 @@
  * field is read at a guessed offset.  Adding a version is one reviewed step:
  * check every `CT_LAYOUT_VERSION` test in layout.c and sizer_types.c against
  * that version's headers, run tests/oracle on it, then raise this number. */
+#ifdef CT_LAYOUT_NEWEST_OVERRIDE
+/* a test build (setup.py, CLASSTRACK_LAYOUT_NEWEST) pretending to know less */
+#define CT_LAYOUT_NEWEST CT_LAYOUT_NEWEST_OVERRIDE
+#else
 #define CT_LAYOUT_NEWEST 0x030F
+#endif
 
 #if (PY_VERSION_HEX >> 16) <= CT_LAYOUT_NEWEST
 #define CT_LAYOUT_KNOWN 1
@@ -95,7 +100,7 @@ int ct_layout_warn_once(void);
  * (0; no effect on an unknown version).  Re-arms the one warning. */
 void ct_layout_force_estimate(int on);
 
-/* sizeof(PyGC_Head): two words in every supported version (3.9-3.13,
+/* sizeof(PyGC_Head): two words in every supported version (3.9-3.15,
  * default and debug builds); the struct itself is internal from 3.9. */
 #define CT_GC_HEAD_SIZE (2 * sizeof(void *))
 
