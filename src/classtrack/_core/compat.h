@@ -74,6 +74,11 @@ ct_is_immortal(PyObject *o)
 PyAPI_FUNC(Py_ssize_t) _PyDict_SizeOf(PyDictObject *);
 #endif
 
+/* 1 from 3.14, whose interpreter pushes borrowed references on the stack
+ * (LOAD_FAST_BORROW): a frame's traverse can report an object its own
+ * local holds twice, so a refcount of 1 no longer means one edge. */
+#define CT_STACK_BORROWS (PY_VERSION_HEX >= 0x030E0000)
+
 /* 1 for a dict, a dict subclass or (3.15+) a frozendict: the mappings
  * PyDict_Next walks. */
 static inline int

@@ -343,6 +343,11 @@ fold(ct_graph *g, uint32_t holder, PyObject *leaf)
         g->folded = f;
         g->foldcap = cap;
     }
+#if CT_STACK_BORROWS
+    if (ct_ptrset_add(&g->folded_set, leaf) < 0) {
+        return -1;
+    }
+#endif
     g->folded[g->nfolded].holder = holder;
     g->folded[g->nfolded].leaf = Py_NewRef(leaf);
     g->nfolded++;
@@ -383,6 +388,17 @@ expand_all(ct_graph *g, const excl_set *x)
                 }
                 continue;
             }
+#if CT_STACK_BORROWS
+            /* The leaf had one reference, and fold() took ours: any other
+             * edge to it is a borrowed stack slot (3.14+'s
+             * LOAD_FAST_BORROW of the holder's own local), which keeps
+             * nothing alive.  Without this it became a node held "from
+             * outside" and why_alive lost its holder. */
+            if (Py_REFCNT(ref) == 2 && g->folded_set.used != 0
+                && ct_ptrset_contains(&g->folded_set, ref) && !ct_is_gc(ref)) {
+                continue;
+            }
+#endif
             c.p[keep++] = c.p[k];
         }
         for (size_t k = 0; k < keep; k++) {
@@ -529,6 +545,7 @@ ct_graph_free(ct_graph *g)
         Py_DECREF(g->folded[k].leaf);
     }
     free(g->folded);
+    ct_ptrset_clear(&g->folded_set);
     free(g->nodes);
     free(g->map);
     free(g->edges);

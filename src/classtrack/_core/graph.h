@@ -6,6 +6,8 @@
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 
+#include "ptrset.h"
+
 #include "sizer.h"
 
 struct ct_graph_slot {
@@ -41,6 +43,7 @@ typedef struct {
     size_t nreach;
     struct ct_graph_fold *folded;   /* leaves folded into their one holder */
     size_t nfolded, foldcap;
+    ct_ptrset folded_set;   /* the folded leaves (3.14+: see CT_STACK_BORROWS) */
     size_t nowned;          /* leaves nlisted+1 .. nlisted+nowned hold our reference */
 } ct_graph;
 
