@@ -53,6 +53,21 @@ def oracle_report(tmp_path_factory):
         return json.load(f)
 
 
+@pytest.fixture(scope="module")
+def real_programs_report(tmp_path_factory):
+    pytest.importorskip("sphinx")
+    pytest.importorskip("pyflakes")
+    shimdir = build_shim.build(str(tmp_path_factory.mktemp("shim")))
+    work = tmp_path_factory.mktemp("real")
+    report = str(work / "report.json")
+    proc = subprocess.run([sys.executable, os.path.join(ORACLE, "real_programs.py"), shimdir,
+                           report, str(work)],
+                          cwd=ORACLE, env=_env(), capture_output=True, text=True, timeout=900)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    with open(report) as f:
+        return json.load(f)
+
+
 def _disagreements(report):
     out = []
     for name, rec in report["types"].items():
@@ -77,6 +92,17 @@ def test_oracle_heap_is_big_and_real(oracle_report):
                  "oracle_session.MyTuple", "oracle_session.MyInt", "_asyncio.Task",
                  "traceback", "cell"):
         assert oracle_report["types"].get(must, {}).get("checked", 0) > 0, must
+
+
+def test_real_programs_heap_has_no_disagreement(real_programs_report):
+    """sphinx-build and pyflakes, objects nobody here picked, every one
+    checked against the allocator."""
+    totals = real_programs_report["totals"]
+    assert real_programs_report["extra"]["sphinx_docs"] == 1
+    assert real_programs_report["extra"]["pyflakes_files"] > 20
+    assert totals["objects"] > 300_000 and totals["types"] > 500
+    assert totals["checked"] > 0.8 * totals["objects"]
+    assert _disagreements(real_programs_report) == []
 
 
 def test_oracle_finds_no_disagreement(oracle_report):
