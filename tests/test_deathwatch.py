@@ -4,7 +4,10 @@ Every test checks a death the watch must not miss (a missed death would
 leave a record pointing at freed memory: wrong counts, then a crash when
 a snapshot sizes it) or a case where the watch must step aside.
 """
+import collections
+import copy
 import gc
+import pickle
 import subprocess
 import sys
 import textwrap
@@ -112,6 +115,53 @@ def test_subclasses_of_builtins(tracker, base):
     tobj = tracker.objects[id(o)]
     del o
     assert tobj.death is not None
+
+
+_BUILTIN_BASES = [dict, list, set, frozenset, Exception, bytearray, str, object,
+                  collections.defaultdict]
+
+
+@pytest.mark.parametrize("base", _BUILTIN_BASES, ids=lambda b: b.__name__)
+def test_subclasses_of_builtins_every_creation_path(tracker, base):
+    # 3.14's set/frozenset and 3.15's dict constructors allocate without
+    # the class's tp_alloc: every path must still register, exactly once
+    cls = type("Sub" + base.__name__, (base,), {"__module__": __name__})
+    globals()[cls.__name__] = cls      # picklable by reference
+    try:
+        sub = type("Subsub" + base.__name__, (cls,), {})
+        tracker.track_class(cls)
+        made = [cls(), cls.__new__(cls), copy.copy(cls()), copy.deepcopy(cls()), sub()]
+        made += [pickle.loads(pickle.dumps(cls(), proto)) for proto in (0, 2, 5)]
+        missed = [i for i, o in enumerate(made) if id(o) not in tracker.objects]
+        assert missed == [], "creation paths not tracked: %r" % missed
+        # the temporaries of copy/deepcopy/pickle are records too, once each
+        assert len(tracker._engine) == len(made) + 5
+        assert tracker._engine.alive == len(made)
+        tobjs = [tracker.objects[id(o)] for o in made]
+        del made
+        gc.collect()
+        assert all(t.death is not None for t in tobjs)
+        assert tracker._engine.alive == 0
+    finally:
+        del globals()[cls.__name__]
+
+
+def test_set_subclass_tracked_again_after_tracemalloc_stops(tracker):
+    # 3.14+: set subclasses are registered by a reference tracer, which
+    # tracemalloc.start() replaces and tracemalloc.stop() clears; the next
+    # snapshot (or lookup) puts it back
+    import tracemalloc
+    cls = type("SubsetTM", (set,), {})
+    tracker.track_class(cls, keep=True)
+    tracemalloc.start()
+    try:
+        during = cls()
+    finally:
+        tracemalloc.stop()
+    tracker.create_snapshot()
+    after = cls()
+    assert id(after) in tracker.objects
+    del during
 
 
 def test_two_trackers_both_see_the_death(tracker):

@@ -25,6 +25,8 @@ typedef struct {
     size_t nowners;
     ct_tracker *fast;       /* borrowed (an owner) or NULL: see refresh_fast */
     uint32_t fast_name_res; /* its name << 8 | resolution */
+    int bypass;             /* creation_bypasses_alloc(type): the reference
+                               tracer registers its instances too */
 } ct_hook_entry;
 
 static ct_hook_entry *hook_entries;
@@ -36,6 +38,7 @@ static PyObject *class_watcher;     /* strong or NULL: called with each new clas
 static uint64_t hook_epoch;         /* bumped by every change of hook_entries */
 
 static PyObject *ct_hook_alloc(PyTypeObject *type, Py_ssize_t nitems);
+static void reftracer_update(void);
 
 /* hook_index: open-addressing table of entry number + 1 (0 = empty),
  * keyed by the type's address, so that finding an entry costs the same
@@ -131,10 +134,10 @@ entry_for_alloc(PyTypeObject *type)
 }
 
 /* Register a fresh obj with every owner of its class: the general path
- * (any settings, several owners).  Returns obj, or NULL with an exception
- * (obj released). */
-static PyObject * __attribute__((noinline))
-track_general(PyTypeObject *type, PyObject *obj, Py_ssize_t presize)
+ * (any settings, several owners).  0, or -1 with an exception (obj is
+ * left alone). */
+static int
+track_owners(PyTypeObject *type, PyObject *obj, Py_ssize_t presize)
 {
     for (size_t i = 0;; i++) {
         ct_hook_entry *e = entry_for_alloc(type);
@@ -150,9 +153,20 @@ track_general(PyTypeObject *type, PyObject *obj, Py_ssize_t presize)
                                         o.keep, o.trace, i == 0, presize, &is_new);
         Py_DECREF(o.tracker);
         if (r < 0) {
-            Py_DECREF(obj);
-            return NULL;
+            return -1;
         }
+    }
+    return 0;
+}
+
+/* track_owners for ct_hook_alloc: returns obj, or NULL with an exception
+ * (obj released). */
+static PyObject * __attribute__((noinline))
+track_general(PyTypeObject *type, PyObject *obj, Py_ssize_t presize)
+{
+    if (track_owners(type, obj, presize) < 0) {
+        Py_DECREF(obj);
+        return NULL;
     }
     return obj;
 }
@@ -170,23 +184,32 @@ refresh_fast(ct_hook_entry *e)
     }
 }
 
+/* The last object the reference tracer registered (see below), so that
+ * ct_hook_alloc does not register it twice when the tracer saw it being
+ * made inside the original tp_alloc. */
+static PyObject *tracer_last;
+
 static PyObject *
 ct_hook_alloc(PyTypeObject *type, Py_ssize_t nitems)
 {
     ct_hook_entry *e = entry_for_alloc(type);
+    tracer_last = NULL;
     if (e == NULL || e->type != type || e->fast == NULL) {
         /* an unhooked subclass that inherited the hook, or the general
          * settings: the entry's cached answers hold for its own type only */
         Py_ssize_t presize = e != NULL && e->type == type ? e->presize : -2;
         PyObject *obj = (e != NULL ? e->orig : PyType_GenericAlloc)(type, nitems);
+        if (obj != NULL && obj == tracer_last) {
+            return obj;     /* registered by the reference tracer */
+        }
         return obj == NULL ? NULL : track_general(type, obj, presize);
     }
     Py_ssize_t presize = e->presize;
     uint64_t epoch = hook_epoch;
     /* may run the collector, finalizers, any code: e may dangle after */
     PyObject *obj = e->orig(type, nitems);
-    if (obj == NULL) {
-        return NULL;
+    if (obj == NULL || obj == tracer_last) {
+        return obj;
     }
     /* The common case, inline and without any call that can allocate:
      * e is still valid (epoch), the watch follows obj, and its class is
@@ -201,6 +224,161 @@ ct_hook_alloc(PyTypeObject *type, Py_ssize_t nitems)
         }
     }
     return track_general(type, obj, presize);
+}
+
+/* -- creation that bypasses tp_alloc: the reference tracer ---------------
+ *
+ * CPython 3.14's set and frozenset constructors (make_new_set) and 3.15's
+ * dict constructor allocate with _PyType_AllocNoTrack(type, 0) directly,
+ * not through type->tp_alloc, so that the collector never sees a
+ * half-built object: for their subclasses the tp_alloc hook is never
+ * called, on any creation path (call, cls.__new__(cls), copy, pickle).
+ * Those built-ins are recognised by their own tp_alloc, which is
+ * _PyType_AllocNoTrack (3.14: dict, set, frozenset; 3.15 also
+ * frozendict), found on the class's nearest static base.
+ *
+ * Every object passes _Py_NewReference, which calls the reference tracer
+ * (PyRefTracer, 3.13+; needed and used from 3.14) with PyRefTracer_CREATE
+ * once the object has its type and a reference count of 1 (its memory
+ * zeroed, not yet GC tracked).  While a hooked class has such a base, ct_reftracer is
+ * installed (chaining to any tracer that was there) and registers the
+ * instances of hooked classes whose creation may bypass tp_alloc, exactly
+ * as ct_hook_alloc would.  ct_hook_alloc skips an object the tracer has
+ * just registered (tracer_last), so a path that does use tp_alloc (3.14's
+ * dict) registers it once.
+ *
+ * Hazard: tracemalloc.start() replaces the tracer with its own and
+ * tracemalloc.stop() clears it.  ct_hook_reftracer_check (every hook
+ * change, every snapshot) re-installs ours on top, chaining to whatever
+ * is there; objects made while it was away are not tracked. */
+#if PY_VERSION_HEX >= 0x030E0000
+/* 3.14+: PyRefTracer is 3.13's, but _PyType_AllocNoTrack is exported (and
+ * bypassed by built-in constructors) only from 3.14 */
+#define CT_HAVE_REFTRACER 1
+PyAPI_FUNC(PyObject *) _PyType_AllocNoTrack(PyTypeObject *type, Py_ssize_t nitems);
+
+static size_t n_bypass;             /* entries with bypass set */
+static int reftracer_installed;     /* ours is (or was last seen) installed */
+static PyRefTracer prev_tracer;     /* the tracer ours chains to */
+static void *prev_tracer_data;
+/* The tracer is process-wide: interpreters with their own GIL create
+ * objects through it concurrently.  Only the interpreter that installed
+ * it (whose GIL guards the hook table) is looked at. */
+static PyInterpreterState *tracer_interp;
+
+static int
+creation_bypasses_alloc(PyTypeObject *type)
+{
+    PyTypeObject *b = type;
+    while (b != NULL && (b->tp_flags & Py_TPFLAGS_HEAPTYPE)) {
+        b = b->tp_base;
+    }
+    return b != NULL && b->tp_alloc == _PyType_AllocNoTrack;
+}
+
+static void __attribute__((noinline))
+tracer_register(PyTypeObject *type, PyObject *obj)
+{
+    ct_hook_entry *e = entry_for_alloc(type);
+    if (e == NULL || !e->bypass) {
+        return;
+    }
+    Py_ssize_t presize = e->type == type ? e->presize : -2;
+    if (e->type == type && e->fast != NULL) {
+        ct_tracker *t = e->fast;
+        void *block = ct_deathwatch_covers_known(obj, presize);
+        if (block != NULL && t->name_types != NULL
+            && PyList_GET_ITEM(t->name_types, e->fast_name_res >> 8) == (PyObject *)type
+            && ct_registry_add_fresh(&t->reg, obj, block, e->fast_name_res, e->per_page)) {
+            tracer_last = obj;
+            return;
+        }
+    }
+    /* the general path allocates (names, weak references, traces): the
+     * tracer must leave any exception in flight as it found it, and cannot
+     * fail the allocation */
+    PyObject *exc = PyErr_GetRaisedException();
+    if (track_owners(type, obj, presize) < 0) {
+        PyErr_WriteUnraisable((PyObject *)type);
+    }
+    PyErr_SetRaisedException(exc);
+    tracer_last = obj;
+}
+
+static int
+ct_reftracer(PyObject *obj, PyRefTracerEvent event, void *Py_UNUSED(data))
+{
+    if (event == PyRefTracer_CREATE && n_bypass > 0) {
+        PyThreadState *ts = ct_thread_state_unchecked();
+        if (ts == NULL || ts->interp != tracer_interp) {
+            goto chain;
+        }
+        PyTypeObject *type = Py_TYPE(obj);
+        if ((type->tp_flags & Py_TPFLAGS_HEAPTYPE) && creation_bypasses_alloc(type)) {
+            tracer_register(type, obj);
+        }
+    }
+chain:
+    return prev_tracer != NULL ? prev_tracer(obj, event, prev_tracer_data) : 0;
+}
+
+/* Installs ct_reftracer while some entry bypasses tp_alloc, removes it
+ * (restoring what it chained to) when none does. */
+static void
+reftracer_update(void)
+{
+    void *data = NULL;
+    PyRefTracer cur = PyRefTracer_GetTracer(&data);
+    if (n_bypass > 0) {
+        if (cur != ct_reftracer) {
+            tracer_interp = PyInterpreterState_Get();
+            prev_tracer = cur;
+            prev_tracer_data = data;
+            if (PyRefTracer_SetTracer(ct_reftracer, NULL) < 0) {
+                PyErr_Clear();
+                return;
+            }
+        }
+        reftracer_installed = 1;
+    }
+    else if (reftracer_installed) {
+        if (cur == ct_reftracer) {
+            /* only if ours is on top: a tracer installed after ours keeps
+             * its own state, and ours stays inert (n_bypass == 0) */
+            if (PyRefTracer_SetTracer(prev_tracer, prev_tracer_data) < 0) {
+                PyErr_Clear();
+                return;
+            }
+            prev_tracer = NULL;
+            prev_tracer_data = NULL;
+        }
+        reftracer_installed = 0;
+    }
+}
+
+static void
+entry_set_bypass(ct_hook_entry *e)
+{
+    e->bypass = creation_bypasses_alloc(e->type);
+    n_bypass += e->bypass != 0;
+}
+
+static void
+entry_clear_bypass(ct_hook_entry *e)
+{
+    n_bypass -= e->bypass != 0;
+    e->bypass = 0;
+}
+#else
+static void reftracer_update(void) {}
+static void entry_set_bypass(ct_hook_entry *e) { e->bypass = 0; }
+static void entry_clear_bypass(ct_hook_entry *e) { (void)e; }
+#endif
+
+void
+ct_hook_reftracer_check(void)
+{
+    reftracer_update();
 }
 
 allocfunc
@@ -404,6 +582,7 @@ ct_hook_install(PyTypeObject *type, ct_tracker *tracker, uint32_t name,
         e->owners = NULL;
         e->nowners = 0;
         e->fast = NULL;
+        e->bypass = 0;
         if (type->tp_alloc == ct_hook_alloc) {
             /* inherited from a hooked base: chain to that base's original */
             ct_hook_entry *base = NULL;
@@ -429,6 +608,8 @@ ct_hook_install(PyTypeObject *type, ct_tracker *tracker, uint32_t name,
         e->presize = ct_deathwatch_type_presize(type);
         e->per_page = ct_deathwatch_per_page(type, e->presize);
         refresh_fast(e);
+        entry_set_bypass(e);
+        reftracer_update();
     }
     hook_epoch++;
     for (size_t i = 0; i < e->nowners; i++) {
@@ -460,13 +641,19 @@ drop_entry_if_unowned(ct_hook_entry *e)
     }
     PyTypeObject *type = e->type;
     if (type->tp_alloc != ct_hook_alloc) {
-        return;     /* someone replaced our slot: keep chaining forever */
+        /* someone replaced our slot: keep chaining forever (the entry
+         * registers nothing without owners) */
+        entry_clear_bypass(e);
+        reftracer_update();
+        return;
     }
     type->tp_alloc = e->orig;
     PyMem_Free(e->owners);
+    entry_clear_bypass(e);
     hook_epoch++;
     *e = hook_entries[--n_entries];
     index_rebuild();
+    reftracer_update();
     /* after the table is consistent: 3.12+ type watchers may run code */
     PyType_Modified(type);
     maybe_remove_build_class_wrapper();

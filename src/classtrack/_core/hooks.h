@@ -8,6 +8,12 @@
  * whose __init__ never calls the base's.  Nothing visible from Python
  * changes: no attribute of the class, no __init__ wrapper.
  *
+ * Except for subclasses of a few built-ins whose constructors allocate
+ * with _PyType_AllocNoTrack directly (3.14+: set, frozenset; 3.15+: dict,
+ * frozendict): their instances are registered from a reference tracer
+ * (PyRefTracer_CREATE), installed only while such a class is hooked (see
+ * hooks.c, "creation that bypasses tp_alloc").
+ *
  * Subclasses created later get tp_alloc = PyType_GenericAlloc from
  * type_new, so builtins.__build_class__ is wrapped (in C, no extra
  * frame) while any class is hooked: a class statement that creates a
@@ -52,6 +58,11 @@ PyObject *ct_hook_types_of(ct_tracker *tracker);
 /* The tp_alloc the hook of `type` (or of its hooked ancestor) calls, or
  * NULL when type's tp_alloc is not the hook. */
 allocfunc ct_hook_original_alloc(PyTypeObject *type);
+
+/* Re-installs the reference tracer that catches the creations of classes
+ * whose constructors bypass tp_alloc (3.14+ set/frozenset, 3.15 dict
+ * subclasses) if something (tracemalloc) replaced or removed it. */
+void ct_hook_reftracer_check(void);
 
 /* Module functions: builtins.__build_class__ wrapper management. */
 extern PyMethodDef ct_hook_functions[];

@@ -185,6 +185,7 @@ Tracker_track(ct_tracker *t, PyObject *args)
 static PyObject *
 Tracker_find(ct_tracker *t, PyObject *obj)
 {
+    ct_hook_reftracer_check();
     if (ct_deathwatch_check() < 0) {
         return NULL;
     }
@@ -274,6 +275,7 @@ Tracker_hooked(ct_tracker *t, PyObject *Py_UNUSED(ignored))
 static PyObject *
 Tracker_snapshot(ct_tracker *t, PyObject *Py_UNUSED(ignored))
 {
+    ct_hook_reftracer_check();
     double ts;
     Py_ssize_t total, overhead;
     if (ct_tracker_snapshot(t, &ts, &total, &overhead) < 0) {
