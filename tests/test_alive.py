@@ -167,6 +167,25 @@ def test_path_starts_at_the_local_of_a_running_function():
                    for p in paths), paths
 
 
+def _handle_with_a_closure(req):
+    box = [req]
+
+    def later():
+        return box          # box is a cell variable of this frame
+
+    return classtrack.why_alive(req, limit=3), later
+
+
+def test_path_starts_at_the_cell_variable_of_a_running_function():
+    paths, _ = _handle_with_a_closure(Obj())
+    paths = [str(p) for p in paths]
+    if sys.version_info[:2] == (3, 11):
+        assert any(p.startswith("held from C") and "cell -> list[0]" in p for p in paths), paths
+    else:
+        assert any(p.startswith("thread MainThread frame _handle_with_a_closure() local 'box' "
+                                "(cell) -> list[0] -> ") for p in paths), paths
+
+
 def test_bad_limit():
     with pytest.raises(ValueError, match="limit"):
         classtrack.why_alive(object(), limit=0)

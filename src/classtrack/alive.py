@@ -173,17 +173,21 @@ def _node(obj: Any) -> str:
     return type(obj).__name__ if type(obj).__module__ == "builtins" else _qualname(type(obj))
 
 
-def _thread_frames(want_locals: bool) -> Tuple[Dict[int, str], Dict[int, str]]:
+def _thread_frames(want_locals: bool
+                   ) -> Tuple[Dict[int, str], Dict[int, str], Dict[int, str]]:
     """One walk over every thread's running frames: the thread name of each
     frame (by id), and with want_locals the label ``thread T frame f()
     local 'name'`` of each value a running function (not ours) holds in a
-    local (by id, innermost frame first).  The locals are read in place
+    local (by id, innermost frame first), and the same for the values of
+    its cell and free variables (a path from such a local starts at the
+    cell, which the frame holds).  The locals are read in place
     (frame.f_locals would materialise them before 3.13); 3.11 has no way
-    to, so there the second map is empty."""
+    to, so there the maps of locals are empty."""
     import threading
     names = {t.ident: t.name for t in threading.enumerate()}
     frames: Dict[int, str] = {}
     locals_: Dict[int, str] = {}
+    cells: Dict[int, str] = {}
     want_locals = want_locals and sys.version_info[:2] != (3, 11)
     current = sys._current_frames()
     for ident, frame in current.items():
@@ -193,17 +197,20 @@ def _thread_frames(want_locals: bool) -> Tuple[Dict[int, str], Dict[int, str]]:
             frames[id(f)] = thread
             if want_locals and f.f_globals is not globals():
                 code = f.f_code
+                celled = set(code.co_cellvars + code.co_freevars)
                 for name in code.co_varnames + code.co_cellvars + code.co_freevars:
                     got = _core.frame_var(f, name)
                     if got is not None:
-                        locals_.setdefault(id(got[0]), "thread %s frame %s() local %r" % (
-                            thread, code.co_name, name))
+                        label = "thread %s frame %s() local %r" % (thread, code.co_name, name)
+                        locals_.setdefault(id(got[0]), label)
+                        if name in celled:
+                            cells.setdefault(id(got[0]), label)
                     del got
             f = f.f_back
     # this frame is among them: holding it from a local is a cycle that
     # would keep the caller's frame (and its locals) alive until a collection
     del current, frame, f
-    return frames, locals_
+    return frames, locals_, cells
 
 
 def why_alive(obj: Any, limit: int = 3) -> List[Path]:
@@ -216,7 +223,8 @@ def why_alive(obj: Any, limit: int = 3) -> List[Path]:
     raw = _core.root_paths(heap, left_out, obj, limit, modules)
     del heap, left_out
     # ids stay valid: every root is alive in raw while the maps are used
-    threads, local_of = _thread_frames(any(ext > 0 for ext, _, _ in raw)) if raw else ({}, {})
+    threads, local_of, cell_of = (_thread_frames(any(ext > 0 for ext, _, _ in raw))
+                                  if raw else ({}, {}, {}))
     paths = []
     for ext, refcnt, chain in raw:
         root = chain[0]
@@ -226,7 +234,13 @@ def why_alive(obj: Any, limit: int = 3) -> List[Path]:
             label = "thread %s frame %s()" % (threads[id(root)], root.f_code.co_name)
         else:
             local = local_of.get(id(root)) if ext > 0 else None
-            if local is not None:
+            cell = None
+            if ext > 0 and isinstance(root, types.CellType) and len(chain) > 1:
+                # a running function's cell variable: its frame holds the cell
+                cell = cell_of.get(id(chain[1]))
+            if cell is not None:
+                label = "%s (cell)" % cell
+            elif local is not None:
                 label = "%s -> %s" % (local, _node(root))
             else:
                 label = "held from C (refcount %d, %d from the graph) %s" % (
