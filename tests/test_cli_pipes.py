@@ -50,9 +50,14 @@ def env(cwd, unbuffered=False):
 def read_a_little_then_close(args, cwd, stream="stdout", nbytes=100, unbuffered=False):
     """Start classtrack with `stream` on a pipe, read `nbytes` of it (0: none),
     close our end, and return (status, the other stream's text)."""
+    # bufsize=0: read(nbytes) is one read(2) of at most nbytes.  A buffered
+    # reader fills its buffer instead, and from 3.14 (io.DEFAULT_BUFFER_SIZE
+    # 128 KiB, was 8 KiB) one read can take a whole 64 KiB pipe: the table
+    # report (125 KiB) then fits in what was read plus the pipe, the writer
+    # never sees the closed pipe and exits 0.
     proc = subprocess.Popen([sys.executable, "-m", "classtrack"] + args, cwd=str(cwd),
                             env=env(cwd, unbuffered), stdin=subprocess.DEVNULL,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, bufsize=0)
     ours, other = (proc.stdout, proc.stderr) if stream == "stdout" else (proc.stderr, proc.stdout)
     if nbytes:
         got = ours.read(nbytes)
