@@ -34,7 +34,9 @@ def work(k):
     return os.getpid(), k
 
 if __name__ == "__main__":
-    ctx = multiprocessing.get_context(sys.argv[1])
+    # "default": the module's own default context, as most programs use it
+    # (forkserver on Linux from 3.14, fork before)
+    ctx = multiprocessing if sys.argv[1] == "default" else multiprocessing.get_context(sys.argv[1])
     mine = [Job(i) for i in range(1000)]
     with ctx.Pool(4) as pool:   # leaving the block terminates the workers
         done = pool.map(work, [2000] * 40, chunksize=5)
@@ -82,7 +84,9 @@ def work(args):
     time.sleep(60)              # busy when the pool is terminated
 
 if __name__ == "__main__":
-    ctx = multiprocessing.get_context(sys.argv[1])
+    # "default": the module's own default context, as most programs use it
+    # (forkserver on Linux from 3.14, fork before)
+    ctx = multiprocessing if sys.argv[1] == "default" else multiprocessing.get_context(sys.argv[1])
     marks = sys.argv[2]
     pool = ctx.Pool(2)
     pool.map_async(work, [(3000, marks), (5000, marks)], chunksize=1)
@@ -130,7 +134,7 @@ def pid_of(path):
     return int(re.search(r"\.(\d+)\.ctdump$", path).group(1))
 
 
-@pytest.mark.parametrize("method", ["fork", "spawn", "forkserver"])
+@pytest.mark.parametrize("method", ["fork", "spawn", "forkserver", "default"])
 def test_pool_workers_are_followed(tmp_path, method):
     out, dumps, proc, elapsed = run_program(tmp_path, POOL, method)
     assert elapsed < 30
@@ -179,7 +183,7 @@ def test_forked_children_write_their_own_dumps(tmp_path):
     assert one["classes"][0]["instances"] == 300 and "processes" not in one
 
 
-@pytest.mark.parametrize("method", ["fork", "spawn"])
+@pytest.mark.parametrize("method", ["fork", "spawn", "default"])
 def test_terminated_busy_workers_write_their_dumps(tmp_path, method):
     marks = tmp_path / "marks"
     marks.mkdir()
