@@ -241,30 +241,15 @@ make_instance(PyObject *cls, long i)
     return o;
 }
 
+/* A dict of n entries with str keys ("k0", "k1"...: a unicode table) or
+ * int keys (a general table). */
 static PyObject *
-make_str_dict(long i, int n)
+make_dict(long i, int n, int str_keys)
 {
     PyObject *d = PyDict_New();
     for (int k = 0; d != NULL && k < n; k++) {
-        PyObject *key = PyUnicode_FromFormat("k%d", k);
+        PyObject *key = str_keys ? PyUnicode_FromFormat("k%d", k) : PyLong_FromLong(1000 + k);
         PyObject *v = PyLong_FromLong(i + k);
-        int r = key == NULL || v == NULL ? -1 : PyDict_SetItem(d, key, v);
-        Py_XDECREF(key);
-        Py_XDECREF(v);
-        if (r < 0) {
-            Py_CLEAR(d);
-        }
-    }
-    return d;
-}
-
-static PyObject *
-make_int_dict(long i)
-{
-    PyObject *d = PyDict_New();
-    for (int k = 0; d != NULL && k < 12; k++) {
-        PyObject *key = PyLong_FromLong(1000 + k);
-        PyObject *v = PyLong_FromLong(i);
         int r = key == NULL || v == NULL ? -1 : PyDict_SetItem(d, key, v);
         Py_XDECREF(key);
         Py_XDECREF(v);
@@ -314,9 +299,9 @@ build_probes(probe_set *ps, PyObject *cls_plain, PyObject *cls_slots,
             || add(ps, CT_KIND_GC_HEAD, "cell", PyCell_New(NULL)) < 0
             || add(ps, CT_KIND_INSTANCE, "__slots__ instance", PyObject_CallNoArgs(cls_slots)) < 0
             || add(ps, CT_KIND_INSTANCE, "list subclass instance", PyObject_CallNoArgs(cls_list)) < 0
-            || add(ps, CT_KIND_DICT, "dict of 12 str keys", make_str_dict(i, 12)) < 0
-            || add(ps, CT_KIND_DICT, "dict of 3 str keys", make_str_dict(i, 3)) < 0
-            || add(ps, CT_KIND_DICT, "dict of 12 int keys", make_int_dict(i)) < 0
+            || add(ps, CT_KIND_DICT, "dict of 12 str keys", make_dict(i, 12, 1)) < 0
+            || add(ps, CT_KIND_DICT, "dict of 3 str keys", make_dict(i, 3, 1)) < 0
+            || add(ps, CT_KIND_DICT, "dict of 12 int keys", make_dict(i, 12, 0)) < 0
             || add(ps, CT_KIND_DICT, "an instance's __dict__",
                    PyObject_GenericGetDict(inst, NULL)) < 0
             || add(ps, CT_KIND_STR, "ASCII str", PyUnicode_FromFormat("probe %ld", i)) < 0
