@@ -128,6 +128,9 @@ Py_ssize_t ct_flat_size_parts(ct_sizer *s, PyObject *obj, ct_flat_parts *parts);
  * probes disagree, and warns once when some or all sizes are estimates.
  * 0, or -1 with an exception set (a warning turned into an error). */
 int ct_sizer_ready(const ct_sizer_refs *refs);
+/* The check alone, without the warnings (a Tracker runs it when made, so
+ * that its first snapshot, maybe a monitor's, is not charged for it). */
+int ct_sizer_check_once(const ct_sizer_refs *refs);
 
 /* The layout check's findings as a dict (checked, judged and unjudged
  * blocks per kind, distrusted kinds with their first disagreement).  With

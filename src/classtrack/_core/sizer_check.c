@@ -557,7 +557,7 @@ warn_distrusted(const check_result *r)
 }
 
 int
-ct_sizer_ready(const ct_sizer_refs *refs)
+ct_sizer_check_once(const ct_sizer_refs *refs)
 {
     if (!checked && !CT_ESTIMATE()) {
         checked = 1;
@@ -567,7 +567,13 @@ ct_sizer_ready(const ct_sizer_refs *refs)
         }
         ct_layout_distrusted = last.distrusted;
     }
-    if (warn_distrusted(&last) < 0) {
+    return 0;
+}
+
+int
+ct_sizer_ready(const ct_sizer_refs *refs)
+{
+    if (ct_sizer_check_once(refs) < 0 || warn_distrusted(&last) < 0) {
         return -1;
     }
     return ct_layout_warn_once();

@@ -29,7 +29,7 @@ Tracker_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
         return NULL;
     }
     ct_state *st = (ct_state *)PyType_GetModuleState(type);
-    if (st == NULL) {
+    if (st == NULL || ct_sizer_check_once(&st->sizer_refs) < 0) {
         return NULL;
     }
     ct_tracker *t = (ct_tracker *)type->tp_alloc(type, 0);
