@@ -52,13 +52,8 @@ class Node:
         if parent is not None:
             parent.children.append(self)
 
-class Plain:
-    def __init__(self, i, parent=None):
-        self.value = i
-        self.name = "node-%d" % i
-        self.children = []
-        if parent is not None:
-            parent.children.append(self)
+# Node's untracked twin: the same __init__, another class
+Plain = type("Plain", (), {"__init__": Node.__init__})
 
 def tree(cls, k):
     nodes = [cls(0)]
