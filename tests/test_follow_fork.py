@@ -131,7 +131,7 @@ def merged(dumps, cwd, *extra):
 
 
 def pid_of(path):
-    return int(re.search(r"\.(\d+)\.ctdump$", path).group(1))
+    return int(re.search(r"\.[0-9a-f]{8}\.(\d+)\.ctdump$", path).group(1))
 
 
 @pytest.mark.parametrize("method", ["fork", "spawn", "forkserver", "default"])
@@ -235,16 +235,26 @@ def test_bad_dump_lists_are_one_line_errors(tmp_path):
             assert len(proc.stderr.strip().splitlines()) == 1
 
 
-def test_dumps_of_an_earlier_run_are_pointed_out(tmp_path):
-    run_program(tmp_path, FORKS)
-    old = glob.glob(str(tmp_path / "run.*.ctdump"))
-    past = time.time() - 3600
-    for path in old:
-        os.utime(path, (past, past))
-    _, dumps, proc, _ = run_program(tmp_path, FORKS)
-    assert len(dumps) == 6
-    assert "3 dumps, one per process" in proc.stderr
-    assert "warning: 3 more" in proc.stderr and "earlier run" in proc.stderr
+def test_dumps_of_two_runs_are_told_apart(tmp_path):
+    _, first, _, _ = run_program(tmp_path, FORKS)
+    _, both, proc, _ = run_program(tmp_path, FORKS)
+    assert len(first) == 3 and len(both) == 6
+    # the run names its own dumps by its token, and counts only those
+    m = re.search(r"3 dumps, one per process: (\S+)", proc.stderr)
+    assert m, proc.stderr
+    pattern = m.group(1)
+    token = re.search(r"run\.([0-9a-f]{8})\.\*\.ctdump$", pattern).group(1)
+    second = sorted(glob.glob(pattern))
+    assert len(second) == 3 and not set(second) & set(first)
+    assert all(".%s." % token in d for d in second)
+    assert len(merged(second, tmp_path)["processes"]) == 3
+    # the dumps of both runs together are refused: they did not run at once
+    for command in ("report", "html"):
+        proc = classtrack(command, *both, cwd=tmp_path)
+        assert proc.returncode == 1, proc.stderr
+        assert "2 different runs" in proc.stderr and "classtrack diff" in proc.stderr
+        assert len(proc.stderr.strip().splitlines()) == 1
+        assert "Traceback" not in proc.stderr
 
 
 def test_without_follow_fork_nothing_changes(tmp_path):

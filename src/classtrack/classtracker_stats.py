@@ -23,7 +23,7 @@ import os
 import sys
 from typing import IO, Any, Dict, Iterable, List, Optional, Tuple, Union
 
-from classtrack import _core
+from classtrack import _core, _safefile
 from classtrack.asizeof import Asized
 from classtrack.classtracker import Snapshot, _SizeQueries, _birth_entry
 from classtrack.process import ProcessMemoryInfo
@@ -450,19 +450,37 @@ class Stats:
 
     def dump_stats(self, fdump: Union[str, os.PathLike, IO[bytes]], close: bool = True) -> None:
         """Write the data to a path or a binary file object, in classtrack's
-        dump format.  Stops a live tracker's periodic snapshots first."""
+        dump format.  Stops a live tracker's periodic snapshots first.
+
+        A path gets a new file, readable by its owner only (0600), renamed
+        over it once written: a write that fails (a full disk) leaves the
+        file that was there whole.  A symbolic link at the path is
+        followed to the file it names, which is replaced."""
         if self.tracker is not None:
             self.tracker.stop_periodic_snapshots()
             self._refresh()
-        data = self._data if self._data is not None else _empty_dataset()
         if isinstance(fdump, (str, os.PathLike)):
-            # unbuffered: the engine writes to the descriptor directly
-            with open(fdump, "wb", buffering=0) as f:
-                _core.dump_write(f, data.as_tuple())
+            self._dump_to(fdump, named=True)
             return
-        _core.dump_write(fdump, data.as_tuple())
+        _core.dump_write(fdump, self._dump_data())
         if close:
             fdump.close()
+
+    def _dump_data(self) -> tuple:
+        data = self._data if self._data is not None else _empty_dataset()
+        return data.as_tuple()
+
+    def _dump_to(self, path: Union[str, os.PathLike], named: bool) -> None:
+        """Write the dump to `path` as ``_safefile.replacing`` does: a new
+        file (mode 0600) renamed over it, so that a failed write leaves the
+        previous dump whole; `named`: the user named `path` (a link there
+        is followed), else classtrack did (a link there is refused)."""
+        if self.tracker is not None:
+            self.tracker.stop_periodic_snapshots()
+            self._refresh()
+        # unbuffered (an io.FileIO): the engine writes to the descriptor directly
+        with _safefile.replacing(path, named=named) as f:
+            _core.dump_write(f, self._dump_data())
 
     # -- sorting ----------------------------------------------------------------------
 
@@ -898,14 +916,19 @@ class HtmlStats(Stats):
     """Stats as an HTML report that opens offline, straight from disk."""
 
     def create_html(self, fname: Union[str, os.PathLike],
-                    title: str = "ClassTracker Statistics") -> None:
+                    title: str = "ClassTracker Statistics", _named: bool = True) -> None:
         """Write the index page to `fname` and one page per tracked class to
-        the folder `<stem>_files/` beside it."""
+        the folder `<stem>_files/` beside it.
+
+        Each page is a new file renamed over the old one; a symbolic link
+        at `fname` is followed, one in place of the folder or of a class
+        page is refused (``OSError``).  `_named`: False when classtrack
+        chose `fname` (a link there is refused too)."""
         from classtrack.report.html import write_report
         if self.tracker is not None:
             self.tracker.stop_periodic_snapshots()
         self._refresh()
-        write_report(self, fname, title)
+        write_report(self, fname, title, named=_named)
 
 
 def convert_pympler_dump(src: Union[str, os.PathLike], dst: Union[str, os.PathLike]) -> None:
@@ -958,5 +981,5 @@ def convert_pympler_dump(src: Union[str, os.PathLike], dst: Union[str, os.PathLi
                       0.0, 0.0, False, None, idx.tobytes(), size.tobytes(), flat.tobytes(), {}))
     data = (names, [], ids.tobytes(), rname.tobytes(), bytes(4 * len(recs)), births.tobytes(),
             deaths.tobytes(), bytes(4 * len(recs)), reprs, [], snaps)
-    with open(dst, "wb") as f:
+    with _safefile.replacing(dst, named=True) as f:
         _core.dump_write(f, data)

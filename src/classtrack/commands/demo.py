@@ -8,6 +8,9 @@ import argparse
 import os
 import sys
 
+from classtrack._safefile import RefusedPath
+from classtrack.commands.common import UserError
+
 
 
 class Employee:
@@ -30,11 +33,14 @@ class Factory:
             self.ledger[employee.name] = employee.salary
 
 
+DEFAULT_OUTPUT = "classtrack-demo.html"
+
+
 def add_parser(sub) -> None:
     p = sub.add_parser("demo", help="run the built-in demo",
                        description="Track a Factory with 1,000 Employees, print the "
                                    "summary and write an HTML report.")
-    p.add_argument("-o", "--output", default="classtrack-demo.html", metavar="FILE",
+    p.add_argument("-o", "--output", default=None, metavar="FILE",
                    help="the HTML report to write (default: classtrack-demo.html)")
     p.add_argument("--employees", type=int, default=1000, metavar="N",
                    help="how many employees to hire (default 1000)")
@@ -58,8 +64,16 @@ def run(args: argparse.Namespace, out=None) -> int:
     tracker.create_snapshot("after hiring")
     tracker.close()
     ConsoleStats(tracker=tracker, stream=out).print_summary()
-    HtmlStats(tracker=tracker).create_html(args.output, title="classtrack demo: a Factory")
-    path = os.path.abspath(args.output)
+    output = args.output or DEFAULT_OUTPUT
+    try:
+        # a name the user did not give: a link there is refused
+        HtmlStats(tracker=tracker).create_html(output, title="classtrack demo: a Factory",
+                                               _named=args.output is not None)
+    except RefusedPath as exc:
+        raise UserError(str(exc)) from None
+    except OSError as exc:
+        raise UserError("cannot write %s: %s" % (output, exc.strerror or exc)) from None
+    path = os.path.abspath(output)
     print("\nHTML report written to %s (and %s_files/)"
           % (path, os.path.splitext(path)[0]), file=out)
     return 0

@@ -1,9 +1,10 @@
 """``classtrack run --follow-fork``: track the program's child processes too.
 
-Every process of the run writes its own dump, ``NAME.<pid>.ctdump`` (NAME
-is ``-o`` without ``.ctdump``, by default the program's name), holding the
-instances created in that process.  ``classtrack report NAME.*.ctdump``
-merges them (``classtrack.report.merge``).
+Every process of the run writes its own dump, ``NAME.<run>.<pid>.ctdump``
+(NAME is ``-o`` without ``.ctdump``, by default the program's name; <run>
+is a random token of this run), holding the instances created in that
+process.  ``classtrack report NAME.<run>.*.ctdump`` merges them
+(``classtrack.report.merge``), and refuses dumps of different runs.
 
 How a child is followed depends on how it was started:
 
@@ -51,8 +52,10 @@ When a child's dump is written (its ``exit`` snapshot is taken then):
 Not written: a child killed by SIGKILL (``Process.kill()``, the OOM
 killer), one that replaces itself with ``exec``, one killed by SIGTERM
 where the program installed its own SIGTERM handler that does not exit
-through Python.  A dump is written under a temporary name and renamed, so
-an interrupted write never leaves a truncated ``NAME.<pid>.ctdump``.
+through Python.  A dump is written under a temporary name and renamed
+(``classtrack._safefile``), so an interrupted write never leaves a
+truncated dump, and a link planted at a dump's name is refused, never
+written through.
 
 A forked child that returns into ``classtrack run`` (an ``os.fork()``
 child that does not call ``os._exit``) writes its dump there, as the
@@ -62,12 +65,15 @@ import atexit
 import glob
 import io
 import os
-import re
+import secrets
 import signal
+import stat
 import sys
 import threading
 import time
 from typing import Any, Callable, Dict, List, Optional
+
+from classtrack import _safefile
 
 USAGE = "[--follow-fork]"
 _KEY = "classtrack_follow"
@@ -78,17 +84,25 @@ def add_arguments(p: Any) -> None:
     p.add_argument("--follow-fork", action="store_true",
                    help="also track the program's child processes (os.fork, and "
                         "multiprocessing with the fork, spawn and forkserver start "
-                        "methods); each process writes DUMP.<pid>.ctdump (DUMP without "
-                        ".ctdump): merge them with 'classtrack report DUMP.*.ctdump'")
+                        "methods); each process writes DUMP.<run>.<pid>.ctdump (DUMP without "
+                        ".ctdump, <run> a token of this run): merge them with "
+                        "'classtrack report DUMP.<run>.*.ctdump'")
 
 
 def dump_base(dump: str) -> str:
-    """NAME of ``NAME.<pid>.ctdump``: the dump's name without ``.ctdump``."""
+    """NAME of ``NAME.<run>.<pid>.ctdump``: the dump's name without ``.ctdump``."""
     return dump[:-len(".ctdump")] if dump.endswith(".ctdump") and dump != ".ctdump" else dump
 
 
-def dump_path(base: str, pid: int) -> str:
-    return "%s.%d.ctdump" % (base, pid)
+def dump_path(base: str, token: str, pid: int) -> str:
+    """``NAME.<run>.<pid>.ctdump``: <run> is this run's token, 8 random hex
+    digits that nobody can plant files for in advance and that tell this
+    run's dumps from another's (``report`` merges one run at a time)."""
+    return "%s.%s.%d.ctdump" % (base, token, pid)
+
+
+def new_token() -> str:
+    return secrets.token_hex(4)
 
 
 def _clock_origin() -> float:
@@ -114,9 +128,8 @@ class _Process:
         self.pending_term = False
 
     def own_dump(self) -> str:
-        if not self.child:
-            return dump_path(self.display_base, self.pid)
-        return dump_path(self.config["base"], self.pid)
+        base = self.config["base"] if self.child else self.display_base
+        return dump_path(base, self.config["token"], self.pid)
 
 
 _state: Optional[_Process] = None
@@ -138,7 +151,7 @@ def _say(line: str) -> None:
 def start(tracker: Any, watcher: Any, args: Any, dump: str, say: Callable[[str], None]) -> str:
     """Called by ``run`` once tracking is set up: without ``--follow-fork``
     nothing happens and `dump` is returned; with it, children are followed
-    from now on and this process's dump name (``NAME.<pid>.ctdump``) is
+    from now on and this process's dump name (``NAME.<run>.<pid>.ctdump``) is
     returned."""
     global _state
     if not getattr(args, "follow_fork", False):
@@ -154,6 +167,7 @@ def start(tracker: Any, watcher: Any, args: Any, dump: str, say: Callable[[str],
         "trace": bool(args.trace),
         "interval": float(args.interval),
         "base": os.path.abspath(base),
+        "token": new_token(),
         "origin": _clock_origin(),
         "parent": os.getpid(),
         "started": time.time(),
@@ -225,26 +239,21 @@ def _at_exit() -> None:
 
 
 def _parent_summary(st: _Process) -> None:
-    """One line: the dumps of this run, and those of an earlier run that
-    the same pattern would also merge."""
-    pattern = st.display_base + ".*.ctdump"
-    mine, stale = [], []
-    for path in glob.glob(glob.escape(st.display_base) + ".*.ctdump"):
-        if not re.search(r"\.\d+\.ctdump$", path):
-            continue
+    """One line: the dumps of this run (its token in their names; only
+    regular files of this user count, a planted link or another user's
+    file does not)."""
+    pattern = "%s.%s.*.ctdump" % (st.display_base, st.config["token"])
+    mine = []
+    for path in glob.glob(glob.escape(st.display_base) + ".%s.*.ctdump" % st.config["token"]):
         try:
-            fresh = os.path.getmtime(path) >= st.config["started"] - 1.0
+            info = os.lstat(path)
         except OSError:
             continue
-        (mine if fresh else stale).append(path)
+        if stat.S_ISREG(info.st_mode) and info.st_uid == os.geteuid():
+            mine.append(path)
     if len(mine) > 1:
         _say("%d dumps, one per process: %s (see: classtrack report %s)"
              % (len(mine), pattern, pattern))
-    if stale:
-        _say("warning: %d more %s file%s from an earlier run: 'classtrack report %s' "
-             "would merge %s too; remove %s or use another -o"
-             % (len(stale), pattern, "s are" if len(stale) > 1 else " is", pattern,
-                "them" if len(stale) > 1 else "it", "them" if len(stale) > 1 else "it"))
 
 
 class _Bootstrap:
@@ -566,11 +575,9 @@ def _write_child_dump(st: _Process, label: str) -> None:
         out = io.BytesIO()
         _core.dump_write(out, _as_parent(raw, offset))
         data = out.getvalue()
-    path = st.own_dump()
-    tmp = "%s.tmp" % path
-    with open(tmp, "wb") as f:
+    # a new file renamed over the name; a link found there is refused
+    with _safefile.replacing(st.own_dump(), named=False) as f:
         f.write(data)
-    os.replace(tmp, path)
 
 
 def _main_name(name: str) -> str:

@@ -4,6 +4,7 @@ import os
 import re
 import sys
 
+from classtrack._safefile import RefusedPath
 from classtrack.commands.common import UserError, progress
 
 
@@ -13,11 +14,11 @@ def add_parser(sub) -> None:
                                    "class) that opens offline in any browser.")
     p.add_argument("dump", metavar="DUMP", nargs="+",
                    help="a dump written by 'classtrack run' or dump_stats; several (the "
-                        "NAME.<pid>.ctdump of 'run --follow-fork') are merged, with a "
+                        "NAME.<run>.<pid>.ctdump of 'run --follow-fork') are merged, with a "
                         "per-process section")
     p.add_argument("-o", "--output", metavar="FILE",
                    help="the index page to write (default: the dump's name with .html; "
-                        "for NAME.<pid>.ctdump files, NAME.html)")
+                        "for NAME.<run>.<pid>.ctdump files, NAME.html)")
     p.add_argument("--title", default="ClassTracker Statistics", help="the report's title")
     p.set_defaults(run=run)
 
@@ -30,11 +31,13 @@ def run(args: argparse.Namespace) -> int:
     stats.processes = procs         # the index page's per-process section, if several
     first = os.path.basename(paths[0])
     if procs is not None:
-        first = re.sub(r"\.\d+\.ctdump$", ".ctdump", first)
+        first = re.sub(r"(\.[0-9a-f]{8})?\.\d+\.ctdump$", ".ctdump", first)
     out = args.output or os.path.splitext(first)[0] + ".html"
     progress("rendering %d class pages..." % len(stats.index))
     try:
-        stats.create_html(out, title=args.title)
+        stats.create_html(out, title=args.title, _named=args.output is not None)
+    except RefusedPath as exc:
+        raise UserError(str(exc)) from None
     except OSError as exc:
         raise UserError("cannot write %s: %s" % (out, exc.strerror or exc)) from None
     print("classtrack: report written to %s" % os.path.abspath(out), file=sys.stderr)

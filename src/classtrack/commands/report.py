@@ -26,7 +26,7 @@ def add_parser(sub) -> None:
                                    "wrapped.")
     p.add_argument("dump", metavar="DUMP", nargs="+",
                    help="a dump written by 'classtrack run' or dump_stats; several (the "
-                        "NAME.<pid>.ctdump of 'run --follow-fork') are merged, with a "
+                        "NAME.<run>.<pid>.ctdump of 'run --follow-fork') are merged, with a "
                         "per-process breakdown")
     mode = p.add_mutually_exclusive_group()
     mode.add_argument("--snapshots", action="store_true",

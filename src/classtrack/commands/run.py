@@ -23,6 +23,7 @@ import sys
 import traceback
 from typing import Any, List, Optional
 
+from classtrack._safefile import RefusedPath
 from classtrack.commands import follow, metrics_server
 from classtrack.commands.common import UserError
 from classtrack.commands.watch import ImportWatch, Watcher, main_aliases, parse_names
@@ -231,7 +232,8 @@ def run(args: argparse.Namespace) -> int:
     if args.track_mine:
         tracker._watch(_modwatch.mine_predicate(), args.resolution, False, args.trace,
                        "the program's classes")
-    dump = follow.start(tracker, watcher, args, dump, _say)   # NAME.<pid>.ctdump with --follow-fork
+    # with --follow-fork, NAME.<run>.<pid>.ctdump
+    dump = follow.start(tracker, watcher, args, dump, _say)
     saved_argv, saved_path0 = sys.argv[:], sys.path[0] if sys.path else None
     code = 0
     global _started
@@ -288,7 +290,11 @@ def run(args: argparse.Namespace) -> int:
     failed = 0
     stats = Stats(tracker=tracker)
     try:
-        stats.dump_stats(dump)
+        # named by -o, or else (the default, or one per process) by classtrack
+        stats._dump_to(dump, named=dump == args.output)
+    except RefusedPath as exc:
+        _say(str(exc))
+        failed = 1
     except OSError as exc:
         _say("cannot write %s: %s" % (dump, exc.strerror or exc))
         failed = 1

@@ -16,7 +16,7 @@ import re
 from html import escape
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
-from classtrack import _core
+from classtrack import _core, _safefile
 from classtrack.report import svg
 
 TOP_N = 100
@@ -364,19 +364,29 @@ def class_page(rd: ReportData, classname: str, title: str, index_name: str) -> s
     return page(classname, subtitle, "".join(body))
 
 
-def write_report(stats: Any, fname: str, title: str = "ClassTracker Statistics") -> str:
-    """Write the index page to fname and the class pages to <stem>_files/.
-    Returns the path of the index page."""
+def write_report(stats: Any, fname: str, title: str = "ClassTracker Statistics",
+                 named: bool = True) -> str:
+    """Write the index page to fname and the class pages to <stem>_files/,
+    each through ``_safefile.replacing`` (the user's umask: a report is made
+    to be shared).  `named`: the user named fname (a link there is
+    followed); the folder and the class pages are always classtrack's
+    names (a link there is refused).  Returns the path of the index page."""
     fname = os.fspath(fname)
+    target = _safefile.target_of(fname, named)
     stem = os.path.splitext(os.path.basename(fname))[0]
-    folder = os.path.join(os.path.dirname(os.path.abspath(fname)), stem + "_files")
-    os.makedirs(folder, exist_ok=True)
     rd = ReportData(stats)
     files_dir = stem + "_files"
-    with open(fname, "w", encoding="utf-8") as f:
+    folder = _safefile.open_folder(os.path.join(os.path.dirname(os.path.abspath(fname)),
+                                                files_dir))
+    try:
+        index_name = os.path.basename(fname)
+        for c in rd.classes:
+            with _safefile.replacing(rd.files[c], named=False, mode=_safefile.SHARED,
+                                     text=True, dir_fd=folder) as f:
+                f.write(class_page(rd, c, title, index_name))
+    finally:
+        os.close(folder)
+    # the index last: when it is there, the pages it links to are too
+    with _safefile.replacing(target, named=named, mode=_safefile.SHARED, text=True) as f:
         f.write(index_page(rd, title, files_dir))
-    index_name = os.path.basename(fname)
-    for c in rd.classes:
-        with open(os.path.join(folder, rd.files[c]), "w", encoding="utf-8") as f:
-            f.write(class_page(rd, c, title, index_name))
     return fname

@@ -37,7 +37,8 @@ from classtrack.commands.common import UserError, progress
 from classtrack.report.table import ClassRow
 
 MAX_SNAPSHOTS = 1000
-_PID = re.compile(r"\.(\d+)\.ctdump$")
+# NAME.<run>.<pid>.ctdump (run --follow-fork); NAME.<pid>.ctdump before runs had tokens
+_PID = re.compile(r"(?:\.([0-9a-f]{8}))?\.(\d+)\.ctdump$")
 
 
 class Process:
@@ -46,7 +47,8 @@ class Process:
     def __init__(self, path: str, raw: tuple) -> None:
         self.path = path
         m = _PID.search(os.path.basename(path))
-        self.pid: Optional[int] = int(m.group(1)) if m else None
+        self.pid: Optional[int] = int(m.group(2)) if m else None
+        self.run: Optional[str] = m.group(1) if m else None
         snaps = raw[10]
         self.times = [row[0] for row in snaps]
         self.labels = [row[1] for row in snaps]
@@ -55,7 +57,7 @@ class Process:
 
     @property
     def label(self) -> str:
-        """The pid, or for a dump not named NAME.<pid>.ctdump, its file name."""
+        """The pid, or for a dump not named NAME.<run>.<pid>.ctdump, its file name."""
         return "pid %d" % self.pid if self.pid is not None else os.path.basename(self.path)
 
     @property
@@ -134,6 +136,7 @@ def load(paths: Sequence[str], cls: Any) -> Tuple[Any, List[Process]]:
         if key in seen:
             raise UserError("%s is given twice (as %s and %s)" % (p, seen[key], p))
         seen[key] = p
+    _one_run(paths)
     raws = [read(p) for p in paths]
     order = sorted(range(len(paths)), key=lambda k: (_first_time(raws[k]), k))
     raws = [raws[k] for k in order]
@@ -142,6 +145,32 @@ def load(paths: Sequence[str], cls: Any) -> Tuple[Any, List[Process]]:
     stats = cls()
     stats._load_dataset(merged)
     return stats, procs
+
+
+def run_of(path: str) -> Optional[str]:
+    """The run token of a per-process dump's name, or None."""
+    m = _PID.search(os.path.basename(path))
+    return m.group(1) if m else None
+
+
+def _one_run(paths: Sequence[str]) -> None:
+    """UserError unless the per-process dumps among `paths` come from one
+    run (their names carry one token): processes of different runs did not
+    run at the same time, and adding them up would mislead."""
+    runs: Dict[str, List[str]] = {}
+    for p in paths:
+        token = run_of(p)
+        if token is not None:
+            runs.setdefault(token, []).append(p)
+    if len(runs) < 2:
+        return
+    what = []
+    for token, group in sorted(runs.items(), key=lambda kv: -len(kv[1])):
+        base = _PID.sub("", group[0])
+        what.append("%s.%s.*.ctdump (%d)" % (base, token, len(group)))
+    raise UserError("these dumps come from %d different runs: %s; report one run at a "
+                    "time, and compare two with 'classtrack diff'"
+                    % (len(runs), ", ".join(what)))
 
 
 def _first_time(raw: tuple) -> float:
