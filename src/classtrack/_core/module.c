@@ -29,6 +29,7 @@ core_exec(PyObject *module)
         || PyModule_AddFunctions(module, ct_order_functions) < 0
         || PyModule_AddFunctions(module, ct_merge_functions) < 0
         || PyModule_AddFunctions(module, ct_series_functions) < 0
+        || PyModule_AddFunctions(module, ct_termwatch_functions) < 0
         || PyModule_AddFunctions(module, ct_graph_functions) < 0) {
         return -1;
     }

@@ -41,5 +41,6 @@ extern PyMethodDef ct_aggregate_functions[];
 extern PyMethodDef ct_order_functions[];
 extern PyMethodDef ct_merge_functions[];
 extern PyMethodDef ct_series_functions[];
+extern PyMethodDef ct_termwatch_functions[];
 
 #endif

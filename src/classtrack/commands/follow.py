@@ -33,29 +33,29 @@ When a child's dump is written (its ``exit`` snapshot is taken then):
   children), through a wrapper of ``os._exit`` installed in children;
 * at interpreter exit (``atexit``: spawn workers, children that return);
 * on SIGTERM (``Pool.terminate()``, leaving a ``with Pool(...)`` block,
-  ``Process.terminate()``): a handler, installed in children whose
-  SIGTERM was not handled already, writes the dump (snapshot
-  ``terminated``) and then lets SIGTERM kill the process as it would have,
-  so the parent still sees exit code -15.  The dump is written by the
-  main thread's handler or, when the main thread is asleep in a wait the
-  signal did not interrupt, by a thread woken through
-  ``signal.set_wakeup_fd`` (``_start_rescuer``), which then signals the
-  main thread, again every 0.1 s until it dies (exit code 143 instead of -15
-  if the main thread cannot run Python code within 5 s).  Either needs
+  ``Process.terminate()``), while the program has not taken the signal
+  (its disposition is the default): a handler installed below Python's
+  signal module (``_core.term_watch``, termwatch.c) wakes a thread that
+  writes the dump (snapshot ``terminated``) and then dies of SIGTERM, as
+  the process would have, so the parent still sees exit code -15.  The
+  program sees none of it: ``signal.getsignal(SIGTERM)`` says SIG_DFL,
+  its ``set_wakeup_fd`` is its own, and a handler it installs replaces
+  classtrack's; its dump is then written at its real exit (the two
+  paths above), and its exit status is its own.  Writing the dump needs
   the interpreter: a worker inside a long call in C that holds it writes
-  its dump, and dies, when the call returns.  The dump's last snapshot is taken at the signal: the objects
-  alive then are in it.  A worker terminated before its tracker started
-  (before a spawn or forkserver child read its preparation data, i.e.
-  before it ran any of the program's code) writes no dump and made no
-  tracked object.
+  its dump, and dies, when the call returns.  The dump's last snapshot is
+  taken at the signal: the objects alive then are in it.  A worker
+  terminated before its tracker started (before a spawn or forkserver
+  child read its preparation data, i.e. before it ran any of the
+  program's code) writes no dump and made no tracked object.
 
 Not written: a child killed by SIGKILL (``Process.kill()``, the OOM
 killer), one that replaces itself with ``exec``, one killed by SIGTERM
 where the program installed its own SIGTERM handler that does not exit
-through Python.  A dump is written under a temporary name and renamed
-(``classtrack._safefile``), so an interrupted write never leaves a
-truncated dump, and a link planted at a dump's name is refused, never
-written through.
+through Python (a handler that restores SIG_DFL and re-raises).  A dump
+is written under a temporary name and renamed (``classtrack._safefile``),
+so an interrupted write never leaves a truncated dump, and a link planted
+at a dump's name is refused, never written through.
 
 A forked child that returns into ``classtrack run`` (an ``os.fork()``
 child that does not call ``os._exit``) writes its dump there, as the
@@ -124,8 +124,9 @@ class _Process:
         self.display_base = display_base    # NAME as the user gave it (the parent's dumps)
         self.pid = os.getpid()
         self.done = False               # this process's dump is written (or being)
-        self.finishing = False
-        self.pending_term = False
+        self.finishing = False          # being written, by the thread that set done
+        self.pending_term = False       # SIGTERM came while it was: die after
+        self.written = threading.Event()
 
     def own_dump(self) -> str:
         base = self.config["base"] if self.child else self.display_base
@@ -307,6 +308,9 @@ def _become_fork_child(st: _Process) -> None:
     st.pid = os.getpid()
     st.child = True
     st.finishing = st.pending_term = False
+    st.written = threading.Event()
+    global _finish_lock
+    _finish_lock = threading.Lock()     # a copy may be held by a thread of the parent
     # a lock held by a thread of the parent stays held here: new ones
     tracker.snapshot_lock = threading.RLock()
     if hasattr(watcher, "_lock"):
@@ -369,7 +373,7 @@ def child_start(config: Dict[str, Any]) -> None:
     _start_periodic(tracker, config["interval"])
     _state = _Process(tracker, watcher, config, child=True, rebase=True,
                       display_base=config["base"])
-    import classtrack.classtracker_stats  # noqa: F401  (no import at exit: see _terminate)
+    import classtrack.classtracker_stats  # noqa: F401  (no import at exit: see _on_sigterm)
     _install_hooks()            # for its own children
     _install_exit_hooks()
 
@@ -395,64 +399,53 @@ def _remove_class_callback(watcher: Any) -> None:
 
 
 def _install_exit_hooks() -> None:
-    """In a child: os._exit, and SIGTERM unless the program handles it."""
+    """In a child: os._exit, and SIGTERM while the program has not taken it."""
     global _exit_installed
     if not _exit_installed:
         _exit_installed = True
         os._exit = _exit_wrapper
-    try:
-        # ours when inherited from a followed parent by fork
-        if signal.getsignal(signal.SIGTERM) in (signal.SIG_DFL, _on_sigterm):
-            signal.signal(signal.SIGTERM, _on_sigterm)
-            _start_rescuer()
-    except (ValueError, OSError):       # not the main thread: no handler
-        pass
+    _watch_sigterm()
 
 
-_rescuer_fds: Optional[tuple] = None
-# reentrant: the main thread's handler can run again inside its own
-# acquire, when the rescuer signals it after writing the dump
-_term_lock = threading.RLock()
+_term_fds: Optional[tuple] = None
+# guards _Process.done / finishing / pending_term between the exit paths
+# (the main thread) and the SIGTERM thread
+_finish_lock = threading.Lock()
 
 
-def _start_rescuer() -> None:
-    """A thread woken by SIGTERM itself, through ``signal.set_wakeup_fd``.
-
-    The Python handler runs only when the main thread runs Python code, and
-    a main thread asleep in a wait the signal did not interrupt (it went to
-    another thread, or came just before the wait began, as happens to a
-    pool worker entering its queue's lock) would never run it: the pool's
-    terminate() would then wait for that worker forever.  The C part of the
-    handler writes the signal's number to the wakeup fd at once, from any
-    thread; this thread reads it, writes the dump, then makes the main
-    thread die of SIGTERM.  Not installed when the program has a wakeup fd
-    of its own (asyncio)."""
-    global _rescuer_fds
+def _watch_sigterm() -> None:
+    """SIGTERM at its default disposition becomes classtrack's, below
+    Python's signal module (``_core.term_watch``, see termwatch.c): the
+    program still sees SIG_DFL from ``signal.getsignal``, keeps its own
+    ``set_wakeup_fd``, and replaces classtrack's handler by installing its
+    own.  The signal wakes a thread (``_on_sigterm``) that writes the dump
+    and then dies of SIGTERM, as the process would have."""
+    global _term_fds
+    from classtrack import _core
     r, w = os.pipe()
     os.set_blocking(w, False)
-    old = signal.set_wakeup_fd(w)
-    inherited = _rescuer_fds
-    if old != -1 and (inherited is None or old != inherited[1]):
-        signal.set_wakeup_fd(old)       # the program's: leave it
+    if not _core.term_watch(w):         # the program handles or ignores SIGTERM
         os.close(r)
         os.close(w)
         return
+    inherited, _term_fds = _term_fds, (r, w)
     if inherited is not None:           # the parent process's, copied by fork
         for fd in inherited:
             try:
                 os.close(fd)
             except OSError:
                 pass
-    _rescuer_fds = (r, w)
+    # started with SIGTERM blocked: the signal goes to the program's threads
     blocked = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM})
     try:
-        threading.Thread(target=_rescue, args=(r,), name="classtrack-sigterm",
+        threading.Thread(target=_on_sigterm, args=(r,), name="classtrack-sigterm",
                          daemon=True).start()
     finally:
         signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
 
 
-def _rescue(r: int) -> None:
+def _on_sigterm(r: int) -> None:
+    from classtrack import _core
     while True:
         try:
             data = os.read(r, 64)
@@ -462,9 +455,15 @@ def _rescue(r: int) -> None:
             return
         if not data:
             return
-        if signal.SIGTERM in data:
-            _terminate()
+        break
+    st = _state
+    with _finish_lock:
+        if st is not None and st.finishing:
+            st.pending_term = True      # the exit path is writing it: it dies after
             return
+    _finish("terminated")
+    _core.term_die()
+    _real_exit(128 + signal.SIGTERM)    # not reached: SIGTERM kills first
 
 
 def _exit_wrapper(code: int) -> None:
@@ -472,83 +471,36 @@ def _exit_wrapper(code: int) -> None:
     _real_exit(code)
 
 
-def _on_sigterm(signum: int, frame: Any) -> None:
-    _terminate(main=True)
-
-
-def _terminate(main: bool = False) -> None:
-    """SIGTERM, in the main thread's handler or the rescuer: the dump (once),
-    then death by SIGTERM.
-
-    The main thread never waits for the rescuer: it may have been stopped
-    holding a lock the rescuer needs (an import's), so its handler returns
-    and the rescuer, done, signals it again.  The rescuer waits for a main
-    thread that is writing the dump, and leaves the death to it."""
-    if main:
-        if not _term_lock.acquire(blocking=False):
-            return                      # the rescuer is writing the dump
-    elif not _term_lock.acquire(timeout=60.0):
-        _real_exit(128 + signal.SIGTERM)
-    try:
-        st = _state
-        if st is not None and st.finishing:
-            st.pending_term = True      # the exit path is writing it: it dies after
-            return
-        if not main and st is not None and st.done and st.pid == os.getpid():
-            return                      # written by the main thread, which dies
-        _finish("terminated")
-    finally:
-        _term_lock.release()
-    _die_by_sigterm()
-
-
-def _die_by_sigterm() -> None:
-    """Die as SIGTERM kills, so the parent sees exit code -15.  Only the
-    main thread may restore SIGTERM's default action: another thread sends
-    the main thread the signal (whose handler finds the dump written), and
-    exits with 128 + 15 if it is still alive after a while."""
-    if threading.current_thread() is threading.main_thread():
-        try:
-            signal.signal(signal.SIGTERM, signal.SIG_DFL)
-            # to this thread, not the process: a process-directed signal may
-            # go to another thread that has it unblocked (a sanitizer's, a
-            # C library's) and kill() return before it arrives, and this
-            # thread would then exit 143 before the signal kills it
-            signal.pthread_kill(threading.get_ident(), signal.SIGTERM)
-            deadline = time.monotonic() + 2.0
-            while time.monotonic() < deadline:     # if it is still in flight
-                time.sleep(0.01)
-        finally:
-            _real_exit(128 + signal.SIGTERM)
-    try:
-        # again and again: a signal that arrives while the main thread's
-        # handler is still returning from the first one (it found the dump
-        # being written) only sets a flag, and a sleep the thread goes back
-        # into is not interrupted by it
-        deadline = time.monotonic() + 5.0
-        while time.monotonic() < deadline:
-            signal.pthread_kill(threading.main_thread().ident, signal.SIGTERM)
-            time.sleep(0.1)
-    finally:
-        _real_exit(128 + signal.SIGTERM)
-
-
 def _finish(label: str) -> None:
-    """Write this child's dump, once."""
+    """Write this child's dump, once; a second caller waits (bounded) for
+    the first to be done, so that an exit does not cut a dump short."""
     st = _state
-    if st is None or not st.child or st.done or st.pid != os.getpid():
+    if st is None or not st.child or st.pid != os.getpid():
         return
-    st.done = True
-    st.finishing = True
+    with _finish_lock:
+        if st.done:
+            writer = None if not st.finishing else st.written
+        else:
+            st.done = st.finishing = True
+            writer = False
+    if writer is not False:
+        if writer is not None:
+            writer.wait(30.0)
+        return
     try:
         _write_child_dump(st, label)
     except BaseException as exc:    # never fail the program's exit
         _say("process %d: cannot write its dump %s: %s"
              % (os.getpid(), st.own_dump(), getattr(exc, "strerror", None) or exc))
     finally:
-        st.finishing = False
-    if st.pending_term:
-        _die_by_sigterm()
+        with _finish_lock:
+            st.finishing = False
+            die = st.pending_term
+        st.written.set()
+    if die:
+        from classtrack import _core
+        _core.term_die()
+        _real_exit(128 + signal.SIGTERM)
 
 
 def _write_child_dump(st: _Process, label: str) -> None:
