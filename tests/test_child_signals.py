@@ -188,3 +188,22 @@ def test_asyncio_signal_handler(tmp_path, method):
     assert plain["exitcode"] == ours["exitcode"] == 0
     assert plain["seen"]["calls"] == ours["seen"]["calls"] == 1
     assert child_instances(ours) == 100
+
+
+def test_keyboard_interrupt_in_the_program_ends_as_in_python(tmp_path):
+    """Python dies of SIGINT (status -2) after an unhandled
+    KeyboardInterrupt, once its exit handlers ran; `run` must too."""
+    (tmp_path / "prog.py").write_text(
+        "import atexit\n"
+        "atexit.register(lambda: print('exit handler ran', flush=True))\n"
+        "raise KeyboardInterrupt\n")
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path))
+    plain = subprocess.run([sys.executable, "prog.py"], cwd=str(tmp_path),
+                           capture_output=True, text=True, timeout=60, env=env)
+    ours = subprocess.run([sys.executable, "-m", "classtrack", "run", "prog.py"],
+                          cwd=str(tmp_path), capture_output=True, text=True, timeout=60,
+                          env=env)
+    assert plain.returncode == ours.returncode == -2, ours.stderr
+    assert "exit handler ran" in plain.stdout and "exit handler ran" in ours.stdout
+    assert ours.stderr.count("Traceback") == 1
+    assert os.path.exists(str(tmp_path / "prog.ctdump"))

@@ -40,7 +40,12 @@ Better than Pympler, on purpose:
   type's ``__basicsize__``), see ``docs/pympler-differences.md``.
 * ``repr`` texts are taken at each snapshot (default reprs cost nothing; a
   ``__repr__`` that raises is replaced by the default text, one that takes
-  more than 5 ms is not called again for that class).
+  more than 5 ms is not called again for that class).  They go into dumps
+  and reports, and so does whatever secret a ``__repr__`` shows:
+  ``ClassTracker(reprs=False)`` takes none (no ``__repr__`` is ever called,
+  every object shows the default ``<module.Class object at 0x...>``, size
+  trees name referents without their values' reprs) and its traces carry
+  no source lines.  See "What a dump contains" in ``docs/dump-format.md``.
 """
 
 from __future__ import annotations
@@ -184,14 +189,19 @@ class TrackedObject(_SizeQueries):
     @property
     def trace(self) -> Optional[List[Tuple[str, int, str, Optional[List[str]], Optional[int]]]]:
         """The creation stack, outermost first, as inspect.stack() gives it:
-        (filename, lineno, function, code_context, index); None if not traced."""
-        pairs = self._tracker._engine.trace(self._trace_no)
+        (filename, lineno, function, code_context, index); None if not traced.
+        A tracker made with reprs=False gives no code_context (None)."""
+        engine = self._tracker._engine
+        pairs = engine.trace(self._trace_no)
         if pairs is None:
             return None
+        source = engine.reprs
         out = []
         for code, lineno in pairs:
             filename = code.co_filename
-            line = linecache.getline(filename, lineno) if lineno and lineno > 0 else ""
+            line = ""
+            if source and lineno and lineno > 0:
+                line = linecache.getline(filename, lineno)
             if line:
                 out.append((filename, lineno, code.co_name, [line], 0))
             else:
@@ -282,7 +292,9 @@ class PeriodicThread(threading.Thread):
     the effective interval stretches to ``cost / budget`` (the snapshot
     records it in ``effective_interval`` and ``stretched``), and returns to
     the requested interval when snapshots get cheaper again.  A stop
-    request wakes the thread at once; only a snapshot in progress delays it.
+    request wakes the thread at once; only a snapshot in progress delays it,
+    and not for long: ``stop_periodic_snapshots`` waits ``STOP_TIMEOUT``
+    seconds at most (see there).
 
     A snapshot's cost is the CPU time of this thread while taking it
     (``time.thread_time()`` around the snapshot), not its wall time.  The
@@ -307,6 +319,12 @@ class PeriodicThread(threading.Thread):
         self.effective_interval = interval
         self.tracker = tracker
         self.stop = False
+        # set when a stop gave up waiting for the snapshot in progress: that
+        # snapshot is then dropped when it ends.  Guarded by _outcome, which
+        # the thread holds while it keeps or drops a snapshot, so that no
+        # snapshot is added after the stop returned.
+        self.abandoned = False
+        self._outcome = threading.Lock()
         self._wake = threading.Event()
         self._replan = False
         super().__init__(*args, **kwargs)
@@ -342,6 +360,32 @@ class PeriodicThread(threading.Thread):
         self.stop = True
         self._wake.set()
 
+    def stop_and_wait(self, deadline: float) -> bool:
+        """Request a stop and wait until ``time.monotonic()`` reaches
+        `deadline` at most for the thread to end.  False if it is still
+        inside a snapshot then: the snapshot will be dropped when it ends,
+        and one line on stderr says so (once).  Called from the thread
+        itself (by a snapshot's code) it only requests the stop."""
+        self.request_stop()
+        if self is threading.current_thread():
+            return True
+        if self.abandoned:
+            return False
+        self.join(max(0.0, deadline - time.monotonic()))
+        with self._outcome:
+            if not self.is_alive():
+                return True
+            self.abandoned = True
+        try:
+            sys.stderr.write(
+                "classtrack: the background monitor is still inside a snapshot after "
+                "%g s (a __repr__ or __sizeof__ of a tracked object may be waiting for "
+                "this thread); not waiting for it\n" % STOP_TIMEOUT)
+            sys.stderr.flush()
+        except (OSError, ValueError, AttributeError):
+            pass
+        return False
+
     def change_interval(self, interval: float) -> None:
         self.interval = interval
         self._replan = True
@@ -351,15 +395,25 @@ class PeriodicThread(threading.Thread):
 _monitors: "weakref.WeakSet[PeriodicThread]" = weakref.WeakSet()
 
 
+# Seconds a stop waits for the snapshot in progress.  A snapshot runs the
+# tracked objects' __repr__ and __sizeof__, which may wait for the very
+# thread that stops the monitor (a lock it holds): waiting for ever would
+# hang it, at interpreter exit too.
+STOP_TIMEOUT = 5.0
+
+
 @atexit.register
 def _stop_monitors() -> None:
     """Stop running monitors before the interpreter tears down (a daemon
-    thread in the middle of a snapshot would otherwise be frozen there)."""
-    for thread in list(_monitors):
+    thread in the middle of a snapshot would otherwise be frozen there),
+    waiting ``STOP_TIMEOUT`` seconds at most in all."""
+    threads = list(_monitors)
+    for thread in threads:
         thread.request_stop()
-    for thread in list(_monitors):
-        if thread.is_alive() and thread is not threading.current_thread():
-            thread.join(timeout=10.0)
+    deadline = time.monotonic() + STOP_TIMEOUT
+    for thread in threads:
+        if thread.is_alive():
+            thread.stop_and_wait(deadline)
 
 
 class _Settings:
@@ -375,10 +429,18 @@ class _Settings:
 
 
 class ClassTracker:
-    """Track objects and classes: lifetimes, sizes over time, traces."""
+    """Track objects and classes: lifetimes, sizes over time, traces.
 
-    def __init__(self, stream: Optional[IO] = None) -> None:
-        self._engine = _core.Tracker(_PACKAGE_DIR)
+    ``reprs=False`` keeps the tracked objects' data out of everything the
+    tracker records, dumps and reports: no ``__repr__`` is called (each
+    object shows ``<module.Class object at 0x...>``), size trees name
+    referents by attribute or key without their values' reprs, and traces
+    carry file, line and function but no source line."""
+
+    def __init__(self, stream: Optional[IO] = None, reprs: bool = True) -> None:
+        if not isinstance(reprs, bool):
+            raise TypeError("reprs must be a bool, not %r" % (reprs,))
+        self._engine = _core.Tracker(_PACKAGE_DIR, reprs=reprs)
         self._classes: Dict[type, _Settings] = {}
         self._watches: List[Any] = []   # package / program watches (_modwatch)
         self.snapshots: List[Snapshot] = []
@@ -391,6 +453,12 @@ class ClassTracker:
         self._retained_at: Dict[float, Dict[int, int]] = {}
         # reentrant: code run by a snapshot (a __repr__) may call back in
         self.snapshot_lock = threading.RLock()
+
+    @property
+    def reprs(self) -> bool:
+        """False when made with reprs=False: no repr and no source line of
+        a trace is ever taken."""
+        return self._engine.reprs
 
     # -- views ---------------------------------------------------------------
 
@@ -661,7 +729,10 @@ class ClassTracker:
         snapshot.shared = shared
 
     def _take_snapshot(self, description: str, compute_total: bool,
-                       retained: bool = False) -> Snapshot:
+                       retained: bool = False,
+                       monitor: Optional[PeriodicThread] = None) -> Optional[Snapshot]:
+        """Take and keep a snapshot.  For the background monitor, None when
+        its stop gave up waiting meanwhile: the snapshot is dropped."""
         with self.snapshot_lock:
             cpu_clock = _thread_cpu_clock()
             cpu_started = cpu_clock()
@@ -678,14 +749,22 @@ class ClassTracker:
             # what the snapshot cost the program: this thread's CPU seconds
             # (not wall time, which counts waiting for the GIL)
             snapshot.cost = max(0.0, cpu_clock() - cpu_started)
-            self.snapshots.append(snapshot)
+            if monitor is None:
+                self.snapshots.append(snapshot)
+                return snapshot
+            snapshot.interval = monitor.interval
+            snapshot.effective_interval = monitor.effective_interval
+            snapshot.stretched = monitor.effective_interval > monitor.interval
+            with monitor._outcome:
+                if monitor.abandoned:
+                    self._engine.discard_last_snapshot()
+                    self._retained_at.pop(snapshot.timestamp, None)
+                    return None
+                self.snapshots.append(snapshot)
             return snapshot
 
     def _monitor_snapshot(self, thread: PeriodicThread) -> None:
-        snapshot = self._take_snapshot("", False)
-        snapshot.interval = thread.interval
-        snapshot.effective_interval = thread.effective_interval
-        snapshot.stretched = thread.effective_interval > thread.interval
+        self._take_snapshot("", False, monitor=thread)
 
     # -- background monitoring ----------------------------------------------------
 
@@ -718,12 +797,16 @@ class ClassTracker:
 
     def stop_periodic_snapshots(self) -> None:
         """Stop the background monitor; returns as soon as a snapshot in
-        progress (if any) is done."""
+        progress (if any) is done, or after ``STOP_TIMEOUT`` seconds (5)
+        with one line on stderr: the snapshot may be waiting for this
+        thread (a tracked object's ``__repr__`` or ``__sizeof__`` taking a
+        lock held here).  That snapshot is dropped when it ends; a snapshot
+        taken meanwhile waits for it."""
         thread = self._periodic_thread
-        if thread is not None:
+        if thread is not None and thread.is_alive():
+            thread.stop_and_wait(time.monotonic() + STOP_TIMEOUT)
+        elif thread is not None:
             thread.request_stop()
-            if thread.is_alive() and thread is not threading.current_thread():
-                thread.join()
         self._periodic_thread = None
 
 

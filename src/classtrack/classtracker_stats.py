@@ -152,7 +152,8 @@ class _Dataset:
     def from_tracker(cls, tracker: Any) -> "_Dataset":
         (names, classes, rec_id, rec_name, rec_class, rec_birth, rec_death, rec_trace,
          reprs, raw_traces, snap_cols) = tracker._engine.export()
-        traces = [tuple(_frame(code, line) for code, line in tr) for tr in raw_traces]
+        source = tracker._engine.reprs      # False: no source line leaves the process
+        traces = [tuple(_frame(code, line, source) for code, line in tr) for tr in raw_traces]
         snaps = []
         for snapshot, (entries, trees) in zip(tracker.snapshots, snap_cols):
             measured = tracker._retained_at.get(snapshot.timestamp)
@@ -175,8 +176,8 @@ def _entries_row(row: tuple, nrec: int) -> tuple:
     return row[:9] + (entries, None, None) + tuple(row[12:])
 
 
-def _frame(code: Any, line: int) -> tuple:
-    src = linecache.getline(code.co_filename, line) if line and line > 0 else ""
+def _frame(code: Any, line: int, source: bool = True) -> tuple:
+    src = linecache.getline(code.co_filename, line) if source and line and line > 0 else ""
     return (code.co_filename, line, code.co_name, src or None)
 
 

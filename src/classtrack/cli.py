@@ -18,7 +18,7 @@ the program's status (see ``classtrack.commands.run``).
 import argparse
 import os
 import sys
-from typing import IO, List, Optional
+from typing import IO, Any, List, Optional
 
 from classtrack.commands import demo, diff, html, report, run
 from classtrack.commands.common import UserError
@@ -66,7 +66,10 @@ def main(argv: Optional[List[str]] = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     try:
         try:
-            return _main(argv)
+            code = _main(argv)
+            if run.program_interrupted():
+                _end_as_interrupted()
+            return code
         finally:
             # what is still buffered fails here, not in the interpreter's exit;
             # not for `run`, whose stdout is the program's, to fail as it would
@@ -79,6 +82,21 @@ def main(argv: Optional[List[str]] = None) -> int:
                 silence(stream)
         silence(sys.stdout)
         return EXIT_BROKEN_PIPE
+
+
+def _end_as_interrupted() -> None:
+    """The program ended in KeyboardInterrupt, which `run` reported as
+    Python does: end as Python does too, by letting the interpreter see an
+    unhandled KeyboardInterrupt (it then dies of SIGINT once its exit
+    handlers ran, status -2), without printing the traceback again."""
+    hook = sys.excepthook
+    exc = KeyboardInterrupt()
+
+    def quiet(kind: Any, value: Any, tb: Any) -> None:
+        if value is not exc:
+            hook(kind, value, tb)
+    sys.excepthook = quiet
+    raise exc
 
 
 def _main(argv: List[str]) -> int:

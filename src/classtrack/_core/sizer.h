@@ -61,6 +61,9 @@ typedef struct {
     unsigned flags;         /* CT_FOLLOW_* */
     Py_ssize_t limit;       /* max depth followed, or -1 for no limit */
     Py_ssize_t clip;        /* max length of value reprs in names */
+    int no_reprs;           /* 1: tree names run no repr: values are named
+                               "[V] key", keys that are not str "<type>"
+                               (a Tracker made with reprs=False) */
     Py_ssize_t total;       /* bytes counted since the last reset */
     Py_ssize_t leaf_bytes;  /* leaves sized by ct_consider, not yet added */
     ct_stack_entry *stack;  /* work stack, entries [0, sp) are live */

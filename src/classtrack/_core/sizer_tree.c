@@ -18,6 +18,9 @@
  * Naming runs Python code (str of keys, repr of values).  Everything read
  * from a container is held by a strong reference before that code runs,
  * and a raising repr is replaced by the default "<Type object at 0x..>".
+ * With s->no_reprs no repr is taken at all: values are named "[V] key"
+ * and keys that are not str "<type>" (by the type's tp_name), so the
+ * names hold attribute names and str keys only, never data.
  */
 #include "sizer_internal.h"
 #include "layout.h"
@@ -98,6 +101,9 @@ key_text(ct_sizer *s, PyObject *key)
         Py_INCREF(key);
         return key;
     }
+    if (s->no_reprs) {
+        return PyUnicode_FromFormat("<%s>", Py_TYPE(key)->tp_name);
+    }
     return safe_repr(s, key);
 }
 
@@ -115,12 +121,12 @@ append_pair(ct_sizer *s, PyObject *out, PyObject *key, PyObject *value,
     if (kt == NULL) {
         goto done;
     }
-    vr = safe_repr(s, value);
-    if (vr == NULL) {
+    if (!s->no_reprs && (vr = safe_repr(s, value)) == NULL) {
         goto done;
     }
     kname = PyUnicode_FromFormat("[K] %U", kt);
-    vname = PyUnicode_FromFormat("[V] %U: %U", kt, vr);
+    vname = vr != NULL ? PyUnicode_FromFormat("[V] %U: %U", kt, vr)
+                       : PyUnicode_FromFormat("[V] %U", kt);
     if (kname == NULL || vname == NULL) {
         goto done;
     }

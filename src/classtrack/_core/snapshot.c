@@ -13,7 +13,10 @@
  * default text is rebuilt on demand from class and id).  A custom __repr__
  * is called, its result clipped to 128 characters; if it raises, the
  * default text is kept; if one call takes longer than CT_SLOW_REPR
- * seconds, that class's repr is not called again by this tracker.
+ * seconds, that class's repr is not called again by this tracker.  A
+ * tracker made with reprs=False (t->no_reprs) calls no __repr__, neither
+ * of tracked objects nor of referents named in size trees: what it keeps
+ * and dumps cannot show the objects' data.
  */
 #include "tracker.h"
 #include "layout.h"
@@ -51,7 +54,7 @@ static int
 note_repr(ct_tracker *t, uint32_t idx, PyObject *obj)
 {
     PyTypeObject *tp = Py_TYPE(obj);
-    if (tp->tp_repr == PyBaseObject_Type.tp_repr) {
+    if (t->no_reprs || tp->tp_repr == PyBaseObject_Type.tp_repr) {
         return 0;
     }
     int slow = PySet_Contains(t->slow_repr_types, (PyObject *)tp);
@@ -146,6 +149,7 @@ ct_tracker_snapshot(ct_tracker *t, double *timestamp, Py_ssize_t *tracked_total,
     }
     t->snapshotting = 1;
     ct_sizer_init(&s, t->sizer_refs);
+    s.no_reprs = t->no_reprs;
     if (ct_sizer_ready(t->sizer_refs) < 0) {
         goto done;
     }
@@ -293,4 +297,37 @@ ct_tracker_clear_snapshots(ct_tracker *t)
     if (t->trees != NULL) {     /* NULL after tp_clear */
         PyDict_Clear(t->trees);
     }
+}
+
+int
+ct_tracker_discard_last_snapshot(ct_tracker *t)
+{
+    if (t->nsnaps == 0) {
+        return 0;
+    }
+    uint64_t snap_no = t->nsnaps - 1;
+    ct_entries *entries = t->snaps[snap_no].entries;
+    if (entries != NULL && PyDict_GET_SIZE(t->trees) != 0) {
+        ct_entries_iter it;
+        size_t rec;
+        ct_entries_iter_init(&it, entries);
+        while (ct_entries_next(&it, &rec)) {
+            PyObject *key = PyLong_FromUnsignedLongLong((snap_no << 32) | rec);
+            if (key == NULL) {
+                return -1;
+            }
+            /* only records sized with resolution_level >= 1 have a tree */
+            int rc = PyDict_GetItemWithError(t->trees, key) != NULL
+                         ? PyDict_DelItem(t->trees, key)
+                         : (PyErr_Occurred() ? -1 : 0);
+            Py_DECREF(key);
+            if (rc < 0) {
+                return -1;
+            }
+        }
+    }
+    t->nsnaps--;
+    t->snaps[snap_no].entries = NULL;
+    Py_XDECREF(entries);
+    return 0;
 }

@@ -62,6 +62,10 @@ typedef struct {
     int snapshotting;       /* set while ct_tracker_snapshot runs: the
                                registry and snapshots must not be cleared
                                under it (sizing and reprs run Python code) */
+    int no_reprs;           /* set once by the constructor (reprs=False),
+                               never changed: snapshots call no __repr__,
+                               `reprs` stays empty and size trees name
+                               referents without reprs (sizer.h) */
 } ct_tracker;
 
 /* Track an object: `fresh` when it comes straight from the tp_alloc hook
@@ -83,6 +87,12 @@ int ct_tracker_snapshot(ct_tracker *t, double *timestamp,
                         Py_ssize_t *tracked_total, Py_ssize_t *overhead);
 
 void ct_tracker_clear_snapshots(ct_tracker *t);
+
+/* Forget the latest snapshot and its size trees (a background monitor's
+ * that finished after the wait for it was given up).  Runs no Python code
+ * but deallocations of the tracker's own data.  0, or -1 with an exception
+ * set (MemoryError; some of its trees may be gone then). */
+int ct_tracker_discard_last_snapshot(ct_tracker *t);
 
 /* Type registration (tracker_type.c). */
 int ct_tracker_type_register(PyObject *module, PyTypeObject **type);

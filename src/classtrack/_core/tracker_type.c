@@ -23,9 +23,10 @@ static PyMethodDef on_death_def = {
 static PyObject *
 Tracker_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
 {
-    static char *kwlist[] = {"skip_prefix", NULL};
+    static char *kwlist[] = {"skip_prefix", "reprs", NULL};
     PyObject *skip = NULL;
-    if (!PyArg_ParseTupleAndKeywords(args, kwds, "|U", kwlist, &skip)) {
+    int reprs = 1;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "|Up", kwlist, &skip, &reprs)) {
         return NULL;
     }
     ct_state *st = (ct_state *)PyType_GetModuleState(type);
@@ -42,6 +43,7 @@ Tracker_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
     ct_sizer_refs_copy(&t->own_refs, &st->sizer_refs);
     t->types = &t->own_types;
     t->sizer_refs = &t->own_refs;
+    t->no_reprs = !reprs;
     Py_XINCREF(skip);
     t->skip_prefix = skip;
     t->names = PyList_New(0);
@@ -321,6 +323,15 @@ Tracker_clear_snapshots(ct_tracker *t, PyObject *Py_UNUSED(ignored))
         return NULL;
     }
     ct_tracker_clear_snapshots(t);
+    Py_RETURN_NONE;
+}
+
+static PyObject *
+Tracker_discard_last_snapshot(ct_tracker *t, PyObject *Py_UNUSED(ignored))
+{
+    if (not_snapshotting(t) < 0 || ct_tracker_discard_last_snapshot(t) < 0) {
+        return NULL;
+    }
     Py_RETURN_NONE;
 }
 
@@ -824,6 +835,12 @@ Tracker_get_alive(ct_tracker *t, void *Py_UNUSED(closure))
 }
 
 static PyObject *
+Tracker_get_reprs(ct_tracker *t, void *Py_UNUSED(closure))
+{
+    return PyBool_FromLong(!t->no_reprs);
+}
+
+static PyObject *
 Tracker_get_nsnapshots(ct_tracker *t, void *Py_UNUSED(closure))
 {
     return PyLong_FromSize_t(t->nsnaps);
@@ -860,6 +877,8 @@ static PyMethodDef Tracker_methods[] = {
      "forget every tracked object"},
     {"clear_snapshots", (PyCFunction)Tracker_clear_snapshots, METH_NOARGS,
      "forget every snapshot"},
+    {"discard_last_snapshot", (PyCFunction)Tracker_discard_last_snapshot, METH_NOARGS,
+     "forget the latest snapshot (a monitor's the wait for which was given up)"},
     {"record", (PyCFunction)Tracker_record, METH_O,
      "record(i) -> (id, name, birth, death, trace_no, resolution, obj, cls, repr)"},
     {"record_names", (PyCFunction)Tracker_record_names, METH_NOARGS,
@@ -882,6 +901,8 @@ static PyGetSetDef Tracker_getset[] = {
     {"alive", (getter)Tracker_get_alive, NULL, "tracked objects alive", NULL},
     {"nsnapshots", (getter)Tracker_get_nsnapshots, NULL, "snapshots taken", NULL},
     {"names", (getter)Tracker_get_names, NULL, "tracking names by number", NULL},
+    {"reprs", (getter)Tracker_get_reprs, NULL,
+     "whether snapshots take reprs (False: no __repr__ is ever called)", NULL},
     {NULL, NULL, NULL, NULL, NULL},
 };
 
@@ -893,7 +914,7 @@ static PyType_Slot Tracker_slots[] = {
     {Py_tp_methods, Tracker_methods},
     {Py_tp_getset, Tracker_getset},
     {Py_sq_length, Tracker_len},
-    {Py_tp_doc, "Tracker(skip_prefix=None): the engine of a ClassTracker."},
+    {Py_tp_doc, "Tracker(skip_prefix=None, reprs=True): the engine of a ClassTracker."},
     {0, NULL},
 };
 

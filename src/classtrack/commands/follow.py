@@ -166,6 +166,7 @@ def start(tracker: Any, watcher: Any, args: Any, dump: str, say: Callable[[str],
         "aliases": _aliases_of(args),
         "resolution": int(args.resolution),
         "trace": bool(args.trace),
+        "reprs": not getattr(args, "no_repr", False),
         "interval": float(args.interval),
         "base": os.path.abspath(base),
         "token": new_token(),
@@ -350,7 +351,7 @@ def child_start(config: Dict[str, Any]) -> None:
         return
     from classtrack.classtracker import ClassTracker
     from classtrack.commands.watch import ImportWatch, Watcher, parse_names
-    tracker = ClassTracker()
+    tracker = ClassTracker(reprs=config.get("reprs", True))
     names = parse_names(config["track_class"], config["track_module"], set(config["aliases"]))
     for n in names:
         if "__main__" in n.modules:

@@ -31,7 +31,7 @@ from classtrack.commands.watch import ImportWatch, Watcher, main_aliases, parse_
 USAGE = ("classtrack run [-h] [-o DUMP] [--track-class MODULE:CLASS ...] "
          "[--track-module MODULE ...] [--track-package PACKAGE ...] [--track-mine] "
          "[--strict] [--interval SECONDS] [--resolution N] "
-         "[--trace] " + metrics_server.USAGE + " " + follow.USAGE
+         "[--trace] [--no-repr] " + metrics_server.USAGE + " " + follow.USAGE
          + " (SCRIPT | -m MODULE) [ARGS...]")
 _VALUED = {"-o", "--output", "--track-class", "--track-module", "--track-package",
            "--interval", "--resolution"}
@@ -64,6 +64,11 @@ def add_parser(sub) -> None:
     p.add_argument("--resolution", type=int, default=0, metavar="N",
                    help="size referents individually N levels deep (default 0)")
     p.add_argument("--trace", action="store_true", help="record where instances are created")
+    p.add_argument("--no-repr", action="store_true",
+                   help="call no __repr__ of tracked objects and keep no source lines in "
+                        "traces: the dump holds classes, addresses, sizes and times, not "
+                        "the objects' data (see 'What a dump contains' in "
+                        "docs/dump-format.md)")
     p.add_argument("--retained", action="store_true",
                    help="measure retained sizes (what freeing each instance would free) "
                         "at the exit snapshot; it walks the whole heap once")
@@ -80,6 +85,15 @@ _started = False
 def program_started() -> bool:
     """Whether this process ran a program: its stdout is then the program's."""
     return _started
+
+
+_interrupted = False
+
+
+def program_interrupted() -> bool:
+    """Whether the program ended in KeyboardInterrupt: Python would then
+    die of SIGINT after its exit handlers (status -2), and so must we."""
+    return _interrupted
 
 
 def parse(parser: argparse.ArgumentParser, argv: List[str]) -> argparse.Namespace:
@@ -218,7 +232,7 @@ def run(args: argparse.Namespace) -> int:
     is_package = False
     if args.module is not None:
         is_package = _find_module(args.module).submodule_search_locations is not None
-    tracker = ClassTracker()
+    tracker = ClassTracker(reprs=not args.no_repr)
     metrics = metrics_server.start(tracker, args, _say)   # None without --metrics-port
     names = parse_names(args.track_class, args.track_module,
                         main_aliases(args.module, args.script, is_package))
@@ -261,6 +275,8 @@ def run(args: argparse.Namespace) -> int:
             held = exc
             _print_program_exception(exc)
             code = 130
+            global _interrupted
+            _interrupted = True
         except BaseException as exc:  # the program's own error: report it as Python would
             held = exc
             _print_program_exception(exc)
@@ -269,6 +285,7 @@ def run(args: argparse.Namespace) -> int:
         _modwatch.remove_class_callback(watcher)
         if importwatch in sys.meta_path:
             sys.meta_path.remove(importwatch)
+        monitor = tracker._periodic_thread
         tracker.stop_periodic_snapshots()
         metrics_server.stop(metrics)
         sys.argv = saved_argv
@@ -277,7 +294,11 @@ def run(args: argparse.Namespace) -> int:
     watcher.rescan()                    # modules whose import was the last
     for watch in tracker._watches:
         watch.rescan()
-    tracker.create_snapshot("exit", retained=args.retained)
+    if monitor is not None and monitor.abandoned:
+        # its snapshot holds the tracker until it ends: an exit snapshot would wait too
+        _say("no exit snapshot: the background monitor's last snapshot has not ended")
+    else:
+        tracker.create_snapshot("exit", retained=args.retained)
     del held
     package_lines = _package_report(tracker, args.track_package)
     tracker_watches = list(tracker._watches)
