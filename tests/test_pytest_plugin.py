@@ -106,13 +106,15 @@ def outcomes(out):
 def test_marker_catches_a_leak_and_passes_a_non_leak(tmp_path):
     r = run_pytest(tmp_path)
     got = outcomes(r.stdout)
-    assert got["test_leaks"] == {"PASSED", "ERROR"}, r.stdout   # fails at teardown
+    # a leak fails the test itself, once (not a pass plus an error at teardown)
+    assert got["test_leaks"] == {"FAILED"}, r.stdout
     assert got["test_clean"] == {"PASSED"}, r.stdout
     assert got["test_one_allowed"] == {"PASSED"}, r.stdout
-    assert "ERROR" in got["test_subclass_counts"], r.stdout     # Admin is a Session
-    assert "ERROR" in got["test_two_markers"], r.stdout
+    assert got["test_subclass_counts"] == {"FAILED"}, r.stdout     # Admin is a Session
+    assert got["test_two_markers"] == {"FAILED"}, r.stdout
     assert got["test_fixture_lets_go"] == {"PASSED"}, r.stdout
     assert got["test_older_instances_do_not_count"] == {"PASSED"}, r.stdout
+    assert "3 failed, 4 passed in" in r.stdout and "error" not in r.stdout.lower()
     assert r.returncode == 1
     # the message: how many, of what, and why one of them is alive
     assert ("limit_instances: 1 instance of app.Session created during the test "
@@ -169,6 +171,10 @@ def test_fails():
     r = run_pytest(tmp_path, tests=tests)
     assert outcomes(r.stdout) == {"test_fails": {"FAILED"}}, r.stdout
     assert "limit_instances:" not in r.stdout
+    # its own failure first, then why the survivors were not judged
+    out = r.stdout
+    assert out.index("assert s is None") < out.index("the survivors of this test were not "
+                                                     "judged")
 
 
 def test_session_leak_table(tmp_path):
@@ -245,3 +251,185 @@ def test_entry_point_registered():
         pytest.fail("classtrack is not installed: run the tests after 'pip install .'")
     eps = [ep for ep in dist.entry_points if ep.group == "pytest11"]
     assert [(ep.name, ep.value) for ep in eps] == [("classtrack", "classtrack.pytest_plugin")]
+
+
+def test_a_leak_is_one_failure(tmp_path):
+    tests = '''
+import pytest, app
+
+@pytest.mark.limit_instances("app.Session", 0)
+def test_leaks():
+    app.login("carol")
+
+@pytest.mark.limit_instances("app.Session", 0)
+def test_clean():
+    assert app.login_clean("dave").user == "dave"
+'''
+    r = run_pytest(tmp_path, "-q", tests=tests)
+    assert r.returncode == 1
+    assert r.stdout.strip().splitlines()[-1].startswith("1 failed, 1 passed in"), r.stdout
+    assert outcomes(r.stdout) == {"test_leaks": {"FAILED"}, "test_clean": {"PASSED"}}
+
+
+PKG = {
+    "shop/__init__.py": "",
+    "shop/models.py": '''
+class Cart:
+    def __init__(self):
+        self.items = list(range(50))
+
+class Order:
+    def __init__(self, tag):
+        self.tag = tag
+
+REGISTRY = []
+''',
+    "shop/billing/__init__.py": "",
+    "shop/billing/invoice.py": '''
+class Invoice:
+    pass
+
+SENT = []
+''',
+    "shop/late.py": '''
+class Late:
+    pass
+
+KEEP = []
+''',
+}
+
+PKG_TESTS = '''
+import pytest
+from shop import models
+from shop.billing import invoice
+
+@pytest.mark.limit_instances(package="shop")
+def test_subpackage_leak():
+    invoice.SENT.append(invoice.Invoice())      # a class no marker names
+    models.Cart()                               # dies at once
+
+@pytest.mark.limit_instances(package="shop")
+def test_imported_during_the_test():
+    from shop import late
+    late.KEEP.append(late.Late())
+
+@pytest.mark.limit_instances(package="shop", filter_fn=lambda o: getattr(o, "tag", "") != "cached")
+def test_filter_ignores_expected():
+    models.REGISTRY.append(models.Order("cached"))
+
+@pytest.mark.limit_instances(package="shop", filter_fn=lambda o: getattr(o, "tag", "") != "cached")
+def test_filter_keeps_the_rest():
+    models.REGISTRY.append(models.Order("cached"))
+    models.REGISTRY.append(models.Order("lost"))
+    models.REGISTRY.append(models.Cart())
+
+@pytest.mark.limit_instances(package="shop", n=1)
+def test_within_n():
+    models.REGISTRY.append(models.Cart())
+
+@pytest.mark.limit_instances(package="shop")
+def test_clean():
+    cart = models.Cart()
+    cycle = [cart]
+    cycle.append(cycle)
+
+@pytest.mark.limit_instances(package="nosuchpackage")
+def test_bad_package():
+    pass
+
+@pytest.mark.limit_instances(package="shop", filter_fn=3)
+def test_bad_filter():
+    pass
+'''
+
+
+def test_package_wide_marker(tmp_path):
+    for name, text in PKG.items():
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text(text)
+    r = run_pytest(tmp_path, tests=PKG_TESTS)
+    got = outcomes(r.stdout)
+    assert got == {
+        "test_subpackage_leak": {"FAILED"},
+        "test_imported_during_the_test": {"FAILED"},
+        "test_filter_ignores_expected": {"PASSED"},
+        "test_filter_keeps_the_rest": {"FAILED"},
+        "test_within_n": {"PASSED"},
+        "test_clean": {"PASSED"},
+        "test_bad_package": {"FAILED"},
+        "test_bad_filter": {"FAILED"},
+    }, r.stdout
+    out = r.stdout
+    assert ("limit_instances: 1 instance of package shop created during the test is still "
+            "alive after it") in out
+    assert "shop.billing.invoice.Invoice: 1," in out
+    assert "module shop.billing.invoice -> dict['SENT'] -> list[0] -> " \
+           "shop.billing.invoice.Invoice" in out
+    assert "shop.late.Late: 1," in out
+    # grouped by class, each with its count, bytes and one path
+    section = out[out.index("_ test_filter_keeps_the_rest _"):]
+    section = section[:section.index("\n_")] if "\n_" in section else section
+    assert "2 instances of package shop" in section
+    assert "shop.models.Order: 1," in section and "shop.models.Cart: 1," in section
+    assert section.count("why one of them is alive") == 2
+    assert "limit_instances: no module named 'nosuchpackage'" in out
+    assert "filter_fn must be callable, not 3" in out
+    assert "Traceback" not in out and "INTERNALERROR" not in out
+
+
+def test_unknown_session_name_is_a_warning_and_costs_no_collection(tmp_path):
+    tests = '''
+import gc, app
+
+def test_a():
+    app.login_clean("a")
+
+def test_b():
+    app.login_clean("b")
+
+def test_c():
+    app.login_clean("c")
+
+def test_count():
+    pass
+'''
+    conftest = '''
+import gc
+FULL = []
+gc.callbacks.append(lambda phase, info: FULL.append(info["generation"])
+                    if phase == "start" and info["generation"] == 2 else None)
+
+def pytest_terminal_summary(terminalreporter):
+    terminalreporter.write_line("FULL COLLECTIONS %d" % len(FULL))
+'''
+    (tmp_path / "conftest.py").write_text(conftest)
+    plain = run_pytest(tmp_path, tests=tests)
+    ours = run_pytest(tmp_path, "--classtrack=nosuchpkg", "--classtrack=app", tests=tests)
+    assert plain.returncode == ours.returncode == 0, ours.stdout
+    assert "--classtrack=nosuchpkg: no module of that name" in ours.stdout
+    count = lambda out: int(re.search(r"FULL COLLECTIONS (\d+)", out).group(1))
+    # nothing tracked survived a test: no gc.collect() was needed
+    assert count(ours.stdout) == count(plain.stdout), (plain.stdout, ours.stdout)
+    assert "no instance of the 3 tracked classes (app) outlived its test (4 tests)" \
+        in ours.stdout
+
+
+@pytest.mark.skipif(not __import__("importlib").util.find_spec("xdist"),
+                    reason="needs pytest-xdist (in the test extras)")
+def test_xdist_prints_one_merged_table_and_markers_work(tmp_path):
+    env_plugins = ("-p", "xdist.plugin", "-n", "2")
+    r = run_pytest(tmp_path, "--classtrack=app", *env_plugins)
+    out = r.stdout
+    assert r.returncode == 1, out
+    got = outcomes(out)
+    assert got["test_leaks"] == {"FAILED"} and got["test_clean"] == {"PASSED"}, out
+    assert out.count("classtrack: instances alive after their test") == 1, out
+    assert "2 workers' tests, merged" in out
+    table = out[out.index("classtrack: instances alive after their test"):]
+    rows = re.findall(r"^test_app\.py::(\w+)\s+(app\.\w+)\s+(\d+)\s+([\d,]+)$", table, re.M)
+    assert {(t, c) for t, c, _, _ in rows} == {
+        ("test_leaks", "app.Session"), ("test_one_allowed", "app.Admin"),
+        ("test_subclass_counts", "app.Admin"), ("test_subclass_counts", "app.Session"),
+        ("test_two_markers", "app.Other")}, table
+    assert "4 of 7 tests left instances of 3 tracked classes alive" in table

@@ -3,24 +3,42 @@
 Installed with the package (the ``pytest11`` entry point ``classtrack``);
 inert until asked:
 
-``@pytest.mark.limit_instances(Session, 0)`` (a class, or its dotted name
-``"pkg.mod.Session"`` / ``"pkg.mod:Session"``; repeat the marker for more
-classes)
-    The test fails when more than N instances of the class (or a subclass)
+``@pytest.mark.limit_instances(Session, n=0, filter_fn=None)`` (a class, or
+its dotted name ``"pkg.mod.Session"`` / ``"pkg.mod:Session"``; repeat the
+marker for more classes)
+    The test fails when more than n instances of the class (or a subclass)
     created while the test function ran are still alive once its fixtures
-    are torn down and ``gc.collect()`` has run.  The failure names how many
-    survived and, for one of them, why it is alive
-    (``classtrack.why_alive``).  It is reported at teardown, after the
-    fixtures that may legitimately hold instances until then.
+    are torn down and ``gc.collect()`` has run.
+
+``@pytest.mark.limit_instances(package="app", n=0, filter_fn=None)``
+    The same for every class of the package ``app`` and its subpackages,
+    those imported already and those imported during the test: more than
+    n survivors in all fail the test.
+
+``filter_fn``: a callable given each survivor; when it returns False the
+survivor is ignored (an expected one: a cache, a registry).
+
+A leak fails the test itself, once: a run over a leaking test and a clean
+one ends ``1 failed, 1 passed``.  The failure lists the survivors by class,
+with their count, their bytes and, per class, why one of them is alive
+(``classtrack.why_alive``).  A test that failed on its own is not judged
+(its traceback keeps its locals alive); its own failure is what is
+reported, with a note.  Under pytest-xdist the markers work in each
+worker.
 
 ``pytest --classtrack=pkg.mod`` (repeatable)
     Tracks every class of those packages or modules (``track_package``) for
     every test and prints, at the end, a table of the tests that left
     instances alive: test, class, instances, their bytes and one reason.
+    It fails nothing.  A name no module has is a warning at the start.
+    Under pytest-xdist the workers send their rows to the controller,
+    which prints one table.
 
-Cost: nothing unless used.  With the marker, one tracker for that test;
-with ``--classtrack``, one tracker for the session plus a ``gc.collect()``
-after every test.  Loading the plugin (every pytest run where classtrack is
+Cost: nothing unless used.  With a marker, one tracker for that test; with
+``--classtrack``, one tracker for the session.  After each test the engine
+is asked in C which tracked objects are still alive; only when some are
+does ``gc.collect()`` run (to let cycles go) and are the survivors looked
+at in Python.  Loading the plugin (every pytest run where classtrack is
 installed) loads the package and its extension but installs no hook,
 thread or callback until a marker or the option asks.
 """
@@ -28,7 +46,9 @@ from __future__ import annotations
 
 import gc
 import importlib
-from typing import Any, Dict, List, Optional, Tuple
+import importlib.util
+import sys
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 import pytest
 
@@ -37,6 +57,7 @@ from classtrack.alive import _qualname
 _MARKER = "limit_instances"
 _ITEM_KEY = "_classtrack_limits"
 _FAILED_KEY = "_classtrack_call_failed"
+_PROBLEMS_KEY = "_classtrack_problems"
 _PATHS_IN_TABLE = 20        # why_alive is a heap walk: only for this many rows
 
 
@@ -51,11 +72,22 @@ def pytest_addoption(parser: Any) -> None:
 def pytest_configure(config: Any) -> None:
     config.addinivalue_line(
         "markers",
-        "limit_instances(cls, n=0): fail when more than n instances of cls "
-        "(a class or 'pkg.mod.Class') created by the test are alive after it")
+        "limit_instances(cls, n=0, filter_fn=None) or limit_instances(package=NAME, "
+        "n=0, filter_fn=None): fail when more than n instances of cls (a class or "
+        "'pkg.mod.Class') or of the package's classes, created by the test, are alive "
+        "after it; filter_fn(obj) returning False ignores a survivor")
     names = config.getoption("classtrack", default=[]) or []
     if names:
-        config.pluginmanager.register(_SessionLeaks(names), "classtrack-session-leaks")
+        found = []
+        for name in dict.fromkeys(names):
+            if all(p.isidentifier() for p in name.split(".")) and _find_module(name) is None:
+                config.issue_config_time_warning(pytest.PytestConfigWarning(
+                    "--classtrack=%s: no module of that name; nothing of it is tracked"
+                    % name), stacklevel=2)
+            else:
+                found.append(name)
+        config.pluginmanager.register(_SessionLeaks(config, found or names),
+                                      "classtrack-session-leaks")
 
 
 # -- naming classes -------------------------------------------------------------
@@ -97,68 +129,130 @@ def resolve_class(spec: Any) -> type:
     raise ValueError("limit_instances: cannot import a module for %r" % (spec,))
 
 
-def _limits(item: Any) -> List[Tuple[type, int]]:
+class _Limit:
+    """One limit_instances marker: the classes it covers (a class and its
+    subclasses, or a package's classes), how many survivors it allows and
+    which it ignores."""
+
+    def __init__(self, cls: Optional[type], package: Optional[str], n: int,
+                 filter_fn: Optional[Callable[[Any], Any]]) -> None:
+        self.cls = cls
+        self.package = package
+        self.n = n
+        self.filter_fn = filter_fn
+
+    @property
+    def label(self) -> str:
+        return _qualname(self.cls) if self.cls is not None else "package " + str(self.package)
+
+    def covers(self, cls: type) -> bool:
+        if self.cls is not None:
+            return isinstance(cls, type) and issubclass(cls, self.cls)
+        module = getattr(cls, "__module__", None) or ""
+        return module == self.package or module.startswith(self.package + ".")
+
+
+def _limits(item: Any) -> List[_Limit]:
     out = []
     for mark in item.iter_markers(name=_MARKER):
         args = list(mark.args)
         kwargs = dict(mark.kwargs)
-        if not args and "cls" in kwargs:
+        package = kwargs.pop("package", None)
+        filter_fn = kwargs.pop("filter_fn", None)
+        if package is None and not args and "cls" in kwargs:
             args.append(kwargs.pop("cls"))
-        if len(args) < 2 and "n" in kwargs:
+        want = 1 if package is None else 0
+        if len(args) < want + 1 and "n" in kwargs:
             args.append(kwargs.pop("n"))
-        if kwargs or not 1 <= len(args) <= 2:
-            raise ValueError("limit_instances takes (cls, n=0), not args %r kwargs %r"
+        if kwargs or not want <= len(args) <= want + 1:
+            raise ValueError("limit_instances takes (cls, n=0, filter_fn=None) or "
+                             "(package=NAME, n=0, filter_fn=None), not args %r kwargs %r"
                              % (tuple(mark.args), mark.kwargs))
-        cls = resolve_class(args[0])
-        n = args[1] if len(args) == 2 else 0
+        if filter_fn is not None and not callable(filter_fn):
+            raise ValueError("limit_instances: filter_fn must be callable, not %r"
+                             % (filter_fn,))
+        cls = None
+        if package is None:
+            cls = resolve_class(args[0])
+        else:
+            _check_package(package)
+        n = args[want] if len(args) > want else 0
         if not isinstance(n, int) or isinstance(n, bool) or n < 0:
             raise ValueError("limit_instances: n must be an int >= 0, not %r" % (n,))
-        out.append((cls, n))
+        out.append(_Limit(cls, package, n, filter_fn))
     return out
+
+
+def _check_package(package: Any) -> None:
+    if not isinstance(package, str) or not package or not all(
+            p.isidentifier() for p in package.split(".")):
+        raise ValueError("limit_instances: package must be a dotted module name like "
+                         "'app' or 'app.models', not %r" % (package,))
+    if _find_module(package) is None:
+        raise ValueError("limit_instances: no module named %r" % (package,))
+
+
+def _find_module(name: str) -> Any:
+    """The module's spec, or None when there is no such module."""
+    if name in sys.modules:
+        return True
+    try:
+        return importlib.util.find_spec(name)
+    except (ImportError, ValueError):
+        return None
 
 
 # -- survivors ----------------------------------------------------------------------
 
-class _Survivors:
-    """What a tracker's records left alive, per class (a class object, or
-    the record's name where the class is unknown)."""
+def _survivor_groups(tracker: Any, keep: Callable[[Any, Any], bool]) -> List["_Group"]:
+    """The tracked objects still alive after a test that `keep(obj, cls)`
+    accepts, by class, in order of first record.  The engine is asked in C
+    (no Python object per record); ``gc.collect()`` runs only when there
+    are candidates, so that an object kept only by a cycle does not count.
+    The groups hold record numbers, not the objects: a why_alive path must
+    not find the plugin's own lists."""
+    engine = tracker._engine
+    if not engine.alive:
+        return []
+    gc.collect()
+    if not engine.alive:
+        return []
+    from classtrack.asizeof import asizeof
+    rows = engine.survivors()
+    found: Dict[Any, List[Tuple[int, Any]]] = {}
+    obj = None
+    for index, obj, cls in rows:
+        if keep(obj, cls):
+            found.setdefault(cls, []).append((index, obj))
+    del rows, obj
+    groups = [_Group(engine, cls, [i for i, _ in members],
+                     asizeof(*[obj for _, obj in members]))
+              for cls, members in found.items()]
+    found.clear()
+    return groups
 
-    def __init__(self, tracker: Any) -> None:
-        gc.collect()
-        engine = tracker._engine
-        counts: Dict[Any, int] = {}
-        first: Dict[Any, int] = {}
-        objs: Dict[Any, list] = {}
-        for i in range(len(engine)):
-            rec = engine.record(i)
-            if rec[3] is None and rec[6] is not None:      # alive
-                key = rec[7] if rec[7] is not None else rec[1]
-                counts[key] = counts.get(key, 0) + 1
-                first.setdefault(key, i)
-                objs.setdefault(key, []).append(rec[6])
-            del rec
-        from classtrack.asizeof import asizeof
-        self.sizes = {key: asizeof(*group) for key, group in objs.items()}
-        del objs
-        self.counts = counts
-        self._engine = engine
-        self._first = first
 
-    def matching(self, cls: type) -> List[Any]:
-        """The keys that are cls or a subclass of it."""
-        return [k for k in self.counts if isinstance(k, type) and issubclass(k, cls)]
+class _Group:
+    """The survivors of one class: their records, count and bytes."""
 
-    def why(self, key: Any, limit: int = 1) -> List[str]:
-        """why_alive of the first survivor under key, as text."""
+    def __init__(self, engine: Any, cls: Any, records: List[int], size: int) -> None:
+        self.engine = engine
+        self.cls = cls
+        self.records = records
+        self.size = size
+
+    @property
+    def label(self) -> str:
+        return _qualname(self.cls) if isinstance(self.cls, type) else str(self.cls)
+
+    def why(self, limit: int = 1) -> List[str]:
+        """why_alive of its first survivor still alive, as text."""
         from classtrack.alive import why_alive
-        obj = self._engine.record(self._first[key])[6]
-        if obj is None:
-            return []
-        return [str(p) for p in why_alive(obj, limit=limit)]
-
-
-def _label(key: Any) -> str:
-    return _qualname(key) if isinstance(key, type) else str(key)
+        for i in self.records:
+            obj = self.engine.record(i)[6]
+            if obj is not None:
+                return [str(p) for p in why_alive(obj, limit=limit)]
+        return []
 
 
 def _failed(item: Any) -> bool:
@@ -174,6 +268,41 @@ def pytest_runtest_makereport(item: Any, call: Any) -> None:
 
 
 @pytest.hookimpl(tryfirst=True)
+def pytest_runtest_protocol(item: Any, nextitem: Any) -> Optional[bool]:
+    """For a test with a marker: pytest's own protocol, with the reports
+    held back until teardown has judged the survivors, so that a leak
+    fails the test itself (counted once, as failed) instead of adding an
+    error at teardown to a test already counted as passed."""
+    if item.get_closest_marker(_MARKER) is None:
+        return None
+    from _pytest.runner import runtestprotocol
+    ihook = item.ihook
+    ihook.pytest_runtest_logstart(nodeid=item.nodeid, location=item.location)
+    reports = runtestprotocol(item, nextitem=nextitem, log=False)
+    _fold_verdict(item, reports)
+    for report in reports:
+        ihook.pytest_runtest_logreport(report=report)
+    ihook.pytest_runtest_logfinish(nodeid=item.nodeid, location=item.location)
+    return True
+
+
+def _fold_verdict(item: Any, reports: List[Any]) -> None:
+    """The leak found at teardown becomes the outcome of the test's call."""
+    problems = getattr(item, _PROBLEMS_KEY, None)
+    if problems is None:
+        return
+    delattr(item, _PROBLEMS_KEY)
+    call = next((r for r in reports if r.when == "call"), None)
+    if call is None:
+        return
+    if call.passed:
+        call.outcome = "failed"
+        call.longrepr = "\n".join(problems)
+    elif call.failed:
+        call.sections.append(("classtrack", "\n".join(problems)))
+
+
+@pytest.hookimpl(tryfirst=True)
 def pytest_runtest_call(item: Any) -> None:
     if item.get_closest_marker(_MARKER) is None:
         return
@@ -183,8 +312,11 @@ def pytest_runtest_call(item: Any) -> None:
         from classtrack.classtracker import ClassTracker
         tracker = ClassTracker()
         try:
-            for cls, _ in limits:
-                tracker.track_class(cls)
+            for limit in limits:
+                if limit.cls is not None:
+                    tracker.track_class(limit.cls)
+                else:
+                    tracker.track_package(limit.package)
         except BaseException:
             tracker.clear()
             raise
@@ -202,49 +334,71 @@ def pytest_runtest_teardown(item: Any, nextitem: Any) -> None:
         return
     delattr(item, _ITEM_KEY)
     tracker, limits = state
-    problems = []
     try:
         tracker.detach_all_classes()
         if _failed(item):
+            setattr(item, _PROBLEMS_KEY, [
+                "classtrack: the survivors of this test were not judged (a failed "
+                "test's traceback keeps its locals alive)"])
             return
-        found = _Survivors(tracker)
-        for cls, n in limits:
-            keys = found.matching(cls)
-            alive = sum(found.counts[k] for k in keys)
-            if alive <= n:
-                continue
-            msg = ("limit_instances: %d instance%s of %s created during the test "
-                   "%s still alive after it (limit %d; %s bytes)"
-                   % (alive, "" if alive == 1 else "s", _qualname(cls),
-                      "is" if alive == 1 else "are", n,
-                      format(sum(found.sizes[k] for k in keys), ",")))
-            paths = found.why(keys[0], limit=3)
-            if paths:
-                msg += "\n  why one of them is alive:\n" + "\n".join("    " + p for p in paths)
-            else:
-                msg += "\n  (no reference path from a root found)"
-            problems.append(msg)
-        del found
+        problems = [p for p in (_judge(limit, tracker) for limit in limits) if p]
     finally:
         tracker.clear()
     if problems:
-        pytest.fail("\n".join(problems), pytrace=False)
+        setattr(item, _PROBLEMS_KEY, problems)
+
+
+def _judge(limit: _Limit, tracker: Any) -> Optional[str]:
+    """The failure message of one marker, or None."""
+    def keep(obj: Any, cls: Any) -> bool:
+        if not limit.covers(cls):
+            return False
+        return limit.filter_fn is None or bool(limit.filter_fn(obj))
+    groups = _survivor_groups(tracker, keep)
+    alive = sum(len(g.records) for g in groups)
+    if alive <= limit.n:
+        return None
+    msg = ("limit_instances: %d instance%s of %s created during the test %s still "
+           "alive after it (limit %d; %s bytes)"
+           % (alive, "" if alive == 1 else "s", limit.label,
+              "is" if alive == 1 else "are", limit.n,
+              format(sum(g.size for g in groups), ",")))
+    for g in sorted(groups, key=lambda g: -g.size):
+        if limit.cls is None or len(groups) > 1:
+            msg += "\n  %s: %d, %s bytes" % (g.label, len(g.records), format(g.size, ","))
+        paths = g.why(limit=3 if len(groups) == 1 else 1)
+        if paths:
+            msg += "\n  why one of them is alive:\n" + "\n".join("    " + p for p in paths)
+        else:
+            msg += "\n  (no reference path from a root found)"
+    return msg
 
 
 # -- --classtrack: a leak table for the session ----------------------------------------
 
 class _SessionLeaks:
-    """The ``--classtrack`` mode: one tracker, records cleared per test."""
+    """The ``--classtrack`` mode: one tracker, records cleared per test.
+    Under pytest-xdist each worker runs one and sends its rows to the
+    controller (``workeroutput``), which runs none and prints them all."""
 
-    def __init__(self, names: List[str]) -> None:
+    def __init__(self, config: Any, names: List[str]) -> None:
+        self.config = config
         self.names = names
         self.rows: List[Tuple[str, str, int, int, Optional[str]]] = []
         self.tests = 0
         self.failed = 0
+        self.classes = 0
         self._running = False
         self.tracker: Any = None
+        self.worker = hasattr(config, "workerinput")
+        self.controller = False         # known at session start
+        self.workers = 0
 
     def pytest_sessionstart(self, session: Any) -> None:
+        # xdist's controller: it runs no test, its workers send their rows
+        self.controller = not self.worker and self.config.pluginmanager.hasplugin("dsession")
+        if self.controller:
+            return
         from classtrack.classtracker import ClassTracker
         self.tracker = ClassTracker()
         for name in self.names:
@@ -253,17 +407,23 @@ class _SessionLeaks:
             except ValueError as e:
                 raise pytest.UsageError("--classtrack: %s" % e) from None
 
-    @pytest.hookimpl(tryfirst=True)
-    def pytest_runtest_call(self, item: Any) -> None:
+    def _clear(self) -> None:
         with self.tracker.snapshot_lock:
             self.tracker._engine.clear_records()
             self.tracker._views.clear()
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_runtest_call(self, item: Any) -> None:
+        if self.tracker is None:
+            return
+        if len(self.tracker._engine):
+            self._clear()
         self._running = True
 
     @pytest.hookimpl(hookwrapper=True)
     def pytest_runtest_teardown(self, item: Any, nextitem: Any) -> Any:
-        # a wrapper: it runs after the fixtures' teardown and after a
-        # limit_instances failure, which would stop a plain hook
+        # a wrapper: it runs after the fixtures' teardown, and after the
+        # markers' check (a plain hook would be stopped by a failure there)
         yield
         if not self._running:
             return
@@ -272,23 +432,47 @@ class _SessionLeaks:
         if _failed(item):
             self.failed += 1
         else:
-            found = _Survivors(self.tracker)
-            for key in sorted(found.counts, key=lambda k: -found.sizes[k]):
+            groups = _survivor_groups(self.tracker, lambda obj, cls: True)
+            for g in sorted(groups, key=lambda g: -g.size):
                 why = None
                 if len(self.rows) < _PATHS_IN_TABLE:
-                    paths = found.why(key, limit=1)
+                    paths = g.why(limit=1)
                     why = paths[0] if paths else None
-                self.rows.append((item.nodeid, _label(key), found.counts[key],
-                                  found.sizes[key], why))
-            del found
-        with self.tracker.snapshot_lock:
-            self.tracker._engine.clear_records()
-            self.tracker._views.clear()
+                self.rows.append((item.nodeid, g.label, len(g.records), g.size, why))
+            del groups
+        if len(self.tracker._engine):
+            self._clear()
+
+    def pytest_sessionfinish(self, session: Any) -> None:
+        if self.tracker is not None:
+            self.classes = len(self.tracker._classes)
+        if self.worker:
+            self.config.workeroutput["classtrack"] = {
+                "rows": [list(r) for r in self.rows], "tests": self.tests,
+                "failed": self.failed, "classes": self.classes}
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_testnodedown(self, node: Any, error: Any) -> None:
+        """xdist, in the controller: a worker ended; its rows join ours."""
+        out = getattr(node, "workeroutput", {}).get("classtrack")
+        if not out:
+            return
+        self.workers += 1
+        self.rows.extend(tuple(r) for r in out["rows"])
+        self.tests += out["tests"]
+        self.failed += out["failed"]
+        self.classes = max(self.classes, out["classes"])
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
+        if self.worker:
+            return
         tr = terminalreporter
         tr.write_sep("=", "classtrack: instances alive after their test")
-        classes = len(self.tracker._classes) if self.tracker is not None else 0
+        classes = self.classes
+        if self.tracker is not None:
+            classes = len(self.tracker._classes)
+        if self.workers:
+            tr.write_line("%d workers' tests, merged" % self.workers)
         if self.failed:
             tr.write_line("%d failed tests not judged (a traceback keeps their locals alive)"
                           % self.failed)
@@ -296,16 +480,17 @@ class _SessionLeaks:
             tr.write_line("no instance of the %d tracked classes (%s) outlived its test "
                           "(%d tests)" % (classes, ", ".join(self.names), self.tests))
             return
-        width = max(len(r[0]) for r in self.rows)
-        cwidth = max(len(r[1]) for r in self.rows)
+        rows = sorted(self.rows, key=lambda r: (r[0], -r[3]))
+        width = max(len(r[0]) for r in rows)
+        cwidth = max(len(r[1]) for r in rows)
         tr.write_line("%-*s  %-*s  %9s  %12s" % (width, "test", cwidth, "class",
                                                  "instances", "bytes"))
-        for test, name, count, size, why in self.rows:
+        for test, name, count, size, why in rows:
             tr.write_line("%-*s  %-*s  %9d  %12s" % (width, test, cwidth, name, count,
                                                      format(size, ",")))
             if why:
                 tr.write_line("    why alive: %s" % why)
-        tests = len({r[0] for r in self.rows})
+        tests = len({r[0] for r in rows})
         tr.write_line("%d of %d tests left instances of %d tracked classes alive"
                       % (tests, self.tests, classes))
 

@@ -390,6 +390,70 @@ done:
     return result;
 }
 
+/* survivors() -> [(index, obj, cls)]: the records whose object is alive,
+ * in record order.  The pytest plugin's per-test question ("what did this
+ * test leave alive?"), answered without a Python object per record. */
+static PyObject *
+Tracker_survivors(ct_tracker *t, PyObject *Py_UNUSED(ignored))
+{
+    if (ct_deathwatch_check() < 0) {
+        return NULL;
+    }
+    /* strong references first, in C memory: nothing here runs the GC,
+     * which could clear the records while they are listed */
+    size_t len = t->reg.len, n = 0;
+    size_t *idx = PyMem_Malloc((t->reg.alive ? t->reg.alive : 1) * sizeof(size_t));
+    PyObject **objs = PyMem_Malloc((t->reg.alive ? t->reg.alive : 1) * sizeof(PyObject *));
+    if (idx == NULL || objs == NULL) {
+        PyMem_Free(idx);
+        PyMem_Free(objs);
+        return PyErr_NoMemory();
+    }
+    for (size_t i = 0; i < len && n < t->reg.alive; i++) {
+        PyObject *obj = ct_registry_object(&t->reg, i);
+        if (obj != NULL) {
+            idx[n] = i;
+            objs[n++] = Py_NewRef(obj);
+        }
+    }
+    PyObject *out = PyList_New((Py_ssize_t)n);
+    for (size_t k = 0; out != NULL && k < n; k++) {
+        PyObject *cls = NULL;
+        if (idx[k] < t->reg.len) {
+            PyObject *key = PyLong_FromSize_t(idx[k]);
+            if (key == NULL) {
+                Py_CLEAR(out);
+                break;
+            }
+            cls = PyDict_GetItemWithError(t->type_overrides, key);
+            Py_DECREF(key);
+            if (cls == NULL && PyErr_Occurred()) {
+                Py_CLEAR(out);
+                break;
+            }
+            if (cls == NULL) {
+                cls = PyList_GET_ITEM(t->name_types,
+                                      ct_rec_name(ct_registry_record(&t->reg, idx[k])));
+            }
+        }
+        else {      /* cleared meanwhile: its class is its own */
+            cls = (PyObject *)Py_TYPE(objs[k]);
+        }
+        PyObject *row = Py_BuildValue("(nOO)", (Py_ssize_t)idx[k], objs[k], cls);
+        if (row == NULL) {
+            Py_CLEAR(out);
+            break;
+        }
+        PyList_SET_ITEM(out, (Py_ssize_t)k, row);
+    }
+    for (size_t k = 0; k < n; k++) {
+        Py_DECREF(objs[k]);
+    }
+    PyMem_Free(idx);
+    PyMem_Free(objs);
+    return out;
+}
+
 /* record_names() -> list of name numbers, one per record */
 static PyObject *
 Tracker_record_names(ct_tracker *t, PyObject *Py_UNUSED(ignored))
@@ -881,6 +945,8 @@ static PyMethodDef Tracker_methods[] = {
      "forget the latest snapshot (a monitor's the wait for which was given up)"},
     {"record", (PyCFunction)Tracker_record, METH_O,
      "record(i) -> (id, name, birth, death, trace_no, resolution, obj, cls, repr)"},
+    {"survivors", (PyCFunction)Tracker_survivors, METH_NOARGS,
+     "survivors() -> [(index, obj, cls)] of the records whose object is alive"},
     {"record_names", (PyCFunction)Tracker_record_names, METH_NOARGS,
      "name number of every record"},
     {"set_resolution", (PyCFunction)Tracker_set_resolution, METH_VARARGS,
