@@ -103,3 +103,29 @@ def test_snapshot_reprs_morphs_and_trees_no_leak():
         t.clear()
         del objs, filler
     assert_no_leak(action, per_round=30)
+
+
+def test_survivors_query_no_leak_and_exact():
+    """Tracker.survivors(): the pytest plugin's per-test question, with a
+    class changed after tracking (its record's class is the new one) and
+    record numbers past the small ints."""
+    def action():
+        t = ClassTracker()
+        t.track_class(Kept)
+        filler = [Kept() for _ in range(300)]
+        t.track_class(Node)
+        objs = [Node(i) for i in range(4)]
+        t.create_snapshot()
+        objs[1].__class__ = Other
+        t.create_snapshot()
+        del objs[2]
+        rows = t._engine.survivors()
+        got = [(i, o, c) for i, o, c in rows if i >= 300]
+        assert [o for _, o, _ in got] == objs
+        assert [c for _, _, c in got] == [Node, Other, Node]
+        assert len(rows) == 303
+        del rows, got, filler
+        t.clear()
+        assert t._engine.survivors() == []
+        del objs
+    assert_no_leak(action, per_round=30)
