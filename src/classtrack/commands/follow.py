@@ -399,8 +399,35 @@ def _remove_class_callback(watcher: Any) -> None:
         _modwatch.remove_class_callback(watcher)
 
 
+_main_end: Optional[Callable[[str], Any]] = None
+_main_pid = 0
+
+
+def guard_main(end: Callable[[str], Any]) -> None:
+    """Called by ``run`` in its own process, followed or not: when the
+    program ends by ``os._exit`` or dies of SIGTERM (while it has not taken
+    the signal), ``end(label)`` writes the run's dump first, as it does
+    when the program returns.  `end` must be safe to call more than once
+    and from another thread (``run``'s is)."""
+    global _main_end, _main_pid
+    _main_end, _main_pid = end, os.getpid()
+    _install_exit_hooks()
+
+
+def _end_here(label: str) -> None:
+    """Write this process's dump: run's own, or a followed child's."""
+    if _main_end is not None and os.getpid() == _main_pid:
+        try:
+            _main_end(label)
+        except BaseException as exc:    # never fail the program's exit
+            _say("cannot write the dump: %s" % (exc,))
+        return
+    _finish(label)
+
+
 def _install_exit_hooks() -> None:
-    """In a child: os._exit, and SIGTERM while the program has not taken it."""
+    """In a child, or run's own process: os._exit, and SIGTERM while the
+    program has not taken it."""
     global _exit_installed
     if not _exit_installed:
         _exit_installed = True
@@ -458,17 +485,18 @@ def _on_sigterm(r: int) -> None:
             return
         break
     st = _state
-    with _finish_lock:
-        if st is not None and st.finishing:
-            st.pending_term = True      # the exit path is writing it: it dies after
-            return
-    _finish("terminated")
+    if not (_main_end is not None and os.getpid() == _main_pid):
+        with _finish_lock:
+            if st is not None and st.finishing:
+                st.pending_term = True  # the exit path is writing it: it dies after
+                return
+    _end_here("terminated")
     _core.term_die()
     _real_exit(128 + signal.SIGTERM)    # not reached: SIGTERM kills first
 
 
 def _exit_wrapper(code: int) -> None:
-    _finish("exit")
+    _end_here("exit")
     _real_exit(code)
 
 

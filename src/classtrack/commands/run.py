@@ -20,6 +20,7 @@ import argparse
 import os
 import runpy
 import sys
+import threading
 import traceback
 from typing import Any, List, Optional
 
@@ -248,6 +249,9 @@ def run(args: argparse.Namespace) -> int:
                        "the program's classes")
     # with --follow-fork, NAME.<run>.<pid>.ctdump
     dump = follow.start(tracker, watcher, args, dump, _say)
+    end = _End(tracker, watcher, importwatch, metrics, args, dump)
+    # os._exit and SIGTERM (while the program has not taken it) end here too
+    follow.guard_main(end)
     saved_argv, saved_path0 = sys.argv[:], sys.path[0] if sys.path else None
     code = 0
     global _started
@@ -282,53 +286,100 @@ def run(args: argparse.Namespace) -> int:
             _print_program_exception(exc)
             code = 1
     finally:
-        _modwatch.remove_class_callback(watcher)
-        if importwatch in sys.meta_path:
-            sys.meta_path.remove(importwatch)
-        monitor = tracker._periodic_thread
-        tracker.stop_periodic_snapshots()
-        metrics_server.stop(metrics)
+        end.stop_watching()
         sys.argv = saved_argv
         if saved_path0 is not None and sys.path:
             sys.path[0] = saved_path0
-    watcher.rescan()                    # modules whose import was the last
-    for watch in tracker._watches:
-        watch.rescan()
-    if monitor is not None and monitor.abandoned:
-        # its snapshot holds the tracker until it ends: an exit snapshot would wait too
-        _say("no exit snapshot: the background monitor's last snapshot has not ended")
-    else:
-        tracker.create_snapshot("exit", retained=args.retained)
+    failed = end("exit")
     del held
-    package_lines = _package_report(tracker, args.track_package)
-    tracker_watches = list(tracker._watches)
-    tracker.detach_all_classes()
-    for line in package_lines:
-        _say(line)
-    for line in watcher.unmatched():
-        _say("warning: " + line)
-    dump = follow.this_process_dump(dump)     # a forked child returning here has its own
-    failed = 0
-    stats = Stats(tracker=tracker)
-    try:
-        # named by -o, or else (the default, or one per process) by classtrack
-        stats._dump_to(dump, named=dump == args.output)
-    except RefusedPath as exc:
-        _say(str(exc))
-        failed = 1
-    except OSError as exc:
-        _say("cannot write %s: %s" % (dump, exc.strerror or exc))
-        failed = 1
-    else:
-        _summary(stats, dump)
     if args.strict:
         missed = watcher.untracked() + [
             _PackageName(p) for p in args.track_package
             if not any(c.__module__ == p or c.__module__.startswith(p + ".")
-                       for w in tracker_watches for c in w.tracked)]
+                       for w in end.watches for c in w.tracked)]
         if missed:
             _say("--strict: %s tracked no class%s" % (
                 ", ".join(n.text for n in missed),
                 "" if code else "; exit status 1"))
             failed = 1
     return code or failed
+
+
+class _End:
+    """The end of the run, once, however the program ends: it returns or
+    raises (``run``), calls ``os._exit`` or dies of SIGTERM (``follow``'s
+    exit hooks, from another thread for SIGTERM).  The exit snapshot is
+    labelled by how (``exit``, ``terminated``), the dump written and the
+    summary printed.  A second call waits for the first (30 s at most) and
+    returns its status: 1 if the dump could not be written, else 0."""
+
+    def __init__(self, tracker: Any, watcher: Any, importwatch: Any, metrics: Any,
+                 args: argparse.Namespace, dump: str) -> None:
+        self.tracker, self.watcher, self.importwatch = tracker, watcher, importwatch
+        self.metrics, self.args, self.dump = metrics, args, dump
+        self.watches: List[Any] = []
+        self.failed = 0
+        self._lock = threading.Lock()
+        self._owner: Optional[int] = None
+        self._done = threading.Event()
+
+    def stop_watching(self) -> None:
+        """Stop everything that watches the program (idempotent)."""
+        from classtrack import _modwatch
+        _modwatch.remove_class_callback(self.watcher)
+        if self.importwatch in sys.meta_path:
+            sys.meta_path.remove(self.importwatch)
+        self.monitor = self.tracker._periodic_thread or getattr(self, "monitor", None)
+        self.tracker.stop_periodic_snapshots()
+        metrics_server.stop(self.metrics)
+        self.metrics = None
+
+    def __call__(self, label: str) -> int:
+        with self._lock:
+            first = self._owner is None
+            if first:
+                self._owner = threading.get_ident()
+        if not first:
+            if self._owner != threading.get_ident():
+                self._done.wait(30.0)
+            return self.failed
+        try:
+            self.failed = self._end(label)
+        finally:
+            self._done.set()
+        return self.failed
+
+    def _end(self, label: str) -> int:
+        from classtrack.classtracker_stats import Stats
+        tracker, watcher, args = self.tracker, self.watcher, self.args
+        self.stop_watching()
+        watcher.rescan()                    # modules whose import was the last
+        for watch in tracker._watches:
+            watch.rescan()
+        monitor = getattr(self, "monitor", None)
+        if monitor is not None and monitor.abandoned:
+            # its snapshot holds the tracker until it ends: an exit snapshot would wait too
+            _say("no %s snapshot: the background monitor's last snapshot has not ended"
+                 % label)
+        else:
+            tracker.create_snapshot(label, retained=args.retained)
+        package_lines = _package_report(tracker, args.track_package)
+        self.watches = list(tracker._watches)
+        tracker.detach_all_classes()
+        for line in package_lines:
+            _say(line)
+        for line in watcher.unmatched():
+            _say("warning: " + line)
+        dump = follow.this_process_dump(self.dump)  # a forked child returning here has its own
+        stats = Stats(tracker=tracker)
+        try:
+            # named by -o, or else (the default, or one per process) by classtrack
+            stats._dump_to(dump, named=dump == args.output)
+        except RefusedPath as exc:
+            _say(str(exc))
+            return 1
+        except OSError as exc:
+            _say("cannot write %s: %s" % (dump, exc.strerror or exc))
+            return 1
+        _summary(stats, dump)
+        return 0

@@ -1,0 +1,94 @@
+"""However the program under ``classtrack run`` ends, its dump is written
+and its exit status is what plain Python gives.
+
+Each case runs the same program under plain Python and under ``classtrack
+run`` (in subprocesses) and compares the exit statuses; the dump must then
+hold the program's instances, alive in its last snapshot, labelled by how
+the program ended.  (SIGKILL cannot be caught: see the streamed dump.)
+"""
+import os
+import signal
+import subprocess
+import sys
+
+import pytest
+
+from classtrack.classtracker_stats import Stats
+
+PROG = r'''
+import os, signal, sys, threading, time
+
+class Job:
+    pass
+
+KEPT = [Job() for _ in range(100)]
+how = sys.argv[1]
+if how == "handler":
+    signal.signal(signal.SIGTERM, lambda s, f: sys.exit(0))
+print("ready", flush=True)
+if how == "os_exit":
+    os._exit(3)
+if how == "os_exit_thread":
+    threading.Thread(target=os._exit, args=(4,)).start()
+    time.sleep(60)
+if how == "raise":
+    raise RuntimeError("the program's own error")
+if how == "lock":
+    threading.Event().wait(60)      # asleep in a lock the signal does not interrupt
+time.sleep(60)
+'''
+
+
+def start(tmp_path, how, tracked):
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path))
+    (tmp_path / "prog.py").write_text(PROG)
+    cmd = [sys.executable]
+    if tracked:
+        cmd += ["-m", "classtrack", "run", "--track-class", "prog:Job", "--interval", "0.05",
+                "-o", "prog.ctdump"]
+    cmd += ["prog.py", how]
+    return subprocess.Popen(cmd, cwd=str(tmp_path), stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env=env)
+
+
+def finish(proc, send=None):
+    assert proc.stdout.readline().strip() == "ready"
+    if send is not None:
+        proc.send_signal(send)
+    try:
+        out, err = proc.communicate(timeout=60)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        raise
+    return proc.returncode, err
+
+
+def last_snapshot(tmp_path):
+    stats = Stats(filename=str(tmp_path / "prog.ctdump"))
+    snap = stats.snapshots[-1]
+    alive = sum(1 for objs in stats.index.values() for o in objs
+                if o.death is None or o.death > snap.timestamp)
+    return snap.desc, alive
+
+
+@pytest.mark.parametrize("how, send, label", [
+    ("sleep", signal.SIGTERM, "terminated"),
+    ("lock", signal.SIGTERM, "terminated"),
+    ("handler", signal.SIGTERM, "exit"),
+    ("os_exit", None, "exit"),
+    ("os_exit_thread", None, "exit"),
+    ("raise", None, "exit"),
+    ("sleep", signal.SIGINT, "exit"),
+])
+def test_every_ending_writes_the_dump(tmp_path, how, send, label):
+    plain_dir = tmp_path / "plain"
+    ours_dir = tmp_path / "ours"
+    plain_dir.mkdir()
+    ours_dir.mkdir()
+    plain, _ = finish(start(plain_dir, how, False), send)
+    ours, err = finish(start(ours_dir, how, True), send)
+    assert ours == plain, err
+    assert "dump written to prog.ctdump" in err, err
+    desc, alive = last_snapshot(ours_dir)
+    assert desc == label
+    assert alive == 100
