@@ -95,7 +95,7 @@ def test_stop_keeps_a_snapshot_that_ends_in_time(monkeypatch):
     blocker = Blocker(lock, entered)
     tracker.track_object(blocker)
     lock.acquire()
-    tracker.start_periodic_snapshots(interval=30.0)
+    tracker.start_periodic_snapshots(interval=0.05)
     monitor = tracker._periodic_thread
     assert entered.wait(30)
     threading.Timer(0.2, lock.release).start()

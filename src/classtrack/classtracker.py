@@ -331,7 +331,8 @@ class PeriodicThread(threading.Thread):
 
     def run(self) -> None:
         cpu_clock = _thread_cpu_clock()
-        due = started = time.monotonic()
+        started = time.monotonic()
+        due = started + self.interval   # the first one interval after the start
         while not self.stop:
             if self._replan:  # the interval changed: due one new interval after the last
                 self._replan = False
@@ -393,6 +394,40 @@ class PeriodicThread(threading.Thread):
 
 
 _monitors: "weakref.WeakSet[PeriodicThread]" = weakref.WeakSet()
+
+# Monitors paused around an os.fork() of the program: a process with a
+# thread of ours in it would be "multi-threaded" to fork() (3.12+ warns,
+# and a lock held by the thread would stay held in the child).  They stop
+# before the fork and start again after it in the parent; in the child,
+# following it is `run --follow-fork`'s business.
+_paused: List[Tuple["ClassTracker", float, float]] = []
+
+
+def _pause_monitors() -> None:
+    for thread in list(_monitors):
+        tracker = thread.tracker
+        if thread.is_alive() and not thread.abandoned \
+                and thread is not threading.current_thread() \
+                and tracker._periodic_thread is thread:
+            _paused.append((tracker, thread.interval, thread.budget))
+            tracker.stop_periodic_snapshots()
+
+
+def _resume_monitors() -> None:
+    paused = list(_paused)
+    _paused[:] = []
+    for tracker, interval, budget in paused:
+        if tracker._periodic_thread is None:
+            tracker.start_periodic_snapshots(interval=interval, budget=budget)
+
+
+def _forget_paused() -> None:
+    _paused[:] = []
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(before=_pause_monitors, after_in_parent=_resume_monitors,
+                        after_in_child=_forget_paused)
 
 
 # Seconds a stop waits for the snapshot in progress.  A snapshot runs the

@@ -463,25 +463,59 @@ def _watch_sigterm() -> None:
                 os.close(fd)
             except OSError:
                 pass
-    # started with SIGTERM blocked: the signal goes to the program's threads
+    _start_term_thread()
+    global _fork_pause_installed
+    if not _fork_pause_installed:
+        _fork_pause_installed = True
+        os.register_at_fork(before=_pause_term_thread, after_in_parent=_start_term_thread)
+
+
+_term_thread: Optional[threading.Thread] = None
+_fork_pause_installed = False
+_PAUSE = b"P"           # what the handler writes is b"T"
+
+
+def _start_term_thread() -> None:
+    """The thread that waits for SIGTERM; started with SIGTERM blocked, so
+    that the signal goes to the program's threads."""
+    global _term_thread
+    if _term_fds is None or (_term_thread is not None and _term_thread.is_alive()):
+        return
     blocked = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM})
     try:
-        threading.Thread(target=_on_sigterm, args=(r,), name="classtrack-sigterm",
-                         daemon=True).start()
+        _term_thread = threading.Thread(target=_on_sigterm, args=(_term_fds[0],),
+                                        name="classtrack-sigterm", daemon=True)
+        _term_thread.start()
     finally:
         signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
+
+
+def _pause_term_thread() -> None:
+    """Before os.fork(): the thread ends, so that the program forks as a
+    single-threaded process if it is one (3.12+ warns otherwise); it starts
+    again after the fork in the parent.  A SIGTERM meanwhile waits in the
+    pipe for it."""
+    thread = _term_thread
+    if thread is None or not thread.is_alive() or thread is threading.current_thread() \
+            or _term_fds is None:
+        return
+    try:
+        os.write(_term_fds[1], _PAUSE)
+    except OSError:
+        return
+    thread.join(1.0)
 
 
 def _on_sigterm(r: int) -> None:
     from classtrack import _core
     while True:
         try:
-            data = os.read(r, 64)
+            data = os.read(r, 1)
         except InterruptedError:
             continue
         except OSError:
             return
-        if not data:
+        if not data or data == _PAUSE:
             return
         break
     st = _state
