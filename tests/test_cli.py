@@ -154,3 +154,29 @@ def test_console_script_installed():
     assert os.path.exists(script)
     r = subprocess.run([script, "--help"], capture_output=True, text=True, timeout=60)
     assert r.returncode == 0 and "report" in r.stdout
+
+
+@pytest.mark.parametrize("how", ["script", "module", "console"])
+def test_trace_starts_at_the_program(tmp_path, how):
+    """--trace stacks hold the program's frames only: not runpy's, not
+    classtrack's, not the console script's."""
+    (tmp_path / "tr.py").write_text("class Job:\n    pass\n\ndef make():\n    return Job()\n\n"
+                                    "j = make()\n")
+    if how == "console":
+        exe = os.path.join(os.path.dirname(sys.executable), "classtrack")
+        if not os.path.exists(exe):
+            pytest.skip("no classtrack console script beside this interpreter")
+        cmd = [exe]
+    else:
+        cmd = [sys.executable, "-m", "classtrack"]
+    target = ["-m", "tr"] if how == "module" else ["tr.py"]
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(tmp_path)] + sys.path))
+    r = subprocess.run(cmd + ["run", "--trace", "--track-class", "tr:Job", "-o", "tr.ctdump"]
+                       + target, cwd=str(tmp_path), capture_output=True, text=True,
+                       timeout=120, env=env)
+    assert r.returncode == 0, r.stderr
+    from classtrack.classtracker_stats import Stats
+    stats = Stats(filename=str(tmp_path / "tr.ctdump"))
+    (job,) = [o for objs in stats.index.values() for o in objs]
+    frames = [(os.path.basename(f), line, fn) for f, line, fn, _, _ in job.trace]
+    assert frames == [("tr.py", 7, "<module>"), ("tr.py", 5, "make")], job.trace

@@ -147,6 +147,23 @@ class _SizeQueries:
         return size
 
 
+def _is_runpy(filename: str) -> bool:
+    return filename == "<frozen runpy>" or os.path.basename(filename) == "runpy.py"
+
+
+def program_frames(pairs: Any) -> Any:
+    """A creation stack (``(code, line)`` pairs, outermost first) without
+    the frames that started the program: everything up to the last frame of
+    ``runpy``, which ``classtrack run`` and ``python -m`` start it through
+    (the console script and classtrack's own frames are outer to it).
+    Python's tracebacks leave these out too."""
+    cut = 0
+    for k, (code, _) in enumerate(pairs):
+        if _is_runpy(code.co_filename):
+            cut = k + 1
+    return pairs[cut:] if cut < len(pairs) else pairs
+
+
 class TrackedObject(_SizeQueries):
     """Size and lifetime of one tracked object (a view over its C record).
 
@@ -195,6 +212,7 @@ class TrackedObject(_SizeQueries):
         pairs = engine.trace(self._trace_no)
         if pairs is None:
             return None
+        pairs = program_frames(pairs)
         source = engine.reprs
         out = []
         for code, lineno in pairs:

@@ -25,7 +25,7 @@ from typing import IO, Any, Dict, Iterable, List, Optional, Tuple, Union
 
 from classtrack import _core, _safefile
 from classtrack.asizeof import Asized
-from classtrack.classtracker import Snapshot, _SizeQueries, _birth_entry
+from classtrack.classtracker import Snapshot, _SizeQueries, _birth_entry, program_frames
 from classtrack.process import ProcessMemoryInfo
 
 __all__ = ["Stats", "ConsoleStats", "HtmlStats", "DumpError", "convert_pympler_dump"]
@@ -153,7 +153,8 @@ class _Dataset:
         (names, classes, rec_id, rec_name, rec_class, rec_birth, rec_death, rec_trace,
          reprs, raw_traces, snap_cols) = tracker._engine.export()
         source = tracker._engine.reprs      # False: no source line leaves the process
-        traces = [tuple(_frame(code, line, source) for code, line in tr) for tr in raw_traces]
+        traces = [tuple(_frame(code, line, source) for code, line in program_frames(tr))
+                  for tr in raw_traces]
         snaps = []
         for snapshot, (entries, trees) in zip(tracker.snapshots, snap_cols):
             measured = tracker._retained_at.get(snapshot.timestamp)

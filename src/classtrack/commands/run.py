@@ -32,7 +32,7 @@ from classtrack.commands.watch import ImportWatch, Watcher, main_aliases, parse_
 USAGE = ("classtrack run [-h] [-o DUMP] [--track-class MODULE:CLASS ...] "
          "[--track-module MODULE ...] [--track-package PACKAGE ...] [--track-mine] "
          "[--strict] [--interval SECONDS] [--resolution N] "
-         "[--trace] [--no-repr] " + metrics_server.USAGE + " " + follow.USAGE
+         "[--trace] [--retained] [--no-repr] " + metrics_server.USAGE + " " + follow.USAGE
          + " (SCRIPT | -m MODULE) [ARGS...]")
 _VALUED = {"-o", "--output", "--track-class", "--track-module", "--track-package",
            "--interval", "--resolution"}
@@ -184,7 +184,8 @@ def _summary(stats: Any, dump: str) -> None:
     data = stats._data          # counted from the records, no view per object
     n = data.nrec if data is not None else 0
     nclasses = len(set(data.rec_name)) if n else 0
-    _say("%d snapshots, %d tracked classes, %d tracked instances" % (len(snaps), nclasses, n))
+    _say("%s, %s, %s" % (_count(len(snaps), "snapshot"), _count(nclasses, "tracked class"),
+                          _count(n, "tracked instance")))
     if snaps and n:
         last = stats.annotate_snapshot(stats.snapshots[-1])
         live = [kv for kv in last.items() if kv[1]["active"]]
@@ -193,6 +194,13 @@ def _summary(stats: Any, dump: str) -> None:
         for name, info in top:
             _say("  %-*s %8s in %d live" % (width, name, fmt_bytes(info["sum"]), info["active"]))
     _say("dump written to %s (see: classtrack report %s)" % (dump, dump))
+
+
+def _count(n: int, noun: str) -> str:
+    """'1 tracked class', '9,600 tracked instances': as `report` writes them."""
+    if n == 1:
+        return "1 " + noun
+    return "%s %s%s" % (format(n, ","), noun, "es" if noun.endswith("ss") else "s")
 
 
 def _find_module(name: str) -> Any:
