@@ -264,3 +264,20 @@ def test_without_follow_fork_nothing_changes(tmp_path):
     assert proc.returncode == 0, proc.stderr
     assert os.path.exists(str(tmp_path / "one.ctdump"))
     assert not glob.glob(str(tmp_path / "one.*.ctdump"))
+
+
+def test_dumps_of_unrelated_runs_are_refused(tmp_path):
+    """Two plain runs did not run at the same time: `report A B` would
+    sum them (a peak of 6 + 3); it points to `diff` instead."""
+    (tmp_path / "prog.py").write_text(FORKS)
+    for name in ("a.ctdump", "b.ctdump"):
+        proc = classtrack("run", "--track-class", "prog:Job", "-o", name, "prog.py",
+                          cwd=tmp_path)
+        assert proc.returncode == 0, proc.stderr
+    for command in ("report", "html"):
+        proc = classtrack(command, "a.ctdump", "b.ctdump", cwd=tmp_path)
+        assert proc.returncode == 1, proc.stderr
+        assert "classtrack diff" in proc.stderr and "a.ctdump" in proc.stderr
+        assert len(proc.stderr.strip().splitlines()) == 1
+    proc = classtrack("diff", "a.ctdump", "b.ctdump", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr

@@ -136,8 +136,8 @@ def load(paths: Sequence[str], cls: Any) -> Tuple[Any, List[Process]]:
         if key in seen:
             raise UserError("%s is given twice (as %s and %s)" % (p, seen[key], p))
         seen[key] = p
-    _one_run(paths)
     raws = [read(p) for p in paths]
+    _one_run(paths)
     order = sorted(range(len(paths)), key=lambda k: (_first_time(raws[k]), k))
     raws = [raws[k] for k in order]
     procs = [Process(paths[k], raw) for k, raw in zip(order, raws)]
@@ -154,20 +154,25 @@ def run_of(path: str) -> Optional[str]:
 
 
 def _one_run(paths: Sequence[str]) -> None:
-    """UserError unless the per-process dumps among `paths` come from one
-    run (their names carry one token): processes of different runs did not
-    run at the same time, and adding them up would mislead."""
-    runs: Dict[str, List[str]] = {}
+    """UserError unless `paths` are the per-process dumps of one run
+    (``NAME.<run>.<pid>.ctdump`` with one NAME and one token; or, from
+    before runs had tokens, ``NAME.<pid>.ctdump`` with one NAME).  Merging
+    adds processes that ran at the same time; dumps of different runs did
+    not, and adding them up would mislead: ``diff`` compares them."""
+    runs: Dict[Tuple[str, Optional[str]], List[str]] = {}
     for p in paths:
-        token = run_of(p)
-        if token is not None:
-            runs.setdefault(token, []).append(p)
+        m = _PID.search(os.path.basename(p))
+        if m is None:
+            raise UserError(
+                "%s is not one of the per-process dumps of a 'run --follow-fork' "
+                "(NAME.<run>.<pid>.ctdump): only the processes of one run are merged; "
+                "to compare two runs, use 'classtrack diff OLD NEW'" % p)
+        runs.setdefault((_PID.sub("", p), m.group(1)), []).append(p)
     if len(runs) < 2:
         return
     what = []
-    for token, group in sorted(runs.items(), key=lambda kv: -len(kv[1])):
-        base = _PID.sub("", group[0])
-        what.append("%s.%s.*.ctdump (%d)" % (base, token, len(group)))
+    for (base, token), group in sorted(runs.items(), key=lambda kv: -len(kv[1])):
+        what.append("%s.%s*.ctdump (%d)" % (base, token + "." if token else "", len(group)))
     raise UserError("these dumps come from %d different runs: %s; report one run at a "
                     "time, and compare two with 'classtrack diff'"
                     % (len(runs), ", ".join(what)))
