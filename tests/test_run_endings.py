@@ -56,14 +56,7 @@ def start(tmp_path, how, tracked):
 
 def finish(proc, send=None):
     assert proc.stdout.readline().strip() == "ready"
-    if send is not None:
-        proc.send_signal(send)
-    try:
-        out, err = proc.communicate(timeout=60)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        raise
-    return proc.returncode, err
+    return finish_running(proc, send)
 
 
 def last_snapshot(tmp_path):
@@ -143,7 +136,8 @@ def test_a_program_that_forks_gets_no_thread_warning_and_is_still_watched(tmp_pa
 
 
 def finish_running(proc, send):
-    proc.send_signal(send)
+    if send is not None:
+        proc.send_signal(send)
     try:
         _, err = proc.communicate(timeout=60)
     except subprocess.TimeoutExpired:
