@@ -171,6 +171,8 @@ def test_types_help_and_names_follow_prometheus_conventions(tracker):
         "classtrack_monitor_interval_seconds": "gauge",
         "classtrack_monitor_effective_interval_seconds": "gauge",
         "classtrack_monitor_stretched": "gauge",
+        "classtrack_process_resident_bytes": "gauge",
+        "classtrack_process_resident_peak_bytes": "gauge",
     }
     for name, fam in families.items():
         assert re.fullmatch(r"[a-z_][a-z0-9_]*", name)
@@ -567,3 +569,20 @@ def test_last_snapshot_cost_is_the_snapshots_cpu_time(tracker):
     families, _ = scrape(registry)
     assert single(families, "classtrack_last_snapshot_cost_seconds") == pytest.approx(cost)
     del objs
+
+
+def test_process_memory_gauges(tracker):
+    """The process's RSS, read when scraped, beside the classes' bytes."""
+    registry, _ = registry_for(tracker)
+    families, _ = scrape(registry)
+    rss = single(families, "classtrack_process_resident_bytes")
+    peak = single(families, "classtrack_process_resident_peak_bytes")
+    with open("/proc/self/status") as f:
+        status = dict(line.split(":", 1) for line in f if ":" in line)
+    now = int(status["VmRSS"].split()[0]) * 1024
+    assert abs(rss - now) < 64 * 1024 * 1024 and 0 < rss <= peak
+    ballast = bytearray(64 * 1024 * 1024)
+    ballast[::4096] = b"x" * len(ballast[::4096])      # touched: resident
+    families, _ = scrape(registry)
+    assert single(families, "classtrack_process_resident_bytes") >= rss + 48 * 1024 * 1024
+    del ballast

@@ -30,6 +30,9 @@ For the tracker:
 ``classtrack_monitor_effective_interval_seconds`` gauge, the interval in effect
 ``classtrack_monitor_stretched``                  gauge, 1 while the budget
                                                   stretches the interval
+``classtrack_process_resident_bytes``             gauge, the process's RSS now
+``classtrack_process_resident_peak_bytes``        gauge, its highest RSS so far
+                                                  (both where /proc is: Linux)
 
 The monitor gauges are there while the background monitor runs.
 
@@ -98,6 +101,10 @@ _HELP = {
     "classtrack_monitor_stretched":
         "1 when the background monitor stretched its interval to keep within "
         "its cost budget, else 0.",
+    "classtrack_process_resident_bytes":
+        "Resident set size of the process now (RSS), in bytes.",
+    "classtrack_process_resident_peak_bytes":
+        "Highest resident set size of the process so far, in bytes.",
 }
 
 
@@ -266,6 +273,13 @@ class ClassTrackerCollector:
                 fam["classtrack_last_snapshot_cost_seconds"].add_metric([], cost)
                 out.append(fam["classtrack_last_snapshot_cost_seconds"])
 
+        status = _core.process_status()     # one read of /proc/self/status
+        if status is not None:
+            fam["classtrack_process_resident_bytes"].add_metric([], status[1])
+            fam["classtrack_process_resident_peak_bytes"].add_metric([], status[2])
+            out += [fam["classtrack_process_resident_bytes"],
+                    fam["classtrack_process_resident_peak_bytes"]]
+
         interval, effective = _monitor(tracker)
         if interval is not None:
             fam["classtrack_monitor_interval_seconds"].add_metric([], interval)
@@ -315,4 +329,7 @@ def _families() -> Dict[str, Any]:
                  "classtrack_monitor_stretched"):
         out[name] = GaugeMetricFamily(name, _HELP[name],
                                       unit="seconds" if name.endswith("_seconds") else "")
+    for name in ("classtrack_process_resident_bytes",
+                 "classtrack_process_resident_peak_bytes"):
+        out[name] = GaugeMetricFamily(name, _HELP[name], unit="bytes")
     return out
