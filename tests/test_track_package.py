@@ -156,4 +156,14 @@ def test_run_track_package(tmp_path, pkg):
                         "prog2.py")
     assert counts == {pkg + ".Early": 3, pkg + ".sub.Later": 2}
     assert "cannot track %s.sub.Point" % pkg in proc.stderr
-    assert "nosuchpkg: no such package was ever imported" in proc.stderr
+    # said at the start, once, with what it might have meant
+    assert proc.stderr.count("nosuchpkg") == 1, proc.stderr
+    assert "warning: --track-package nosuchpkg: no such module" in proc.stderr
+    assert "--track-package %s:" % pkg not in proc.stderr
+
+
+def test_run_track_package_misspelt_is_said_at_the_start(tmp_path, pkg):
+    _write(tmp_path, {"prog3.py": "import %s\n" % pkg})
+    proc, _ = _run(tmp_path, "--track-package", pkg[:-1], "prog3.py")
+    assert ("warning: --track-package %s: no such module (did you mean %s"
+            % (pkg[:-1], pkg)) in proc.stderr, proc.stderr

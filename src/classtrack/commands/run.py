@@ -219,6 +219,46 @@ class _PackageName:
         self.text = text
 
 
+def _no_such_module(name: str, home: str) -> bool:
+    """No module of that name can be imported, with the program's folder
+    `home` on sys.path as it will be (a module the program creates or
+    finds later is still tracked: the watch goes on)."""
+    import importlib.util
+    if name in sys.modules:
+        return False
+    sys.path.insert(0, home)
+    try:
+        return importlib.util.find_spec(name) is None
+    except (ImportError, ValueError):
+        return True
+    finally:
+        sys.path.remove(home)
+
+
+def _did_you_mean(name: str) -> str:
+    """' (did you mean pyflakes?)' from the importable modules beside
+    `name` (top-level ones, or a package's submodules), or ''."""
+    import difflib
+    import pkgutil
+    parent, _, last = name.rpartition(".")
+    try:
+        if parent:
+            import importlib
+            where = getattr(importlib.import_module(parent), "__path__", None)
+            if where is None:
+                return ""
+            names = [m.name for m in pkgutil.iter_modules(where)]
+        else:
+            names = [m.name for m in pkgutil.iter_modules()] + list(sys.builtin_module_names)
+    except Exception:       # a parent that fails to import: no suggestion
+        return ""
+    close = difflib.get_close_matches(last, sorted(set(names)), n=3)
+    if not close:
+        return ""
+    return " (did you mean %s?)" % " or ".join((parent + "." if parent else "") + c
+                                               for c in close)
+
+
 def _package_report(tracker: Any, packages: List[str]) -> List[str]:
     """What --track-package and --track-mine could not do, once per class or name."""
     lines = ["cannot track %s: %s; track the Python classes that hold its instances "
@@ -252,12 +292,18 @@ def run(args: argparse.Namespace) -> int:
     _modwatch.add_class_callback(watcher)
     for package in dict.fromkeys(args.track_package):
         tracker.track_package(package, resolution_level=args.resolution, trace=args.trace)
+    # looked for as the program will see them: its folder first on sys.path
+    home = os.path.dirname(os.path.abspath(args.script)) if args.script else os.getcwd()
+    missing = [p for p in dict.fromkeys(args.track_package) if _no_such_module(p, home)]
+    for package in missing:
+        _say("warning: --track-package %s: no such module%s" % (package, _did_you_mean(package)))
     if args.track_mine:
         tracker._watch(_modwatch.mine_predicate(), args.resolution, False, args.trace,
                        "the program's classes")
     # with --follow-fork, NAME.<run>.<pid>.ctdump
     dump = follow.start(tracker, watcher, args, dump, _say)
     end = _End(tracker, watcher, importwatch, metrics, args, dump)
+    end.warned = set(missing)           # said at the start: not again at the end
     # os._exit and SIGTERM (while the program has not taken it) end here too
     follow.guard_main(end)
     saved_argv, saved_path0 = sys.argv[:], sys.path[0] if sys.path else None
@@ -326,6 +372,7 @@ class _End:
         self.tracker, self.watcher, self.importwatch = tracker, watcher, importwatch
         self.metrics, self.args, self.dump = metrics, args, dump
         self.watches: List[Any] = []
+        self.warned: set = set()
         self.failed = 0
         self._lock = threading.Lock()
         self._owner: Optional[int] = None
@@ -371,7 +418,8 @@ class _End:
                  % label)
         else:
             tracker.create_snapshot(label, retained=args.retained)
-        package_lines = _package_report(tracker, args.track_package)
+        package_lines = _package_report(
+            tracker, [p for p in args.track_package if p not in self.warned])
         self.watches = list(tracker._watches)
         tracker.detach_all_classes()
         for line in package_lines:
