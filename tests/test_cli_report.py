@@ -5,6 +5,7 @@ instances alive at each snapshot); the command runs in a subprocess."""
 import io
 import json
 import os
+import re
 import subprocess
 import sys
 
@@ -148,7 +149,14 @@ def test_names_are_never_cut(dump):
 def test_class_and_limit(dump):
     r = report("app.ctdump", "--class", "Grows", cwd=dump.parent)
     assert list(rows_of(r.stdout)) == [GROWS]
-    assert r.stdout.startswith("1 class,")
+    # the heading counts what the filter chose: classes and their instances
+    everything = report("app.ctdump", cwd=dump.parent).stdout.splitlines()[0]
+    total = int(re.search(r"([\d,]+) instances? tracked", everything).group(1)
+                .replace(",", ""))
+    head = r.stdout.splitlines()[0]
+    assert head.startswith("1 class matching 'Grows',")
+    grows = int(re.search(r"([\d,]+) instances? tracked", head).group(1).replace(",", ""))
+    assert 0 < grows < total
     r = report("app.ctdump", "--limit", "2", cwd=dump.parent)
     assert list(rows_of(r.stdout)) == [GROWS, STEADY]
     assert "(1 more class not shown: --limit)" in r.stdout
@@ -157,6 +165,7 @@ def test_class_and_limit(dump):
     assert [c["name"] for c in json.loads(r.stdout)["classes"]] == [GROWS]
     r = report("app.ctdump", "--class", "NoSuchThing", cwd=dump.parent)
     assert r.returncode == 0 and "no class matches 'NoSuchThing'" in r.stdout
+    assert r.stdout.startswith("0 classes matching 'NoSuchThing', 0 instances tracked")
 
 
 def expected(dump, *calls):

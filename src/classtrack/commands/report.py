@@ -99,7 +99,7 @@ def run(args: argparse.Namespace, out: Optional[TextIO] = None) -> int:
         out.write(table.as_json(stats, shown, source=_one(args.dump) if procs is None else None,
                                 extra=extra) + "\n")
         return 0
-    out.write(table.describe(stats, len(rows)) + "\n")
+    out.write(table.describe(stats, rows, args.classname) + "\n")
     if not stats.snapshots or not rows:
         out.write("nothing to show: %s\n" % ("no snapshots" if not stats.snapshots else
                                             "no class matches %r" % args.classname
@@ -137,7 +137,7 @@ def _growth(args: argparse.Namespace, stats: Any, rows: Any, out: TextIO) -> int
         doc["growth"] = diff.growth_dict(found, n, first)
         out.write(json.dumps(doc, separators=(",", ":")) + "\n")
         return 0
-    out.write(table.describe(stats, len(rows)) + "\n")
+    out.write(table.describe(stats, rows, args.classname) + "\n")
     if first is None:
         out.write("nothing to show: --growth %d needs %d snapshots, there %s %d\n"
                   % (n, n, "is" if nsnap == 1 else "are", nsnap))

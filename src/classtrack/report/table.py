@@ -230,12 +230,15 @@ def format_table(rows: Sequence[ClassRow], width: Optional[int] = None,
     return lines
 
 
-def describe(stats: Any, nclasses: int) -> str:
-    """One line: what the data covers."""
+def describe(stats: Any, rows: Sequence[ClassRow], contains: Optional[str] = None) -> str:
+    """One line: what the data covers (the classes of `rows`, those whose
+    name contains `contains` when a filter chose them)."""
     snaps = stats.snapshots
-    instances = sum(instance_counts(stats).values())
-    text = "%s %s, %s %s tracked, %d %s" % (
+    nclasses = len(rows)
+    instances = sum(r.instances for r in rows)
+    text = "%s %s%s, %s %s tracked, %d %s" % (
         _count(nclasses), "class" if nclasses == 1 else "classes",
+        " matching %r" % contains if contains else "",
         _count(instances), "instance" if instances == 1 else "instances",
         len(snaps), "snapshot" if len(snaps) == 1 else "snapshots")
     if len(snaps) > 1:
