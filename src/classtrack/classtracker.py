@@ -151,12 +151,19 @@ def _is_runpy(filename: str) -> bool:
     return filename == "<frozen runpy>" or os.path.basename(filename) == "runpy.py"
 
 
+# Set by `classtrack run`: its traces start at the program.  Otherwise
+# traces are whole, as inspect.stack() gives them (and Pympler keeps them).
+_cut_launcher = False
+
+
 def program_frames(pairs: Any) -> Any:
-    """A creation stack (``(code, line)`` pairs, outermost first) without
-    the frames that started the program: everything up to the last frame of
-    ``runpy``, which ``classtrack run`` and ``python -m`` start it through
-    (the console script and classtrack's own frames are outer to it).
-    Python's tracebacks leave these out too."""
+    """A creation stack (``(code, line)`` pairs, outermost first); under
+    ``classtrack run``, without the frames that started the program:
+    everything up to the last frame of ``runpy``, which ``run`` starts it
+    through (the console script and classtrack's own frames are outer to
+    it), as Python's tracebacks leave them out."""
+    if not _cut_launcher:
+        return pairs
     cut = 0
     for k, (code, _) in enumerate(pairs):
         if _is_runpy(code.co_filename):
@@ -343,14 +350,19 @@ class PeriodicThread(threading.Thread):
         # snapshot is added after the stop returned.
         self.abandoned = False
         self._outcome = threading.Lock()
+        # the first snapshot one interval after the start, not at once (as
+        # Pympler's monitor takes it): for `classtrack run`, whose "start"
+        # snapshot was just taken
+        self.delay_first = False
         self._wake = threading.Event()
         self._replan = False
         super().__init__(*args, **kwargs)
 
     def run(self) -> None:
         cpu_clock = _thread_cpu_clock()
-        started = time.monotonic()
-        due = started + self.interval   # the first one interval after the start
+        due = started = time.monotonic()
+        if self.delay_first:            # not at once: one interval after the start
+            due += self.interval
         while not self.stop:
             if self._replan:  # the interval changed: due one new interval after the last
                 self._replan = False
@@ -436,7 +448,8 @@ def _resume_monitors() -> None:
     _paused[:] = []
     for tracker, interval, budget in paused:
         if tracker._periodic_thread is None:
-            tracker.start_periodic_snapshots(interval=interval, budget=budget)
+            tracker.start_periodic_snapshots(interval=interval, budget=budget,
+                                             _delay_first=True)
 
 
 def _forget_paused() -> None:
@@ -821,7 +834,8 @@ class ClassTracker:
 
     # -- background monitoring ----------------------------------------------------
 
-    def start_periodic_snapshots(self, interval: float = 1.0, budget: float = 0.05) -> None:
+    def start_periodic_snapshots(self, interval: float = 1.0, budget: float = 0.05,
+                                 _delay_first: bool = False) -> None:
         """Take snapshots every ``interval`` seconds in a daemon thread
         (``BackgroundMonitor``), never spending more than ``budget`` (a share
         of the program's time, default 5%) on them.  If the monitor runs
@@ -843,6 +857,7 @@ class ClassTracker:
         import classtrack.process  # noqa: F401
         thread = PeriodicThread(self, float(interval), budget=float(budget),
                                 name="BackgroundMonitor")
+        thread.delay_first = _delay_first
         thread.daemon = True
         self._periodic_thread = thread
         _monitors.add(thread)

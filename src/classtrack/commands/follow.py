@@ -338,7 +338,7 @@ def _start_periodic(tracker: Any, interval: float) -> None:
         return
     old = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM})
     try:
-        tracker.start_periodic_snapshots(interval=interval)
+        tracker.start_periodic_snapshots(interval=interval, _delay_first=True)
     finally:
         signal.pthread_sigmask(signal.SIG_SETMASK, old)
 

@@ -271,8 +271,8 @@ def _package_report(tracker: Any, packages: List[str]) -> List[str]:
 
 def run(args: argparse.Namespace) -> int:
     from classtrack import _modwatch
+    from classtrack import classtracker
     from classtrack.classtracker import ClassTracker
-    from classtrack.classtracker_stats import Stats
 
     name = args.module or os.path.splitext(os.path.basename(args.script))[0]
     dump = args.output or name + ".ctdump"
@@ -282,6 +282,7 @@ def run(args: argparse.Namespace) -> int:
     if args.module is not None:
         is_package = _find_module(args.module).submodule_search_locations is not None
     tracker = ClassTracker(reprs=not args.no_repr)
+    classtracker._cut_launcher = True   # --trace stacks start at the program
     metrics = metrics_server.start(tracker, args, _say)   # None without --metrics-port
     names = parse_names(args.track_class, args.track_module,
                         main_aliases(args.module, args.script, is_package))
@@ -313,7 +314,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         tracker.create_snapshot("start")
         if args.interval > 0:
-            tracker.start_periodic_snapshots(interval=args.interval)
+            tracker.start_periodic_snapshots(interval=args.interval, _delay_first=True)
         # `held` keeps the program's globals alive until the exit snapshot (runpy
         # drops its module on return; an exception's traceback holds its frames)
         held: Any = None

@@ -137,7 +137,6 @@ def load(paths: Sequence[str], cls: Any) -> Tuple[Any, List[Process]]:
             raise UserError("%s is given twice (as %s and %s)" % (p, seen[key], p))
         seen[key] = p
     raws = [read(p) for p in paths]
-    _one_run(paths)
     order = sorted(range(len(paths)), key=lambda k: (_first_time(raws[k]), k))
     raws = [raws[k] for k in order]
     procs = [Process(paths[k], raw) for k, raw in zip(order, raws)]
@@ -352,4 +351,6 @@ def load_any(paths: Any, cls: Any) -> Tuple[Any, Optional[List[Process]]]:
     paths = [paths] if isinstance(paths, (str, os.PathLike)) else list(paths)
     if len(paths) == 1:
         return load_stats(paths[0], cls), None
-    return load(paths, cls)
+    stats, procs = load(paths, cls)     # read first: a bad file is said first
+    _one_run(paths)
+    return stats, procs
