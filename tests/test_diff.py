@@ -324,7 +324,8 @@ def test_growth_names_the_class_that_always_grew(growth_dump):
 
 def test_growth_json(growth_dump):
     g = growth(growth_dump, "--growth", json_out=True)
-    assert g == {"last": 3, "first_snapshot": 2, "classes": [{"name": LEAK, "counts": [6, 10, 15]}]}
+    assert g == {"last": 3, "first_snapshot": 2, "snapshots": [2, 3, 4],
+                 "classes": [{"name": LEAK, "counts": [6, 10, 15]}]}
     # the counts are the report's own: the same "counts" the classes carry
     r = classtrack("report", growth_dump.name, "--json", "--growth", "2", cwd=growth_dump.parent)
     doc = json.loads(r.stdout)
@@ -357,3 +358,32 @@ def test_growing_over_the_report_rows(growth_dump):
     assert diff.growing(rows, 6) == []
     with pytest.raises(ValueError):
         diff.growing(rows, 1)
+
+
+def test_growth_is_not_hidden_by_an_exit_snapshot_right_after_the_last(tmp_path):
+    """A leak that grows every interval (11200 ... 12400), then an exit
+    snapshot a moment after the last one (12400 again): the
+    near-duplicate is left out, and the leak is found for N = 2, 3, 4."""
+    import time
+    t = ClassTracker()
+    t.track_class(Leak)
+    leak = [Leak() for _ in range(10800)]
+    for _ in range(4):
+        time.sleep(0.2)                 # the monitor's interval
+        leak += [Leak() for _ in range(400)]
+        t.create_snapshot()
+    t.create_snapshot("exit")           # right after the last one: nothing new
+    t.detach_all_classes()
+    path = tmp_path / "steady.ctdump"
+    Stats(tracker=t).dump_stats(str(path))
+    t.close()
+    del leak
+    for n in (2, 3, 4):
+        lines = growth(path, "--growth", str(n))
+        assert "1 snapshot taken right before the next one left out" in lines[1], lines
+        assert lines[2] == "1 class grew at each of the last %d snapshots:" % n, lines
+        assert lines[4].split()[0] == LEAK
+        assert lines[4].split()[-2] == "12,400" and lines[3].split()[-2] == "exit"
+    g = growth(path, "--growth", "3", json_out=True)
+    assert g["snapshots"] == [1, 2, 4], g
+    assert g["classes"] == [{"name": LEAK, "counts": [11600, 12000, 12400]}]

@@ -128,16 +128,22 @@ def _growth(args: argparse.Namespace, stats: Any, rows: Any, out: TextIO) -> int
     import json
     from classtrack.report import diff, table
     n = args.growth
-    found = table.limit_rows(diff.growing(rows, n), args.limit)
-    nsnap = len(stats.snapshots)
-    first = nsnap - n if nsnap >= n else None
+    keep = diff.spaced([s.timestamp for s in stats.snapshots])
+    found = table.limit_rows(diff.growing(rows, n, keep), args.limit)
+    nsnap = len(keep)
+    judged = keep[-n:] if nsnap >= n else None
+    first = judged[0] if judged else None
     dump = args.dump[0] if isinstance(args.dump, list) else args.dump
     if args.json:
         doc = json.loads(table.as_json(stats, table.limit_rows(rows, args.limit), source=dump))
-        doc["growth"] = diff.growth_dict(found, n, first)
+        doc["growth"] = diff.growth_dict(found, n, first, judged)
         out.write(json.dumps(doc, separators=(",", ":")) + "\n")
         return 0
     out.write(table.describe(stats, rows, args.classname) + "\n")
+    skipped = len(stats.snapshots) - len(keep)
+    if skipped:
+        out.write("(%d snapshot%s taken right before the next one left out: growth is "
+                  "judged on snapshots spaced as usual)\n" % (skipped, "" if skipped == 1 else "s"))
     if first is None:
         out.write("nothing to show: --growth %d needs %d snapshots, there %s %d\n"
                   % (n, n, "is" if nsnap == 1 else "are", nsnap))
@@ -147,7 +153,7 @@ def _growth(args: argparse.Namespace, stats: Any, rows: Any, out: TextIO) -> int
         return 0
     out.write("%d %s grew at each of the last %d snapshots:\n"
               % (len(found), "class" if len(found) == 1 else "classes", n))
-    labels = [s.desc or "#%d" % k for k, s in enumerate(stats.snapshots) if k >= first]
+    labels = [stats.snapshots[k].desc or "#%d" % k for k in judged]
     for line in diff.format_growth(found, labels):
         out.write(line + "\n")
     return 0

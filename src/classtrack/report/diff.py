@@ -200,15 +200,35 @@ def format_rows(rows: Sequence[DiffRow], width: Optional[int] = None,
 
 # -- growth ------------------------------------------------------------------------
 
-def growing(rows: Sequence[Any], n: int) -> List[Tuple[Any, List[int]]]:
-    """(row, its counts over the last `n` snapshots) for every row (a
-    ``ClassRow``) whose live count rose from each of those snapshots to the
-    next, most growth first.  Fewer than `n` snapshots: none."""
+def spaced(times: Sequence[float]) -> List[int]:
+    """The indices of the snapshots to judge growth on: all of them, less
+    each one taken less than half the usual spacing (the median gap) before
+    the next one kept.  A snapshot right after another (``classtrack
+    run``'s exit snapshot, 0.1 s after the last periodic one) would
+    otherwise show no change and hide a steady leak; the later of the two
+    is kept (it is the newer state)."""
+    if len(times) < 3:
+        return list(range(len(times)))
+    gaps = sorted(b - a for a, b in zip(times, times[1:]))
+    usual = gaps[len(gaps) // 2]
+    keep = [len(times) - 1]
+    for k in range(len(times) - 2, -1, -1):
+        if times[keep[-1]] - times[k] >= usual / 2:
+            keep.append(k)
+    return keep[::-1]
+
+
+def growing(rows: Sequence[Any], n: int, keep: Optional[Sequence[int]] = None
+            ) -> List[Tuple[Any, List[int]]]:
+    """(row, its counts over the last `n` snapshots of `keep`, by default
+    all) for every row (a ``ClassRow``) whose live count rose from each of
+    those snapshots to the next, most growth first.  Fewer than `n`
+    snapshots: none."""
     if n < 2:
         raise ValueError("growth needs at least 2 snapshots to compare, not %d" % n)
     out = []
     for r in rows:
-        counts = list(r.counts[-n:])
+        counts = list(r.counts[-n:]) if keep is None else [r.counts[k] for k in keep[-n:]]
         if len(counts) == n and all(a < b for a, b in zip(counts, counts[1:])):
             out.append((r, counts))
     out.sort(key=lambda rc: (-(rc[1][-1] - rc[1][0]), rc[0].name))
@@ -231,8 +251,13 @@ def format_growth(found: Sequence[Tuple[Any, List[int]]], labels: Sequence[str])
 
 
 def growth_dict(found: Sequence[Tuple[Any, List[int]]], n: int,
-                first: Optional[int]) -> Dict[str, Any]:
+                first: Optional[int], judged: Optional[Sequence[int]] = None
+                ) -> Dict[str, Any]:
     """The "growth" field of ``report --json``: `first` is the index of the
-    first of the last `n` snapshots (None if there are fewer than `n`)."""
-    return {"last": n, "first_snapshot": first,
-            "classes": [{"name": r.name, "counts": counts} for r, counts in found]}
+    first of the last `n` snapshots judged (None if there are fewer than
+    `n`), `judged` the indices of those snapshots."""
+    out = {"last": n, "first_snapshot": first,
+           "classes": [{"name": r.name, "counts": counts} for r, counts in found]}
+    if judged is not None:
+        out["snapshots"] = list(judged)
+    return out
