@@ -387,3 +387,18 @@ def test_growth_is_not_hidden_by_an_exit_snapshot_right_after_the_last(tmp_path)
     g = growth(path, "--growth", "3", json_out=True)
     assert g["snapshots"] == [1, 2, 4], g
     assert g["classes"] == [{"name": LEAK, "counts": [11600, 12000, 12400]}]
+
+
+def test_diff_and_report_count_the_same_classes(tmp_path):
+    """A watched class that was never instantiated is counted by neither."""
+    (tmp_path / "prog.py").write_text(
+        "import sys\nclass A: pass\nclass B: pass\nclass Never: pass\n"
+        "a = [A() for _ in range(int(sys.argv[1]))]\nb = [B()] * 0 + [B() for _ in range(2)]\n")
+    for name, n in (("one", "3"), ("two", "5")):
+        r = classtrack("run", "--track-module", "prog", "-o", name + ".ctdump", "prog.py", n,
+                       cwd=tmp_path)
+        assert r.returncode == 0, r.stderr
+    report = classtrack("report", "one.ctdump", cwd=tmp_path).stdout.splitlines()[0]
+    assert report.startswith("2 classes,"), report
+    head = classtrack("diff", "one.ctdump", "two.ctdump", cwd=tmp_path).stdout.splitlines()[1]
+    assert head.endswith("1 class changed, 1 unchanged"), head

@@ -684,7 +684,10 @@ def _diff(old_stats: Stats, old: Snapshot, new_stats: Stats, new: Snapshot) -> A
     b = _class_totals(new_stats, new)
     zero_a = (0, 0, 0 if any(r is not None for _, _, r in a.values()) else None)
     zero_b = (0, 0, 0 if any(r is not None for _, _, r in b.values()) else None)
-    names = list(a) + [n for n in b if n not in a]
+    # the classes `report` counts too: those with a tracked instance (in
+    # either statistics), not every class a tracker watched
+    had = set(old_stats.tracked_classes) | set(new_stats.tracked_classes)
+    names = [n for n in list(a) + [n for n in b if n not in a] if n in had]
     return ClassDiff([DiffRow(n, a.get(n, zero_a), b.get(n, zero_b)) for n in names], old, new)
 
 
