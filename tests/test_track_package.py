@@ -68,7 +68,8 @@ def test_track_package_follows_imported_and_later_modules(pkg):
         # the namedtuple cannot be followed: listed with the reason, not raised
         reasons = dict(tracker.untrackable_classes())
         assert pkg + ".sub.Point" in reasons
-        assert "weakly referenced" in reasons[pkg + ".sub.Point"]
+        assert "variable-sized (it derives from tuple)" in reasons[pkg + ".sub.Point"]
+        assert "__weakref__" in reasons[pkg + ".sub.Point"]
         del objs
     finally:
         tracker.close()
@@ -155,11 +156,16 @@ def test_run_track_package(tmp_path, pkg):
     proc, counts = _run(tmp_path, "--track-package", pkg, "--track-package", "nosuchpkg",
                         "prog2.py")
     assert counts == {pkg + ".Early": 3, pkg + ".sub.Later": 2}
-    assert "cannot track %s.sub.Point" % pkg in proc.stderr
+    # one line counts them per reason; --verbose names each
+    assert "classtrack: 1 class cannot be tracked: 1 variable-sized" in proc.stderr
+    assert "--verbose lists them" in proc.stderr
+    assert "cannot track %s.sub.Point" % pkg not in proc.stderr
     # said at the start, once, with what it might have meant
     assert proc.stderr.count("nosuchpkg") == 1, proc.stderr
     assert "warning: --track-package nosuchpkg: no such module" in proc.stderr
     assert "--track-package %s:" % pkg not in proc.stderr
+    proc, _ = _run(tmp_path, "--track-package", pkg, "--verbose", "prog2.py")
+    assert "cannot track %s.sub.Point: its instances are variable-sized" % pkg in proc.stderr
 
 
 def test_run_track_package_misspelt_is_said_at_the_start(tmp_path, pkg):
@@ -167,3 +173,37 @@ def test_run_track_package_misspelt_is_said_at_the_start(tmp_path, pkg):
     proc, _ = _run(tmp_path, "--track-package", pkg[:-1], "prog3.py")
     assert ("warning: --track-package %s: no such module (did you mean %s"
             % (pkg[:-1], pkg)) in proc.stderr, proc.stderr
+
+
+def test_reasons_say_what_is_true_and_advise_what_is_possible():
+    import collections
+    import enum
+    import types
+    import typing
+
+    class Mod(types.ModuleType):
+        pass
+
+    class NT(typing.NamedTuple):
+        a: int
+
+    class IE(enum.IntEnum):
+        A = 1
+
+    class Dq(collections.deque):
+        pass
+
+    t = ClassTracker()
+    got = dict(t._track_classes([Mod, NT, IE, Dq, dict], 0, False, False))
+    assert got[Mod].kind == "cweakref" and "C base module" in got[Mod].text
+    assert "cannot be weakly referenced" not in got[Mod].text
+    for cls, base in ((NT, tuple), (IE, int)):
+        assert got[cls].kind == "varsize"
+        assert "derives from %s" % base.__name__ in got[cls].text
+        # no advice to add a __weakref__ slot, which Python refuses there
+        assert "add '__weakref__'" not in got[cls].text
+        with pytest.raises(TypeError):
+            type("X", (base,), {"__slots__": ("__weakref__",)})
+    assert got[Dq].kind == "cweakref" and "collections.deque" in got[Dq].text
+    assert got[dict].kind == "c"
+    t.close()

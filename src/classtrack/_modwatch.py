@@ -82,7 +82,7 @@ class ModuleWatch:
         self.settings = (resolution_level, keep, trace, retained)
         self.description = description
         self.tracked: "weakref.WeakSet[type]" = weakref.WeakSet()
-        self.untrackable: List[Tuple[str, str]] = []    # (class name, why)
+        self.untrackable: List[Tuple[str, Any]] = []    # (class name, _untrackable.Reason)
         self._decided: "weakref.WeakKeyDictionary[type, bool]" = weakref.WeakKeyDictionary()
         self._scanned: Dict[str, Tuple[int, int]] = {}
         self._accepts: Dict[str, bool] = {}

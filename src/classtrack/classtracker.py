@@ -637,23 +637,18 @@ class ClassTracker:
         self._rehook()
 
     def _track_classes(self, classes: List[type], resolution_level: int, keep: bool,
-                       trace: bool, retained: bool = False) -> List[Tuple[type, Optional[str]]]:
+                       trace: bool, retained: bool = False) -> List[Tuple[type, Any]]:
         """track_class for many classes at once (one rehook); returns each
-        class with None, or the reason it cannot be tracked."""
+        class with None, or the reason it cannot be tracked (an
+        ``_untrackable.Reason``: kind and sentence)."""
+        from classtrack import _untrackable
         level = _check_level(resolution_level)
-        out: List[Tuple[type, Optional[str]]] = []
+        out: List[Tuple[type, Any]] = []
         added = False
         for cls in classes:
             why = None
-            if not (cls.__flags__ & (1 << 9)):  # Py_TPFLAGS_HEAPTYPE
-                why = "implemented in C"
-            elif not keep:
-                for sub in _with_subclasses(cls):
-                    if not self._engine.follows(sub):
-                        why = ("its instances (or those of subclass %s) cannot be weakly "
-                               "referenced and their deaths cannot be watched"
-                               % sub.__qualname__)
-                        break
+            if not (cls.__flags__ & (1 << 9)) or not keep:    # Py_TPFLAGS_HEAPTYPE
+                why = _untrackable.reason(cls, self._engine.follows)
             if why is None and cls not in self._classes:
                 self._classes[cls] = _Settings(cls.__module__ + "." + cls.__name__, level,
                                                bool(keep), bool(trace), bool(retained))
@@ -689,6 +684,10 @@ class ClassTracker:
 
     def untrackable_classes(self) -> List[Tuple[str, str]]:
         """(class, reason) for each class a package watch could not track."""
+        return [(name, why.text) for w in self._watches for name, why in w.untrackable]
+
+    def _untrackable_reasons(self) -> List[Tuple[str, Any]]:
+        """(class, ``_untrackable.Reason``) for the same classes."""
         return [u for w in self._watches for u in w.untrackable]
 
     def _rehook(self) -> None:

@@ -32,7 +32,7 @@ from classtrack.commands.watch import ImportWatch, Watcher, main_aliases, parse_
 USAGE = ("classtrack run [-h] [-o DUMP] [--track-class MODULE:CLASS ...] "
          "[--track-module MODULE ...] [--track-package PACKAGE ...] [--track-mine] "
          "[--strict] [--interval SECONDS] [--resolution N] "
-         "[--trace] [--retained] [--no-repr] " + metrics_server.USAGE + " " + follow.USAGE
+         "[--trace] [--retained] [--no-repr] [-v] " + metrics_server.USAGE + " " + follow.USAGE
          + " (SCRIPT | -m MODULE) [ARGS...]")
 _VALUED = {"-o", "--output", "--track-class", "--track-module", "--track-package",
            "--interval", "--resolution"}
@@ -70,6 +70,9 @@ def add_parser(sub) -> None:
                         "traces: the dump holds classes, addresses, sizes and times, not "
                         "the objects' data (see 'What a dump contains' in "
                         "docs/dump-format.md)")
+    p.add_argument("-v", "--verbose", action="store_true",
+                   help="list each class that cannot be tracked, with why (by default one "
+                        "line counts them per reason)")
     p.add_argument("--retained", action="store_true",
                    help="measure retained sizes (what freeing each instance would free) "
                         "at the exit snapshot; it walks the whole heap once")
@@ -259,10 +262,23 @@ def _did_you_mean(name: str) -> str:
                                                for c in close)
 
 
-def _package_report(tracker: Any, packages: List[str]) -> List[str]:
-    """What --track-package and --track-mine could not do, once per class or name."""
-    lines = ["cannot track %s: %s; track the Python classes that hold its instances "
-             "instead" % (cls, why) for cls, why in tracker.untrackable_classes()]
+def _package_report(tracker: Any, packages: List[str], verbose: bool = False) -> List[str]:
+    """What --track-package and --track-mine could not do: one line that
+    counts the classes that cannot be tracked per reason (with --verbose,
+    a line per class), and the packages never imported."""
+    from classtrack import _untrackable
+    found = tracker._untrackable_reasons()
+    lines = []
+    if found and verbose:
+        lines = ["cannot track %s: %s" % (cls, why.text) for cls, why in found]
+    elif found:
+        line = _untrackable.summary([why.kind for _, why in found])
+        hints = sorted({why.text.rpartition("; a pure-Python build can be tracked: ")[2]
+                        for _, why in found if "a pure-Python build" in why.text})
+        if hints:
+            line += " (for the compiled ones, a pure-Python build can be tracked: %s)" \
+                % "; ".join(hints)
+        lines = [line + "; --verbose lists them"]
     for package in dict.fromkeys(packages):
         if not any(m == package or m.startswith(package + ".") for m in sys.modules):
             lines.append("warning: %s: no such package was ever imported" % package)
@@ -420,7 +436,7 @@ class _End:
         else:
             tracker.create_snapshot(label, retained=args.retained)
         package_lines = _package_report(
-            tracker, [p for p in args.track_package if p not in self.warned])
+            tracker, [p for p in args.track_package if p not in self.warned], args.verbose)
         self.watches = list(tracker._watches)
         tracker.detach_all_classes()
         for line in package_lines:

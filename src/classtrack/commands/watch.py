@@ -16,11 +16,11 @@ The program runs as ``__main__``, but its user knows it by its file name
 those names stand for ``__main__`` too.
 """
 import difflib
-import importlib.machinery
 import sys
 import threading
-import types
 from typing import Any, Dict, Iterable, List, Optional, Set, Tuple
+
+from classtrack import _untrackable
 
 _HEAPTYPE = 1 << 9      # Py_TPFLAGS_HEAPTYPE: the class was created at run time
 
@@ -67,59 +67,12 @@ def parse_names(track_class: List[str], track_module: List[str],
 
 # -- why a class cannot be tracked ----------------------------------------------------
 
-def _compiled(cls: type) -> bool:
-    """Defined by compiled code (a C extension, mypyc, Cython)?"""
-    mod = sys.modules.get(getattr(cls, "__module__", None) or "")
-    origin = getattr(mod, "__file__", None) or ""
-    if origin.endswith(tuple(importlib.machinery.EXTENSION_SUFFIXES)):
-        return True
-    return any(isinstance(v, (types.MethodDescriptorType, types.WrapperDescriptorType))
-               and getattr(v, "__objclass__", None) is cls for v in vars(cls).values())
-
-
-_dists_cache: Optional[Dict[str, List[str]]] = None
-
-
-def _distribution(cls: type) -> Optional[str]:
-    """The installed distribution that provides the class's package, if known."""
-    global _dists_cache
-    try:
-        if _dists_cache is None:
-            import importlib.metadata as md
-            _dists_cache = dict(md.packages_distributions())
-    except Exception:       # 3.9 has no packages_distributions; broken metadata
-        _dists_cache = {}
-    top = (getattr(cls, "__module__", None) or "").partition(".")[0]
-    dists = _dists_cache.get(top) or []
-    return dists[0] if dists else None
-
-
-def why_untrackable(cls: type, exc: BaseException) -> str:
+def why_untrackable(cls: type, exc: BaseException, follows: Any = None) -> str:
     """One line: the class, why ClassTracker.track_class refused it, and what
-    the user can do instead."""
+    the user can do instead (``classtrack._untrackable``)."""
     name = "%s.%s" % (getattr(cls, "__module__", "?"), getattr(cls, "__qualname__", cls.__name__))
-    instead = "track the Python classes that hold them instead (their sizes include what they hold)"
-    if not cls.__flags__ & _HEAPTYPE:
-        return ("cannot track %s: it is implemented in C (a static type: its instances are "
-                "made in too many ways to hook); %s" % (name, instead))
-    if _compiled(cls):
-        dist = _distribution(cls)
-        pure = (", or a pure-Python build of %s if there is one (pip install --no-binary "
-                "%s %s)" % (dist, dist, dist)) if dist else ""
-        return ("cannot track %s: it is compiled (mypyc, Cython or C) and its instances can "
-                "neither be weakly referenced nor be seen freed; %s%s" % (name, instead, pure))
-    if cls.__itemsize__:
-        return ("cannot track %s: its instances are variable-sized (it derives from %s) and "
-                "have no __weakref__ slot, so their deaths cannot be seen; %s"
-                % (name, _variable_base(cls), instead))
-    return "cannot track %s: %s" % (name, exc)
-
-
-def _variable_base(cls: type) -> str:
-    for base in cls.__mro__[1:]:
-        if base.__itemsize__ and not base.__flags__ & _HEAPTYPE:
-            return base.__name__
-    return cls.__mro__[1].__name__ if len(cls.__mro__) > 1 else "object"
+    why = _untrackable.reason(cls, follows or (lambda sub: False))
+    return "cannot track %s: %s" % (name, why.text if why is not None else exc)
 
 
 # -- the watcher -----------------------------------------------------------------------
@@ -178,7 +131,7 @@ class Watcher:
                 ok = True
             except TypeError as exc:
                 ok = False
-                self.say(why_untrackable(cls, exc))
+                self.say(why_untrackable(cls, exc, self.tracker._engine.follows))
             self.decided[cls] = ok
         for n in names:
             n.matched.add(cls)
