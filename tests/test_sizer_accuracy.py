@@ -52,7 +52,10 @@ def test_numpy_owned_buffer_only():
     a = np.zeros(100_000)
     view = a[::2]
     assert a.nbytes <= asizeof(a) <= a.nbytes + 1024
-    assert asizeof(view) < 1024, "a view owns no data"
+    # a view owns no data, but it keeps its base alive: its size counts it
+    from classtrack.asizeof import flatsize
+    assert flatsize(view) < 1024, "a view owns no data"
+    assert a.nbytes <= asizeof(view) <= a.nbytes + 2048
     both = asizeof([a, view])
     assert a.nbytes < both < a.nbytes + 2048
 

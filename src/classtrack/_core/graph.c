@@ -5,8 +5,13 @@
  * returns and every object they refer to (non-GC objects such as str and
  * int are leaves, never traversed).  Edges come from tp_traverse, plus the
  * str keys dict_traverse leaves out, plus 3.13's materialised __dict__ that
- * an instance's traverse hides: the same referents the sizer follows.
- * Nothing in building runs Python code or creates a Python object.
+ * an instance's traverse hides, plus a numpy array's base and the elements
+ * of an object array owning its buffer (ct_ndarray_visit: an ndarray is
+ * no GC object, yet it is expanded like one and never folded): the same
+ * referents the sizer follows.
+ * Nothing in building runs Python code or creates a Python object (but for
+ * one short-lived str, once per process, when the first ndarray met
+ * confirms numpy's type).
  *
  * Roots, as CPython's collector finds them: a node's refcount minus the
  * references from traversed nodes (minus the one the gc.get_objects() list
@@ -250,6 +255,15 @@ visit_gather(PyObject *ref, void *arg)
     return gather_push(c, c->src, ref);
 }
 
+/* ct_ndarray_visit callback: one edge from the array being gathered. */
+static int
+visit_array_gather(PyObject *ref, Py_ssize_t index, void *arg)
+{
+    (void)index;
+    gather *c = arg;
+    return gather_push(c, c->src, ref);
+}
+
 static int
 add_edge(ct_graph *g, uint32_t src, uint32_t dst)
 {
@@ -284,6 +298,12 @@ gather_node(ct_graph *g, uint32_t id, const excl_set *x, gather *c)
     if (id > g->nlisted) {
         Py_INCREF(o);
         g->nowned++;
+    }
+    if (ct_ndarray_check(o)) {
+        c->src = id;
+        if (ct_ndarray_visit(o, visit_array_gather, c) != 0 || c->failed) {
+            return -1;
+        }
     }
     if (!ct_is_gc(o) || Py_TYPE(o)->tp_traverse == NULL) {
         return 0;
@@ -373,7 +393,8 @@ expand_all(ct_graph *g, const excl_set *x)
             }
         }
         /* a non-GC object only this reference holds is folded into its
-         * holder: no node, no lookup.  Prefetches run PREFETCH_AHEAD
+         * holder: no node, no lookup; but not a numpy array, whose
+         * referents must be gathered.  Prefetches run PREFETCH_AHEAD
          * entries ahead (more would overflow the CPU's fill buffers). */
         size_t keep = 0;
         for (size_t k = 0; k < c.n; k++) {
@@ -381,7 +402,7 @@ expand_all(ct_graph *g, const excl_set *x)
                 prefetch(c.p[k + PREFETCH_AHEAD].ref);
             }
             PyObject *ref = c.p[k].ref;
-            if (Py_REFCNT(ref) == 1 && !ct_is_gc(ref)) {
+            if (Py_REFCNT(ref) == 1 && !ct_is_gc(ref) && !ct_ndarray_check(ref)) {
                 if (fold(g, c.p[k].src, ref) < 0) {
                     free(c.p);
                     return -1;

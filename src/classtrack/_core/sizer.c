@@ -6,6 +6,8 @@
  *   - list and tuple items, read directly;
  *   - dict keys and values through PyDict_Next (dict_traverse skips str
  *     keys, and str keys are real memory);
+ *   - a numpy array's base and, for an object array owning its buffer,
+ *     its elements (ct_ndarray_visit: an ndarray has no tp_traverse);
  *   - tp_traverse for every other GC object (never for non-GC objects:
  *     some traverse functions assume GC state);
  *   - the materialised __dict__ that 3.13's traverse hides while inline
@@ -254,6 +256,29 @@ visit_collect(PyObject *ref, void *arg)
     return 0;
 }
 
+/* ct_ndarray_visit callback: considers the array's referents a chunk at
+ * a time (consider_array), so that an array of millions of objects needs
+ * no list of them. */
+typedef struct {
+    ct_sizer *s;
+    Py_ssize_t depth;
+    int n;
+    PyObject *chunk[CT_CONSIDER_CHUNK];     /* borrowed from the array */
+} array_refs;
+
+static int
+visit_array_ref(PyObject *ref, Py_ssize_t index, void *arg)
+{
+    (void)index;
+    array_refs *ar = (array_refs *)arg;
+    ar->chunk[ar->n++] = ref;
+    if (ar->n == CT_CONSIDER_CHUNK) {
+        ar->n = 0;
+        return consider_array(ar->s, ar->chunk, CT_CONSIDER_CHUNK, ar->depth);
+    }
+    return 0;
+}
+
 int
 ct_push_referents(ct_sizer *s, PyObject *obj, Py_ssize_t depth)
 {
@@ -279,6 +304,16 @@ ct_push_referents(ct_sizer *s, PyObject *obj, Py_ssize_t depth)
         }
         if (tp == &PyDict_Type) {
             return 0;
+        }
+    }
+    if (ct_ndarray_check(obj)) {
+        array_refs ar;
+        ar.s = s;
+        ar.depth = depth;
+        ar.n = 0;
+        if (ct_ndarray_visit(obj, visit_array_ref, &ar) != 0
+            || consider_array(s, ar.chunk, ar.n, depth) < 0) {
+            return -1;
         }
     }
 #if CT_LAYOUT_VERSION < 0x030B

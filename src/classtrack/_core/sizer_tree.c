@@ -397,6 +397,65 @@ done:
     return rc;
 }
 
+/* What a numpy array holds, taken (each with a strong reference) before
+ * any naming or sizing runs Python code that could change the array. */
+typedef struct {
+    PyObject **refs;
+    Py_ssize_t *index;
+    size_t n, cap;
+} ndarray_refs;
+
+static int
+collect_ndarray_ref(PyObject *ref, Py_ssize_t index, void *arg)
+{
+    ndarray_refs *nr = (ndarray_refs *)arg;
+    if (nr->n == nr->cap) {
+        size_t cap = nr->cap ? nr->cap * 2 : 16;
+        PyObject **refs = PyMem_Realloc(nr->refs, cap * sizeof(PyObject *));
+        if (refs == NULL) {
+            PyErr_NoMemory();
+            return -1;
+        }
+        nr->refs = refs;
+        Py_ssize_t *index_ = PyMem_Realloc(nr->index, cap * sizeof(Py_ssize_t));
+        if (index_ == NULL) {
+            PyErr_NoMemory();
+            return -1;
+        }
+        nr->index = index_;
+        nr->cap = cap;
+    }
+    nr->refs[nr->n] = Py_NewRef(ref);
+    nr->index[nr->n] = index;
+    nr->n++;
+    return 0;
+}
+
+/* An ndarray's base ("base") and object elements ("[i]", flat index). */
+static int
+append_ndarray(ct_sizer *s, PyObject *out, PyObject *obj, int level, int detail)
+{
+    ndarray_refs nr = {NULL, NULL, 0, 0};
+    int rc = ct_ndarray_visit(obj, collect_ndarray_ref, &nr);
+    for (size_t i = 0; rc == 0 && i < nr.n; i++) {
+        PyObject *name = nr.index[i] < 0 ? PyUnicode_FromString("base")
+                                          : PyUnicode_FromFormat("[%zd]", nr.index[i]);
+        PyObject *node = name != NULL ? tree_node(s, nr.refs[i], name, level, detail, 0)
+                                      : NULL;
+        Py_XDECREF(name);
+        if (node == NULL || PyList_Append(out, node) < 0) {
+            rc = -1;
+        }
+        Py_XDECREF(node);
+    }
+    for (size_t i = 0; i < nr.n; i++) {
+        Py_DECREF(nr.refs[i]);
+    }
+    PyMem_Free(nr.refs);
+    PyMem_Free(nr.index);
+    return rc;
+}
+
 static int
 children_of(ct_sizer *s, PyObject *obj, PyObject *out, Py_ssize_t *flat,
             int level, int detail)
@@ -423,6 +482,9 @@ children_of(ct_sizer *s, PyObject *obj, PyObject *out, Py_ssize_t *flat,
         if (r < 0 || tp == &PyDict_Type) {
             return r;
         }
+    }
+    if (ct_ndarray_check(obj) && append_ndarray(s, out, obj, level, detail) < 0) {
+        return -1;
     }
     if (tp->tp_flags & Py_TPFLAGS_HEAPTYPE) {
         return instance_children(s, obj, out, flat, level, detail);

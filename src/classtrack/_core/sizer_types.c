@@ -21,12 +21,17 @@
  * Every lookup goes through the real type (Py_TYPE), never __class__, and
  * the method is found with _PyType_Lookup, never with getattr, so
  * __getattr__, __getattribute__ and proxies cannot interfere.
+ *
+ * The one type whose referents are known here too: numpy.ndarray (at the
+ * end of this file), whose base and object elements no tp_traverse
+ * reports.
  */
 #include "sizer_internal.h"
 #include "compat.h"
 #include "layout.h"
 
 #include <stddef.h>
+#include <string.h>
 #include <frameobject.h>
 
 
@@ -545,4 +550,200 @@ ct_policy_skip_any(const ct_sizer *s, PyObject *o, int top)
         return !(flags & CT_FOLLOW_FUNCTIONS);
     }
     return !top && !(flags & CT_FOLLOW_SHARED) && ct_is_shared(o);
+}
+
+/* ---- numpy arrays ----
+ *
+ * Flat size: an ndarray's own __sizeof__ (a C method, step 3 above):
+ * its struct, its shape and strides, and its data buffer only when it
+ * owns it, so a view counts none of its base's memory.  The referents
+ * (ct_ndarray_visit) bring in the rest: the base, and the elements of an
+ * object array that owns its buffer.
+ *
+ * Finding the type: the first static type named "numpy.ndarray" in an
+ * object's chain of bases is confirmed once against
+ * sys.modules["numpy"].ndarray (numpy is never imported from here; an
+ * array exists only once someone has), together with numpy.dtype and
+ * numpy's own getset entries of ndarray.base and ndarray.dtype.
+ *
+ * `np` is process-wide, written once with the GIL held and never
+ * released: it holds no reference, only addresses of a static type and of
+ * static C tables in numpy's extension module, which CPython never
+ * unloads.  They are the same in every interpreter.
+ *
+ * Mirrors: the leading fields of numpy's array and dtype objects, which
+ * numpy's ABI has kept in place from 1.7 through 2.x (read here on 1.26
+ * and 2.4).  Every array is checked against numpy before its fields are
+ * read: its base and dtype fields must hold what numpy's getters return.
+ * An array that fails has its base followed (the getter's answer) and its
+ * elements not. */
+
+typedef struct {
+    PyObject_HEAD
+    char *data;                 /* the first element, or NULL */
+    int nd;
+    Py_intptr_t *dims;          /* nd extents */
+    Py_intptr_t *strides;       /* nd byte steps, maybe 0 or negative */
+    PyObject *base;             /* strong, or NULL */
+    PyObject *descr;            /* the dtype, strong */
+    int flags;
+} ct_np_array;
+
+typedef struct {
+    PyObject_HEAD
+    PyTypeObject *scalar_type;
+    char kind;                  /* 'O' for object */
+} ct_np_descr;
+
+#define CT_NP_OWNDATA 0x0004    /* the array owns (and, for objects, holds) its buffer */
+#define CT_NP_MAXDIMS 64        /* numpy 2's limit (numpy 1: 32) */
+
+static struct {
+    PyTypeObject *array_type;   /* numpy.ndarray; NULL until confirmed */
+    PyTypeObject *dtype_type;   /* numpy.dtype */
+    PyGetSetDef *base_get;      /* numpy's ndarray.base getter entry */
+    PyGetSetDef *dtype_get;     /* numpy's ndarray.dtype getter entry */
+} np;
+
+/* tp's own getset entry `name` with a getter, or NULL. */
+static PyGetSetDef *
+getset_of(PyTypeObject *tp, const char *name)
+{
+    PyObject *key = PyUnicode_FromString(name);
+    if (key == NULL) {
+        PyErr_Clear();      /* only MemoryError: then not confirmed */
+        return NULL;
+    }
+    PyObject *d = _PyType_Lookup(tp, key);     /* borrowed */
+    Py_DECREF(key);
+    if (d == NULL || !Py_IS_TYPE(d, &PyGetSetDescr_Type)
+        || PyDescr_TYPE(d) != tp) {
+        return NULL;
+    }
+    PyGetSetDef *def = ((PyGetSetDescrObject *)d)->d_getset;
+    return def != NULL && def->get != NULL ? def : NULL;
+}
+
+/* 1 when t, a static type named numpy.ndarray, is the ndarray of the
+ * numpy in sys.modules (then `np` is filled), else 0.  Reads dicts only. */
+static int
+ndarray_confirm(PyTypeObject *t)
+{
+    PyObject *modules = PySys_GetObject("modules");     /* borrowed */
+    if (modules == NULL || !PyDict_Check(modules)) {
+        return 0;
+    }
+    PyObject *mod = PyDict_GetItemString(modules, "numpy");
+    if (mod == NULL || !PyModule_Check(mod)) {
+        return 0;
+    }
+    PyObject *md = PyModule_GetDict(mod);
+    PyObject *arr = PyDict_GetItemString(md, "ndarray");
+    PyObject *dt = PyDict_GetItemString(md, "dtype");
+    if (arr != (PyObject *)t || dt == NULL || !PyType_Check(dt)
+        || t->tp_basicsize < (Py_ssize_t)sizeof(ct_np_array)
+        || ((PyTypeObject *)dt)->tp_basicsize < (Py_ssize_t)sizeof(ct_np_descr)) {
+        return 0;
+    }
+    PyGetSetDef *base_get = getset_of(t, "base");
+    PyGetSetDef *dtype_get = getset_of(t, "dtype");
+    if (base_get == NULL || dtype_get == NULL) {
+        return 0;
+    }
+    np.dtype_type = (PyTypeObject *)dt;
+    np.base_get = base_get;
+    np.dtype_get = dtype_get;
+    np.array_type = t;
+    return 1;
+}
+
+int
+ct_ndarray_check(PyObject *o)
+{
+    for (PyTypeObject *t = Py_TYPE(o); t != NULL; t = t->tp_base) {
+        if (t == np.array_type) {
+            return 1;
+        }
+        if (np.array_type == NULL && !(t->tp_flags & Py_TPFLAGS_HEAPTYPE)
+            && t->tp_name[0] == 'n' && strcmp(t->tp_name, "numpy.ndarray") == 0) {
+            return ndarray_confirm(t);
+        }
+    }
+    return 0;
+}
+
+/* Each non-NULL element of an object array, in C order; an index along
+ * a zero stride stays 0 (every index there is the same slot). */
+static int
+visit_elements(const ct_np_array *a, ct_ndarray_visitproc visit, void *arg)
+{
+    int nd = a->nd;
+    if (nd < 0 || nd > CT_NP_MAXDIMS || a->data == NULL) {
+        return 0;
+    }
+    Py_intptr_t idx[CT_NP_MAXDIMS], span[CT_NP_MAXDIMS], step[CT_NP_MAXDIMS];
+    Py_intptr_t count = 1;
+    for (int k = nd - 1; k >= 0; k--) {
+        if (a->dims[k] <= 0) {
+            return 0;               /* empty */
+        }
+        idx[k] = 0;
+        span[k] = a->strides[k] == 0 ? 1 : a->dims[k];
+        step[k] = count;            /* flat index per step along k */
+        count *= a->dims[k];        /* numpy keeps the size within intp */
+    }
+    const char *p = a->data;
+    Py_ssize_t flat = 0;
+    for (;;) {
+        PyObject *item;
+        memcpy(&item, p, sizeof(item));     /* the buffer may be unaligned */
+        if (item != NULL) {
+            int rc = visit(item, flat, arg);
+            if (rc != 0) {
+                return rc;
+            }
+        }
+        int k = nd - 1;
+        for (; k >= 0; k--) {
+            if (++idx[k] < span[k]) {
+                p += a->strides[k];
+                flat += step[k];
+                break;
+            }
+            p -= a->strides[k] * (span[k] - 1);
+            flat -= step[k] * (span[k] - 1);
+            idx[k] = 0;
+        }
+        if (k < 0) {
+            return 0;
+        }
+    }
+}
+
+int
+ct_ndarray_visit(PyObject *o, ct_ndarray_visitproc visit, void *arg)
+{
+    const ct_np_array *a = (const ct_np_array *)o;
+    /* numpy's getters return a new reference to the field (None for no
+     * base) and cannot fail; were one ever to, nothing is followed */
+    PyObject *base = np.base_get->get(o, np.base_get->closure);
+    if (base == NULL) {
+        PyErr_Clear();
+        return 0;
+    }
+    int layout_ok = (a->base != NULL ? a->base : Py_None) == base;
+    int rc = base != Py_None ? visit(base, -1, arg) : 0;
+    Py_DECREF(base);        /* the array still holds it */
+    if (rc != 0 || !layout_ok || !(a->flags & CT_NP_OWNDATA)) {
+        return rc;
+    }
+    PyObject *dtype = np.dtype_get->get(o, np.dtype_get->closure);
+    if (dtype == NULL) {
+        PyErr_Clear();
+        return 0;
+    }
+    int objects = dtype == a->descr && PyObject_TypeCheck(dtype, np.dtype_type)
+                  && ((const ct_np_descr *)dtype)->kind == 'O';
+    Py_DECREF(dtype);
+    return objects ? visit_elements(a, visit, arg) : 0;
 }
