@@ -37,8 +37,8 @@ worker.
 Cost: nothing unless used.  With a marker, one tracker for that test; with
 ``--classtrack``, one tracker for the session.  After each test the engine
 is asked in C which tracked objects are still alive; only when some are
-does ``gc.collect()`` run (to let cycles go) and are the survivors looked
-at in Python.  Loading the plugin (every pytest run where classtrack is
+does the collector run (young generations first, a full collection only
+if some are still alive then) and are the survivors looked at in Python.  Loading the plugin (every pytest run where classtrack is
 installed) loads the package and its extension but installs no hook,
 thread or callback until a marker or the option asks.
 """
@@ -207,11 +207,20 @@ def _find_module(name: str) -> Any:
 def _survivor_groups(tracker: Any, keep: Callable[[Any, Any], bool]) -> List["_Group"]:
     """The tracked objects still alive after a test that `keep(obj, cls)`
     accepts, by class, in order of first record.  The engine is asked in C
-    (no Python object per record); ``gc.collect()`` runs only when there
-    are candidates, so that an object kept only by a cycle does not count.
+    (no Python object per record); the collector runs only when there are
+    candidates (the young generations, then a full collection if some are
+    still alive), so that an object kept only by a cycle does not count.
     The groups hold record numbers, not the objects: a why_alive path must
     not find the plugin's own lists."""
     engine = tracker._engine
+    if not engine.alive:
+        return []
+    # the young generations first: a test's cyclic garbage is mostly there,
+    # and a young collection costs a fraction of a full one (over attrs'
+    # suite: 832 of 864 tests with candidates needed no more, 0.12 s in all
+    # against 3.5 s for the 32 full ones); what is still alive then is
+    # judged after a full collection, so the verdict is the same
+    gc.collect(1)
     if not engine.alive:
         return []
     gc.collect()
