@@ -64,11 +64,12 @@ def reason(cls: type, follows: Callable[[type], bool]) -> Optional[Reason]:
             return Reason("varsize", "its instances%s are variable-sized (it derives from %s), "
                                      "and Python allows such classes no __weakref__ slot, so "
                                      "their deaths cannot be seen; %s"
-                                     % (who, _static_base(sub), INSTEAD))
+                                     % (who, _layout_base(sub, "__itemsize__"), INSTEAD))
         if sub.__weakrefoffset__:
             return Reason("cweakref", "its instances%s are weakly referenced through their C "
                                       "base %s, which keeps (and may reset) those references "
-                                      "itself; %s" % (who, _static_base(sub), INSTEAD))
+                                      "itself; %s"
+                          % (who, _layout_base(sub, "__weakrefoffset__"), INSTEAD))
         return Reason("noweakref", "its instances%s have no __weakref__ slot (its __slots__ "
                                    "leave it out): add '__weakref__' to __slots__, or track "
                                    "with keep=True to hold them alive" % who)
@@ -107,10 +108,13 @@ def _qualified(cls: type) -> str:
                       getattr(cls, "__qualname__", cls.__name__))
 
 
-def _static_base(cls: type) -> str:
-    """The C class the instances' layout comes from."""
-    for base in cls.__mro__[1:]:
-        if not base.__flags__ & _HEAPTYPE and base is not object:
+def _layout_base(cls: type, slot: str) -> str:
+    """The base class that gave the instances their `slot` (``__itemsize__``
+    or ``__weakrefoffset__``): the first one from ``object`` up that has it
+    (tuple, int, module, collections.deque), whether it is a static type or
+    a heap type made in C (3.14's deque)."""
+    for base in reversed(cls.__mro__[1:]):
+        if getattr(base, slot, 0):
             return base.__name__ if base.__module__ == "builtins" else _qualified(base)
     return "object"
 
