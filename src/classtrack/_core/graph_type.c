@@ -6,6 +6,7 @@
 #include "layout.h"
 
 #include <stdlib.h>
+#include <string.h>
 
 static int
 build_with_sizes(PyObject *module, PyObject *objs, PyObject *exclude, ct_graph *g)
@@ -169,36 +170,187 @@ core_retained_exclusive(PyObject *module, PyObject *args)
     return result;
 }
 
-/* Appends to out the path root .. target as a tuple (ext, refcnt, [objs]). */
-static int
-emit_path(ct_graph *g, const uint32_t *path, size_t len, PyObject *out)
+/* ---- why an object is alive: one shortest path per direct holder ----
+ *
+ * A holder of the target is a node with an edge to it (a distinct
+ * in-neighbour; node 0, the virtual root, is none).  For each holder the
+ * path is a shortest one from a root to the holder that does not pass
+ * through the target (a cycle back through the target is no reason for it
+ * to be alive), then the edge holder -> target.  One BFS with the target
+ * blocked gives them all: parent[v] is the node that first reached v.
+ *
+ * Determinism and preference: the BFS queue starts with the named roots in
+ * the order given, then the nodes held from outside in node order.  Level
+ * by level, a node that some shortest path links to a named root is then
+ * reached first from such a path, so a holder's path starts at a named
+ * root whenever one is as near as any other root.  Holders are ranked by
+ * their queue position (distance first).
+ *
+ * Cost: O(nodes + edges) for the BFS, 16 bytes per node, plus the length
+ * of each path emitted. */
+
+/* Ties at the last distance taken are returned too (Python orders them by
+ * text and cuts to limit), at most this many more, so that the first path
+ * does not depend on limit. */
+#define CT_HOLDER_TIES 256
+
+typedef struct {
+    uint32_t *dist;     /* UINT32_MAX: not reached */
+    uint32_t *parent;   /* UINT32_MAX: a root of the BFS */
+    uint32_t *pos;      /* position in the BFS queue */
+    uint32_t *queue;
+} holder_bfs;
+
+static void
+holder_bfs_free(holder_bfs *b)
 {
-    PyObject *objsl = PyList_New((Py_ssize_t)len);
+    free(b->dist);
+    free(b->parent);
+    free(b->pos);
+    free(b->queue);
+    memset(b, 0, sizeof(*b));
+}
+
+static void
+bfs_seed(holder_bfs *b, uint32_t v, size_t *tail)
+{
+    if (b->dist[v] == UINT32_MAX) {
+        b->dist[v] = 0;
+        b->pos[v] = (uint32_t)*tail;
+        b->queue[(*tail)++] = v;
+    }
+}
+
+/* BFS from the named roots (seq; objects not in g are skipped), then from
+ * the nodes held from outside, never entering node t.  0, or -1 with
+ * MemoryError (b freed). */
+static int
+holder_bfs_run(const ct_graph *g, PyObject *seq, uint32_t t, holder_bfs *b)
+{
+    size_t n = g->n;
+    b->dist = malloc(n * sizeof(uint32_t));
+    b->parent = malloc(n * sizeof(uint32_t));
+    b->pos = malloc(n * sizeof(uint32_t));
+    b->queue = malloc(n * sizeof(uint32_t));
+    if (b->dist == NULL || b->parent == NULL || b->pos == NULL || b->queue == NULL) {
+        holder_bfs_free(b);
+        PyErr_NoMemory();
+        return -1;
+    }
+    for (size_t i = 0; i < n; i++) {
+        b->dist[i] = UINT32_MAX;
+        b->parent[i] = UINT32_MAX;
+    }
+    b->dist[t] = 0;     /* blocked: marked reached so nothing enters it */
+    size_t head = 0, tail = 0;
+    for (Py_ssize_t i = 0; i < PySequence_Fast_GET_SIZE(seq); i++) {
+        uint32_t id = ct_graph_find(g, PySequence_Fast_GET_ITEM(seq, i));
+        if (id != 0) {
+            bfs_seed(b, id, &tail);
+        }
+    }
+    for (size_t i = 1; i < n; i++) {
+        if (g->ext[i] > 0) {
+            bfs_seed(b, (uint32_t)i, &tail);
+        }
+    }
+    while (head < tail) {
+        uint32_t v = b->queue[head++];
+        for (uint32_t e = g->out_off[v]; e < g->out_off[v + 1]; e++) {
+            uint32_t w = g->out[e];
+            if (b->dist[w] == UINT32_MAX) {
+                b->dist[w] = b->dist[v] + 1;
+                b->parent[w] = v;
+                b->pos[w] = (uint32_t)tail;
+                b->queue[tail++] = w;
+            }
+        }
+    }
+    b->dist[t] = UINT32_MAX;
+    return 0;
+}
+
+static int
+cmp_u64(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return (x > y) - (x < y);
+}
+
+/* The distinct holders of t reached by the BFS, best (lowest queue
+ * position) first, as a malloc'ed array of *count node numbers; NULL with
+ * MemoryError. */
+static uint32_t *
+ranked_holders(const ct_graph *g, const holder_bfs *b, uint32_t t, size_t *count)
+{
+    size_t deg = g->in_off[t + 1] - g->in_off[t];
+    /* (queue position << 32 | node): sorting them sorts by position */
+    uint64_t *key = malloc((deg ? deg : 1) * sizeof(uint64_t));
+    uint32_t *h = malloc((deg ? deg : 1) * sizeof(uint32_t));
+    if (key == NULL || h == NULL) {
+        free(key);
+        free(h);
+        PyErr_NoMemory();
+        return NULL;
+    }
+    size_t k = 0;
+    for (uint32_t e = g->in_off[t]; e < g->in_off[t + 1]; e++) {
+        uint32_t p = g->in[e];
+        if (p != 0 && p != t && b->dist[p] != UINT32_MAX) {
+            key[k++] = (uint64_t)b->pos[p] << 32 | p;
+        }
+    }
+    qsort(key, k, sizeof(uint64_t), cmp_u64);
+    size_t m = 0;       /* a holder with two edges to t: adjacent once sorted */
+    for (size_t i = 0; i < k; i++) {
+        uint32_t p = (uint32_t)(key[i] & UINT32_MAX);
+        if (m == 0 || h[m - 1] != p) {
+            h[m++] = p;
+        }
+    }
+    free(key);
+    *count = m;
+    return h;
+}
+
+/* Appends (ext, refcnt, [root, ..., holder, target]) to out.  0 or -1. */
+static int
+emit_holder_path(const ct_graph *g, const holder_bfs *b, uint32_t holder, uint32_t t,
+                 PyObject *out)
+{
+    Py_ssize_t len = (Py_ssize_t)b->dist[holder] + 2;
+    PyObject *objsl = PyList_New(len);
     if (objsl == NULL) {
         return -1;
     }
-    for (size_t k = 0; k < len; k++) {
-        PyObject *o = g->nodes[path[len - 1 - k]];
-        PyList_SET_ITEM(objsl, (Py_ssize_t)k, Py_NewRef(o));
+    PyList_SET_ITEM(objsl, len - 1, Py_NewRef(g->nodes[t]));
+    uint32_t v = holder, r = holder;
+    for (Py_ssize_t k = len - 2; k >= 0; k--) {
+        PyList_SET_ITEM(objsl, k, Py_NewRef(g->nodes[v]));
+        r = v;
+        v = b->parent[v];
     }
     /* the root's true refcount: from outside plus from the graph (its
      * in-edges, less the virtual root's) */
-    uint32_t r = path[len - 1];
     Py_ssize_t from_graph = (Py_ssize_t)(g->in_off[r + 1] - g->in_off[r]) - (g->ext[r] > 0);
-    PyObject *t = Py_BuildValue("(nnN)", g->ext[r], g->ext[r] + from_graph, objsl);
-    if (t == NULL) {
+    PyObject *tup = Py_BuildValue("(nnN)", g->ext[r], g->ext[r] + from_graph, objsl);
+    if (tup == NULL) {
         return -1;
     }
-    int rc = PyList_Append(out, t);
-    Py_DECREF(t);
+    int rc = PyList_Append(out, tup);
+    Py_DECREF(tup);
     return rc;
 }
 
 /* root_paths(objs, exclude, target, limit, named_roots) ->
- * [(ext, refcnt, [root, ..., target])]: up to limit shortest paths to
- * target from the objects held from outside the graph (objs less the
- * tuple exclude) and the named roots (modules), target itself never a
- * root. */
+ * [(ext, refcnt, [root, ..., holder, target])]: for up to limit distinct
+ * holders of target (objects that refer to it directly), nearest first,
+ * a shortest path from a root to the holder that avoids target.  Roots are
+ * the objects held from outside the graph (objs less the tuple exclude)
+ * and the named roots (modules, running functions' locals), preferred at
+ * equal distance; target itself is never a root.  Holders as near as the
+ * limit-th follow it (up to CT_HOLDER_TIES more), so that the caller can
+ * order ties by something stable and cut. */
 static PyObject *
 core_root_paths(PyObject *Py_UNUSED(module), PyObject *args)
 {
@@ -217,84 +369,40 @@ core_root_paths(PyObject *Py_UNUSED(module), PyObject *args)
         Py_DECREF(seq);
         return NULL;
     }
+    holder_bfs b = {NULL, NULL, NULL, NULL};
+    uint32_t *holders = NULL;
+    size_t nholders = 0;
     PyObject *out = PyList_New(0);
-    uint8_t *is_root = calloc(g.n, 1);
-    uint32_t *dist = malloc(g.n * sizeof(uint32_t));
-    uint32_t *path = NULL, *cursor = NULL;
-    if (out == NULL || is_root == NULL || dist == NULL) {
-        if (out != NULL) {
-            PyErr_NoMemory();
-        }
+    if (out == NULL) {
         goto error;
-    }
-    for (size_t i = 1; i < g.n; i++) {
-        is_root[i] = g.ext[i] > 0;
-    }
-    for (Py_ssize_t i = 0; i < PySequence_Fast_GET_SIZE(seq); i++) {
-        uint32_t id = ct_graph_find(&g, PySequence_Fast_GET_ITEM(seq, i));
-        if (id != 0) {
-            is_root[id] = 1;
-        }
     }
     uint32_t t = ct_graph_find(&g, target);
     if (t == 0 || limit <= 0) {
-        goto done;
+        goto done;      /* nothing in the graph refers to it */
     }
-    if (ct_graph_distances(&g, is_root, t, dist) < 0) {
+    if (holder_bfs_run(&g, seq, t, &b) < 0) {
         goto error;
     }
-    if (dist[t] == UINT32_MAX) {
-        goto done;      /* only held by the caller, or garbage */
-    }
-    /* backtracking over predecessors one step closer to a root: every such
-     * choice leads to a root, so each path costs its length */
-    size_t len = (size_t)dist[t] + 1;
-    path = malloc(len * sizeof(uint32_t));
-    cursor = malloc(len * sizeof(uint32_t));
-    if (path == NULL || cursor == NULL) {
-        PyErr_NoMemory();
+    holders = ranked_holders(&g, &b, t, &nholders);
+    if (holders == NULL) {
         goto error;
     }
-    size_t depth = 0;
-    path[0] = t;
-    cursor[0] = g.in_off[t];
-    Py_ssize_t found = 0;
-    while (found < limit) {
-        uint32_t v = path[depth];
-        if (dist[v] == 0) {
-            if (emit_path(&g, path, depth + 1, out) < 0) {
-                goto error;
-            }
-            found++;
-            if (depth == 0) {
-                break;
-            }
-            depth--;
-            continue;
+    size_t take = nholders < (size_t)limit ? nholders : (size_t)limit;
+    if (take > 0) {
+        uint32_t last = b.dist[holders[take - 1]];
+        size_t cap = take + CT_HOLDER_TIES;
+        while (take < nholders && take < cap && b.dist[holders[take]] == last) {
+            take++;
         }
-        int advanced = 0;
-        while (cursor[depth] < g.in_off[v + 1]) {
-            uint32_t p = g.in[cursor[depth]++];
-            if (p != 0 && dist[p] + 1 == dist[v]) {
-                path[depth + 1] = p;
-                cursor[depth + 1] = g.in_off[p];
-                depth++;
-                advanced = 1;
-                break;
-            }
-        }
-        if (!advanced) {
-            if (depth == 0) {
-                break;
-            }
-            depth--;
+    }
+    for (size_t i = 0; i < take; i++) {
+        if (emit_holder_path(&g, &b, holders[i], t, out) < 0) {
+            goto error;
         }
     }
 done:
-    free(path);
-    free(cursor);
-    free(is_root);
-    free(dist);
+    free(holders);
+    holder_bfs_free(&b);
     ct_graph_free(&g);
     Py_DECREF(seq);
     return out;
@@ -346,11 +454,39 @@ core_attr_items(PyObject *Py_UNUSED(module), PyObject *obj)
     return out;
 }
 
+#if PY_VERSION_HEX >= 0x030B0000 && PY_VERSION_HEX < 0x030C0000
+/* 3.11's frame object and interpreter frame, as far as frame_var reads
+ * them (the layouts of Include/internal/pycore_frame.h). */
+struct ct_iframe311 {
+    PyObject *f_func;
+    PyObject *f_globals;
+    PyObject *f_builtins;
+    PyObject *f_locals;
+    PyCodeObject *f_code;
+    PyObject *frame_obj;
+    void *previous;
+    void *prev_instr;
+    int stacktop;
+    char is_entry;
+    char owner;
+    PyObject *localsplus[1];
+};
+
+struct ct_frame311 {
+    PyObject_HEAD
+    PyObject *f_back;
+    struct ct_iframe311 *f_frame;
+};
+
+#define CT_CO_FAST_CELL 0x40
+#define CT_CO_FAST_FREE 0x80
+#endif
+
 /* frame_var(frame, name) -> (value,) | None: a variable of a frame read
  * in place, nothing materialised (frame.f_locals before 3.13 copies the
- * locals into a dict the frame keeps).  3.12+: PyFrame_GetVar; 3.9/3.10:
- * the public frame struct's fast locals.  None when the name is unbound,
- * or on 3.11, which has neither. */
+ * locals into a dict the frame keeps).  3.12+: PyFrame_GetVar; 3.11: the
+ * interpreter frame's localsplus (mirrored layout); 3.9/3.10: the public
+ * frame struct's fast locals.  None when the name is unbound. */
 static PyObject *
 core_frame_var(PyObject *Py_UNUSED(module), PyObject *args)
 {
@@ -406,14 +542,40 @@ core_frame_var(PyObject *Py_UNUSED(module), PyObject *args)
     }
     Py_RETURN_NONE;
 #else
-    Py_RETURN_NONE;     /* 3.11: locals are not readable in place */
+    /* 3.11: the locals live in the frame's _PyInterpreterFrame (on the
+     * thread's stack for a running function); the mirrors below follow
+     * Include/internal/pycore_frame.h and pycore_code.h of 3.11, which no
+     * 3.11 release changed.  co_localsplusnames and co_localspluskinds are
+     * public there. */
+    const struct ct_frame311 *f = (const struct ct_frame311 *)frame;
+    const struct ct_iframe311 *fi = f->f_frame;
+    if (fi == NULL || fi->f_code == NULL) {
+        Py_RETURN_NONE;
+    }
+    PyCodeObject *co = fi->f_code;
+    for (int i = 0; i < co->co_nlocalsplus; i++) {
+        PyObject *n = PyTuple_GET_ITEM(co->co_localsplusnames, i);
+        if (!PyUnicode_Check(n) || PyUnicode_Compare(n, name) != 0) {
+            continue;
+        }
+        unsigned char kind = (unsigned char)PyBytes_AS_STRING(co->co_localspluskinds)[i];
+        PyObject *v = fi->localsplus[i];
+        if (v != NULL && (kind & (CT_CO_FAST_CELL | CT_CO_FAST_FREE)) && PyCell_Check(v)) {
+            v = PyCell_GET(v);
+        }
+        if (v == NULL) {
+            Py_RETURN_NONE;
+        }
+        return PyTuple_Pack(1, v);
+    }
+    Py_RETURN_NONE;
 #endif
 }
 
 PyMethodDef ct_graph_functions[] = {
     {"frame_var", core_frame_var, METH_VARARGS,
      "frame_var(frame, name) -> (value,) or None: a frame's variable read in "
-     "place (None where unbound, and on 3.11)."},
+     "place (None where unbound)."},
     {"attr_items", core_attr_items, METH_O,
      "attr_items(obj) -> [(name, value)] of its attribute storage, read in place."},
     {"retained", core_retained, METH_VARARGS,
