@@ -114,12 +114,30 @@ def test_report_and_html(workdir):
 
 
 def test_demo(tmp_path):
+    import re
+    import time
+    start = time.monotonic()
     r = classtrack("demo", cwd=tmp_path)
+    elapsed = time.monotonic() - start
     assert r.returncode == 0, r.stderr
     assert "---- SUMMARY" in r.stdout and "Employee" in r.stdout and "1000" in r.stdout
+    # the phases: hiring, departures, a leak; each ends in a labelled snapshot
+    for label in ("start (", "hired (", "after departures (", "end (report cache leaking) ("):
+        assert label in r.stdout, r.stdout
+    assert "hired 1000 employees, 333 left" in r.stdout
     assert "HTML report written to" in r.stdout
-    assert (tmp_path / "classtrack-demo.html").exists()
+    assert elapsed < 4.0      # about 1.5 s of program, and the report
+    page = (tmp_path / "classtrack-demo.html").read_text()
     assert (tmp_path / "classtrack-demo_files").is_dir()
+    # periodic snapshots over about 1.5 s: the timeline has something to show
+    n = int(re.search(r"<b>(\d+)</b><span>snapshots over", page).group(1))
+    assert n >= 15, n
+    timeline = re.search(r'id="timeline".*?</svg>', page, re.S).group(0)
+    ticks = re.findall(r'text-anchor="middle">([^<]*)</text>', timeline)
+    assert len(ticks) >= 4 and len(set(ticks)) == len(ticks), ticks
+    # --employees still sets the size
+    r = classtrack("demo", "--employees", "30", "-o", "small.html", cwd=tmp_path)
+    assert r.returncode == 0 and "hired 30 employees, 10 left" in r.stdout, r.stderr
 
 
 @pytest.mark.parametrize("command", [[], ["run"], ["report"], ["html"], ["demo"]])

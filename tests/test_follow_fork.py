@@ -281,3 +281,52 @@ def test_dumps_of_unrelated_runs_are_refused(tmp_path):
         assert len(proc.stderr.strip().splitlines()) == 1
     proc = classtrack("diff", "a.ctdump", "b.ctdump", cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
+
+
+TWO_CLASSES = """
+import json, os, sys, time
+
+class Job:
+    pass
+
+class Other:
+    pass
+
+mine = [Job() for _ in range(100)] + [Other() for _ in range(10)]
+child = os.fork()
+if child == 0:                  # makes Jobs only
+    jobs = [Job() for _ in range(50)]
+    time.sleep(0.3)
+    os._exit(0)
+time.sleep(0.3)
+os.waitpid(child, 0)
+print(json.dumps({"parent": os.getpid(), "child": child}))
+"""
+
+
+def test_per_process_table_and_rss_lines(tmp_path):
+    (tmp_path / "prog.py").write_text(TWO_CLASSES)
+    proc = classtrack("run", "--follow-fork", "--track-class", "prog:Job", "--track-class",
+                      "prog:Other", "--interval", "0.05", "-o", str(tmp_path / "run"),
+                      "prog.py", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    out = json.loads(proc.stdout.strip().splitlines()[-1])
+    dumps = sorted(glob.glob(str(tmp_path / "run.*.ctdump")))
+    assert {pid_of(d) for d in dumps} == {out["parent"], out["child"]}
+    text = classtrack("report", *dumps, cwd=tmp_path)
+    assert text.returncode == 0, text.stderr
+    section = text.stdout.split("per process:")[1].splitlines()
+    rows = [ln.split() for ln in section if ln.startswith("pid ")]
+    # the child made no Other: it is left out of its rows, and counted
+    listed = [(int(r[1]), name) for r in rows for name in (JOB, "__main__.Other") if name in r]
+    assert sorted(listed) == sorted(
+        [(out["parent"], JOB), (out["parent"], "__main__.Other"), (out["child"], JOB)]), section
+    assert "1 for pid %d)" % out["child"] in text.stdout
+    # the parent started first: listed first, no parent claimed
+    assert rows[0][1] == str(out["parent"])
+    html = classtrack("html", *dumps, cwd=tmp_path)
+    assert html.returncode == 0, html.stderr
+    page = (tmp_path / "run.html").read_text()
+    titles = re.findall(r"<polyline[^>]*><title>([^<]*)</title>", page.split("</svg>")[0])
+    assert "RSS pid %d" % out["parent"] in titles and "RSS pid %d" % out["child"] in titles
+    assert "process RSS" not in titles

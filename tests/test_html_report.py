@@ -190,3 +190,38 @@ def test_report_in_a_browser(report):
         assert not driver.get_log("browser")
     finally:
         driver.quit()
+
+
+def test_axis_labels_do_not_overlap_in_a_browser(tmp_path):
+    """Measured by the browser: on a short run with many snapshots, no two
+    x-axis labels of a chart overlap, and no two read the same."""
+    t = ClassTracker()
+    t.track_class(Node)
+    keep = []
+    for i in range(22):
+        keep.append(Node(i))
+        t.create_snapshot("snapshot number %d" % i)
+        time.sleep(0.001)
+    fname = tmp_path / "short.html"
+    HtmlStats(tracker=t).create_html(str(fname))
+    t.clear()
+    driver = _browser()
+    try:
+        driver.get("file://" + str(fname))
+        charts = driver.execute_script("""
+            return Array.from(document.querySelectorAll('svg.chart')).map(function (s) {
+              return Array.from(s.querySelectorAll('g.ticks text[text-anchor="middle"]'))
+                .filter(function (e) { return !e.getAttribute('fill'); })
+                .map(function (e) { var r = e.getBoundingClientRect();
+                                    return [r.left, r.right, e.textContent]; });
+            });""")
+    finally:
+        driver.quit()
+    time_axis = charts[0]
+    assert len(time_axis) >= 3
+    for labels in charts:
+        labels.sort()
+        for (l0, r0, a), (l1, r1, b) in zip(labels, labels[1:]):
+            assert r0 <= l1, (a, b, labels)
+    texts = [x for _, _, x in time_axis]
+    assert len(set(texts)) == len(texts), texts

@@ -22,6 +22,9 @@ from classtrack.report import svg
 TOP_N = 100
 TOP_TREES = 10
 MAX_SERIES = 19  # classes drawn individually; the rest are summed as "other"
+# the RSS lines of the processes of a merged report (dashed, over the areas)
+RSS_COLORS = ["#d63a3a", "#8a5cc2", "#2c9f45", "#f08a24", "#17b3c7", "#8c564b",
+              "#e07bbf"]
 
 CSS = """
 :root { color-scheme: light; }
@@ -196,14 +199,26 @@ def index_page(rd: ReportData, title: str, files_dir: str) -> str:
     body.append('<div class="cards">%s</div>' % "".join(
         '<div class="card"><b>%s</b><span>%s</span></div>' % (escape(v), escape(k))
         for v, k in cards))
+    procs = getattr(rd.stats, "processes", None)    # several dumps merged
     if snaps:
         lines = [("tracked total", tracked, "#1d2330", "solid")]
-        if any(rss):
+        xy_lines: List[Tuple[str, List[Tuple[float, int]], str, str]] = []
+        if procs:
+            # one RSS line per process, at its own snapshots: a sum over the
+            # processes alive at each merged snapshot would jump as they
+            # start and end, and hide which one grew
+            for k, p in enumerate(procs):
+                if any(v for _, v in p.rss):
+                    xy_lines.append(("RSS %s" % p.label, p.rss,
+                                     RSS_COLORS[k % len(RSS_COLORS)], "dash"))
+        elif any(rss):
             lines.append(("process RSS", rss, "#d63a3a", "dash"))
+        drawn = [(n, c, st) for n, _, c, st in lines] + [(n, c, st) for n, _, c, st in xy_lines]
         body.append('<section id="timeline"><h2>Memory over time, by class</h2>%s%s</section>' % (
-            svg.stacked_area(rd.xs, series, lines, label="Memory over time by class"),
+            svg.stacked_area(rd.xs, series, lines, label="Memory over time by class",
+                             xy_lines=xy_lines),
             svg.legend([(n, svg.color(i), "box") for i, (n, _) in enumerate(series)]
-                       + [(n, c, "dash" if st == "dash" else "line") for n, _, c, st in lines])))
+                       + [(n, c, "dash" if st == "dash" else "line") for n, c, st in drawn])))
         body.append('<section id="distribution"><h2>Distribution per snapshot</h2>%s%s</section>' % (
             svg.stacked_bars([s.label for s in snaps], series, label="Memory per snapshot by class"),
             svg.legend([(n, svg.color(i), "box") for i, (n, _) in enumerate(series)])))
@@ -240,7 +255,6 @@ def index_page(rd: ReportData, title: str, files_dir: str) -> str:
                    % (escape(snaps[ret_k].label), escape(svg.fmt_bytes(snaps[ret_k].shared))))
     body.append('<section id="classes"><h2>Classes</h2>%s%s</section>' % (
         explain, table(heads, rows)))
-    procs = getattr(rd.stats, "processes", None)    # several dumps merged
     if procs:
         from classtrack.report.merge import process_html
         body.append(process_html(procs))

@@ -54,11 +54,24 @@ class Process:
         self.labels = [row[1] for row in snaps]
         self.nrecords = len(raw[2]) // 8
         self.rows = _class_rows(raw)
+        # (time, bytes) at each of its snapshots that read the process's numbers
+        self.rss: List[Tuple[float, int]] = [(row[0], row[8][1]) for row in snaps
+                                             if row[8] is not None]
 
     @property
     def label(self) -> str:
         """The pid, or for a dump not named NAME.<run>.<pid>.ctdump, its file name."""
         return "pid %d" % self.pid if self.pid is not None else os.path.basename(self.path)
+
+    def rows_with_instances(self, contains: Optional[str] = None
+                            ) -> Tuple[List[ClassRow], int]:
+        """The classes (whose name holds `contains`) that had instances in
+        this process, and how many matching ones had none (classes tracked
+        in every process of the run, by name, module or package, that this
+        one never made)."""
+        rows = [r for r in self.rows if not contains or contains in r.name]
+        shown = [r for r in rows if r.instances]
+        return shown, len(rows) - len(shown)
 
     @property
     def start(self) -> Optional[float]:
@@ -292,34 +305,50 @@ def _merged_snapshots(raws: Sequence[tuple], offsets: List[int],
 
 # -- the per-process breakdown as text ---------------------------------------------------
 
+# A dump does not say which process started it (no parent pid in
+# dumpfmt.h), so the breakdown says when each process started instead.
+ORDER_NOTE = ("in the order they started (their first snapshot); a dump does not "
+              "record which process started it")
+
+
 def process_lines(procs: Sequence[Process], contains: Optional[str] = None) -> List[str]:
     """The per-process section of ``classtrack report``: one line per
-    process and class (instances ever tracked, peak and last in that
-    process's own snapshots)."""
-    from classtrack.report.svg import fmt_bytes
-    head = ("process", "class", "instances", "peak size", "peak count", "last size",
-            "last count", "ended")
+    process and class it made instances of (instances ever tracked, peak
+    and last in that process's own snapshots), then how many tracked
+    classes each process made none of."""
+    from classtrack.report.svg import fmt_bytes, fmt_seconds
+    head = ("process", "started", "ended", "class", "instances", "peak size", "peak count",
+            "last size", "last count")
     body: List[Tuple[str, ...]] = []
+    left_out: List[Tuple[Process, int]] = []
     for p in procs:
-        rows = [r for r in p.rows if not contains or contains in r.name] or [None]
+        rows, hidden = p.rows_with_instances(contains)
+        if hidden:
+            left_out.append((p, hidden))
+        started = fmt_seconds(p.start) if p.start is not None else "-"
+        ended = p.labels[-1] if p.labels else ""
+        if not rows:
+            body.append((p.label, started, ended, "-", "0", "", "", "", ""))
         for r in rows:
-            if r is None:
-                body.append((p.label, "-", "0", "", "", "", "", p.labels[-1] if p.labels else ""))
-                continue
-            body.append((p.label, r.name, "{:,}".format(r.instances), fmt_bytes(r.peak_size),
-                         "{:,}".format(r.peak_count), fmt_bytes(r.last_size),
-                         "{:,}".format(r.last_count), p.labels[-1] if p.labels else ""))
+            body.append((p.label, started, ended, r.name, "{:,}".format(r.instances),
+                         fmt_bytes(r.peak_size), "{:,}".format(r.peak_count),
+                         fmt_bytes(r.last_size), "{:,}".format(r.last_count)))
     widths = [max(len(row[c]) for row in [head] + body) for c in range(len(head))]
-    left = (0, 1, 7)
+    left = (0, 2, 3)
 
     def line(row: Sequence[str]) -> str:
         return "  ".join(v.ljust(w) if c in left else v.rjust(w)
                          for c, (v, w) in enumerate(zip(row, widths))).rstrip()
 
     total = sum(p.nrecords for p in procs)
-    return (["", "%d processes, %s instances tracked; per process:"
-             % (len(procs), "{:,}".format(total)), line(head)]
-            + [line(row) for row in body])
+    out = (["", "%d processes, %s instances tracked; per process:"
+            % (len(procs), "{:,}".format(total)), line(head)]
+           + [line(row) for row in body])
+    if left_out:
+        out.append("(left out: the classes with no instances in that process, %s)"
+                   % ", ".join("%s for %s" % ("{:,}".format(n), p.label) for p, n in left_out))
+    out.append("(%s)" % ORDER_NOTE)
+    return out
 
 
 def process_html(procs: Sequence[Process]) -> str:
@@ -328,21 +357,33 @@ def process_html(procs: Sequence[Process]) -> str:
     from classtrack.report import svg
     from classtrack.report.html import table
     rows = []
+    left_out = []
     for p in procs:
-        for r in p.rows:
+        shown, hidden = p.rows_with_instances()
+        if hidden:
+            left_out.append("%s for %s" % ("{:,}".format(hidden), p.label))
+        started = svg.fmt_seconds(p.start) if p.start is not None else "-"
+        for r in shown:
             rows.append([(escape(p.label), p.pid if p.pid is not None else p.label, False),
+                         (escape(started), p.start, True),
+                         (escape(p.labels[-1] if p.labels else ""), None, False),
                          (escape(r.name), r.name, False),
                          ("%d" % r.instances, r.instances, True),
                          (svg.fmt_bytes(r.peak_size), r.peak_size, True),
                          ("%d" % r.peak_count, r.peak_count, True),
                          (svg.fmt_bytes(r.last_size), r.last_size, True),
-                         ("%d" % r.last_count, r.last_count, True),
-                         (escape(p.labels[-1] if p.labels else ""), None, False)])
-    return ('<section id="processes"><h2>Processes (%d dumps merged)</h2>%s</section>'
-            % (len(procs), table([("process", False), ("class", False), ("instances", True),
-                                  ("peak size", True), ("peak count", True),
-                                  ("last size", True), ("last count", True),
-                                  ("ended", False)], rows)))
+                         ("%d" % r.last_count, r.last_count, True)])
+    note = '<p class="note">%s.' % escape(ORDER_NOTE[0].upper() + ORDER_NOTE[1:])
+    if left_out:
+        note += (" Left out: the classes with no instances in that process (%s)."
+                 % escape(", ".join(left_out)))
+    note += "</p>"
+    return ('<section id="processes"><h2>Processes (%d dumps merged)</h2>%s%s</section>'
+            % (len(procs), note,
+               table([("process", False), ("started", True), ("ended", False),
+                      ("class", False), ("instances", True), ("peak size", True),
+                      ("peak count", True), ("last size", True), ("last count", True)],
+                     rows)))
 
 
 def load_any(paths: Any, cls: Any) -> Tuple[Any, Optional[List[Process]]]:

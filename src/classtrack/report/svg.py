@@ -21,6 +21,13 @@ PALETTE = [
 MAX_LINE_POINTS = 1000  # a line with more events is drawn as its envelope per pixel
 
 FONT = "font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;font-size:12px"
+# Tick labels are laid out without a browser to measure them: CHAR_W is a
+# generous width of one character of FONT (digits and lowercase letters are
+# 6-7 px wide at 12 px), so a label is never wider than text_width() says.
+CHAR_W = 7.5
+TICK_GAP = 10       # px kept free between two neighbouring tick labels
+MAX_X_TICKS = 10
+BAR_LABEL_CHARS = 24    # a snapshot's label under its bar, cut to this
 
 
 def color(i: int) -> str:
@@ -38,7 +45,14 @@ def fmt_bytes(n: float) -> str:
     return str(n)
 
 
+def text_width(text: str) -> float:
+    """An upper estimate of `text`'s width in px, in FONT."""
+    return len(text) * CHAR_W
+
+
 def fmt_seconds(t: float) -> str:
+    """A time for hover text and tables: about three significant digits,
+    in ms below a second."""
     if t >= 3600:
         return "%dh%02dm" % (t // 3600, t % 3600 // 60)
     if t >= 60:
@@ -47,7 +61,75 @@ def fmt_seconds(t: float) -> str:
         return "%.0fs" % t
     if t >= 1:
         return "%.1fs" % t
-    return "%.2fs" % t
+    if t >= 0.01:
+        return "%.0f ms" % (t * 1000)
+    return "%.1f ms" % (t * 1000)
+
+
+# Steps of a time axis, in seconds: 1-2-5 below a minute, then whole
+# minutes and hours that divide an hour or a day.
+_TIME_STEPS = ([m * 10.0 ** e for e in range(-6, 2) for m in (1, 2, 5) if m * 10.0 ** e < 60]
+               + [60, 120, 300, 600, 900, 1800, 3600, 7200, 10800, 21600, 43200, 86400])
+
+
+def _decimals(step: float) -> int:
+    """Decimals that show every multiple of `step` (given in the unit printed)."""
+    for d in range(0, 10):
+        if abs(step * 10 ** d - round(step * 10 ** d)) < 1e-6 * step * 10 ** d:
+            return d
+    return 9
+
+
+def fmt_time_tick(t: float, step: float, hi: float, extra: int = 0) -> str:
+    """A time-axis label for a multiple of `step` on an axis ending at `hi`:
+    the precision comes from the step (plus `extra` decimals), the unit
+    from the axis (ms while the axis stays under a second, then s, m, h)."""
+    t = 0.0 if abs(t) < step * 1e-6 else t
+    if step >= 60:          # whole minutes or hours
+        if step % 3600 == 0:
+            return "%dh" % round(t / 3600)
+        if hi >= 3600:
+            return "%dh%02dm" % divmod(round(t / 60), 60)
+        return "%dm" % round(t / 60)
+    if hi < 1:
+        return "%.*f ms" % (_decimals(step * 1000) + extra, t * 1000)
+    d = _decimals(step) + extra
+    if hi < 60:
+        return "%.*fs" % (d, t)
+    minutes, sec = divmod(round(t, d), 60)
+    secs = "%0*.*f" % (d + 3 if d else 2, d, sec)
+    if hi >= 3600:
+        return "%dh%02dm%ss" % (minutes // 60, minutes % 60, secs)
+    return "%dm%ss" % (minutes, secs)
+
+
+def time_ticks(lo: float, hi: float, px: float,
+               max_count: int = MAX_X_TICKS) -> List[Tuple[float, str]]:
+    """Ticks of a time axis [lo, hi] drawn `px` pixels wide: multiples of a
+    round step, as many as fit with their labels TICK_GAP apart (at most
+    max_count), labels all different.  At least one tick (lo) is given."""
+    if not hi > lo:
+        hi = lo + 1
+    span = hi - lo
+    for step in _TIME_STEPS:
+        if span / step > max_count:
+            continue
+        first = math.ceil(lo / step - 1e-9)
+        values = [k * step for k in range(first, int(math.floor(hi / step + 1e-9)) + 1)]
+        if not values:
+            continue
+        for extra in range(0, 3):
+            labels = [fmt_time_tick(v, step, hi, extra) for v in values]
+            if len(set(labels)) == len(labels):
+                break
+        else:
+            continue
+        room = step / span * px
+        if len(values) == 1 or room >= max(text_width(t) for t in labels) + TICK_GAP:
+            if len(values) == 1 and step < span:
+                continue    # a finer step that fits gives more than one tick
+            return list(zip(values, labels))
+    return [(lo, fmt_seconds(lo))]
 
 
 def nice_ticks(lo: float, hi: float, count: int = 5, binary: bool = False) -> List[float]:
@@ -121,8 +203,13 @@ def _axes(f: Frame, xticks: Sequence[Tuple[float, str]], yticks: Sequence[Tuple[
                    % (f.left, y, f.width - f.right, y))
         out.append('<text x="%.1f" y="%.1f" text-anchor="end" dominant-baseline="middle">%s</text>'
                    % (f.left - 6, y, escape(text)))
+    last_right = -math.inf
     for v, text in xticks:
         x = f.x(v)
+        half = text_width(text) / 2
+        if x - half < last_right + TICK_GAP:
+            continue        # would touch the label before it
+        last_right = x + half
         out.append('<line x1="%.1f" y1="%.1f" x2="%.1f" y2="%.1f" stroke="#999"/>'
                    % (x, f.y(f.y0), x, f.y(f.y0) + 4))
         out.append('<text x="%.1f" y="%.1f" text-anchor="middle">%s</text>'
@@ -158,8 +245,13 @@ def _svg_open(f: Frame, label: str) -> str:
 
 def stacked_area(xs: Sequence[float], series: Sequence[Tuple[str, Sequence[float]]],
                  lines: Sequence[Tuple[str, Sequence[float], str, str]] = (),
-                 width: int = 860, height: int = 320, label: str = "chart") -> str:
-    """Stacked areas (one per series) over time, and optional lines on top."""
+                 width: int = 860, height: int = 320, label: str = "chart",
+                 xy_lines: Sequence[Tuple[str, Sequence[Tuple[float, float]], str, str]] = ()
+                 ) -> str:
+    """Stacked areas (one per series) over time, and optional lines on top:
+    `lines` (name, ys, colour, style) at the times `xs`, `xy_lines` (name,
+    [(time, value)], colour, style) at times of their own (one process's
+    RSS in a merged report, measured at that process's snapshots)."""
     n = len(xs)
     tops = [0.0] * n
     ymax = 0.0
@@ -168,13 +260,16 @@ def stacked_area(xs: Sequence[float], series: Sequence[Tuple[str, Sequence[float
             tops[i] += ys[i]
     ymax = max(tops + [0.0] + [max(ys, default=0) for _, ys, _, _ in lines])
     x0, x1 = (min(xs), max(xs)) if xs else (0.0, 1.0)
+    for _, pts, _, _ in xy_lines:
+        if pts:
+            x0, x1 = min(x0, min(x for x, _ in pts)), max(x1, max(x for x, _ in pts))
+            ymax = max(ymax, max(y for _, y in pts))
     if x1 == x0:
-        x0, x1 = x0 - 0.5, x1 + 0.5
+        x0, x1 = (max(0.0, x0 - 0.5) if x0 >= 0 else x0 - 0.5), x1 + 0.5
     yt = nice_ticks(0, ymax or 1, 5, binary=True)
     f = Frame(width, height, (x0, x1), (0, max(yt[-1], ymax or 1)))
-    xt = nice_ticks(x0, x1, 6)
     out = [_svg_open(f, label)]
-    out += _axes(f, [(v, fmt_seconds(v)) for v in xt if x0 <= v <= x1],
+    out += _axes(f, time_ticks(x0, x1, f.x(x1) - f.x(x0)),
                  [(v, fmt_bytes(v)) for v in yt], "time since start", "memory")
     base = [0.0] * n
     for k, (name, ys) in enumerate(series):
@@ -193,15 +288,17 @@ def stacked_area(xs: Sequence[float], series: Sequence[Tuple[str, Sequence[float
                        '%s</title></circle>' % (f.x(xs[i]), f.y(upper[i]), color(k), escape(name),
                                                fmt_seconds(xs[i]), fmt_bytes(ys[i])))
         base = upper
-    for name, ys, col, style in lines:
+    drawn = [(name, list(zip(xs, ys)), col, style) for name, ys, col, style in lines]
+    for name, pts, col, style in drawn + list(xy_lines):
         dash = ' stroke-dasharray="6 4"' if style == "dash" else ""
-        pts = " ".join("%.1f,%.1f" % (f.x(xs[i]), f.y(ys[i])) for i in range(n))
         out.append('<polyline points="%s" fill="none" stroke="%s" stroke-width="2.5"%s>'
-                   '<title>%s</title></polyline>' % (pts, col, dash, escape(name)))
-        for i in range(n):
+                   '<title>%s</title></polyline>'
+                   % (" ".join("%.1f,%.1f" % (f.x(x), f.y(y)) for x, y in pts), col, dash,
+                      escape(name)))
+        for x, y in pts:
             out.append('<circle cx="%.1f" cy="%.1f" r="4" fill="%s" class="pt"><title>%s at %s: '
-                       '%s</title></circle>' % (f.x(xs[i]), f.y(ys[i]), col, escape(name),
-                                               fmt_seconds(xs[i]), fmt_bytes(ys[i])))
+                       '%s</title></circle>' % (f.x(x), f.y(y), col, escape(name),
+                                               fmt_seconds(x), fmt_bytes(y)))
     out.append("</svg>")
     return "".join(out)
 
@@ -216,8 +313,12 @@ def stacked_bars(categories: Sequence[str], series: Sequence[Tuple[str, Sequence
     f = Frame(width, height, (0, max(n, 1)), (0, max(yt[-1], ymax)), bottom=56)
     out = [_svg_open(f, label)]
     step = (f.width - f.left - f.right) / max(n, 1)
-    xt = [(i + 0.5, categories[i] if len(categories[i]) <= 16 else categories[i][:15] + "…")
-          for i in range(n)] if n <= 24 else []
+    names = [c if len(c) <= BAR_LABEL_CHARS else c[:BAR_LABEL_CHARS - 1] + "…"
+             for c in categories]
+    # every k-th bar labelled: k bars give the room of the widest label
+    widest = max([text_width(c) for c in names], default=0) + TICK_GAP
+    k = max(1, int(math.ceil(widest / step))) if step > 0 else 1
+    xt = [(i + 0.5, names[i]) for i in range(0, n, k)]
     out += _axes(f, xt, [(v, fmt_bytes(v)) for v in yt], "snapshot", "memory")
     for i in range(n):
         base = 0.0
@@ -253,7 +354,7 @@ def step_chart(pts: Sequence[Tuple[float, float]], marks: Sequence[Tuple[float, 
     yt = nice_ticks(0, ymax, 5)
     f = Frame(width, height, (x0, x1), (0, max(yt[-1], ymax)))
     out = [_svg_open(f, label)]
-    out += _axes(f, [(v, fmt_seconds(v)) for v in nice_ticks(x0, x1, 6) if x0 <= v <= x1],
+    out += _axes(f, time_ticks(x0, x1, f.x(x1) - f.x(x0)),
                  [(v, "%g" % v) for v in yt], "time since start", ylabel)
     if pts:
         line = [(f.x(x), f.y(y)) for x, y in pts]
