@@ -205,3 +205,16 @@ def test_process_table_says_order_not_parent(two_processes, tmp_path):
     assert "parent" not in text
     assert "does not record which process started it" in text
     assert [p.pid for p in procs] == [1001, 1002]       # by first snapshot
+
+
+@pytest.mark.parametrize("lo", [0.0, 77.89, 3725.0])
+def test_time_labels_count_from_the_start_whatever_the_clock(lo):
+    """The tracker's clock counts from classtrack's import: a tracker made
+    late in a long process (a test suite) starts at 78 s, and its axis
+    still reads "time since start" (it read 1m17.89s, 1m17.90s, ...)."""
+    ticks = svg.time_ticks(lo, lo + 0.31, 600)
+    labels = [t for _, t in ticks]
+    assert labels[0] in ("0 ms", "0s", "0"), labels
+    assert not any("m" in t.replace("ms", "") for t in labels), labels
+    assert len(set(labels)) == len(labels) >= 3
+    assert all(lo <= v <= lo + 0.31 + 1e-9 for v, _ in ticks)

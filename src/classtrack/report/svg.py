@@ -104,22 +104,28 @@ def fmt_time_tick(t: float, step: float, hi: float, extra: int = 0) -> str:
 
 
 def time_ticks(lo: float, hi: float, px: float,
-               max_count: int = MAX_X_TICKS) -> List[Tuple[float, str]]:
+               max_count: int = MAX_X_TICKS, origin: Optional[float] = None
+               ) -> List[Tuple[float, str]]:
     """Ticks of a time axis [lo, hi] drawn `px` pixels wide: multiples of a
-    round step, as many as fit with their labels TICK_GAP apart (at most
-    max_count), labels all different.  At least one tick (lo) is given."""
+    round step after `origin` (default lo: "time since start"), labelled
+    by their time since it, as many as fit with their labels TICK_GAP apart
+    (at most max_count), labels all different.  At least one tick (lo)."""
     if not hi > lo:
         hi = lo + 1
+    if origin is None:
+        origin = lo
     span = hi - lo
     for step in _TIME_STEPS:
         if span / step > max_count:
             continue
-        first = math.ceil(lo / step - 1e-9)
-        values = [k * step for k in range(first, int(math.floor(hi / step + 1e-9)) + 1)]
+        first = math.ceil((lo - origin) / step - 1e-9)
+        last = int(math.floor((hi - origin) / step + 1e-9))
+        since = [k * step for k in range(first, last + 1)]
+        values = [origin + t for t in since]
         if not values:
             continue
         for extra in range(0, 3):
-            labels = [fmt_time_tick(v, step, hi, extra) for v in values]
+            labels = [fmt_time_tick(t, step, hi - origin, extra) for t in since]
             if len(set(labels)) == len(labels):
                 break
         else:
@@ -129,7 +135,7 @@ def time_ticks(lo: float, hi: float, px: float,
             if len(values) == 1 and step < span:
                 continue    # a finer step that fits gives more than one tick
             return list(zip(values, labels))
-    return [(lo, fmt_seconds(lo))]
+    return [(lo, fmt_seconds(lo - origin))]
 
 
 def nice_ticks(lo: float, hi: float, count: int = 5, binary: bool = False) -> List[float]:
