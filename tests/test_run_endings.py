@@ -144,3 +144,30 @@ def finish_running(proc, send):
         proc.kill()
         raise
     return proc.returncode, err
+
+
+THREADED_FORK = r'''
+import os, threading, time
+t = threading.Thread(target=time.sleep, args=(1,))
+t.start()
+pid = os.fork()
+if pid == 0:
+    os._exit(0)
+os.waitpid(pid, 0)
+t.join()
+'''
+
+
+def test_a_program_with_its_own_thread_still_gets_the_fork_warning(tmp_path):
+    """Where plain Python warns (the program has a thread of its own),
+    the warning is not hidden."""
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path))
+    (tmp_path / "prog.py").write_text(THREADED_FORK)
+    plain = subprocess.run([sys.executable, "-W", "default", "prog.py"], cwd=str(tmp_path),
+                           capture_output=True, text=True, timeout=60, env=env)
+    ours = subprocess.run([sys.executable, "-W", "default", "-m", "classtrack", "run",
+                           "-o", "prog.ctdump", "prog.py"], cwd=str(tmp_path),
+                          capture_output=True, text=True, timeout=60, env=env)
+    assert plain.returncode == ours.returncode == 0, ours.stderr
+    warned = "is multi-threaded, use of fork()"
+    assert (warned in plain.stderr) == (warned in ours.stderr), (plain.stderr, ours.stderr)

@@ -456,7 +456,41 @@ def _forget_paused() -> None:
     _paused[:] = []
 
 
+# 3.13 counts a process's threads for its fork() warning after the
+# after-fork hooks ran, when the paused threads run again: there, a filter
+# for this one warning is set while the program itself has no other thread
+# (it would get no warning without classtrack), and taken away at the next
+# fork when it has.  Registered first, so that it runs after the pauses.
+_fork_filter: Optional[tuple] = None
+
+
+def _os_threads() -> int:
+    """Threads of this process (Linux /proc), else those threading knows."""
+    try:
+        with open("/proc/self/stat", "rb") as f:
+            return int(f.read().rpartition(b")")[2].split()[17])
+    except (OSError, ValueError, IndexError):
+        return threading.active_count()
+
+
+def _quiet_fork_warning() -> None:
+    global _fork_filter
+    import warnings
+    if _fork_filter is not None:
+        try:
+            warnings.filters.remove(_fork_filter)
+        except ValueError:
+            pass
+        _fork_filter = None
+    if _os_threads() == 1:
+        warnings.filterwarnings(
+            "ignore", message=r"This process \(pid=%d\) is multi-threaded" % os.getpid(),
+            category=DeprecationWarning)
+        _fork_filter = warnings.filters[0]
+
+
 if hasattr(os, "register_at_fork"):
+    os.register_at_fork(before=_quiet_fork_warning)
     os.register_at_fork(before=_pause_monitors, after_in_parent=_resume_monitors,
                         after_in_child=_forget_paused)
 
