@@ -61,6 +61,12 @@ def reason(cls: type, follows: Callable[[type], bool]) -> Optional[Reason]:
                                       "its instances can neither be weakly referenced nor be "
                                       "seen freed; %s%s" % (who, INSTEAD, pure))
         if sub.__itemsize__:
+            if sys.version_info >= (3, 15):     # 3.15 gives them managed weak references
+                return Reason("varsize", "its instances%s are variable-sized (it derives from "
+                                         "%s) and have no __weakref__ slot, so their deaths "
+                                         "cannot be seen; add '__weakref__' to its __slots__ "
+                                         "(Python 3.15 allows it there), or %s"
+                                         % (who, _layout_base(sub, "__itemsize__"), INSTEAD))
             return Reason("varsize", "its instances%s are variable-sized (it derives from %s), "
                                      "and Python allows such classes no __weakref__ slot, so "
                                      "their deaths cannot be seen; %s"

@@ -128,7 +128,8 @@ def _growth(args: argparse.Namespace, stats: Any, rows: Any, out: TextIO) -> int
     import json
     from classtrack.report import diff, table
     n = args.growth
-    keep = diff.spaced([s.timestamp for s in stats.snapshots])
+    keep = diff.spaced([s.timestamp for s in stats.snapshots],
+                       [s.desc for s in stats.snapshots])
     found = table.limit_rows(diff.growing(rows, n, keep), args.limit)
     nsnap = len(keep)
     judged = keep[-n:] if nsnap >= n else None

@@ -200,20 +200,24 @@ def format_rows(rows: Sequence[DiffRow], width: Optional[int] = None,
 
 # -- growth ------------------------------------------------------------------------
 
-def spaced(times: Sequence[float]) -> List[int]:
+def spaced(times: Sequence[float], labels: Optional[Sequence[str]] = None) -> List[int]:
     """The indices of the snapshots to judge growth on: all of them, less
-    each one taken less than half the usual spacing (the median gap) before
-    the next one kept.  A snapshot right after another (``classtrack
-    run``'s exit snapshot, 0.1 s after the last periodic one) would
-    otherwise show no change and hide a steady leak; the later of the two
-    is kept (it is the newer state)."""
-    if len(times) < 3:
-        return list(range(len(times)))
-    gaps = sorted(b - a for a, b in zip(times, times[1:]))
+    each periodic (unlabelled) one taken less than half the usual spacing
+    (the median gap between periodic ones) before the next one kept.  A
+    labelled snapshot right after a periodic one (``classtrack run``'s exit
+    snapshot, 0.1 s after the last periodic one) would otherwise show no
+    change and hide a steady leak; the later of the two is kept (it is the
+    newer state).  Labelled snapshots (taken on purpose) are all kept."""
+    n = len(times)
+    labels = list(labels) if labels is not None else [""] * n
+    periodic = [k for k in range(n) if not labels[k]]
+    gaps = sorted(times[b] - times[a] for a, b in zip(periodic, periodic[1:]) if b == a + 1)
+    if n < 3 or not gaps:
+        return list(range(n))
     usual = gaps[len(gaps) // 2]
-    keep = [len(times) - 1]
-    for k in range(len(times) - 2, -1, -1):
-        if times[keep[-1]] - times[k] >= usual / 2:
+    keep = [n - 1]
+    for k in range(n - 2, -1, -1):
+        if labels[k] or times[keep[-1]] - times[k] >= usual / 2:
             keep.append(k)
     return keep[::-1]
 
