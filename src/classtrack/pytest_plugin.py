@@ -483,8 +483,9 @@ class _SessionLeaks:
         if self.workers:
             tr.write_line("%d workers' tests, merged" % self.workers)
         if self.failed:
-            tr.write_line("%d failed tests not judged (a traceback keeps their locals alive)"
-                          % self.failed)
+            tr.write_line("%d test%s that raised (failed or xfailed) not judged (a traceback "
+                          "keeps their locals alive)" % (self.failed, "" if self.failed == 1
+                                                         else "s"))
         if not self.rows:
             tr.write_line("no instance of the %d tracked classes (%s) outlived its test "
                           "(%d tests)" % (classes, ", ".join(self.names), self.tests))
