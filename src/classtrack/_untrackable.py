@@ -49,7 +49,7 @@ def reason(cls: type, follows: Callable[[type], bool]) -> Optional[Reason]:
     if not cls.__flags__ & _HEAPTYPE:
         return Reason("c", "it is implemented in C (a static type: its instances are made "
                            "in too many ways to hook); " + INSTEAD)
-    for sub in _with_subclasses(cls):
+    for sub in with_subclasses(cls):
         if follows(sub):
             continue
         who = "" if sub is cls else " (its subclass %s)" % _qualified(sub)
@@ -94,7 +94,8 @@ def summary(kinds: List[str]) -> str:
                                                  ", ".join(parts))
 
 
-def _with_subclasses(cls: type) -> List[type]:
+def with_subclasses(cls: type) -> List[type]:
+    """cls and every class deriving from it, breadth first."""
     out, seen, i = [cls], {cls}, 0
     while i < len(out):
         try:

@@ -61,7 +61,8 @@ import weakref
 from collections import defaultdict
 from typing import Any, Dict, IO, List, Optional, Tuple
 
-from classtrack import _core
+from classtrack import _core, _untrackable
+from classtrack._untrackable import with_subclasses as _with_subclasses
 from classtrack.asizeof import Asized, check_level
 
 __all__ = ["ClassTracker", "TrackedObject", "Snapshot", "PeriodicThread"]
@@ -675,7 +676,6 @@ class ClassTracker:
         """track_class for many classes at once (one rehook); returns each
         class with None, or the reason it cannot be tracked (an
         ``_untrackable.Reason``: kind and sentence)."""
-        from classtrack import _untrackable
         level = _check_level(resolution_level)
         out: List[Tuple[type, Any]] = []
         added = False
@@ -909,20 +909,3 @@ class ClassTracker:
         elif thread is not None:
             thread.request_stop()
         self._periodic_thread = None
-
-
-def _with_subclasses(cls: type) -> List[type]:
-    out = [cls]
-    seen = {cls}
-    i = 0
-    while i < len(out):
-        try:
-            subs = type.__subclasses__(out[i])
-        except TypeError:
-            subs = []
-        for sub in subs:
-            if sub not in seen:
-                seen.add(sub)
-                out.append(sub)
-        i += 1
-    return out
