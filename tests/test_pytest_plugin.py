@@ -209,6 +209,46 @@ def test_clean():
     assert "no instance of the 3 tracked classes (app) outlived its test (1 tests)" in r.stdout
 
 
+def test_session_table_old_cycles_and_later_verdicts(tmp_path):
+    # Sessions in a cycle that were moved to the oldest generation while the
+    # test held them: a young collection after the test leaves them, only a
+    # full one frees them.  They must not be listed, while real leaks of the
+    # tests around them are, each under its own test, also when the verdicts
+    # of several tests wait for one full collection.
+    tests = '''
+import gc
+import app
+
+def _cycle(user):
+    s = app.Session(user)
+    s.me = s
+    return s
+
+def test_00_leak():
+    app.login("first")
+
+''' + "".join('''
+def test_%02d_old_cycle():
+    held = [_cycle("c%d") for _ in range(5)]
+    gc.collect()            # they are now in the oldest generation
+    del held
+
+def test_%02d_leak():
+    app.login("k%d")
+''' % (2 * i + 1, i, 2 * i + 2, i) for i in range(20))
+    r = run_pytest(tmp_path, "--classtrack=app", tests=tests)
+    out = r.stdout
+    assert r.returncode == 0, out
+    table = out[out.index("classtrack: instances alive after their test"):]
+    rows = re.findall(r"^test_app\.py::(\w+)\s+(app\.\w+)\s+(\d+)\s+[\d,]+$", table, re.M)
+    assert sorted(rows) == sorted([("test_00_leak", "app.Session", "1")] + [
+        ("test_%02d_leak" % (2 * i + 2), "app.Session", "1") for i in range(20)]), table
+    assert "21 of 41 tests left instances of 3 tracked classes alive" in table
+    # the first why_alive paths name each test's own leak
+    assert "why alive: module app -> dict['CACHE'] -> dict['first'] -> app.Session" in table
+    assert "dict['k0'] -> app.Session" in table
+
+
 def test_session_option_rejects_a_bad_name(tmp_path):
     r = run_pytest(tmp_path, "--classtrack=not a module")
     assert r.returncode != 0

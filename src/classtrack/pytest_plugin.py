@@ -44,10 +44,12 @@ thread or callback until a marker or the option asks.
 """
 from __future__ import annotations
 
+import bisect
 import gc
 import importlib
 import importlib.util
 import sys
+import time
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
 import pytest
@@ -59,6 +61,8 @@ _ITEM_KEY = "_classtrack_limits"
 _FAILED_KEY = "_classtrack_call_failed"
 _PROBLEMS_KEY = "_classtrack_problems"
 _PATHS_IN_TABLE = 20        # why_alive is a heap walk: only for this many rows
+_FULL_SHARE = 20            # --classtrack: a full collection at most once per 20x its cost
+_MAX_HELD_RECORDS = 1_000_000   # --classtrack: records kept for pending tests, at most
 
 
 def pytest_addoption(parser: Any) -> None:
@@ -204,14 +208,15 @@ def _find_module(name: str) -> Any:
 
 # -- survivors ----------------------------------------------------------------------
 
-def _survivor_groups(tracker: Any, keep: Callable[[Any, Any], bool]) -> List["_Group"]:
+def _survivor_groups(tracker: Any, keep: Callable[[Any, Any], bool],
+                     full: bool = True) -> List["_Group"]:
     """The tracked objects still alive after a test that `keep(obj, cls)`
     accepts, by class, in order of first record.  The engine is asked in C
     (no Python object per record); the collector runs only when there are
-    candidates (the young generations, then a full collection if some are
-    still alive), so that an object kept only by a cycle does not count.
-    The groups hold record numbers, not the objects: a why_alive path must
-    not find the plugin's own lists."""
+    candidates (the young generations, then, when `full`, a full
+    collection if some are still alive), so that an object kept only by a
+    cycle does not count.  The groups hold record numbers, not the
+    objects: a why_alive path must not find the plugin's own lists."""
     engine = tracker._engine
     if not engine.alive:
         return []
@@ -223,17 +228,26 @@ def _survivor_groups(tracker: Any, keep: Callable[[Any, Any], bool]) -> List["_G
     gc.collect(1)
     if not engine.alive:
         return []
-    gc.collect()
-    if not engine.alive:
-        return []
+    if full:
+        gc.collect()
+        if not engine.alive:
+            return []
+    return _groups(engine, engine.survivors(), keep)
+
+
+def _groups(engine: Any, rows: List[Tuple[int, Any, Any]],
+            keep: Callable[[Any, Any], bool]) -> List["_Group"]:
+    """Survivor rows (index, obj, cls) that `keep` accepts, by class, with
+    their bytes.  Empties `rows`, so that no object outlives the call."""
+    # lazy: asizeof loads the sizer's Python side, which only a test
+    # with survivors needs
     from classtrack.asizeof import asizeof
-    rows = engine.survivors()
     found: Dict[Any, List[Tuple[int, Any]]] = {}
     obj = None
     for index, obj, cls in rows:
         if keep(obj, cls):
             found.setdefault(cls, []).append((index, obj))
-    del rows, obj
+    del rows[:], obj
     groups = [_Group(engine, cls, [i for i, _ in members],
                      asizeof(*[obj for _, obj in members]))
               for cls, members in found.items()]
@@ -402,6 +416,13 @@ class _SessionLeaks:
         self.worker = hasattr(config, "workerinput")
         self.controller = False         # known at session start
         self.workers = 0
+        self._start = 0                 # the running test's first record
+        # tests whose candidates outlived a young collection, waiting for
+        # a full one: (nodeid, first record, end record); their records
+        # are kept (not cleared) until then
+        self._pending: List[Tuple[str, int, int]] = []
+        self._next_full = 0.0           # perf_counter() before which none runs
+        self.deferred = 0               # tests judged after a later test ran
 
     def pytest_sessionstart(self, session: Any) -> None:
         # xdist's controller: it runs no test, its workers send their rows
@@ -425,8 +446,9 @@ class _SessionLeaks:
     def pytest_runtest_call(self, item: Any) -> None:
         if self.tracker is None:
             return
-        if len(self.tracker._engine):
+        if not self._pending and len(self.tracker._engine):
             self._clear()
+        self._start = len(self.tracker._engine)
         self._running = True
 
     @pytest.hookimpl(hookwrapper=True)
@@ -438,27 +460,75 @@ class _SessionLeaks:
             return
         self._running = False
         self.tests += 1
+        engine = self.tracker._engine
         if _failed(item):
             self.failed += 1
-        else:
-            groups = _survivor_groups(self.tracker, lambda obj, cls: True)
+        elif engine.alive:
+            gc.collect(1)
+            if self._has_candidates(engine):
+                self._pending.append((item.nodeid, self._start, len(engine)))
+        if self._pending and (time.perf_counter() >= self._next_full
+                              or len(engine) > _MAX_HELD_RECORDS):
+            self._judge_pending()
+        if not self._pending and len(engine):
+            self._clear()
+
+    def _has_candidates(self, engine: Any) -> bool:
+        """Whether a record of the test that just ran is still alive."""
+        if not engine.alive:
+            return False
+        if not self._pending:
+            return True                 # every record is this test's
+        rows = engine.survivors()
+        found = any(index >= self._start for index, _, _ in rows)
+        del rows[:]
+        return found
+
+    def _judge_pending(self) -> None:
+        """One full collection, then the verdict of every pending test.
+        A full collection costs a walk of the whole heap (about 0.1 s in
+        attrs' suite), and a test whose objects are held by a cache needs
+        one to be told from a test whose objects wait in an old cycle: so
+        a full collection runs at most once per _FULL_SHARE times its own
+        cost, and the tests in between wait for it, their records kept.
+        What a later test frees in the meantime is not listed."""
+        engine = self.tracker._engine
+        start = time.perf_counter()
+        gc.collect()
+        now = time.perf_counter()
+        self._next_full = now + (now - start) * _FULL_SHARE
+        pending, self._pending = self._pending, []
+        self.deferred += len(pending) - 1
+        rows = engine.survivors() if engine.alive else []
+        firsts = [first for _, first, _ in pending]
+        by_test: Dict[int, List[Tuple[int, Any, Any]]] = {}
+        row = None
+        for row in rows:
+            k = bisect.bisect_right(firsts, row[0]) - 1
+            if k >= 0 and row[0] < pending[k][2]:
+                by_test.setdefault(k, []).append(row)
+        del rows[:], row                # no survivor may be held from here
+        judged = [(pending[k][0], _groups(engine, members, lambda obj, cls: True))
+                  for k, members in sorted(by_test.items())]
+        by_test.clear()
+        for nodeid, groups in judged:
             for g in sorted(groups, key=lambda g: -g.size):
                 why = None
                 if len(self.rows) < _PATHS_IN_TABLE:
                     paths = g.why(limit=1)
                     why = paths[0] if paths else None
-                self.rows.append((item.nodeid, g.label, len(g.records), g.size, why))
-            del groups
-        if len(self.tracker._engine):
-            self._clear()
+                self.rows.append((nodeid, g.label, len(g.records), g.size, why))
 
     def pytest_sessionfinish(self, session: Any) -> None:
+        if self._pending:
+            self._judge_pending()
         if self.tracker is not None:
             self.classes = len(self.tracker._classes)
         if self.worker:
             self.config.workeroutput["classtrack"] = {
                 "rows": [list(r) for r in self.rows], "tests": self.tests,
-                "failed": self.failed, "classes": self.classes}
+                "failed": self.failed, "classes": self.classes,
+                "deferred": self.deferred}
 
     @pytest.hookimpl(optionalhook=True)
     def pytest_testnodedown(self, node: Any, error: Any) -> None:
@@ -470,6 +540,7 @@ class _SessionLeaks:
         self.rows.extend(tuple(r) for r in out["rows"])
         self.tests += out["tests"]
         self.failed += out["failed"]
+        self.deferred += out.get("deferred", 0)
         self.classes = max(self.classes, out["classes"])
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
@@ -486,6 +557,11 @@ class _SessionLeaks:
             tr.write_line("%d test%s that raised (failed or xfailed) not judged (a traceback "
                           "keeps their locals alive)" % (self.failed, "" if self.failed == 1
                                                          else "s"))
+        if self.deferred:
+            tr.write_line("%d test%s judged after later tests ran (a full collection runs at "
+                          "most once per %dx its cost): an instance freed in between is not "
+                          "listed" % (self.deferred, "" if self.deferred == 1 else "s",
+                                      _FULL_SHARE))
         if not self.rows:
             tr.write_line("no instance of the %d tracked classes (%s) outlived its test "
                           "(%d tests)" % (classes, ", ".join(self.names), self.tests))
