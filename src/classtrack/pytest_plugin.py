@@ -38,9 +38,14 @@ Cost: nothing unless used.  With a marker, one tracker for that test; with
 ``--classtrack``, one tracker for the session.  After each test the engine
 is asked in C which tracked objects are still alive; only when some are
 does the collector run (young generations first, a full collection only
-if some are still alive then) and are the survivors looked at in Python.  Loading the plugin (every pytest run where classtrack is
-installed) loads the package and its extension but installs no hook,
-thread or callback until a marker or the option asks.
+if some are still alive then) and are the survivors looked at in Python.
+For the ``--classtrack`` table, a full collection runs at most once per
+20 times its own cost; the tests that need one in between wait for it,
+and an instance that a later test frees in the meantime is not listed
+(the summary says how many tests waited).  Markers never wait.  Loading
+the plugin (every pytest run where classtrack is installed) loads the
+package and its extension but installs no hook, thread or callback until
+a marker or the option asks.
 """
 from __future__ import annotations
 
