@@ -269,7 +269,7 @@ def _steps(chain: List[Any], k: int) -> List[str]:
     return steps
 
 
-def why_alive(obj: Any, limit: int = 3) -> List[Path]:
+def why_alive(obj: Any, limit: int = 3, *, _left_out: Iterable[Any] = ()) -> List[Path]:
     """Up to ``limit`` reference paths to ``obj``, one per holder: the
     paths differ in the object that refers to ``obj`` directly (a
     container, an instance, a class's dict, a running function's local
@@ -282,7 +282,8 @@ def why_alive(obj: Any, limit: int = 3) -> List[Path]:
     Roots: modules, running functions' local variables (the caller's own
     locals included, but not the caller holding ``obj`` itself), classes,
     and objects held from outside the graph.  An empty list: nothing but
-    the caller holds it, or it is garbage."""
+    the caller holds it, or it is garbage.  (``_left_out``: containers of
+    the caller's, such as a census's samples, that are no reason either.)"""
     if not isinstance(limit, int) or isinstance(limit, bool) or limit < 1:
         raise ValueError("limit must be a positive int, not %r" % (limit,))
     modules = [m for m in list(sys.modules.values()) if isinstance(m, types.ModuleType)]
@@ -302,7 +303,7 @@ def why_alive(obj: Any, limit: int = 3) -> List[Path]:
     # holding obj is a holder dropped below: one more asked for each.
     globals_ = [vars(m) for m in modules]
     extra = sum(1 for _, celled, asked in about if celled and asked)
-    heap, left_out = _heap([modules, local_vals, globals_])
+    heap, left_out = _heap([modules, local_vals, globals_, _left_out, *_left_out])
     raw = _core.root_paths(heap, left_out, obj, limit + extra, globals_ + local_vals)
     del heap, left_out, globals_
     # ids stay valid: every root is alive in raw (and locals in local_vals)

@@ -5,6 +5,7 @@
 #include "deathwatch.h"
 #include "layout.h"
 #include "graph.h"
+#include "census.h"
 #include "entries.h"
 
 static int
@@ -30,7 +31,8 @@ core_exec(PyObject *module)
         || PyModule_AddFunctions(module, ct_merge_functions) < 0
         || PyModule_AddFunctions(module, ct_series_functions) < 0
         || PyModule_AddFunctions(module, ct_termwatch_functions) < 0
-        || PyModule_AddFunctions(module, ct_graph_functions) < 0) {
+        || PyModule_AddFunctions(module, ct_graph_functions) < 0
+        || PyModule_AddFunctions(module, ct_census_functions) < 0) {
         return -1;
     }
     st->dump_error = PyErr_NewExceptionWithDoc(
