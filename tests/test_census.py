@@ -9,7 +9,7 @@ import pytest
 
 import classtrack
 from classtrack.asizeof import flatsize
-from classtrack.census import Census, census, load_census
+from classtrack import Census, census, load_census
 
 
 class Leaf:

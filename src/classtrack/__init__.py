@@ -8,7 +8,8 @@ from classtrack.asizeof import Asized, Asizer, asized, asizesof, basicsize, flat
 from classtrack.classtracker import ClassTracker
 from classtrack._core import DumpError
 from classtrack.alive import retained_size, retained_sizes, why_alive
+from classtrack._census import Census, CensusChange, CensusRow, census, load_census
 
 __version__ = "0.1.0"
 
-__all__ = ["ClassTracker", "DumpError", "retained_size", "retained_sizes", "why_alive", "Asized", "Asizer", "asized", "asizeof", "asizesof", "basicsize", "flatsize"]
+__all__ = ["ClassTracker", "Census", "CensusChange", "CensusRow", "DumpError", "census", "load_census", "retained_size", "retained_sizes", "why_alive", "Asized", "Asizer", "asized", "asizeof", "asizesof", "basicsize", "flatsize"]

@@ -69,7 +69,7 @@ row_for(ct_census *c, PyTypeObject *tp, PyObject *sample, Py_ssize_t *cache)
     r->type = tp;
     r->count = r->size = 0;
     r->retained = -1;
-    r->sample = sample;
+    r->sample = sample;     /* replaced by each later instance met */
     r->leaves_only = 1;
     return *cache = (Py_ssize_t)c->n++;
 }
@@ -95,6 +95,7 @@ ct_census_take(ct_census *c, const ct_graph *g, ct_sizer *s)
             goto error;
         }
         c->row_of[id] = (uint32_t)k;
+        c->rows[k].sample = o;
         c->rows[k].count++;
         c->rows[k].size += g->size[id];
         if (g->out_off[id + 1] > g->out_off[id]) {
@@ -107,6 +108,9 @@ ct_census_take(ct_census *c, const ct_graph *g, ct_sizer *s)
         Py_ssize_t k = v < 0 ? -1 : row_for(c, Py_TYPE(leaf), leaf, &cache);
         if (k < 0) {
             goto error;
+        }
+        if (c->rows[k].sample == NULL || !PyObject_IS_GC(c->rows[k].sample)) {
+            c->rows[k].sample = leaf;
         }
         c->rows[k].count++;
         c->rows[k].size += v;

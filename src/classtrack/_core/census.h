@@ -14,8 +14,10 @@ typedef struct {
     Py_ssize_t count;       /* its instances in the graph */
     Py_ssize_t size;        /* their flat bytes (ct_flat_size) */
     Py_ssize_t retained;    /* bytes freed with all of them; -1 not known */
-    PyObject *sample;       /* borrowed: its first instance met (the graph
-                               holds it) */
+    PyObject *sample;       /* borrowed: the last instance met (the graph
+                               holds it): gc.get_objects() lists the oldest
+                               generation last, so a long-lived one rather
+                               than young garbage */
     int leaves_only;        /* no instance has an edge out: retained == size */
 } ct_census_row;
 

@@ -1,4 +1,5 @@
-"""What the whole heap holds, by class: ``classtrack.census()``.
+"""What the whole heap holds, by class: ``classtrack.census()`` (this
+module is private: its public names are classtrack's).
 
 One walk of the heap graph (the engine behind ``retained_size`` and
 ``why_alive``) groups every object it finds by class: the classes of the

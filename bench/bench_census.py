@@ -1,0 +1,118 @@
+"""A census of the whole heap, beside gc.collect, guppy3 and objgraph.
+
+    pip install -r bench/requirements.txt      # guppy3 and objgraph, for comparison only
+    python bench/bench_census.py [--objects 1000000] [--rounds 3]
+
+The heap: instances of a class ``Order`` (each with a list of lines, a str
+and a dict: a few GC objects and leaves each) until gc.get_objects() holds
+--objects objects.  Every figure is the median of --rounds, on the same
+heap, in the same process:
+
+  gc.collect()                  one full collection (the yardstick)
+  census()                      every object by class: count and exact
+                                bytes; target <= 3x gc.collect
+  census(retained=True)         and the bytes each class retains
+  census(paths=5)               and a why_alive path for the 5 largest
+  guppy3 hpy().heap()           guppy's census by type (count and size),
+                                its .size and .bytype forced
+  objgraph.typestats()          counts by type of the GC objects only
+                                (no sizes, no str/int/bytes)
+"""
+import argparse
+import gc
+import platform
+import statistics
+import sys
+import time
+
+
+class Order:
+    def __init__(self, i):
+        self.ref = "order-%d" % i
+        self.lines = [i, i + 1]
+        self.meta = {"n": i}
+
+
+def timed(fn, rounds):
+    ts = []
+    out = None
+    for _ in range(rounds):
+        out = None
+        t0 = time.perf_counter()
+        out = fn()
+        ts.append(time.perf_counter() - t0)
+    return statistics.median(ts), out
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--objects", type=int, default=1_000_000)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--no-peers", action="store_true", help="no guppy3 nor objgraph")
+    args = parser.parse_args()
+    from classtrack import census
+
+    orders = []
+    while len(gc.get_objects()) < args.objects:
+        orders.extend(Order(len(orders) + k) for k in range(10000))
+    gc.collect()
+    nobj = len(gc.get_objects())
+
+    rows = []
+    t_gc, _ = timed(gc.collect, args.rounds)
+    rows.append(("gc.collect()", t_gc, ""))
+    t_c, c = timed(census, args.rounds)
+    rows.append(("census()", t_c, "<= 3x gc.collect"))
+    t_r, cr = timed(lambda: census(retained=True), args.rounds)
+    rows.append(("census(retained=True)", t_r, ""))
+    t_p, cp = timed(lambda: census(paths=5), args.rounds)
+    rows.append(("census(paths=5)", t_p, ""))
+    order = [r for r in c.classes if r.name.endswith(".Order")][0]
+    assert order.count == len(orders), (order.count, len(orders))
+
+    peers = []
+    if not args.no_peers:
+        try:
+            import guppy
+            import objgraph
+        except ImportError:
+            sys.exit("bench_census: guppy3 and objgraph are needed for the comparison: "
+                     "pip install -r bench/requirements.txt (or --no-peers)")
+        # objgraph first: guppy's heap() materializes the __dict__ of every
+        # instance whose attributes live inline (3.11+), which adds objects
+        t_o, o = timed(objgraph.typestats, args.rounds)
+        peers.append(("objgraph.typestats()", t_o, "%s GC objects, no sizes" % format(
+            sum(o.values()), ",")))
+        hp = guppy.hpy()
+
+        def guppy_heap():
+            h = hp.heap()
+            return h.size, h.count, len(h.bytype)
+        t_g, g = timed(guppy_heap, args.rounds)
+        peers.append(("guppy3 hpy().heap()", t_g, "%s objects, %s bytes; gc objects after: %s"
+                      % (format(g[1], ","), format(g[0], ","), format(len(gc.get_objects()),
+                                                                       ","))))
+
+    print("# census — Python %s on %s; heap of %s objects (gc.get_objects()), "
+          "median of %d" % (platform.python_version(), platform.machine(),
+                            format(nobj, ","), args.rounds))
+    print()
+    print("| measure                        |   seconds | x gc.collect | note |")
+    print("|--------------------------------|----------:|-------------:|------|")
+    for name, t, note in rows:
+        print("| %-30s | %9.3f | %11.1fx | %s |" % (name, t, t / t_gc, note))
+    for name, t, note in peers:
+        print("| %-30s | %9.3f | %11.1fx | %s |" % (name, t, t / t_gc, note))
+    print()
+    print("classtrack census: %s objects, %s bytes, %d classes; Order: %s instances, "
+          "%s bytes, retaining %s" % (format(c.objects, ","), format(c.bytes, ","),
+                                      len(c.classes), format(order.count, ","),
+                                      format(order.size, ","), format(
+                                          [r for r in cr.classes if r.name == order.name][0]
+                                          .retained, ",")))
+    print("census() is %.1fx gc.collect (target <= 3x)" % (t_c / t_gc))
+    print("largest class path: %s: %s" % (cp.classes[0].name, cp.classes[0].path))
+
+
+if __name__ == "__main__":
+    main()
