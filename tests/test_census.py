@@ -72,9 +72,13 @@ def test_retained_per_class_is_what_freeing_all_of_them_frees():
         row = _row(c, __name__ + ".Leaf")
         assert row.retained == classtrack.retained_size(*HELD["leaves"])
         assert row.retained > row.size
-        # the list holding them retains them all
+        # a class whose instances hold nothing retains its own bytes
         whole = census(retained=True)
         assert _row(whole, "str").retained == _row(whole, "str").size
+        # retained=K: the K largest classes only, the same figures
+        top = census(retained=2)
+        assert [r.retained is not None for r in top.classes[:3]] == [True, True, False]
+        assert all(r.retained >= r.size for r in top.classes[:2])
     finally:
         del HELD["leaves"]
 
@@ -167,8 +171,10 @@ def test_load_refuses_bad_files(tmp_path, text, message):
 def test_bad_arguments():
     with pytest.raises(ValueError, match="package must be a dotted module name"):
         census(package="not a name")
-    with pytest.raises(TypeError, match="retained must be True or False"):
-        census(retained=1)
+    with pytest.raises(ValueError, match="retained must be True, False or a number"):
+        census(retained=0)
+    with pytest.raises(ValueError, match="retained must be True, False or a number"):
+        census(retained="yes")
     with pytest.raises(ValueError, match="paths must be an int >= 0"):
         census(paths=-1)
     with pytest.raises(ValueError, match="limit must be a positive int"):

@@ -12,7 +12,10 @@ alive.
 What is counted: every object the collector tracks (``gc.get_objects()``)
 and every object one of them refers to.  Not counted: objects that only C
 code holds and no object refers to (interned strings on 3.12+, objects a C
-extension keeps in a static variable), and the census's own objects.  The
+extension keeps in a static variable), non-GC objects (str, bytes, int,
+float) that only the local variables of running functions hold (on 3.11+
+a running function's frame is no object until something asks for it),
+and the census's own objects.  The
 bytes are the objects' bytes, not the process's: allocator slack, free
 lists and C-level buffers that no object reports are not in them.
 
@@ -24,6 +27,7 @@ call returns.
 """
 from __future__ import annotations
 
+import gc
 import json
 import os
 import sys
@@ -31,7 +35,7 @@ import time
 from typing import IO, Any, Dict, Iterable, List, NamedTuple, Optional
 
 from classtrack import _core, _safefile
-from classtrack.alive import _heap, _qualname, why_alive
+from classtrack.alive import _qualname, why_alive
 
 __all__ = ["Census", "CensusRow", "CensusChange", "census", "load_census"]
 
@@ -62,8 +66,9 @@ def _check(package: Any, retained: Any, paths: Any) -> None:
             p.isidentifier() for p in package.split("."))):
         raise ValueError("package must be a dotted module name like 'app' or "
                          "'app.models', not %r" % (package,))
-    if not isinstance(retained, bool):
-        raise TypeError("retained must be True or False, not %r" % (retained,))
+    if not isinstance(retained, int) or (not isinstance(retained, bool) and retained < 1):
+        raise ValueError("retained must be True, False or a number of classes >= 1, not %r"
+                         % (retained,))
     if not isinstance(paths, int) or isinstance(paths, bool) or paths < 0:
         raise ValueError("paths must be an int >= 0, not %r" % (paths,))
 
@@ -81,14 +86,17 @@ def census(package: Optional[str] = None, retained: bool = False,
 
     ``package``: list only the classes defined in this package or its
     subpackages (the totals still cover the whole heap).  ``retained``:
-    also the bytes freeing all of a class's instances would free.
+    also the bytes freeing all of a class's instances would free (True:
+    for every class; a number K: for the K largest, which costs less:
+    one walk of the heap graph per class).
     ``paths``: the ``paths`` largest classes each get one ``why_alive``
     path, for one of their instances."""
     _check(package, retained, paths)
     start = time.perf_counter()
-    heap, left_out = _heap([])
-    raw, objects, nbytes = _core.census(heap, left_out, retained)
-    del heap, left_out
+    # only this frame is left out (it holds the list of the heap): the
+    # callers' frames are the program's, and what they hold is counted
+    want = -1 if retained is True else int(retained)
+    raw, objects, nbytes = _core.census(gc.get_objects(), (sys._getframe(),), want)
     # one row per class name: classes made again and again (a namedtuple
     # in a loop) are one line, as a reader would count them
     by_name: Dict[str, List[Any]] = {}

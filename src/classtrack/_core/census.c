@@ -148,24 +148,45 @@ reach(const ct_graph *g, const uint32_t *row_of, uint32_t blocked, uint8_t *seen
     }
 }
 
+/* Rows by size, largest first (ties: first met first). */
+typedef struct {
+    Py_ssize_t size;
+    uint32_t row;
+} by_size_key;
+
+static int
+by_size(const void *a, const void *b)
+{
+    const by_size_key *x = a, *y = b;
+    if (x->size != y->size) {
+        return x->size < y->size ? 1 : -1;
+    }
+    return (x->row > y->row) - (x->row < y->row);
+}
+
 int
-ct_census_retained(ct_census *c, const ct_graph *g, const uint8_t *want)
+ct_census_retained(ct_census *c, const ct_graph *g, size_t top)
 {
     uint8_t *all = malloc(g->n), *seen = malloc(g->n);
     uint32_t *queue = malloc(g->n * sizeof(uint32_t));
-    if (all == NULL || seen == NULL || queue == NULL) {
+    by_size_key *order = malloc((c->n ? c->n : 1) * sizeof(by_size_key));
+    if (all == NULL || seen == NULL || queue == NULL || order == NULL) {
         free(all);
         free(seen);
         free(queue);
+        free(order);
         PyErr_NoMemory();
         return -1;
     }
-    int walked = 0;
     for (size_t k = 0; k < c->n; k++) {
+        order[k].size = c->rows[k].size;
+        order[k].row = (uint32_t)k;
+    }
+    qsort(order, c->n, sizeof(by_size_key), by_size);
+    int walked = 0;
+    for (size_t i = 0; i < c->n && i < top; i++) {
+        uint32_t k = order[i].row;
         ct_census_row *r = &c->rows[k];
-        if (want != NULL && !want[k]) {
-            continue;
-        }
         if (r->leaves_only) {
             r->retained = r->size;
             continue;
@@ -174,7 +195,7 @@ ct_census_retained(ct_census *c, const ct_graph *g, const uint8_t *want)
             reach(g, c->row_of, UINT32_MAX, all, queue);
             walked = 1;
         }
-        reach(g, c->row_of, (uint32_t)k, seen, queue);
+        reach(g, c->row_of, k, seen, queue);
         Py_ssize_t freed = 0;
         for (size_t id = 1; id < g->n; id++) {
             if (all[id] && !seen[id]) {
@@ -186,6 +207,7 @@ ct_census_retained(ct_census *c, const ct_graph *g, const uint8_t *want)
     free(all);
     free(seen);
     free(queue);
+    free(order);
     return 0;
 }
 

@@ -36,11 +36,11 @@ typedef struct {
  * with an exception (c freed). */
 int ct_census_take(ct_census *c, const ct_graph *g, ct_sizer *s);
 
-/* Fills rows[k].retained for the rows k with want[k] set (want may be
- * NULL: all rows): what would no longer be reachable from the roots if
- * every instance of the type were gone, the instances included.  0, or
- * -1 with MemoryError. */
-int ct_census_retained(ct_census *c, const ct_graph *g, const uint8_t *want);
+/* Fills rows[k].retained for the `top` rows of the largest sizes (all
+ * of them when top >= c->n; ties by row order): what would no longer be
+ * reachable from the roots if every instance of the type were gone, the
+ * instances included.  0, or -1 with MemoryError. */
+int ct_census_retained(ct_census *c, const ct_graph *g, size_t top);
 
 void ct_census_free(ct_census *c);
 

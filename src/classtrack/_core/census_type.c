@@ -6,15 +6,20 @@
 /* census(objs, exclude, retained) -> (rows, objects, bytes): every object
  * of the heap graph of objs (gc.get_objects()) less the objects of the
  * tuple exclude, by type.  rows: [(type, count, size, retained, sample)]
- * in the order each type was first met; retained is None unless asked;
- * sample is one instance (a new reference, for a why_alive path). */
+ * in the order each type was first met; retained is None but for the
+ * `retained` largest types by size (-1: all of them); sample is one
+ * instance (a new reference, for a why_alive path). */
 static PyObject *
 core_census(PyObject *module, PyObject *args)
 {
     PyObject *objs, *exclude;
-    int want_retained;
-    if (!PyArg_ParseTuple(args, "O!O!p:census", &PyList_Type, &objs, &PyTuple_Type,
+    Py_ssize_t want_retained;
+    if (!PyArg_ParseTuple(args, "O!O!n:census", &PyList_Type, &objs, &PyTuple_Type,
                           &exclude, &want_retained)) {
+        return NULL;
+    }
+    if (want_retained < -1) {
+        PyErr_SetString(PyExc_ValueError, "census: retained must be -1, 0 or a count");
         return NULL;
     }
     ct_state *st = ct_get_state(module);
@@ -34,7 +39,9 @@ core_census(PyObject *module, PyObject *args)
         rc = ct_census_take(&c, &g, &s);
     }
     ct_sizer_fini(&s);
-    if (rc < 0 || (want_retained && ct_census_retained(&c, &g, NULL) < 0)) {
+    if (rc < 0 || (want_retained != 0
+                   && ct_census_retained(&c, &g, want_retained < 0 ? c.n : (size_t)want_retained)
+                      < 0)) {
         goto done;
     }
     rows = PyList_New((Py_ssize_t)c.n);
@@ -67,6 +74,7 @@ done:
 PyMethodDef ct_census_functions[] = {
     {"census", core_census, METH_VARARGS,
      "census(objs, exclude, retained) -> ([(type, count, size, retained or None, "
-     "sample)], objects, bytes) of the heap graph of objs less exclude."},
+     "sample)], objects, bytes) of the heap graph of objs less exclude; retained: "
+     "0 none, -1 every type, K the K largest by size."},
     {NULL, NULL, 0, NULL},
 };
