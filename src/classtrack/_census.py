@@ -217,12 +217,12 @@ class Census:
 
 
 def _field(data: Dict[str, Any], key: str, kinds: Any, where: str) -> Any:
+    """data[key], which must be of one of `kinds`; ValueError otherwise."""
     v = data.get(key)
-    if not isinstance(v, kinds) or isinstance(v, bool) and bool not in (
-            kinds if isinstance(kinds, tuple) else (kinds,)):
-        raise ValueError("%s: %r is missing or not %s" % (where, key, getattr(
-            kinds, "__name__", "/".join(k.__name__ for k in kinds) if isinstance(kinds, tuple)
-            else str(kinds))))
+    kinds = kinds if isinstance(kinds, tuple) else (kinds,)
+    if (isinstance(v, bool) and bool not in kinds) or not isinstance(v, kinds):
+        raise ValueError("%s: %r is missing or not %s" % (
+            where, key, "/".join("null" if k is type(None) else k.__name__ for k in kinds)))
     return v
 
 
@@ -237,6 +237,12 @@ def load_census(path: Any) -> Census:
         raise ValueError("%s: not a classtrack census (not text)" % where) from None
     except json.JSONDecodeError as e:
         raise ValueError("%s: not a classtrack census (%s)" % (where, e)) from None
+    return census_from_json(data, where)
+
+
+def census_from_json(data: Any, where: str) -> Census:
+    """The Census of ``Census.as_json()``'s data; ValueError naming the
+    problem (``where`` says whose data) for anything else."""
     if not isinstance(data, dict) or data.get("format") != FORMAT:
         raise ValueError("%s: not a classtrack census" % where)
     if data.get("version") != VERSION:

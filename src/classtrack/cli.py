@@ -7,6 +7,8 @@
     classtrack diff OLD NEW [--json] [--limit N]
     classtrack html DUMP [-o report.html]
     classtrack demo [-o classtrack-demo.html]
+    classtrack attach PID [--json] [-o FILE] [--limit N] [--retained [K]] [--paths K]
+                          [--every S --count N] [--timeout S]
 
 Exit status: 0 on success; 1 for a problem with what was asked (one line
 on stderr, never a traceback); 2 for a bad command line (argparse's usage
@@ -20,10 +22,10 @@ import os
 import sys
 from typing import IO, Any, List, Optional
 
-from classtrack.commands import demo, diff, html, report, run
+from classtrack.commands import attach, demo, diff, html, report, run
 from classtrack.commands.common import UserError
 
-COMMANDS = [run, report, diff, html, demo]
+COMMANDS = [run, report, diff, html, demo, attach]
 EXIT_BROKEN_PIPE = 141
 
 

@@ -1,0 +1,350 @@
+"""``classtrack attach PID``: what a running Python process holds, by class.
+
+CPython 3.14+ only (PEP 768, ``sys.remote_exec``): the target's interpreter
+runs a small script at its next safe point, with no debugger and nothing
+written into its memory but the request.  The script imports classtrack
+in the target, takes a census (``classtrack.census``) and writes it as
+JSON into a private folder (mode 0700, made for this attach), atomically
+(a temporary name, then a rename).  This process waits for that file,
+every wait bounded, and prints it.  No socket is opened, no port listened
+on.
+
+In the target, afterwards: classtrack's modules stay imported (an import
+cannot be undone safely); nothing else stays: no thread, hook, callback,
+``sys.meta_path`` or ``sys.path`` entry.  If classtrack is not installed
+in the target's environment, the script puts this installation on
+``sys.path`` for the import, and only when it was built for the same
+interpreter (same cache tag and extension suffix); otherwise it refuses.
+
+A target that does not reach a safe point in time (its main thread blocked
+in C: a long ``sleep``, a socket read) gives "did not reach a safe point".
+CPython cannot withdraw a request already made, so the script is replaced
+with one that does nothing but remove the folder: when the target gets
+there later, it runs that, and nothing else happens.
+"""
+import argparse
+import json
+import os
+import pwd
+import re
+import shutil
+import sys
+import sysconfig
+import tempfile
+import time
+from typing import Any, Dict, Optional, Tuple
+
+import classtrack
+from classtrack._census import Census, census_from_json
+from classtrack.commands.common import UserError
+
+NEWEST_WAIT = 0.02          # seconds between looks for the result
+
+
+def _positive_int(text: str) -> int:
+    try:
+        n = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError("not a whole number: %r" % text) from None
+    if n < 1:
+        raise argparse.ArgumentTypeError("must be at least 1, not %d" % n)
+    return n
+
+
+def _seconds(text: str) -> float:
+    try:
+        s = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError("not a number of seconds: %r" % text) from None
+    if not s > 0 or s != s or s == float("inf"):
+        raise argparse.ArgumentTypeError("must be a positive number of seconds, not %s" % text)
+    return s
+
+
+def add_parser(sub: Any) -> None:
+    p = sub.add_parser(
+        "attach", help="census of a running Python process (CPython 3.14+)",
+        description="Take a census of a running Python process (CPython 3.14+, through "
+                    "sys.remote_exec): every live object by class, the largest classes "
+                    "first, with their count and bytes.  The target runs the census at "
+                    "its next safe point and pauses for its duration (pause_s).")
+    p.add_argument("pid", type=int, metavar="PID", help="the process to look into")
+    p.add_argument("--limit", type=_positive_int, default=20, metavar="N",
+                   help="print the N largest classes (default 20)")
+    p.add_argument("--package", metavar="NAME",
+                   help="list only the classes of this package and its subpackages")
+    p.add_argument("--retained", nargs="?", const=-1, type=_positive_int, default=0,
+                   metavar="K",
+                   help="also the bytes each class retains (freeing all its instances "
+                        "would free): of every class, or of the K largest")
+    p.add_argument("--paths", type=int, default=0, metavar="K",
+                   help="why one instance is alive, for each of the K largest classes "
+                        "(one heap walk each)")
+    p.add_argument("--json", action="store_true",
+                   help="print the census as JSON (format 'classtrack-census')")
+    p.add_argument("-o", "--output", metavar="FILE",
+                   help="write the census to FILE (JSON; with --every, FILE is a prefix: "
+                        "FILE.1.json, FILE.2.json, ...)")
+    p.add_argument("--every", type=_seconds, metavar="SECONDS",
+                   help="take a census every SECONDS (with --count)")
+    p.add_argument("--count", type=_positive_int, metavar="N",
+                   help="how many censuses --every takes")
+    p.add_argument("--timeout", type=_seconds, default=30.0, metavar="SECONDS",
+                   help="how long to wait for the target to reach a safe point and "
+                        "answer (default 30)")
+    p.set_defaults(run=run)
+
+
+# -- the target ---------------------------------------------------------------------------
+
+def _owner(pid: int) -> Tuple[int, int]:
+    st = os.stat("/proc/%d" % pid)
+    return st.st_uid, st.st_gid
+
+
+def _user(uid: int) -> str:
+    try:
+        return pwd.getpwuid(uid).pw_name
+    except KeyError:
+        return "uid %d" % uid
+
+
+def _target_python(pid: int) -> Tuple[Optional[Tuple[int, int]], bool, str]:
+    """(major, minor) of the Python the process runs, or None; whether it
+    is a free-threaded build; its program."""
+    exe = os.path.realpath("/proc/%d/exe" % pid)
+    names = [os.path.basename(exe)]
+    try:
+        with open("/proc/%d/maps" % pid) as f:
+            names += [os.path.basename(line.split()[-1]) for line in f
+                      if "libpython" in line]
+    except OSError:
+        pass
+    for name in names:
+        m = re.match(r"(?:lib)?python(\d+)\.(\d+)(t?)(?:d)?(?:\.so|$|-)", name)
+        if m:
+            return (int(m.group(1)), int(m.group(2))), m.group(3) == "t", exe
+    return None, False, exe
+
+
+def check_target(pid: int) -> Tuple[int, int]:
+    """Refuses, with one sentence, a target this attach cannot serve.
+    Returns the owner's (uid, gid)."""
+    here = sys.version_info[:2]
+    if here < (3, 14) or not hasattr(sys, "remote_exec"):
+        raise UserError("classtrack attach needs CPython 3.14 or newer (sys.remote_exec); "
+                        "this is Python %d.%d: run it with the target's python3.14 or newer "
+                        "(python3.14 -m classtrack attach %d)" % (here + (pid,)))
+    if pid <= 0:
+        raise UserError("not a process id: %d" % pid)
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        raise UserError("no process with PID %d" % pid) from None
+    except PermissionError:
+        raise UserError(_no_permission(pid)) from None
+    try:
+        owner = _owner(pid)
+        version, free_threaded, exe = _target_python(pid)
+    except PermissionError:
+        raise UserError(_no_permission(pid)) from None
+    except FileNotFoundError:
+        raise UserError("no process with PID %d" % pid) from None
+    if version is None:
+        raise UserError("PID %d is not a Python process (its program is %s)" % (pid, exe))
+    if free_threaded:
+        raise UserError("PID %d runs a free-threaded Python %d.%d, which classtrack does not "
+                        "support" % ((pid,) + version))
+    if version < (3, 14):
+        raise UserError("PID %d runs Python %d.%d: attach needs 3.14 or newer (sys.remote_exec);"
+                        " start the program under 'classtrack run' instead"
+                        % ((pid,) + version))
+    if version != here:
+        raise UserError("PID %d runs Python %d.%d and classtrack runs on %d.%d: attach with "
+                        "the target's version (python%d.%d -m classtrack attach %d)"
+                        % ((pid,) + version + here + version + (pid,)))
+    return owner
+
+
+def _no_permission(pid: int) -> str:
+    try:
+        owner = _user(_owner(pid)[0])
+    except OSError:
+        owner = "another user"
+    scope = ""
+    try:
+        with open("/proc/sys/kernel/yama/ptrace_scope") as f:
+            scope = f.read().strip()
+    except OSError:
+        pass
+    return ("no permission to attach to PID %d (owned by %s; you are %s): run classtrack as "
+            "that user or as root%s" % (pid, owner, _user(os.geteuid()),
+                                        "; kernel.yama.ptrace_scope is %s" % scope
+                                        if scope and scope != "0" else ""))
+
+
+# -- the request ------------------------------------------------------------------------
+
+# Runs in the target, in a namespace of its own; JOB is the request.  It
+# must work with only the standard library until classtrack is imported.
+_SCRIPT = r'''
+def _classtrack_attach(job):
+    import json, os, sys, time
+    start = time.perf_counter()
+    folder = job["folder"]
+    if os.path.exists(os.path.join(folder, "cancelled")):
+        import shutil
+        shutil.rmtree(folder, ignore_errors=True)
+        return
+    try:
+        added = False
+        try:
+            import classtrack
+        except ImportError:
+            import sysconfig
+            here = (sys.implementation.cache_tag, sysconfig.get_config_var("EXT_SUFFIX"))
+            if here != (job["cache_tag"], job["ext_suffix"]):
+                raise RuntimeError(
+                    "classtrack is not installed in the target's environment, and the "
+                    "attaching one was built for %s (%s), not for the target's %s (%s): "
+                    "install classtrack there" % (job["cache_tag"], job["ext_suffix"],
+                                                  here[0], here[1])) from None
+            sys.path.insert(0, job["site"])
+            added = True
+            try:
+                import classtrack
+            finally:
+                if added and job["site"] in sys.path:
+                    sys.path.remove(job["site"])
+        if not hasattr(classtrack, "census"):
+            raise RuntimeError(
+                "the target's classtrack (%s) is older than the attaching one and has no "
+                "census: upgrade it there" % os.path.dirname(classtrack.__file__))
+        c = classtrack.census(package=job["package"], retained=job["retained"],
+                              paths=job["paths"])
+        data = c.as_json()
+        data["pause_s"] = time.perf_counter() - start
+        result = {"census": data}
+    except BaseException as e:
+        result = {"error": "%s: %s" % (type(e).__name__, e)}
+    tmp = os.path.join(folder, "result.tmp")
+    with open(tmp, "w") as f:
+        json.dump(result, f)
+    os.replace(tmp, os.path.join(folder, "result.json"))
+    if os.path.exists(os.path.join(folder, "cancelled")):
+        import shutil
+        shutil.rmtree(folder, ignore_errors=True)
+
+_classtrack_attach(JOB)
+'''
+
+# What a request the attacher gave up on becomes: it only removes its folder.
+_NOTHING = r'''
+import shutil
+shutil.rmtree(FOLDER, ignore_errors=True)
+'''
+
+
+def _installation() -> str:
+    """The folder holding this classtrack package (what sys.path needs)."""
+    return os.path.dirname(os.path.dirname(os.path.abspath(classtrack.__file__)))
+
+
+def _write(path: str, text: str, owner: Optional[Tuple[int, int]]) -> None:
+    fd = os.open(path + ".tmp", os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(text)
+    if owner is not None:
+        os.chown(path + ".tmp", *owner)
+    os.replace(path + ".tmp", path)
+
+
+def census_of(pid: int, package: Optional[str] = None, retained: Any = False,
+              paths: int = 0, timeout: float = 30.0) -> Census:
+    """A census of the process `pid`, taken inside it.  Raises UserError
+    with one sentence for anything that keeps it from being taken."""
+    owner = check_target(pid)
+    chown = owner if os.geteuid() == 0 and owner[0] != 0 else None
+    folder = tempfile.mkdtemp(prefix="classtrack-attach-")     # 0700
+    script = os.path.join(folder, "census.py")
+    done = False
+    try:
+        if chown is not None:
+            os.chown(folder, *chown)    # the target writes its answer here
+        job = {"folder": folder, "package": package, "retained": retained,
+               "paths": paths, "site": _installation(),
+               "cache_tag": sys.implementation.cache_tag,
+               "ext_suffix": sysconfig.get_config_var("EXT_SUFFIX")}
+        _write(script, _SCRIPT.replace("JOB", repr(job)), chown)
+        try:
+            sys.remote_exec(pid, script)
+        except PermissionError:
+            raise UserError(_no_permission(pid)) from None
+        except (RuntimeError, OSError) as e:
+            raise UserError(_refusal(pid, e)) from None
+        result_path = os.path.join(folder, "result.json")
+        deadline = time.monotonic() + timeout
+        while not os.path.exists(result_path):
+            if time.monotonic() > deadline:
+                _give_up(folder, script, chown)
+                done = True     # the folder is the target's to remove now
+                raise UserError(
+                    "PID %d did not reach a safe point in %g s (its main thread may be "
+                    "blocked in C code: a sleep, a read); nothing was taken.  If it gets "
+                    "there later it runs nothing but the removal of %s"
+                    % (pid, timeout, folder))
+            if not os.path.exists("/proc/%d" % pid):
+                raise UserError("PID %d ended before answering" % pid)
+            time.sleep(NEWEST_WAIT)
+        with open(result_path) as f:
+            result = json.load(f)
+    finally:
+        if not done:
+            shutil.rmtree(folder, ignore_errors=True)
+    if "error" in result:
+        raise UserError("the census failed in PID %d: %s" % (pid, result["error"]))
+    return census_from_json(result["census"], "PID %d's answer" % pid)
+
+
+def _give_up(folder: str, script: str, chown: Optional[Tuple[int, int]]) -> None:
+    _write(os.path.join(folder, "cancelled"), "", chown)
+    _write(script, _NOTHING.replace("FOLDER", repr(folder)), chown)
+
+
+def _refusal(pid: int, e: BaseException) -> str:
+    text = str(e)
+    if "not enabled" in text:
+        return ("PID %d has remote debugging disabled (PYTHON_DISABLE_REMOTE_DEBUG or "
+                "-X disable-remote-debug): start it without, or under 'classtrack run'" % pid)
+    if "Operation not permitted" in text or "ermission" in text:
+        return _no_permission(pid)
+    return "cannot attach to PID %d: %s" % (pid, text)
+
+
+# -- the command --------------------------------------------------------------------------
+
+def run(args: argparse.Namespace) -> int:
+    if (args.every is None) != (args.count is None):
+        raise UserError("--every and --count go together")
+    if args.paths < 0:
+        raise UserError("--paths must be 0 or more, not %d" % args.paths)
+    if args.package is not None and not all(p.isidentifier() for p in args.package.split(".")):
+        raise UserError("--package needs a dotted module name, not %r" % args.package)
+    retained = True if args.retained == -1 else (args.retained or False)
+    rounds = args.count or 1
+    for k in range(rounds):
+        if k:
+            time.sleep(args.every)
+        c = census_of(args.pid, args.package, retained, args.paths, args.timeout)
+        if args.output:
+            c.dump(args.output if args.count is None else "%s.%d.json" % (args.output, k + 1))
+        if args.json:
+            print(json.dumps(c.as_json()))
+        elif not args.output or args.count is None:
+            c.print(limit=args.limit)
+        else:
+            print("census %d of %d: %s objects, %s bytes (pause %.2f s) -> %s.%d.json"
+                  % (k + 1, rounds, format(c.objects, ","), format(c.bytes, ","),
+                     c.pause_s, args.output, k + 1))
+        sys.stdout.flush()
+    return 0
