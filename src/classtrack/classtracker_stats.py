@@ -25,7 +25,7 @@ from typing import IO, Any, Dict, Iterable, List, Optional, Tuple, Union
 
 from classtrack import _core, _safefile
 from classtrack.asizeof import Asized
-from classtrack.classtracker import Snapshot, _SizeQueries, _birth_entry, program_frames
+from classtrack.snapshot import Snapshot, _SizeQueries, _birth_entry, program_frames
 from classtrack.process import ProcessMemoryInfo
 
 __all__ = ["Stats", "ConsoleStats", "HtmlStats", "DumpError", "convert_pympler_dump"]
