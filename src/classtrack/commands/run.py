@@ -287,7 +287,7 @@ def _package_report(tracker: Any, packages: List[str], verbose: bool = False) ->
 
 def run(args: argparse.Namespace) -> int:
     from classtrack import _modwatch
-    from classtrack import classtracker
+    from classtrack import snapshot
     from classtrack.classtracker import ClassTracker
 
     name = args.module or os.path.splitext(os.path.basename(args.script))[0]
@@ -298,7 +298,7 @@ def run(args: argparse.Namespace) -> int:
     if args.module is not None:
         is_package = _find_module(args.module).submodule_search_locations is not None
     tracker = ClassTracker(reprs=not args.no_repr)
-    classtracker._cut_launcher = True   # --trace stacks start at the program
+    snapshot._cut_launcher = True   # --trace stacks start at the program
     metrics = metrics_server.start(tracker, args, _say)   # None without --metrics-port
     names = parse_names(args.track_class, args.track_module,
                         main_aliases(args.module, args.script, is_package))
