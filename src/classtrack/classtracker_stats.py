@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import array
 import copy
-import io
 import linecache
 import os
 import sys
@@ -679,6 +678,7 @@ def _class_totals(stats: Stats, snapshot: Snapshot) -> Dict[str, Tuple[int, int,
 
 
 def _diff(old_stats: Stats, old: Snapshot, new_stats: Stats, new: Snapshot) -> Any:
+    # lazy: only diff() needs the diff layout; `classtrack run` imports this module
     from classtrack.report.diff import ClassDiff, DiffRow
     a = _class_totals(old_stats, old)
     b = _class_totals(new_stats, new)
@@ -929,6 +929,7 @@ class HtmlStats(Stats):
         at `fname` is followed, one in place of the folder or of a class
         page is refused (``OSError``).  `_named`: False when classtrack
         chose `fname` (a link there is refused too)."""
+        # lazy: only HTML reports need the renderer and its imports
         from classtrack.report.html import write_report
         if self.tracker is not None:
             self.tracker.stop_periodic_snapshots()
@@ -942,7 +943,7 @@ def convert_pympler_dump(src: Union[str, os.PathLike], dst: Union[str, os.PathLi
     Only for files you trust: reading a pickle can run code.  Unpickling is
     restricted to the classes a Pympler dump contains (Pympler need not be
     installed)."""
-    import pickle
+    import pickle  # lazy: only converting a Pympler dump unpickles
 
     class _Obj:
         def __setstate__(self, state: Any) -> None:
@@ -965,7 +966,6 @@ def convert_pympler_dump(src: Union[str, os.PathLike], dst: Union[str, os.PathLi
     names = sorted(index)
     recs = [(n, t) for n, objs in index.items() for t in objs]
     recs.sort(key=lambda r: getattr(r[1], "birth", 0.0))
-    import array
     ids = array.array("Q", [int(getattr(t, "id", 0)) for _, t in recs])
     rname = array.array("I", [names.index(n) for n, _ in recs])
     births = array.array("d", [float(getattr(t, "birth", 0.0) or 0.0) for _, t in recs])

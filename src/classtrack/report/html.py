@@ -17,7 +17,7 @@ from html import escape
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from classtrack import _core, _safefile
-from classtrack.report import svg
+from classtrack.report import merge, svg
 
 TOP_N = 100
 TOP_TREES = 10
@@ -256,7 +256,6 @@ def index_page(rd: ReportData, title: str, files_dir: str) -> str:
     body.append('<section id="classes"><h2>Classes</h2>%s%s</section>' % (
         explain, table(heads, rows)))
     if procs:
-        from classtrack.report.merge import process_html
         body.append(process_html(procs))
     srows = []
     for s in snaps:
@@ -376,6 +375,38 @@ def class_page(rd: ReportData, classname: str, title: str, index_name: str) -> s
     subtitle = '<a href="../%s">&larr; %s</a> &middot; %d instances' % (
         escape(index_name, quote=True), escape(title), ninst)
     return page(classname, subtitle, "".join(body))
+
+
+def process_html(procs: Sequence[merge.Process]) -> str:
+    """The per-process section of the HTML report."""
+    rows = []
+    left_out = []
+    for p in procs:
+        shown, hidden = p.rows_with_instances()
+        if hidden:
+            left_out.append("%s for %s" % ("{:,}".format(hidden), p.label))
+        started = svg.fmt_seconds(p.start) if p.start is not None else "-"
+        for r in shown:
+            rows.append([(escape(p.label), p.pid if p.pid is not None else p.label, False),
+                         (escape(started), p.start, True),
+                         (escape(p.labels[-1] if p.labels else ""), None, False),
+                         (escape(r.name), r.name, False),
+                         ("%d" % r.instances, r.instances, True),
+                         (svg.fmt_bytes(r.peak_size), r.peak_size, True),
+                         ("%d" % r.peak_count, r.peak_count, True),
+                         (svg.fmt_bytes(r.last_size), r.last_size, True),
+                         ("%d" % r.last_count, r.last_count, True)])
+    note = '<p class="note">%s.' % escape(merge.ORDER_NOTE[0].upper() + merge.ORDER_NOTE[1:])
+    if left_out:
+        note += (" Left out: the classes with no instances in that process (%s)."
+                 % escape(", ".join(left_out)))
+    note += "</p>"
+    return ('<section id="processes"><h2>Processes (%d dumps merged)</h2>%s%s</section>'
+            % (len(procs), note,
+               table([("process", False), ("started", True), ("ended", False),
+                      ("class", False), ("instances", True), ("peak size", True),
+                      ("peak count", True), ("last size", True), ("last count", True)],
+                     rows)))
 
 
 def write_report(stats: Any, fname: str, title: str = "ClassTracker Statistics",

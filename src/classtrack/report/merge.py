@@ -33,7 +33,9 @@ import os
 import re
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
-from classtrack.commands.common import UserError, progress
+from classtrack import _core
+from classtrack._dumps import UserError, load_stats, read_dump
+from classtrack.report.svg import fmt_bytes, fmt_seconds
 from classtrack.report.table import ClassRow
 
 MAX_SNAPSHOTS = 1000
@@ -99,7 +101,6 @@ class Process:
 def _class_rows(raw: tuple) -> List[ClassRow]:
     """Per class of one dump: instances and its series over the dump's own
     snapshots (what ``table.class_rows`` gives for that dump alone)."""
-    from classtrack import _core
     names = raw[0]
     counts = [0] * len(names)
     for n in memoryview(raw[3]).cast("I"):
@@ -121,23 +122,14 @@ def _class_rows(raw: tuple) -> List[ClassRow]:
     return sorted(rows.values(), key=lambda r: (-r.peak_size, -r.peak_count, r.name))
 
 
+def _read_columns(path: str) -> tuple:
+    with open(path, "rb", buffering=0) as f:    # read by the engine directly
+        return _core.dump_read(f)
+
+
 def read(path: str) -> tuple:
     """A dump's columns, or UserError naming the problem."""
-    from classtrack import DumpError, _core
-    if not os.path.exists(path):
-        raise UserError("no such dump file: %s" % path)
-    if os.path.isdir(path):
-        raise UserError("%s is a directory, not a dump file" % path)
-    try:
-        size = os.path.getsize(path)
-        if size > 8 << 20:
-            progress("loading %s (%.0f MB)..." % (path, size / 1048576.0))
-        with open(path, "rb", buffering=0) as f:    # read by the engine directly
-            return _core.dump_read(f)
-    except DumpError as exc:
-        raise UserError("cannot read %s: %s" % (path, exc)) from None
-    except OSError as exc:
-        raise UserError("cannot read %s: %s" % (path, exc.strerror or exc)) from None
+    return read_dump(path, _read_columns)
 
 
 def load(paths: Sequence[str], cls: Any) -> Tuple[Any, List[Process]]:
@@ -199,7 +191,6 @@ def merge(raws: Sequence[tuple], labels: Sequence[str]) -> tuple:
     """One dataset (the dumpfmt.h tuple) from several, in the given order.
     Columns are joined and renumbered in the engine (merge.c): no Python
     object per record or entry."""
-    from classtrack import _core
     name_no: Dict[str, int] = {}
     class_no: Dict[str, int] = {}
     cols: List[List[Any]] = [[] for _ in range(6)]     # bytes-like pieces, joined once
@@ -260,7 +251,6 @@ def _nearest(ts: List[float], t: float) -> int:
 
 def _merged_snapshots(raws: Sequence[tuple], offsets: List[int],
                       labels: Sequence[str], nrec: int) -> List[tuple]:
-    from classtrack import _core
     times = [[row[0] for row in raw[10]] for raw in raws]
     out = []
     for t, d, k in _points(raws):
@@ -316,7 +306,6 @@ def process_lines(procs: Sequence[Process], contains: Optional[str] = None) -> L
     process and class it made instances of (instances ever tracked, peak
     and last in that process's own snapshots), then how many tracked
     classes each process made none of."""
-    from classtrack.report.svg import fmt_bytes, fmt_seconds
     head = ("process", "started", "ended", "class", "instances", "peak size", "peak count",
             "last size", "last count")
     body: List[Tuple[str, ...]] = []
@@ -351,44 +340,8 @@ def process_lines(procs: Sequence[Process], contains: Optional[str] = None) -> L
     return out
 
 
-def process_html(procs: Sequence[Process]) -> str:
-    """The per-process section of the HTML report."""
-    from html import escape
-    from classtrack.report import svg
-    from classtrack.report.html import table
-    rows = []
-    left_out = []
-    for p in procs:
-        shown, hidden = p.rows_with_instances()
-        if hidden:
-            left_out.append("%s for %s" % ("{:,}".format(hidden), p.label))
-        started = svg.fmt_seconds(p.start) if p.start is not None else "-"
-        for r in shown:
-            rows.append([(escape(p.label), p.pid if p.pid is not None else p.label, False),
-                         (escape(started), p.start, True),
-                         (escape(p.labels[-1] if p.labels else ""), None, False),
-                         (escape(r.name), r.name, False),
-                         ("%d" % r.instances, r.instances, True),
-                         (svg.fmt_bytes(r.peak_size), r.peak_size, True),
-                         ("%d" % r.peak_count, r.peak_count, True),
-                         (svg.fmt_bytes(r.last_size), r.last_size, True),
-                         ("%d" % r.last_count, r.last_count, True)])
-    note = '<p class="note">%s.' % escape(ORDER_NOTE[0].upper() + ORDER_NOTE[1:])
-    if left_out:
-        note += (" Left out: the classes with no instances in that process (%s)."
-                 % escape(", ".join(left_out)))
-    note += "</p>"
-    return ('<section id="processes"><h2>Processes (%d dumps merged)</h2>%s%s</section>'
-            % (len(procs), note,
-               table([("process", False), ("started", True), ("ended", False),
-                      ("class", False), ("instances", True), ("peak size", True),
-                      ("peak count", True), ("last size", True), ("last count", True)],
-                     rows)))
-
-
 def load_any(paths: Any, cls: Any) -> Tuple[Any, Optional[List[Process]]]:
     """One dump as before (no breakdown), several merged with theirs."""
-    from classtrack.commands.common import load_stats
     paths = [paths] if isinstance(paths, (str, os.PathLike)) else list(paths)
     if len(paths) == 1:
         return load_stats(paths[0], cls), None
