@@ -6,6 +6,7 @@ import sys
 from typing import Optional, TextIO
 
 from classtrack.commands.common import UserError, load_stats
+from classtrack.commands.report import _width
 
 
 def _positive_int(text: str) -> int:
@@ -36,8 +37,8 @@ def add_parser(sub) -> None:
 
 
 def run(args: argparse.Namespace, out: Optional[TextIO] = None) -> int:
+    # lazy: start-up time: cli imports every subcommand to build its parser
     from classtrack.classtracker_stats import Stats
-    from classtrack.commands.report import _width
     out = out or sys.stdout
     old = load_stats(args.old, Stats)
     new = load_stats(args.new, Stats)
