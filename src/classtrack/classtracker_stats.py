@@ -23,6 +23,7 @@ import sys
 from typing import IO, Any, Dict, Iterable, List, Optional, Tuple, Union
 
 from classtrack import _core, _safefile
+from classtrack._rows import PROCESS_FIELDS, Dataset, Record, SnapRow, dataset, snap_row
 from classtrack.asizeof import Asized
 from classtrack.snapshot import Snapshot, _SizeQueries, _birth_entry, program_frames
 from classtrack.process import ProcessMemoryInfo
@@ -32,8 +33,6 @@ __all__ = ["Stats", "ConsoleStats", "HtmlStats", "DumpError", "convert_pympler_d
 DumpError = _core.DumpError
 
 _SORT_CRITERIA = ("classname", "tsize", "birth", "death", "name", "repr", "size")
-_PROCESS_FIELDS = ("vsz", "rss", "rss_peak", "vsz_peak", "data_segment", "code_segment",
-                   "shared_segment", "stack_segment", "locked", "page_tables", "pagefaults")
 
 
 # -- text helpers ----------------------------------------------------------------
@@ -77,17 +76,19 @@ def _format_trace(trace: Iterable[tuple]) -> str:
 # -- the columnar data -------------------------------------------------------------
 
 class _Dataset:
-    """Records and snapshots as columns (the tuple layout of dumpfmt.h).
+    """Records and snapshots as columns (``classtrack._rows.Dataset``, the
+    layout of dumpfmt.h).
 
-    Each snapshot row holds its entries as one ``_core.Entries`` (field 9;
-    fields 10 and 11 None): compact, immutable, queried in C.  Rows given
-    with idx/size/flat columns (merge.py, convert_pympler_dump, 1.0's
-    13 fields) are turned into that form here."""
+    Each snapshot row (a ``SnapRow``) holds its entries as one
+    ``_core.Entries`` (its ``size`` and ``flat`` None): compact, immutable,
+    queried in C.  Rows given with idx/size/flat columns (merge.py,
+    convert_pympler_dump, 1.0's 13 fields) are turned into that form here."""
 
     def __init__(self, data: tuple) -> None:
+        raw = dataset(data)
+        self._raw = raw          # its record columns, as bytes, for the engine
         (self.names, self.classes, rec_id, rec_name, rec_class, rec_birth, rec_death,
-         rec_trace, self.reprs, self.traces, snaps) = data
-        self._raw = (rec_id, rec_name, rec_class, rec_birth, rec_death, rec_trace)
+         rec_trace, self.reprs, self.traces, snaps) = raw
         self.ids = memoryview(rec_id).cast("Q")
         self.rec_name = memoryview(rec_name).cast("I")
         self.rec_class = memoryview(rec_class).cast("I")
@@ -100,17 +101,18 @@ class _Dataset:
         self._firsts: Optional[List[int]] = None
         self._max: Dict[str, memoryview] = {}
 
-    def as_tuple(self) -> tuple:
-        return (self.names, self.classes) + self._raw + (self.reprs, self.traces, self.snaps)
+    def as_tuple(self) -> Dataset:
+        return self._raw._replace(names=self.names, classes=self.classes, reprs=self.reprs,
+                                  traces=self.traces, snaps=self.snaps)
 
     def entries(self, k: int) -> Any:
         """Snapshot k's entries (a ``_core.Entries``)."""
-        return self.snaps[k][9]
+        return self.snaps[k].entries
 
     def counts(self) -> List[int]:
         """Records per name number, computed once."""
         if self._counts is None:
-            self._counts = _core.count_by_name(self._raw[1], len(self.names))
+            self._counts = _core.count_by_name(self._raw.rec_name, len(self.names))
         return self._counts
 
     def name_mask(self, numbers: Iterable[int]) -> bytes:
@@ -126,7 +128,7 @@ class _Dataset:
         records, in the order of their first record (the order of
         ``Stats.index``)."""
         if self._firsts is None:
-            self._firsts = _core.first_by_name(self._raw[1], len(self.names))
+            self._firsts = _core.first_by_name(self._raw.rec_name, len(self.names))
         out: Dict[str, List[int]] = {}
         for n in sorted((n for n, f in enumerate(self._firsts) if f >= 0),
                         key=self._firsts.__getitem__):
@@ -139,10 +141,10 @@ class _Dataset:
         col = self._max.get(which)
         if col is None:
             if which == "size":
-                ents = [row[9] for row in self.snaps]
+                ents = [row.entries for row in self.snaps]
             else:
-                largest = max(self.snaps, key=lambda r: r[2], default=None)
-                ents = [largest[9]] if largest is not None else []
+                largest = max(self.snaps, key=lambda r: r.tracked_total, default=None)
+                ents = [largest.entries] if largest is not None else []
             col = memoryview(_core.record_max(self.nrec, ents)).cast("Q")
             self._max[which] = col
         return col
@@ -159,21 +161,21 @@ class _Dataset:
             measured = tracker._retained_at.get(snapshot.timestamp)
             retained = None
             if measured is not None:
-                idx = memoryview(entries.columns()[0]).cast("I")
+                idx_col, _, _ = entries.columns()
+                idx = memoryview(idx_col).cast("I")
                 retained = array.array("Q", (measured.get(i, 0) for i in idx)).tobytes()
             snaps.append(_snapshot_row(snapshot, entries, trees, retained))
         return cls((names, classes, rec_id, rec_name, rec_class, rec_birth, rec_death,
                     rec_trace, reprs, traces, snaps))
 
 
-def _entries_row(row: tuple, nrec: int) -> tuple:
-    """A snapshot row with 15 fields and its entries as an Entries."""
-    if len(row) == 13:
-        row = tuple(row) + (None, None)
-    if isinstance(row[9], _core.Entries):
+def _entries_row(row: tuple, nrec: int) -> SnapRow:
+    """A snapshot row with all its fields and its entries as an Entries."""
+    row = snap_row(row)
+    if isinstance(row.entries, _core.Entries):
         return row
-    entries = _core.Entries(row[9], row[10], row[11], nrec)
-    return row[:9] + (entries, None, None) + tuple(row[12:])
+    entries = _core.Entries(row.entries, row.size, row.flat, nrec)
+    return row._replace(entries=entries, size=None, flat=None)
 
 
 def _frame(code: Any, line: int, source: bool = True) -> tuple:
@@ -182,32 +184,31 @@ def _frame(code: Any, line: int, source: bool = True) -> tuple:
 
 
 def _snapshot_row(s: Snapshot, entries: Any, trees: dict,
-                  retained: Optional[bytes] = None) -> tuple:
+                  retained: Optional[bytes] = None) -> SnapRow:
     proc = s.system_total
     fields = None
     if proc is not None and getattr(proc, "available", False):
-        fields = tuple(int(getattr(proc, f, 0) or 0) for f in _PROCESS_FIELDS)
-    return (float(s.timestamp), str(s.desc), int(s.tracked_total), int(s.asizeof_total or 0),
-            int(s.overhead or 0), float(s.interval or 0.0), float(s.effective_interval or 0.0),
-            bool(s.stretched), fields, entries, None, None, trees, retained,
-            None if s.shared is None or retained is None else int(s.shared))
+        fields = tuple(int(getattr(proc, f, 0) or 0) for f in PROCESS_FIELDS)
+    return SnapRow(float(s.timestamp), str(s.desc), int(s.tracked_total),
+                   int(s.asizeof_total or 0), int(s.overhead or 0), float(s.interval or 0.0),
+                   float(s.effective_interval or 0.0), bool(s.stretched), fields, entries,
+                   None, None, trees, retained,
+                   None if s.shared is None or retained is None else int(s.shared))
 
 
-def _loaded_snapshot(row: tuple) -> Snapshot:
-    (ts, desc, tracked, asizeof_total, overhead, interval, effective, stretched, fields,
-     _entries, _size, _flat, _trees, _retained, shared) = row
+def _loaded_snapshot(row: SnapRow) -> Snapshot:
     s = Snapshot.__new__(Snapshot)
-    s.timestamp = ts
-    s.desc = desc
-    s.tracked_total = tracked
-    s.asizeof_total = asizeof_total
-    s.overhead = overhead
+    s.timestamp = row.time
+    s.desc = row.desc
+    s.tracked_total = row.tracked_total
+    s.asizeof_total = row.asizeof_total
+    s.overhead = row.overhead
     s.classes = None
-    s.interval = interval or None
-    s.effective_interval = effective or None
-    s.stretched = stretched
-    s.shared = shared
-    s.system_total = ProcessMemoryInfo.from_fields(fields)
+    s.interval = row.interval or None
+    s.effective_interval = row.effective_interval or None
+    s.stretched = row.stretched
+    s.shared = row.shared
+    s.system_total = ProcessMemoryInfo.from_fields(row.process)
     return s
 
 
@@ -230,7 +231,7 @@ class _DataObject(_SizeQueries):
         tracker = self._stats.tracker
         if tracker is None:
             return None
-        return tracker._engine.record(self._index)[6]
+        return Record._make(tracker._engine.record(self._index)).obj
 
     @property
     def id(self) -> int:
@@ -415,18 +416,18 @@ class Stats:
         out = [_birth_entry(data.births[i], self._basic_of(i))]
         name = data.names[data.rec_name[i]]
         for row in data.snaps:
-            hit = row[9].get(i)
+            hit = row.entries.get(i)
             if hit is None:
                 continue
             pos, size, flat = hit
-            tree = row[12].get(i)
+            tree = row.trees.get(i)
             if tree is not None:
                 a = Asized._from_tuple(tree)
             else:
                 a = Asized(size, flat, (), name)
-            if row[13] is not None:
-                a.retained = memoryview(row[13]).cast("Q")[pos] or None
-            out.append((row[0], a))
+            if row.retained is not None:
+                a.retained = memoryview(row.retained).cast("Q")[pos] or None
+            out.append((row.time, a))
         self._size_cache[i] = out
         return out
 
@@ -505,8 +506,9 @@ class Stats:
         name_first = array.array("I", [first.get(n, len(first)) for n in names])
         raw = data._raw
         return memoryview(_core.record_order(
-            tuple(keys), raw[1], name_rank,
-            name_first, raw[3], raw[4], data.record_max("size"), data.record_max("tsize"),
+            tuple(keys), raw.rec_name, name_rank,
+            name_first, raw.rec_birth, raw.rec_death, data.record_max("size"),
+            data.record_max("tsize"),
             wanted, limit)).cast("I")
 
     def sort_stats(self, *args: str) -> "Stats":
@@ -573,16 +575,17 @@ class Stats:
             raise ValueError("snapshot does not belong to these statistics")
         row = data.snaps[pos]
         raw = data._raw
-        entries = row[9]
-        sums, flats, active = _core.aggregate(raw[1], raw[3], raw[4], entries,
-                                              snapshot.timestamp, len(data.names))
+        entries = row.entries
+        sums, flats, active = _core.aggregate(raw.rec_name, raw.rec_birth, raw.rec_death,
+                                              entries, snapshot.timestamp, len(data.names))
         retained = None
-        if row[13] is not None:     # retained sizes add up (see create_snapshot)
-            retained, _, _ = _core.aggregate(raw[1], raw[3], raw[4], entries,
-                                             snapshot.timestamp, len(data.names), row[13])
+        if row.retained is not None:     # retained sizes add up (see create_snapshot)
+            retained, _, _ = _core.aggregate(raw.rec_name, raw.rec_birth, raw.rec_death,
+                                             entries, snapshot.timestamp, len(data.names),
+                                             row.retained)
         total = snapshot.total
         trees_by_name: Dict[int, List[int]] = {}
-        for i in row[12]:
+        for i in row.trees:
             trees_by_name.setdefault(data.rec_name[i], []).append(i)
         classes: Dict[str, Dict[str, Any]] = {}
         for n, classname in enumerate(data.names):
@@ -591,11 +594,12 @@ class Stats:
             if tree_ids:
                 plain_size, plain_flat = sums[n], flats[n]
                 for i in tree_ids:
-                    _merge_asized(merged, Asized._from_tuple(row[12][i]))
+                    _merge_asized(merged, Asized._from_tuple(row.trees[i]))
                     hit = entries.get(i)
                     if hit is not None:
-                        plain_size -= hit[1]
-                        plain_flat -= hit[2]
+                        _, hit_size, hit_flat = hit
+                        plain_size -= hit_size
+                        plain_flat -= hit_flat
                 merged.size += plain_size
                 merged.flat += plain_flat
             else:
@@ -693,7 +697,7 @@ def _diff(old_stats: Stats, old: Snapshot, new_stats: Stats, new: Snapshot) -> A
 
 def _history(data: _Dataset) -> Dict[str, List[Tuple[float, int]]]:
     raw = data._raw
-    return _core.history(list(data.names), raw[1], raw[3], raw[4])
+    return _core.history(list(data.names), raw.rec_name, raw.rec_birth, raw.rec_death)
 
 
 def _empty_dataset() -> _Dataset:

@@ -76,6 +76,7 @@ from typing import Any, Callable, Dict, List, Optional
 
 from classtrack import _core, _safefile
 from classtrack._modfind import find_spec
+from classtrack._rows import snap_row
 from classtrack.classtracker import ClassTracker
 from classtrack.running.watch import ImportWatch, Watcher, main_aliases, parse_names
 
@@ -612,7 +613,7 @@ def _as_parent(raw: tuple, offset: float) -> tuple:
     deaths.frombytes(rec_death)
     births = array.array("d", [t + offset for t in births])
     deaths = array.array("d", [t + offset if t else 0.0 for t in deaths])
-    snaps = [(row[0] + offset,) + tuple(row[1:]) for row in snaps]
+    snaps = [row._replace(time=row.time + offset) for row in map(snap_row, snaps)]
     return ([_main_name(n) for n in names], [_main_name(c) for c in classes], rec_id,
             rec_name, rec_class, births.tobytes(), deaths.tobytes(), rec_trace, reprs, traces,
             snaps)
