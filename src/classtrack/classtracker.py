@@ -799,6 +799,9 @@ class ClassTracker:
             thread.budget = float(budget)
             thread.change_interval(float(interval))
             return
+        # imported here, not by the monitor's first snapshot: the import is a
+        # one-off cost (about 2 ms) that would count against the budget
+        import classtrack.process  # noqa: F401
         thread = PeriodicThread(self, float(interval), budget=float(budget),
                                 name="BackgroundMonitor")
         thread.delay_first = _delay_first

@@ -10,7 +10,6 @@ import os
 from typing import Any, Dict, List, Optional, Tuple
 
 from classtrack.asizeof import Asized
-from classtrack.process import ProcessMemoryInfo
 
 __all__ = ["Snapshot"]
 
@@ -73,6 +72,9 @@ class Snapshot:
     """Sizes of the tracked objects and of the process at one instant."""
 
     def __init__(self, timestamp: float, description: str = "") -> None:
+        # lazy: start-up time of `import classtrack`; the first snapshot pays
+        # (start_periodic_snapshots imports it ahead, off the monitor's budget)
+        from classtrack.process import ProcessMemoryInfo
         self.tracked_total = 0
         self.asizeof_total = 0
         self.overhead = 0

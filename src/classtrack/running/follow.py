@@ -76,7 +76,6 @@ from typing import Any, Callable, Dict, List, Optional
 
 from classtrack import _core, _safefile
 from classtrack._modfind import find_spec
-from classtrack._rows import snap_row
 from classtrack.classtracker import ClassTracker
 from classtrack.running.watch import ImportWatch, Watcher, main_aliases, parse_names
 
@@ -613,6 +612,9 @@ def _as_parent(raw: tuple, offset: float) -> tuple:
     deaths.frombytes(rec_death)
     births = array.array("d", [t + offset for t in births])
     deaths = array.array("d", [t + offset if t else 0.0 for t in deaths])
+    # lazy: start-up time of classtrack run; a followed child has it already
+    # (child_start imports classtracker_stats, which imports it)
+    from classtrack._rows import snap_row
     snaps = [row._replace(time=row.time + offset) for row in map(snap_row, snaps)]
     return ([_main_name(n) for n in names], [_main_name(c) for c in classes], rec_id,
             rec_name, rec_class, births.tobytes(), deaths.tobytes(), rec_trace, reprs, traces,

@@ -20,7 +20,6 @@ from classtrack._dumps import UserError
 from classtrack._modfind import find_spec, importable
 from classtrack._safefile import RefusedPath
 from classtrack.classtracker import ClassTracker
-from classtrack.report.svg import fmt_bytes
 from classtrack.running import follow, metrics_server
 from classtrack.running.output import silence
 from classtrack.running.watch import ImportWatch, Watcher, main_aliases, parse_names
@@ -79,6 +78,8 @@ def _say(line: str) -> None:
 def _summary(stats: Any, dump: str) -> None:
     """Summary on stderr from the Stats the dump was written from (one pass
     over the records, not one per use)."""
+    # lazy: start-up time (report.svg imports html's entity table)
+    from classtrack.report.svg import fmt_bytes
     snaps = stats.snapshots
     data = stats._data          # counted from the records, no view per object
     n = data.nrec if data is not None else 0
