@@ -5,8 +5,7 @@ import argparse
 import sys
 from typing import Optional, TextIO
 
-from classtrack.commands.common import UserError, load_stats
-from classtrack.commands.report import _width
+from classtrack.commands.common import UserError, load_stats, width
 
 
 def _positive_int(text: str) -> int:
@@ -50,5 +49,5 @@ def run(args: argparse.Namespace, out: Optional[TextIO] = None) -> int:
         out.write(result.as_json(args.old, args.new, limit=args.limit) + "\n")
     else:
         out.write("%s -> %s\n" % (args.old, args.new))
-        out.write(result.format(width=_width(out), limit=args.limit) + "\n")
+        out.write(result.format(width=width(out), limit=args.limit) + "\n")
     return 0

@@ -6,12 +6,10 @@ per-snapshot summary and the largest tracked objects as Pympler's
 ``print_summary``/``print_stats`` do; ``--json`` the table for scripts.
 """
 import argparse
-import os
-import shutil
 import sys
 from typing import Any, Optional, TextIO
 
-from classtrack.commands.common import UserError
+from classtrack.commands.common import UserError, width as _width
 
 SORT_KEYS = ("classname", "tsize", "birth", "death", "name", "repr", "size")
 
@@ -49,19 +47,6 @@ def add_parser(sub) -> None:
                         "snapshots (default 3), with their counts; with --json, in a "
                         "\"growth\" field.  Write it after DUMP, or as --growth=N")
     p.set_defaults(run=run)
-
-
-def _width(out: TextIO) -> Optional[int]:
-    """The line length to fit: $COLUMNS if set, the terminal's width on a
-    terminal, else None -- a pipe or a file gets whole lines."""
-    env = os.environ.get("COLUMNS", "")
-    if env.isdigit() and int(env) > 0:
-        return int(env)
-    try:
-        tty = out.isatty()
-    except (AttributeError, ValueError):
-        tty = False
-    return shutil.get_terminal_size().columns if tty else None
 
 
 def run(args: argparse.Namespace, out: Optional[TextIO] = None) -> int:

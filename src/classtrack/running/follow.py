@@ -383,23 +383,25 @@ def child_start(config: Dict[str, Any]) -> None:
 
 
 def _add_class_callback(watcher: Any) -> None:
-    try:
-        # lazy: start-up time; a child may import an older classtrack without it
-        from classtrack import _modwatch
-    except ImportError:
-        _core.watch_classes(watcher)
-    else:
-        _modwatch.add_class_callback(watcher)
+    _class_callback(watcher, True)
 
 
 def _remove_class_callback(watcher: Any) -> None:
+    _class_callback(watcher, False)
+
+
+def _class_callback(watcher: Any, on: bool) -> None:
+    """The watcher's call at every class statement, on or off."""
     try:
         # lazy: start-up time; a child may import an older classtrack without it
         from classtrack import _modwatch
     except ImportError:
-        _core.watch_classes(None)
+        _core.watch_classes(watcher if on else None)
     else:
-        _modwatch.remove_class_callback(watcher)
+        if on:
+            _modwatch.add_class_callback(watcher)
+        else:
+            _modwatch.remove_class_callback(watcher)
 
 
 _main_end: Optional[Callable[[str], Any]] = None
