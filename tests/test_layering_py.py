@@ -181,10 +181,17 @@ def test_imports_inside_functions_say_why():
                       + ", ".join(bare))
 
 
-@pytest.mark.parametrize("name", sorted(n for n in MODULES if n.startswith("classtrack.report")))
-def test_report_does_not_import_commands(name):
+def _command_layer_imports(name: str) -> List[str]:
     path = MODULES[name]
-    wrong = sorted({t for node, _ in _imports(_tree(path))
-                    for t in _targets(name, path, node)
-                    if t == "classtrack.commands" or t.startswith("classtrack.commands.")})
+    return sorted({t for node, _ in _imports(_tree(path))
+                   for t in _targets(name, path, node)
+                   if t == "classtrack.commands" or t.startswith("classtrack.commands.")})
+
+
+@pytest.mark.parametrize("name", sorted(n for n in MODULES
+                                        if n.startswith(("classtrack.report",
+                                                         "classtrack.running"))))
+def test_lower_layers_do_not_import_commands(name):
+    """Reports, and running a program, sit below the command layer."""
+    wrong = _command_layer_imports(name)
     assert not wrong, "%s imports the command layer: %s" % (name, ", ".join(wrong))
