@@ -163,16 +163,9 @@ def test_no_file_over_1000_lines():
     assert not long, "over %d lines: %s" % (MAX_LINES, ", ".join(long))
 
 
-# Files whose owner has yet to add the comments (pytest_plugin.py is edited
-# elsewhere at the moment): remove a name once its lazy imports say why.
-PENDING = {"pytest_plugin.py"}
-
-
 def test_imports_inside_functions_say_why():
     bare = []
     for name, path in sorted(MODULES.items()):
-        if os.path.relpath(path, SRC) in PENDING:
-            continue
         comments = _comment_lines(path)
         for node, inside in _imports(_tree(path)):
             if inside and not ({node.lineno, node.lineno - 1} & comments):

@@ -33,7 +33,7 @@ def add_parser(sub) -> None:
     mode.add_argument("--summary", action="store_true",
                       help="print every class in every snapshot only")
     mode.add_argument("--json", action="store_true",
-                      help="print the table as JSON (schema: see the README)")
+                      help="print the table as JSON (schema: docs/cli.md, \"report --json\")")
     p.add_argument("--sort", nargs="+", choices=SORT_KEYS, metavar="KEY",
                    help="sort the tracked objects by these keys (%s; default: size); "
                         "implies --snapshots" % ", ".join(SORT_KEYS))

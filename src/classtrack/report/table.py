@@ -274,7 +274,7 @@ def _snapshot_dict(s: Any) -> Dict[str, Any]:
 def as_json(stats: Any, rows: Sequence[ClassRow], source: Optional[str] = None,
             extra: Optional[Dict[str, Any]] = None) -> str:
     """The rows and the snapshots they refer to, as a JSON document (the
-    schema is in the README, section "The command line"); `extra`: more
+    schema is in docs/cli.md, section "report --json"); `extra`: more
     top-level fields (a merge's "dumps" and "processes")."""
     doc = {
         "format": JSON_FORMAT,
