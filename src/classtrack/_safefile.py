@@ -83,8 +83,13 @@ def replacing(path: Any, named: bool, mode: int = PRIVATE, text: bool = False,
               dir_fd: Optional[int] = None) -> Iterator[IO[Any]]:
     """A new file, open for writing, that replaces `path` when the block
     ends without an exception (see the module's docstring).  `dir_fd`: a
-    folder's descriptor that `path` (a bare name then) is relative to."""
+    folder's descriptor that `path` (a bare name then) is relative to; such
+    a name is one classtrack chose (`named` False: a link there is
+    refused), as a link the user named could not be followed from it."""
     path = os.fspath(path)
+    if dir_fd is not None and named:
+        raise ValueError("replacing: a name relative to dir_fd is one classtrack chose; "
+                         "named=True needs a path")
     if dir_fd is None:
         path = target_of(path, named)
         special = _special_file(path, named)

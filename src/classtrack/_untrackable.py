@@ -144,6 +144,8 @@ def _distribution(cls: type) -> Optional[str]:
     global _dists_cache
     try:
         if _dists_cache is None:
+            # lazy: importlib.metadata costs start-up, and only a report of
+            # compiled classes needs it
             import importlib.metadata as md
             _dists_cache = dict(md.packages_distributions())
     except Exception:       # 3.9 has no packages_distributions; broken metadata

@@ -33,12 +33,15 @@ interpreter frame's layout).
 """
 from __future__ import annotations
 
+import functools
 import gc
 import sys
+import threading
 import types
 from typing import Any, Dict, Iterable, List, Optional, Tuple
 
 from classtrack import _core
+from classtrack.asizeof import flatsize
 
 __all__ = ["Path", "retained_size", "retained_sizes", "why_alive"]
 
@@ -71,7 +74,6 @@ def retained_size(*objs: Any) -> int:
     del heap, left_out
     # objects nothing else refers to (a str only a local names) are not in
     # the graph: they free their own bytes and what only they hold
-    from classtrack.asizeof import flatsize
     return size + sum(flatsize(o) for o in missing if not gc.is_tracked(o))
 
 
@@ -81,7 +83,6 @@ def retained_sizes(objs: Iterable[Any]) -> List[int]:
     heap, left_out = _heap([targets])
     sizes = _core.retained(heap, left_out, targets, False)
     del heap, left_out
-    from classtrack.asizeof import flatsize
     return [s if s >= 0 else flatsize(o) for s, o in zip(sizes, targets)]
 
 
@@ -190,7 +191,6 @@ def _node(obj: Any) -> str:
 
 
 def _lru_wrapper_type() -> Optional[type]:
-    import functools
     return getattr(functools, "_lru_cache_wrapper", None)
 
 
@@ -216,7 +216,6 @@ def _thread_frames(asker: Optional[types.FrameType], target: Any
 
     The list of values holds them: the caller passes it to the graph as
     left out, and the values become named roots."""
-    import threading
     names = {t.ident: t.name for t in threading.enumerate()}
     frames: Dict[int, str] = {}
     values: List[Any] = []
@@ -365,7 +364,6 @@ def tracked_retained(objs: List[Any]) -> Tuple[List[int], int]:
     heap, left_out = _heap([targets, objs])
     sizes, together = _core.retained_exclusive(heap, left_out, targets)
     del heap, left_out
-    from classtrack.asizeof import flatsize
     alone = 0
     out = []
     for s, o in zip(sizes, targets):

@@ -6,6 +6,7 @@ does not need it (its charts are inline SVG drawn by classtrack itself).
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 __all__ = ["tracker_timespace"]
@@ -19,11 +20,11 @@ _MISSING = ("classtrack.charts needs matplotlib to draw %s: pip install "
 def _pyplot() -> Any:
     """pyplot, or None when matplotlib is missing."""
     try:
-        import matplotlib
+        import matplotlib  # optional dependency (classtrack[charts]), heavy to import
     except ImportError:
         return None
     matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
+    import matplotlib.pyplot as plt  # optional, heavy: only when a chart is drawn
     return plt
 
 
@@ -35,7 +36,6 @@ def tracker_timespace(filename: str, stats: Any) -> None:
     on; unlike Pympler, a RuntimeWarning says so and names the extra."""
     plt = _pyplot()
     if plt is None:
-        import warnings
         warnings.warn(_MISSING % (filename,), RuntimeWarning, stacklevel=2)
         return
     stats.annotate()

@@ -57,13 +57,16 @@ import struct
 import sys
 import threading
 import time
+import warnings
 import weakref
 from collections import defaultdict
 from typing import Any, Dict, IO, List, Optional, Tuple
 
 from classtrack import _core, _untrackable
 from classtrack._untrackable import with_subclasses as _with_subclasses
-from classtrack.asizeof import Asized, check_level
+from classtrack.alive import tracked_retained
+from classtrack.asizeof import Asized, asizeof, check_level
+from classtrack.snapshot import Snapshot, _birth_entry, _SizeQueries, program_frames
 
 __all__ = ["ClassTracker", "TrackedObject", "Snapshot", "PeriodicThread"]
 
@@ -112,64 +115,10 @@ def _class_basicsize(cls: Optional[type]) -> int:
     return size
 
 
-def _birth_entry(birth: float, basic: int) -> Tuple[float, Asized]:
-    """Pympler's first ``snapshots`` entry: the basic size at birth.  Its
-    name is None, as in Pympler: it is a guess, not a measurement."""
-    return (birth, Asized(basic, basic))
-
-
 def _default_repr(cls: Optional[type], ident: int) -> str:
     if cls is None:
         return "<object at 0x%x>" % ident
     return "<%s.%s object at 0x%x>" % (cls.__module__, cls.__qualname__, ident)
-
-
-class _SizeQueries:
-    """get_max_size / get_size_at_time over a ``snapshots`` list, shared by
-    the live view (TrackedObject) and the recorded one (Stats).  As in
-    Pympler, the birth entry is one of the samples: an object never sized
-    has its basic size as its maximum, and asking for the size at its birth
-    time gives the basic size (a snapshot at that same instant wins)."""
-
-    __slots__ = ()
-    snapshots: List[Tuple[float, Asized]]
-
-    def get_max_size(self) -> int:
-        """The largest size sampled, the birth entry included."""
-        return max((s.size for _, s in self.snapshots), default=0)
-
-    def get_size_at_time(self, timestamp: float) -> int:
-        """The size at that snapshot (or at birth), 0 if not alive or not
-        sized then."""
-        size = 0
-        for ts, s in self.snapshots:
-            if ts == timestamp:
-                size = s.size
-        return size
-
-
-def _is_runpy(filename: str) -> bool:
-    return filename == "<frozen runpy>" or os.path.basename(filename) == "runpy.py"
-
-
-# Set by `classtrack run`: its traces start at the program.  Otherwise
-# traces are whole, as inspect.stack() gives them (and Pympler keeps them).
-_cut_launcher = False
-
-
-def program_frames(pairs: Any) -> Any:
-    """A creation stack (``(code, line)`` pairs, outermost first); under
-    ``classtrack run``, without the frames that started the program:
-    everything up to the last frame of ``runpy``, which ``run`` starts it
-    through (the console script and classtrack's own frames are outer to
-    it), as Python's tracebacks leave them out."""
-    if not _cut_launcher:
-        return pairs
-    cut = 0
-    for k, (code, _) in enumerate(pairs):
-        if _is_runpy(code.co_filename):
-            cut = k + 1
-    return pairs[cut:] if cut < len(pairs) else pairs
 
 
 class TrackedObject(_SizeQueries):
@@ -259,42 +208,6 @@ class TrackedObject(_SizeQueries):
 
 def _check_level(level: Any) -> int:
     return check_level(level, "resolution_level")
-
-
-class Snapshot:
-    """Sizes of the tracked objects and of the process at one instant."""
-
-    def __init__(self, timestamp: float, description: str = "") -> None:
-        from classtrack.process import ProcessMemoryInfo
-        self.tracked_total = 0
-        self.asizeof_total = 0
-        self.overhead = 0
-        self.timestamp = timestamp
-        self.system_total = ProcessMemoryInfo()
-        self.desc = description
-        self.classes: Optional[Dict[str, Dict[str, Any]]] = None
-        # retained=True: bytes the measured objects keep alive only together
-        self.shared: Optional[int] = None
-        # set by the background monitor: requested and effective interval
-        self.interval: Optional[float] = None
-        self.effective_interval: Optional[float] = None
-        self.stretched = False
-
-    @property
-    def total(self) -> int:
-        """Virtual size of the process (as Pympler); the best number
-        available where the process cannot be read."""
-        if self.system_total.available:
-            return self.system_total.vsz
-        if self.asizeof_total:
-            return self.asizeof_total
-        return self.tracked_total
-
-    @property
-    def label(self) -> str:
-        if not self.desc:
-            return "%.3fs" % self.timestamp
-        return "%s (%.3fs)" % (self.desc, self.timestamp)
 
 
 def _thread_cpu_clock() -> Any:
@@ -476,7 +389,6 @@ def _os_threads() -> int:
 
 def _quiet_fork_warning() -> None:
     global _fork_filter
-    import warnings
     if _fork_filter is not None:
         try:
             warnings.filters.remove(_fork_filter)
@@ -598,6 +510,7 @@ class ClassTracker:
     @property
     def stats(self) -> Any:
         """A ConsoleStats over this tracker's data."""
+        # lazy: the stats layer reads trackers (it sits above this module)
         from classtrack.classtracker_stats import ConsoleStats
         return ConsoleStats(tracker=self, stream=self._stream)
 
@@ -606,6 +519,7 @@ class ClassTracker:
         Snapshot of ``self.snapshots`` or its index, e.g. -2 and -1): a
         ``ClassDiff`` of count, size and retained deltas, largest size
         growth first (see ``Stats.diff``)."""
+        # lazy: the stats layer reads trackers (it sits above this module)
         from classtrack.classtracker_stats import Stats
         return Stats(tracker=self).diff_snapshots(snapshot_a, snapshot_b)
 
@@ -702,12 +616,14 @@ class ClassTracker:
         if not isinstance(name, str) or not name or not all(
                 part.isidentifier() for part in name.split(".")):
             raise ValueError("track_package needs a dotted module name, not %r" % (name,))
+        # lazy: only package watches need it, and its site/sysconfig imports cost start-up
         from classtrack import _modwatch
         self._watch(_modwatch.package_predicate(name), resolution_level, keep, trace,
                     "package " + name, retained)
 
     def _watch(self, predicate: Any, resolution_level: int, keep: bool, trace: bool,
                description: str, retained: bool = False) -> Any:
+        # lazy: only package watches need it, and its site/sysconfig imports cost start-up
         from classtrack import _modwatch
         _check_level(resolution_level)
         watch = _modwatch.ModuleWatch(self, predicate, resolution_level, keep, trace,
@@ -817,7 +733,6 @@ class ClassTracker:
         wanted = self._retained_wanted(all_)
         if wanted is None:
             return
-        from classtrack.alive import tracked_retained
         pairs = [(i, self._engine.record(i)[6]) for i in wanted]
         indices = [i for i, o in pairs if o is not None]
         objs = [o for _, o in pairs if o is not None]
@@ -842,7 +757,6 @@ class ClassTracker:
             snapshot.tracked_total = tracked_total
             snapshot.overhead = overhead
             if compute_total:
-                from classtrack.asizeof import asizeof
                 snapshot.asizeof_total = asizeof(all=True, code=True) - overhead
             self._measure_retained(snapshot, retained)
             # what the snapshot cost the program: this thread's CPU seconds

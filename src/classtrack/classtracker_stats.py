@@ -17,24 +17,23 @@ from __future__ import annotations
 
 import array
 import copy
-import io
-import linecache
 import os
 import sys
 from typing import IO, Any, Dict, Iterable, List, Optional, Tuple, Union
 
 from classtrack import _core, _safefile
+from classtrack._dataset import ColumnData, _loaded_snapshot
+from classtrack._dataset import empty as empty_dataset
+from classtrack._dataset import history as dataset_history
+from classtrack._rows import Record
 from classtrack.asizeof import Asized
-from classtrack.classtracker import Snapshot, _SizeQueries, _birth_entry, program_frames
-from classtrack.process import ProcessMemoryInfo
+from classtrack.snapshot import Snapshot, _SizeQueries, _birth_entry
 
 __all__ = ["Stats", "ConsoleStats", "HtmlStats", "DumpError", "convert_pympler_dump"]
 
 DumpError = _core.DumpError
 
 _SORT_CRITERIA = ("classname", "tsize", "birth", "death", "name", "repr", "size")
-_PROCESS_FIELDS = ("vsz", "rss", "rss_peak", "vsz_peak", "data_segment", "code_segment",
-                   "shared_segment", "stack_segment", "locked", "page_tables", "pagefaults")
 
 
 # -- text helpers ----------------------------------------------------------------
@@ -75,143 +74,6 @@ def _format_trace(trace: Iterable[tuple]) -> str:
     return "".join(lines)
 
 
-# -- the columnar data -------------------------------------------------------------
-
-class _Dataset:
-    """Records and snapshots as columns (the tuple layout of dumpfmt.h).
-
-    Each snapshot row holds its entries as one ``_core.Entries`` (field 9;
-    fields 10 and 11 None): compact, immutable, queried in C.  Rows given
-    with idx/size/flat columns (merge.py, convert_pympler_dump, 1.0's
-    13 fields) are turned into that form here."""
-
-    def __init__(self, data: tuple) -> None:
-        (self.names, self.classes, rec_id, rec_name, rec_class, rec_birth, rec_death,
-         rec_trace, self.reprs, self.traces, snaps) = data
-        self._raw = (rec_id, rec_name, rec_class, rec_birth, rec_death, rec_trace)
-        self.ids = memoryview(rec_id).cast("Q")
-        self.rec_name = memoryview(rec_name).cast("I")
-        self.rec_class = memoryview(rec_class).cast("I")
-        self.births = memoryview(rec_birth).cast("d")
-        self.deaths = memoryview(rec_death).cast("d")
-        self.rec_trace = memoryview(rec_trace).cast("I")
-        self.nrec = len(self.ids)
-        self.snaps = [_entries_row(row, self.nrec) for row in snaps]
-        self._counts: Optional[List[int]] = None
-        self._firsts: Optional[List[int]] = None
-        self._max: Dict[str, memoryview] = {}
-
-    def as_tuple(self) -> tuple:
-        return (self.names, self.classes) + self._raw + (self.reprs, self.traces, self.snaps)
-
-    def entries(self, k: int) -> Any:
-        """Snapshot k's entries (a ``_core.Entries``)."""
-        return self.snaps[k][9]
-
-    def counts(self) -> List[int]:
-        """Records per name number, computed once."""
-        if self._counts is None:
-            self._counts = _core.count_by_name(self._raw[1], len(self.names))
-        return self._counts
-
-    def name_mask(self, numbers: Iterable[int]) -> bytes:
-        """One byte per name number, 1 for those given: how the engine's
-        column functions are told which names to look at."""
-        wanted = bytearray(len(self.names))
-        for n in numbers:
-            wanted[n] = 1
-        return bytes(wanted)
-
-    def by_class(self) -> Dict[str, List[int]]:
-        """{tracking name: its name numbers} for the names that have
-        records, in the order of their first record (the order of
-        ``Stats.index``)."""
-        if self._firsts is None:
-            self._firsts = _core.first_by_name(self._raw[1], len(self.names))
-        out: Dict[str, List[int]] = {}
-        for n in sorted((n for n, f in enumerate(self._firsts) if f >= 0),
-                        key=self._firsts.__getitem__):
-            out.setdefault(self.names[n], []).append(n)
-        return out
-
-    def record_max(self, which: str) -> memoryview:
-        """Per record, uint64: 'size' its largest size over all snapshots,
-        'tsize' its size at the snapshot of the largest tracked total."""
-        col = self._max.get(which)
-        if col is None:
-            if which == "size":
-                ents = [row[9] for row in self.snaps]
-            else:
-                largest = max(self.snaps, key=lambda r: r[2], default=None)
-                ents = [largest[9]] if largest is not None else []
-            col = memoryview(_core.record_max(self.nrec, ents)).cast("Q")
-            self._max[which] = col
-        return col
-
-    @classmethod
-    def from_tracker(cls, tracker: Any) -> "_Dataset":
-        (names, classes, rec_id, rec_name, rec_class, rec_birth, rec_death, rec_trace,
-         reprs, raw_traces, snap_cols) = tracker._engine.export()
-        source = tracker._engine.reprs      # False: no source line leaves the process
-        traces = [tuple(_frame(code, line, source) for code, line in program_frames(tr))
-                  for tr in raw_traces]
-        snaps = []
-        for snapshot, (entries, trees) in zip(tracker.snapshots, snap_cols):
-            measured = tracker._retained_at.get(snapshot.timestamp)
-            retained = None
-            if measured is not None:
-                idx = memoryview(entries.columns()[0]).cast("I")
-                retained = array.array("Q", (measured.get(i, 0) for i in idx)).tobytes()
-            snaps.append(_snapshot_row(snapshot, entries, trees, retained))
-        return cls((names, classes, rec_id, rec_name, rec_class, rec_birth, rec_death,
-                    rec_trace, reprs, traces, snaps))
-
-
-def _entries_row(row: tuple, nrec: int) -> tuple:
-    """A snapshot row with 15 fields and its entries as an Entries."""
-    if len(row) == 13:
-        row = tuple(row) + (None, None)
-    if isinstance(row[9], _core.Entries):
-        return row
-    entries = _core.Entries(row[9], row[10], row[11], nrec)
-    return row[:9] + (entries, None, None) + tuple(row[12:])
-
-
-def _frame(code: Any, line: int, source: bool = True) -> tuple:
-    src = linecache.getline(code.co_filename, line) if source and line and line > 0 else ""
-    return (code.co_filename, line, code.co_name, src or None)
-
-
-def _snapshot_row(s: Snapshot, entries: Any, trees: dict,
-                  retained: Optional[bytes] = None) -> tuple:
-    proc = s.system_total
-    fields = None
-    if proc is not None and getattr(proc, "available", False):
-        fields = tuple(int(getattr(proc, f, 0) or 0) for f in _PROCESS_FIELDS)
-    return (float(s.timestamp), str(s.desc), int(s.tracked_total), int(s.asizeof_total or 0),
-            int(s.overhead or 0), float(s.interval or 0.0), float(s.effective_interval or 0.0),
-            bool(s.stretched), fields, entries, None, None, trees, retained,
-            None if s.shared is None or retained is None else int(s.shared))
-
-
-def _loaded_snapshot(row: tuple) -> Snapshot:
-    (ts, desc, tracked, asizeof_total, overhead, interval, effective, stretched, fields,
-     _entries, _size, _flat, _trees, _retained, shared) = row
-    s = Snapshot.__new__(Snapshot)
-    s.timestamp = ts
-    s.desc = desc
-    s.tracked_total = tracked
-    s.asizeof_total = asizeof_total
-    s.overhead = overhead
-    s.classes = None
-    s.interval = interval or None
-    s.effective_interval = effective or None
-    s.stretched = stretched
-    s.shared = shared
-    s.system_total = ProcessMemoryInfo.from_fields(fields)
-    return s
-
-
 class _DataObject(_SizeQueries):
     """A tracked object as recorded in a dataset: Pympler's TrackedObject
     interface (ref, id, name, repr, birth, death, trace, snapshots,
@@ -224,14 +86,14 @@ class _DataObject(_SizeQueries):
         self._index = index
 
     @property
-    def _data(self) -> _Dataset:
+    def _data(self) -> ColumnData:
         return self._stats._data
 
     def ref(self) -> Any:
         tracker = self._stats.tracker
         if tracker is None:
             return None
-        return tracker._engine.record(self._index)[6]
+        return Record._make(tracker._engine.record(self._index)).obj
 
     @property
     def id(self) -> int:
@@ -310,7 +172,7 @@ class Stats:
         self._history: Any = None    # dict, or a function making it on first use
         self.snapshots: List[Snapshot] = []
         self._sorted: Any = []       # a list, or a _SortedRecords made by sort_stats
-        self._data: Optional[_Dataset] = None
+        self._data: Optional[ColumnData] = None
         self._signature: Optional[tuple] = None
         self._size_cache: Dict[int, List[Tuple[float, Asized]]] = {}
         self._views: Dict[int, _DataObject] = {}
@@ -330,10 +192,10 @@ class Stats:
         if sig == self._signature:
             return
         self._signature = sig
-        self._install(_Dataset.from_tracker(t), list(t.snapshots))
+        self._install(ColumnData.from_tracker(t), list(t.snapshots))
         self._history = lambda: t.history
 
-    def _install(self, data: _Dataset, snapshots: List[Snapshot]) -> None:
+    def _install(self, data: ColumnData, snapshots: List[Snapshot]) -> None:
         self._data = data
         self.snapshots = snapshots
         self._sorted = []
@@ -416,18 +278,18 @@ class Stats:
         out = [_birth_entry(data.births[i], self._basic_of(i))]
         name = data.names[data.rec_name[i]]
         for row in data.snaps:
-            hit = row[9].get(i)
+            hit = row.entries.get(i)
             if hit is None:
                 continue
             pos, size, flat = hit
-            tree = row[12].get(i)
+            tree = row.trees.get(i)
             if tree is not None:
                 a = Asized._from_tuple(tree)
             else:
                 a = Asized(size, flat, (), name)
-            if row[13] is not None:
-                a.retained = memoryview(row[13]).cast("Q")[pos] or None
-            out.append((row[0], a))
+            if row.retained is not None:
+                a.retained = memoryview(row.retained).cast("Q")[pos] or None
+            out.append((row.time, a))
         self._size_cache[i] = out
         return out
 
@@ -444,11 +306,11 @@ class Stats:
     def _load_dataset(self, raw: tuple) -> None:
         """Install a dataset (the dumpfmt.h tuple, as dump_read returns it
         or report/merge.py makes it) as if loaded from a dump."""
-        data = _Dataset(raw)
+        data = ColumnData(raw)
         self.tracker = None
         self._signature = None
         self._install(data, [_loaded_snapshot(row) for row in data.snaps])
-        self._history = lambda: _history(data)
+        self._history = lambda: dataset_history(data)
 
     def dump_stats(self, fdump: Union[str, os.PathLike, IO[bytes]], close: bool = True) -> None:
         """Write the data to a path or a binary file object, in classtrack's
@@ -469,7 +331,7 @@ class Stats:
             fdump.close()
 
     def _dump_data(self) -> tuple:
-        data = self._data if self._data is not None else _empty_dataset()
+        data = self._data if self._data is not None else empty_dataset()
         return data.as_tuple()
 
     def _dump_to(self, path: Union[str, os.PathLike], named: bool) -> None:
@@ -506,8 +368,9 @@ class Stats:
         name_first = array.array("I", [first.get(n, len(first)) for n in names])
         raw = data._raw
         return memoryview(_core.record_order(
-            tuple(keys), raw[1], name_rank,
-            name_first, raw[3], raw[4], data.record_max("size"), data.record_max("tsize"),
+            tuple(keys), raw.rec_name, name_rank,
+            name_first, raw.rec_birth, raw.rec_death, data.record_max("size"),
+            data.record_max("tsize"),
             wanted, limit)).cast("I")
 
     def sort_stats(self, *args: str) -> "Stats":
@@ -574,16 +437,17 @@ class Stats:
             raise ValueError("snapshot does not belong to these statistics")
         row = data.snaps[pos]
         raw = data._raw
-        entries = row[9]
-        sums, flats, active = _core.aggregate(raw[1], raw[3], raw[4], entries,
-                                              snapshot.timestamp, len(data.names))
+        entries = row.entries
+        sums, flats, active = _core.aggregate(raw.rec_name, raw.rec_birth, raw.rec_death,
+                                              entries, snapshot.timestamp, len(data.names))
         retained = None
-        if row[13] is not None:     # retained sizes add up (see create_snapshot)
-            retained, _, _ = _core.aggregate(raw[1], raw[3], raw[4], entries,
-                                             snapshot.timestamp, len(data.names), row[13])
+        if row.retained is not None:     # retained sizes add up (see create_snapshot)
+            retained, _, _ = _core.aggregate(raw.rec_name, raw.rec_birth, raw.rec_death,
+                                             entries, snapshot.timestamp, len(data.names),
+                                             row.retained)
         total = snapshot.total
         trees_by_name: Dict[int, List[int]] = {}
-        for i in row[12]:
+        for i in row.trees:
             trees_by_name.setdefault(data.rec_name[i], []).append(i)
         classes: Dict[str, Dict[str, Any]] = {}
         for n, classname in enumerate(data.names):
@@ -592,11 +456,12 @@ class Stats:
             if tree_ids:
                 plain_size, plain_flat = sums[n], flats[n]
                 for i in tree_ids:
-                    _merge_asized(merged, Asized._from_tuple(row[12][i]))
+                    _merge_asized(merged, Asized._from_tuple(row.trees[i]))
                     hit = entries.get(i)
                     if hit is not None:
-                        plain_size -= hit[1]
-                        plain_flat -= hit[2]
+                        _, hit_size, hit_flat = hit
+                        plain_size -= hit_size
+                        plain_flat -= hit_flat
                 merged.size += plain_size
                 merged.flat += plain_flat
             else:
@@ -679,6 +544,7 @@ def _class_totals(stats: Stats, snapshot: Snapshot) -> Dict[str, Tuple[int, int,
 
 
 def _diff(old_stats: Stats, old: Snapshot, new_stats: Stats, new: Snapshot) -> Any:
+    # lazy: only diff() needs the diff layout; `classtrack run` imports this module
     from classtrack.report.diff import ClassDiff, DiffRow
     a = _class_totals(old_stats, old)
     b = _class_totals(new_stats, new)
@@ -689,15 +555,6 @@ def _diff(old_stats: Stats, old: Snapshot, new_stats: Stats, new: Snapshot) -> A
     had = set(old_stats.tracked_classes) | set(new_stats.tracked_classes)
     names = [n for n in list(a) + [n for n in b if n not in a] if n in had]
     return ClassDiff([DiffRow(n, a.get(n, zero_a), b.get(n, zero_b)) for n in names], old, new)
-
-
-def _history(data: _Dataset) -> Dict[str, List[Tuple[float, int]]]:
-    raw = data._raw
-    return _core.history(list(data.names), raw[1], raw[3], raw[4])
-
-
-def _empty_dataset() -> _Dataset:
-    return _Dataset(([], [], b"", b"", b"", b"", b"", b"", {}, [], []))
 
 
 class _LazyIndex(dict):
@@ -929,6 +786,7 @@ class HtmlStats(Stats):
         at `fname` is followed, one in place of the folder or of a class
         page is refused (``OSError``).  `_named`: False when classtrack
         chose `fname` (a link there is refused too)."""
+        # lazy: only HTML reports need the renderer and its imports
         from classtrack.report.html import write_report
         if self.tracker is not None:
             self.tracker.stop_periodic_snapshots()
@@ -942,7 +800,7 @@ def convert_pympler_dump(src: Union[str, os.PathLike], dst: Union[str, os.PathLi
     Only for files you trust: reading a pickle can run code.  Unpickling is
     restricted to the classes a Pympler dump contains (Pympler need not be
     installed)."""
-    import pickle
+    import pickle  # lazy: only converting a Pympler dump unpickles
 
     class _Obj:
         def __setstate__(self, state: Any) -> None:
@@ -965,7 +823,6 @@ def convert_pympler_dump(src: Union[str, os.PathLike], dst: Union[str, os.PathLi
     names = sorted(index)
     recs = [(n, t) for n, objs in index.items() for t in objs]
     recs.sort(key=lambda r: getattr(r[1], "birth", 0.0))
-    import array
     ids = array.array("Q", [int(getattr(t, "id", 0)) for _, t in recs])
     rname = array.array("I", [names.index(n) for n, _ in recs])
     births = array.array("d", [float(getattr(t, "birth", 0.0) or 0.0) for _, t in recs])

@@ -18,12 +18,12 @@ by ``| head``, after which classtrack stops quietly.  ``run`` exits with
 the program's status (see ``classtrack.commands.run``).
 """
 import argparse
-import os
 import sys
 from typing import IO, Any, List, Optional
 
 from classtrack.commands import attach, demo, diff, html, report, run
 from classtrack.commands.common import UserError
+from classtrack.running.output import silence
 
 COMMANDS = [run, report, diff, html, demo, attach]
 EXIT_BROKEN_PIPE = 141
@@ -39,21 +39,6 @@ def build_parser() -> argparse.ArgumentParser:
     for command in COMMANDS:
         command.add_parser(sub)
     return parser
-
-
-def silence(stream: IO[str]) -> None:
-    """Point a stream whose reader went away at /dev/null, so that what is
-    still buffered, and the flush at interpreter exit, go nowhere instead of
-    raising BrokenPipeError again."""
-    try:
-        fd = stream.fileno()
-    except (AttributeError, OSError, ValueError):
-        return
-    devnull = os.open(os.devnull, os.O_WRONLY)
-    try:
-        os.dup2(devnull, fd)
-    finally:
-        os.close(devnull)
 
 
 def _is_broken(stream: IO[str]) -> bool:

@@ -67,6 +67,7 @@ except ImportError as exc:  # pragma: no cover - exercised without the extra
         "pip install classtrack[prometheus]") from exc
 
 from classtrack import _core
+from classtrack.classtracker import ClassTracker
 
 __all__ = ["ClassTrackerCollector"]
 
@@ -125,7 +126,6 @@ class ClassTrackerCollector:
     """Exposes a ClassTracker to Prometheus (see the module's docstring)."""
 
     def __init__(self, tracker: Any, budget: float = 0.05) -> None:
-        from classtrack.classtracker import ClassTracker
         if not isinstance(tracker, ClassTracker):
             raise TypeError("ClassTrackerCollector needs a ClassTracker, not %r"
                             % (type(tracker).__name__,))

@@ -91,7 +91,7 @@ class ProcessMemoryInfo:
 
     def _update_rusage(self) -> bool:
         try:
-            import resource
+            import resource  # Unix only: a fallback where /proc is missing
         except ImportError:  # pragma: no cover
             return False
         usage = resource.getrusage(resource.RUSAGE_SELF)

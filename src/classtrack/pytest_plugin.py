@@ -52,13 +52,13 @@ from __future__ import annotations
 import bisect
 import gc
 import importlib
-import importlib.util
 import sys
 import time
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
 import pytest
 
+from classtrack._modfind import importable
 from classtrack.alive import _qualname
 
 _MARKER = "limit_instances"
@@ -89,7 +89,7 @@ def pytest_configure(config: Any) -> None:
     if names:
         found = []
         for name in dict.fromkeys(names):
-            if all(p.isidentifier() for p in name.split(".")) and _find_module(name) is None:
+            if all(p.isidentifier() for p in name.split(".")) and not importable(name):
                 config.issue_config_time_warning(pytest.PytestConfigWarning(
                     "--classtrack=%s: no module of that name; nothing of it is tracked"
                     % name), stacklevel=2)
@@ -197,18 +197,8 @@ def _check_package(package: Any) -> None:
             p.isidentifier() for p in package.split(".")):
         raise ValueError("limit_instances: package must be a dotted module name like "
                          "'app' or 'app.models', not %r" % (package,))
-    if _find_module(package) is None:
+    if not importable(package):
         raise ValueError("limit_instances: no module named %r" % (package,))
-
-
-def _find_module(name: str) -> Any:
-    """The module's spec, or None when there is no such module."""
-    if name in sys.modules:
-        return True
-    try:
-        return importlib.util.find_spec(name)
-    except (ImportError, ValueError):
-        return None
 
 
 # -- survivors ----------------------------------------------------------------------
@@ -275,6 +265,7 @@ class _Group:
 
     def why(self, limit: int = 1) -> List[str]:
         """why_alive of its first survivor still alive, as text."""
+        # lazy: why_alive's helpers load only when a survivor needs a path
         from classtrack.alive import why_alive
         for i in self.records:
             obj = self.engine.record(i)[6]
@@ -303,6 +294,7 @@ def pytest_runtest_protocol(item: Any, nextitem: Any) -> Optional[bool]:
     error at teardown to a test already counted as passed."""
     if item.get_closest_marker(_MARKER) is None:
         return None
+    # lazy: pytest's internals, only for marked tests
     from _pytest.runner import runtestprotocol
     ihook = item.ihook
     ihook.pytest_runtest_logstart(nodeid=item.nodeid, location=item.location)
@@ -337,6 +329,7 @@ def pytest_runtest_call(item: Any) -> None:
     problem = None
     try:
         limits = _limits(item)
+        # lazy: the plugin stays inert until a marker or --classtrack asks
         from classtrack.classtracker import ClassTracker
         tracker = ClassTracker()
         try:
@@ -434,6 +427,7 @@ class _SessionLeaks:
         self.controller = not self.worker and self.config.pluginmanager.hasplugin("dsession")
         if self.controller:
             return
+        # lazy: the plugin stays inert until a marker or --classtrack asks
         from classtrack.classtracker import ClassTracker
         self.tracker = ClassTracker()
         for name in self.names:

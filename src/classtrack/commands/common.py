@@ -1,33 +1,22 @@
-"""Helpers shared by the subcommands."""
+"""Helpers shared by the subcommands (they live below the command layer,
+in ``classtrack._dumps``, as the reports use them too)."""
 import os
-import sys
-from typing import Any
+import shutil
+from typing import Optional, TextIO
+
+from classtrack._dumps import UserError, load_stats, progress
+
+__all__ = ["UserError", "load_stats", "progress", "width"]
 
 
-class UserError(Exception):
-    """A problem with what the user asked for: reported in one line, exit 1."""
-
-
-def progress(message: str) -> None:
-    """Progress for long work, on stderr, only when it is a terminal."""
-    if sys.stderr.isatty():
-        sys.stderr.write("classtrack: %s\n" % message)
-        sys.stderr.flush()
-
-
-def load_stats(path: str, cls: Any) -> Any:
-    """A Stats subclass loaded from a dump, or UserError naming the problem."""
-    from classtrack import DumpError
-    if not os.path.exists(path):
-        raise UserError("no such dump file: %s" % path)
-    if os.path.isdir(path):
-        raise UserError("%s is a directory, not a dump file" % path)
+def width(out: TextIO) -> Optional[int]:
+    """The line length to fit: $COLUMNS if set, the terminal's width on a
+    terminal, else None -- a pipe or a file gets whole lines."""
+    env = os.environ.get("COLUMNS", "")
+    if env.isdigit() and int(env) > 0:
+        return int(env)
     try:
-        size = os.path.getsize(path)
-        if size > 8 << 20:
-            progress("loading %s (%.0f MB)..." % (path, size / 1048576.0))
-        return cls(filename=path)
-    except DumpError as exc:
-        raise UserError("cannot read %s: %s" % (path, exc)) from None
-    except OSError as exc:
-        raise UserError("cannot read %s: %s" % (path, exc.strerror or exc)) from None
+        tty = out.isatty()
+    except (AttributeError, ValueError):
+        tty = False
+    return shutil.get_terminal_size().columns if tty else None

@@ -15,7 +15,9 @@ import os
 import sys
 import time
 
+from classtrack import _safefile
 from classtrack._safefile import RefusedPath
+from classtrack.classtracker import ClassTracker
 from classtrack.commands.common import UserError
 
 INTERVAL = 0.05     # seconds between periodic snapshots
@@ -114,6 +116,7 @@ def simulate(tracker, factory, employees: int) -> None:
 def print_phases(stats, out) -> None:
     """The summary of the labelled snapshots (the periodic ones are in the
     HTML report's charts), as ConsoleStats.print_summary lays it out."""
+    # lazy: start-up time: cli imports every subcommand to build its parser
     from classtrack.classtracker_stats import pp, trunc
     labelled = [s for s in stats.snapshots if s.desc]
     out.write("---- SUMMARY " + "-" * 66 + "\n")
@@ -136,9 +139,7 @@ def print_phases(stats, out) -> None:
 
 
 def run(args: argparse.Namespace, out=None) -> int:
-    # imported here: every command line (run's above all) pays for what cli imports
-    from classtrack import _safefile
-    from classtrack.classtracker import ClassTracker
+    # lazy: start-up time: cli imports every subcommand to build its parser
     from classtrack.classtracker_stats import HtmlStats, Stats
 
     out = out or sys.stdout

@@ -5,7 +5,7 @@ import argparse
 import sys
 from typing import Optional, TextIO
 
-from classtrack.commands.common import UserError, load_stats
+from classtrack.commands.common import UserError, load_stats, width
 
 
 def _positive_int(text: str) -> int:
@@ -36,8 +36,8 @@ def add_parser(sub) -> None:
 
 
 def run(args: argparse.Namespace, out: Optional[TextIO] = None) -> int:
+    # lazy: start-up time: cli imports every subcommand to build its parser
     from classtrack.classtracker_stats import Stats
-    from classtrack.commands.report import _width
     out = out or sys.stdout
     old = load_stats(args.old, Stats)
     new = load_stats(args.new, Stats)
@@ -49,5 +49,5 @@ def run(args: argparse.Namespace, out: Optional[TextIO] = None) -> int:
         out.write(result.as_json(args.old, args.new, limit=args.limit) + "\n")
     else:
         out.write("%s -> %s\n" % (args.old, args.new))
-        out.write(result.format(width=_width(out), limit=args.limit) + "\n")
+        out.write(result.format(width=width(out), limit=args.limit) + "\n")
     return 0

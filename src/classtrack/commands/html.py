@@ -24,8 +24,9 @@ def add_parser(sub) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    # lazy: start-up time: cli imports every subcommand to build its parser
     from classtrack.classtracker_stats import HtmlStats
-    from classtrack.report import merge
+    from classtrack.report import merge  # lazy: as above
     paths = args.dump if isinstance(args.dump, list) else [args.dump]
     stats, procs = merge.load_any(paths, HtmlStats)
     stats.processes = procs         # the index page's per-process section, if several

@@ -6,12 +6,10 @@ per-snapshot summary and the largest tracked objects as Pympler's
 ``print_summary``/``print_stats`` do; ``--json`` the table for scripts.
 """
 import argparse
-import os
-import shutil
 import sys
 from typing import Any, Optional, TextIO
 
-from classtrack.commands.common import UserError
+from classtrack.commands.common import UserError, width as _width
 
 SORT_KEYS = ("classname", "tsize", "birth", "death", "name", "repr", "size")
 
@@ -35,7 +33,7 @@ def add_parser(sub) -> None:
     mode.add_argument("--summary", action="store_true",
                       help="print every class in every snapshot only")
     mode.add_argument("--json", action="store_true",
-                      help="print the table as JSON (schema: see the README)")
+                      help="print the table as JSON (schema: docs/cli.md, \"report --json\")")
     p.add_argument("--sort", nargs="+", choices=SORT_KEYS, metavar="KEY",
                    help="sort the tracked objects by these keys (%s; default: size); "
                         "implies --snapshots" % ", ".join(SORT_KEYS))
@@ -51,22 +49,10 @@ def add_parser(sub) -> None:
     p.set_defaults(run=run)
 
 
-def _width(out: TextIO) -> Optional[int]:
-    """The line length to fit: $COLUMNS if set, the terminal's width on a
-    terminal, else None -- a pipe or a file gets whole lines."""
-    env = os.environ.get("COLUMNS", "")
-    if env.isdigit() and int(env) > 0:
-        return int(env)
-    try:
-        tty = out.isatty()
-    except (AttributeError, ValueError):
-        tty = False
-    return shutil.get_terminal_size().columns if tty else None
-
-
 def run(args: argparse.Namespace, out: Optional[TextIO] = None) -> int:
+    # lazy: start-up time: cli imports every subcommand to build its parser
     from classtrack.classtracker_stats import ConsoleStats
-    from classtrack.report import table
+    from classtrack.report import merge, table  # lazy: as above
     out = out or sys.stdout
     if args.limit is not None and args.limit <= 0:
         raise UserError("--limit must be positive, not %g" % args.limit)
@@ -78,7 +64,6 @@ def run(args: argparse.Namespace, out: Optional[TextIO] = None) -> int:
         raise UserError("--growth compares at least 2 snapshots, not %d" % args.growth
                         if args.growth < 2 else "--growth prints its own list, not with "
                         "--snapshots, --summary or --sort")
-    from classtrack.report import merge
     stats, procs = merge.load_any(args.dump, ConsoleStats)    # procs: None for one dump
     stats.stream = out
     if args.summary or args.snapshots or args.sort:
@@ -125,8 +110,9 @@ def _one(dump: Any) -> Any:
 
 def _growth(args: argparse.Namespace, stats: Any, rows: Any, out: TextIO) -> int:
     """--growth N: the classes whose live count rose at each of the last N snapshots."""
+    # lazy: start-up time: cli imports every subcommand to build its parser
     import json
-    from classtrack.report import diff, table
+    from classtrack.report import diff, table  # lazy: as above
     n = args.growth
     keep = diff.spaced([s.timestamp for s in stats.snapshots],
                        [s.desc for s in stats.snapshots])

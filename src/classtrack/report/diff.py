@@ -10,7 +10,7 @@ import json
 from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple
 
 from classtrack.report.svg import fmt_bytes
-from classtrack.report.table import _count, _count_change, _size_change, _span
+from classtrack.report.table import _count, _count_change, _size_change, grouped_lines
 
 JSON_FORMAT = "classtrack-diff"
 JSON_VERSION = 1
@@ -163,39 +163,7 @@ def format_rows(rows: Sequence[DiffRow], width: Optional[int] = None,
     columns as wide as their values, the class column the rest of `width`,
     a name that does not fit on a line of its own above its numbers."""
     columns = _COLUMNS + (_RETAINED if retained else ())
-    cells = [[value(r) for _, _, value in columns] for r in rows]
-    widths = [len(col) for _, col, _ in columns]
-    for row in cells:
-        widths = [max(w, len(c)) for w, c in zip(widths, row)]
-    groups: List[Tuple[str, List[int]]] = []
-    for k, (group, _, _) in enumerate(columns):
-        if groups and groups[-1][0] == group:
-            groups[-1][1].append(k)
-        else:
-            groups.append((group, [k]))
-    for group, cols in groups:
-        short = len(group) + 4 - (sum(widths[k] for k in cols) + _GAP * (len(cols) - 1))
-        if short > 0:
-            widths[cols[-1]] += short
-    numbers = sum(widths) + _GAP * len(widths)
-    name_width = max([len("class")] + [len(r.name) for r in rows])
-    if width is not None and name_width + numbers > width:
-        name_width = max(len("class"), width - numbers)
-
-    def line(name: str, values: Sequence[str]) -> str:
-        return (name.ljust(name_width) + "".join(
-            " " * _GAP + v.rjust(w) for w, v in zip(widths, values))).rstrip()
-
-    head = " " * name_width + "".join(
-        " " * _GAP + _span(group, sum(widths[k] for k in cols) + _GAP * (len(cols) - 1))
-        for group, cols in groups)
-    out = [head, line("class", [col for _, col, _ in columns])]
-    for r, values in zip(rows, cells):
-        if len(r.name) > name_width:
-            out += [r.name, line("", values)]
-        else:
-            out.append(line(r.name, values))
-    return out
+    return grouped_lines(columns, rows, width)
 
 
 # -- growth ------------------------------------------------------------------------

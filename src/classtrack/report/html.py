@@ -17,7 +17,7 @@ from html import escape
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from classtrack import _core, _safefile
-from classtrack.report import svg
+from classtrack.report import merge, svg
 
 TOP_N = 100
 TOP_TREES = 10
@@ -256,7 +256,6 @@ def index_page(rd: ReportData, title: str, files_dir: str) -> str:
     body.append('<section id="classes"><h2>Classes</h2>%s%s</section>' % (
         explain, table(heads, rows)))
     if procs:
-        from classtrack.report.merge import process_html
         body.append(process_html(procs))
     srows = []
     for s in snaps:
@@ -284,11 +283,12 @@ def index_page(rd: ReportData, title: str, files_dir: str) -> str:
 def _retained_at(rd: ReportData, k: int, index: int) -> Optional[int]:
     """Record `index`'s retained bytes at snapshot k, or None."""
     row = rd.data.snaps[k]
-    if row[13] is None:
+    if row.retained is None:
         return None
-    hit = row[9].get(index)
+    hit = row.entries.get(index)
     if hit is not None:
-        return memoryview(row[13]).cast("Q")[hit[0]] or None
+        pos, _, _ = hit
+        return memoryview(row.retained).cast("Q")[pos] or None
     return None
 
 
@@ -304,7 +304,7 @@ def class_page(rd: ReportData, classname: str, title: str, index_name: str) -> s
     wanted = data.name_mask(numbers)
     raw = data._raw
     x0, x1, nevents, points, marks = _core.live_series(
-        raw[1], raw[3], raw[4], wanted, rd.xs[0] if rd.xs else math.inf,
+        raw.rec_name, raw.rec_birth, raw.rec_death, wanted, rd.xs[0] if rd.xs else math.inf,
         rd.xs[-1] if rd.xs else math.nan, svg.MAX_LINE_POINTS, 400)
     if nevents:
         body.append('<section id="count"><h2>Live instances over time</h2>%s</section>'
@@ -313,7 +313,7 @@ def class_page(rd: ReportData, classname: str, title: str, index_name: str) -> s
     sizes_at_peak: List[float] = []
     if peak_k is not None:
         entries = data.entries(peak_k)
-        sizes = b"".join(_core.sizes_of_name(entries, data._raw[1], n) for n in numbers)
+        sizes = b"".join(_core.sizes_of_name(entries, data._raw.rec_name, n) for n in numbers)
         size_counts = _core.value_counts(sizes)
         sizes_at_peak = [v for v, _ in size_counts]
         if sizes_at_peak:
@@ -328,7 +328,7 @@ def class_page(rd: ReportData, classname: str, title: str, index_name: str) -> s
                         % (escape(snaps[peak_k].label), tree_html(merged, merged.size)))
     # the largest instances by peak size, chosen in C over the columns
     top = [stats._view(i) for i in stats._record_order(("size",), wanted, TOP_N)]
-    per_name = _core.count_by_name(data._raw[1], len(data.names), rd.max_size)
+    per_name = _core.count_by_name(data._raw.rec_name, len(data.names), rd.max_size)
     total_max = sum(per_name[n] for n in numbers)
     top_max = sum(rd.max_size[o._index] for o in top)
     ret_k = next((k for k in range(len(snaps) - 1, -1, -1) if snaps[k].shared is not None), None)
@@ -376,6 +376,38 @@ def class_page(rd: ReportData, classname: str, title: str, index_name: str) -> s
     subtitle = '<a href="../%s">&larr; %s</a> &middot; %d instances' % (
         escape(index_name, quote=True), escape(title), ninst)
     return page(classname, subtitle, "".join(body))
+
+
+def process_html(procs: Sequence[merge.Process]) -> str:
+    """The per-process section of the HTML report."""
+    rows = []
+    left_out = []
+    for p in procs:
+        shown, hidden = p.rows_with_instances()
+        if hidden:
+            left_out.append("%s for %s" % ("{:,}".format(hidden), p.label))
+        started = svg.fmt_seconds(p.start) if p.start is not None else "-"
+        for r in shown:
+            rows.append([(escape(p.label), p.pid if p.pid is not None else p.label, False),
+                         (escape(started), p.start, True),
+                         (escape(p.labels[-1] if p.labels else ""), None, False),
+                         (escape(r.name), r.name, False),
+                         ("%d" % r.instances, r.instances, True),
+                         (svg.fmt_bytes(r.peak_size), r.peak_size, True),
+                         ("%d" % r.peak_count, r.peak_count, True),
+                         (svg.fmt_bytes(r.last_size), r.last_size, True),
+                         ("%d" % r.last_count, r.last_count, True)])
+    note = '<p class="note">%s.' % escape(merge.ORDER_NOTE[0].upper() + merge.ORDER_NOTE[1:])
+    if left_out:
+        note += (" Left out: the classes with no instances in that process (%s)."
+                 % escape(", ".join(left_out)))
+    note += "</p>"
+    return ('<section id="processes"><h2>Processes (%d dumps merged)</h2>%s%s</section>'
+            % (len(procs), note,
+               table([("process", False), ("started", True), ("ended", False),
+                      ("class", False), ("instances", True), ("peak size", True),
+                      ("peak count", True), ("last size", True), ("last count", True)],
+                     rows)))
 
 
 def write_report(stats: Any, fname: str, title: str = "ClassTracker Statistics",

@@ -33,7 +33,10 @@ import os
 import re
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
-from classtrack.commands.common import UserError, progress
+from classtrack import _core
+from classtrack._dumps import UserError, load_stats, read_dump
+from classtrack._rows import PROCESS_RSS, Dataset, SnapRow, dataset
+from classtrack.report.svg import fmt_bytes, fmt_seconds
 from classtrack.report.table import ClassRow
 
 MAX_SNAPSHOTS = 1000
@@ -45,18 +48,19 @@ class Process:
     """One dump of a merge: the process that wrote it and its own figures."""
 
     def __init__(self, path: str, raw: tuple) -> None:
+        raw = dataset(raw)
         self.path = path
         m = _PID.search(os.path.basename(path))
         self.pid: Optional[int] = int(m.group(2)) if m else None
         self.run: Optional[str] = m.group(1) if m else None
-        snaps = raw[10]
-        self.times = [row[0] for row in snaps]
-        self.labels = [row[1] for row in snaps]
-        self.nrecords = len(raw[2]) // 8
+        snaps = raw.snaps
+        self.times = [row.time for row in snaps]
+        self.labels = [row.desc for row in snaps]
+        self.nrecords = len(raw.rec_id) // 8
         self.rows = _class_rows(raw)
         # (time, bytes) at each of its snapshots that read the process's numbers
-        self.rss: List[Tuple[float, int]] = [(row[0], row[8][1]) for row in snaps
-                                             if row[8] is not None]
+        self.rss: List[Tuple[float, int]] = [(row.time, row.process[PROCESS_RSS])
+                                             for row in snaps if row.process is not None]
 
     @property
     def label(self) -> str:
@@ -96,22 +100,22 @@ class Process:
         }
 
 
-def _class_rows(raw: tuple) -> List[ClassRow]:
+def _class_rows(raw: Dataset) -> List[ClassRow]:
     """Per class of one dump: instances and its series over the dump's own
     snapshots (what ``table.class_rows`` gives for that dump alone)."""
-    from classtrack import _core
-    names = raw[0]
+    names = raw.names
     counts = [0] * len(names)
-    for n in memoryview(raw[3]).cast("I"):
+    for n in memoryview(raw.rec_name).cast("I"):
         if n < len(counts):
             counts[n] += 1
-    series = [_core.aggregate(raw[3], raw[5], raw[6], row[9], row[0], len(names))
-              for row in raw[10]]
+    series = [_core.aggregate(raw.rec_name, raw.rec_birth, raw.rec_death, row.entries,
+                              row.time, len(names))
+              for row in raw.snaps]
     rows: Dict[str, ClassRow] = {}
     for n, name in enumerate(names):
         row = rows.get(name)
-        sizes = [int(s[0][n]) for s in series]
-        active = [int(s[2][n]) for s in series]
+        sizes = [int(sums[n]) for sums, _, _ in series]
+        active = [int(alive[n]) for _, _, alive in series]
         if row is None:
             rows[name] = ClassRow(name, counts[n], active, sizes)
         else:   # a name listed twice: one row
@@ -121,23 +125,14 @@ def _class_rows(raw: tuple) -> List[ClassRow]:
     return sorted(rows.values(), key=lambda r: (-r.peak_size, -r.peak_count, r.name))
 
 
-def read(path: str) -> tuple:
+def _read_columns(path: str) -> Dataset:
+    with open(path, "rb", buffering=0) as f:    # read by the engine directly
+        return dataset(_core.dump_read(f))
+
+
+def read(path: str) -> Dataset:
     """A dump's columns, or UserError naming the problem."""
-    from classtrack import DumpError, _core
-    if not os.path.exists(path):
-        raise UserError("no such dump file: %s" % path)
-    if os.path.isdir(path):
-        raise UserError("%s is a directory, not a dump file" % path)
-    try:
-        size = os.path.getsize(path)
-        if size > 8 << 20:
-            progress("loading %s (%.0f MB)..." % (path, size / 1048576.0))
-        with open(path, "rb", buffering=0) as f:    # read by the engine directly
-            return _core.dump_read(f)
-    except DumpError as exc:
-        raise UserError("cannot read %s: %s" % (path, exc)) from None
-    except OSError as exc:
-        raise UserError("cannot read %s: %s" % (path, exc.strerror or exc)) from None
+    return read_dump(path, _read_columns)
 
 
 def load(paths: Sequence[str], cls: Any) -> Tuple[Any, List[Process]]:
@@ -190,23 +185,29 @@ def _one_run(paths: Sequence[str]) -> None:
                     % (len(runs), ", ".join(what)))
 
 
-def _first_time(raw: tuple) -> float:
-    snaps = raw[10]
-    return snaps[0][0] if snaps else math.inf
+def _first_time(raw: Dataset) -> float:
+    snaps = raw.snaps
+    return snaps[0].time if snaps else math.inf
 
 
 def merge(raws: Sequence[tuple], labels: Sequence[str]) -> tuple:
     """One dataset (the dumpfmt.h tuple) from several, in the given order.
     Columns are joined and renumbered in the engine (merge.c): no Python
     object per record or entry."""
-    from classtrack import _core
     name_no: Dict[str, int] = {}
     class_no: Dict[str, int] = {}
-    cols: List[List[Any]] = [[] for _ in range(6)]     # bytes-like pieces, joined once
+    # the record columns, as bytes-like pieces, joined once
+    ids: List[Any] = []
+    rec_names: List[Any] = []
+    rec_classes: List[Any] = []
+    births: List[Any] = []
+    deaths: List[Any] = []
+    rec_traces: List[Any] = []
     reprs: Dict[int, str] = {}
     traces: List[Any] = []
     offsets: List[int] = []
     base = 0
+    raws = [dataset(raw) for raw in raws]
     for raw in raws:
         (d_names, d_classes, d_id, d_name, d_class, d_birth, d_death, d_trace, d_reprs,
          d_traces, d_snaps) = raw
@@ -217,32 +218,35 @@ def merge(raws: Sequence[tuple], labels: Sequence[str]) -> tuple:
         tmap = array.array("I", range(len(traces), len(traces) + len(d_traces) + 1))
         tmap[0] = 0
         traces.extend(d_traces)
-        end = d_snaps[-1][0] if d_snaps else 0.0
-        cols[0].append(d_id)
-        cols[1].append(_core.remap_u32(d_name, nmap))
-        cols[2].append(_core.remap_u32(d_class, cmap))
-        cols[3].append(d_birth)
+        end = d_snaps[-1].time if d_snaps else 0.0
+        ids.append(d_id)
+        rec_names.append(_core.remap_u32(d_name, nmap))
+        rec_classes.append(_core.remap_u32(d_class, cmap))
+        births.append(d_birth)
         # alive when its process ended: it died with the process
-        cols[4].append(_core.close_deaths(d_birth, d_death, end))
-        cols[5].append(_core.remap_u32(d_trace, tmap))
+        deaths.append(_core.close_deaths(d_birth, d_death, end))
+        rec_traces.append(_core.remap_u32(d_trace, tmap))
         for i, text in d_reprs.items():
             reprs[base + i] = text
         base += len(d_id) // 8
     names = sorted(name_no, key=name_no.get)
     classes = sorted(class_no, key=class_no.get)
     snaps = _merged_snapshots(raws, offsets, labels, base)
-    return (names, classes) + tuple(b"".join(c) for c in cols) + (reprs, traces, snaps)
+    return Dataset(names, classes, b"".join(ids), b"".join(rec_names), b"".join(rec_classes),
+                   b"".join(births), b"".join(deaths), b"".join(rec_traces), reprs, traces,
+                   snaps)
 
 
-def _points(raws: Sequence[tuple]) -> List[Tuple[float, int, int]]:
+def _points(raws: Sequence[Dataset]) -> List[Tuple[float, int, int]]:
     """(time, dump, snapshot) of the merged timeline, at most MAX_SNAPSHOTS."""
-    pts = sorted((row[0], d, k) for d, raw in enumerate(raws) for k, row in enumerate(raw[10]))
+    pts = sorted((row.time, d, k) for d, raw in enumerate(raws)
+                 for k, row in enumerate(raw.snaps))
     if len(pts) <= MAX_SNAPSHOTS:
         return pts
-    ends = {(d, 0) for d in range(len(raws))} | {(d, len(raw[10]) - 1)
+    ends = {(d, 0) for d in range(len(raws))} | {(d, len(raw.snaps) - 1)
                                                 for d, raw in enumerate(raws)}
-    keep = [p for p in pts if (p[1], p[2]) in ends]
-    rest = [p for p in pts if (p[1], p[2]) not in ends]
+    keep = [p for p in pts if p[1:] in ends]
+    rest = [p for p in pts if p[1:] not in ends]
     room = max(0, MAX_SNAPSHOTS - len(keep))
     if room and rest:
         step = len(rest) / float(room)
@@ -258,13 +262,12 @@ def _nearest(ts: List[float], t: float) -> int:
     return j
 
 
-def _merged_snapshots(raws: Sequence[tuple], offsets: List[int],
-                      labels: Sequence[str], nrec: int) -> List[tuple]:
-    from classtrack import _core
-    times = [[row[0] for row in raw[10]] for raw in raws]
+def _merged_snapshots(raws: Sequence[Dataset], offsets: List[int],
+                      labels: Sequence[str], nrec: int) -> List[SnapRow]:
+    times = [[row.time for row in raw.snaps] for raw in raws]
     out = []
     for t, d, k in _points(raws):
-        src = raws[d][10][k]
+        src = raws[d].snaps[k]
         parts = []
         trees: Dict[int, Any] = {}
         retained = bytearray()
@@ -277,29 +280,31 @@ def _merged_snapshots(raws: Sequence[tuple], offsets: List[int],
             if not ts or not ts[0] <= t <= ts[-1]:
                 continue
             j = k if e == d else _nearest(ts, t)
-            row = raw[10][j]
+            row = raw.snaps[j]
             base = offsets[e]
-            parts.append((row[9], base))
-            for i, tree in row[12].items():
+            parts.append((row.entries, base))
+            for i, tree in row.trees.items():
                 trees[base + i] = tree
-            if len(row) > 13 and row[13] is not None:
+            if row.retained is not None:
                 measured = True
-                retained += row[13]
-                if row[14] is not None:
-                    shared = (shared or 0) + row[14]
+                retained += row.retained
+                if row.shared is not None:
+                    shared = (shared or 0) + row.shared
             else:   # not measured in this process: zeros, one per entry
-                retained += bytes(8 * len(row[9]))
-            tracked += row[2]
-            asizeof_total += row[3]
-            overhead += row[4]
-            if row[8] is not None:
-                fields = list(row[8]) if fields is None else [
-                    a + b for a, b in zip(fields, row[8])]
-        desc = "%s (%s)" % (src[1] or "snapshot", labels[d])
-        out.append((t, desc, tracked, asizeof_total, overhead, src[5], src[6], src[7],
-                    tuple(fields) if fields is not None else None,
-                    _core.entries_concat(parts, nrec), None, None, trees,
-                    bytes(retained) if measured else None, shared if measured else None))
+                retained += bytes(8 * len(row.entries))
+            tracked += row.tracked_total
+            asizeof_total += row.asizeof_total
+            overhead += row.overhead
+            if row.process is not None:
+                fields = list(row.process) if fields is None else [
+                    a + b for a, b in zip(fields, row.process)]
+        desc = "%s (%s)" % (src.desc or "snapshot", labels[d])
+        out.append(SnapRow(t, desc, tracked, asizeof_total, overhead, src.interval,
+                           src.effective_interval, src.stretched,
+                           tuple(fields) if fields is not None else None,
+                           _core.entries_concat(parts, nrec), None, None, trees,
+                           bytes(retained) if measured else None,
+                           shared if measured else None))
     return out
 
 
@@ -316,7 +321,6 @@ def process_lines(procs: Sequence[Process], contains: Optional[str] = None) -> L
     process and class it made instances of (instances ever tracked, peak
     and last in that process's own snapshots), then how many tracked
     classes each process made none of."""
-    from classtrack.report.svg import fmt_bytes, fmt_seconds
     head = ("process", "started", "ended", "class", "instances", "peak size", "peak count",
             "last size", "last count")
     body: List[Tuple[str, ...]] = []
@@ -351,44 +355,8 @@ def process_lines(procs: Sequence[Process], contains: Optional[str] = None) -> L
     return out
 
 
-def process_html(procs: Sequence[Process]) -> str:
-    """The per-process section of the HTML report."""
-    from html import escape
-    from classtrack.report import svg
-    from classtrack.report.html import table
-    rows = []
-    left_out = []
-    for p in procs:
-        shown, hidden = p.rows_with_instances()
-        if hidden:
-            left_out.append("%s for %s" % ("{:,}".format(hidden), p.label))
-        started = svg.fmt_seconds(p.start) if p.start is not None else "-"
-        for r in shown:
-            rows.append([(escape(p.label), p.pid if p.pid is not None else p.label, False),
-                         (escape(started), p.start, True),
-                         (escape(p.labels[-1] if p.labels else ""), None, False),
-                         (escape(r.name), r.name, False),
-                         ("%d" % r.instances, r.instances, True),
-                         (svg.fmt_bytes(r.peak_size), r.peak_size, True),
-                         ("%d" % r.peak_count, r.peak_count, True),
-                         (svg.fmt_bytes(r.last_size), r.last_size, True),
-                         ("%d" % r.last_count, r.last_count, True)])
-    note = '<p class="note">%s.' % escape(ORDER_NOTE[0].upper() + ORDER_NOTE[1:])
-    if left_out:
-        note += (" Left out: the classes with no instances in that process (%s)."
-                 % escape(", ".join(left_out)))
-    note += "</p>"
-    return ('<section id="processes"><h2>Processes (%d dumps merged)</h2>%s%s</section>'
-            % (len(procs), note,
-               table([("process", False), ("started", True), ("ended", False),
-                      ("class", False), ("instances", True), ("peak size", True),
-                      ("peak count", True), ("last size", True), ("last count", True)],
-                     rows)))
-
-
 def load_any(paths: Any, cls: Any) -> Tuple[Any, Optional[List[Process]]]:
     """One dump as before (no breakdown), several merged with theirs."""
-    from classtrack.commands.common import load_stats
     paths = [paths] if isinstance(paths, (str, os.PathLike)) else list(paths)
     if len(paths) == 1:
         return load_stats(paths[0], cls), None

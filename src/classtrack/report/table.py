@@ -6,7 +6,7 @@ per class; ``format_table`` and ``as_json`` lay the rows out.  Nothing
 here reads a tracker or a file.
 """
 import json
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 from classtrack.report.svg import fmt_bytes
 
@@ -177,16 +177,25 @@ def _span(text: str, width: int) -> str:
 def format_table(rows: Sequence[ClassRow], width: Optional[int] = None,
                  total: Optional[ClassRow] = None) -> List[str]:
     """The table as lines.  `width`: the line length to fit (None: no limit).
-
-    Number columns are as wide as their widest value.  The class column
-    takes the rest of the width; a name longer than that is written whole
-    on a line of its own and its numbers on the next line (as ``df`` does),
-    so names are never cut."""
+    A `total` row comes last, under a rule."""
     body = list(rows) + ([total] if total is not None else [])
     columns = _COLUMNS
     if any(r.last_retained is not None for r in body):     # snapshots measured them
         columns = _COLUMNS[:4] + (_RETAINED,) + _COLUMNS[4:]
-    cells = [[value(r) for _, _, value in columns] for r in body]
+    return grouped_lines(columns, body, width, total is not None)
+
+
+def grouped_lines(columns: Sequence[Tuple[str, str, Callable[[Any], str]]],
+                  rows: Sequence[Any], width: Optional[int] = None,
+                  rule_before_last: bool = False) -> List[str]:
+    """The one table layout of ``report`` and ``diff``: a class column, then
+    number columns (`columns`: group, heading, the cell of a row) under
+    group labels ('--- peak ---').  Number columns are as wide as their
+    widest value and their group's label; the class column takes the rest
+    of `width` (None: no limit), and a name longer than that is written
+    whole on a line of its own with its numbers on the next (as ``df``
+    does), so names are never cut."""
+    cells = [[value(r) for _, _, value in columns] for r in rows]
     widths = [len(col) for _, col, _ in columns]
     for row in cells:
         widths = [max(w, len(c)) for w, c in zip(widths, row)]
@@ -203,7 +212,7 @@ def format_table(rows: Sequence[ClassRow], width: Optional[int] = None,
         if short > 0:
             widths[cols[-1]] += short
     numbers = sum(widths) + _GAP * len(widths)
-    longest = max([len("class")] + [len(r.name) for r in body])
+    longest = max([len("class")] + [len(r.name) for r in rows])
     name_width = longest
     if width is not None and longest + numbers > width:
         name_width = max(len("class"), width - numbers)
@@ -219,8 +228,8 @@ def format_table(rows: Sequence[ClassRow], width: Optional[int] = None,
         span = sum(widths[k] for k in cols) + _GAP * (len(cols) - 1)
         head += " " * _GAP + _span(group, span)
     lines = [head, line("class", [col for _, col, _ in columns])]
-    for k, (r, values) in enumerate(zip(body, cells)):
-        if total is not None and k == len(body) - 1:
+    for k, (r, values) in enumerate(zip(rows, cells)):
+        if rule_before_last and k == len(rows) - 1:
             lines.append("-" * len(lines[1]))
         if len(r.name) > name_width:
             lines.append(r.name)
@@ -265,7 +274,7 @@ def _snapshot_dict(s: Any) -> Dict[str, Any]:
 def as_json(stats: Any, rows: Sequence[ClassRow], source: Optional[str] = None,
             extra: Optional[Dict[str, Any]] = None) -> str:
     """The rows and the snapshots they refer to, as a JSON document (the
-    schema is in the README, section "The command line"); `extra`: more
+    schema is in docs/cli.md, section "report --json"); `extra`: more
     top-level fields (a merge's "dumps" and "processes")."""
     doc = {
         "format": JSON_FORMAT,

@@ -61,6 +61,7 @@ A forked child that returns into ``classtrack run`` (an ``os.fork()``
 child that does not call ``os._exit``) writes its dump there, as the
 parent does, under its own pid.
 """
+import array
 import atexit
 import glob
 import io
@@ -73,7 +74,10 @@ import threading
 import time
 from typing import Any, Callable, Dict, List, Optional
 
-from classtrack import _safefile
+from classtrack import _core, _safefile
+from classtrack._modfind import find_spec
+from classtrack.classtracker import ClassTracker
+from classtrack.running.watch import ImportWatch, Watcher, main_aliases, parse_names
 
 USAGE = "[--follow-fork]"
 _KEY = "classtrack_follow"
@@ -107,7 +111,6 @@ def new_token() -> str:
 
 def _clock_origin() -> float:
     """CLOCK_MONOTONIC when this process's engine clock read 0."""
-    from classtrack import _core
     return time.monotonic() - _core.now()
 
 
@@ -182,14 +185,9 @@ def start(tracker: Any, watcher: Any, args: Any, dump: str, say: Callable[[str],
 
 def _aliases_of(args: Any) -> List[str]:
     """The names run gave the program's module (computed once, by run)."""
-    from classtrack.commands.watch import main_aliases
     if not args.module:
         return sorted(main_aliases(None, args.script, False))
-    import importlib.util
-    try:
-        spec = importlib.util.find_spec(args.module)
-    except (ImportError, ValueError):
-        spec = None
+    spec = find_spec(args.module)
     is_package = spec is not None and spec.submodule_search_locations is not None
     return sorted(main_aliases(args.module, None, is_package))
 
@@ -215,8 +213,9 @@ def _install_hooks() -> None:
     os.register_at_fork(after_in_child=_after_fork)
     # imported first so that its exit function (which ends and joins the
     # pool workers still alive) runs before ours, which counts their dumps
+    # (lazy, both: multiprocessing costs start-up and only --follow-fork needs it)
     import multiprocessing.util  # noqa: F401
-    import multiprocessing.spawn as spawn
+    import multiprocessing.spawn as spawn  # lazy: see above
     original = spawn.get_preparation_data
     if not getattr(original, "_classtrack_follow", False):
         def get_preparation_data(name: str) -> Dict[str, Any]:
@@ -273,12 +272,12 @@ class _Bootstrap:
         source = (
             "try:\n"
             "    try:\n"
-            "        from classtrack.commands import follow\n"
+            "        from classtrack.running import follow\n"
             "    except ImportError:\n"
             "        import sys\n"
             "        sys.path.append(%(here)r)\n"
             "        try:\n"
-            "            from classtrack.commands import follow\n"
+            "            from classtrack.running import follow\n"
             "        finally:\n"
             "            sys.path.remove(%(here)r)\n"
             "    follow.child_start(%(config)r)\n"
@@ -325,16 +324,22 @@ def _become_fork_child(st: _Process) -> None:
     tracker.snapshots[:] = []
     tracker._periodic_thread = None     # threads do not survive a fork
     tracker.create_snapshot("start")
-    _start_periodic(tracker, st.config["interval"])
+    start_periodic(tracker, st.config["interval"])
     _install_exit_hooks()
 
 
-def _start_periodic(tracker: Any, interval: float) -> None:
-    """The monitor thread, started with SIGTERM blocked so that it never
-    receives the signal meant for the main thread: a Python handler runs in
-    the main thread only, and a main thread waiting for work (a pool worker
-    in its queue's lock) wakes only when the signal interrupts its own wait."""
+def start_periodic(tracker: Any, interval: float, block_term: bool = True) -> None:
+    """The monitor thread of ``run --interval`` (checked by ``run``'s
+    parser: >= 0, and 0 means no monitor, only the start and exit
+    snapshots).  In a followed child (`block_term`), started with SIGTERM
+    blocked so that it never receives the signal meant for the main thread:
+    a Python handler runs in the main thread only, and a main thread waiting
+    for work (a pool worker in its queue's lock) wakes only when the signal
+    interrupts its own wait."""
     if interval <= 0:
+        return
+    if not block_term:
+        tracker.start_periodic_snapshots(interval=interval, _delay_first=True)
         return
     old = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM})
     try:
@@ -349,8 +354,6 @@ def child_start(config: Dict[str, Any]) -> None:
     global _state
     if _state is not None:
         return
-    from classtrack.classtracker import ClassTracker
-    from classtrack.commands.watch import ImportWatch, Watcher, parse_names
     tracker = ClassTracker(reprs=config.get("reprs", True))
     names = parse_names(config["track_class"], config["track_module"], set(config["aliases"]))
     for n in names:
@@ -367,11 +370,11 @@ def child_start(config: Dict[str, Any]) -> None:
             tracker.track_package(package, resolution_level=config["resolution"],
                                   trace=config["trace"])
     if config["track_mine"] and hasattr(tracker, "_watch"):
-        from classtrack import _modwatch
+        from classtrack import _modwatch  # lazy: start-up; only --track-mine needs it
         tracker._watch(_modwatch.mine_predicate(), config["resolution"], False,
                        config["trace"], "the program's classes")
     tracker.create_snapshot("start")
-    _start_periodic(tracker, config["interval"])
+    start_periodic(tracker, config["interval"])
     _state = _Process(tracker, watcher, config, child=True, rebase=True,
                       display_base=config["base"])
     import classtrack.classtracker_stats  # noqa: F401  (no import at exit: see _on_sigterm)
@@ -380,23 +383,25 @@ def child_start(config: Dict[str, Any]) -> None:
 
 
 def _add_class_callback(watcher: Any) -> None:
-    try:
-        from classtrack import _modwatch
-    except ImportError:
-        from classtrack import _core
-        _core.watch_classes(watcher)
-    else:
-        _modwatch.add_class_callback(watcher)
+    _class_callback(watcher, True)
 
 
 def _remove_class_callback(watcher: Any) -> None:
+    _class_callback(watcher, False)
+
+
+def _class_callback(watcher: Any, on: bool) -> None:
+    """The watcher's call at every class statement, on or off."""
     try:
+        # lazy: start-up time; a child may import an older classtrack without it
         from classtrack import _modwatch
     except ImportError:
-        from classtrack import _core
-        _core.watch_classes(None)
+        _core.watch_classes(watcher if on else None)
     else:
-        _modwatch.remove_class_callback(watcher)
+        if on:
+            _modwatch.add_class_callback(watcher)
+        else:
+            _modwatch.remove_class_callback(watcher)
 
 
 _main_end: Optional[Callable[[str], Any]] = None
@@ -449,7 +454,6 @@ def _watch_sigterm() -> None:
     own.  The signal wakes a thread (``_on_sigterm``) that writes the dump
     and then dies of SIGTERM, as the process would have."""
     global _term_fds
-    from classtrack import _core
     r, w = os.pipe()
     os.set_blocking(w, False)
     if not _core.term_watch(w):         # the program handles or ignores SIGTERM
@@ -507,7 +511,6 @@ def _pause_term_thread() -> None:
 
 
 def _on_sigterm(r: int) -> None:
-    from classtrack import _core
     while True:
         try:
             data = os.read(r, 1)
@@ -561,13 +564,12 @@ def _finish(label: str) -> None:
             die = st.pending_term
         st.written.set()
     if die:
-        from classtrack import _core
         _core.term_die()
         _real_exit(128 + signal.SIGTERM)
 
 
 def _write_child_dump(st: _Process, label: str) -> None:
-    from classtrack import _core
+    # lazy: start-up time of classtrack run (child_start and run import it ahead)
     from classtrack.classtracker_stats import Stats
     tracker = st.tracker
     try:
@@ -604,7 +606,6 @@ def _main_name(name: str) -> str:
 def _as_parent(raw: tuple, offset: float) -> tuple:
     """A dataset on the parent's clock, with ``__mp_main__`` names written
     as the parent's ``__main__``."""
-    import array
     (names, classes, rec_id, rec_name, rec_class, rec_birth, rec_death, rec_trace,
      reprs, traces, snaps) = raw
     births = array.array("d")
@@ -613,7 +614,10 @@ def _as_parent(raw: tuple, offset: float) -> tuple:
     deaths.frombytes(rec_death)
     births = array.array("d", [t + offset for t in births])
     deaths = array.array("d", [t + offset if t else 0.0 for t in deaths])
-    snaps = [(row[0] + offset,) + tuple(row[1:]) for row in snaps]
+    # lazy: start-up time of classtrack run; a followed child has it already
+    # (child_start imports classtracker_stats, which imports it)
+    from classtrack._rows import snap_row
+    snaps = [row._replace(time=row.time + offset) for row in map(snap_row, snaps)]
     return ([_main_name(n) for n in names], [_main_name(c) for c in classes], rec_id,
             rec_name, rec_class, births.tobytes(), deaths.tobytes(), rec_trace, reprs, traces,
             snaps)

@@ -16,6 +16,7 @@ The program runs as ``__main__``, but its user knows it by its file name
 those names stand for ``__main__`` too.
 """
 import difflib
+import os
 import sys
 import threading
 from typing import Any, Dict, Iterable, List, Optional, Set, Tuple
@@ -43,7 +44,6 @@ class Name:
 
 def main_aliases(module: Optional[str], script: Optional[str], is_package: bool) -> Set[str]:
     """The names the user may give the program's own module (``__main__``)."""
-    import os
     if module is not None:
         names = {module}
         if is_package:          # -m pkg runs pkg.__main__

@@ -10,7 +10,7 @@ asked.  Port 0 takes a free port; the address served is said on stderr.
 import argparse
 from typing import Any, Callable, Optional
 
-from classtrack.commands.common import UserError
+from classtrack._dumps import UserError
 
 VALUED = ("--metrics-port", "--metrics-addr")
 USAGE = "[--metrics-port PORT [--metrics-addr ADDR]]"
@@ -44,8 +44,9 @@ def start(tracker: Any, args: argparse.Namespace, say: Callable[[str], None]) ->
     if args.metrics_port is None:
         return None
     try:
+        # optional dependency (classtrack[prometheus]): imported only with --metrics-port
         import prometheus_client
-        from classtrack.metrics import ClassTrackerCollector
+        from classtrack.metrics import ClassTrackerCollector  # needs prometheus_client
     except ImportError:
         raise UserError("--metrics-port needs the prometheus_client library: "
                         "pip install classtrack[prometheus]") from None
