@@ -339,3 +339,48 @@ def test_a_leaking_service_under_load(tmp_path):
     finally:
         proc.kill()
         proc.communicate()
+
+
+@needs_remote_exec
+def test_tracking_inside_a_running_process(tmp_path):
+    code = TARGET.replace("    time.sleep(0.02)\n",
+                          "    SESSIONS.append(Session(len(SESSIONS)))\n    time.sleep(0.02)\n")
+    t = Target(tmp_path, code=code)
+    before = t.state("before.json")
+    out = tmp_path / "tracked.ctdump"
+    r = attach(t.pid, "--track-class", "__main__:Session", "--duration", "1",
+               "--interval", "0.2", "-o", out)
+    assert r.returncode == 0, r.stderr
+    assert re.search(r"tracked __main__:Session in PID %d for 1 s: \d+ snapshots -> " % t.pid,
+                     r.stdout), r.stdout
+    rep = subprocess.run([sys.executable, "-m", "classtrack", "report", str(out), "--json"],
+                         capture_output=True, text=True, env=_env())
+    assert rep.returncode == 0, rep.stderr
+    doc = json.loads(rep.stdout)
+    rows = {c["name"]: c for c in doc["classes"]}
+    assert rows["__main__.Session"]["last_count"] > 5, rows
+    assert len(doc["snapshots"]) >= 3
+    # the tracker is gone: the target is as it was (its timer thread ends
+    # right after its answer)
+    deadline = time.monotonic() + 10
+    while True:
+        after = t.state("after-%f.json" % time.monotonic())
+        if after == before or time.monotonic() > deadline:
+            break
+    assert after == before
+    rc, err = t.stop()
+    assert rc == 0 and err == "", err
+
+
+@needs_remote_exec
+def test_tracking_refusals(target, tmp_path):
+    r = attach(target.pid, "--track-class", "__main__:Session")
+    assert r.returncode == 1 and "--track-class needs --duration SECONDS" in r.stderr
+    r = attach(target.pid, "--track-class", "Session", "--duration", "1")
+    assert r.returncode == 1 and "--track-class needs MODULE:CLASS, not 'Session'" in r.stderr
+    r = attach(target.pid, "--track-class", "__main__:Nope", "--duration", "1",
+               "-o", tmp_path / "x.ctdump")
+    assert r.returncode == 1
+    assert "tracking failed in PID %d: ValueError: __main__:Nope names no class in the target" \
+        % target.pid in r.stderr, r.stderr
+    assert not (tmp_path / "x.ctdump").exists()

@@ -32,9 +32,10 @@ import sys
 import sysconfig
 import tempfile
 import time
-from typing import Any, Dict, Optional, Tuple
+from typing import Any, Dict, List, Optional, Tuple
 
 import classtrack
+from classtrack import _safefile
 from classtrack._census import Census, census_from_json
 from classtrack.commands.common import UserError
 
@@ -89,6 +90,16 @@ def add_parser(sub: Any) -> None:
                    help="take a census every SECONDS (with --count)")
     p.add_argument("--count", type=_positive_int, metavar="N",
                    help="how many censuses --every takes")
+    track = p.add_argument_group(
+        "tracking in the target", "Instead of a census: track classes inside the target "
+        "for --duration seconds, snapshots every --interval, then write a dump and detach "
+        "completely.")
+    track.add_argument("--track-class", action="append", default=[], metavar="MODULE:CLASS",
+                       help="a class to track (repeatable)")
+    track.add_argument("--duration", type=_seconds, metavar="SECONDS",
+                       help="how long to track")
+    track.add_argument("--interval", type=_seconds, default=1.0, metavar="SECONDS",
+                       help="seconds between snapshots while tracking (default 1)")
     p.add_argument("--timeout", type=_seconds, default=30.0, metavar="SECONDS",
                    help="how long to wait for the target to reach a safe point and "
                         "answer (default 30)")
@@ -187,17 +198,34 @@ def _no_permission(pid: int) -> str:
 
 # Runs in the target, in a namespace of its own; JOB is the request.  It
 # must work with only the standard library until classtrack is imported.
+# Every answer is a JSON file written under a temporary name, then renamed.
 _SCRIPT = r'''
 def _classtrack_attach(job):
     import json, os, sys, time
     start = time.perf_counter()
     folder = job["folder"]
-    if os.path.exists(os.path.join(folder, "cancelled")):
-        import shutil
-        shutil.rmtree(folder, ignore_errors=True)
+
+    def cancelled():
+        if os.path.exists(os.path.join(folder, "cancelled")):
+            import shutil
+            shutil.rmtree(folder, ignore_errors=True)
+            return True
+        return False
+
+    def answer(name, data):
+        if cancelled():
+            return
+        tmp = os.path.join(folder, name + ".tmp")
+        with open(tmp, "w") as f:
+            json.dump(data, f)
+        os.replace(tmp, os.path.join(folder, name))
+
+    def failed(e):
+        return {"error": "%s: %s" % (type(e).__name__, e)}
+
+    if cancelled():
         return
     try:
-        added = False
         try:
             import classtrack
         except ImportError:
@@ -210,30 +238,66 @@ def _classtrack_attach(job):
                     "install classtrack there" % (job["cache_tag"], job["ext_suffix"],
                                                   here[0], here[1])) from None
             sys.path.insert(0, job["site"])
-            added = True
             try:
                 import classtrack
             finally:
-                if added and job["site"] in sys.path:
+                if job["site"] in sys.path:
                     sys.path.remove(job["site"])
         if not hasattr(classtrack, "census"):
             raise RuntimeError(
                 "the target's classtrack (%s) is older than the attaching one and has no "
                 "census: upgrade it there" % os.path.dirname(classtrack.__file__))
+        if job["track"]:
+            _classtrack_track(job, answer, failed)
+            return
         c = classtrack.census(package=job["package"], retained=job["retained"],
                               paths=job["paths"])
         data = c.as_json()
         data["pause_s"] = time.perf_counter() - start
         result = {"census": data}
     except BaseException as e:
-        result = {"error": "%s: %s" % (type(e).__name__, e)}
-    tmp = os.path.join(folder, "result.tmp")
-    with open(tmp, "w") as f:
-        json.dump(result, f)
-    os.replace(tmp, os.path.join(folder, "result.json"))
-    if os.path.exists(os.path.join(folder, "cancelled")):
-        import shutil
-        shutil.rmtree(folder, ignore_errors=True)
+        result = failed(e)
+    answer("result.json", result)
+
+
+def _classtrack_track(job, answer, failed):
+    import importlib, os, sys, threading
+    from classtrack.classtracker import ClassTracker
+    classes = []
+    for spec in job["track"]:
+        modname, _, qualname = spec.partition(":")
+        obj = sys.modules.get(modname) or importlib.import_module(modname)
+        for part in qualname.split("."):
+            obj = getattr(obj, part, None)
+        if not isinstance(obj, type):
+            raise ValueError("%s names no class in the target" % spec)
+        classes.append(obj)
+    tracker = ClassTracker()
+    try:
+        for cls in classes:
+            tracker.track_class(cls)
+        tracker.create_snapshot("attach")
+        tracker.start_periodic_snapshots(job["interval"])
+    except BaseException:
+        tracker.clear()
+        raise
+
+    def finish():
+        try:
+            tracker.stop_periodic_snapshots()
+            tracker.create_snapshot("detach")
+            tracker.stats.dump_stats(os.path.join(job["folder"], "dump.ctdump"))
+            result = {"dump": "dump.ctdump", "snapshots": len(tracker.snapshots)}
+        except BaseException as e:
+            result = failed(e)
+        finally:
+            tracker.clear()
+        answer("result.json", result)
+    timer = threading.Timer(job["duration"], finish)
+    timer.name = "classtrack-attach"
+    timer.daemon = True
+    timer.start()
+    answer("started.json", {"classes": len(classes)})
 
 _classtrack_attach(JOB)
 '''
@@ -259,56 +323,102 @@ def _write(path: str, text: str, owner: Optional[Tuple[int, int]]) -> None:
     os.replace(path + ".tmp", path)
 
 
-def census_of(pid: int, package: Optional[str] = None, retained: Any = False,
-              paths: int = 0, timeout: float = 30.0) -> Census:
-    """A census of the process `pid`, taken inside it.  Raises UserError
-    with one sentence for anything that keeps it from being taken."""
-    owner = check_target(pid)
-    chown = owner if os.geteuid() == 0 and owner[0] != 0 else None
-    folder = tempfile.mkdtemp(prefix="classtrack-attach-")     # 0700
-    script = os.path.join(folder, "census.py")
-    done = False
-    try:
-        if chown is not None:
-            os.chown(folder, *chown)    # the target writes its answer here
-        job = {"folder": folder, "package": package, "retained": retained,
-               "paths": paths, "site": _installation(),
-               "cache_tag": sys.implementation.cache_tag,
-               "ext_suffix": sysconfig.get_config_var("EXT_SUFFIX")}
-        _write(script, _SCRIPT.replace("JOB", repr(job)), chown)
+class _Request:
+    """One request to the target: its private folder, the script sent,
+    and the answers awaited, every wait bounded.  A context: the folder
+    is removed at the end, unless the request was given up on (the
+    target's script removes it then)."""
+
+    def __init__(self, pid: int, job: Dict[str, Any]) -> None:
+        self.pid = pid
+        self.owner = check_target(pid)
+        self.chown = self.owner if os.geteuid() == 0 and self.owner[0] != 0 else None
+        self.folder = tempfile.mkdtemp(prefix="classtrack-attach-")    # 0700
+        self.script = os.path.join(self.folder, "request.py")
+        self.handed_over = False
         try:
-            sys.remote_exec(pid, script)
-        except PermissionError:
-            raise UserError(_no_permission(pid)) from None
-        except (RuntimeError, OSError) as e:
-            raise UserError(_refusal(pid, e)) from None
-        result_path = os.path.join(folder, "result.json")
-        deadline = time.monotonic() + timeout
-        while not os.path.exists(result_path):
+            if self.chown is not None:
+                os.chown(self.folder, *self.chown)  # the target writes its answers here
+            job = dict(job, folder=self.folder, site=_installation(),
+                       cache_tag=sys.implementation.cache_tag,
+                       ext_suffix=sysconfig.get_config_var("EXT_SUFFIX"))
+            _write(self.script, _SCRIPT.replace("JOB", repr(job)), self.chown)
+            try:
+                sys.remote_exec(pid, self.script)
+            except PermissionError:
+                raise UserError(_no_permission(pid)) from None
+            except (RuntimeError, OSError) as e:
+                raise UserError(_refusal(pid, e)) from None
+        except BaseException:
+            self.close()
+            raise
+
+    def __enter__(self) -> "_Request":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    def close(self) -> None:
+        if not self.handed_over:
+            shutil.rmtree(self.folder, ignore_errors=True)
+
+    def wait(self, names: Tuple[str, ...], seconds: float, started: bool) -> Tuple[str, Any]:
+        """The first of the answers `names` to come, as (name, data), within
+        `seconds`.  `started`: the target ran the script already (else a
+        timeout means it never reached a safe point, and the request is
+        given up on)."""
+        deadline = time.monotonic() + seconds
+        while True:
+            for name in names:
+                path = os.path.join(self.folder, name)
+                if os.path.exists(path):
+                    with open(path) as f:
+                        return name, json.load(f)
             if time.monotonic() > deadline:
-                _give_up(folder, script, chown)
-                done = True     # the folder is the target's to remove now
+                if started:
+                    raise UserError("PID %d did not answer in %g s" % (self.pid, seconds))
+                _write(os.path.join(self.folder, "cancelled"), "", self.chown)
+                _write(self.script, _NOTHING.replace("FOLDER", repr(self.folder)), self.chown)
+                self.handed_over = True
                 raise UserError(
                     "PID %d did not reach a safe point in %g s (its main thread may be "
                     "blocked in C code: a sleep, a read); nothing was taken.  If it gets "
                     "there later it runs nothing but the removal of %s"
-                    % (pid, timeout, folder))
-            if not os.path.exists("/proc/%d" % pid):
-                raise UserError("PID %d ended before answering" % pid)
+                    % (self.pid, seconds, self.folder))
+            if not os.path.exists("/proc/%d" % self.pid):
+                raise UserError("PID %d ended before answering" % self.pid)
             time.sleep(NEWEST_WAIT)
-        with open(result_path) as f:
-            result = json.load(f)
-    finally:
-        if not done:
-            shutil.rmtree(folder, ignore_errors=True)
+
+
+def census_of(pid: int, package: Optional[str] = None, retained: Any = False,
+              paths: int = 0, timeout: float = 30.0) -> Census:
+    """A census of the process `pid`, taken inside it.  Raises UserError
+    with one sentence for anything that keeps it from being taken."""
+    job = {"package": package, "retained": retained, "paths": paths, "track": []}
+    with _Request(pid, job) as request:
+        _, result = request.wait(("result.json",), timeout, started=False)
     if "error" in result:
         raise UserError("the census failed in PID %d: %s" % (pid, result["error"]))
     return census_from_json(result["census"], "PID %d's answer" % pid)
 
 
-def _give_up(folder: str, script: str, chown: Optional[Tuple[int, int]]) -> None:
-    _write(os.path.join(folder, "cancelled"), "", chown)
-    _write(script, _NOTHING.replace("FOLDER", repr(folder)), chown)
+def track_in(pid: int, classes: List[str], duration: float, interval: float, output: str,
+             timeout: float = 30.0, named: bool = True) -> int:
+    """Tracks `classes` inside the process `pid` for `duration` seconds,
+    then writes the target's dump to `output`.  The number of snapshots."""
+    job = {"package": None, "retained": False, "paths": 0, "track": classes,
+           "duration": duration, "interval": interval}
+    with _Request(pid, job) as request:
+        name, answer = request.wait(("started.json", "result.json"), timeout, started=False)
+        if name == "started.json":
+            _, answer = request.wait(("result.json",), duration + timeout, started=True)
+        if "error" in answer:
+            raise UserError("tracking failed in PID %d: %s" % (pid, answer["error"]))
+        with open(os.path.join(request.folder, answer["dump"]), "rb") as src, \
+                _safefile.replacing(output, named=named) as dst:
+            shutil.copyfileobj(src, dst)
+    return int(answer["snapshots"])
 
 
 def _refusal(pid: int, e: BaseException) -> str:
@@ -324,6 +434,10 @@ def _refusal(pid: int, e: BaseException) -> str:
 # -- the command --------------------------------------------------------------------------
 
 def run(args: argparse.Namespace) -> int:
+    if args.track_class:
+        return _run_tracking(args)
+    if args.duration is not None:
+        raise UserError("--duration goes with --track-class")
     if (args.every is None) != (args.count is None):
         raise UserError("--every and --count go together")
     if args.paths < 0:
@@ -347,4 +461,22 @@ def run(args: argparse.Namespace) -> int:
                   % (k + 1, rounds, format(c.objects, ","), format(c.bytes, ","),
                      c.pause_s, args.output, k + 1))
         sys.stdout.flush()
+    return 0
+
+
+def _run_tracking(args: argparse.Namespace) -> int:
+    for spec in args.track_class:
+        modname, colon, qualname = spec.partition(":")
+        if not colon or not all(p.isidentifier() for p in modname.split(".") + qualname.split(".")):
+            raise UserError("--track-class needs MODULE:CLASS, not %r" % spec)
+    if args.duration is None:
+        raise UserError("--track-class needs --duration SECONDS (how long to track)")
+    if args.every is not None or args.count is not None or args.json or args.retained \
+            or args.paths or args.package:
+        raise UserError("--track-class takes --duration, --interval, -o and --timeout only")
+    output = args.output or "classtrack-%d.ctdump" % args.pid
+    n = track_in(args.pid, args.track_class, args.duration, args.interval, output,
+                 args.timeout, named=args.output is not None)
+    print("tracked %s in PID %d for %g s: %d snapshots -> %s (classtrack report %s)"
+          % (", ".join(args.track_class), args.pid, args.duration, n, output, output))
     return 0
