@@ -16,6 +16,11 @@ in the target's environment, the script puts this installation on
 ``sys.path`` for the import, and only when it was built for the same
 interpreter (same cache tag and extension suffix); otherwise it refuses.
 
+``--track-class MODULE:CLASS --duration S`` instead starts a ClassTracker
+in the target for S seconds (snapshots every ``--interval``), copies its
+dump to ``-o``, and the tracker detaches completely (its timer thread
+ends, the classes are restored).
+
 A target that does not reach a safe point in time (its main thread blocked
 in C: a long ``sleep``, a socket read) gives "did not reach a safe point".
 CPython cannot withdraw a request already made, so the script is replaced

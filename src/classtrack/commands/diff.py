@@ -26,8 +26,8 @@ def add_parser(sub) -> None:
                                    "largest size growth first.  Classes that did not "
                                    "change are counted, not listed.  The table fits the "
                                    "terminal's width (COLUMNS overrides it).")
-    p.add_argument("old", metavar="OLD", help="the earlier dump (.ctdump)")
-    p.add_argument("new", metavar="NEW", help="the later dump (.ctdump)")
+    p.add_argument("old", metavar="OLD", help="the earlier dump (.ctdump), or census file")
+    p.add_argument("new", metavar="NEW", help="the later dump (.ctdump), or census file")
     p.add_argument("--json", action="store_true",
                    help="print every class as JSON (format 'classtrack-diff')")
     p.add_argument("--limit", type=_positive_int, default=None, metavar="N",
@@ -38,7 +38,12 @@ def add_parser(sub) -> None:
 def run(args: argparse.Namespace, out: Optional[TextIO] = None) -> int:
     # lazy: start-up time: cli imports every subcommand to build its parser
     from classtrack.classtracker_stats import Stats
+    from classtrack.report import census  # lazy: as above
     out = out or sys.stdout
+    if census.which([args.old, args.new]):
+        old_c, new_c = census.load([args.old]) + census.load([args.new])
+        census.diff(old_c, new_c, out, args.limit, args.json)
+        return 0
     old = load_stats(args.old, Stats)
     new = load_stats(args.new, Stats)
     for path, stats in ((args.old, old), (args.new, new)):

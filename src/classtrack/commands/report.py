@@ -25,7 +25,8 @@ def add_parser(sub) -> None:
     p.add_argument("dump", metavar="DUMP", nargs="+",
                    help="a dump written by 'classtrack run' or dump_stats; several (the "
                         "NAME.<run>.<pid>.ctdump of 'run --follow-fork') are merged, with a "
-                        "per-process breakdown")
+                        "per-process breakdown.  Or census files ('classtrack attach -o'): "
+                        "one is printed, several are a series (first, last, change)")
     mode = p.add_mutually_exclusive_group()
     mode.add_argument("--snapshots", action="store_true",
                       help="print every class in every snapshot, then the largest "
@@ -52,7 +53,7 @@ def add_parser(sub) -> None:
 def run(args: argparse.Namespace, out: Optional[TextIO] = None) -> int:
     # lazy: start-up time: cli imports every subcommand to build its parser
     from classtrack.classtracker_stats import ConsoleStats
-    from classtrack.report import merge, table  # lazy: as above
+    from classtrack.report import census, merge, table  # lazy: as above
     out = out or sys.stdout
     if args.limit is not None and args.limit <= 0:
         raise UserError("--limit must be positive, not %g" % args.limit)
@@ -64,6 +65,13 @@ def run(args: argparse.Namespace, out: Optional[TextIO] = None) -> int:
         raise UserError("--growth compares at least 2 snapshots, not %d" % args.growth
                         if args.growth < 2 else "--growth prints its own list, not with "
                         "--snapshots, --summary or --sort")
+    if census.which(args.dump):
+        if args.summary or args.snapshots or args.sort:
+            raise UserError("a census has no snapshots or objects to list: --summary, "
+                            "--snapshots and --sort are for dumps")
+        census.report(census.load(args.dump), out, _count(args.limit), args.classname,
+                      args.json, args.growth)
+        return 0
     stats, procs = merge.load_any(args.dump, ConsoleStats)    # procs: None for one dump
     stats.stream = out
     if args.summary or args.snapshots or args.sort:
@@ -106,6 +114,15 @@ def run(args: argparse.Namespace, out: Optional[TextIO] = None) -> int:
 def _one(dump: Any) -> Any:
     """The path of a single dump (argparse gives a list of one)."""
     return dump[0] if isinstance(dump, list) else dump
+
+
+def _count(limit: Optional[float]) -> Optional[int]:
+    """--limit as a number of rows (a census has no share of rows)."""
+    if limit is None:
+        return None
+    if limit < 1:
+        raise UserError("--limit for a census is a number of rows, not a share (%g)" % limit)
+    return int(limit)
 
 
 def _growth(args: argparse.Namespace, stats: Any, rows: Any, out: TextIO) -> int:
