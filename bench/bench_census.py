@@ -17,13 +17,64 @@ heap, in the same process:
                                 its .size and .bytype forced
   objgraph.typestats()          counts by type of the GC objects only
                                 (no sizes, no str/int/bytes)
+
+On CPython 3.14+ also ``classtrack attach`` end to end (a fresh target
+process holding the same heap; --rounds attaches, each timed from start
+to exit of the attaching command; the target's pause as it reports it,
+beside the target's own gc.collect()): targets <= 2 s end to end and a
+pause <= 3x gc.collect.
 """
 import argparse
 import gc
+import json
+import os
+import subprocess
 import platform
 import statistics
 import sys
 import time
+
+TARGET = r'''
+import gc, sys, time
+class Order:
+    def __init__(self, i):
+        self.ref = "order-%d" % i
+        self.lines = [i, i + 1]
+        self.meta = {"n": i}
+orders = []
+while len(gc.get_objects()) < int(sys.argv[1]):
+    orders.extend(Order(len(orders) + k) for k in range(10000))
+gc.collect()
+t = []
+for _ in range(3):
+    t0 = time.perf_counter(); gc.collect(); t.append(time.perf_counter() - t0)
+print("ready %d %f" % (len(gc.get_objects()), sorted(t)[1]), flush=True)
+for _ in range(6000):
+    time.sleep(0.05)
+'''
+
+
+def bench_attach(objects, rounds):
+    """attach end to end against a target holding `objects` objects."""
+    here = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    env = dict(os.environ, PYTHONPATH=os.path.join(here, "src"))
+    proc = subprocess.Popen([sys.executable, "-c", TARGET, str(objects)], stdout=subprocess.PIPE,
+                            text=True, env=env)
+    try:
+        _, nobj, tgc = proc.stdout.readline().split()
+        walls, pauses = [], []
+        for _ in range(rounds):
+            t0 = time.perf_counter()
+            r = subprocess.run([sys.executable, "-m", "classtrack", "attach", str(proc.pid),
+                                "--json"], capture_output=True, text=True, env=env)
+            walls.append(time.perf_counter() - t0)
+            if r.returncode != 0:
+                sys.exit("bench_census: attach failed: %s" % r.stderr)
+            pauses.append(json.loads(r.stdout)["pause_s"])
+        return int(nobj), float(tgc), statistics.median(walls), statistics.median(pauses)
+    finally:
+        proc.kill()
+        proc.wait()
 
 
 class Order:
@@ -49,6 +100,7 @@ def main():
     parser.add_argument("--objects", type=int, default=1_000_000)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--no-peers", action="store_true", help="no guppy3 nor objgraph")
+    parser.add_argument("--no-attach", action="store_true", help="no attach (3.14+)")
     args = parser.parse_args()
     from classtrack import census
 
@@ -112,6 +164,19 @@ def main():
                                           .retained, ",")))
     print("census() is %.1fx gc.collect (target <= 3x)" % (t_c / t_gc))
     print("largest class path: %s: %s" % (cp.classes[0].name, cp.classes[0].path))
+    if sys.version_info >= (3, 14) and not args.no_attach:
+        del orders, c, cr
+        gc.collect()
+        nobj_t, tgc_t, wall, pause = bench_attach(args.objects, args.rounds)
+        print()
+        print("| attach (target of %s objects)   |   seconds | x target's gc.collect | target |"
+              % format(nobj_t, ","))
+        print("|--------------------------------|----------:|-------------:|------|")
+        print("| target's gc.collect()          | %9.3f | %11.1fx |  |" % (tgc_t, 1.0))
+        print("| attach --json, end to end      | %9.3f | %11.1fx | <= 2 s |"
+              % (wall, wall / tgc_t))
+        print("| the target's pause (pause_s)   | %9.3f | %11.1fx | <= 3x gc.collect |"
+              % (pause, pause / tgc_t))
 
 
 if __name__ == "__main__":

@@ -6,6 +6,7 @@ per-process name (``NAME.<run>.<pid>.ctdump``), then merged by the same
 code as ``classtrack report`` and ``classtrack html``.  The engine's clock
 is shared by the trackers of one process, as it is by the processes of one
 run."""
+import json
 import math
 import re
 import subprocess
@@ -195,6 +196,13 @@ def test_process_table_leaves_out_classes_without_instances(two_processes, tmp_p
     procs = page.split('id="processes"')[1].split("</section>")[0]
     assert procs.count("<tr>") == 1 + 3
     assert "1 for pid 1002" in procs
+    # and report --json, the same classes per process
+    r = subprocess.run([sys.executable, "-m", "classtrack", "report", "--json"] + two_processes,
+                       cwd=str(tmp_path), capture_output=True, text=True, timeout=60)
+    doc = json.loads(r.stdout)
+    per = {p["pid"]: ([c["name"] for c in p["classes"]], p["classes_without_instances"])
+           for p in doc["processes"]}
+    assert per == {1001: ([made, rare], 0), 1002: ([made], 1)}, per
 
 
 def test_process_table_says_order_not_parent(two_processes, tmp_path):

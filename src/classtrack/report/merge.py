@@ -86,6 +86,11 @@ class Process:
         return self.times[-1] if self.times else None
 
     def as_dict(self, contains: Optional[str] = None) -> Dict[str, Any]:
+        """This process for report --json: the classes it made instances
+        of, as the text and HTML tables list them, and how many others
+        ("classes_without_instances": tracked by name, module or package
+        in every process of the run, never made in this one)."""
+        shown, hidden = self.rows_with_instances(contains)
         return {
             "pid": self.pid,
             "dump": self.path,
@@ -96,7 +101,8 @@ class Process:
             "classes": [{"name": r.name, "instances": r.instances,
                          "peak_size": r.peak_size, "peak_count": r.peak_count,
                          "last_size": r.last_size, "last_count": r.last_count}
-                        for r in self.rows if not contains or contains in r.name],
+                        for r in shown],
+            "classes_without_instances": hidden,
         }
 
 
