@@ -384,3 +384,21 @@ def test_tracking_refusals(target, tmp_path):
     assert "tracking failed in PID %d: ValueError: __main__:Nope names no class in the target" \
         % target.pid in r.stderr, r.stderr
     assert not (tmp_path / "x.ctdump").exists()
+
+
+@needs_remote_exec
+def test_a_target_without_classtrack_borrows_this_installation(tmp_path):
+    # -S: no site-packages, so the target cannot import classtrack itself;
+    # the request puts this installation on sys.path for the import only
+    env = dict(os.environ)
+    env.pop("PYTHONPATH", None)
+    t = Target(tmp_path, args=["-S"], env=env)
+    before = t.state("before.json")
+    assert not any("classtrack" in p for p in before["path"])
+    r = attach(t.pid, "--json", "--package", "__main__")
+    assert r.returncode == 0, r.stderr
+    rows = {c["name"]: c for c in json.loads(r.stdout)["classes"]}
+    assert rows["__main__.Session"]["count"] == 1234
+    assert t.state("after.json")["path"] == before["path"]
+    rc, err = t.stop()
+    assert rc == 0 and err == "", err
