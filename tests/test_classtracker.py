@@ -39,14 +39,6 @@ class SlottedWeak:
     __slots__ = ("a", "__weakref__")
 
 
-@pytest.fixture
-def tracker():
-    t = ClassTracker()
-    yield t
-    t.stop_periodic_snapshots()
-    t.clear()
-
-
 def tracked_ids(tracker):
     return {o.id for o in tracker.objects.values() if o.ref() is not None}
 

@@ -29,13 +29,6 @@ class Other:
         self.children = []
 
 
-@pytest.fixture
-def tracker():
-    t = ClassTracker()
-    yield t
-    t.clear()
-
-
 def alive(tracker):
     return sum(1 for o in tracker.objects.values() if o.ref() is not None)
 

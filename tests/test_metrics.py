@@ -20,7 +20,6 @@ import pytest
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
-from classtrack.classtracker import ClassTracker
 from classtrack.classtracker_stats import Stats
 from classtrack.metrics import ClassTrackerCollector
 
@@ -59,14 +58,6 @@ def live_now(tracker, name):
     """The tracker's own live count: the last point of its history."""
     points = tracker.history[name]
     return points[-1][1] if points else 0
-
-
-@pytest.fixture
-def tracker():
-    t = ClassTracker()
-    yield t
-    t.stop_periodic_snapshots()
-    t.detach_all()
 
 
 def registry_for(tracker, **kwargs):

@@ -10,21 +10,12 @@ import time
 
 import pytest
 
-from classtrack.classtracker import ClassTracker
 
 
 class Node:
     def __init__(self, i=0):
         self.value = i * 1000 + 7
         self.children = []
-
-
-@pytest.fixture
-def tracker():
-    t = ClassTracker()
-    yield t
-    t.stop_periodic_snapshots()
-    t.clear()
 
 
 def busy(seconds):

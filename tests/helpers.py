@@ -1,0 +1,68 @@
+"""Helpers shared by the test modules (imported by plain name: conftest.py
+puts this folder on sys.path).
+
+- ``wait_until``: a bounded wait on a condition, instead of sleeping for a
+  guessed time and then counting (which flakes on a loaded machine or under
+  a sanitizer).
+- ``wait_for_snapshots``: the same, for a tracker's snapshot count.
+- ``close_tracker``: what every test's tracker gets at teardown.
+- ``classtrack_cli``: ``python -m classtrack ...`` in a subprocess.
+"""
+import os
+import subprocess
+import sys
+import time
+
+import pytest
+
+# A bound, not a duration: a condition that holds returns at once, one that
+# never holds fails after this long.
+WAIT_TIMEOUT = 30.0
+POLL = 0.01
+
+
+def wait_until(predicate, timeout=WAIT_TIMEOUT, what=None, poll=POLL):
+    """Call `predicate` every `poll` seconds until it returns a true value,
+    and return that value; fail the test after `timeout` seconds, naming
+    `what` was waited for (a string, or a function giving one) and the
+    predicate's last value."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() >= deadline:
+            if callable(what):
+                what = what()
+            pytest.fail("waited %g s for %s; last value %r"
+                        % (timeout, what or getattr(predicate, "__name__", "a condition"),
+                           value), pytrace=False)
+        time.sleep(poll)
+
+
+def wait_for_snapshots(tracker, n, timeout=WAIT_TIMEOUT):
+    """Wait until `tracker` has `n` snapshots or more (failing after
+    `timeout` seconds); their count then."""
+    wait_until(lambda: len(tracker.snapshots) >= n, timeout,
+               what=lambda: "%d snapshots (had %d)" % (n, len(tracker.snapshots)))
+    return len(tracker.snapshots)
+
+
+def close_tracker(tracker):
+    """Stop the monitor, detach from every class and forget every record
+    and snapshot: nothing of a test's tracker outlives the test."""
+    tracker.stop_periodic_snapshots()
+    tracker.clear()
+
+
+def classtrack_cli(*args, cwd, columns=None, timeout=120, env=None):
+    """``python -m classtrack ARGS`` in `cwd`: the CompletedProcess, output
+    as text.  COLUMNS is unset unless `columns` is given, so that tables
+    have their default width whatever terminal runs the tests."""
+    env = dict(os.environ if env is None else env)
+    env.pop("COLUMNS", None)
+    if columns is not None:
+        env["COLUMNS"] = str(columns)
+    return subprocess.run([sys.executable, "-m", "classtrack"] + list(args), cwd=str(cwd),
+                          stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                          universal_newlines=True, timeout=timeout, env=env)
