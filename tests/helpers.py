@@ -66,3 +66,32 @@ def classtrack_cli(*args, cwd, columns=None, timeout=120, env=None):
     return subprocess.run([sys.executable, "-m", "classtrack"] + list(args), cwd=str(cwd),
                           stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                           universal_newlines=True, timeout=timeout, env=env)
+
+
+# The start of a program run under `classtrack run --track-class MOD:Probe`
+# that sees the monitor's snapshots: each one sizes its one Probe once.
+# wait_for_snapshots(n) returns once n more snapshots were taken, and ends
+# the program with a message (status 1) when they do not come in time.  It
+# sleeps in short steps: some builds leave a signal pending across one long
+# time.sleep (see test_run_endings).
+PROBE_SOURCE = '''
+class Probe:
+    sized = 0
+
+    def __sizeof__(self):
+        Probe.sized += 1
+        return object.__sizeof__(self)
+
+
+PROBE = Probe()
+
+
+def wait_for_snapshots(n, timeout=%r):
+    import sys, time
+    goal = Probe.sized + n
+    deadline = time.monotonic() + timeout
+    while Probe.sized < goal:
+        if time.monotonic() > deadline:
+            sys.exit("waited %%g s for %%d snapshots; %%d came" %% (timeout, n, Probe.sized - goal + n))
+        time.sleep(0.01)
+''' % WAIT_TIMEOUT
