@@ -22,6 +22,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from classtrack.classtracker_stats import Stats
 from classtrack.metrics import ClassTrackerCollector
+from helpers import wait_until
 
 
 class Session:
@@ -217,9 +218,9 @@ def test_a_stretched_monitor_is_reported(tracker):
     keep = [Job(100) for _ in range(20000)]
     registry, _ = registry_for(tracker)
     tracker.start_periodic_snapshots(interval=0.001, budget=0.0001)
-    deadline = time.monotonic() + 20
-    while len(tracker.snapshots) < 1 and time.monotonic() < deadline:
-        time.sleep(0.01)
+    # the first snapshot is added, then the monitor stretches its interval
+    thread = tracker._periodic_thread
+    wait_until(lambda: thread.effective_interval > 0.001, what="the monitor to stretch")
     families, _ = scrape(registry)
     effective = single(families, "classtrack_monitor_effective_interval_seconds")
     assert single(families, "classtrack_monitor_stretched") == 1.0
