@@ -55,17 +55,26 @@ def close_tracker(tracker):
     tracker.clear()
 
 
-def classtrack_cli(*args, cwd, columns=None, timeout=120, env=None):
+def classtrack_cli(*args, cwd, columns=None, pythonpath=None, extra_env=None, timeout=120,
+                   **run_kwargs):
     """``python -m classtrack ARGS`` in `cwd`: the CompletedProcess, output
     as text.  COLUMNS is unset unless `columns` is given, so that tables
-    have their default width whatever terminal runs the tests."""
-    env = dict(os.environ if env is None else env)
+    have their default width whatever terminal runs the tests; PYTHONPATH
+    is `pythonpath` (a folder, or a list of them) if given; `extra_env` is
+    added to the environment; other keywords go to subprocess.run (input,
+    preexec_fn...)."""
+    env = dict(os.environ)
     env.pop("COLUMNS", None)
     if columns is not None:
         env["COLUMNS"] = str(columns)
+    if pythonpath is not None:
+        if isinstance(pythonpath, (list, tuple)):
+            pythonpath = os.pathsep.join(str(p) for p in pythonpath)
+        env["PYTHONPATH"] = str(pythonpath)
+    env.update(extra_env or {})
     return subprocess.run([sys.executable, "-m", "classtrack"] + list(args), cwd=str(cwd),
                           stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                          universal_newlines=True, timeout=timeout, env=env)
+                          universal_newlines=True, timeout=timeout, env=env, **run_kwargs)
 
 
 # The start of a program run under `classtrack run --track-class MOD:Probe`

@@ -6,7 +6,7 @@ import textwrap
 
 import pytest
 
-from helpers import PROBE_SOURCE
+from helpers import PROBE_SOURCE, classtrack_cli
 
 PROGRAM = textwrap.dedent("""
     import sys
@@ -39,11 +39,8 @@ HELPER = textwrap.dedent("""
 
 
 def classtrack(*args, cwd, stdin=None, env=None):
-    full_env = dict(os.environ, **(env or {}))
-    full_env["PYTHONPATH"] = str(cwd)
-    return subprocess.run([sys.executable, "-m", "classtrack"] + list(args), cwd=str(cwd),
-                          input=stdin, capture_output=True, text=True, timeout=120,
-                          env=full_env)
+    """The program's folder is on its PYTHONPATH; `env` is added."""
+    return classtrack_cli(*args, cwd=cwd, pythonpath=cwd, extra_env=env, input=stdin)
 
 
 @pytest.fixture

@@ -11,6 +11,7 @@ import pytest
 from classtrack.classtracker import ClassTracker
 from classtrack.classtracker_stats import DumpError, Stats
 from classtrack.report.diff import ClassDiff, DiffRow
+from helpers import classtrack_cli as classtrack
 
 
 class Grows:
@@ -28,15 +29,6 @@ class Steady:
 
 
 GROWS, SHRINKS, STEADY = (__name__ + "." + c for c in ("Grows", "Shrinks", "Steady"))
-
-
-def classtrack(*args, cwd, columns=None):
-    env = dict(os.environ)
-    env.pop("COLUMNS", None)
-    if columns is not None:
-        env["COLUMNS"] = str(columns)
-    return subprocess.run([sys.executable, "-m", "classtrack"] + list(args), cwd=str(cwd),
-                          capture_output=True, text=True, timeout=120, env=env)
 
 
 @pytest.fixture

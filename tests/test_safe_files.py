@@ -13,7 +13,6 @@ import os
 import re
 import resource
 import stat
-import subprocess
 import sys
 
 import pytest
@@ -21,6 +20,7 @@ import pytest
 from classtrack import _safefile
 from classtrack.classtracker import ClassTracker
 from classtrack.classtracker_stats import HtmlStats, Stats
+from helpers import classtrack_cli
 
 VICTIM = b"a file that belongs to somebody else\n"
 
@@ -51,9 +51,8 @@ for pid in pids:
 
 
 def classtrack(*args, cwd, preexec_fn=None, timeout=120):
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path))
-    return subprocess.run([sys.executable, "-m", "classtrack"] + list(args), cwd=str(cwd),
-                          capture_output=True, text=True, timeout=timeout, env=env,
+    """With this process's sys.path as PYTHONPATH."""
+    return classtrack_cli(*args, cwd=cwd, pythonpath=sys.path, timeout=timeout,
                           preexec_fn=preexec_fn)
 
 
