@@ -80,13 +80,21 @@ def spin_cpu(seconds):
     return x
 
 
-def test_deadline_scheduling_does_not_drift(tracker):
-    class Costly:
-        def __sizeof__(self):
-            spin_cpu(0.008)         # every snapshot costs 8 ms or more
-            return object.__sizeof__(self)
+class Costly:
+    """Sizing it (once per snapshot) burns `cost` seconds of the sizing
+    thread's CPU time."""
 
-    c = Costly()
+    def __init__(self, cost):
+        self.cost = cost
+
+    def __sizeof__(self):
+        if self.cost:
+            spin_cpu(self.cost)
+        return object.__sizeof__(self)
+
+
+def test_deadline_scheduling_does_not_drift(tracker):
+    c = Costly(0.008)               # every snapshot costs 8 ms or more
     tracker.track_object(c)
     # the whole time may go to snapshots: this is about cadence, not budget
     started = time.monotonic()
@@ -109,15 +117,7 @@ def test_deadline_scheduling_does_not_drift(tracker):
 
 
 def test_budget_stretches_and_recovers(tracker):
-    class Costly:
-        expensive = True
-
-        def __sizeof__(self):
-            if Costly.expensive:
-                spin_cpu(0.02)  # 20 ms of CPU per snapshot
-            return object.__sizeof__(self)
-
-    c = Costly()
+    c = Costly(0.02)                # 20 ms of CPU per snapshot
     tracker.track_object(c)
     started = time.monotonic()
     tracker.start_periodic_snapshots(interval=0.05, budget=0.1)
@@ -131,7 +131,7 @@ def test_budget_stretches_and_recovers(tracker):
     # at most a 10% share: one snapshot per 0.19 s or more after the first
     # (at 50 ms, five take 0.2 s: 3 would be the bound then)
     assert count <= elapsed / 0.19 + 2, (count, elapsed)
-    Costly.expensive = False
+    c.cost = 0
     cheap_from = len(tracker.snapshots) + 1     # the one in progress may be costly
     wait_until(lambda: len(tracker.snapshots) > cheap_from
                and not tracker.snapshots[-1].stretched,
