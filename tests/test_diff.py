@@ -235,8 +235,8 @@ def test_cli_diff_bad_arguments_exit_2(dumps, args):
     assert r.returncode == 2 and "usage:" in r.stderr and "Traceback" not in r.stderr
 
 
-def test_cli_diff_closed_pipe_is_quiet(tmp_path):
-    t = ClassTracker()
+def test_cli_diff_closed_pipe_is_quiet(tmp_path, tracker):
+    t = tracker
     keep = []
     for i in range(4000):          # ~170 KB of table: far more than a pipe holds
         obj = Grows()

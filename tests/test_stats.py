@@ -7,7 +7,6 @@ import pytest
 
 from classtrack import DumpError, _core
 from classtrack.asizeof import asizeof
-from classtrack.classtracker import ClassTracker
 from classtrack.classtracker_stats import ConsoleStats, HtmlStats, Stats
 
 
@@ -185,8 +184,8 @@ def test_dump_stops_periodic_snapshots(filled_tracker, tmp_path):
     assert filled_tracker._periodic_thread is None
 
 
-def test_empty_tracker_round_trip(tmp_path):
-    t = ClassTracker()
+def test_empty_tracker_round_trip(tmp_path, tracker):
+    t = tracker
     t.create_snapshot()
     s = Stats(tracker=t)
     s.dump_stats(tmp_path / "e.ctdump")
@@ -195,8 +194,8 @@ def test_empty_tracker_round_trip(tmp_path):
     assert loaded.snapshots[0].system_total.rss == t.snapshots[0].system_total.rss
 
 
-def test_compact_dump(tmp_path):
-    t = ClassTracker()
+def test_compact_dump(tmp_path, tracker):
+    t = tracker
     t.track_class(Node)
     objs = [Node(i) for i in range(20000)]
     t.create_snapshot()
@@ -329,8 +328,8 @@ class Huge:
         return self.claim
 
 
-def test_sizes_beyond_32_bits_stay_exact(tmp_path):
-    t = ClassTracker()
+def test_sizes_beyond_32_bits_stay_exact(tmp_path, tracker):
+    t = tracker
     t.track_class(Huge)
     claims = [5 * 2 ** 32 + 123, 2 ** 40 + 1, 4096]
     objs = [Huge(c) for c in claims]
@@ -403,8 +402,8 @@ def test_write_errors_raise_oserror(filled_tracker, tmp_path):
             Stats(tracker=filled_tracker).dump_stats(f, close=False)
 
 
-def test_cleared_records_leave_snapshots_without_entries(tmp_path):
-    t = ClassTracker()
+def test_cleared_records_leave_snapshots_without_entries(tmp_path, tracker):
+    t = tracker
     t.track_class(Node)
     objs = [Node(i) for i in range(50)]
     t.create_snapshot("full")
