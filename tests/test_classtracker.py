@@ -3,7 +3,6 @@ import copy
 import gc
 import inspect
 import pickle
-import sys
 import threading
 import time
 import weakref
