@@ -223,14 +223,20 @@ def test_tracemalloc_started_first_means_weak_references():
     assert out.strip() == "ok"
 
 
-def test_tracemalloc_started_later_keeps_the_watch():
-    out = run_child("""
-        import tracemalloc
+# The start of a child program (for run_child): a tracker `t` whose death
+# watch follows the instances of Node.
+WATCHING = """
+        import gc, tracemalloc
         from classtrack import ClassTracker
         class Node: pass
         t = ClassTracker()
         t.track_class(Node)
         assert t._engine.watched()
+"""
+
+
+def test_tracemalloc_started_later_keeps_the_watch():
+    out = run_child(WATCHING + """
         tracemalloc.start()            # wraps the watch
         a = [Node() for _ in range(100)]
         tracemalloc.stop()             # restores it
@@ -247,13 +253,7 @@ def test_tracemalloc_started_later_keeps_the_watch():
 
 
 def test_watch_removed_when_the_last_tracker_goes():
-    out = run_child("""
-        import gc, tracemalloc
-        from classtrack import ClassTracker
-        class Node: pass
-        t = ClassTracker()
-        t.track_class(Node)
-        assert t._engine.watched()
+    out = run_child(WATCHING + """
         t.close(); del t; gc.collect()
         # with no tracker left the watch is gone: tracemalloc started now
         # and stopped later must leave a new tracker on weak references
