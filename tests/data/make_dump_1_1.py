@@ -23,16 +23,6 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 OUT = os.path.join(HERE, "dump-1.1.ctdump")
 
 
-def as_columns(data):
-    """Snapshot entries as the idx, size and flat columns the 1.0 script
-    takes (this release's Stats holds them as an Entries)."""
-    rows = []
-    for row in data[10]:
-        idx, size, flat = row[9].columns()
-        rows.append(tuple(row[:9]) + (idx, size, flat, row[12]))
-    return data[:10] + (rows,)
-
-
 def with_retained(data):
     rows = []
     for k, row in enumerate(data[10]):
@@ -46,7 +36,8 @@ def with_retained(data):
 
 
 def main():
-    data = with_retained(make_dump_1_0.normalize(as_columns(make_dump_1_0.build())))
+    columns = make_dump_1_0.as_columns(make_dump_1_0.build())
+    data = with_retained(make_dump_1_0.normalize(columns))
     make_dump_1_0.write_fixture(data, (1, 1), OUT, "make_dump_1_1")
 
 
