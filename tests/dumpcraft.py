@@ -1,6 +1,5 @@
 """Helpers to take dumps apart and build malformed ones, for tests and the
 fuzzer's seed corpus."""
-import io
 import struct
 import zlib
 

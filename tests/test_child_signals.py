@@ -116,6 +116,13 @@ def launch(tmp_path, case, method, tracked):
     return result
 
 
+def plain_and_tracked(tmp_path, case, method):
+    """The program's results run by plain Python, then under `classtrack
+    run --follow-fork`."""
+    return (launch(tmp_path, case, method, tracked=False),
+            launch(tmp_path, case, method, tracked=True))
+
+
 def child_instances(result):
     """The child's instances in its dump (read back by `report --json`)."""
     pid = result["child"]
@@ -134,8 +141,7 @@ METHODS = ["fork", "spawn"]
 
 @pytest.mark.parametrize("method", METHODS)
 def test_graceful_handler_runs_once_and_the_child_drains(tmp_path, method):
-    plain = launch(tmp_path, "graceful", method, tracked=False)
-    ours = launch(tmp_path, "graceful", method, tracked=True)
+    plain, ours = plain_and_tracked(tmp_path, "graceful", method)
     for r in (plain, ours):
         assert r["exitcode"] == 0, r["stderr"]
         assert r["seen"]["calls"] == 1
@@ -147,8 +153,7 @@ def test_graceful_handler_runs_once_and_the_child_drains(tmp_path, method):
 
 @pytest.mark.parametrize("method", METHODS)
 def test_handler_that_exits_keeps_its_status(tmp_path, method):
-    plain = launch(tmp_path, "exit42", method, tracked=False)
-    ours = launch(tmp_path, "exit42", method, tracked=True)
+    plain, ours = plain_and_tracked(tmp_path, "exit42", method)
     assert plain["exitcode"] == ours["exitcode"] == 42
     assert plain["seen"]["calls"] == ours["seen"]["calls"] == 1
     assert child_instances(ours) == 100
@@ -156,8 +161,7 @@ def test_handler_that_exits_keeps_its_status(tmp_path, method):
 
 @pytest.mark.parametrize("method", METHODS)
 def test_default_disposition_dies_of_sigterm_with_its_dump(tmp_path, method):
-    plain = launch(tmp_path, "default", method, tracked=False)
-    ours = launch(tmp_path, "default", method, tracked=True)
+    plain, ours = plain_and_tracked(tmp_path, "default", method)
     assert plain["exitcode"] == ours["exitcode"] == -15
     # the program sees the disposition it would see without classtrack
     assert plain["seen"]["getsignal_default"] is ours["seen"]["getsignal_default"] is True
@@ -166,16 +170,14 @@ def test_default_disposition_dies_of_sigterm_with_its_dump(tmp_path, method):
 
 @pytest.mark.parametrize("method", METHODS)
 def test_sigint_ends_the_child_as_without_classtrack(tmp_path, method):
-    plain = launch(tmp_path, "sigint", method, tracked=False)
-    ours = launch(tmp_path, "sigint", method, tracked=True)
+    plain, ours = plain_and_tracked(tmp_path, "sigint", method)
     assert ours["exitcode"] == plain["exitcode"] == 1
     assert child_instances(ours) == 100
 
 
 @pytest.mark.parametrize("method", METHODS)
 def test_the_programs_wakeup_fd_is_its_own(tmp_path, method):
-    plain = launch(tmp_path, "wakeup", method, tracked=False)
-    ours = launch(tmp_path, "wakeup", method, tracked=True)
+    plain, ours = plain_and_tracked(tmp_path, "wakeup", method)
     assert plain["seen"]["old_wakeup"] == ours["seen"]["old_wakeup"] == -1
     assert plain["exitcode"] == ours["exitcode"] == -15
     assert child_instances(ours) == 100
@@ -183,8 +185,7 @@ def test_the_programs_wakeup_fd_is_its_own(tmp_path, method):
 
 @pytest.mark.parametrize("method", METHODS)
 def test_asyncio_signal_handler(tmp_path, method):
-    plain = launch(tmp_path, "asyncio", method, tracked=False)
-    ours = launch(tmp_path, "asyncio", method, tracked=True)
+    plain, ours = plain_and_tracked(tmp_path, "asyncio", method)
     assert plain["exitcode"] == ours["exitcode"] == 0
     assert plain["seen"]["calls"] == ours["seen"]["calls"] == 1
     assert child_instances(ours) == 100

@@ -3,7 +3,6 @@ import copy
 import gc
 import inspect
 import pickle
-import sys
 import threading
 import time
 import weakref
@@ -37,14 +36,6 @@ class Slotted:
 
 class SlottedWeak:
     __slots__ = ("a", "__weakref__")
-
-
-@pytest.fixture
-def tracker():
-    t = ClassTracker()
-    yield t
-    t.stop_periodic_snapshots()
-    t.clear()
 
 
 def tracked_ids(tracker):
@@ -570,8 +561,11 @@ def test_clearing_from_inside_a_snapshot_is_refused_not_crashing(tracker):
 def test_clear_from_another_thread_waits_for_the_snapshot(tracker):
     import threading
 
+    sizing = threading.Event()
+
     class Slow:
         def __sizeof__(self):
+            sizing.set()
             time.sleep(0.01)
             return object.__sizeof__(self)
 
@@ -580,7 +574,8 @@ def test_clear_from_another_thread_waits_for_the_snapshot(tracker):
         tracker.track_object(o)
     t = threading.Thread(target=tracker.create_snapshot)
     t.start()
-    time.sleep(0.05)
+    # the snapshot has begun sizing (30 objects, 10 ms each: 0.3 s to go)
+    assert sizing.wait(30), "the snapshot never sized an object"
     tracker.clear()  # must not pull the records from under the snapshot
     t.join()
     assert tracker.objects == {} and tracker.snapshots == []

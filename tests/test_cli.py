@@ -6,6 +6,8 @@ import textwrap
 
 import pytest
 
+from helpers import PROBE_SOURCE, classtrack_cli
+
 PROGRAM = textwrap.dedent("""
     import sys
     import helper
@@ -37,11 +39,8 @@ HELPER = textwrap.dedent("""
 
 
 def classtrack(*args, cwd, stdin=None, env=None):
-    full_env = dict(os.environ, **(env or {}))
-    full_env["PYTHONPATH"] = str(cwd)
-    return subprocess.run([sys.executable, "-m", "classtrack"] + list(args), cwd=str(cwd),
-                          input=stdin, capture_output=True, text=True, timeout=120,
-                          env=full_env)
+    """The program's folder is on its PYTHONPATH; `env` is added."""
+    return classtrack_cli(*args, cwd=cwd, pythonpath=cwd, extra_env=env, input=stdin)
 
 
 @pytest.fixture
@@ -92,12 +91,14 @@ def test_run_module(workdir):
 
 
 def test_periodic_snapshots(workdir):
-    (workdir / "slow.py").write_text("import time\nx = [object() for _ in range(10)]\n"
-                                     "time.sleep(0.5)\n")
-    r = classtrack("run", "--interval", "0.1", "slow.py", cwd=workdir)
+    # the program runs until the monitor sized its probe 4 times
+    (workdir / "slow.py").write_text(PROBE_SOURCE + "x = [object() for _ in range(10)]\n"
+                                     "wait_for_snapshots(4)\n")
+    r = classtrack("run", "--interval", "0.1", "--track-class", "slow:Probe", "slow.py",
+                   cwd=workdir)
     assert r.returncode == 0, r.stderr
     n = int(r.stderr.split("classtrack: ")[1].split(" snapshots")[0])
-    assert n >= 5
+    assert n >= 6       # the start, 4 by the monitor, the exit
 
 
 def test_report_and_html(workdir):

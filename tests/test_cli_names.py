@@ -4,12 +4,13 @@ be tracked named once with what to do.  Real subprocesses, real engine;
 what was tracked is read back from the dump with `report --json`."""
 import importlib.util
 import json
-import os
 import subprocess
 import sys
 import textwrap
 
 import pytest
+
+from helpers import classtrack_cli
 
 PROG = textwrap.dedent("""
     import sys
@@ -58,9 +59,8 @@ def workdir(tmp_path):
 
 
 def classtrack(*args, cwd):
-    env = dict(os.environ, PYTHONPATH=str(cwd))
-    return subprocess.run([sys.executable, "-m", "classtrack"] + list(args), cwd=str(cwd),
-                          capture_output=True, text=True, timeout=120, env=env)
+    """The program's folder is on its PYTHONPATH."""
+    return classtrack_cli(*args, cwd=cwd, pythonpath=cwd)
 
 
 def run(*args, cwd):

@@ -4,16 +4,14 @@ Dumps are made by the real engine in this process (known numbers of
 instances alive at each snapshot); the command runs in a subprocess."""
 import io
 import json
-import os
 import re
-import subprocess
-import sys
 
 import pytest
 
 from classtrack.classtracker import ClassTracker
 from classtrack.classtracker_stats import ConsoleStats, Stats
 from classtrack.report import table
+from helpers import classtrack_cli
 
 
 class Grows:
@@ -57,12 +55,7 @@ def dump(tmp_path_factory):
 
 
 def report(*args, cwd, columns=None):
-    env = dict(os.environ)
-    env.pop("COLUMNS", None)
-    if columns is not None:
-        env["COLUMNS"] = str(columns)
-    return subprocess.run([sys.executable, "-m", "classtrack", "report"] + list(args),
-                          cwd=str(cwd), capture_output=True, text=True, timeout=120, env=env)
+    return classtrack_cli("report", *args, cwd=cwd, columns=columns)
 
 
 def rows_of(stdout):

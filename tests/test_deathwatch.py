@@ -29,13 +29,6 @@ class Other:
         self.children = []
 
 
-@pytest.fixture
-def tracker():
-    t = ClassTracker()
-    yield t
-    t.clear()
-
-
 def alive(tracker):
     return sum(1 for o in tracker.objects.values() if o.ref() is not None)
 
@@ -188,6 +181,7 @@ def test_track_object_of_existing_instance(tracker):
 
 
 def run_child(code):
+    """Run `code` (dedented) in a fresh interpreter; its stdout."""
     r = subprocess.run([sys.executable, "-c", textwrap.dedent(code)],
                        capture_output=True, text=True, timeout=120)
     assert r.returncode == 0, r.stderr
@@ -229,14 +223,20 @@ def test_tracemalloc_started_first_means_weak_references():
     assert out.strip() == "ok"
 
 
-def test_tracemalloc_started_later_keeps_the_watch():
-    out = run_child("""
-        import tracemalloc
+# The start of a child program (for run_child): a tracker `t` whose death
+# watch follows the instances of Node.
+WATCHING = """
+        import gc, tracemalloc
         from classtrack import ClassTracker
         class Node: pass
         t = ClassTracker()
         t.track_class(Node)
         assert t._engine.watched()
+"""
+
+
+def test_tracemalloc_started_later_keeps_the_watch():
+    out = run_child(WATCHING + """
         tracemalloc.start()            # wraps the watch
         a = [Node() for _ in range(100)]
         tracemalloc.stop()             # restores it
@@ -253,13 +253,7 @@ def test_tracemalloc_started_later_keeps_the_watch():
 
 
 def test_watch_removed_when_the_last_tracker_goes():
-    out = run_child("""
-        import gc, tracemalloc
-        from classtrack import ClassTracker
-        class Node: pass
-        t = ClassTracker()
-        t.track_class(Node)
-        assert t._engine.watched()
+    out = run_child(WATCHING + """
         t.close(); del t; gc.collect()
         # with no tracker left the watch is gone: tracemalloc started now
         # and stopped later must leave a new tracker on weak references
@@ -301,21 +295,29 @@ def test_other_interpreters_frees_pass_through(tracker):
     assert alive(tracker) == 0
 
 
+# The start of a child program (for run_child): tracemalloc traces, its
+# tracing state hidden from the watch's install check by a fake _tracemalloc
+# module, so that the watch is installed on top of it.  `real` is the real
+# module: put back, tracemalloc.stop() takes the watch with it.
+HIDDEN_TRACEMALLOC = """
+        import sys, tracemalloc, types, warnings
+        tracemalloc.start()
+        real = sys.modules["_tracemalloc"]
+        fake = types.ModuleType("_tracemalloc"); fake.is_tracing = lambda: False
+        sys.modules["_tracemalloc"] = fake
+        class Node:
+            __slots__ = ("a",)
+"""
+
+
 def test_watch_removed_by_another_hook_is_detected():
     # An allocator hook installed before the watch and removed after it
     # takes the watch with it (simulated with tracemalloc, its tracing
     # state hidden from the install check).  The tracker must notice
     # before trusting any record: objects are marked dead with a warning,
     # nothing reads freed memory, new objects use weak references.
-    out = run_child("""
-        import sys, tracemalloc, types, warnings
-        tracemalloc.start()
-        real = sys.modules["_tracemalloc"]
-        fake = types.ModuleType("_tracemalloc"); fake.is_tracing = lambda: False
-        sys.modules["_tracemalloc"] = fake
+    out = run_child(HIDDEN_TRACEMALLOC + """
         from classtrack import ClassTracker
-        class Node:
-            __slots__ = ("a",)
         class Weak:
             pass
         t = ClassTracker()
@@ -430,15 +432,8 @@ def test_subinterpreter_tracker_does_not_judge_the_main_watch():
 
 
 def test_warning_that_clears_the_tracker_inside_record():
-    out = run_child("""
-        import sys, tracemalloc, types, warnings
-        tracemalloc.start()
-        real = sys.modules["_tracemalloc"]
-        fake = types.ModuleType("_tracemalloc"); fake.is_tracing = lambda: False
-        sys.modules["_tracemalloc"] = fake
+    out = run_child(HIDDEN_TRACEMALLOC + """
         from classtrack import _core
-        class Node:
-            __slots__ = ("a",)
         eng = _core.Tracker()
         eng.hook(Node, "Node", 0, False, False)
         sys.modules["_tracemalloc"] = real

@@ -11,6 +11,7 @@ import pytest
 from classtrack.classtracker import ClassTracker
 from classtrack.classtracker_stats import DumpError, Stats
 from classtrack.report.diff import ClassDiff, DiffRow
+from helpers import classtrack_cli as classtrack
 
 
 class Grows:
@@ -30,22 +31,12 @@ class Steady:
 GROWS, SHRINKS, STEADY = (__name__ + "." + c for c in ("Grows", "Shrinks", "Steady"))
 
 
-def classtrack(*args, cwd, columns=None):
-    env = dict(os.environ)
-    env.pop("COLUMNS", None)
-    if columns is not None:
-        env["COLUMNS"] = str(columns)
-    return subprocess.run([sys.executable, "-m", "classtrack"] + list(args), cwd=str(cwd),
-                          capture_output=True, text=True, timeout=120, env=env)
-
-
 @pytest.fixture
-def tracker():
-    t = ClassTracker()
+def diff_tracker(tracker):
+    """A tracker of the three classes diffed here."""
     for cls in (Grows, Shrinks, Steady):
-        t.track_class(cls)
-    yield t
-    t.close()
+        tracker.track_class(cls)
+    return tracker
 
 
 def _live(stats, snapshot, name):
@@ -55,18 +46,18 @@ def _live(stats, snapshot, name):
 
 # -- Stats.diff and tracker.diff ---------------------------------------------------
 
-def test_tracker_diff_between_two_snapshots(tracker):
+def test_tracker_diff_between_two_snapshots(diff_tracker):
     steady = [Steady() for _ in range(4)]
     shrinks = [Shrinks() for _ in range(30)]
-    tracker.create_snapshot("before")
+    diff_tracker.create_snapshot("before")
     grows = [Grows() for _ in range(50)]
     del shrinks[10:]
-    tracker.create_snapshot("after")
+    diff_tracker.create_snapshot("after")
 
-    d = tracker.diff(0, 1)
+    d = diff_tracker.diff(0, 1)
     assert isinstance(d, ClassDiff)
     assert [r.name for r in d] == [GROWS, STEADY, SHRINKS]     # by size growth
-    stats = Stats(tracker=tracker)
+    stats = Stats(tracker=diff_tracker)
     before, after = stats.snapshots
     for r in d:
         c0, s0 = _live(stats, before, r.name)
@@ -78,10 +69,10 @@ def test_tracker_diff_between_two_snapshots(tracker):
     assert g.size_delta > 50 * 40 * 8 and s.size_delta < 0
     assert g.retained_delta is None           # this engine measured no retained sizes
     # Snapshot objects, negative indices and the reverse direction
-    same = tracker.diff(tracker.snapshots[0], -1)
+    same = diff_tracker.diff(diff_tracker.snapshots[0], -1)
     assert [(r.name, r.count_delta, r.size_delta) for r in same] == \
         [(r.name, r.count_delta, r.size_delta) for r in d]
-    back = tracker.diff(1, 0)
+    back = diff_tracker.diff(1, 0)
     assert back.row(GROWS).count_delta == -50 and back[0].name == SHRINKS
     text = str(d)
     assert GROWS in text and "+50" in text and "1 unchanged" in text
@@ -89,30 +80,30 @@ def test_tracker_diff_between_two_snapshots(tracker):
     del steady, grows, shrinks
 
 
-def test_tracker_diff_bad_snapshots(tracker):
-    tracker.create_snapshot()
+def test_tracker_diff_bad_snapshots(diff_tracker):
+    diff_tracker.create_snapshot()
     other = ClassTracker()
     other.create_snapshot()
     try:
         with pytest.raises(IndexError, match="out of range: there is 1 snapshot"):
-            tracker.diff(0, 1)
+            diff_tracker.diff(0, 1)
         with pytest.raises(ValueError, match="not one of"):
-            tracker.diff(0, other.snapshots[0])
+            diff_tracker.diff(0, other.snapshots[0])
         with pytest.raises(TypeError, match="Snapshot or an index"):
-            tracker.diff(0, "last")
+            diff_tracker.diff(0, "last")
     finally:
         other.close()
 
 
-def test_stats_diff_of_two_dumps_of_a_growing_program(tracker, tmp_path):
+def test_stats_diff_of_two_dumps_of_a_growing_program(diff_tracker, tmp_path):
     keep = [Shrinks() for _ in range(5)]
-    tracker.create_snapshot("first")
-    Stats(tracker=tracker).dump_stats(str(tmp_path / "old.ctdump"))
+    diff_tracker.create_snapshot("first")
+    Stats(tracker=diff_tracker).dump_stats(str(tmp_path / "old.ctdump"))
     keep += [Grows() for _ in range(25)]
-    tracker.create_snapshot("second")
+    diff_tracker.create_snapshot("second")
     keep += [Grows() for _ in range(25)]
-    tracker.create_snapshot("third")
-    Stats(tracker=tracker).dump_stats(str(tmp_path / "new.ctdump"))
+    diff_tracker.create_snapshot("third")
+    Stats(tracker=diff_tracker).dump_stats(str(tmp_path / "new.ctdump"))
 
     old = Stats(filename=str(tmp_path / "old.ctdump"))
     new = Stats(filename=str(tmp_path / "new.ctdump"))
@@ -121,7 +112,7 @@ def test_stats_diff_of_two_dumps_of_a_growing_program(tracker, tmp_path):
     assert d[0].name == GROWS and d[0].old_count == 0 and d[0].new_count == 50
     assert d.row(SHRINKS).count_delta == 0 and d.row(SHRINKS).size_delta == 0
     # the same as the live tracker's diff between those snapshots
-    live = tracker.diff(0, 2)
+    live = diff_tracker.diff(0, 2)
     assert [(r.name, r.count_delta, r.size_delta) for r in d] == \
         [(r.name, r.count_delta, r.size_delta) for r in live]
     # a class only one side knows counts 0 on the other
@@ -244,8 +235,8 @@ def test_cli_diff_bad_arguments_exit_2(dumps, args):
     assert r.returncode == 2 and "usage:" in r.stderr and "Traceback" not in r.stderr
 
 
-def test_cli_diff_closed_pipe_is_quiet(tmp_path):
-    t = ClassTracker()
+def test_cli_diff_closed_pipe_is_quiet(tmp_path, tracker):
+    t = tracker
     keep = []
     for i in range(4000):          # ~170 KB of table: far more than a pipe holds
         obj = Grows()

@@ -4,9 +4,7 @@ import io
 import os
 import pickle
 import random
-import struct
 import tracemalloc
-import zlib
 
 import pytest
 

@@ -11,11 +11,11 @@ import glob
 import json
 import os
 import re
-import subprocess
-import sys
 import time
 
 import pytest
+
+from helpers import classtrack_cli as classtrack
 
 JOB = "__main__.Job"
 
@@ -100,14 +100,6 @@ if __name__ == "__main__":
                       "exitcodes": {str(p.pid): p.exitcode for p in workers},
                       "terminate_seconds": time.time() - start}))
 """
-
-
-def classtrack(*args, cwd, timeout=60):
-    env = dict(os.environ)
-    env.pop("COLUMNS", None)
-    return subprocess.run([sys.executable, "-m", "classtrack"] + list(args), cwd=str(cwd),
-                          stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                          universal_newlines=True, timeout=timeout, env=env)
 
 
 def run_program(tmp_path, source, *prog_args, name="prog.py"):

@@ -75,8 +75,8 @@ def test_offline_and_escaped(report):
     assert "step &lt;0&gt;" in report.read_text()
 
 
-def test_large_class_pages_are_bounded(tmp_path):
-    t = ClassTracker()
+def test_large_class_pages_are_bounded(tmp_path, tracker):
+    t = tracker
     t.track_class(Node)
     objs = [Node(i) for i in range(20000)]
     t.create_snapshot()
@@ -192,10 +192,10 @@ def test_report_in_a_browser(report):
         driver.quit()
 
 
-def test_axis_labels_do_not_overlap_in_a_browser(tmp_path):
+def test_axis_labels_do_not_overlap_in_a_browser(tmp_path, tracker):
     """Measured by the browser: on a short run with many snapshots, no two
     x-axis labels of a chart overlap, and no two read the same."""
-    t = ClassTracker()
+    t = tracker
     t.track_class(Node)
     keep = []
     for i in range(22):

@@ -1,7 +1,7 @@
 """Background monitoring: periodic snapshots with deadlines and a budget."""
 import gc
 import json
-import os
+import statistics
 import subprocess
 import sys
 import textwrap
@@ -10,7 +10,8 @@ import time
 
 import pytest
 
-from classtrack.classtracker import ClassTracker
+from helpers import wait_for_snapshots, wait_until
+
 
 
 class Node:
@@ -19,20 +20,18 @@ class Node:
         self.children = []
 
 
-@pytest.fixture
-def tracker():
-    t = ClassTracker()
-    yield t
-    t.stop_periodic_snapshots()
-    t.clear()
-
-
-def busy(seconds):
+def busy_until(predicate, at_least, timeout=30.0):
+    """Keep this (main) thread busy running Python, never letting the GIL
+    go of its own accord, for `at_least` seconds and until `predicate()`
+    holds; fail after `timeout` seconds.  The seconds it took."""
     x = 0
-    end = time.monotonic() + seconds
-    while time.monotonic() < end:
+    start = time.monotonic()
+    while True:
         x += 1
-    return x
+        elapsed = time.monotonic() - start
+        if elapsed >= at_least and predicate():
+            return elapsed
+        assert elapsed < timeout, "busy for %g s and %r never held" % (timeout, predicate)
 
 
 def test_thread_identity_and_interval_change(tracker):
@@ -40,18 +39,26 @@ def test_thread_identity_and_interval_change(tracker):
     thread = tracker._periodic_thread
     assert thread.name == "BackgroundMonitor" and thread.daemon
     assert thread.interval == 5.0
+    changed = time.monotonic()
     tracker.start_periodic_snapshots(interval=0.05)
     assert tracker._periodic_thread is thread and thread.interval == 0.05
-    busy(0.5)
-    assert len(tracker.snapshots) >= 5  # the new interval took effect at once
+    # the new interval took effect at once: at the old one, five snapshots
+    # would take 20 s, and not even the second would come within 5 s
+    wait_for_snapshots(tracker, 5, timeout=4.5)
+    assert time.monotonic() - changed < 5.0
 
 
 def test_stop_is_prompt_and_clears_thread(tracker):
     tracker.start_periodic_snapshots(interval=30.0)
-    time.sleep(0.05)
+    thread = tracker._periodic_thread
+    # the first snapshot is taken at once; then the thread waits 30 s
+    wait_for_snapshots(tracker, 1)
     t0 = time.monotonic()
     tracker.stop_periodic_snapshots()
-    assert time.monotonic() - t0 < 0.1
+    # the thread ended (stop gives up after STOP_TIMEOUT, 5 s, leaving it
+    # alive), well before its next snapshot was due
+    assert not thread.is_alive()
+    assert time.monotonic() - t0 < 2.0
     assert tracker._periodic_thread is None
     tracker.stop_periodic_snapshots()  # stopping twice is fine
 
@@ -64,20 +71,6 @@ def test_bad_arguments(tracker):
         tracker.start_periodic_snapshots(interval=1, budget=0)
 
 
-def test_deadline_scheduling_does_not_drift(tracker):
-    tracker.track_class(Node)
-    keep = [Node(i) for i in range(2000)]
-    # the whole time may go to snapshots: this is about cadence, not budget
-    tracker.start_periodic_snapshots(interval=0.05, budget=1.0)
-    busy(2.0)
-    tracker.stop_periodic_snapshots()
-    assert 38 <= len(tracker.snapshots) <= 42, len(tracker.snapshots)
-    stamps = [s.timestamp for s in tracker.snapshots]
-    gaps = [b - a for a, b in zip(stamps, stamps[1:])]
-    assert abs(sum(gaps) / len(gaps) - 0.05) < 0.005
-    del keep
-
-
 def spin_cpu(seconds):
     """Burn this thread's CPU time (not wall time) for `seconds`."""
     end = time.thread_time() + seconds
@@ -87,27 +80,62 @@ def spin_cpu(seconds):
     return x
 
 
-def test_budget_stretches_and_recovers(tracker):
-    class Costly:
-        expensive = True
+class Costly:
+    """Sizing it (once per snapshot) burns `cost` seconds of the sizing
+    thread's CPU time."""
 
-        def __sizeof__(self):
-            if Costly.expensive:
-                spin_cpu(0.02)  # 20 ms of CPU per snapshot
-            return object.__sizeof__(self)
+    def __init__(self, cost):
+        self.cost = cost
 
-    c = Costly()
+    def __sizeof__(self):
+        if self.cost:
+            spin_cpu(self.cost)
+        return object.__sizeof__(self)
+
+
+def test_deadline_scheduling_does_not_drift(tracker):
+    c = Costly(0.008)               # every snapshot costs 8 ms or more
     tracker.track_object(c)
+    # the whole time may go to snapshots: this is about cadence, not budget
+    started = time.monotonic()
+    tracker.start_periodic_snapshots(interval=0.05, budget=1.0)
+    wait_for_snapshots(tracker, 40)
+    tracker.stop_periodic_snapshots()
+    elapsed = time.monotonic() - started
+    count = len(tracker.snapshots)
+    # the first at once, then one per 50 ms at most
+    assert count <= elapsed / 0.05 + 2, (count, elapsed)
+    stamps = [s.timestamp for s in tracker.snapshots]
+    gaps = [b - a for a, b in zip(stamps, stamps[1:])]
+    # Each snapshot is due at start + k * interval: a late one (the machine
+    # busy) is followed by a shorter gap, so the typical gap is the
+    # interval.  Waiting an interval after each snapshot instead would make
+    # every gap the interval plus the snapshot's 8 ms or more.  (The median,
+    # not the mean: a wake-up that is late by more than an interval resyncs,
+    # leaving one long gap that says nothing about drift.)
+    assert abs(statistics.median(gaps) - 0.05) < 0.004, gaps
+
+
+def test_budget_stretches_and_recovers(tracker):
+    c = Costly(0.02)                # 20 ms of CPU per snapshot
+    tracker.track_object(c)
+    started = time.monotonic()
     tracker.start_periodic_snapshots(interval=0.05, budget=0.1)
-    time.sleep(1.0)
+    wait_for_snapshots(tracker, 5)
+    count = len(tracker.snapshots)          # taken before the time: a bound
+    elapsed = time.monotonic() - started
     stretched = [s for s in tracker.snapshots if s.stretched]
     assert stretched, "a 20 ms snapshot every 50 ms is over a 10% budget"
     for s in stretched:
         assert s.interval == 0.05 and s.effective_interval >= 0.19
-    # at most a 10% share: about 1.0 s / 0.2 s snapshots, not 20
-    assert len(tracker.snapshots) <= 8
-    Costly.expensive = False
-    time.sleep(0.6)
+    # at most a 10% share: one snapshot per 0.19 s or more after the first
+    # (at 50 ms, five take 0.2 s: 3 would be the bound then)
+    assert count <= elapsed / 0.19 + 2, (count, elapsed)
+    c.cost = 0
+    cheap_from = len(tracker.snapshots) + 1     # the one in progress may be costly
+    wait_until(lambda: len(tracker.snapshots) > cheap_from
+               and not tracker.snapshots[-1].stretched,
+               what="an unstretched snapshot once they are cheap again")
     tracker.stop_periodic_snapshots()
     assert not tracker.snapshots[-1].stretched
     assert tracker.snapshots[-1].effective_interval == 0.05
@@ -128,13 +156,14 @@ def test_snapshot_that_waits_without_the_gil_is_not_charged(tracker):
     gc.disable()
     try:
         tracker.start_periodic_snapshots(interval=0.05, budget=0.05)
-        time.sleep(1.0)
+        wait_for_snapshots(tracker, 15)
         tracker.stop_periodic_snapshots()
     finally:
         gc.enable()
-    # charged by wall time, each 10 ms snapshot would stretch to 0.2 s (<= 6)
-    assert len(tracker.snapshots) >= 15, len(tracker.snapshots)
+    # charged by wall time, each 10 ms snapshot would stretch the interval
+    # to 0.2 s: every snapshot after the first would say so
     assert not any(s.stretched for s in tracker.snapshots)
+    assert all(s.effective_interval == 0.05 for s in tracker.snapshots)
 
 
 CADENCE_SCRIPT = textwrap.dedent("""
@@ -150,7 +179,9 @@ CADENCE_SCRIPT = textwrap.dedent("""
         if time.monotonic() >= end:
             break
     t.stop_periodic_snapshots()
-    print(json.dumps([len(t.snapshots), sum(s.stretched for s in t.snapshots)]))
+    stamps = [s.timestamp for s in t.snapshots]
+    late = sum(round((b - a) / %(interval)r) - 1 for a, b in zip(stamps, stamps[1:]))
+    print(json.dumps([len(t.snapshots), sum(s.stretched for s in t.snapshots), late]))
 """)
 
 
@@ -162,9 +193,14 @@ def test_cadence_holds_under_a_busy_main_thread():
     proc = subprocess.run([sys.executable, "-c", script], capture_output=True,
                           text=True, timeout=60)
     assert proc.returncode == 0, proc.stderr
-    count, stretched = json.loads(proc.stdout)
-    assert 57 <= count <= 63, (count, stretched)
-    assert stretched == 0
+    count, stretched, missed = json.loads(proc.stdout)
+    assert stretched == 0, (count, stretched, missed)
+    # 60 due in 3 s.  Those the monitor missed because it did not run for
+    # over an interval (the machine loaded: the gap before the next one
+    # spans several intervals) are not the budget's doing; stretching
+    # (what wall-time charging did) is ruled out above.
+    assert count <= 63, (count, stretched, missed)
+    assert count + missed >= 57, (count, stretched, missed)
 
 
 def _thread_cpu(thread):
@@ -186,7 +222,9 @@ def test_expensive_snapshots_keep_to_the_budget_under_a_busy_main_thread(tracker
     tracker.start_periodic_snapshots(interval=0.05, budget=0.05)
     thread = tracker._periodic_thread
     started = time.monotonic()
-    busy(2.0)
+    # busy for 2 s, and until the monitor took 3 snapshots (the checks
+    # below need a few)
+    busy_until(lambda: len(tracker.snapshots) >= 4, at_least=2.0)
     cpu = _thread_cpu(thread)
     elapsed = time.monotonic() - started
     tracker.stop_periodic_snapshots()
@@ -207,16 +245,18 @@ def test_expensive_snapshots_keep_to_the_budget_under_a_busy_main_thread(tracker
     # snapshot costs more CPU while another thread competes for the cores.)
     assert cpu <= sum(costs) + 0.03, (cpu, costs)
     assert cpu <= 0.05 * elapsed + 2 * max(costs) + 0.03, (cpu, elapsed, costs)
-    # unstretched it would have taken 40
-    assert len(monitored) <= 8, len(monitored)
+    # unstretched it would have taken one per 50 ms (40 in 2 s); stretched,
+    # one per effective interval after the first (the count before the stop:
+    # the snapshot in progress then is added when it ends)
+    least = min(s.effective_interval for s in monitored[1:])
+    assert len(monitored) <= elapsed / least + 2, (len(monitored), elapsed, least)
     del keep
 
 
 def test_monitor_with_nothing_tracked(tracker):
     tracker.start_periodic_snapshots(interval=0.02)
-    time.sleep(0.3)
+    wait_for_snapshots(tracker, 10)
     tracker.stop_periodic_snapshots()
-    assert len(tracker.snapshots) >= 10
     s = tracker.snapshots[-1]
     assert s.tracked_total == 0 and s.system_total.rss > 0
 

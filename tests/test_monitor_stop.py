@@ -2,7 +2,6 @@
 thread: a tracked object's __repr__ takes a lock that thread holds.  The
 stop gives up after STOP_TIMEOUT, says so on stderr, and the late snapshot
 is dropped; interpreter exit does not hang."""
-import os
 import subprocess
 import sys
 import textwrap
@@ -10,8 +9,8 @@ import threading
 import time
 
 from classtrack import classtracker
-from classtrack.classtracker import ClassTracker
 from classtrack.classtracker_stats import Stats
+from helpers import classtrack_cli
 
 LINE = "classtrack: the background monitor is still inside a snapshot after 0.5 s"
 
@@ -34,13 +33,13 @@ class Blocker:
             return "Blocker()"
 
 
-def test_stop_gives_up_on_a_snapshot_waiting_for_a_held_lock(monkeypatch, capfd, tmp_path):
+def test_stop_gives_up_on_a_snapshot_waiting_for_a_held_lock(monkeypatch, capfd, tmp_path,
+                                                              tracker):
     monkeypatch.setattr(classtracker, "STOP_TIMEOUT", 0.5)
     lock = threading.Lock()
     entered = threading.Event()
     blocker = Blocker(lock, entered)
     holder = Holder()
-    tracker = ClassTracker()
     tracker.track_object(holder, resolution_level=2)   # sized first, with a tree
     tracker.track_object(blocker)
     lock.acquire()
@@ -87,11 +86,12 @@ def test_stop_gives_up_on_a_snapshot_waiting_for_a_held_lock(monkeypatch, capfd,
     assert LINE not in capfd.readouterr().err
 
 
-def test_stop_keeps_a_snapshot_that_ends_in_time(monkeypatch):
-    monkeypatch.setattr(classtracker, "STOP_TIMEOUT", 5.0)
+def test_stop_keeps_a_snapshot_that_ends_in_time(monkeypatch, tracker):
+    # the snapshot ends 0.2 s into the stop (later on a loaded machine):
+    # well within the time the stop waits
+    monkeypatch.setattr(classtracker, "STOP_TIMEOUT", 30.0)
     lock = threading.Lock()
     entered = threading.Event()
-    tracker = ClassTracker()
     blocker = Blocker(lock, entered)
     tracker.track_object(blocker)
     lock.acquire()
@@ -104,11 +104,12 @@ def test_stop_keeps_a_snapshot_that_ends_in_time(monkeypatch):
     assert len(tracker.snapshots) == 1 == tracker._engine.nsnapshots
 
 
-EXITING = textwrap.dedent("""
+# The start of both child programs: a Blocker whose __repr__ (called by the
+# monitor's snapshot) waits for `lock`, which the program holds.
+BLOCKING = textwrap.dedent("""
     import sys
     import threading
     from classtrack import classtracker
-    from classtrack.classtracker import ClassTracker
 
     classtracker.STOP_TIMEOUT = 0.5
     lock = threading.Lock()
@@ -121,6 +122,10 @@ EXITING = textwrap.dedent("""
                 return "Blocker()"
 
     blocker = Blocker()
+""")
+
+EXITING = BLOCKING + textwrap.dedent("""
+    from classtrack.classtracker import ClassTracker
     tracker = ClassTracker()
     tracker.track_object(blocker)
     lock.acquire()
@@ -141,21 +146,7 @@ def test_interpreter_exit_does_not_hang(tmp_path):
     assert r.stderr.count(LINE) == 1, r.stderr
 
 
-RUN_PROGRAM = textwrap.dedent("""
-    import threading
-    from classtrack import classtracker
-
-    classtracker.STOP_TIMEOUT = 0.5
-    lock = threading.Lock()
-    entered = threading.Event()
-
-    class Blocker:
-        def __repr__(self):
-            entered.set()
-            with lock:
-                return "Blocker()"
-
-    blocker = Blocker()
+RUN_PROGRAM = BLOCKING + textwrap.dedent("""
     lock.acquire()
     assert entered.wait(30), "the monitor never called __repr__"
 """)
@@ -163,10 +154,8 @@ RUN_PROGRAM = textwrap.dedent("""
 
 def test_run_with_a_stuck_monitor_writes_its_dump(tmp_path):
     (tmp_path / "prog.py").write_text(RUN_PROGRAM)
-    env = dict(os.environ, PYTHONPATH=str(tmp_path))
-    r = subprocess.run([sys.executable, "-m", "classtrack", "run", "--track-class",
-                        "__main__:Blocker", "--interval", "0.01", "prog.py"],
-                       cwd=str(tmp_path), capture_output=True, text=True, timeout=60, env=env)
+    r = classtrack_cli("run", "--track-class", "__main__:Blocker", "--interval", "0.01",
+                       "prog.py", cwd=tmp_path, pythonpath=tmp_path, timeout=60)
     assert r.returncode == 0, r.stderr
     assert r.stderr.count(LINE) == 1, r.stderr
     assert "no exit snapshot" in r.stderr

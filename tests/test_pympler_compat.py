@@ -42,14 +42,6 @@ class Other:
         self.label = "other"
 
 
-@pytest.fixture
-def tracker():
-    t = ClassTracker()
-    yield t
-    t.stop_periodic_snapshots()
-    t.clear()
-
-
 def console(**kw):
     out = io.StringIO()
     return ConsoleStats(stream=out, **kw), out

@@ -120,8 +120,8 @@ def test_merged_snapshot_labels_do_not_overlap(tmp_path):
     assert all("(pid 100" in t for _, t in bar_labels), bar_labels    # not cut short
 
 
-def test_short_run_labels_in_ms_all_different(tmp_path):
-    t = ClassTracker()
+def test_short_run_labels_in_ms_all_different(tmp_path, tracker):
+    t = tracker
     t.track_class(Made)
     keep = []
     for i in range(12):

@@ -10,7 +10,6 @@ import pytest
 import classtrack
 import dumpcraft
 from classtrack import DumpError, asizeof
-from classtrack.classtracker import ClassTracker
 from classtrack.classtracker_stats import ConsoleStats, HtmlStats, Stats
 
 
@@ -21,13 +20,6 @@ class Doc:
 
 class Other:
     pass
-
-
-@pytest.fixture
-def tracker():
-    t = ClassTracker()
-    yield t
-    t.clear()
 
 
 def _last(view):

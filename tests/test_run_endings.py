@@ -14,6 +14,7 @@ import sys
 import pytest
 
 from classtrack.classtracker_stats import Stats
+from helpers import PROBE_SOURCE
 
 PROG = r'''
 import os, signal, sys, threading, time
@@ -59,11 +60,14 @@ def finish(proc, send=None):
     return finish_running(proc, send)
 
 
-def last_snapshot(tmp_path):
+def last_snapshot(tmp_path, name=None):
+    """The dump's last snapshot's description, and how many tracked objects
+    (of class `name` only, if given) were alive then."""
     stats = Stats(filename=str(tmp_path / "prog.ctdump"))
     snap = stats.snapshots[-1]
-    alive = sum(1 for objs in stats.index.values() for o in objs
-                if o.death is None or o.death > snap.timestamp)
+    alive = sum(1 for cls, objs in stats.index.items() for o in objs
+                if (name is None or cls == name)
+                and (o.death is None or o.death > snap.timestamp))
     return snap.desc, alive
 
 
@@ -90,7 +94,7 @@ def test_every_ending_writes_the_dump(tmp_path, how, send, label):
     assert alive == 100
 
 
-FORKS = r'''
+FORKS = PROBE_SOURCE + r'''
 import os, sys, time
 
 class Job:
@@ -103,6 +107,9 @@ for _ in range(3):
         os._exit(0)
     os.waitpid(pid, 0)
 print("ready", flush=True)
+if "classtrack" in sys.modules:     # run by classtrack: its monitor works again
+    wait_for_snapshots(3)
+print("monitored", flush=True)
 for _ in range(1200):
     time.sleep(0.05)
 '''
@@ -117,19 +124,21 @@ def test_a_program_that_forks_gets_no_thread_warning_and_is_still_watched(tmp_pa
     plain = subprocess.Popen([sys.executable, "-W", "default", "prog.py"], cwd=str(tmp_path),
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
     ours = subprocess.Popen([sys.executable, "-W", "default", "-m", "classtrack", "run",
-                             "--track-class", "prog:Job", "--interval", "0.05",
-                             "-o", "prog.ctdump", "prog.py"], cwd=str(tmp_path),
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+                             "--track-class", "prog:Job", "--track-class", "prog:Probe",
+                             "--interval", "0.05", "-o", "prog.ctdump", "prog.py"],
+                            cwd=str(tmp_path), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, env=env)
     for proc in (plain, ours):
         assert proc.stdout.readline().strip() == "ready"
-    import time
-    time.sleep(0.5)                 # the monitor takes snapshots again meanwhile
+        # ours: once its monitor took 3 snapshots after the forks
+        line = proc.stdout.readline().strip()
+        assert line == "monitored", (line, proc.stderr.read() if not line else "")
     plain_status, plain_err = finish_running(plain, signal.SIGTERM)
     ours_status, ours_err = finish_running(ours, signal.SIGTERM)
     assert plain_status == ours_status == -signal.SIGTERM
     assert "DeprecationWarning" not in plain_err
     assert "DeprecationWarning" not in ours_err, ours_err
-    desc, alive = last_snapshot(tmp_path)
+    desc, alive = last_snapshot(tmp_path, "__main__.Job")
     assert desc == "terminated" and alive == 100
     stats = Stats(filename=str(tmp_path / "prog.ctdump"))
     assert len([s for s in stats.snapshots if s.desc == ""]) >= 3

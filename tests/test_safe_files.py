@@ -13,14 +13,13 @@ import os
 import re
 import resource
 import stat
-import subprocess
 import sys
 
 import pytest
 
 from classtrack import _safefile
-from classtrack.classtracker import ClassTracker
 from classtrack.classtracker_stats import HtmlStats, Stats
+from helpers import classtrack_cli
 
 VICTIM = b"a file that belongs to somebody else\n"
 
@@ -51,9 +50,8 @@ for pid in pids:
 
 
 def classtrack(*args, cwd, preexec_fn=None, timeout=120):
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path))
-    return subprocess.run([sys.executable, "-m", "classtrack"] + list(args), cwd=str(cwd),
-                          capture_output=True, text=True, timeout=timeout, env=env,
+    """With this process's sys.path as PYTHONPATH."""
+    return classtrack_cli(*args, cwd=cwd, pythonpath=sys.path, timeout=timeout,
                           preexec_fn=preexec_fn)
 
 
@@ -100,8 +98,7 @@ def test_a_link_the_user_names_is_followed_and_its_target_replaced(tmp_path):
     assert instances(str(target)) == 10
 
 
-def test_dumps_are_private_and_html_keeps_the_umask(tmp_path):
-    tracker = ClassTracker()
+def test_dumps_are_private_and_html_keeps_the_umask(tmp_path, tracker):
     tracker.create_snapshot()
     old = os.umask(0o022)
     try:
@@ -148,8 +145,7 @@ def test_a_write_over_the_size_limit_keeps_the_previous_dump(tmp_path):
     assert no_temporaries(tmp_path) == []
 
 
-def test_dump_stats_failure_keeps_the_previous_file(tmp_path):
-    tracker = ClassTracker()
+def test_dump_stats_failure_keeps_the_previous_file(tmp_path, tracker):
     tracker.create_snapshot()
     path = tmp_path / "x.ctdump"
     Stats(tracker=tracker).dump_stats(str(path))
@@ -165,9 +161,8 @@ def test_dump_stats_failure_keeps_the_previous_file(tmp_path):
     assert path.read_bytes() == good and no_temporaries(tmp_path) == []
 
 
-def test_special_files_are_written_as_they_are(tmp_path):
+def test_special_files_are_written_as_they_are(tmp_path, tracker):
     """/dev/null named by the user: written, never renamed over."""
-    tracker = ClassTracker()
     tracker.create_snapshot()
     before = os.stat("/dev/null")
     Stats(tracker=tracker).dump_stats("/dev/null")

@@ -2,14 +2,13 @@
 tracked objects' data (what a __repr__ shows, values named in size trees,
 source lines of traces) out of it."""
 import os
-import subprocess
-import sys
 import textwrap
 
 import pytest
 
 from classtrack.classtracker import ClassTracker
 from classtrack.classtracker_stats import Stats
+from helpers import classtrack_cli
 
 # built at run time: no source line of this file holds the whole token
 SECRET = "sk-" + "SECRET-TOKEN-" + str(41 + 82)
@@ -129,9 +128,8 @@ CLI_SECRET = b"sk-CLI-SECRET-5150"
 
 
 def classtrack(*args, cwd):
-    env = dict(os.environ, PYTHONPATH=str(cwd))
-    return subprocess.run([sys.executable, "-m", "classtrack"] + list(args), cwd=str(cwd),
-                          capture_output=True, text=True, timeout=120, env=env)
+    """The program's folder is on its PYTHONPATH."""
+    return classtrack_cli(*args, cwd=cwd, pythonpath=cwd)
 
 
 def _tree_bytes(top):

@@ -7,7 +7,6 @@ import pytest
 
 from classtrack import DumpError, _core
 from classtrack.asizeof import asizeof
-from classtrack.classtracker import ClassTracker
 from classtrack.classtracker_stats import ConsoleStats, HtmlStats, Stats
 
 
@@ -24,8 +23,10 @@ class Fancy(Node):
 
 
 @pytest.fixture
-def tracker():
-    t = ClassTracker()
+def filled_tracker(tracker):
+    """Node (traced) and Fancy instances, two snapshots: "first", then
+    "second" after one Node died and another was made."""
+    t = tracker
     t.track_class(Node, trace=True)
     t.track_class(Fancy, resolution_level=2)
     t.objs = [Node(i) for i in range(6)] + [Fancy(i) for i in range(3)]
@@ -34,8 +35,7 @@ def tracker():
     del t.objs[1]
     t.objs.append(Node(100))
     t.create_snapshot("second")
-    yield t
-    t.clear()
+    return t
 
 
 def console(source=None, **kw):
@@ -49,21 +49,21 @@ def test_fresh_stats_is_empty():
     assert s.tracked_classes == []
 
 
-def test_index_and_snapshots_from_tracker(tracker):
-    s = Stats(tracker=tracker)
+def test_index_and_snapshots_from_tracker(filled_tracker):
+    s = Stats(tracker=filled_tracker)
     assert set(s.index) == {Node.__module__ + ".Node", Node.__module__ + ".Fancy"}
     assert len(s.index[Node.__module__ + ".Node"]) == 7
-    assert s.snapshots == tracker.snapshots
+    assert s.snapshots == filled_tracker.snapshots
     assert s.tracked_classes == sorted(s.index)
     tobj = s.index[Node.__module__ + ".Node"][0]
-    assert tobj.ref() is tracker.objs[0]
+    assert tobj.ref() is filled_tracker.objs[0]
     # the first instances of a class have a larger values array whose exact
     # size 3.11/3.12 do not record; it is bounded within 7 slots
-    assert abs(tobj.get_max_size() - asizeof(tracker.objs[0])) <= 56
+    assert abs(tobj.get_max_size() - asizeof(filled_tracker.objs[0])) <= 56
 
 
-def test_sort_stats(tracker):
-    s = Stats(tracker=tracker)
+def test_sort_stats(filled_tracker):
+    s = Stats(tracker=filled_tracker)
     assert s.sort_stats("size") is s
     sizes = [t.size for t in s.sorted]
     assert sizes == sorted(sizes, reverse=True)
@@ -79,8 +79,8 @@ def test_sort_stats(tracker):
         s.sort_stats("colour")
 
 
-def test_annotate_snapshot(tracker):
-    s = Stats(tracker=tracker)
+def test_annotate_snapshot(filled_tracker):
+    s = Stats(tracker=filled_tracker)
     snap = s.snapshots[0]
     classes = s.annotate_snapshot(snap)
     assert s.annotate_snapshot(snap) is classes  # cached
@@ -101,8 +101,8 @@ def test_annotate_snapshot(tracker):
     assert all(sn.classes is not None for sn in s.snapshots)
 
 
-def test_print_stats_filters_and_limits(tracker):
-    s, out = console(tracker=tracker)
+def test_print_stats_filters_and_limits(filled_tracker):
+    s, out = console(tracker=filled_tracker)
     s.print_stats(clsname="Fancy")
     text = out.getvalue()
     # the largest Fancy comes first (sizes differ by version: 3.15 shares
@@ -112,17 +112,17 @@ def test_print_stats_filters_and_limits(tracker):
     assert biggest.repr in text and "<" not in text.split("\n")[0]
     assert sum(t.repr in text for t in fancies) == 1
     assert "__dict__" in text and "[V] value" in text
-    s2, out2 = console(tracker=tracker)
+    s2, out2 = console(tracker=filled_tracker)
     s2.sort_stats("size").print_stats(limit=2)
     assert out2.getvalue().count("0x") == 2 or out2.getvalue().count("( free )") >= 0
-    s3, out3 = console(tracker=tracker)
+    s3, out3 = console(tracker=filled_tracker)
     s3.print_stats(limit=0.5)
     heads = [l for l in out3.getvalue().splitlines() if l and not l.startswith(" ")]
     assert len(heads) == max(1, int(10 * 0.5))
 
 
-def test_print_object_with_trace_and_death(tracker):
-    s, out = console(tracker=tracker)
+def test_print_object_with_trace_and_death(filled_tracker):
+    s, out = console(tracker=filled_tracker)
     dead = [t for t in s.index[Node.__module__ + ".Node"] if t.death is not None][0]
     s.print_object(dead)
     text = out.getvalue()
@@ -130,8 +130,8 @@ def test_print_object_with_trace_and_death(tracker):
     assert "test_stats.py" in text and "Node(i) for i in range(6)" in text
 
 
-def test_print_summary(tracker):
-    s, out = console(tracker=tracker)
+def test_print_summary(filled_tracker):
+    s, out = console(tracker=filled_tracker)
     s.print_summary()
     text = out.getvalue()
     assert text.startswith("---- SUMMARY")
@@ -142,8 +142,8 @@ def test_print_summary(tracker):
     assert re.search(r"\d+\.\d\d [KMGT]B", text), text
 
 
-def test_round_trip_prints_identically(tracker, tmp_path):
-    live, out1 = console(tracker=tracker)
+def test_round_trip_prints_identically(filled_tracker, tmp_path):
+    live, out1 = console(tracker=filled_tracker)
     live.print_summary()
     live.sort_stats("classname", "birth").print_stats()
     path = tmp_path / "run.ctdump"
@@ -170,22 +170,22 @@ def test_round_trip_prints_identically(tracker, tmp_path):
     assert buf.closed
 
 
-def test_history_survives_dump(tracker, tmp_path):
-    s = Stats(tracker=tracker)
+def test_history_survives_dump(filled_tracker, tmp_path):
+    s = Stats(tracker=filled_tracker)
     path = tmp_path / "h.ctdump"
     s.dump_stats(path)
     loaded = Stats(filename=path)
-    assert loaded.history == dict(tracker.history)
+    assert loaded.history == dict(filled_tracker.history)
 
 
-def test_dump_stops_periodic_snapshots(tracker, tmp_path):
-    tracker.start_periodic_snapshots(interval=0.01)
-    Stats(tracker=tracker).dump_stats(tmp_path / "p.ctdump")
-    assert tracker._periodic_thread is None
+def test_dump_stops_periodic_snapshots(filled_tracker, tmp_path):
+    filled_tracker.start_periodic_snapshots(interval=0.01)
+    Stats(tracker=filled_tracker).dump_stats(tmp_path / "p.ctdump")
+    assert filled_tracker._periodic_thread is None
 
 
-def test_empty_tracker_round_trip(tmp_path):
-    t = ClassTracker()
+def test_empty_tracker_round_trip(tmp_path, tracker):
+    t = tracker
     t.create_snapshot()
     s = Stats(tracker=t)
     s.dump_stats(tmp_path / "e.ctdump")
@@ -194,8 +194,8 @@ def test_empty_tracker_round_trip(tmp_path):
     assert loaded.snapshots[0].system_total.rss == t.snapshots[0].system_total.rss
 
 
-def test_compact_dump(tmp_path):
-    t = ClassTracker()
+def test_compact_dump(tmp_path, tracker):
+    t = tracker
     t.track_class(Node)
     objs = [Node(i) for i in range(20000)]
     t.create_snapshot()
@@ -232,10 +232,10 @@ def test_pympler_dump_is_refused_with_instructions(tmp_path):
     assert issubclass(DumpError, ValueError)
 
 
-def test_dump_load_loops_do_not_leak(tracker, tmp_path):
+def test_dump_load_loops_do_not_leak(filled_tracker, tmp_path):
     from leakcheck import assert_no_leak
     path = tmp_path / "leak.ctdump"
-    Stats(tracker=tracker).dump_stats(path)
+    Stats(tracker=filled_tracker).dump_stats(path)
     data = path.read_bytes()
 
     def action():
@@ -328,8 +328,8 @@ class Huge:
         return self.claim
 
 
-def test_sizes_beyond_32_bits_stay_exact(tmp_path):
-    t = ClassTracker()
+def test_sizes_beyond_32_bits_stay_exact(tmp_path, tracker):
+    t = tracker
     t.track_class(Huge)
     claims = [5 * 2 ** 32 + 123, 2 ** 40 + 1, 4096]
     objs = [Huge(c) for c in claims]
@@ -377,8 +377,8 @@ class Tagged(io.BytesIO):
         return super().write(b)
 
 
-def test_every_kind_of_file_gets_the_same_bytes(tracker, tmp_path):
-    s = Stats(tracker=tracker)
+def test_every_kind_of_file_gets_the_same_bytes(filled_tracker, tmp_path):
+    s = Stats(tracker=filled_tracker)
     path = tmp_path / "p.ctdump"
     s.dump_stats(path)                                  # raw descriptor writes
     want = path.read_bytes()
@@ -390,20 +390,20 @@ def test_every_kind_of_file_gets_the_same_bytes(tracker, tmp_path):
     assert tagged.getvalue() == want and Tagged.calls > 0
 
 
-def test_write_errors_raise_oserror(tracker, tmp_path):
+def test_write_errors_raise_oserror(filled_tracker, tmp_path):
     if not os.path.exists("/dev/full"):
         pytest.skip("no /dev/full on this system")
     with pytest.raises(OSError):
-        Stats(tracker=tracker).dump_stats("/dev/full")
+        Stats(tracker=filled_tracker).dump_stats("/dev/full")
     with open(tmp_path / "r.ctdump", "wb") as f:
         pass
     with open(tmp_path / "r.ctdump", "rb", buffering=0) as f:   # raw, not writable
         with pytest.raises((OSError, ValueError)):
-            Stats(tracker=tracker).dump_stats(f, close=False)
+            Stats(tracker=filled_tracker).dump_stats(f, close=False)
 
 
-def test_cleared_records_leave_snapshots_without_entries(tmp_path):
-    t = ClassTracker()
+def test_cleared_records_leave_snapshots_without_entries(tmp_path, tracker):
+    t = tracker
     t.track_class(Node)
     objs = [Node(i) for i in range(50)]
     t.create_snapshot("full")

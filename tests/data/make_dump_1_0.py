@@ -107,6 +107,16 @@ def normal_tree(node, k):
     return (name, flat + sum(r[1] for r in refs), flat, refs)
 
 
+def as_columns(data):
+    """Snapshot entries as the idx, size and flat columns normalize
+    takes (this release's Stats holds them as an Entries)."""
+    rows = []
+    for row in data[10]:
+        idx, size, flat = row[9].columns()
+        rows.append(tuple(row[:9]) + (idx, size, flat, row[12]))
+    return data[:10] + (rows,)
+
+
 def normalize(data):
     (names, classes, rec_id, rec_name, rec_class, rec_birth, rec_death, rec_trace,
      reprs, traces, snaps) = data
@@ -145,18 +155,25 @@ def normalize(data):
             deaths.tobytes(), rec_trace, reprs, traces, rows)
 
 
-def main():
+def write_fixture(data, version, out, script):
+    """Write `data` (dump_write's columns) to the file `out` as the format
+    `version` fixture; exit with a message from `script` instead when this
+    classtrack's writer writes another format."""
     buf = io.BytesIO()
-    _core.dump_write(buf, normalize(build()))
+    _core.dump_write(buf, data)
     raw = buf.getvalue()
-    version = (raw[8] | raw[9] << 8, raw[10] | raw[11] << 8)
-    if version != (1, 0):
-        sys.exit("make_dump_1_0: this classtrack writes format %d.%d; the 1.0 fixture "
-                 "can only be made by a 1.0 writer (a later format needs a fixture and "
-                 "a script of its own)" % version)
-    with open(OUT, "wb") as f:
+    written = (raw[8] | raw[9] << 8, raw[10] | raw[11] << 8)
+    if written != version:
+        sys.exit("%s: this classtrack writes format %d.%d; the %d.%d fixture "
+                 "can only be made by a %d.%d writer (a later format needs a fixture and "
+                 "a script of its own)" % ((script,) + written + version + version))
+    with open(out, "wb") as f:
         f.write(raw)
-    print("wrote %s (%d bytes)" % (OUT, len(raw)))
+    print("wrote %s (%d bytes)" % (out, len(raw)))
+
+
+def main():
+    write_fixture(normalize(as_columns(build())), (1, 0), OUT, "make_dump_1_0")
 
 
 if __name__ == "__main__":

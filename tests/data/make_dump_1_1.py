@@ -14,26 +14,13 @@ made) plus what 1.1 added, retained sizes, measured at the last snapshot
   retained     record i: 3000 + 100 * i
   shared       4321 bytes kept alive only by several together
 """
-import io
 import os
 import sys
-
-from classtrack import _core
 
 import make_dump_1_0
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 OUT = os.path.join(HERE, "dump-1.1.ctdump")
-
-
-def as_columns(data):
-    """Snapshot entries as the idx, size and flat columns the 1.0 script
-    takes (this release's Stats holds them as an Entries)."""
-    rows = []
-    for row in data[10]:
-        idx, size, flat = row[9].columns()
-        rows.append(tuple(row[:9]) + (idx, size, flat, row[12]))
-    return data[:10] + (rows,)
 
 
 def with_retained(data):
@@ -49,17 +36,9 @@ def with_retained(data):
 
 
 def main():
-    buf = io.BytesIO()
-    _core.dump_write(buf, with_retained(make_dump_1_0.normalize(as_columns(make_dump_1_0.build()))))
-    raw = buf.getvalue()
-    version = (raw[8] | raw[9] << 8, raw[10] | raw[11] << 8)
-    if version != (1, 1):
-        sys.exit("make_dump_1_1: this classtrack writes format %d.%d; the 1.1 fixture "
-                 "can only be made by a 1.1 writer (a later format needs a fixture and "
-                 "a script of its own)" % version)
-    with open(OUT, "wb") as f:
-        f.write(raw)
-    print("wrote %s (%d bytes)" % (OUT, len(raw)))
+    columns = make_dump_1_0.as_columns(make_dump_1_0.build())
+    data = with_retained(make_dump_1_0.normalize(columns))
+    make_dump_1_0.write_fixture(data, (1, 1), OUT, "make_dump_1_1")
 
 
 if __name__ == "__main__":
