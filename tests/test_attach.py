@@ -12,6 +12,7 @@ import time
 import urllib.request
 
 import pytest
+from helpers import classtrack_cli, wait_until
 
 import classtrack
 from classtrack import load_census
@@ -90,10 +91,7 @@ class Target:
         path = os.path.join(self.folder, name)
         with open(os.path.join(self.folder, "ask"), "w") as f:
             f.write(name)
-        deadline = time.monotonic() + 30
-        while not os.path.exists(path):
-            assert time.monotonic() < deadline, "the target did not answer"
-            time.sleep(0.01)
+        wait_until(lambda: os.path.exists(path), what="the target's answer %s" % name)
         with open(path) as f:
             return json.load(f)
 
@@ -191,10 +189,7 @@ def test_a_target_blocked_in_c_times_out_and_nothing_fires_later(tmp_path):
     assert "did not reach a safe point in 0.5 s" in r.stderr, r.stderr
     folder = re.search(r"removal of (\S+)", r.stderr).group(1)
     # the target wakes up, runs nothing but the removal, and goes on
-    deadline = time.monotonic() + 30
-    while os.path.exists(folder):
-        assert time.monotonic() < deadline, "the folder was never removed"
-        time.sleep(0.05)
+    wait_until(lambda: not os.path.exists(folder), what="the removal of %s" % folder)
     assert "Session" not in t.state("late.json")["path"]
     rc, err = t.stop()
     assert rc == 0 and err == "", err
@@ -353,8 +348,7 @@ def test_tracking_inside_a_running_process(tmp_path):
     assert r.returncode == 0, r.stderr
     assert re.search(r"tracked __main__:Session in PID %d for 1 s: \d+ snapshots -> " % t.pid,
                      r.stdout), r.stdout
-    rep = subprocess.run([sys.executable, "-m", "classtrack", "report", str(out), "--json"],
-                         capture_output=True, text=True, env=_env())
+    rep = classtrack_cli("report", str(out), "--json", cwd=str(tmp_path), pythonpath=SRC)
     assert rep.returncode == 0, rep.stderr
     doc = json.loads(rep.stdout)
     rows = {c["name"]: c for c in doc["classes"]}
@@ -362,12 +356,9 @@ def test_tracking_inside_a_running_process(tmp_path):
     assert len(doc["snapshots"]) >= 3
     # the tracker is gone: the target is as it was (its timer thread ends
     # right after its answer)
-    deadline = time.monotonic() + 10
-    while True:
-        after = t.state("after-%f.json" % time.monotonic())
-        if after == before or time.monotonic() > deadline:
-            break
-    assert after == before
+    states = []
+    wait_until(lambda: states.append(t.state("after-%d.json" % len(states))) or
+               states[-1] == before, timeout=10, what="the target as before attach")
     rc, err = t.stop()
     assert rc == 0 and err == "", err
 

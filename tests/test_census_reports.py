@@ -2,10 +2,9 @@
 Census.dump): one census, a series, growth, a diff, an HTML page."""
 import json
 import os
-import subprocess
-import sys
 
 import pytest
+from helpers import classtrack_cli
 
 from classtrack import Census, CensusRow
 
@@ -13,8 +12,7 @@ DATA = os.path.join(os.path.dirname(__file__), "data")
 
 
 def cli(*args):
-    return subprocess.run([sys.executable, "-m", "classtrack"] + [str(a) for a in args],
-                          capture_output=True, text=True, timeout=120)
+    return classtrack_cli(*[str(a) for a in args], cwd=os.getcwd())
 
 
 def write(tmp_path, name, counts, pid=4711, t=1000.0, extra=()):
