@@ -1,0 +1,1037 @@
+/* bindings/py_tracker.c - Python binding of the tracker engine:
+ * classtrack._core.Tracker.  Argument conversion and read access to the
+ * records; the work is in registry.c, tracker.c, hooks.c, snapshot.c. */
+#include "bindings/py_state.h"
+#include "tracker/entries.h"
+#include "tracker/tracker.h"
+#include "tracker/hooks.h"
+#include "columns/columns.h"
+#include "tracker/deathwatch.h"
+
+static PyObject *
+tracker_on_death(PyObject *self, PyObject *carrier)
+{
+    ct_tracker *t = (ct_tracker *)self;
+    ct_registry_trackref_died(&t->reg, t->types, carrier);
+    Py_RETURN_NONE;
+}
+
+static PyMethodDef on_death_def = {
+    "_on_death", tracker_on_death, METH_O, "death callback of tracked objects"
+};
+
+static PyObject *
+Tracker_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
+{
+    static char *kwlist[] = {"skip_prefix", "reprs", NULL};
+    PyObject *skip = NULL;
+    int reprs = 1;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "|Up", kwlist, &skip, &reprs)) {
+        return NULL;
+    }
+    ct_state *st = (ct_state *)PyType_GetModuleState(type);
+    if (st == NULL || ct_sizer_check_once(&st->sizer_refs) < 0) {
+        return NULL;
+    }
+    ct_tracker *t = (ct_tracker *)type->tp_alloc(type, 0);
+    if (t == NULL) {
+        return NULL;
+    }
+    ct_registry_init(&t->reg);
+    t->own_types = st->registry_types;
+    Py_INCREF(t->own_types.trackref_type);
+    ct_sizer_refs_copy(&t->own_refs, &st->sizer_refs);
+    t->types = &t->own_types;
+    t->sizer_refs = &t->own_refs;
+    t->no_reprs = !reprs;
+    Py_XINCREF(skip);
+    t->skip_prefix = skip;
+    t->names = PyList_New(0);
+    t->name_numbers = PyDict_New();
+    t->name_types = PyList_New(0);
+    t->type_overrides = PyDict_New();
+    t->traces = PyList_New(0);
+    t->trace_numbers = PyDict_New();
+    t->keep_ids = PyDict_New();
+    t->reprs = PyDict_New();
+    t->slow_repr_types = PySet_New(NULL);
+    t->trees = PyDict_New();
+    t->entries_type = (PyTypeObject *)Py_NewRef((PyObject *)st->entries_type);
+    t->callback = PyCFunction_New(&on_death_def, (PyObject *)t);
+    if (!t->names || !t->name_numbers || !t->name_types || !t->type_overrides
+        || !t->traces || !t->trace_numbers || !t->keep_ids || !t->reprs
+        || !t->slow_repr_types || !t->trees || !t->callback) {
+        Py_DECREF(t);
+        return NULL;
+    }
+    return (PyObject *)t;
+}
+
+static int
+Tracker_traverse(ct_tracker *t, visitproc visit, void *arg)
+{
+    Py_VISIT(Py_TYPE(t));
+    Py_VISIT(t->callback);
+    Py_VISIT(t->names);
+    Py_VISIT(t->name_numbers);
+    Py_VISIT(t->name_types);
+    Py_VISIT(t->type_overrides);
+    Py_VISIT(t->traces);
+    Py_VISIT(t->trace_numbers);
+    Py_VISIT(t->skip_prefix);
+    Py_VISIT(t->keep_ids);
+    Py_VISIT(t->reprs);
+    Py_VISIT(t->slow_repr_types);
+    Py_VISIT(t->trees);
+    Py_VISIT(t->entries_type);
+    Py_VISIT(t->own_types.trackref_type);
+    return ct_registry_traverse(&t->reg, visit, arg);
+}
+
+static int
+Tracker_clear(ct_tracker *t)
+{
+    ct_registry_clear(&t->reg);
+    Py_CLEAR(t->callback);
+    Py_CLEAR(t->names);
+    Py_CLEAR(t->name_numbers);
+    Py_CLEAR(t->name_types);
+    Py_CLEAR(t->type_overrides);
+    Py_CLEAR(t->traces);
+    Py_CLEAR(t->trace_numbers);
+    Py_CLEAR(t->skip_prefix);
+    Py_CLEAR(t->keep_ids);
+    Py_CLEAR(t->reprs);
+    Py_CLEAR(t->slow_repr_types);
+    Py_CLEAR(t->trees);
+    return 0;
+}
+
+static void
+Tracker_dealloc(ct_tracker *t)
+{
+    PyTypeObject *tp = Py_TYPE(t);
+    PyObject_GC_UnTrack(t);
+    /* the hook table holds the tracker strongly: nothing is hooked here */
+    ct_tracker_clear_snapshots(t);  /* frees only memory: runs no code */
+    (void)Tracker_clear(t);
+    Py_CLEAR(t->entries_type);      /* after the entries, which hold it too */
+    /* the carriers are gone (Tracker_clear): their types may go too */
+    Py_CLEAR(t->own_types.trackref_type);
+    ct_sizer_refs_clear(&t->own_refs);
+    if (t->watch_requested) {
+        t->watch_requested = 0;
+        ct_deathwatch_release();
+    }
+    tp->tp_free((PyObject *)t);
+    Py_DECREF(tp);
+}
+
+static int
+check_index(ct_tracker *t, Py_ssize_t i)
+{
+    if (i < 0 || (size_t)i >= t->reg.len) {
+        PyErr_Format(PyExc_IndexError, "no tracked record %zd", i);
+        return -1;
+    }
+    return 0;
+}
+
+static int
+check_name(ct_tracker *t, PyObject *name, uint32_t *out)
+{
+    Py_ssize_t n = ct_tracker_name_number(t, name);
+    if (n < 0) {
+        return -1;
+    }
+    *out = (uint32_t)n;
+    return 0;
+}
+
+/* Ask for the death watch once per tracker (see deathwatch.h). */
+static int
+request_watch(ct_tracker *t)
+{
+    if (t->watch_requested) {
+        return 0;
+    }
+    int r = ct_deathwatch_request();
+    if (r > 0) {
+        t->watch_requested = 1;
+    }
+    return r < 0 ? -1 : 0;
+}
+
+/* track(obj, name, resolution, keep, trace) -> (index, is_new) */
+static PyObject *
+Tracker_track(ct_tracker *t, PyObject *args)
+{
+    PyObject *obj, *name;
+    int resolution, keep, trace, is_new;
+    uint32_t num;
+    if (!PyArg_ParseTuple(args, "OUipp", &obj, &name, &resolution, &keep, &trace)
+        || check_name(t, name, &num) < 0) {
+        return NULL;
+    }
+    if (request_watch(t) < 0 || ct_deathwatch_check() < 0) {
+        return NULL;
+    }
+    Py_ssize_t i = ct_tracker_track(t, obj, num, resolution, keep, trace, 0, -2, &is_new);
+    if (i < 0) {
+        return NULL;
+    }
+    return Py_BuildValue("(nO)", i, is_new ? Py_True : Py_False);
+}
+
+/* find(obj) -> index of obj's live record, or -1 */
+static PyObject *
+Tracker_find(ct_tracker *t, PyObject *obj)
+{
+    ct_hook_reftracer_check();
+    if (ct_deathwatch_check() < 0) {
+        return NULL;
+    }
+    Py_ssize_t i = ct_registry_find(&t->reg, t->types, obj, t->callback);
+    if (i < 0) {
+        PyObject *id = PyLong_FromVoidPtr(obj);
+        if (id == NULL) {
+            return NULL;
+        }
+        PyObject *kept = PyDict_GetItemWithError(t->keep_ids, id);
+        Py_DECREF(id);
+        if (kept != NULL) {
+            Py_INCREF(kept);
+            return kept;
+        }
+        if (PyErr_Occurred()) {
+            return NULL;
+        }
+    }
+    return PyLong_FromSsize_t(i);
+}
+
+static PyObject *
+Tracker_hook(ct_tracker *t, PyObject *args)
+{
+    PyObject *cls, *name;
+    int resolution, keep, trace;
+    uint32_t num;
+    if (!PyArg_ParseTuple(args, "O!Uipp", &PyType_Type, &cls, &name, &resolution,
+                          &keep, &trace)
+        || check_name(t, name, &num) < 0) {
+        return NULL;
+    }
+    if (request_watch(t) < 0
+        || ct_hook_install((PyTypeObject *)cls, t, num, resolution, keep, trace) < 0) {
+        return NULL;
+    }
+    Py_RETURN_NONE;
+}
+
+/* follows(cls) -> whether instances of cls can be tracked without keep=True
+ * (the death watch covers them, or they can be weakly referenced) */
+static PyObject *
+Tracker_follows(ct_tracker *t, PyObject *cls)
+{
+    if (!PyType_Check(cls)) {
+        PyErr_SetString(PyExc_TypeError, "follows() needs a class");
+        return NULL;
+    }
+    if (request_watch(t) < 0) {
+        return NULL;
+    }
+    PyTypeObject *tp = (PyTypeObject *)cls;
+    return PyBool_FromLong(ct_deathwatch_covers_type(tp) || ct_weakref_follows_type(tp));
+}
+
+/* watched() -> whether the death watch follows this tracker's objects */
+static PyObject *
+Tracker_watched(ct_tracker *t, PyObject *Py_UNUSED(ignored))
+{
+    return PyBool_FromLong(t->watch_requested && ct_deathwatch_ready());
+}
+
+static PyObject *
+Tracker_unhook(ct_tracker *t, PyObject *cls)
+{
+    if (!PyType_Check(cls)) {
+        PyErr_SetString(PyExc_TypeError, "unhook() needs a class");
+        return NULL;
+    }
+    return PyBool_FromLong(ct_hook_remove((PyTypeObject *)cls, t) == 0);
+}
+
+static PyObject *
+Tracker_unhook_all(ct_tracker *t, PyObject *Py_UNUSED(ignored))
+{
+    ct_hook_remove_all(t);
+    Py_RETURN_NONE;
+}
+
+static PyObject *
+Tracker_hooked(ct_tracker *t, PyObject *Py_UNUSED(ignored))
+{
+    return ct_hook_types_of(t);
+}
+
+static PyObject *
+Tracker_snapshot(ct_tracker *t, PyObject *Py_UNUSED(ignored))
+{
+    ct_hook_reftracer_check();
+    double ts;
+    Py_ssize_t total, overhead;
+    if (ct_tracker_snapshot(t, &ts, &total, &overhead) < 0) {
+        return NULL;
+    }
+    return Py_BuildValue("(dnn)", ts, total, overhead);
+}
+
+static int
+not_snapshotting(ct_tracker *t)
+{
+    if (t->snapshotting) {
+        PyErr_SetString(PyExc_RuntimeError,
+                        "cannot clear the tracker while a snapshot is being taken");
+        return -1;
+    }
+    return 0;
+}
+
+/* Forgets every tracked object.  The snapshots stay (their totals), but
+ * their per-object entries go with the records they indexed. */
+static PyObject *
+Tracker_clear_records(ct_tracker *t, PyObject *Py_UNUSED(ignored))
+{
+    if (not_snapshotting(t) < 0) {
+        return NULL;
+    }
+    for (size_t k = 0; k < t->nsnaps; k++) {
+        Py_CLEAR(t->snaps[k].entries);
+    }
+    PyDict_Clear(t->trees);
+    ct_registry_clear(&t->reg);
+    PyDict_Clear(t->type_overrides);
+    PyDict_Clear(t->keep_ids);
+    PyDict_Clear(t->reprs);
+    Py_RETURN_NONE;
+}
+
+static PyObject *
+Tracker_clear_snapshots(ct_tracker *t, PyObject *Py_UNUSED(ignored))
+{
+    if (not_snapshotting(t) < 0) {
+        return NULL;
+    }
+    ct_tracker_clear_snapshots(t);
+    Py_RETURN_NONE;
+}
+
+static PyObject *
+Tracker_discard_last_snapshot(ct_tracker *t, PyObject *Py_UNUSED(ignored))
+{
+    if (not_snapshotting(t) < 0 || ct_tracker_discard_last_snapshot(t) < 0) {
+        return NULL;
+    }
+    Py_RETURN_NONE;
+}
+
+/* record(i) -> (id, name, birth, death|None, trace_no, resolution,
+ *               obj|None, cls, repr|None) */
+static PyObject *
+Tracker_record(ct_tracker *t, PyObject *arg)
+{
+    Py_ssize_t i = PyLong_AsSsize_t(arg);
+    /* the check may warn, and a warning runs code that may clear us */
+    if ((i == -1 && PyErr_Occurred()) || ct_deathwatch_check() < 0
+        || check_index(t, i) < 0) {
+        return NULL;
+    }
+    /* copies and strong references before anything allocates (the GC
+     * may run, and the records array may move) */
+    ct_record rec = *ct_registry_record(&t->reg, (size_t)i);
+    PyObject *obj = ct_registry_object(&t->reg, (size_t)i);
+    obj = Py_NewRef(obj ? obj : Py_None);
+    PyObject *name = Py_NewRef(PyList_GET_ITEM(t->names, ct_rec_name(&rec)));
+    PyObject *cls = NULL, *repr = NULL, *result = NULL;
+    double died = ct_registry_death(&t->reg, (size_t)i);
+    uintptr_t id = ct_rec_id(&rec);
+    double birth = rec.birth;
+    unsigned int trace = rec.trace;
+    int resolution = ct_rec_resolution(&rec);
+    PyObject *key = PyLong_FromSsize_t(i);
+    if (key == NULL) {
+        goto done;
+    }
+    cls = PyDict_GetItemWithError(t->type_overrides, key);
+    if (cls == NULL && PyErr_Occurred()) {
+        goto done;
+    }
+    if (cls == NULL) {
+        cls = PyList_GET_ITEM(t->name_types, ct_rec_name(&rec));
+    }
+    Py_INCREF(cls);
+    repr = PyDict_GetItemWithError(t->reprs, key);
+    if (repr == NULL && PyErr_Occurred()) {
+        goto done;
+    }
+    repr = Py_NewRef(repr ? repr : Py_None);
+    PyObject *death = died == 0.0 ? Py_NewRef(Py_None) : PyFloat_FromDouble(died);
+    if (death == NULL) {
+        goto done;
+    }
+    result = Py_BuildValue("(NOdNIiOOO)", PyLong_FromVoidPtr((void *)id), name, birth,
+                           death, trace, resolution, obj, cls, repr);
+done:
+    Py_XDECREF(key);
+    Py_DECREF(name);
+    Py_DECREF(obj);
+    Py_XDECREF(cls);
+    Py_XDECREF(repr);
+    return result;
+}
+
+/* survivors() -> [(index, obj, cls)]: the records whose object is alive,
+ * in record order.  The pytest plugin's per-test question ("what did this
+ * test leave alive?"), answered without a Python object per record. */
+static PyObject *
+Tracker_survivors(ct_tracker *t, PyObject *Py_UNUSED(ignored))
+{
+    if (ct_deathwatch_check() < 0) {
+        return NULL;
+    }
+    /* strong references first, in C memory: nothing here runs the GC,
+     * which could clear the records while they are listed */
+    size_t len = t->reg.len, n = 0;
+    size_t *idx = PyMem_Malloc((t->reg.alive ? t->reg.alive : 1) * sizeof(size_t));
+    PyObject **objs = PyMem_Malloc((t->reg.alive ? t->reg.alive : 1) * sizeof(PyObject *));
+    if (idx == NULL || objs == NULL) {
+        PyMem_Free(idx);
+        PyMem_Free(objs);
+        return PyErr_NoMemory();
+    }
+    for (size_t i = 0; i < len && n < t->reg.alive; i++) {
+        PyObject *obj = ct_registry_object(&t->reg, i);
+        if (obj != NULL) {
+            idx[n] = i;
+            objs[n++] = Py_NewRef(obj);
+        }
+    }
+    PyObject *out = PyList_New((Py_ssize_t)n);
+    for (size_t k = 0; out != NULL && k < n; k++) {
+        PyObject *cls = NULL;
+        if (idx[k] < t->reg.len) {
+            PyObject *key = PyLong_FromSize_t(idx[k]);
+            if (key == NULL) {
+                Py_CLEAR(out);
+                break;
+            }
+            cls = PyDict_GetItemWithError(t->type_overrides, key);
+            Py_DECREF(key);
+            if (cls == NULL && PyErr_Occurred()) {
+                Py_CLEAR(out);
+                break;
+            }
+            if (cls == NULL) {
+                cls = PyList_GET_ITEM(t->name_types,
+                                      ct_rec_name(ct_registry_record(&t->reg, idx[k])));
+            }
+        }
+        else {      /* cleared meanwhile: its class is its own */
+            cls = (PyObject *)Py_TYPE(objs[k]);
+        }
+        PyObject *row = Py_BuildValue("(nOO)", (Py_ssize_t)idx[k], objs[k], cls);
+        if (row == NULL) {
+            Py_CLEAR(out);
+            break;
+        }
+        PyList_SET_ITEM(out, (Py_ssize_t)k, row);
+    }
+    for (size_t k = 0; k < n; k++) {
+        Py_DECREF(objs[k]);
+    }
+    PyMem_Free(idx);
+    PyMem_Free(objs);
+    return out;
+}
+
+/* record_names() -> list of name numbers, one per record */
+static PyObject *
+Tracker_record_names(ct_tracker *t, PyObject *Py_UNUSED(ignored))
+{
+    size_t len = t->reg.len;
+    PyObject *out = PyList_New((Py_ssize_t)len);
+    if (out != NULL && t->reg.len < len) {
+        /* PyList_New ran code (the GC) that cleared the records */
+        Py_DECREF(out);
+        PyErr_SetString(PyExc_RuntimeError, "tracker cleared while listing its records");
+        return NULL;
+    }
+    for (size_t i = 0; out != NULL && i < len; i++) {
+        PyObject *v = PyLong_FromUnsignedLong(ct_rec_name(ct_registry_record(&t->reg, i)));
+        if (v == NULL) {
+            Py_CLEAR(out);
+            break;
+        }
+        PyList_SET_ITEM(out, (Py_ssize_t)i, v);
+    }
+    return out;
+}
+
+static PyObject *
+Tracker_set_resolution(ct_tracker *t, PyObject *args)
+{
+    Py_ssize_t i;
+    int res;
+    if (!PyArg_ParseTuple(args, "ni", &i, &res) || check_index(t, i) < 0) {
+        return NULL;
+    }
+    if (res < 0) {
+        PyErr_SetString(PyExc_ValueError, "resolution_level must be >= 0");
+        return NULL;
+    }
+    ct_record *rec = ct_registry_record(&t->reg, (size_t)i);
+    if (res > CT_MAX_RESOLUTION) {
+        res = CT_MAX_RESOLUTION;
+    }
+    rec->name_res = (rec->name_res & ~0xffu) | (uint32_t)res;
+    Py_RETURN_NONE;
+}
+
+/* trace(no) -> tuple (code, line, code, line, ...) pairs, or None */
+static PyObject *
+Tracker_trace(ct_tracker *t, PyObject *arg)
+{
+    Py_ssize_t no = PyLong_AsSsize_t(arg);
+    if (no == -1 && PyErr_Occurred()) {
+        return NULL;
+    }
+    if (no <= 0 || no > PyList_GET_SIZE(t->traces)) {
+        Py_RETURN_NONE;
+    }
+    return Py_NewRef(PyList_GET_ITEM(t->traces, no - 1));
+}
+
+/* The position of record `rec` in a snapshot's entries, or -1. */
+static Py_ssize_t
+snap_position(const ct_snapshot *s, uint64_t rec)
+{
+    return s->entries != NULL ? ct_entries_find(s->entries, (size_t)rec) : -1;
+}
+
+/* (timestamp, size, flat, tree or None) of entry `pos` of snapshot
+ * `snap`, which is record `rec`'s. */
+static PyObject *
+entry_value(ct_tracker *t, size_t snap, Py_ssize_t pos, size_t rec)
+{
+    const ct_snapshot *s = &t->snaps[snap];
+    const ct_entries *e = s->entries;
+    PyObject *tree = NULL;
+    if (PyDict_GET_SIZE(t->trees) != 0) {
+        PyObject *key = PyLong_FromUnsignedLongLong(((uint64_t)snap << 32) | rec);
+        if (key == NULL) {
+            return NULL;
+        }
+        tree = PyDict_GetItemWithError(t->trees, key);
+        Py_DECREF(key);
+        if (tree == NULL && PyErr_Occurred()) {
+            return NULL;
+        }
+    }
+    return Py_BuildValue("(dKKO)", s->timestamp,
+                         (unsigned long long)ct_entries_value(e->size, e->size_w, (size_t)pos),
+                         (unsigned long long)ct_entries_value(e->flat, e->flat_w, (size_t)pos),
+                         tree ? tree : Py_None);
+}
+
+/* record_sizes(i) -> [(timestamp, size, flat, tree|None)] */
+static PyObject *
+Tracker_record_sizes(ct_tracker *t, PyObject *arg)
+{
+    Py_ssize_t i = PyLong_AsSsize_t(arg);
+    if ((i == -1 && PyErr_Occurred()) || check_index(t, i) < 0) {
+        return NULL;
+    }
+    PyObject *out = PyList_New(0);
+    for (size_t k = 0; out != NULL && k < t->nsnaps; k++) {
+        Py_ssize_t pos = snap_position(&t->snaps[k], i);
+        if (pos < 0) {
+            continue;
+        }
+        PyObject *v = entry_value(t, k, pos, (size_t)i);
+        if (v == NULL || PyList_Append(out, v) < 0) {
+            Py_XDECREF(v);
+            Py_CLEAR(out);
+            break;
+        }
+        Py_DECREF(v);
+    }
+    return out;
+}
+
+/* snapshot_entries(k) -> [(index, size, flat, tree|None)] of snapshot k */
+static PyObject *
+Tracker_snapshot_entries(ct_tracker *t, PyObject *arg)
+{
+    Py_ssize_t k = PyLong_AsSsize_t(arg);
+    if (k == -1 && PyErr_Occurred()) {
+        return NULL;
+    }
+    if (k < 0 || (size_t)k >= t->nsnaps) {
+        PyErr_Format(PyExc_IndexError, "no snapshot %zd", k);
+        return NULL;
+    }
+    const ct_snapshot *s = &t->snaps[k];
+    PyObject *out = PyList_New((Py_ssize_t)ct_snapshot_len(s));
+    if (out == NULL || s->entries == NULL) {
+        return out;
+    }
+    ct_entries_iter it;
+    size_t rec;
+    ct_entries_iter_init(&it, s->entries);
+    while (ct_entries_next(&it, &rec)) {
+        Py_ssize_t pos = (Py_ssize_t)it.pos - 1;
+        PyObject *v = entry_value(t, (size_t)k, pos, rec);
+        PyObject *item = v == NULL ? NULL
+                         : Py_BuildValue("(kOOO)", (unsigned long)rec,
+                                         PyTuple_GET_ITEM(v, 1), PyTuple_GET_ITEM(v, 2),
+                                         PyTuple_GET_ITEM(v, 3));
+        Py_XDECREF(v);
+        if (item == NULL) {
+            Py_DECREF(out);
+            return NULL;
+        }
+        PyList_SET_ITEM(out, pos, item);
+    }
+    return out;
+}
+
+/* history() -> {name: [(timestamp, live count), ...]} */
+static PyObject *
+Tracker_history(ct_tracker *t, PyObject *Py_UNUSED(ignored))
+{
+    if (ct_deathwatch_check() < 0) {
+        return NULL;
+    }
+    size_t len = t->reg.len;
+    uint32_t *names = PyMem_Malloc((len + 1) * sizeof(uint32_t));
+    double *births = PyMem_Malloc((len + 1) * sizeof(double));
+    double *deaths = PyMem_Malloc((len + 1) * sizeof(double));
+    PyObject *out = NULL;
+    if (names == NULL || births == NULL || deaths == NULL) {
+        PyErr_NoMemory();
+    }
+    else {
+        for (size_t i = 0; i < len; i++) {
+            ct_record *r = ct_registry_record(&t->reg, i);
+            names[i] = ct_rec_name(r);
+            births[i] = r->birth;
+            deaths[i] = ct_registry_death(&t->reg, i);
+        }
+        out = ct_history(t->names, names, births, deaths, len);
+    }
+    PyMem_Free(names);
+    PyMem_Free(births);
+    PyMem_Free(deaths);
+    return out;
+}
+
+
+static Py_ssize_t class_number_held(PyObject *cls, PyObject *class_index,
+                                    PyObject *classes);
+
+/* Class index (1-based) of a type in the export's class table. */
+static Py_ssize_t
+class_number(PyObject *cls, PyObject *class_index, PyObject *classes)
+{
+    if (cls == NULL || cls == Py_None || !PyType_Check(cls)) {
+        return 0;
+    }
+    Py_INCREF(cls);     /* __module__ may be a descriptor running code */
+    Py_ssize_t res = class_number_held(cls, class_index, classes);
+    Py_DECREF(cls);
+    return res;
+}
+
+static Py_ssize_t
+class_number_held(PyObject *cls, PyObject *class_index, PyObject *classes)
+{
+    PyObject *num = PyDict_GetItemWithError(class_index, cls);
+    if (num != NULL) {
+        return PyLong_AsSsize_t(num);
+    }
+    if (PyErr_Occurred()) {
+        return -1;
+    }
+    PyObject *mod = ct_getattr(cls, "__module__");
+    PyObject *qual = mod ? ct_getattr(cls, "__qualname__") : NULL;
+    PyObject *full = NULL;
+    if (qual != NULL) {
+        full = PyUnicode_Check(mod) && PyUnicode_Check(qual)
+                   ? PyUnicode_FromFormat("%U.%U", mod, qual)
+                   : PyUnicode_FromString(((PyTypeObject *)cls)->tp_name);
+    }
+    Py_XDECREF(mod);
+    Py_XDECREF(qual);
+    if (full == NULL) {
+        return -1;
+    }
+    Py_ssize_t n = PyList_GET_SIZE(classes) + 1;
+    num = PyLong_FromSsize_t(n);
+    int rc = (num == NULL || PyList_Append(classes, full) < 0
+              || PyDict_SetItem(class_index, cls, num) < 0) ? -1 : 0;
+    Py_XDECREF(num);
+    Py_DECREF(full);
+    return rc < 0 ? -1 : n;
+}
+
+/* The class number of every record into cls[0..n): its name's first
+ * class, or its entry in type_overrides.  Class lookups may run Python
+ * code (a __module__ descriptor), which may clear the tracker: checked
+ * after each.  0 or -1. */
+static int
+export_classes(ct_tracker *t, size_t n, const uint32_t *names, uint32_t *cls,
+               PyObject *class_index, PyObject *classes)
+{
+    Py_ssize_t nn = PyList_GET_SIZE(t->names);
+    Py_ssize_t *by_name = PyMem_Malloc(((size_t)nn + 1) * sizeof(Py_ssize_t));
+    PyObject *overrides = NULL;
+    int rc = -1;
+    if (by_name == NULL) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    for (Py_ssize_t k = 0; k < nn; k++) {
+        by_name[k] = -1;
+    }
+    for (size_t i = 0; i < n; i++) {
+        uint32_t name = names[i];
+        if ((Py_ssize_t)name >= nn || name >= (size_t)PyList_GET_SIZE(t->name_types)) {
+            cls[i] = 0;
+            continue;
+        }
+        if (by_name[name] < 0) {
+            PyObject *c = Py_NewRef(PyList_GET_ITEM(t->name_types, name));
+            by_name[name] = class_number(c, class_index, classes);
+            Py_DECREF(c);
+            if (by_name[name] < 0) {
+                goto done;
+            }
+            if (n > t->reg.len) {
+                PyErr_SetString(PyExc_RuntimeError, "tracker cleared during export");
+                goto done;
+            }
+        }
+        cls[i] = (uint32_t)by_name[name];
+    }
+    overrides = PyDict_Copy(t->type_overrides);     /* class_number may change it */
+    if (overrides == NULL) {
+        goto done;
+    }
+    Py_ssize_t pos = 0;
+    PyObject *key, *c;
+    while (PyDict_Next(overrides, &pos, &key, &c)) {
+        size_t i = PyLong_AsSize_t(key);
+        if (i == (size_t)-1 && PyErr_Occurred()) {
+            goto done;
+        }
+        if (i >= n) {
+            continue;
+        }
+        Py_ssize_t cn = class_number(c, class_index, classes);
+        if (cn < 0) {
+            goto done;
+        }
+        cls[i] = (uint32_t)cn;
+    }
+    rc = 0;
+done:
+    PyMem_Free(by_name);
+    Py_XDECREF(overrides);
+    return rc;
+}
+
+/* export() -> (names, classes, rec_id, rec_name, rec_class, rec_birth,
+ *              rec_death, rec_trace, reprs, raw traces,
+ *              [(Entries, trees) per snapshot]): the columnar data Stats
+ * and the dump writer work on (see dumpfmt.h).  Costs a pass over the
+ * records, plus the `trees` and `type_overrides` dicts once each: no
+ * Python object per record, and the snapshots' Entries are shared, not
+ * copied (they are immutable). */
+static PyObject *
+Tracker_export(ct_tracker *t, PyObject *Py_UNUSED(ignored))
+{
+    if (ct_deathwatch_check() < 0) {
+        return NULL;
+    }
+    size_t n = t->reg.len;
+    int guard = 0, guarded = 0;
+    PyObject *result = NULL, *classes = PyList_New(0), *class_index = PyDict_New();
+    PyObject *snaps = NULL, *reprs = PyDict_Copy(t->reprs), *trees = NULL, *empty = NULL;
+    /* the record columns are made as the bytes objects they are returned
+     * in, filled in place */
+    PyObject *col[6] = {NULL};
+    static const size_t width[6] = {8, 4, 4, 8, 8, 4};
+    if (!classes || !class_index || !reprs) {
+        goto done;
+    }
+    for (int c = 0; c < 6; c++) {
+        col[c] = PyBytes_FromStringAndSize(NULL, (Py_ssize_t)(n * width[c]));
+        if (col[c] == NULL) {
+            goto done;
+        }
+    }
+    uint64_t *ids = (uint64_t *)PyBytes_AS_STRING(col[0]);
+    uint32_t *names = (uint32_t *)PyBytes_AS_STRING(col[1]);
+    uint32_t *cls = (uint32_t *)PyBytes_AS_STRING(col[2]);
+    double *births = (double *)PyBytes_AS_STRING(col[3]);
+    double *deaths = (double *)PyBytes_AS_STRING(col[4]);
+    uint32_t *traces = (uint32_t *)PyBytes_AS_STRING(col[5]);
+    for (size_t i = 0; i < n; i++) {
+        ct_record *rec = ct_registry_record(&t->reg, i);
+        ids[i] = ct_rec_id(rec);
+        names[i] = ct_rec_name(rec);
+        births[i] = rec->birth;
+        deaths[i] = ct_registry_death(&t->reg, i);
+        traces[i] = rec->trace;
+    }
+    if (export_classes(t, n, names, cls, class_index, classes) < 0) {
+        goto done;
+    }
+    /* class lookups ran Python code: what is read below is read as it is
+     * now, and the record count must not have shrunk under the columns */
+    if (n > t->reg.len) {
+        PyErr_SetString(PyExc_RuntimeError, "tracker cleared during export");
+        goto done;
+    }
+    /* From here on only a collection that allocations trigger could run
+     * Python code (finalizers); snapshotting keeps such code from
+     * clearing the records and snapshots being read. */
+    guard = t->snapshotting;
+    t->snapshotting = 1;
+    guarded = 1;
+    size_t nsnaps = t->nsnaps;
+    /* a snapshot taken meanwhile (by code a class lookup ran) names
+     * records the columns above do not hold */
+    for (size_t k = 0; k < nsnaps; k++) {
+        if (t->snaps[k].entries != NULL && t->snaps[k].entries->nrec > n) {
+            PyErr_SetString(PyExc_RuntimeError, "tracker changed during export "
+                            "(a class's __module__ took a snapshot); export again");
+            goto done;
+        }
+    }
+    snaps = PyList_New((Py_ssize_t)nsnaps);
+    trees = PyList_New((Py_ssize_t)nsnaps);
+    if (snaps == NULL || trees == NULL) {
+        goto done;
+    }
+    for (size_t k = 0; k < nsnaps; k++) {
+        PyObject *d = PyDict_New();
+        if (d == NULL) {
+            goto done;
+        }
+        PyList_SET_ITEM(trees, (Py_ssize_t)k, d);
+    }
+    Py_ssize_t pos = 0;
+    PyObject *key, *value;
+    while (PyDict_Next(t->trees, &pos, &key, &value)) {
+        uint64_t kv = PyLong_AsUnsignedLongLong(key);
+        if (kv == (uint64_t)-1 && PyErr_Occurred()) {
+            goto done;
+        }
+        size_t k = (size_t)(kv >> 32);
+        if (k >= nsnaps || snap_position(&t->snaps[k], kv & 0xffffffffu) < 0) {
+            continue;
+        }
+        PyObject *idx_key = PyLong_FromUnsignedLongLong(kv & 0xffffffffu);
+        int rc = idx_key == NULL ? -1
+                 : PyDict_SetItem(PyList_GET_ITEM(trees, (Py_ssize_t)k), idx_key, value);
+        Py_XDECREF(idx_key);
+        if (rc < 0) {
+            goto done;
+        }
+    }
+    for (size_t k = 0; k < nsnaps; k++) {
+        PyObject *entries = (PyObject *)t->snaps[k].entries;
+        if (entries == NULL) {      /* cleared records: no entries */
+            if (empty == NULL) {
+                empty = ct_entries_new(t->entries_type, 0, 0, NULL, NULL, NULL);
+                if (empty == NULL) {
+                    goto done;
+                }
+            }
+            entries = empty;
+        }
+        PyObject *item = PyTuple_Pack(2, entries, PyList_GET_ITEM(trees, (Py_ssize_t)k));
+        if (item == NULL) {
+            goto done;
+        }
+        PyList_SET_ITEM(snaps, (Py_ssize_t)k, item);
+    }
+    result = Py_BuildValue("(NOOOOOOOOOO)", PyList_GetSlice(t->names, 0, PY_SSIZE_T_MAX),
+                           classes, col[0], col[1], col[2], col[3], col[4], col[5], reprs,
+                           t->traces, snaps);
+done:
+    if (guarded) {
+        t->snapshotting = guard;
+    }
+    for (int c = 0; c < 6; c++) {
+        Py_XDECREF(col[c]);
+    }
+    Py_XDECREF(classes);
+    Py_XDECREF(class_index);
+    Py_XDECREF(snaps);
+    Py_XDECREF(reprs);
+    Py_XDECREF(trees);
+    Py_XDECREF(empty);
+    return result;
+}
+
+static Py_ssize_t
+Tracker_len(ct_tracker *t)
+{
+    return (Py_ssize_t)t->reg.len;
+}
+
+static PyObject *
+Tracker_get_alive(ct_tracker *t, void *Py_UNUSED(closure))
+{
+    return PyLong_FromSize_t(t->reg.alive);
+}
+
+static PyObject *
+Tracker_get_reprs(ct_tracker *t, void *Py_UNUSED(closure))
+{
+    return PyBool_FromLong(!t->no_reprs);
+}
+
+static PyObject *
+Tracker_get_nsnapshots(ct_tracker *t, void *Py_UNUSED(closure))
+{
+    return PyLong_FromSize_t(t->nsnaps);
+}
+
+static PyObject *
+Tracker_get_names(ct_tracker *t, void *Py_UNUSED(closure))
+{
+    return PyList_GetSlice(t->names, 0, PyList_GET_SIZE(t->names));
+}
+
+static PyObject *
+core_now(PyObject *Py_UNUSED(module), PyObject *Py_UNUSED(ignored))
+{
+    return PyFloat_FromDouble(ct_now());
+}
+
+static PyMethodDef Tracker_methods[] = {
+    {"track", (PyCFunction)Tracker_track, METH_VARARGS,
+     "track(obj, name, resolution, keep, trace) -> (index, is_new)"},
+    {"find", (PyCFunction)Tracker_find, METH_O, "find(obj) -> index or -1"},
+    {"hook", (PyCFunction)Tracker_hook, METH_VARARGS,
+     "hook(cls, name, resolution, keep, trace): track instances created from now on"},
+    {"unhook", (PyCFunction)Tracker_unhook, METH_O, "unhook(cls) -> was it hooked"},
+    {"follows", (PyCFunction)Tracker_follows, METH_O,
+     "follows(cls) -> can instances of cls be tracked without keep=True"},
+    {"watched", (PyCFunction)Tracker_watched, METH_NOARGS,
+     "watched() -> are deaths learnt from the allocator (else weak references)"},
+    {"unhook_all", (PyCFunction)Tracker_unhook_all, METH_NOARGS, "unhook every class"},
+    {"hooked", (PyCFunction)Tracker_hooked, METH_NOARGS, "classes hooked by this tracker"},
+    {"snapshot", (PyCFunction)Tracker_snapshot, METH_NOARGS,
+     "snapshot() -> (timestamp, tracked_total, overhead)"},
+    {"clear_records", (PyCFunction)Tracker_clear_records, METH_NOARGS,
+     "forget every tracked object"},
+    {"clear_snapshots", (PyCFunction)Tracker_clear_snapshots, METH_NOARGS,
+     "forget every snapshot"},
+    {"discard_last_snapshot", (PyCFunction)Tracker_discard_last_snapshot, METH_NOARGS,
+     "forget the latest snapshot (a monitor's the wait for which was given up)"},
+    {"record", (PyCFunction)Tracker_record, METH_O,
+     "record(i) -> (id, name, birth, death, trace_no, resolution, obj, cls, repr)"},
+    {"survivors", (PyCFunction)Tracker_survivors, METH_NOARGS,
+     "survivors() -> [(index, obj, cls)] of the records whose object is alive"},
+    {"record_names", (PyCFunction)Tracker_record_names, METH_NOARGS,
+     "name number of every record"},
+    {"set_resolution", (PyCFunction)Tracker_set_resolution, METH_VARARGS,
+     "set_resolution(i, level)"},
+    {"trace", (PyCFunction)Tracker_trace, METH_O, "trace(no) -> ((code, line), ...)"},
+    {"record_sizes", (PyCFunction)Tracker_record_sizes, METH_O,
+     "record_sizes(i) -> [(timestamp, size, flat, tree)]"},
+    {"snapshot_entries", (PyCFunction)Tracker_snapshot_entries, METH_O,
+     "snapshot_entries(k) -> [(index, size, flat, tree)]"},
+    {"export", (PyCFunction)Tracker_export, METH_NOARGS,
+     "export() -> columnar records and snapshots (see dumpfmt.h)"},
+    {"history", (PyCFunction)Tracker_history, METH_NOARGS,
+     "history() -> {name: [(timestamp, live count)]}"},
+    {NULL, NULL, 0, NULL},
+};
+
+static PyGetSetDef Tracker_getset[] = {
+    {"alive", (getter)Tracker_get_alive, NULL, "tracked objects alive", NULL},
+    {"nsnapshots", (getter)Tracker_get_nsnapshots, NULL, "snapshots taken", NULL},
+    {"names", (getter)Tracker_get_names, NULL, "tracking names by number", NULL},
+    {"reprs", (getter)Tracker_get_reprs, NULL,
+     "whether snapshots take reprs (False: no __repr__ is ever called)", NULL},
+    {NULL, NULL, NULL, NULL, NULL},
+};
+
+static PyType_Slot Tracker_slots[] = {
+    {Py_tp_new, Tracker_new},
+    {Py_tp_dealloc, Tracker_dealloc},
+    {Py_tp_traverse, Tracker_traverse},
+    {Py_tp_clear, Tracker_clear},
+    {Py_tp_methods, Tracker_methods},
+    {Py_tp_getset, Tracker_getset},
+    {Py_sq_length, Tracker_len},
+    {Py_tp_doc, "Tracker(skip_prefix=None, reprs=True): the engine of a ClassTracker."},
+    {0, NULL},
+};
+
+static PyType_Spec Tracker_spec = {
+    "classtrack._core.Tracker",
+    sizeof(ct_tracker),
+    0,
+    Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC,
+    Tracker_slots,
+};
+
+/* _core._livemap_selftest(seed, n) -> disagreements with a reference */
+static PyObject *
+core_livemap_selftest(PyObject *Py_UNUSED(module), PyObject *args)
+{
+    unsigned long long seed;
+    Py_ssize_t n;
+    if (!PyArg_ParseTuple(args, "Kn:_livemap_selftest", &seed, &n)) {
+        return NULL;
+    }
+    if (n < 0) {
+        PyErr_SetString(PyExc_ValueError, "_livemap_selftest: n must be >= 0");
+        return NULL;
+    }
+    long bad = ct_livemap_selftest((uint64_t)seed, (size_t)n);
+    if (bad < 0) {
+        return PyErr_NoMemory();
+    }
+    return PyLong_FromLong(bad);
+}
+
+PyMethodDef ct_tracker_functions[] = {
+    {"now", core_now, METH_NOARGS,
+     "now() -> seconds since classtrack was imported (monotonic)"},
+    {"_livemap_selftest", core_livemap_selftest, METH_VARARGS,
+     "_livemap_selftest(seed, n) -> disagreements of the livemap with a reference "
+     "over n random operations (tests)"},
+    {NULL, NULL, 0, NULL},
+};
+
+int
+ct_tracker_type_register(PyObject *module, PyTypeObject **type)
+{
+    *type = (PyTypeObject *)PyType_FromModuleAndSpec(module, &Tracker_spec, NULL);
+    if (*type == NULL) {
+        return -1;
+    }
+    Py_INCREF(*type);
+    if (PyModule_AddObject(module, "Tracker", (PyObject *)*type) < 0) {
+        Py_DECREF(*type);
+        return -1;
+    }
+    return 0;
+}
