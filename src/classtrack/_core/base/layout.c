@@ -23,7 +23,6 @@
  * index read from memory is bounds-checked before use.
  */
 #include "base/layout.h"
-#include "tracker/hooks.h"
 
 #include <datetime.h>
 #include <frameobject.h>
@@ -437,13 +436,27 @@ structseq_fields(PyTypeObject *tp)
     return n;
 }
 
+/* Set once by the tracker's hooks (ct_layout_set_alloc_of), or NULL. */
+static ct_alloc_of_fn alloc_of_lookup;
+
+void
+ct_layout_set_alloc_of(ct_alloc_of_fn fn)
+{
+    alloc_of_lookup = fn;
+}
+
+allocfunc
+ct_alloc_of(PyTypeObject *tp)
+{
+    return alloc_of_lookup != NULL ? alloc_of_lookup(tp) : tp->tp_alloc;
+}
+
 /* 1 when heap type tp allocates through PyType_GenericAlloc, directly or
  * under a tracker's hook. */
 static int
 generic_alloc(PyTypeObject *tp)
 {
-    return tp->tp_alloc == PyType_GenericAlloc
-           || ct_hook_original_alloc(tp) == PyType_GenericAlloc;
+    return ct_alloc_of(tp) == PyType_GenericAlloc;
 }
 
 /* 1 when base's instance layout extends `of`'s. */

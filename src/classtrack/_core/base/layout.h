@@ -158,6 +158,16 @@ int ct_body_size_from_ob_size(PyObject *o, size_t *size);
  * sequences' tp_dealloc).  Called once from module init; 0 or -1. */
 int ct_layout_init(void);
 
+/* The allocator tp's instances really come from: tp->tp_alloc, or, when
+ * that is a tracker's tp_alloc hook (tracker/hooks.c), the function the
+ * hook calls.  The hooks install their lookup with ct_layout_set_alloc_of
+ * before any tp_alloc becomes a hook, so base never calls up into the
+ * tracker; until then (no lookup) tp->tp_alloc is the answer.  Never NULL
+ * for a type with a tp_alloc.  GIL-guarded. */
+typedef allocfunc (*ct_alloc_of_fn)(PyTypeObject *tp);
+void ct_layout_set_alloc_of(ct_alloc_of_fn fn);
+allocfunc ct_alloc_of(PyTypeObject *tp);
+
 /* Bytes of instance-attribute storage allocated apart from the object and
  * from any dict: the values array of 3.11/3.12, its block start in *block
  * (when block is not NULL).  0 elsewhere (3.13's inline values are part of

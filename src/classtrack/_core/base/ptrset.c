@@ -1,8 +1,9 @@
 /* ptrset.c - see ptrset.h for the design and its invariants.
  *
- * Invariant: when slots != NULL, pages * 2 <= capacity, so every probe
- * loop terminates on an empty slot.  Growth doubles the capacity and
- * re-inserts the pages with their bitmaps.
+ * ct_ptrset invariant: when slots != NULL, pages * 2 <= capacity, so
+ * every probe loop terminates on an empty slot.  Growth doubles the
+ * capacity and re-inserts the pages with their bitmaps.
+ * ct_ptrmap: resized only by its owner, which keeps it below 70% full.
  */
 #include "base/ptrset.h"
 
@@ -77,4 +78,34 @@ size_t
 ct_ptrset_footprint(const ct_ptrset *s)
 {
     return s->slots == NULL ? 0 : (s->mask + 1) * sizeof(ct_ptrset_page);
+}
+
+int
+ct_ptrmap_resize(ct_ptrmap *m, size_t cap)
+{
+    ct_ptrmap_slot *slots = calloc(cap, sizeof(*slots));
+    if (slots == NULL) {
+        return -1;
+    }
+    ct_ptrmap old = *m;
+    m->slots = slots;
+    m->cap = cap;
+    m->n = 0;
+    for (size_t i = 0; i < old.cap; i++) {
+        if (old.slots[i].key != 0) {
+            ct_ptrmap_slot *e = ct_ptrmap_slot_of(m, (const void *)old.slots[i].key);
+            ct_ptrmap_fill(m, e, (const void *)old.slots[i].key, old.slots[i].val);
+        }
+    }
+    free(old.slots);
+    return 0;
+}
+
+void
+ct_ptrmap_clear(ct_ptrmap *m)
+{
+    free(m->slots);
+    m->slots = NULL;
+    m->cap = 0;
+    m->n = 0;
 }

@@ -107,4 +107,77 @@ ct_ptrset_add(ct_ptrset *s, const void *p)
 /* Bytes held by the set's own storage. */
 size_t ct_ptrset_footprint(const ct_ptrset *s);
 
+/* ---- ct_ptrmap: object address -> uint32_t ----
+ *
+ * Design: open addressing with linear probing over a power-of-two array
+ * of (key, value) slots, so a lookup costs one cache miss; key 0 marks an
+ * empty slot (no object lives at address 0).  Keys are addresses, never
+ * dereferenced nor reference-counted.  The owner decides when to grow
+ * (ct_ptrmap_resize) and keeps the map at most 70% full, so every probe
+ * ends on an empty slot.  No deletion of single keys.  Memory from
+ * malloc: invisible to the collector.  Used by the heap graph (node
+ * numbers) and the class hooks (entry numbers). */
+
+typedef struct {
+    uintptr_t key;      /* the address, 0 for an empty slot */
+    uint32_t val;
+} ct_ptrmap_slot;
+
+typedef struct {
+    ct_ptrmap_slot *slots;  /* NULL while cap == 0 */
+    size_t cap;             /* 0 or a power of two */
+    size_t n;               /* keys stored */
+} ct_ptrmap;
+
+/* Home slot number of address k in a map of capacity cap (> 0). */
+static inline size_t
+ct_ptrmap_home(uintptr_t k, size_t cap)
+{
+    return (size_t)((k >> 4) * UINT64_C(0x9E3779B97F4A7C15) >> 20) & (cap - 1);
+}
+
+/* The slot holding p, or the empty slot where p would go (cap > 0). */
+static inline ct_ptrmap_slot *
+ct_ptrmap_slot_of(const ct_ptrmap *m, const void *p)
+{
+    uintptr_t k = (uintptr_t)p;
+    size_t j = ct_ptrmap_home(k, m->cap);
+    while (m->slots[j].key != 0 && m->slots[j].key != k) {
+        j = (j + 1) & (m->cap - 1);
+    }
+    return &m->slots[j];
+}
+
+/* 1 and *val if p is a key, else 0. */
+static inline int
+ct_ptrmap_get(const ct_ptrmap *m, const void *p, uint32_t *val)
+{
+    if (m->cap == 0) {
+        return 0;
+    }
+    const ct_ptrmap_slot *e = ct_ptrmap_slot_of(m, p);
+    if (e->key == 0) {
+        return 0;
+    }
+    *val = e->val;
+    return 1;
+}
+
+/* Store p -> val in the slot ct_ptrmap_slot_of(m, p) returned (`e`,
+ * empty), with room for it (the caller checked the load). */
+static inline void
+ct_ptrmap_fill(ct_ptrmap *m, ct_ptrmap_slot *e, const void *p, uint32_t val)
+{
+    e->key = (uintptr_t)p;
+    e->val = val;
+    m->n++;
+}
+
+/* Rehash into `cap` slots (a power of two above n).  0, or -1 (no
+ * exception set: out of memory; the map is unchanged). */
+int ct_ptrmap_resize(ct_ptrmap *m, size_t cap);
+
+/* Free the slots; the map is empty and usable afterwards. */
+void ct_ptrmap_clear(ct_ptrmap *m);
+
 #endif

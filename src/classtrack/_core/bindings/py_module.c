@@ -18,7 +18,7 @@ core_exec(PyObject *module)
         || ct_deathwatch_init() < 0
         || ct_registry_types_init(module, &st->registry_types) < 0
         || ct_tracker_type_register(module, &st->tracker_type) < 0
-        || ct_entries_type_register(module, &st->entries_type) < 0
+        || ct_entries_type_register(module, &st->objs.entries_type) < 0
         || PyModule_AddFunctions(module, ct_sizer_functions) < 0
         || PyModule_AddFunctions(module, ct_tracker_functions) < 0
         || PyModule_AddFunctions(module, ct_hook_functions) < 0
@@ -33,25 +33,25 @@ core_exec(PyObject *module)
         || PyModule_AddFunctions(module, ct_graph_functions) < 0) {
         return -1;
     }
-    st->dump_error = PyErr_NewExceptionWithDoc(
+    st->objs.dump_error = PyErr_NewExceptionWithDoc(
         "classtrack._core.DumpError",
         "A classtrack dump file is malformed, truncated, corrupted, of another "
         "type or of an unsupported version; the message says which and where.",
         PyExc_ValueError, NULL);
-    if (st->dump_error == NULL) {
+    if (st->objs.dump_error == NULL) {
         return -1;
     }
-    if (PyModule_AddObject(module, "DumpError", Py_NewRef(st->dump_error)) < 0) {
-        Py_DECREF(st->dump_error);  /* AddObject only steals on success */
+    if (PyModule_AddObject(module, "DumpError", Py_NewRef(st->objs.dump_error)) < 0) {
+        Py_DECREF(st->objs.dump_error);  /* AddObject only steals on success */
         return -1;
     }
     PyObject *io = PyImport_ImportModule("_io");
     if (io == NULL) {
         return -1;
     }
-    st->fileio_type = PyObject_GetAttrString(io, "FileIO");
+    st->objs.fileio_type = PyObject_GetAttrString(io, "FileIO");
     Py_DECREF(io);
-    return st->fileio_type == NULL ? -1 : 0;
+    return st->objs.fileio_type == NULL ? -1 : 0;
 }
 
 static int
@@ -60,10 +60,10 @@ core_traverse(PyObject *module, visitproc visit, void *arg)
     ct_state *st = ct_get_state(module);
     Py_VISIT(st->sizer_type);
     Py_VISIT(st->tracker_type);
-    Py_VISIT(st->entries_type);
+    Py_VISIT(st->objs.entries_type);
     Py_VISIT(st->registry_types.trackref_type);
-    Py_VISIT(st->dump_error);
-    Py_VISIT(st->fileio_type);
+    Py_VISIT(st->objs.dump_error);
+    Py_VISIT(st->objs.fileio_type);
     Py_VISIT(st->sizer_refs.object_sizeof);
     Py_VISIT(st->sizer_refs.method_wrapper_type);
     return 0;
@@ -75,10 +75,10 @@ core_clear(PyObject *module)
     ct_state *st = ct_get_state(module);
     Py_CLEAR(st->sizer_type);
     Py_CLEAR(st->tracker_type);
-    Py_CLEAR(st->entries_type);
+    Py_CLEAR(st->objs.entries_type);
     Py_CLEAR(st->registry_types.trackref_type);
-    Py_CLEAR(st->dump_error);
-    Py_CLEAR(st->fileio_type);
+    Py_CLEAR(st->objs.dump_error);
+    Py_CLEAR(st->objs.fileio_type);
     ct_sizer_refs_clear(&st->sizer_refs);
     return 0;
 }

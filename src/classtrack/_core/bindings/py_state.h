@@ -8,17 +8,16 @@
 #include <Python.h>
 
 #include "base/compat.h"
+#include "base/modobjs.h"
 #include "sizer/sizer.h"
 #include "tracker/registry.h"
 
 typedef struct {
+    ct_modobjs objs;            /* first: see base/modobjs.h */
     PyTypeObject *sizer_type;   /* strong: classtrack._core.Sizer */
     PyTypeObject *tracker_type; /* strong: classtrack._core.Tracker */
-    PyTypeObject *entries_type; /* strong: classtrack._core.Entries */
     ct_sizer_refs sizer_refs;   /* strong references, see sizer.h */
     ct_registry_types registry_types;   /* strong: TrackRef */
-    PyObject *dump_error;       /* strong: classtrack._core.DumpError */
-    PyObject *fileio_type;      /* strong: io.FileIO (dump_io.c) */
 } ct_state;
 
 static inline ct_state *

@@ -56,7 +56,7 @@ Tracker_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
     t->reprs = PyDict_New();
     t->slow_repr_types = PySet_New(NULL);
     t->trees = PyDict_New();
-    t->entries_type = (PyTypeObject *)Py_NewRef((PyObject *)st->entries_type);
+    t->entries_type = (PyTypeObject *)Py_NewRef((PyObject *)st->objs.entries_type);
     t->callback = PyCFunction_New(&on_death_def, (PyObject *)t);
     if (!t->names || !t->name_numbers || !t->name_types || !t->type_overrides
         || !t->traces || !t->trace_numbers || !t->keep_ids || !t->reprs

@@ -5,7 +5,7 @@
  * alive then.  Over a million objects this is a pass over flat arrays,
  * done here instead of over Python objects.
  */
-#include "bindings/py_state.h"
+#include "base/modobjs.h"
 #include "columns/columns.h"
 #include "tracker/entries.h"
 

@@ -16,7 +16,7 @@
  * Every value is checked against what it indexes; a bad one raises
  * ValueError naming it, never a wrong number.
  */
-#include "bindings/py_state.h"
+#include "base/modobjs.h"
 #include "columns/columns.h"
 #include "tracker/entries.h"
 
@@ -131,7 +131,7 @@ core_entries_concat(PyObject *module, PyObject *args)
         PyErr_NoMemory();
         goto error;
     }
-    out = (ct_entries *)ct_entries_alloc(ct_get_state(module)->entries_type, (size_t)nrec,
+    out = (ct_entries *)ct_entries_alloc(ct_modobjs_of(module)->entries_type, (size_t)nrec,
                                          total);
     if (out == NULL) {
         goto error;

@@ -15,7 +15,7 @@
  * appearance of the record's name, then by record index.  So the result
  * is what a stable sort of that initial order by the same keys gives.
  */
-#include "bindings/py_state.h"
+#include "base/modobjs.h"
 #include "columns/columns.h"
 
 #include <string.h>

@@ -15,7 +15,7 @@
  * them; births, registered in time order, are usually sorted already and
  * only checked.
  */
-#include "bindings/py_state.h"
+#include "base/modobjs.h"
 #include "columns/columns.h"
 
 #include <math.h>

@@ -8,7 +8,7 @@
  * object per chunk and with the GIL released around each system call.
  * Any other file object is used through its methods.
  */
-#include "bindings/py_state.h"
+#include "base/modobjs.h"
 #include "dump/dumpfmt.h"
 
 #include <errno.h>
@@ -17,7 +17,7 @@
 int
 ct_dump_raw_fd(PyObject *module, PyObject *file, int writing)
 {
-    PyObject *fileio = ct_get_state(module)->fileio_type;
+    PyObject *fileio = ct_modobjs_of(module)->fileio_type;
     if (!Py_IS_TYPE(file, (PyTypeObject *)fileio)) {
         return -1;
     }

@@ -21,7 +21,7 @@
  * through its read() method.  The window is about twice the largest
  * section, not the file: loading a dump never holds all of it.
  */
-#include "bindings/py_state.h"
+#include "base/modobjs.h"
 #include "dump/dumpfmt.h"
 #include "tracker/entries.h"
 
@@ -551,7 +551,7 @@ read_entries_wide(ct_reader *r, ct_loaded *L, uint64_t n)
     if (col_reserve(&L->e_size, n * 8) < 0 || col_reserve(&L->e_flat, n * 8) < 0) {
         return NULL;
     }
-    ct_entries *ent = (ct_entries *)ct_entries_alloc(ct_get_state(L->module)->entries_type,
+    ct_entries *ent = (ct_entries *)ct_entries_alloc(ct_modobjs_of(L->module)->entries_type,
                                                      (size_t)L->nrec, (size_t)n);
     if (ent == NULL) {
         return NULL;
@@ -684,7 +684,7 @@ read_entries(ct_reader *r, ct_loaded *L, uint64_t n)
              (unsigned long long)L->nrec);
         return NULL;
     }
-    ct_entries *ent = (ct_entries *)ct_entries_alloc(ct_get_state(L->module)->entries_type,
+    ct_entries *ent = (ct_entries *)ct_entries_alloc(ct_modobjs_of(L->module)->entries_type,
                                                      (size_t)L->nrec, (size_t)n);
     if (ent == NULL || ct_entries_columns(ent, L->size_w, L->flat_w) < 0) {
         Py_XDECREF(ent);
@@ -1073,7 +1073,7 @@ done:
 static PyObject *
 core_dump_read(PyObject *module, PyObject *src)
 {
-    ct_state *st = ct_get_state(module);
+    ct_modobjs *st = ct_modobjs_of(module);
     ct_reader r = {0};
     r.error = st->dump_error;
     r.fd = -1;

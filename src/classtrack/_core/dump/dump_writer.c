@@ -7,7 +7,7 @@
  * the section buffer stays small however many objects were tracked.
  * The CRC32 of everything written is appended in the END section.
  */
-#include "bindings/py_state.h"
+#include "base/modobjs.h"
 #include "dump/dumpfmt.h"
 #include "columns/columns.h"
 #include "tracker/entries.h"
@@ -779,7 +779,7 @@ core_dump_write(PyObject *module, PyObject *args)
             return NULL;
         }
     }
-    int rc = write_dataset(&w, ds, ct_get_state(module)->entries_type);
+    int rc = write_dataset(&w, ds, ct_modobjs_of(module)->entries_type);
     Py_XDECREF(w.write);
     PyMem_Free(w.out.data);
     PyMem_Free(w.sec.data);

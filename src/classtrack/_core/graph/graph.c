@@ -30,59 +30,20 @@
 #include "graph/graph.h"
 #include "base/compat.h"
 #include "base/layout.h"
-#include "sizer/sizer_internal.h"
+#include "sizer/sizer.h"
 
 #include <stdlib.h>
 #include <string.h>
 
-/* ---- pointer -> node number map (open addressing, never shrinks) ----
- * One slot holds key and value, so a lookup costs one cache miss; the map
- * is sized from the list's length up front, so it rarely grows. */
-
-static inline size_t
-slot_of(uintptr_t k, size_t cap)
-{
-    return (size_t)((k >> 4) * 0x9E3779B97F4A7C15ULL >> 20) & (cap - 1);
-}
-
-static int
-map_resize(ct_graph *g, size_t cap)
-{
-    struct ct_graph_slot *map = calloc(cap, sizeof(*map));
-    if (map == NULL) {
-        return -1;
-    }
-    for (size_t i = 0; i < g->mapcap; i++) {
-        uintptr_t k = g->map[i].key;
-        if (k) {
-            size_t j = slot_of(k, cap);
-            while (map[j].key) {
-                j = (j + 1) & (cap - 1);
-            }
-            map[j] = g->map[i];
-        }
-    }
-    free(g->map);
-    g->map = map;
-    g->mapcap = cap;
-    return 0;
-}
+/* ---- pointer -> node number map (base/ptrset.h's ct_ptrmap) ----
+ * Sized from the list's length up front, so it rarely grows; never
+ * shrinks. */
 
 uint32_t
 ct_graph_find(const ct_graph *g, PyObject *o)
 {
-    if (g->mapcap == 0) {
-        return 0;
-    }
-    uintptr_t k = (uintptr_t)o;
-    size_t j = slot_of(k, g->mapcap);
-    while (g->map[j].key) {
-        if (g->map[j].key == k) {
-            return g->map[j].val;
-        }
-        j = (j + 1) & (g->mapcap - 1);
-    }
-    return 0;
+    uint32_t id;
+    return ct_ptrmap_get(&g->map, o, &id) ? id : 0;
 }
 
 #define PREFETCH_AHEAD 12
@@ -100,7 +61,7 @@ prefetch(const void *p)
 static inline void
 prefetch_slot(const ct_graph *g, PyObject *o)
 {
-    prefetch(&g->map[slot_of((uintptr_t)o, g->mapcap)]);
+    prefetch(&g->map.slots[ct_ptrmap_home((uintptr_t)o, g->map.cap)]);
 }
 
 /* The node of o, added if new.  0 on memory failure (0 is never a real
@@ -108,16 +69,13 @@ prefetch_slot(const ct_graph *g, PyObject *o)
 static uint32_t
 node_of(ct_graph *g, PyObject *o)
 {
-    if ((g->n + 1) * 10 > g->mapcap * 7 && map_resize(g, g->mapcap ? g->mapcap * 2 : 1024) < 0) {
+    if ((g->n + 1) * 10 > g->map.cap * 7
+        && ct_ptrmap_resize(&g->map, g->map.cap ? g->map.cap * 2 : 1024) < 0) {
         return 0;
     }
-    uintptr_t k = (uintptr_t)o;
-    size_t j = slot_of(k, g->mapcap);
-    while (g->map[j].key) {
-        if (g->map[j].key == k) {
-            return g->map[j].val;
-        }
-        j = (j + 1) & (g->mapcap - 1);
+    ct_ptrmap_slot *e = ct_ptrmap_slot_of(&g->map, o);
+    if (e->key != 0) {
+        return e->val;
     }
     if (g->n == g->cap) {
         size_t cap = g->cap ? g->cap * 2 : 4096;
@@ -135,17 +93,16 @@ node_of(ct_graph *g, PyObject *o)
     }
     uint32_t id = (uint32_t)g->n++;
     g->nodes[id] = o;
-    g->map[j].key = k;
-    g->map[j].val = id;
+    ct_ptrmap_fill(&g->map, e, o, id);
     return id;
 }
 
-/* ---- the objects left out (a small address set) ---- */
+/* ---- the objects left out (a small address set) ----
+ * A ct_ptrmap whose value is 1 once the object was seen in the list (the
+ * list holds one reference to it). */
 
 typedef struct {
-    uintptr_t *keys;
-    uint8_t *listed;        /* seen in the list: the list holds one reference */
-    size_t cap;
+    ct_ptrmap keys;
 } excl_set;
 
 static int
@@ -160,50 +117,35 @@ excl_init(excl_set *x, PyObject *exclude)
     while (cap < (size_t)(n + 1) * 4) {
         cap *= 2;
     }
-    x->keys = calloc(cap, sizeof(uintptr_t));
-    x->listed = calloc(cap, 1);
-    if (x->keys == NULL || x->listed == NULL) {
-        free(x->keys);
-        free(x->listed);
+    if (ct_ptrmap_resize(&x->keys, cap) < 0) {
         return -1;
     }
-    x->cap = cap;
     for (Py_ssize_t i = 0; i <= n; i++) {
         /* the sequence's items, and the sequence itself */
-        uintptr_t k = (uintptr_t)(i < n ? PySequence_Fast_GET_ITEM(exclude, i) : exclude);
-        size_t j = slot_of(k, cap);
-        while (x->keys[j] && x->keys[j] != k) {
-            j = (j + 1) & (cap - 1);
+        PyObject *k = i < n ? PySequence_Fast_GET_ITEM(exclude, i) : exclude;
+        ct_ptrmap_slot *e = ct_ptrmap_slot_of(&x->keys, k);
+        if (e->key == 0) {
+            ct_ptrmap_fill(&x->keys, e, k, 0);
         }
-        x->keys[j] = k;
     }
     return 0;
 }
 
-/* Slot of o in the set, or -1. */
-static Py_ssize_t
+/* The slot of o in the set (its val: seen in the list), or NULL. */
+static ct_ptrmap_slot *
 excl_find(const excl_set *x, PyObject *o)
 {
-    if (x->cap == 0) {
-        return -1;
+    if (x->keys.cap == 0) {
+        return NULL;
     }
-    uintptr_t k = (uintptr_t)o;
-    size_t j = slot_of(k, x->cap);
-    while (x->keys[j]) {
-        if (x->keys[j] == k) {
-            return (Py_ssize_t)j;
-        }
-        j = (j + 1) & (x->cap - 1);
-    }
-    return -1;
+    ct_ptrmap_slot *e = ct_ptrmap_slot_of(&x->keys, o);
+    return e->key != 0 ? e : NULL;
 }
 
 static void
 excl_fini(excl_set *x)
 {
-    free(x->keys);
-    free(x->listed);
-    memset(x, 0, sizeof(*x));
+    ct_ptrmap_clear(&x->keys);
 }
 
 /* ---- edges ----
@@ -291,8 +233,8 @@ gather_node(ct_graph *g, uint32_t id, const excl_set *x, gather *c)
     PyObject *o = g->nodes[id];
     Py_ssize_t held = id <= g->nlisted;
     if (!held) {
-        Py_ssize_t xs = excl_find(x, o);
-        held = xs >= 0 && x->listed[xs];
+        const ct_ptrmap_slot *xs = excl_find(x, o);
+        held = xs != NULL && xs->val;
     }
     g->ext[id] = Py_REFCNT(o) - held;
     if (id > g->nlisted) {
@@ -503,7 +445,7 @@ ct_graph_build(ct_graph *g, PyObject *objs, PyObject *exclude)
     g->nodes = malloc(guess * sizeof(PyObject *));
     g->ext = malloc(guess * sizeof(Py_ssize_t));
     g->edges = malloc(guess * 2 * sizeof(uint32_t));
-    if (g->nodes == NULL || g->ext == NULL || g->edges == NULL || map_resize(g, cap) < 0) {
+    if (g->nodes == NULL || g->ext == NULL || g->edges == NULL || ct_ptrmap_resize(&g->map, cap) < 0) {
         goto nomem;
     }
     g->cap = guess;
@@ -515,9 +457,9 @@ ct_graph_build(ct_graph *g, PyObject *objs, PyObject *exclude)
         if (i + PREFETCH_AHEAD < nobjs) {
             prefetch_slot(g, PyList_GET_ITEM(objs, i + PREFETCH_AHEAD));
         }
-        Py_ssize_t xs = excl_find(&x, o);
-        if (xs >= 0) {
-            x.listed[xs] = 1;
+        ct_ptrmap_slot *xs = excl_find(&x, o);
+        if (xs != NULL) {
+            xs->val = 1;
             continue;
         }
         if (node_of(g, o) == 0) {
@@ -568,7 +510,7 @@ ct_graph_free(ct_graph *g)
     free(g->folded);
     ct_ptrset_clear(&g->folded_set);
     free(g->nodes);
-    free(g->map);
+    ct_ptrmap_clear(&g->map);
     free(g->edges);
     free(g->ext);
     free(g->out_off);

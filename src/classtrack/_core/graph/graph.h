@@ -10,11 +10,6 @@
 
 #include "sizer/sizer.h"
 
-struct ct_graph_slot {
-    uintptr_t key;          /* the object's address, 0 for an empty slot */
-    uint32_t val;           /* its node number */
-};
-
 /* A non-GC object whose only reference is one node's (refcount 1): it
  * cannot be shared, its holder dominates it, so it is no node of its own
  * and its size is added to the holder's (strong reference). */
@@ -29,8 +24,7 @@ typedef struct {
                                (NULL); 1..nlisted from objs (kept alive by
                                it), the rest leaves (strong once built) */
     size_t n, cap, nlisted;
-    struct ct_graph_slot *map;  /* object address -> node number */
-    size_t mapcap;
+    ct_ptrmap map;          /* object address -> node number */
     uint32_t *edges;        /* (src, dst) pairs while building */
     size_t nedges, edgecap;
     Py_ssize_t *ext;        /* references from outside the graph (grows with nodes) */

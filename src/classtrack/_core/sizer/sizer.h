@@ -145,4 +145,32 @@ PyObject *ct_sizer_check_report(const ct_sizer_refs *refs, int rerun, int corrup
 /* Bytes the sizer itself holds (sets and stack). */
 size_t ct_sizer_footprint(const ct_sizer *s);
 
+/* ---- numpy arrays (sizer_types.c) ----
+ * A numpy.ndarray is no GC object and has no tp_traverse, yet it holds
+ * strong references: to its `base` (what a view's memory belongs to) and,
+ * when its dtype is object and it owns its buffer, to every element.  The
+ * sizer and the heap graph (graph/) follow them through these two functions, with
+ * no numpy header and without ever importing numpy. */
+
+/* 1 when o is an instance of numpy.ndarray or of a subclass, else 0
+ * (always 0 until numpy has been imported by someone else).  Never fails,
+ * never runs Python code; the first ndarray seen confirms numpy's type
+ * against sys.modules (one short-lived str, nothing else). */
+int ct_ndarray_check(PyObject *o);
+
+/* Called for each object an ndarray holds: `index` is -1 for its base,
+ * else the element's flat index in C order.  `ref` is borrowed from the
+ * array: visit must run no Python code.  0 to go on, non-zero to stop
+ * (-1 with an exception set for an error). */
+typedef int (*ct_ndarray_visitproc)(PyObject *ref, Py_ssize_t index, void *arg);
+
+/* Visits what the ndarray o (ct_ndarray_check(o) == 1) holds: its base
+ * (unless None), then, only for an array of dtype object that owns its
+ * buffer, each element that is not NULL (a view's elements are its
+ * owner's: the owner holds the references).  Elements along a zero
+ * stride are visited once.  Returns 0 or the first non-zero value visit
+ * returned.  Runs no Python code and creates no object: numpy's own C
+ * getters of `base` and `dtype` are called directly. */
+int ct_ndarray_visit(PyObject *o, ct_ndarray_visitproc visit, void *arg);
+
 #endif

@@ -10,7 +10,6 @@
  */
 #include "tracker/deathwatch.h"
 #include "base/compat.h"
-#include "tracker/hooks.h"
 #include "base/layout.h"
 
 #include <string.h>
@@ -18,7 +17,14 @@
 static PyMemAllocatorEx base;
 int ct_deathwatch_installed;
 static size_t requests;
-static ct_registry **watched;
+/* One per watched client: its livemap (borrowed: the client removes
+ * itself before freeing it) and the callbacks it installed. */
+typedef struct {
+    void *client;
+    const ct_livemap *live;
+    const ct_deathwatch_client *cb;
+} ct_watched;
+static ct_watched *watched;
 static size_t n_watched, cap_watched;
 static destructor subtype_dealloc_fn;
 static PyInterpreterState *main_interp;
@@ -46,22 +52,22 @@ ct_deathwatch_in_watched_interpreter(void)
 }
 #endif
 
-/* A block some registry may hold was freed: tell them all.  Out of line,
+/* A block some client may hold was freed: tell them all.  Out of line,
  * so that the free function stays a few instructions for the rest. */
 static void __attribute__((noinline))
 block_freed(void *p)
 {
     for (size_t i = 0; i < n_watched; i++) {
-        ct_registry_block_freed(watched[i], p);
+        watched[i].cb->freed(watched[i].client, p);
     }
 }
 
-/* Is p in any watched registry?  (n_watched > 1) */
+/* Is p in any watched livemap?  (n_watched > 1) */
 static int __attribute__((noinline))
 any_may_hold(void *p)
 {
     for (size_t i = 0; i < n_watched; i++) {
-        if (ct_registry_may_hold(watched[i], p)) {
+        if (ct_livemap_contains(watched[i].live, p)) {
             return 1;
         }
     }
@@ -76,7 +82,7 @@ watch_free(void *ctx, void *p)
 {
     size_t n = n_watched;
     if (n != 0 && in_watched_interpreter()
-        && (n == 1 ? ct_registry_may_hold(watched[0], p) : any_may_hold(p))) {
+        && (n == 1 ? ct_livemap_contains(watched[0].live, p) : any_may_hold(p))) {
         block_freed(p);
     }
     if (p == probe_block && p != NULL) {
@@ -205,8 +211,7 @@ ct_deathwatch_type_presize(PyTypeObject *tp)
         || tp->tp_is_gc != NULL) {
         return -1;
     }
-    allocfunc alloc = tp->tp_alloc;
-    if (alloc != PyType_GenericAlloc && ct_hook_original_alloc(tp) != PyType_GenericAlloc) {
+    if (ct_alloc_of(tp) != PyType_GenericAlloc) {
         return -1;
     }
     PyTypeObject *b = tp->tp_base;
@@ -255,31 +260,34 @@ ct_deathwatch_covers(PyObject *obj, Py_ssize_t presize)
 }
 
 int
-ct_deathwatch_add(ct_registry *reg)
+ct_deathwatch_add(void *client, const ct_livemap *live, const ct_deathwatch_client *cb)
 {
     for (size_t i = 0; i < n_watched; i++) {
-        if (watched[i] == reg) {
+        if (watched[i].client == client) {
             return 0;
         }
     }
     if (n_watched == cap_watched) {
         size_t cap = cap_watched ? cap_watched * 2 : 8;
-        ct_registry **w = PyMem_RawRealloc(watched, cap * sizeof(*w));
+        ct_watched *w = PyMem_RawRealloc(watched, cap * sizeof(*w));
         if (w == NULL) {
             return -1;
         }
         watched = w;
         cap_watched = cap;
     }
-    watched[n_watched++] = reg;
+    watched[n_watched].client = client;
+    watched[n_watched].live = live;
+    watched[n_watched].cb = cb;
+    n_watched++;
     return 0;
 }
 
 void
-ct_deathwatch_remove(ct_registry *reg)
+ct_deathwatch_remove(void *client)
 {
     for (size_t i = 0; i < n_watched; i++) {
-        if (watched[i] == reg) {
+        if (watched[i].client == client) {
             watched[i] = watched[--n_watched];
             maybe_uninstall();
             return;
@@ -326,8 +334,8 @@ ct_deathwatch_check(void)
      * new objects with weak references. */
     ct_deathwatch_installed = 0;
     while (n_watched > 0) {
-        ct_registry *reg = watched[--n_watched];
-        ct_registry_watch_lost(reg);
+        ct_watched w = watched[--n_watched];
+        w.cb->lost(w.client);
     }
     return PyErr_WarnEx(PyExc_RuntimeWarning,
                         "classtrack: another memory allocator hook removed the "

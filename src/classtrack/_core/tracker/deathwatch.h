@@ -33,7 +33,8 @@
 #ifndef CLASSTRACK_DEATHWATCH_H
 #define CLASSTRACK_DEATHWATCH_H
 
-#include "tracker/registry.h"
+#include "base/compat.h"
+#include "tracker/livemap.h"
 
 /* Learns subtype_dealloc from a probe class.  0 or -1 with an exception. */
 int ct_deathwatch_init(void);
@@ -90,14 +91,27 @@ ct_deathwatch_per_page(PyTypeObject *tp, Py_ssize_t presize)
     return ct_livemap_per_page((size_t)(presize > 0 ? presize : 0) + (size_t)tp->tp_basicsize);
 }
 
-/* Start / stop reporting freed blocks to reg (reg->live).  0 or -1 (no
- * exception set: out of memory). */
-int ct_deathwatch_add(ct_registry *reg);
-void ct_deathwatch_remove(ct_registry *reg);
+/* What a client (the registry, which installs these) learns from the
+ * watch.  Both run with the GIL and must never allocate from the object
+ * domain nor call Python: `freed` runs inside the free function. */
+typedef struct {
+    /* `block`, listed in the client's livemap, was freed */
+    void (*freed)(void *client, void *block);
+    /* the watch was removed: every block listed may have died unseen;
+     * the client is no longer watched when this is called */
+    void (*lost)(void *client);
+} ct_deathwatch_client;
 
-/* Before trusting watched records: if the watch was removed, closes
- * every watched record (ct_registry_watch_lost), uninstalls the watch
- * logically and warns.  0, or -1 if the warning raised. */
+/* Start reporting the frees of blocks listed in `live` to `cb` with
+ * `client` (once per client; `live` and `cb` borrowed until removal).
+ * 0 or -1 (no exception set: out of memory). */
+int ct_deathwatch_add(void *client, const ct_livemap *live, const ct_deathwatch_client *cb);
+/* Stop reporting to `client` (nothing if it is not watched). */
+void ct_deathwatch_remove(void *client);
+
+/* Before trusting watched records: if the watch was removed, tells
+ * every client (its `lost` callback), uninstalls the watch logically
+ * and warns.  0, or -1 if the warning raised. */
 int ct_deathwatch_check(void);
 
 /* 1 when instances of tp can be followed by a weak reference made in

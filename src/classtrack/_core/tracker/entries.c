@@ -6,7 +6,7 @@
  * Python objects, so it takes no part in garbage collection; its arrays
  * are owned and freed with it.
  */
-#include "bindings/py_state.h"
+#include "base/modobjs.h"
 #include "tracker/entries.h"
 #include "columns/columns.h"
 
@@ -214,7 +214,7 @@ ct_entries_nbytes(const ct_entries *e)
 ct_entries *
 ct_entries_check(PyObject *module, PyObject *obj, const char *who)
 {
-    ct_state *st = ct_get_state(module);
+    ct_modobjs *st = ct_modobjs_of(module);
     if (!PyObject_TypeCheck(obj, st->entries_type)) {
         PyErr_Format(PyExc_TypeError, "%s: expected Entries, not %.50s", who,
                      Py_TYPE(obj)->tp_name);

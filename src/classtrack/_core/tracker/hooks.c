@@ -15,6 +15,8 @@
 #include "tracker/hooks.h"
 #include "base/compat.h"
 #include "tracker/deathwatch.h"
+#include "base/layout.h"
+#include "base/ptrset.h"
 
 typedef struct {
     PyTypeObject *type;     /* strong */
@@ -40,21 +42,13 @@ static uint64_t hook_epoch;         /* bumped by every change of hook_entries */
 static PyObject *ct_hook_alloc(PyTypeObject *type, Py_ssize_t nitems);
 static void reftracer_update(void);
 
-/* hook_index: open-addressing table of entry number + 1 (0 = empty),
- * keyed by the type's address, so that finding an entry costs the same
- * with 5,000 hooked classes as with one.  index_cap is a power of two at
- * least twice n_entries, or 0 while the table is small enough to scan
- * (CT_SCAN_ENTRIES).  Rebuilt whenever entries move (index_rebuild). */
-static uint32_t *hook_index;
-static size_t index_cap;
+/* hook_index: type address -> entry number (base/ptrset.h's ct_ptrmap),
+ * so that finding an entry costs the same with 5,000 hooked classes as
+ * with one.  Its capacity is a power of two at least twice n_entries,
+ * or 0 while the table is small enough to scan (CT_SCAN_ENTRIES).
+ * Rebuilt whenever entries move (index_rebuild). */
+static ct_ptrmap hook_index;
 #define CT_SCAN_ENTRIES 8
-
-static inline size_t
-index_slot(PyTypeObject *type, size_t cap)
-{
-    uint64_t h = (uint64_t)(uintptr_t)type * 0x9E3779B97F4A7C15ULL;
-    return (size_t)(h >> 32) & (cap - 1);
-}
 
 /* Makes hook_index describe hook_entries[0 .. n_entries).  On memory
  * failure the index is dropped and lookups scan (correct, only slower). */
@@ -62,40 +56,27 @@ static void
 index_rebuild(void)
 {
     if (n_entries <= CT_SCAN_ENTRIES) {
-        PyMem_RawFree(hook_index);
-        hook_index = NULL;
-        index_cap = 0;
+        ct_ptrmap_clear(&hook_index);
         return;
     }
-    size_t cap = index_cap ? index_cap : 64;
+    size_t cap = hook_index.cap ? hook_index.cap : 64;
     while (cap < 2 * n_entries) {
         cap *= 2;
     }
-    if (cap != index_cap) {
-        uint32_t *ix = PyMem_RawRealloc(hook_index, cap * sizeof(uint32_t));
-        if (ix == NULL) {
-            PyMem_RawFree(hook_index);
-            hook_index = NULL;
-            index_cap = 0;
-            return;
-        }
-        hook_index = ix;
-        index_cap = cap;
+    ct_ptrmap_clear(&hook_index);
+    if (ct_ptrmap_resize(&hook_index, cap) < 0) {
+        return;
     }
-    memset(hook_index, 0, index_cap * sizeof(uint32_t));
     for (size_t i = 0; i < n_entries; i++) {
-        size_t j = index_slot(hook_entries[i].type, index_cap);
-        while (hook_index[j] != 0) {
-            j = (j + 1) & (index_cap - 1);
-        }
-        hook_index[j] = (uint32_t)(i + 1);
+        ct_ptrmap_slot *e = ct_ptrmap_slot_of(&hook_index, hook_entries[i].type);
+        ct_ptrmap_fill(&hook_index, e, hook_entries[i].type, (uint32_t)i);
     }
 }
 
 static ct_hook_entry *
 entry_of(PyTypeObject *type)
 {
-    if (hook_index == NULL) {
+    if (hook_index.cap == 0) {
         for (size_t i = 0; i < n_entries; i++) {
             if (hook_entries[i].type == type) {
                 return &hook_entries[i];
@@ -103,15 +84,8 @@ entry_of(PyTypeObject *type)
         }
         return NULL;
     }
-    for (size_t j = index_slot(type, index_cap);; j = (j + 1) & (index_cap - 1)) {
-        uint32_t k = hook_index[j];
-        if (k == 0) {
-            return NULL;
-        }
-        if (hook_entries[k - 1].type == type) {
-            return &hook_entries[k - 1];
-        }
-    }
+    uint32_t i;
+    return ct_ptrmap_get(&hook_index, type, &i) ? &hook_entries[i] : NULL;
 }
 
 /* The entry for type, or for its nearest hooked ancestor (a type that
@@ -391,6 +365,15 @@ ct_hook_original_alloc(PyTypeObject *type)
     return e != NULL ? e->orig : PyType_GenericAlloc;
 }
 
+/* The lookup base/layout.h's ct_alloc_of uses (installed by
+ * ct_hook_install before the first hook). */
+static allocfunc
+alloc_of(PyTypeObject *type)
+{
+    allocfunc orig = ct_hook_original_alloc(type);
+    return orig != NULL ? orig : type->tp_alloc;
+}
+
 /* -- builtins.__build_class__ wrapper ------------------------------------ */
 
 /* Hook a class just created under every tracker that owns its nearest
@@ -537,6 +520,7 @@ int
 ct_hook_install(PyTypeObject *type, ct_tracker *tracker, uint32_t name,
                 int resolution, int keep, int trace)
 {
+    ct_layout_set_alloc_of(alloc_of);
     if (!(type->tp_flags & Py_TPFLAGS_HEAPTYPE)) {
         PyErr_Format(PyExc_TypeError,
                      "cannot track class '%.100s': it is implemented in C "

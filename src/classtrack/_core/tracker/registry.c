@@ -158,6 +158,7 @@ ct_registry_types_init(PyObject *module, ct_registry_types *types)
 /* -- the registry ------------------------------------------------------- */
 
 static void chunk_free(ct_record *c);
+static const ct_deathwatch_client registry_watch_client;
 
 void
 ct_registry_init(ct_registry *reg)
@@ -529,7 +530,7 @@ ct_registry_add(ct_registry *reg, const ct_registry_types *types, PyObject *obj,
     }
     else {
         if (!reg->watched) {
-            if (ct_deathwatch_add(reg) < 0) {
+            if (ct_deathwatch_add(reg, &reg->live, &registry_watch_client) < 0) {
                 reg->len--;
                 PyErr_NoMemory();
                 return -1;
@@ -647,6 +648,20 @@ ct_registry_watch_lost(ct_registry *reg)
     ct_livemap_clear(&reg->live);
     reg->watched = 0;
 }
+
+static void
+watch_freed_cb(void *client, void *block)
+{
+    ct_registry_block_freed((ct_registry *)client, block);
+}
+
+static void
+watch_lost_cb(void *client)
+{
+    ct_registry_watch_lost((ct_registry *)client);
+}
+
+static const ct_deathwatch_client registry_watch_client = {watch_freed_cb, watch_lost_cb};
 
 size_t
 ct_registry_footprint(const ct_registry *reg)

@@ -202,16 +202,12 @@ Py_ssize_t ct_registry_find(const ct_registry *reg, const ct_registry_types *typ
 void ct_registry_trackref_died(ct_registry *reg, const ct_registry_types *types,
                                PyObject *carrier);
 
-/* The free hook's first question, inline: is block one of reg's live
- * watched objects?  (Exact: page table and bitmap.) */
-static inline int
-ct_registry_may_hold(const ct_registry *reg, const void *block)
-{
-    return ct_livemap_contains(&reg->live, block);
-}
-
-/* The free hook: block was freed (see deathwatch.h); stamps
- * the death of the object it held, if reg followed it.  Never allocates. */
+/* The death watch's callbacks (deathwatch.h), installed by
+ * ct_registry_add when the first watched object is registered; the
+ * watch asks reg->live itself whether a freed block is reg's.
+ *
+ * Block freed: stamps the death of the object it held, if reg followed
+ * it.  Never allocates. */
 void ct_registry_block_freed(ct_registry *reg, void *block);
 
 /* The death watch was removed: every object still in the livemap is
