@@ -29,6 +29,7 @@ ct_get_state(PyObject *module)
 /* Registration functions, one per binding file; each adds its types or
  * functions to the module and fills its part of the state.  0 or -1. */
 int ct_sizer_type_register(PyObject *module, ct_state *st);
+int ct_tracker_type_register(PyObject *module, PyTypeObject **type);
 
 extern PyMethodDef ct_sizer_functions[];
 extern PyMethodDef ct_tracker_functions[];

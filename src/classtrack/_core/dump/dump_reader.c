@@ -20,330 +20,17 @@
  * read(2) on its descriptor with the GIL released; any other file object
  * through its read() method.  The window is about twice the largest
  * section, not the file: loading a dump never holds all of it.
+ *
+ * The window, its bounded primitives (ct_rd_*) and the growable columns
+ * are in dump_input.c; this file parses the sections with them.
  */
 #include "base/modobjs.h"
 #include "dump/dumpfmt.h"
+#include "dump/dump_input.h"
 #include "tracker/entries.h"
 
 #include <math.h>
 #include <string.h>
-
-#define CT_IN_CHUNK (1 << 20)   /* the most one read asks for */
-#define CT_IN_START (1 << 16)   /* the window's first size */
-
-typedef struct {
-    const unsigned char *base;      /* the window: input from offset base_off */
-    const unsigned char *p;         /* next byte, base <= p <= end */
-    const unsigned char *end;       /* end of the input in the window */
-    const unsigned char *sec_end;   /* end of the current section, <= end */
-    PyObject *error;                /* borrowed: DumpError */
-    uint64_t base_off;              /* input offset of base */
-    uint32_t crc;                   /* crc32 of the input before base */
-    unsigned char *buf;             /* owned window storage (base), or NULL
-                                       when the whole input is in memory */
-    size_t cap;                     /* bytes at buf */
-    int fd;                         /* the raw file's descriptor, or -1 */
-    PyObject *read;                 /* borrowed: file.read, or NULL */
-    int eof;                        /* nothing more to read */
-} ct_reader;
-
-static uint64_t
-offset_of(const ct_reader *r)
-{
-    return r->base_off + (uint64_t)(r->p - r->base);
-}
-
-static int
-fail(ct_reader *r, const char *fmt, ...)
-{
-    char msg[256];
-    va_list ap;
-    va_start(ap, fmt);
-    PyOS_vsnprintf(msg, sizeof(msg), fmt, ap);
-    va_end(ap);
-    PyErr_Format(r->error, "invalid classtrack dump at byte %llu: %s",
-                 (unsigned long long)offset_of(r), msg);
-    return -1;
-}
-
-static uint64_t
-left_in_section(const ct_reader *r)
-{
-    return (uint64_t)(r->sec_end - r->p);
-}
-
-/* Copies n bytes (n may be 0) to dst, or skips them when dst is NULL. */
-static int
-take(ct_reader *r, void *dst, size_t n)
-{
-    if (n > left_in_section(r)) {
-        return fail(r, "a field runs past the end of its section");
-    }
-    if (dst != NULL) {
-        memcpy(dst, r->p, n);
-    }
-    r->p += n;
-    return 0;
-}
-
-static int
-rd_u8(ct_reader *r, unsigned *v)
-{
-    if (r->p >= r->sec_end) {
-        *v = 0;
-        return fail(r, "a field runs past the end of its section");
-    }
-    *v = *r->p++;
-    return 0;
-}
-
-static int
-rd_varint_slow(ct_reader *r, uint64_t *v)
-{
-    uint64_t x = 0;
-    for (int shift = 0; shift < 70; shift += 7) {
-        if (r->p >= r->sec_end) {
-            return fail(r, "a field runs past the end of its section");
-        }
-        unsigned char c = *r->p;
-        if (shift == 63 && (c & 0x7e)) {
-            return fail(r, "integer too large");
-        }
-        r->p++;
-        x |= (uint64_t)(c & 0x7f) << shift;
-        if (!(c & 0x80)) {
-            *v = x;
-            return 0;
-        }
-    }
-    return fail(r, "integer too long");
-}
-
-/* One varint; the common one-byte case inline. */
-static inline int
-rd_varint(ct_reader *r, uint64_t *v)
-{
-    if (r->p < r->sec_end && !(*r->p & 0x80)) {
-        *v = *r->p++;
-        return 0;
-    }
-    *v = 0;     /* set on every path, as the compiler cannot see */
-    return rd_varint_slow(r, v);
-}
-
-static int
-rd_f64(ct_reader *r, double *d, const char *what)
-{
-    unsigned char b[8];
-    if (take(r, b, 8) < 0) {
-        return -1;
-    }
-    uint64_t bits = 0;
-    for (int i = 0; i < 8; i++) {
-        bits |= (uint64_t)b[i] << (8 * i);
-    }
-    memcpy(d, &bits, 8);
-    if (!isfinite(*d) || *d < 0) {
-        return fail(r, "%s is not a finite, non-negative number", what);
-    }
-    return 0;
-}
-
-/* A count of items, each at least min_item bytes, must fit the section. */
-static int
-rd_count(ct_reader *r, uint64_t *n, uint64_t min_item, const char *what)
-{
-    if (rd_varint(r, n) < 0) {
-        return -1;
-    }
-    if (*n > left_in_section(r) / (min_item ? min_item : 1)) {
-        return fail(r, "%s count %llu does not fit in its section", what,
-                    (unsigned long long)*n);
-    }
-    return 0;
-}
-
-static int
-rd_index(ct_reader *r, uint64_t limit, uint64_t *v, const char *what)
-{
-    if (rd_varint(r, v) < 0) {
-        return -1;
-    }
-    if (*v >= limit) {
-        return fail(r, "%s %llu out of range (%llu known)", what,
-                    (unsigned long long)*v, (unsigned long long)limit);
-    }
-    return 0;
-}
-
-/* -- input --------------------------------------------------------------- */
-
-/* Up to `room` more bytes of input at `dst`: how many (0 at the end), or
- * -1 with an exception. */
-static Py_ssize_t
-source_read(ct_reader *r, unsigned char *dst, size_t room)
-{
-    if (room > CT_IN_CHUNK) {
-        room = CT_IN_CHUNK;
-    }
-    if (r->fd >= 0) {
-        return ct_dump_fd_read(r->fd, dst, room);
-    }
-    PyObject *b = PyObject_CallFunction(r->read, "n", (Py_ssize_t)room);
-    if (b == NULL) {
-        return -1;
-    }
-    if (!PyBytes_Check(b)) {
-        PyErr_Format(PyExc_TypeError, "dump file read() returned %.50s, not bytes "
-                     "(open the file in binary mode)", Py_TYPE(b)->tp_name);
-        Py_DECREF(b);
-        return -1;
-    }
-    Py_ssize_t n = PyBytes_GET_SIZE(b);
-    if ((size_t)n > room) {
-        Py_DECREF(b);
-        PyErr_SetString(PyExc_ValueError, "dump file read() returned more than asked");
-        return -1;
-    }
-    memcpy(dst, PyBytes_AS_STRING(b), (size_t)n);
-    Py_DECREF(b);
-    return n;
-}
-
-/* Makes `need` bytes of input available at r->p, reading as far as the
- * input goes: 1 when they are there, 0 when the input ends first (what
- * there is stays available), -1 with an exception.  May move the window:
- * pointers into it other than r->p, r->end and r->base are stale after;
- * the bytes before r->p may be gone (their crc is kept).  The window
- * doubles only when it is full and at most half of it was consumed, so
- * it stays within twice the bytes held for the section being read. */
-static int
-fill(ct_reader *r, uint64_t need)
-{
-    while ((uint64_t)(r->end - r->p) < need) {
-        if (r->eof || r->buf == NULL) {
-            r->eof = 1;
-            return 0;
-        }
-        size_t used = (size_t)(r->end - r->base);
-        if (r->cap - used < r->cap / 4) {     /* little room: slide or grow */
-            size_t drop = (size_t)(r->p - r->base), keep = used - drop;
-            if (drop > 0 && drop >= used / 2) {
-                r->crc = ct_crc32(r->crc, r->base, drop);
-                memmove(r->buf, r->p, keep);
-                r->base_off += drop;
-                r->base = r->p = r->buf;
-                r->end = r->buf + keep;
-                r->sec_end = r->end;
-            }
-            else {
-                size_t cap = r->cap * 2;
-                unsigned char *nb = PyMem_Realloc(r->buf, cap);
-                if (nb == NULL) {
-                    PyErr_NoMemory();
-                    return -1;
-                }
-                r->p = nb + (r->p - r->base);
-                r->end = nb + used;
-                r->base = r->buf = nb;
-                r->cap = cap;
-                r->sec_end = r->end;
-            }
-            continue;
-        }
-        Py_ssize_t got = source_read(r, r->buf + used, r->cap - used);
-        if (got < 0) {
-            return -1;
-        }
-        if (got == 0) {
-            r->eof = 1;
-        }
-        r->end += got;
-    }
-    return 1;
-}
-
-/* -- growable columns ------------------------------------------------------ */
-
-/* A column: scratch memory (PyMem), or with `owner` a bytearray that is
- * handed over as the column itself, so it is never copied.  An owned
- * column grows by a quarter (large reallocations move pages, not bytes)
- * and is cut to its length when handed over. */
-typedef struct {
-    char *data;
-    size_t len;
-    size_t cap;
-    PyObject *owner;    /* strong: bytearray, or NULL */
-} ct_col;
-
-/* Room for n more bytes. */
-static int
-col_reserve(ct_col *c, size_t n)
-{
-    if (c->len + n <= c->cap) {
-        return 0;
-    }
-    if (n > PY_SSIZE_T_MAX / 2 - c->len) {
-        PyErr_NoMemory();
-        return -1;
-    }
-    size_t cap = c->cap ? c->cap : 1024;
-    while (cap < c->len + n) {
-        cap = c->owner != NULL ? cap + cap / 4 + 1024 : cap * 2;
-    }
-    if (c->owner != NULL) {
-        if (PyByteArray_Resize(c->owner, (Py_ssize_t)cap) < 0) {
-            return -1;
-        }
-        c->data = PyByteArray_AS_STRING(c->owner);
-    }
-    else {
-        char *d = PyMem_Realloc(c->data, cap);
-        if (d == NULL) {
-            PyErr_NoMemory();
-            return -1;
-        }
-        c->data = d;
-    }
-    c->cap = cap;
-    return 0;
-}
-
-/* An owned column as the dataset's column: its bytearray cut to its
- * length, or for a small column a bytes copy (a copy costs nothing there,
- * and small bytearrays reallocated to their length fragment the small-
- * object allocator: on 3.13 a dump-load loop kept growing for thousands
- * of rounds).  New reference, or NULL with an exception. */
-static PyObject *
-col_hand_over(ct_col *c)
-{
-    if (c->len < CT_IN_START) {
-        return PyBytes_FromStringAndSize(c->len ? c->data : "", (Py_ssize_t)c->len);
-    }
-    if (PyByteArray_Resize(c->owner, (Py_ssize_t)c->len) < 0) {
-        return NULL;
-    }
-    return Py_NewRef(c->owner);
-}
-
-static int
-col_put(ct_col *c, const void *p, size_t n)
-{
-    if (col_reserve(c, n) < 0) {
-        return -1;
-    }
-    if (n > 0) {    /* p may be NULL for nothing */
-        memcpy(c->data + c->len, p, n);
-    }
-    c->len += n;
-    return 0;
-}
-
-static PyObject *
-col_bytes(ct_col *c)
-{
-    return PyBytes_FromStringAndSize(c->data ? c->data : "", (Py_ssize_t)c->len);
-}
 
 /* -- state of one read ------------------------------------------------------ */
 
@@ -364,7 +51,7 @@ rd_string_ref(ct_reader *r, ct_loaded *L, int optional, PyObject **out)
 {
     uint64_t v;
     *out = NULL;
-    if (rd_varint(r, &v) < 0) {
+    if (ct_rd_varint(r, &v) < 0) {
         return -1;
     }
     if (optional) {
@@ -375,7 +62,7 @@ rd_string_ref(ct_reader *r, ct_loaded *L, int optional, PyObject **out)
         v -= 1;
     }
     if (v >= (uint64_t)PyList_GET_SIZE(L->strings)) {
-        return fail(r, "string reference %llu out of range", (unsigned long long)v);
+        return ct_rd_fail(r, "string reference %llu out of range", (unsigned long long)v);
     }
     *out = PyList_GET_ITEM(L->strings, (Py_ssize_t)v);     /* borrowed */
     return 0;
@@ -385,22 +72,22 @@ static int
 read_strings(ct_reader *r, ct_loaded *L)
 {
     uint64_t n;
-    if (rd_count(r, &n, 1, "string") < 0) {
+    if (ct_rd_count(r, &n, 1, "string") < 0) {
         return -1;
     }
     for (uint64_t i = 0; i < n; i++) {
         uint64_t len;
-        if (rd_varint(r, &len) < 0) {
+        if (ct_rd_varint(r, &len) < 0) {
             return -1;
         }
-        if (len > left_in_section(r)) {
-            return fail(r, "string of %llu bytes does not fit in its section",
+        if (len > ct_rd_left(r)) {
+            return ct_rd_fail(r, "string of %llu bytes does not fit in its section",
                         (unsigned long long)len);
         }
         PyObject *s = PyUnicode_DecodeUTF8((const char *)r->p, (Py_ssize_t)len, "strict");
         if (s == NULL) {
             PyErr_Clear();
-            return fail(r, "string %llu is not valid UTF-8", (unsigned long long)i);
+            return ct_rd_fail(r, "string %llu is not valid UTF-8", (unsigned long long)i);
         }
         r->p += len;
         int rc = PyList_Append(L->strings, s);
@@ -416,7 +103,7 @@ static int
 read_str_list(ct_reader *r, ct_loaded *L, PyObject *out, const char *what)
 {
     uint64_t n;
-    if (rd_count(r, &n, 1, what) < 0) {
+    if (ct_rd_count(r, &n, 1, what) < 0) {
         return -1;
     }
     for (uint64_t i = 0; i < n; i++) {
@@ -432,12 +119,12 @@ static int
 read_traces(ct_reader *r, ct_loaded *L)
 {
     uint64_t n;
-    if (rd_count(r, &n, 1, "trace") < 0) {
+    if (ct_rd_count(r, &n, 1, "trace") < 0) {
         return -1;
     }
     for (uint64_t i = 0; i < n; i++) {
         uint64_t nf;
-        if (rd_count(r, &nf, 4, "frame") < 0) {
+        if (ct_rd_count(r, &nf, 4, "frame") < 0) {
             return -1;
         }
         PyObject *frames = PyList_New(0);
@@ -447,7 +134,7 @@ read_traces(ct_reader *r, ct_loaded *L)
         for (uint64_t f = 0; f < nf; f++) {
             PyObject *file = NULL, *func = NULL, *src = NULL, *fr;
             uint64_t line = 0;
-            if (rd_string_ref(r, L, 0, &file) < 0 || rd_varint(r, &line) < 0
+            if (rd_string_ref(r, L, 0, &file) < 0 || ct_rd_varint(r, &line) < 0
                 || rd_string_ref(r, L, 0, &func) < 0 || rd_string_ref(r, L, 1, &src) < 0
                 || (fr = Py_BuildValue("(OKOO)", file, (unsigned long long)line, func, src)) == NULL) {
                 Py_DECREF(frames);
@@ -475,17 +162,17 @@ static int
 read_records(ct_reader *r, ct_loaded *L)
 {
     uint64_t n;
-    if (rd_count(r, &n, 21, "record") < 0) {
+    if (ct_rd_count(r, &n, 21, "record") < 0) {
         return -1;
     }
     if (n > (uint64_t)UINT32_MAX - 1 - L->nrec) {
-        return fail(r, "too many records");
+        return ct_rd_fail(r, "too many records");
     }
     /* n records take at least 21 bytes each of this section: the columns
      * (36 bytes per record) stay in proportion to the input */
-    if (col_reserve(&L->id, n * 8) < 0 || col_reserve(&L->name, n * 4) < 0
-        || col_reserve(&L->cls, n * 4) < 0 || col_reserve(&L->birth, n * 8) < 0
-        || col_reserve(&L->death, n * 8) < 0 || col_reserve(&L->trace, n * 4) < 0) {
+    if (ct_col_reserve(&L->id, n * 8) < 0 || ct_col_reserve(&L->name, n * 4) < 0
+        || ct_col_reserve(&L->cls, n * 4) < 0 || ct_col_reserve(&L->birth, n * 8) < 0
+        || ct_col_reserve(&L->death, n * 8) < 0 || ct_col_reserve(&L->trace, n * 4) < 0) {
         return -1;
     }
     uint64_t nnames = (uint64_t)PyList_GET_SIZE(L->names);
@@ -501,15 +188,15 @@ read_records(ct_reader *r, ct_loaded *L)
         uint64_t id = 0, name = 0, cls = 0, trace = 0;
         double birth = 0, death = 0;
         PyObject *repr = NULL;
-        if (rd_varint(r, &id) < 0 || rd_index(r, nnames, &name, "name") < 0
-            || rd_index(r, nclasses + 1, &cls, "class") < 0
-            || rd_f64(r, &birth, "birth") < 0 || rd_f64(r, &death, "death") < 0
-            || rd_index(r, ntraces + 1, &trace, "trace") < 0
+        if (ct_rd_varint(r, &id) < 0 || ct_rd_index(r, nnames, &name, "name") < 0
+            || ct_rd_index(r, nclasses + 1, &cls, "class") < 0
+            || ct_rd_f64(r, &birth, "birth") < 0 || ct_rd_f64(r, &death, "death") < 0
+            || ct_rd_index(r, ntraces + 1, &trace, "trace") < 0
             || rd_string_ref(r, L, 1, &repr) < 0) {
             return -1;
         }
         if (death != 0.0 && death < birth) {
-            return fail(r, "record %llu dies before it is born", (unsigned long long)L->nrec);
+            return ct_rd_fail(r, "record %llu dies before it is born", (unsigned long long)L->nrec);
         }
         ids[i] = id;
         names[i] = (uint32_t)name;
@@ -548,7 +235,7 @@ static PyObject *
 read_entries_wide(ct_reader *r, ct_loaded *L, uint64_t n)
 {
     L->e_size.len = L->e_flat.len = 0;
-    if (col_reserve(&L->e_size, n * 8) < 0 || col_reserve(&L->e_flat, n * 8) < 0) {
+    if (ct_col_reserve(&L->e_size, n * 8) < 0 || ct_col_reserve(&L->e_flat, n * 8) < 0) {
         return NULL;
     }
     ct_entries *ent = (ct_entries *)ct_entries_alloc(ct_modobjs_of(L->module)->entries_type,
@@ -562,14 +249,14 @@ read_entries_wide(ct_reader *r, ct_loaded *L, uint64_t n)
     uint64_t size_or = 0, flat_or = 0;
     for (uint64_t e = 0; e < n; e++) {
         uint64_t delta, sz, fl;
-        if (rd_varint(r, &delta) < 0 || rd_varint(r, &sz) < 0 || rd_varint(r, &fl) < 0) {
+        if (ct_rd_varint(r, &delta) < 0 || ct_rd_varint(r, &sz) < 0 || ct_rd_varint(r, &fl) < 0) {
             Py_DECREF(ent);
             return NULL;
         }
         /* index = previous + delta, the first's previous being -1 */
         if (delta == 0 || delta > nrec || next + delta - 1 >= nrec) {
             Py_DECREF(ent);
-            fail(r, "snapshot entry names no record");
+            ct_rd_fail(r, "snapshot entry names no record");
             return NULL;
         }
         uint64_t ix = next + delta - 1;
@@ -639,7 +326,7 @@ decode_entries_w(ct_reader *r, ct_entries *ent, uint64_t n, uint64_t nrec, unsig
         }
         else {
             r->p = p;
-            if (rd_varint(r, &delta) < 0 || rd_varint(r, &sz) < 0 || rd_varint(r, &fl) < 0) {
+            if (ct_rd_varint(r, &delta) < 0 || ct_rd_varint(r, &sz) < 0 || ct_rd_varint(r, &fl) < 0) {
                 PyErr_Clear();
                 return 0;
             }
@@ -680,7 +367,7 @@ static PyObject *
 read_entries(ct_reader *r, ct_loaded *L, uint64_t n)
 {
     if (n > L->nrec) {
-        fail(r, "snapshot of %llu entries over %llu records", (unsigned long long)n,
+        ct_rd_fail(r, "snapshot of %llu entries over %llu records", (unsigned long long)n,
              (unsigned long long)L->nrec);
         return NULL;
     }
@@ -717,14 +404,14 @@ read_snapshot(ct_reader *r, ct_loaded *L)
     unsigned stretched = 0, has_proc = 0;
     PyObject *proc = NULL, *snap = NULL, *trees = NULL, *entries = NULL;
     int rc = -1;
-    if (rd_f64(r, &ts, "timestamp") < 0 || rd_string_ref(r, L, 0, &desc) < 0
-        || rd_varint(r, &tot[0]) < 0 || rd_varint(r, &tot[1]) < 0 || rd_varint(r, &tot[2]) < 0
-        || rd_f64(r, &iv, "interval") < 0 || rd_f64(r, &eiv, "interval") < 0
-        || rd_u8(r, &stretched) < 0 || rd_u8(r, &has_proc) < 0) {
+    if (ct_rd_f64(r, &ts, "timestamp") < 0 || rd_string_ref(r, L, 0, &desc) < 0
+        || ct_rd_varint(r, &tot[0]) < 0 || ct_rd_varint(r, &tot[1]) < 0 || ct_rd_varint(r, &tot[2]) < 0
+        || ct_rd_f64(r, &iv, "interval") < 0 || ct_rd_f64(r, &eiv, "interval") < 0
+        || ct_rd_u8(r, &stretched) < 0 || ct_rd_u8(r, &has_proc) < 0) {
         goto done;
     }
     if (stretched > 1 || has_proc > 1) {
-        fail(r, "flag byte out of range");
+        ct_rd_fail(r, "flag byte out of range");
         goto done;
     }
     if (has_proc) {
@@ -735,13 +422,13 @@ read_snapshot(ct_reader *r, ct_loaded *L)
         for (int j = 0; j < CT_DUMP_PROCESS_FIELDS; j++) {
             uint64_t f;
             PyObject *v;
-            if (rd_varint(r, &f) < 0 || (v = PyLong_FromUnsignedLongLong(f)) == NULL) {
+            if (ct_rd_varint(r, &f) < 0 || (v = PyLong_FromUnsignedLongLong(f)) == NULL) {
                 goto done;
             }
             PyTuple_SET_ITEM(proc, j, v);
         }
     }
-    if (rd_count(r, &n, 3, "snapshot entry") < 0
+    if (ct_rd_count(r, &n, 3, "snapshot entry") < 0
         || (entries = read_entries(r, L, n)) == NULL) {
         goto done;
     }
@@ -771,26 +458,26 @@ read_retained(ct_reader *r, ct_loaded *L)
 {
     uint64_t k, shared, n;
     Py_ssize_t nsnaps = PyList_GET_SIZE(L->snaps);
-    if (rd_index(r, (uint64_t)nsnaps, &k, "retained sizes' snapshot") < 0
-        || rd_varint(r, &shared) < 0 || rd_count(r, &n, 1, "retained size") < 0) {
+    if (ct_rd_index(r, (uint64_t)nsnaps, &k, "retained sizes' snapshot") < 0
+        || ct_rd_varint(r, &shared) < 0 || ct_rd_count(r, &n, 1, "retained size") < 0) {
         return -1;
     }
     PyObject *row = PyList_GET_ITEM(L->snaps, (Py_ssize_t)k);
     if (PyTuple_GET_ITEM(row, 13) != Py_None) {
-        return fail(r, "second retained sizes for snapshot %llu", (unsigned long long)k);
+        return ct_rd_fail(r, "second retained sizes for snapshot %llu", (unsigned long long)k);
     }
     uint64_t entries = (uint64_t)((ct_entries *)PyTuple_GET_ITEM(row, 9))->n;
     if (n != entries) {
-        return fail(r, "%llu retained sizes for a snapshot of %llu entries",
+        return ct_rd_fail(r, "%llu retained sizes for a snapshot of %llu entries",
                     (unsigned long long)n, (unsigned long long)entries);
     }
     ct_col col = {0};
     int rc = 0;
     for (uint64_t e = 0; rc == 0 && e < n; e++) {
         uint64_t v;
-        rc = rd_varint(r, &v) < 0 || col_put(&col, &v, 8) < 0 ? -1 : 0;
+        rc = ct_rd_varint(r, &v) < 0 || ct_col_put(&col, &v, 8) < 0 ? -1 : 0;
     }
-    PyObject *bytes = rc == 0 ? col_bytes(&col) : NULL;
+    PyObject *bytes = rc == 0 ? ct_col_bytes(&col) : NULL;
     PyMem_Free(col.data);
     if (bytes == NULL) {
         return -1;
@@ -813,13 +500,13 @@ static PyObject *
 read_node(ct_reader *r, ct_loaded *L, int depth)
 {
     if (depth > CT_DUMP_MAX_DEPTH) {
-        fail(r, "size tree deeper than %d levels", CT_DUMP_MAX_DEPTH);
+        ct_rd_fail(r, "size tree deeper than %d levels", CT_DUMP_MAX_DEPTH);
         return NULL;
     }
     PyObject *name = NULL;
     uint64_t size = 0, flat = 0, nrefs = 0;
-    if (rd_string_ref(r, L, 0, &name) < 0 || rd_varint(r, &size) < 0
-        || rd_varint(r, &flat) < 0 || rd_count(r, &nrefs, 4, "tree node") < 0) {
+    if (rd_string_ref(r, L, 0, &name) < 0 || ct_rd_varint(r, &size) < 0
+        || ct_rd_varint(r, &flat) < 0 || ct_rd_count(r, &nrefs, 4, "tree node") < 0) {
         return NULL;
     }
     /* grown child by child: the count is bounded only by the section's
@@ -849,8 +536,8 @@ static int
 read_tree(ct_reader *r, ct_loaded *L)
 {
     uint64_t snap, rec;
-    if (rd_index(r, (uint64_t)PyList_GET_SIZE(L->snaps), &snap, "tree snapshot") < 0
-        || rd_index(r, L->nrec, &rec, "tree record") < 0) {
+    if (ct_rd_index(r, (uint64_t)PyList_GET_SIZE(L->snaps), &snap, "tree snapshot") < 0
+        || ct_rd_index(r, L->nrec, &rec, "tree record") < 0) {
         return -1;
     }
     PyObject *node = read_node(r, L, 0);
@@ -868,13 +555,13 @@ read_tree(ct_reader *r, ct_loaded *L)
 static int
 read_header(ct_reader *r)
 {
-    if (fill(r, CT_DUMP_HEADER_LEN) < 0) {
+    if (ct_rd_fill(r, CT_DUMP_HEADER_LEN) < 0) {
         return -1;
     }
     const unsigned char *h = r->p;
     size_t got = (size_t)(r->end - r->p);
     if (got == 0) {
-        return fail(r, "the file is empty");
+        return ct_rd_fail(r, "the file is empty");
     }
     if (h[0] == 0x80 && got >= 2 && h[1] >= 2 && h[1] <= 5) {
         PyErr_Format(r->error,
@@ -888,10 +575,10 @@ read_header(ct_reader *r)
     /* errors say where the header's bytes end, as far as they go */
     r->p += got < CT_DUMP_HEADER_LEN ? got : CT_DUMP_HEADER_LEN;
     if (got < CT_DUMP_MAGIC_LEN || memcmp(h, CT_DUMP_MAGIC, CT_DUMP_MAGIC_LEN) != 0) {
-        return fail(r, "not a classtrack dump (wrong magic bytes)");
+        return ct_rd_fail(r, "not a classtrack dump (wrong magic bytes)");
     }
     if (got < CT_DUMP_HEADER_LEN) {
-        return fail(r, "file ends inside the header (truncated)");
+        return ct_rd_fail(r, "file ends inside the header (truncated)");
     }
     unsigned major = h[8] | (h[9] << 8), minor = h[10] | (h[11] << 8);
     if (major != CT_DUMP_MAJOR) {
@@ -907,7 +594,7 @@ read_header(ct_reader *r)
     double sentinel;
     memcpy(&sentinel, &bits, 8);
     if (sentinel != CT_DUMP_SENTINEL || (h[12] | h[13] | h[14] | h[15]) != 0) {
-        return fail(r, "corrupted header (sentinel or flags wrong)");
+        return ct_rd_fail(r, "corrupted header (sentinel or flags wrong)");
     }
     return 0;
 }
@@ -943,39 +630,39 @@ read_dump(ct_reader *r, PyObject *module)
         unsigned tag;
         uint64_t len;
         /* the tag and length (at most 11 bytes), then the whole section */
-        if (fill(r, 11) < 0) {
+        if (ct_rd_fill(r, 11) < 0) {
             goto done;
         }
         r->sec_end = r->end;
         const unsigned char *start = r->p;
         if (r->p == r->end) {
-            fail(r, "file ends early (truncated)");
+            ct_rd_fail(r, "file ends early (truncated)");
             goto done;
         }
-        if (rd_u8(r, &tag) < 0 || rd_varint(r, &len) < 0) {
+        if (ct_rd_u8(r, &tag) < 0 || ct_rd_varint(r, &len) < 0) {
             if (r->p == r->end) {   /* the varint ran off the input */
                 PyErr_Clear();
-                fail(r, "file ends early (truncated)");
+                ct_rd_fail(r, "file ends early (truncated)");
             }
             goto done;
         }
         size_t head = (size_t)(r->p - start);
         r->p = start;               /* kept in the window by fill */
-        int whole = fill(r, (uint64_t)head + len < len ? UINT64_MAX : (uint64_t)head + len);
+        int whole = ct_rd_fill(r, (uint64_t)head + len < len ? UINT64_MAX : (uint64_t)head + len);
         if (whole < 0) {
             goto done;
         }
         start = r->p;
         r->p += head;
         if (!whole) {
-            fail(r, "section of %llu bytes runs past the end of the file (truncated)",
+            ct_rd_fail(r, "section of %llu bytes runs past the end of the file (truncated)",
                  (unsigned long long)len);
             goto done;
         }
         r->sec_end = r->p + len;
         if (tag == CT_TAG_END) {
             if (len != 4) {
-                fail(r, "end marker has the wrong length");
+                ct_rd_fail(r, "end marker has the wrong length");
                 goto done;
             }
             uint32_t expect = ct_crc32(r->crc, r->base, (size_t)(r->p - r->base));
@@ -983,14 +670,14 @@ read_dump(ct_reader *r, PyObject *module)
             uint32_t got = c[0] | (c[1] << 8) | (c[2] << 16) | ((uint32_t)c[3] << 24);
             if (got != expect) {
                 r->p = start;
-                fail(r, "checksum mismatch: the file is corrupted");
+                ct_rd_fail(r, "checksum mismatch: the file is corrupted");
                 goto done;
             }
             r->p += 4;
-            int more = r->p != r->end ? 1 : fill(r, 1);
+            int more = r->p != r->end ? 1 : ct_rd_fill(r, 1);
             if (more != 0) {
                 if (more > 0) {
-                    fail(r, "data after the end marker");
+                    ct_rd_fail(r, "data after the end marker");
                 }
                 goto done;
             }
@@ -1001,7 +688,7 @@ read_dump(ct_reader *r, PyObject *module)
         if (tag == CT_TAG_RETAINED) {
             if (L.stage < CT_TAG_SNAPSHOT) {
                 r->p = start;
-                fail(r, "section 0x%02x out of order", tag);
+                ct_rd_fail(r, "section 0x%02x out of order", tag);
                 goto done;
             }
             rc = read_retained(r, &L);
@@ -1009,10 +696,10 @@ read_dump(ct_reader *r, PyObject *module)
         else if ((tag & CT_TAG_SKIPPABLE) || kind > CT_TAG_TREE) {
             if (!(tag & CT_TAG_SKIPPABLE)) {
                 r->p = start;
-                fail(r, "unknown section type 0x%02x (written by a newer classtrack?)", tag);
+                ct_rd_fail(r, "unknown section type 0x%02x (written by a newer classtrack?)", tag);
                 goto done;
             }
-            rc = take(r, NULL, (size_t)len);    /* a newer minor's addition */
+            rc = ct_rd_take(r, NULL, (size_t)len);    /* a newer minor's addition */
         }
         else {
             int needs_order = kind == CT_TAG_SNAPSHOT || kind == CT_TAG_TREE
@@ -1020,7 +707,7 @@ read_dump(ct_reader *r, PyObject *module)
             if (L.stage < needs_order || (kind < CT_TAG_RECORDS && L.stage >= kind)
                 || (kind == CT_TAG_RECORDS && L.stage > CT_TAG_RECORDS)) {
                 r->p = start;
-                fail(r, "section 0x%02x out of order", tag);
+                ct_rd_fail(r, "section 0x%02x out of order", tag);
                 goto done;
             }
             switch (kind) {
@@ -1040,19 +727,19 @@ read_dump(ct_reader *r, PyObject *module)
             goto done;
         }
         if (r->p != r->sec_end) {
-            fail(r, "section 0x%02x has %llu unread bytes", tag,
+            ct_rd_fail(r, "section 0x%02x has %llu unread bytes", tag,
                  (unsigned long long)(r->sec_end - r->p));
             goto done;
         }
     }
     if (L.stage < CT_TAG_RECORDS) {
-        fail(r, "dump has no records section");
+        ct_rd_fail(r, "dump has no records section");
         goto done;
     }
-    result = Py_BuildValue("(OONNNNNNOOO)", L.names, L.classes, col_hand_over(&L.id),
-                           col_hand_over(&L.name), col_hand_over(&L.cls),
-                           col_hand_over(&L.birth), col_hand_over(&L.death),
-                           col_hand_over(&L.trace), L.reprs, L.traces,
+    result = Py_BuildValue("(OONNNNNNOOO)", L.names, L.classes, ct_col_hand_over(&L.id),
+                           ct_col_hand_over(&L.name), ct_col_hand_over(&L.cls),
+                           ct_col_hand_over(&L.birth), ct_col_hand_over(&L.death),
+                           ct_col_hand_over(&L.trace), L.reprs, L.traces,
                            L.snaps);
 done:
     Py_XDECREF(L.strings);

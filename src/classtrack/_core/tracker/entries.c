@@ -8,7 +8,7 @@
  */
 #include "base/modobjs.h"
 #include "tracker/entries.h"
-#include "columns/columns.h"
+#include "base/colbuf.h"
 
 #include <string.h>
 

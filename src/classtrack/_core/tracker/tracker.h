@@ -32,6 +32,13 @@ ct_snapshot_len(const ct_snapshot *s)
     return s->entries != NULL ? s->entries->n : 0;
 }
 
+/* The position of record `rec` in a snapshot's entries, or -1. */
+static inline Py_ssize_t
+ct_snapshot_position(const ct_snapshot *s, uint64_t rec)
+{
+    return s->entries != NULL ? ct_entries_find(s->entries, (size_t)rec) : -1;
+}
+
 typedef struct {
     PyObject_HEAD
     ct_registry reg;
@@ -93,8 +100,5 @@ void ct_tracker_clear_snapshots(ct_tracker *t);
  * but deallocations of the tracker's own data.  0, or -1 with an exception
  * set (MemoryError; some of its trees may be gone then). */
 int ct_tracker_discard_last_snapshot(ct_tracker *t);
-
-/* Type registration (tracker_type.c). */
-int ct_tracker_type_register(PyObject *module, PyTypeObject **type);
 
 #endif
