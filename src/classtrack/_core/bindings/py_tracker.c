@@ -163,21 +163,40 @@ request_watch(ct_tracker *t)
     return r < 0 ? -1 : 0;
 }
 
+/* The one check of a user's resolution_level: 0 .. CT_MAX_RESOLUTION,
+ * else ValueError naming the parameter and its range.  0 or -1. */
+static int
+check_resolution(Py_ssize_t level)
+{
+    if (level < 0 || level > CT_MAX_RESOLUTION) {
+        PyErr_Format(PyExc_ValueError,
+                     "resolution_level must be between 0 and %d, not %zd",
+                     CT_MAX_RESOLUTION, level);
+        return -1;
+    }
+    return 0;
+}
+
 /* track(obj, name, resolution, keep, trace) -> (index, is_new) */
 static PyObject *
 Tracker_track(ct_tracker *t, PyObject *args)
 {
     PyObject *obj, *name;
-    int resolution, keep, trace, is_new;
+    Py_ssize_t resolution;
+    int keep, trace, is_new;
     uint32_t num;
-    if (!PyArg_ParseTuple(args, "OUipp", &obj, &name, &resolution, &keep, &trace)
-        || check_name(t, name, &num) < 0) {
+    if (!PyArg_ParseTuple(args, "OUnpp", &obj, &name, &resolution, &keep, &trace)
+        || check_resolution(resolution) < 0 || check_name(t, name, &num) < 0) {
         return NULL;
     }
     if (request_watch(t) < 0 || ct_deathwatch_check() < 0) {
         return NULL;
     }
-    Py_ssize_t i = ct_tracker_track(t, obj, num, resolution, keep, trace, 0, -2, &is_new);
+    const ct_track_opts opts = {
+        .name = num, .resolution = (int)resolution, .keep = keep, .trace = trace,
+        .fresh = 0, .presize = CT_PRESIZE_UNKNOWN,
+    };
+    Py_ssize_t i = ct_tracker_track(t, obj, &opts, &is_new);
     if (i < 0) {
         return NULL;
     }
@@ -215,15 +234,16 @@ static PyObject *
 Tracker_hook(ct_tracker *t, PyObject *args)
 {
     PyObject *cls, *name;
-    int resolution, keep, trace;
+    Py_ssize_t resolution;
+    int keep, trace;
     uint32_t num;
-    if (!PyArg_ParseTuple(args, "O!Uipp", &PyType_Type, &cls, &name, &resolution,
+    if (!PyArg_ParseTuple(args, "O!Unpp", &PyType_Type, &cls, &name, &resolution,
                           &keep, &trace)
-        || check_name(t, name, &num) < 0) {
+        || check_resolution(resolution) < 0 || check_name(t, name, &num) < 0) {
         return NULL;
     }
     if (request_watch(t) < 0
-        || ct_hook_install((PyTypeObject *)cls, t, num, resolution, keep, trace) < 0) {
+        || ct_hook_install((PyTypeObject *)cls, t, num, (int)resolution, keep, trace) < 0) {
         return NULL;
     }
     Py_RETURN_NONE;
@@ -481,20 +501,12 @@ Tracker_record_names(ct_tracker *t, PyObject *Py_UNUSED(ignored))
 static PyObject *
 Tracker_set_resolution(ct_tracker *t, PyObject *args)
 {
-    Py_ssize_t i;
-    int res;
-    if (!PyArg_ParseTuple(args, "ni", &i, &res) || check_index(t, i) < 0) {
+    Py_ssize_t i, res;
+    if (!PyArg_ParseTuple(args, "nn", &i, &res) || check_index(t, i) < 0
+        || check_resolution(res) < 0) {
         return NULL;
     }
-    if (res < 0) {
-        PyErr_SetString(PyExc_ValueError, "resolution_level must be >= 0");
-        return NULL;
-    }
-    ct_record *rec = ct_registry_record(&t->reg, (size_t)i);
-    if (res > CT_MAX_RESOLUTION) {
-        res = CT_MAX_RESOLUTION;
-    }
-    rec->name_res = (rec->name_res & ~0xffu) | (uint32_t)res;
+    ct_rec_set_resolution(ct_registry_record(&t->reg, (size_t)i), (int)res);
     Py_RETURN_NONE;
 }
 
@@ -777,5 +789,6 @@ ct_tracker_type_register(PyObject *module, PyTypeObject **type)
         Py_DECREF(*type);
         return -1;
     }
-    return 0;
+    /* the range Tracker.track/hook/set_resolution accept */
+    return PyModule_AddIntConstant(module, "MAX_RESOLUTION_LEVEL", CT_MAX_RESOLUTION);
 }

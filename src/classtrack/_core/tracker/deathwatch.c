@@ -253,7 +253,7 @@ ct_deathwatch_covers(PyObject *obj, Py_ssize_t presize)
     if (!ct_deathwatch_installed) {
         return NULL;    /* before the type walk: the weak-reference fallback */
     }
-    if (presize == -2) {
+    if (presize == CT_PRESIZE_UNKNOWN) {
         presize = ct_deathwatch_type_presize(Py_TYPE(obj));
     }
     return presize < 0 ? NULL : ct_deathwatch_covers_known(obj, presize);

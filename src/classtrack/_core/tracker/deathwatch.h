@@ -56,8 +56,12 @@ int ct_deathwatch_covers_type(PyTypeObject *tp);
  * size of tp's instances (their block is that far before them), or -1. */
 Py_ssize_t ct_deathwatch_type_presize(PyTypeObject *tp);
 
+/* A presize not looked up yet (ct_deathwatch_covers finds it). */
+#define CT_PRESIZE_UNKNOWN (-2)
+
 /* The block holding obj if the watch can report obj's death, else NULL.
- * `presize` is ct_deathwatch_type_presize(Py_TYPE(obj)) if known, or -2. */
+ * `presize` is ct_deathwatch_type_presize(Py_TYPE(obj)) if known, or
+ * CT_PRESIZE_UNKNOWN. */
 void *ct_deathwatch_covers(PyObject *obj, Py_ssize_t presize);
 
 /* The same for the creation fast path, inline, where presize >= 0 is

@@ -123,8 +123,11 @@ track_owners(PyTypeObject *type, PyObject *obj, Py_ssize_t presize)
         Py_INCREF(o.tracker);
         /* the first owner sees a fresh object; later owners' trackers
          * find the first one's weak reference in the list */
-        Py_ssize_t r = ct_tracker_track(o.tracker, obj, o.name, o.resolution,
-                                        o.keep, o.trace, i == 0, presize, &is_new);
+        const ct_track_opts opts = {
+            .name = o.name, .resolution = o.resolution, .keep = o.keep, .trace = o.trace,
+            .fresh = i == 0, .presize = presize,
+        };
+        Py_ssize_t r = ct_tracker_track(o.tracker, obj, &opts, &is_new);
         Py_DECREF(o.tracker);
         if (r < 0) {
             return -1;
@@ -154,7 +157,7 @@ refresh_fast(ct_hook_entry *e)
     e->fast = NULL;
     if (e->nowners == 1 && e->presize >= 0 && !e->owners[0].keep && !e->owners[0].trace) {
         e->fast = e->owners[0].tracker;
-        e->fast_name_res = (e->owners[0].name << 8) | e->owners[0].resolution;
+        e->fast_name_res = ct_name_res(e->owners[0].name, e->owners[0].resolution);
     }
 }
 
@@ -534,8 +537,8 @@ ct_hook_install(PyTypeObject *type, ct_tracker *tracker, uint32_t name,
                      type->tp_name);
         return -1;
     }
-    ct_hook_owner owner = {tracker, name,
-                           (uint8_t)(resolution > 255 ? 255 : resolution < 0 ? 0 : resolution),
+    assert(resolution >= 0 && resolution <= CT_MAX_RESOLUTION);
+    ct_hook_owner owner = {tracker, name, (uint8_t)resolution,
                            (uint8_t)(keep != 0), (uint8_t)(trace != 0)};
     ct_hook_entry *e = entry_of(type);
     if (e == NULL) {

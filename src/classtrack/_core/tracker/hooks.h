@@ -41,7 +41,8 @@ typedef struct {
 } ct_hook_owner;
 
 /* Hook `type` for `tracker` with these settings (replacing the tracker's
- * previous settings on it).  TypeError for static types.  0 or -1. */
+ * previous settings on it); 0 <= resolution <= CT_MAX_RESOLUTION (the
+ * binding checked it).  TypeError for static types.  0 or -1. */
 int ct_hook_install(PyTypeObject *type, ct_tracker *tracker, uint32_t name,
                     int resolution, int keep, int trace);
 

@@ -492,12 +492,7 @@ ct_registry_add(ct_registry *reg, const ct_registry_types *types, PyObject *obj,
                 PyObject *callback, uint32_t name, int resolution, int keep,
                 uint32_t trace, int fresh, Py_ssize_t presize)
 {
-    if (resolution < 0) {
-        resolution = 0;
-    }
-    if (resolution > CT_MAX_RESOLUTION) {
-        resolution = CT_MAX_RESOLUTION;
-    }
+    assert(resolution >= 0 && resolution <= CT_MAX_RESOLUTION);
     uintptr_t flags = 0;
     PyObject *carrier = NULL;
     void *block = NULL;
@@ -548,7 +543,7 @@ ct_registry_add(ct_registry *reg, const ct_registry_types *types, PyObject *obj,
     rec->id = (uintptr_t)obj | flags;
     rec->birth = ct_now();
     rec->death = 0.0;
-    rec->name_res = (name << 8) | (uint32_t)resolution;
+    rec->name_res = ct_name_res(name, resolution);
     rec->trace = trace;
     reg->alive++;
     return (Py_ssize_t)index;

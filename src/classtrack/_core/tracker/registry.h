@@ -25,9 +25,12 @@
 
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
+#include <assert.h>
 #include <stdint.h>
 
-/* Resolution levels above this are stored as this. */
+/* The largest resolution level a record can hold (8 bits of name_res).
+ * Checked once, where the user gives it (bindings/py_tracker.c); the
+ * engine asserts it. */
 #define CT_MAX_RESOLUTION 255
 /* Names are numbered; 2**24 distinct names per tracker. */
 #define CT_MAX_NAMES (1u << 24)
@@ -56,6 +59,23 @@ typedef struct {
 
 static inline uint32_t ct_rec_name(const ct_record *r) { return r->name_res >> 8; }
 static inline int ct_rec_resolution(const ct_record *r) { return (int)(r->name_res & 0xff); }
+
+/* name_res for a name number and a resolution level: the one place that
+ * packs them (a record's field, the hooks' precomputed value). */
+static inline uint32_t
+ct_name_res(uint32_t name, int resolution)
+{
+    assert(name < CT_MAX_NAMES);
+    assert(resolution >= 0 && resolution <= CT_MAX_RESOLUTION);
+    return (name << 8) | (uint32_t)resolution;
+}
+
+/* Sets a record's resolution level (0 .. CT_MAX_RESOLUTION). */
+static inline void
+ct_rec_set_resolution(ct_record *r, int resolution)
+{
+    r->name_res = ct_name_res(ct_rec_name(r), resolution);
+}
 static inline uintptr_t ct_rec_id(const ct_record *r) { return r->id & ~(uintptr_t)CT_REC_FLAGS; }
 
 #include "tracker/livemap.h"
@@ -151,7 +171,8 @@ double ct_registry_death(const ct_registry *reg, size_t i);
 /* Track obj: appends a record.  `callback` is the death callback for
  * weak references; `fresh` says obj was just allocated (from the tp_alloc
  * hook); `presize` is ct_deathwatch_type_presize of its type when the
- * caller knows it, else -2.  Returns the new index, or -1 with an
+ * caller knows it, else CT_PRESIZE_UNKNOWN; 0 <= resolution <=
+ * CT_MAX_RESOLUTION.  Returns the new index, or -1 with an
  * exception (TypeError when obj cannot be followed and keep is false). */
 Py_ssize_t ct_registry_add(ct_registry *reg, const ct_registry_types *types,
                            PyObject *obj, PyObject *callback, uint32_t name,

@@ -138,11 +138,11 @@ note_class(ct_tracker *t, Py_ssize_t index, uint32_t name, PyTypeObject *tp)
 }
 
 Py_ssize_t
-ct_tracker_track(ct_tracker *t, PyObject *obj, uint32_t name, int resolution,
-                 int keep, int trace, int fresh, Py_ssize_t presize, int *is_new)
+ct_tracker_track(ct_tracker *t, PyObject *obj, const ct_track_opts *opts, int *is_new)
 {
+    assert(opts->resolution >= 0 && opts->resolution <= CT_MAX_RESOLUTION);
     *is_new = 0;
-    if (!fresh) {
+    if (!opts->fresh) {
         Py_ssize_t found = ct_registry_find(&t->reg, t->types, obj, t->callback);
         if (found >= 0) {
             return found;
@@ -162,27 +162,28 @@ ct_tracker_track(ct_tracker *t, PyObject *obj, uint32_t name, int resolution,
         }
     }
     uint32_t trace_no = 0;
-    if (trace) {
+    if (opts->trace) {
         Py_ssize_t tn = ct_trace_capture(t);
         if (tn < 0) {
             return -1;
         }
         trace_no = (uint32_t)tn;
     }
-    Py_ssize_t index = ct_registry_add(&t->reg, t->types, obj, t->callback, name,
-                                       resolution, keep, trace_no, fresh, presize);
+    Py_ssize_t index = ct_registry_add(&t->reg, t->types, obj, t->callback, opts->name,
+                                       opts->resolution, opts->keep, trace_no,
+                                       opts->fresh, opts->presize);
     if (index < 0) {
         return -1;
     }
     int rc = 0;
-    if (keep) {
+    if (opts->keep) {
         PyObject *id = PyLong_FromVoidPtr(obj);
         PyObject *num = PyLong_FromSsize_t(index);
         rc = (id == NULL || num == NULL) ? -1 : PyDict_SetItem(t->keep_ids, id, num);
         Py_XDECREF(id);
         Py_XDECREF(num);
     }
-    if (rc < 0 || note_class(t, index, name, Py_TYPE(obj)) < 0) {
+    if (rc < 0 || note_class(t, index, opts->name, Py_TYPE(obj)) < 0) {
         return -1;
     }
     *is_new = 1;
