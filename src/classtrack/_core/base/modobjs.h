@@ -1,5 +1,6 @@
 /* modobjs.h - the module-state objects that engines below the bindings
- * may read: the Entries type, DumpError, io.FileIO.
+ * may read: the Entries type, the dataset's row types, DumpError,
+ * io.FileIO.
  *
  * They are the first member of the module state (bindings/py_state.h,
  * ct_state.objs), so a module's state pointer is also a pointer to its
@@ -13,6 +14,8 @@
 
 typedef struct {
     PyTypeObject *entries_type; /* strong: classtrack._core.Entries */
+    PyTypeObject *dataset_type; /* strong: classtrack._core.Dataset */
+    PyTypeObject *snapshot_row_type;    /* strong: classtrack._core.SnapshotRow */
     PyObject *dump_error;       /* strong: classtrack._core.DumpError */
     PyObject *fileio_type;      /* strong: io.FileIO (dump_io.c) */
 } ct_modobjs;

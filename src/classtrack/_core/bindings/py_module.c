@@ -1,6 +1,7 @@
 /* bindings/py_module.c - classtrack._core: module definition, state, registration.
  * Nothing else lives here; each concept registers itself. */
 #include "bindings/py_state.h"
+#include "dump/dumpfmt.h"
 #include "tracker/tracker.h"
 #include "tracker/deathwatch.h"
 #include "base/layout.h"
@@ -19,6 +20,8 @@ core_exec(PyObject *module)
         || ct_registry_types_init(module, &st->registry_types) < 0
         || ct_tracker_type_register(module, &st->tracker_type) < 0
         || ct_entries_type_register(module, &st->objs.entries_type) < 0
+        || ct_dump_rows_register(module, &st->objs) < 0
+        || ct_tracker_rows_register(module, st) < 0
         || PyModule_AddFunctions(module, ct_sizer_functions) < 0
         || PyModule_AddFunctions(module, ct_tracker_functions) < 0
         || PyModule_AddFunctions(module, ct_hook_functions) < 0
@@ -61,6 +64,11 @@ core_traverse(PyObject *module, visitproc visit, void *arg)
     Py_VISIT(st->sizer_type);
     Py_VISIT(st->tracker_type);
     Py_VISIT(st->objs.entries_type);
+    Py_VISIT(st->objs.dataset_type);
+    Py_VISIT(st->objs.snapshot_row_type);
+    Py_VISIT(st->record_type);
+    Py_VISIT(st->export_type);
+    Py_VISIT(st->exported_snapshot_type);
     Py_VISIT(st->registry_types.trackref_type);
     Py_VISIT(st->objs.dump_error);
     Py_VISIT(st->objs.fileio_type);
@@ -76,6 +84,11 @@ core_clear(PyObject *module)
     Py_CLEAR(st->sizer_type);
     Py_CLEAR(st->tracker_type);
     Py_CLEAR(st->objs.entries_type);
+    Py_CLEAR(st->objs.dataset_type);
+    Py_CLEAR(st->objs.snapshot_row_type);
+    Py_CLEAR(st->record_type);
+    Py_CLEAR(st->export_type);
+    Py_CLEAR(st->exported_snapshot_type);
     Py_CLEAR(st->registry_types.trackref_type);
     Py_CLEAR(st->objs.dump_error);
     Py_CLEAR(st->objs.fileio_type);

@@ -16,6 +16,9 @@ typedef struct {
     ct_modobjs objs;            /* first: see base/modobjs.h */
     PyTypeObject *sizer_type;   /* strong: classtrack._core.Sizer */
     PyTypeObject *tracker_type; /* strong: classtrack._core.Tracker */
+    PyTypeObject *record_type;  /* strong: classtrack._core.Record */
+    PyTypeObject *export_type;  /* strong: classtrack._core.TrackerExport */
+    PyTypeObject *exported_snapshot_type;   /* strong: classtrack._core.ExportedSnapshot */
     ct_sizer_refs sizer_refs;   /* strong references, see sizer.h */
     ct_registry_types registry_types;   /* strong: TrackRef */
 } ct_state;
@@ -30,6 +33,7 @@ ct_get_state(PyObject *module)
  * functions to the module and fills its part of the state.  0 or -1. */
 int ct_sizer_type_register(PyObject *module, ct_state *st);
 int ct_tracker_type_register(PyObject *module, PyTypeObject **type);
+int ct_tracker_rows_register(PyObject *module, ct_state *st);
 
 extern PyMethodDef ct_sizer_functions[];
 extern PyMethodDef ct_tracker_functions[];

@@ -3,6 +3,7 @@
  * records; the work is in registry.c, tracker.c, hooks.c, snapshot.c. */
 #include "bindings/py_state.h"
 #include "bindings/py_tracker.h"
+#include "base/rows.h"
 #include "tracker/entries.h"
 #include "tracker/tracker.h"
 #include "tracker/hooks.h"
@@ -356,8 +357,8 @@ Tracker_discard_last_snapshot(ct_tracker *t, PyObject *Py_UNUSED(ignored))
     Py_RETURN_NONE;
 }
 
-/* record(i) -> (id, name, birth, death|None, trace_no, resolution,
- *               obj|None, cls, repr|None) */
+/* record(i) -> Record (id, name, birth, death|None, trace_no, resolution,
+ *                     obj|None, cls, repr|None) */
 static PyObject *
 Tracker_record(ct_tracker *t, PyObject *arg)
 {
@@ -400,8 +401,10 @@ Tracker_record(ct_tracker *t, PyObject *arg)
     if (death == NULL) {
         goto done;
     }
-    result = Py_BuildValue("(NOdNIiOOO)", PyLong_FromVoidPtr((void *)id), name, birth,
-                           death, trace, resolution, obj, cls, repr);
+    result = ct_py_tracker_row(
+        t, CT_ROW_RECORD,
+        Py_BuildValue("(NOdNIiOOO)", PyLong_FromVoidPtr((void *)id), name, birth,
+                      death, trace, resolution, obj, cls, repr));
 done:
     Py_XDECREF(key);
     Py_DECREF(name);
@@ -747,6 +750,91 @@ static PyType_Spec Tracker_spec = {
     Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC,
     Tracker_slots,
 };
+
+/* -- named rows ------------------------------------------------------------ */
+
+static PyStructSequence_Field record_fields[] = {
+    {"id", "int: id(obj), kept after its death"},
+    {"name", "str: the tracking name"},
+    {"birth", "float: when it was tracked (seconds since classtrack was imported)"},
+    {"death", "float, or None while alive"},
+    {"trace_no", "int: creation trace number (0 none, else 1 + index in traces)"},
+    {"resolution", "int: resolution level, 0 .. MAX_RESOLUTION_LEVEL"},
+    {"obj", "the object while alive and reachable, else None"},
+    {"cls", "its class"},
+    {"repr", "str: its latest custom repr, or None"},
+    {NULL, NULL},
+};
+
+static PyStructSequence_Desc record_desc = {
+    "classtrack._core.Record", "One tracked object's record (Tracker.record).",
+    record_fields, 9,
+};
+
+static PyStructSequence_Field export_fields[] = {
+    {"names", "list of str: tracking names, by name number"},
+    {"classes", "list of str: \"module.qualname\", by class number - 1"},
+    {"rec_id", "bytes, native uint64 per record"},
+    {"rec_name", "bytes, native uint32 per record"},
+    {"rec_class", "bytes, native uint32 per record (0 unknown)"},
+    {"rec_birth", "bytes, native double per record"},
+    {"rec_death", "bytes, native double per record (0 alive)"},
+    {"rec_trace", "bytes, native uint32 per record (0 none)"},
+    {"reprs", "dict record index -> str"},
+    {"traces", "list of raw traces: tuples of (code, line)"},
+    {"snapshots", "list of ExportedSnapshot"},
+    {NULL, NULL},
+};
+
+static PyStructSequence_Desc export_desc = {
+    "classtrack._core.TrackerExport",
+    "A live tracker's records and snapshots as columns (Tracker.export).",
+    export_fields, 11,
+};
+
+static PyStructSequence_Field exported_snapshot_fields[] = {
+    {"entries", "Entries: the snapshot's records and sizes"},
+    {"trees", "dict record index -> size tree"},
+    {NULL, NULL},
+};
+
+static PyStructSequence_Desc exported_snapshot_desc = {
+    "classtrack._core.ExportedSnapshot", "One snapshot of a TrackerExport.",
+    exported_snapshot_fields, 2,
+};
+
+int
+ct_tracker_rows_register(PyObject *module, ct_state *st)
+{
+    if (ct_row_type_add(module, &record_desc, &st->record_type) < 0
+        || ct_row_type_add(module, &export_desc, &st->export_type) < 0
+        || ct_row_type_add(module, &exported_snapshot_desc, &st->exported_snapshot_type) < 0) {
+        return -1;
+    }
+    return 0;
+}
+
+PyObject *
+ct_py_tracker_row(ct_tracker *t, ct_py_row_kind kind, PyObject *tuple)
+{
+    if (tuple == NULL) {
+        return NULL;
+    }
+    /* Tracker is no base type: its type is the module's */
+    ct_state *st = (ct_state *)PyType_GetModuleState(Py_TYPE(t));
+    PyTypeObject *type = st == NULL ? NULL
+                         : kind == CT_ROW_RECORD ? st->record_type
+                         : kind == CT_ROW_EXPORT ? st->export_type
+                         : st->exported_snapshot_type;
+    if (type == NULL) {
+        if (!PyErr_Occurred()) {
+            PyErr_SetString(PyExc_RuntimeError, "classtrack._core was cleared");
+        }
+        Py_DECREF(tuple);
+        return NULL;
+    }
+    return ct_row_from_tuple(type, tuple);
+}
 
 /* _core._livemap_selftest(seed, n) -> disagreements with a reference */
 static PyObject *

@@ -10,4 +10,16 @@
  * an exception. */
 PyObject *ct_py_tracker_export(ct_tracker *t, PyObject *ignored);
 
+/* The row types of the Tracker's results (py_tracker.c). */
+typedef enum {
+    CT_ROW_RECORD,          /* classtrack._core.Record: Tracker.record(i) */
+    CT_ROW_EXPORT,          /* classtrack._core.TrackerExport: Tracker.export() */
+    CT_ROW_EXPORTED_SNAPSHOT,   /* classtrack._core.ExportedSnapshot */
+} ct_py_row_kind;
+
+/* A row of that kind with the items of `tuple` (consumed, may be NULL;
+ * see base/rows.h).  New reference, or NULL with an exception
+ * (RuntimeError once the module state was cleared). */
+PyObject *ct_py_tracker_row(ct_tracker *t, ct_py_row_kind kind, PyObject *tuple);
+
 #endif

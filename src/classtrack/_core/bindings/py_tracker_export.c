@@ -123,9 +123,9 @@ done:
     return rc;
 }
 
-/* export() -> (names, classes, rec_id, rec_name, rec_class, rec_birth,
- *              rec_death, rec_trace, reprs, raw traces,
- *              [(Entries, trees) per snapshot]): the columnar data Stats
+/* export() -> TrackerExport (names, classes, rec_id, rec_name, rec_class,
+ *              rec_birth, rec_death, rec_trace, reprs, raw traces,
+ *              [ExportedSnapshot (Entries, trees) per snapshot]): the columnar data Stats
  * and the dump writer work on (see dumpfmt.h).  Costs a pass over the
  * records, plus the `trees` and `type_overrides` dicts once each: no
  * Python object per record, and the snapshots' Entries are shared, not
@@ -234,15 +234,19 @@ ct_py_tracker_export(ct_tracker *t, PyObject *Py_UNUSED(ignored))
             }
             entries = empty;
         }
-        PyObject *item = PyTuple_Pack(2, entries, PyList_GET_ITEM(trees, (Py_ssize_t)k));
+        PyObject *item = ct_py_tracker_row(
+            t, CT_ROW_EXPORTED_SNAPSHOT,
+            PyTuple_Pack(2, entries, PyList_GET_ITEM(trees, (Py_ssize_t)k)));
         if (item == NULL) {
             goto done;
         }
         PyList_SET_ITEM(snaps, (Py_ssize_t)k, item);
     }
-    result = Py_BuildValue("(NOOOOOOOOOO)", PyList_GetSlice(t->names, 0, PY_SSIZE_T_MAX),
-                           classes, col[0], col[1], col[2], col[3], col[4], col[5], reprs,
-                           t->traces, snaps);
+    result = ct_py_tracker_row(
+        t, CT_ROW_EXPORT,
+        Py_BuildValue("(NOOOOOOOOOO)", PyList_GetSlice(t->names, 0, PY_SSIZE_T_MAX),
+                      classes, col[0], col[1], col[2], col[3], col[4], col[5], reprs,
+                      t->traces, snaps));
 done:
     if (guarded) {
         t->snapshotting = guard;

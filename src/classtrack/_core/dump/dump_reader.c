@@ -27,6 +27,7 @@
 #include "base/modobjs.h"
 #include "dump/dumpfmt.h"
 #include "dump/dump_input.h"
+#include "base/rows.h"
 #include "tracker/entries.h"
 
 #include <math.h>
@@ -436,10 +437,12 @@ read_snapshot(ct_reader *r, ct_loaded *L)
     if (trees == NULL) {
         goto done;
     }
-    snap = Py_BuildValue("(dOKKKddOOOOOOOO)", ts, desc, (unsigned long long)tot[0],
-                         (unsigned long long)tot[1], (unsigned long long)tot[2], iv, eiv,
-                         stretched ? Py_True : Py_False, proc ? proc : Py_None,
-                         entries, Py_None, Py_None, trees, Py_None, Py_None);
+    snap = ct_row_from_tuple(
+        ct_modobjs_of(L->module)->snapshot_row_type,
+        Py_BuildValue("(dOKKKddOOOOOOOO)", ts, desc, (unsigned long long)tot[0],
+                      (unsigned long long)tot[1], (unsigned long long)tot[2], iv, eiv,
+                      stretched ? Py_True : Py_False, proc ? proc : Py_None,
+                      entries, Py_None, Py_None, trees, Py_None, Py_None));
     if (snap == NULL || PyList_Append(L->snaps, snap) < 0) {
         goto done;
     }
@@ -486,6 +489,9 @@ read_retained(ct_reader *r, ct_loaded *L)
     PyObject *head = PyTuple_GetSlice(row, 0, 13);
     PyObject *tail = sh ? PyTuple_Pack(2, bytes, sh) : NULL;
     PyObject *full = head && tail ? PySequence_Concat(head, tail) : NULL;
+    full = full != NULL
+               ? ct_row_from_tuple(ct_modobjs_of(L->module)->snapshot_row_type, full)
+               : NULL;
     Py_DECREF(bytes);
     Py_XDECREF(sh);
     Py_XDECREF(head);
@@ -736,11 +742,12 @@ read_dump(ct_reader *r, PyObject *module)
         ct_rd_fail(r, "dump has no records section");
         goto done;
     }
-    result = Py_BuildValue("(OONNNNNNOOO)", L.names, L.classes, ct_col_hand_over(&L.id),
-                           ct_col_hand_over(&L.name), ct_col_hand_over(&L.cls),
-                           ct_col_hand_over(&L.birth), ct_col_hand_over(&L.death),
-                           ct_col_hand_over(&L.trace), L.reprs, L.traces,
-                           L.snaps);
+    result = ct_row_from_tuple(
+        ct_modobjs_of(module)->dataset_type,
+        Py_BuildValue("(OONNNNNNOOO)", L.names, L.classes, ct_col_hand_over(&L.id),
+                      ct_col_hand_over(&L.name), ct_col_hand_over(&L.cls),
+                      ct_col_hand_over(&L.birth), ct_col_hand_over(&L.death),
+                      ct_col_hand_over(&L.trace), L.reprs, L.traces, L.snaps));
 done:
     Py_XDECREF(L.strings);
     Py_XDECREF(L.names);

@@ -112,6 +112,9 @@
  *               before retained (as 1.0 had them)
  */
 #define CT_DATASET_FIELDS 11
+/* The dataset and its snapshots come from dump_read as named rows,
+ * classtrack._core.Dataset and SnapshotRow (dump_rows.c, field names
+ * there), tuples still. */
 #define CT_SNAPSHOT_FIELDS 15
 #define CT_SNAPSHOT_FIELDS_1_0 13
 
@@ -137,5 +140,10 @@ int ct_dump_raw_fd(PyObject *module, PyObject *file, int writing);
 Py_ssize_t ct_dump_fd_read(int fd, unsigned char *dst, size_t n);
 #endif
 int ct_dump_fd_write(int fd, const unsigned char *p, size_t n);
+
+/* Makes classtrack._core.Dataset and SnapshotRow (dump_rows.c) into
+ * objs and the module.  0 or -1. */
+#include "base/modobjs.h"
+int ct_dump_rows_register(PyObject *module, ct_modobjs *objs);
 
 #endif
