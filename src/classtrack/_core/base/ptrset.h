@@ -1,4 +1,6 @@
-/* ptrset.h - a set of object addresses, as page bitmaps in a hash table.
+/* ptrset.h - a set of object addresses, as page bitmaps in a hash table
+ * (ct_ptrset); and a map from object address to uint32_t (ct_ptrmap,
+ * below).
  *
  * Design: keys are addresses of Python objects, never dereferenced and
  * never reference-counted.  Every object is at least 16 bytes and objects

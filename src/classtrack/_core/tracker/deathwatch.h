@@ -7,7 +7,9 @@
  * broke its cycle.  The watch wraps that function (PyMem_SetAllocator,
  * wrapping the current allocator as the C API requires; malloc, calloc
  * and realloc are left as they were) and, for each freed block, asks each
- * watched registry's livemap whether the block is one of its objects.
+ * client's livemap whether the block is one of its objects, and if so
+ * tells the client through the callbacks it installed (the registry is
+ * the client; the watch never calls up into it by name).
  * One page-table probe per free in the process while a tracker exists.
  *
  * Installation.  The watch installs itself only when nobody's removable

@@ -489,20 +489,19 @@ new_trackref(ct_registry *reg, const ct_registry_types *types, PyObject *obj,
 
 Py_ssize_t
 ct_registry_add(ct_registry *reg, const ct_registry_types *types, PyObject *obj,
-                PyObject *callback, uint32_t name, int resolution, int keep,
-                uint32_t trace, int fresh, Py_ssize_t presize)
+                PyObject *callback, const ct_track_opts *opts, uint32_t trace_no)
 {
-    assert(resolution >= 0 && resolution <= CT_MAX_RESOLUTION);
+    assert(opts->resolution >= 0 && opts->resolution <= CT_MAX_RESOLUTION);
     uintptr_t flags = 0;
     PyObject *carrier = NULL;
     void *block = NULL;
-    if (keep) {
+    if (opts->keep) {
         flags = CT_REC_KEPT;
         carrier = Py_NewRef(obj);
     }
-    else if ((block = ct_deathwatch_covers(obj, presize)) == NULL) {
+    else if ((block = ct_deathwatch_covers(obj, opts->presize)) == NULL) {
         flags = CT_REC_WEAK;
-        carrier = new_trackref(reg, types, obj, callback, fresh);
+        carrier = new_trackref(reg, types, obj, callback, opts->fresh);
         if (carrier == NULL) {
             return -1;
         }
@@ -543,8 +542,8 @@ ct_registry_add(ct_registry *reg, const ct_registry_types *types, PyObject *obj,
     rec->id = (uintptr_t)obj | flags;
     rec->birth = ct_now();
     rec->death = 0.0;
-    rec->name_res = ct_name_res(name, resolution);
-    rec->trace = trace;
+    rec->name_res = ct_name_res(opts->name, opts->resolution);
+    rec->trace = trace_no;
     reg->alive++;
     return (Py_ssize_t)index;
 }

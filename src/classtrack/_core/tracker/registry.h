@@ -168,16 +168,26 @@ PyObject *ct_registry_object(const ct_registry *reg, size_t i);
 /* Seconds since import at which record i's object died, 0.0 while alive. */
 double ct_registry_death(const ct_registry *reg, size_t i);
 
-/* Track obj: appends a record.  `callback` is the death callback for
- * weak references; `fresh` says obj was just allocated (from the tp_alloc
- * hook); `presize` is ct_deathwatch_type_presize of its type when the
- * caller knows it, else CT_PRESIZE_UNKNOWN; 0 <= resolution <=
- * CT_MAX_RESOLUTION.  Returns the new index, or -1 with an
+/* How an object is tracked (ct_tracker_track, ct_registry_add). */
+typedef struct {
+    uint32_t name;          /* name number (ct_tracker_name_number) */
+    int resolution;         /* 0 .. CT_MAX_RESOLUTION: checked by the
+                               binding, asserted here */
+    int keep;               /* hold the object strongly */
+    int trace;              /* record its creation stack */
+    int fresh;              /* straight from the tp_alloc hook (so it cannot
+                               be tracked yet); 0 when the user gave it */
+    Py_ssize_t presize;     /* ct_deathwatch_type_presize(Py_TYPE(obj)) when
+                               the caller knows it, else CT_PRESIZE_UNKNOWN */
+} ct_track_opts;
+
+/* Track obj as `opts` says (its `trace` is ignored: `trace_no` is the
+ * creation trace's number, 0 for none): appends a record.  `callback` is
+ * the death callback for weak references.  Returns the new index, or -1 with an
  * exception (TypeError when obj cannot be followed and keep is false). */
 Py_ssize_t ct_registry_add(ct_registry *reg, const ct_registry_types *types,
-                           PyObject *obj, PyObject *callback, uint32_t name,
-                           int resolution, int keep, uint32_t trace, int fresh,
-                           Py_ssize_t presize);
+                           PyObject *obj, PyObject *callback, const ct_track_opts *opts,
+                           uint32_t trace_no);
 
 /* Put a watched object's block in reg's livemap as record `index`; a
  * block still listed there proves a death the watch missed, which is

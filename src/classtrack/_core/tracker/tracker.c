@@ -169,9 +169,7 @@ ct_tracker_track(ct_tracker *t, PyObject *obj, const ct_track_opts *opts, int *i
         }
         trace_no = (uint32_t)tn;
     }
-    Py_ssize_t index = ct_registry_add(&t->reg, t->types, obj, t->callback, opts->name,
-                                       opts->resolution, opts->keep, trace_no,
-                                       opts->fresh, opts->presize);
+    Py_ssize_t index = ct_registry_add(&t->reg, t->types, obj, t->callback, opts, trace_no);
     if (index < 0) {
         return -1;
     }

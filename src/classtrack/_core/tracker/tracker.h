@@ -76,20 +76,7 @@ typedef struct {
                                referents without reprs (sizer.h) */
 } ct_tracker;
 
-/* How ct_tracker_track registers an object. */
-typedef struct {
-    uint32_t name;          /* name number (ct_tracker_name_number) */
-    int resolution;         /* 0 .. CT_MAX_RESOLUTION: checked by the
-                               binding, asserted here */
-    int keep;               /* hold the object strongly */
-    int trace;              /* record its creation stack */
-    int fresh;              /* straight from the tp_alloc hook (so it cannot
-                               be tracked yet); 0 when the user gave it */
-    Py_ssize_t presize;     /* ct_deathwatch_type_presize(Py_TYPE(obj)) when
-                               the caller knows it, else CT_PRESIZE_UNKNOWN */
-} ct_track_opts;
-
-/* Track an object.  Returns the index (the existing one if obj is
+/* Track an object as `opts` (registry.h) says.  Returns the index (the existing one if obj is
  * tracked alive already) and *is_new, or -1 with an exception set. */
 Py_ssize_t ct_tracker_track(ct_tracker *t, PyObject *obj, const ct_track_opts *opts,
                             int *is_new);
