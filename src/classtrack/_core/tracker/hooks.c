@@ -358,23 +358,18 @@ ct_hook_reftracer_check(void)
     reftracer_update();
 }
 
-allocfunc
-ct_hook_original_alloc(PyTypeObject *type)
-{
-    if (type->tp_alloc != ct_hook_alloc) {
-        return NULL;
-    }
-    ct_hook_entry *e = entry_for_alloc(type);
-    return e != NULL ? e->orig : PyType_GenericAlloc;
-}
-
 /* The lookup base/layout.h's ct_alloc_of uses (installed by
- * ct_hook_install before the first hook). */
+ * ct_hook_install before the first hook): the tp_alloc the hook of
+ * `type` (or of its hooked ancestor) calls, or type's own tp_alloc when
+ * that is not the hook. */
 static allocfunc
 alloc_of(PyTypeObject *type)
 {
-    allocfunc orig = ct_hook_original_alloc(type);
-    return orig != NULL ? orig : type->tp_alloc;
+    if (type->tp_alloc != ct_hook_alloc) {
+        return type->tp_alloc;
+    }
+    ct_hook_entry *e = entry_for_alloc(type);
+    return e != NULL ? e->orig : PyType_GenericAlloc;
 }
 
 /* -- builtins.__build_class__ wrapper ------------------------------------ */

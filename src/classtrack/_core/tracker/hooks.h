@@ -56,9 +56,8 @@ void ct_hook_remove_all(ct_tracker *tracker);
 /* The types `tracker` owns, as a new list. */
 PyObject *ct_hook_types_of(ct_tracker *tracker);
 
-/* The tp_alloc the hook of `type` (or of its hooked ancestor) calls, or
- * NULL when type's tp_alloc is not the hook. */
-allocfunc ct_hook_original_alloc(PyTypeObject *type);
+/* What allocator a hooked type's instances really come from: ask
+ * ct_alloc_of (base/layout.h), whose lookup these hooks install. */
 
 /* Re-installs the reference tracer that catches the creations of classes
  * whose constructors bypass tp_alloc (3.14+ set/frozenset, 3.15 dict
