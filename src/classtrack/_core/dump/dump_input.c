@@ -26,31 +26,6 @@ ct_rd_fail(ct_reader *r, const char *fmt, ...)
     return -1;
 }
 
-/* Copies n bytes (n may be 0) to dst, or skips them when dst is NULL. */
-int
-ct_rd_take(ct_reader *r, void *dst, size_t n)
-{
-    if (n > ct_rd_left(r)) {
-        return ct_rd_fail(r, "a field runs past the end of its section");
-    }
-    if (dst != NULL) {
-        memcpy(dst, r->p, n);
-    }
-    r->p += n;
-    return 0;
-}
-
-int
-ct_rd_u8(ct_reader *r, unsigned *v)
-{
-    if (r->p >= r->sec_end) {
-        *v = 0;
-        return ct_rd_fail(r, "a field runs past the end of its section");
-    }
-    *v = *r->p++;
-    return 0;
-}
-
 int
 ct_rd_varint_slow(ct_reader *r, uint64_t *v)
 {
@@ -71,51 +46,6 @@ ct_rd_varint_slow(ct_reader *r, uint64_t *v)
         }
     }
     return ct_rd_fail(r, "integer too long");
-}
-
-int
-ct_rd_f64(ct_reader *r, double *d, const char *what)
-{
-    unsigned char b[8];
-    if (ct_rd_take(r, b, 8) < 0) {
-        return -1;
-    }
-    uint64_t bits = 0;
-    for (int i = 0; i < 8; i++) {
-        bits |= (uint64_t)b[i] << (8 * i);
-    }
-    memcpy(d, &bits, 8);
-    if (!isfinite(*d) || *d < 0) {
-        return ct_rd_fail(r, "%s is not a finite, non-negative number", what);
-    }
-    return 0;
-}
-
-/* A count of items, each at least min_item bytes, must fit the section. */
-int
-ct_rd_count(ct_reader *r, uint64_t *n, uint64_t min_item, const char *what)
-{
-    if (ct_rd_varint(r, n) < 0) {
-        return -1;
-    }
-    if (*n > ct_rd_left(r) / (min_item ? min_item : 1)) {
-        return ct_rd_fail(r, "%s count %llu does not fit in its section", what,
-                    (unsigned long long)*n);
-    }
-    return 0;
-}
-
-int
-ct_rd_index(ct_reader *r, uint64_t limit, uint64_t *v, const char *what)
-{
-    if (ct_rd_varint(r, v) < 0) {
-        return -1;
-    }
-    if (*v >= limit) {
-        return ct_rd_fail(r, "%s %llu out of range (%llu known)", what,
-                    (unsigned long long)*v, (unsigned long long)limit);
-    }
-    return 0;
 }
 
 /* -- input --------------------------------------------------------------- */
@@ -255,19 +185,6 @@ ct_col_hand_over(ct_col *c)
         return NULL;
     }
     return Py_NewRef(c->owner);
-}
-
-int
-ct_col_put(ct_col *c, const void *p, size_t n)
-{
-    if (ct_col_reserve(c, n) < 0) {
-        return -1;
-    }
-    if (n > 0) {    /* p may be NULL for nothing */
-        memcpy(c->data + c->len, p, n);
-    }
-    c->len += n;
-    return 0;
 }
 
 PyObject *

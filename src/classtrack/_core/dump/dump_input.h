@@ -14,7 +14,9 @@
 #include "base/compat.h"
 #include "dump/dumpfmt.h"
 
+#include <math.h>
 #include <stdint.h>
+#include <string.h>
 
 #define CT_IN_CHUNK (1 << 20)   /* the most one read asks for */
 #define CT_IN_START (1 << 16)   /* the window's first size */
@@ -50,9 +52,35 @@ ct_rd_left(const ct_reader *r)
 /* DumpError "invalid classtrack dump at byte N: <message>".  Returns -1. */
 int ct_rd_fail(ct_reader *r, const char *fmt, ...);
 
+/* The primitives below are inline: the record and entry loops call them
+ * once or more per item.  Each returns 0, or -1 with DumpError set. */
+
 /* Copies n bytes (n may be 0) to dst, or skips them when dst is NULL. */
-int ct_rd_take(ct_reader *r, void *dst, size_t n);
-int ct_rd_u8(ct_reader *r, unsigned *v);
+static inline int
+ct_rd_take(ct_reader *r, void *dst, size_t n)
+{
+    if (n > ct_rd_left(r)) {
+        return ct_rd_fail(r, "a field runs past the end of its section");
+    }
+    if (dst != NULL) {
+        memcpy(dst, r->p, n);
+    }
+    r->p += n;
+    return 0;
+}
+
+/* One byte. */
+static inline int
+ct_rd_u8(ct_reader *r, unsigned *v)
+{
+    if (r->p >= r->sec_end) {
+        *v = 0;
+        return ct_rd_fail(r, "a field runs past the end of its section");
+    }
+    *v = *r->p++;
+    return 0;
+}
+
 int ct_rd_varint_slow(ct_reader *r, uint64_t *v);
 
 /* One varint; the common one-byte case inline. */
@@ -68,13 +96,52 @@ ct_rd_varint(ct_reader *r, uint64_t *v)
 }
 
 /* A finite, non-negative little-endian double; `what` names it. */
-int ct_rd_f64(ct_reader *r, double *d, const char *what);
+static inline int
+ct_rd_f64(ct_reader *r, double *d, const char *what)
+{
+    unsigned char b[8] = {0};  /* zeroed: inlined, gcc cannot tell that ct_rd_take fills it */
+    if (ct_rd_take(r, b, 8) < 0) {
+        return -1;
+    }
+    uint64_t bits = 0;
+    for (int i = 0; i < 8; i++) {
+        bits |= (uint64_t)b[i] << (8 * i);
+    }
+    memcpy(d, &bits, 8);
+    if (!isfinite(*d) || *d < 0) {
+        return ct_rd_fail(r, "%s is not a finite, non-negative number", what);
+    }
+    return 0;
+}
 
 /* A count of items, each at least min_item bytes, must fit the section. */
-int ct_rd_count(ct_reader *r, uint64_t *n, uint64_t min_item, const char *what);
+static inline int
+ct_rd_count(ct_reader *r, uint64_t *n, uint64_t min_item, const char *what)
+{
+    if (ct_rd_varint(r, n) < 0) {
+        return -1;
+    }
+    if (*n > ct_rd_left(r) / (min_item ? min_item : 1)) {
+        return ct_rd_fail(r, "%s count %llu does not fit in its section", what,
+                       (unsigned long long)*n);
+    }
+    return 0;
+}
 
 /* A varint below `limit`. */
-int ct_rd_index(ct_reader *r, uint64_t limit, uint64_t *v, const char *what);
+static inline int
+ct_rd_index(ct_reader *r, uint64_t limit, uint64_t *v, const char *what)
+{
+    if (ct_rd_varint(r, v) < 0) {
+        return -1;
+    }
+    if (*v >= limit) {
+        return ct_rd_fail(r, "%s %llu out of range (%llu known)", what,
+                       (unsigned long long)*v, (unsigned long long)limit);
+    }
+    return 0;
+}
+
 
 /* Makes `need` bytes of input available at r->p: 1, 0 when the input ends
  * first, -1 with an exception (see dump_input.c). */
@@ -98,8 +165,20 @@ int ct_col_reserve(ct_col *c, size_t n);
  * dump_input.c).  New reference, or NULL with an exception. */
 PyObject *ct_col_hand_over(ct_col *c);
 
-/* Appends n bytes at p (p may be NULL when n is 0).  0 or -1. */
-int ct_col_put(ct_col *c, const void *p, size_t n);
+/* Appends n bytes at p (p may be NULL when n is 0).  0 or -1.  Inline:
+ * the record loop appends six fields per record. */
+static inline int
+ct_col_put(ct_col *c, const void *p, size_t n)
+{
+    if (c->len + n > c->cap && ct_col_reserve(c, n) < 0) {
+        return -1;
+    }
+    if (n > 0) {    /* p may be NULL for nothing */
+        memcpy(c->data + c->len, p, n);
+    }
+    c->len += n;
+    return 0;
+}
 
 /* The column's bytes as a new bytes object, or NULL. */
 PyObject *ct_col_bytes(ct_col *c);
