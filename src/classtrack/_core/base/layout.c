@@ -448,7 +448,12 @@ ct_layout_set_alloc_of(ct_alloc_of_fn fn)
 allocfunc
 ct_alloc_of(PyTypeObject *tp)
 {
-    return alloc_of_lookup != NULL ? alloc_of_lookup(tp) : tp->tp_alloc;
+    allocfunc alloc = tp->tp_alloc;
+    /* PyType_GenericAlloc is never a hook: no need to ask */
+    if (alloc == PyType_GenericAlloc || alloc_of_lookup == NULL) {
+        return alloc;
+    }
+    return alloc_of_lookup(tp);
 }
 
 /* 1 when heap type tp allocates through PyType_GenericAlloc, directly or
