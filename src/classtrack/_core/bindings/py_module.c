@@ -66,9 +66,9 @@ core_traverse(PyObject *module, visitproc visit, void *arg)
     Py_VISIT(st->objs.entries_type);
     Py_VISIT(st->objs.dataset_type);
     Py_VISIT(st->objs.snapshot_row_type);
-    Py_VISIT(st->record_type);
-    Py_VISIT(st->export_type);
-    Py_VISIT(st->exported_snapshot_type);
+    for (size_t i = 0; i < sizeof(st->tracker_rows) / sizeof(st->tracker_rows[0]); i++) {
+        Py_VISIT(st->tracker_rows[i]);
+    }
     Py_VISIT(st->registry_types.trackref_type);
     Py_VISIT(st->objs.dump_error);
     Py_VISIT(st->objs.fileio_type);
@@ -86,9 +86,9 @@ core_clear(PyObject *module)
     Py_CLEAR(st->objs.entries_type);
     Py_CLEAR(st->objs.dataset_type);
     Py_CLEAR(st->objs.snapshot_row_type);
-    Py_CLEAR(st->record_type);
-    Py_CLEAR(st->export_type);
-    Py_CLEAR(st->exported_snapshot_type);
+    for (size_t i = 0; i < sizeof(st->tracker_rows) / sizeof(st->tracker_rows[0]); i++) {
+        Py_CLEAR(st->tracker_rows[i]);
+    }
     Py_CLEAR(st->registry_types.trackref_type);
     Py_CLEAR(st->objs.dump_error);
     Py_CLEAR(st->objs.fileio_type);

@@ -16,9 +16,8 @@ typedef struct {
     ct_modobjs objs;            /* first: see base/modobjs.h */
     PyTypeObject *sizer_type;   /* strong: classtrack._core.Sizer */
     PyTypeObject *tracker_type; /* strong: classtrack._core.Tracker */
-    PyTypeObject *record_type;  /* strong: classtrack._core.Record */
-    PyTypeObject *export_type;  /* strong: classtrack._core.TrackerExport */
-    PyTypeObject *exported_snapshot_type;   /* strong: classtrack._core.ExportedSnapshot */
+    PyTypeObject *tracker_rows[6];  /* strong: the Tracker's row types, by
+                                       ct_py_row_kind (bindings/py_tracker.h) */
     ct_sizer_refs sizer_refs;   /* strong references, see sizer.h */
     ct_registry_types registry_types;   /* strong: TrackRef */
 } ct_state;

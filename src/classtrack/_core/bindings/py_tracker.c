@@ -3,7 +3,6 @@
  * records; the work is in registry.c, tracker.c, hooks.c, snapshot.c. */
 #include "bindings/py_state.h"
 #include "bindings/py_tracker.h"
-#include "base/rows.h"
 #include "tracker/entries.h"
 #include "tracker/tracker.h"
 #include "tracker/hooks.h"
@@ -414,7 +413,7 @@ done:
     return result;
 }
 
-/* survivors() -> [(index, obj, cls)]: the records whose object is alive,
+/* survivors() -> [Survivor (index, obj, cls)]: the records whose object is alive,
  * in record order.  The pytest plugin's per-test question ("what did this
  * test leave alive?"), answered without a Python object per record. */
 static PyObject *
@@ -440,7 +439,9 @@ Tracker_survivors(ct_tracker *t, PyObject *Py_UNUSED(ignored))
             objs[n++] = Py_NewRef(obj);
         }
     }
-    PyObject *out = PyList_New((Py_ssize_t)n);
+    PyTypeObject *row_type = ct_py_tracker_row_type(t, CT_ROW_SURVIVOR);
+    Py_XINCREF(row_type);   /* held: allocations below may run any code */
+    PyObject *out = row_type != NULL ? PyList_New((Py_ssize_t)n) : NULL;
     for (size_t k = 0; out != NULL && k < n; k++) {
         PyObject *cls = NULL;
         if (idx[k] < t->reg.len) {
@@ -463,13 +464,21 @@ Tracker_survivors(ct_tracker *t, PyObject *Py_UNUSED(ignored))
         else {      /* cleared meanwhile: its class is its own */
             cls = (PyObject *)Py_TYPE(objs[k]);
         }
-        PyObject *row = Py_BuildValue("(nOO)", (Py_ssize_t)idx[k], objs[k], cls);
+        Py_INCREF(cls);
+        PyObject *num = PyLong_FromSize_t(idx[k]);
+        PyObject *row = num != NULL ? PyStructSequence_New(row_type) : NULL;
         if (row == NULL) {
+            Py_XDECREF(num);
+            Py_DECREF(cls);
             Py_CLEAR(out);
             break;
         }
+        PyStructSequence_SetItem(row, 0, num);
+        PyStructSequence_SetItem(row, 1, Py_NewRef(objs[k]));
+        PyStructSequence_SetItem(row, 2, cls);
         PyList_SET_ITEM(out, (Py_ssize_t)k, row);
     }
+    Py_XDECREF(row_type);
     for (size_t k = 0; k < n; k++) {
         Py_DECREF(objs[k]);
     }
@@ -527,8 +536,8 @@ Tracker_trace(ct_tracker *t, PyObject *arg)
     return Py_NewRef(PyList_GET_ITEM(t->traces, no - 1));
 }
 
-/* (timestamp, size, flat, tree or None) of entry `pos` of snapshot
- * `snap`, which is record `rec`'s. */
+/* RecordSize (timestamp, size, flat, tree or None) of entry `pos` of
+ * snapshot `snap`, which is record `rec`'s. */
 static PyObject *
 entry_value(ct_tracker *t, size_t snap, Py_ssize_t pos, size_t rec)
 {
@@ -546,13 +555,35 @@ entry_value(ct_tracker *t, size_t snap, Py_ssize_t pos, size_t rec)
             return NULL;
         }
     }
-    return Py_BuildValue("(dKKO)", s->timestamp,
-                         (unsigned long long)ct_entries_value(e->size, e->size_w, (size_t)pos),
-                         (unsigned long long)ct_entries_value(e->flat, e->flat_w, (size_t)pos),
-                         tree ? tree : Py_None);
+    PyTypeObject *row_type = ct_py_tracker_row_type(t, CT_ROW_RECORD_SIZE);
+    if (row_type == NULL) {
+        return NULL;
+    }
+    Py_INCREF(row_type);    /* held: allocations below may run any code */
+    /* the fields first (tree borrowed from t->trees: held before anything
+     * else allocates), then the row */
+    PyObject *f[4] = {
+        Py_NewRef(tree ? tree : Py_None),
+        PyFloat_FromDouble(s->timestamp),
+        PyLong_FromUnsignedLongLong(ct_entries_value(e->size, e->size_w, (size_t)pos)),
+        PyLong_FromUnsignedLongLong(ct_entries_value(e->flat, e->flat_w, (size_t)pos)),
+    };
+    PyObject *row = f[1] && f[2] && f[3] ? PyStructSequence_New(row_type) : NULL;
+    Py_DECREF(row_type);
+    if (row == NULL) {
+        for (int i = 0; i < 4; i++) {
+            Py_XDECREF(f[i]);
+        }
+        return NULL;
+    }
+    PyStructSequence_SetItem(row, 0, f[1]);
+    PyStructSequence_SetItem(row, 1, f[2]);
+    PyStructSequence_SetItem(row, 2, f[3]);
+    PyStructSequence_SetItem(row, 3, f[0]);
+    return row;
 }
 
-/* record_sizes(i) -> [(timestamp, size, flat, tree|None)] */
+/* record_sizes(i) -> [RecordSize (timestamp, size, flat, tree|None)] */
 static PyObject *
 Tracker_record_sizes(ct_tracker *t, PyObject *arg)
 {
@@ -577,7 +608,8 @@ Tracker_record_sizes(ct_tracker *t, PyObject *arg)
     return out;
 }
 
-/* snapshot_entries(k) -> [(index, size, flat, tree|None)] of snapshot k */
+/* snapshot_entries(k) -> [SnapshotEntry (index, size, flat, tree|None)]
+ * of snapshot k */
 static PyObject *
 Tracker_snapshot_entries(ct_tracker *t, PyObject *arg)
 {
@@ -589,9 +621,15 @@ Tracker_snapshot_entries(ct_tracker *t, PyObject *arg)
         PyErr_Format(PyExc_IndexError, "no snapshot %zd", k);
         return NULL;
     }
+    PyTypeObject *row_type = ct_py_tracker_row_type(t, CT_ROW_SNAPSHOT_ENTRY);
+    if (row_type == NULL) {
+        return NULL;
+    }
+    Py_INCREF(row_type);    /* held: allocations below may run any code */
     const ct_snapshot *s = &t->snaps[k];
     PyObject *out = PyList_New((Py_ssize_t)ct_snapshot_len(s));
     if (out == NULL || s->entries == NULL) {
+        Py_DECREF(row_type);
         return out;
     }
     ct_entries_iter it;
@@ -599,18 +637,24 @@ Tracker_snapshot_entries(ct_tracker *t, PyObject *arg)
     ct_entries_iter_init(&it, s->entries);
     while (ct_entries_next(&it, &rec)) {
         Py_ssize_t pos = (Py_ssize_t)it.pos - 1;
-        PyObject *v = entry_value(t, (size_t)k, pos, rec);
-        PyObject *item = v == NULL ? NULL
-                         : Py_BuildValue("(kOOO)", (unsigned long)rec,
-                                         PyTuple_GET_ITEM(v, 1), PyTuple_GET_ITEM(v, 2),
-                                         PyTuple_GET_ITEM(v, 3));
-        Py_XDECREF(v);
+        PyObject *v = entry_value(t, (size_t)k, pos, rec);     /* a RecordSize */
+        PyObject *num = v != NULL ? PyLong_FromUnsignedLong((unsigned long)rec) : NULL;
+        PyObject *item = num != NULL ? PyStructSequence_New(row_type) : NULL;
         if (item == NULL) {
+            Py_XDECREF(num);
+            Py_XDECREF(v);
             Py_DECREF(out);
+            Py_DECREF(row_type);
             return NULL;
         }
+        PyStructSequence_SetItem(item, 0, num);
+        for (Py_ssize_t f = 1; f < 4; f++) {
+            PyStructSequence_SetItem(item, f, Py_NewRef(PyStructSequence_GetItem(v, f)));
+        }
+        Py_DECREF(v);
         PyList_SET_ITEM(out, pos, item);
     }
+    Py_DECREF(row_type);
     return out;
 }
 
@@ -750,91 +794,6 @@ static PyType_Spec Tracker_spec = {
     Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC,
     Tracker_slots,
 };
-
-/* -- named rows ------------------------------------------------------------ */
-
-static PyStructSequence_Field record_fields[] = {
-    {"id", "int: id(obj), kept after its death"},
-    {"name", "str: the tracking name"},
-    {"birth", "float: when it was tracked (seconds since classtrack was imported)"},
-    {"death", "float, or None while alive"},
-    {"trace_no", "int: creation trace number (0 none, else 1 + index in traces)"},
-    {"resolution", "int: resolution level, 0 .. MAX_RESOLUTION_LEVEL"},
-    {"obj", "the object while alive and reachable, else None"},
-    {"cls", "its class"},
-    {"repr", "str: its latest custom repr, or None"},
-    {NULL, NULL},
-};
-
-static PyStructSequence_Desc record_desc = {
-    "classtrack._core.Record", "One tracked object's record (Tracker.record).",
-    record_fields, 9,
-};
-
-static PyStructSequence_Field export_fields[] = {
-    {"names", "list of str: tracking names, by name number"},
-    {"classes", "list of str: \"module.qualname\", by class number - 1"},
-    {"rec_id", "bytes, native uint64 per record"},
-    {"rec_name", "bytes, native uint32 per record"},
-    {"rec_class", "bytes, native uint32 per record (0 unknown)"},
-    {"rec_birth", "bytes, native double per record"},
-    {"rec_death", "bytes, native double per record (0 alive)"},
-    {"rec_trace", "bytes, native uint32 per record (0 none)"},
-    {"reprs", "dict record index -> str"},
-    {"traces", "list of raw traces: tuples of (code, line)"},
-    {"snapshots", "list of ExportedSnapshot"},
-    {NULL, NULL},
-};
-
-static PyStructSequence_Desc export_desc = {
-    "classtrack._core.TrackerExport",
-    "A live tracker's records and snapshots as columns (Tracker.export).",
-    export_fields, 11,
-};
-
-static PyStructSequence_Field exported_snapshot_fields[] = {
-    {"entries", "Entries: the snapshot's records and sizes"},
-    {"trees", "dict record index -> size tree"},
-    {NULL, NULL},
-};
-
-static PyStructSequence_Desc exported_snapshot_desc = {
-    "classtrack._core.ExportedSnapshot", "One snapshot of a TrackerExport.",
-    exported_snapshot_fields, 2,
-};
-
-int
-ct_tracker_rows_register(PyObject *module, ct_state *st)
-{
-    if (ct_row_type_add(module, &record_desc, &st->record_type) < 0
-        || ct_row_type_add(module, &export_desc, &st->export_type) < 0
-        || ct_row_type_add(module, &exported_snapshot_desc, &st->exported_snapshot_type) < 0) {
-        return -1;
-    }
-    return 0;
-}
-
-PyObject *
-ct_py_tracker_row(ct_tracker *t, ct_py_row_kind kind, PyObject *tuple)
-{
-    if (tuple == NULL) {
-        return NULL;
-    }
-    /* Tracker is no base type: its type is the module's */
-    ct_state *st = (ct_state *)PyType_GetModuleState(Py_TYPE(t));
-    PyTypeObject *type = st == NULL ? NULL
-                         : kind == CT_ROW_RECORD ? st->record_type
-                         : kind == CT_ROW_EXPORT ? st->export_type
-                         : st->exported_snapshot_type;
-    if (type == NULL) {
-        if (!PyErr_Occurred()) {
-            PyErr_SetString(PyExc_RuntimeError, "classtrack._core was cleared");
-        }
-        Py_DECREF(tuple);
-        return NULL;
-    }
-    return ct_row_from_tuple(type, tuple);
-}
 
 /* _core._livemap_selftest(seed, n) -> disagreements with a reference */
 static PyObject *
