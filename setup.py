@@ -1,6 +1,7 @@
 """Build of classtrack's C engine.
 
-Every C file under src/classtrack/_core is compiled with -Wall -Wextra.
+Every C file under src/classtrack/_core (one folder per engine, see
+docs/design.md) is compiled with -Wall -Wextra.
 -Werror is for CI only (CLASSTRACK_WERROR=1, set by .ci/run): a user's
 install must never fail on a warning that a newer compiler or a newer
 CPython adds.  CLASSTRACK_SANITIZE=1 builds with AddressSanitizer and
@@ -49,14 +50,19 @@ if os.environ.get("CLASSTRACK_FUZZ") == "1":
                "-fsanitize=address,fuzzer-no-link"]
     undef += ["NDEBUG"]
 
-sources = sorted(glob.glob(os.path.join("src", "classtrack", "_core", "*.c")))
+CORE = os.path.join("src", "classtrack", "_core")
+# One folder per engine; headers are included by their path under _core
+# ("base/layout.h"), so _core is the one include directory.
+sources = sorted(glob.glob(os.path.join(CORE, "**", "*.c"), recursive=True))
+headers = sorted(glob.glob(os.path.join(CORE, "**", "*.h"), recursive=True))
 
 setup(
     ext_modules=[
         Extension(
             "classtrack._core",
             sources=sources,
-            depends=glob.glob(os.path.join("src", "classtrack", "_core", "*.h")),
+            depends=headers,
+            include_dirs=[CORE],
             extra_compile_args=cflags,
             extra_link_args=ldflags,
             undef_macros=undef,

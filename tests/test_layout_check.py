@@ -151,7 +151,7 @@ def test_free_threaded_build_is_refused_at_install():
 def test_free_threaded_build_is_refused_at_compile_time(tmp_path):
     cc = shlex.split(sysconfig.get_config_var("CC") or "cc")
     src = tmp_path / "ft.c"
-    src.write_text('#include "compat.h"\n')
+    src.write_text('#include "base/compat.h"\n')
     proc = subprocess.run(cc + ["-fsyntax-only", "-DPy_GIL_DISABLED", "-I", CORE_SRC,
                                 "-I", sysconfig.get_paths()["include"], str(src)],
                           capture_output=True, text=True, timeout=120)

@@ -207,7 +207,14 @@ class TrackedObject(_SizeQueries):
 
 
 def _check_level(level: Any) -> int:
-    return check_level(level, "resolution_level")
+    """The user's resolution_level, checked where the user gives it (a
+    package watch hooks its classes later, inside imports): an int from 0
+    to the engine's maximum, else TypeError/ValueError naming it."""
+    level = check_level(level, "resolution_level")
+    if level > _core.MAX_RESOLUTION_LEVEL:
+        raise ValueError("resolution_level must be between 0 and %d, not %d"
+                         % (_core.MAX_RESOLUTION_LEVEL, level))
+    return level
 
 
 def _thread_cpu_clock() -> Any:

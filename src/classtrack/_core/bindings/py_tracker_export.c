@@ -1,0 +1,264 @@
+/* bindings/py_tracker_export.c - Tracker.export(): a live tracker's
+ * records and snapshots as the columnar dataset Stats and the dump writer
+ * work on (see dump/dumpfmt.h).  No Python object per record: the record
+ * columns are bytes filled in place, the snapshots' Entries are shared.
+ * Class lookups may run Python code (a __module__ descriptor), so the
+ * tracker is re-checked after them and guarded (snapshotting) while the
+ * snapshots are read. */
+#include "bindings/py_tracker.h"
+#include "tracker/deathwatch.h"
+#include "tracker/entries.h"
+
+static Py_ssize_t class_number_held(PyObject *cls, PyObject *class_index,
+                                    PyObject *classes);
+
+/* Class index (1-based) of a type in the export's class table. */
+static Py_ssize_t
+class_number(PyObject *cls, PyObject *class_index, PyObject *classes)
+{
+    if (cls == NULL || cls == Py_None || !PyType_Check(cls)) {
+        return 0;
+    }
+    Py_INCREF(cls);     /* __module__ may be a descriptor running code */
+    Py_ssize_t res = class_number_held(cls, class_index, classes);
+    Py_DECREF(cls);
+    return res;
+}
+
+static Py_ssize_t
+class_number_held(PyObject *cls, PyObject *class_index, PyObject *classes)
+{
+    PyObject *num = PyDict_GetItemWithError(class_index, cls);
+    if (num != NULL) {
+        return PyLong_AsSsize_t(num);
+    }
+    if (PyErr_Occurred()) {
+        return -1;
+    }
+    PyObject *mod = ct_getattr(cls, "__module__");
+    PyObject *qual = mod ? ct_getattr(cls, "__qualname__") : NULL;
+    PyObject *full = NULL;
+    if (qual != NULL) {
+        full = PyUnicode_Check(mod) && PyUnicode_Check(qual)
+                   ? PyUnicode_FromFormat("%U.%U", mod, qual)
+                   : PyUnicode_FromString(((PyTypeObject *)cls)->tp_name);
+    }
+    Py_XDECREF(mod);
+    Py_XDECREF(qual);
+    if (full == NULL) {
+        return -1;
+    }
+    Py_ssize_t n = PyList_GET_SIZE(classes) + 1;
+    num = PyLong_FromSsize_t(n);
+    int rc = (num == NULL || PyList_Append(classes, full) < 0
+              || PyDict_SetItem(class_index, cls, num) < 0) ? -1 : 0;
+    Py_XDECREF(num);
+    Py_DECREF(full);
+    return rc < 0 ? -1 : n;
+}
+
+/* The class number of every record into cls[0..n): its name's first
+ * class, or its entry in type_overrides.  Class lookups may run Python
+ * code (a __module__ descriptor), which may clear the tracker: checked
+ * after each.  0 or -1. */
+static int
+export_classes(ct_tracker *t, size_t n, const uint32_t *names, uint32_t *cls,
+               PyObject *class_index, PyObject *classes)
+{
+    Py_ssize_t nn = PyList_GET_SIZE(t->names);
+    Py_ssize_t *by_name = PyMem_Malloc(((size_t)nn + 1) * sizeof(Py_ssize_t));
+    PyObject *overrides = NULL;
+    int rc = -1;
+    if (by_name == NULL) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    for (Py_ssize_t k = 0; k < nn; k++) {
+        by_name[k] = -1;
+    }
+    for (size_t i = 0; i < n; i++) {
+        uint32_t name = names[i];
+        if ((Py_ssize_t)name >= nn || name >= (size_t)PyList_GET_SIZE(t->name_types)) {
+            cls[i] = 0;
+            continue;
+        }
+        if (by_name[name] < 0) {
+            PyObject *c = Py_NewRef(PyList_GET_ITEM(t->name_types, name));
+            by_name[name] = class_number(c, class_index, classes);
+            Py_DECREF(c);
+            if (by_name[name] < 0) {
+                goto done;
+            }
+            if (n > t->reg.len) {
+                PyErr_SetString(PyExc_RuntimeError, "tracker cleared during export");
+                goto done;
+            }
+        }
+        cls[i] = (uint32_t)by_name[name];
+    }
+    overrides = PyDict_Copy(t->type_overrides);     /* class_number may change it */
+    if (overrides == NULL) {
+        goto done;
+    }
+    Py_ssize_t pos = 0;
+    PyObject *key, *c;
+    while (PyDict_Next(overrides, &pos, &key, &c)) {
+        size_t i = PyLong_AsSize_t(key);
+        if (i == (size_t)-1 && PyErr_Occurred()) {
+            goto done;
+        }
+        if (i >= n) {
+            continue;
+        }
+        Py_ssize_t cn = class_number(c, class_index, classes);
+        if (cn < 0) {
+            goto done;
+        }
+        cls[i] = (uint32_t)cn;
+    }
+    rc = 0;
+done:
+    PyMem_Free(by_name);
+    Py_XDECREF(overrides);
+    return rc;
+}
+
+/* export() -> TrackerExport (names, classes, rec_id, rec_name, rec_class,
+ *              rec_birth, rec_death, rec_trace, reprs, raw traces,
+ *              [ExportedSnapshot (Entries, trees) per snapshot]): the columnar data Stats
+ * and the dump writer work on (see dumpfmt.h).  Costs a pass over the
+ * records, plus the `trees` and `type_overrides` dicts once each: no
+ * Python object per record, and the snapshots' Entries are shared, not
+ * copied (they are immutable). */
+PyObject *
+ct_py_tracker_export(ct_tracker *t, PyObject *Py_UNUSED(ignored))
+{
+    if (ct_deathwatch_check() < 0) {
+        return NULL;
+    }
+    size_t n = t->reg.len;
+    int guard = 0, guarded = 0;
+    PyObject *result = NULL, *classes = PyList_New(0), *class_index = PyDict_New();
+    PyObject *snaps = NULL, *reprs = PyDict_Copy(t->reprs), *trees = NULL, *empty = NULL;
+    /* the record columns are made as the bytes objects they are returned
+     * in, filled in place */
+    PyObject *col[6] = {NULL};
+    static const size_t width[6] = {8, 4, 4, 8, 8, 4};
+    if (!classes || !class_index || !reprs) {
+        goto done;
+    }
+    for (int c = 0; c < 6; c++) {
+        col[c] = PyBytes_FromStringAndSize(NULL, (Py_ssize_t)(n * width[c]));
+        if (col[c] == NULL) {
+            goto done;
+        }
+    }
+    uint64_t *ids = (uint64_t *)PyBytes_AS_STRING(col[0]);
+    uint32_t *names = (uint32_t *)PyBytes_AS_STRING(col[1]);
+    uint32_t *cls = (uint32_t *)PyBytes_AS_STRING(col[2]);
+    double *births = (double *)PyBytes_AS_STRING(col[3]);
+    double *deaths = (double *)PyBytes_AS_STRING(col[4]);
+    uint32_t *traces = (uint32_t *)PyBytes_AS_STRING(col[5]);
+    for (size_t i = 0; i < n; i++) {
+        ct_record *rec = ct_registry_record(&t->reg, i);
+        ids[i] = ct_rec_id(rec);
+        names[i] = ct_rec_name(rec);
+        births[i] = rec->birth;
+        deaths[i] = ct_registry_death(&t->reg, i);
+        traces[i] = rec->trace;
+    }
+    if (export_classes(t, n, names, cls, class_index, classes) < 0) {
+        goto done;
+    }
+    /* class lookups ran Python code: what is read below is read as it is
+     * now, and the record count must not have shrunk under the columns */
+    if (n > t->reg.len) {
+        PyErr_SetString(PyExc_RuntimeError, "tracker cleared during export");
+        goto done;
+    }
+    /* From here on only a collection that allocations trigger could run
+     * Python code (finalizers); snapshotting keeps such code from
+     * clearing the records and snapshots being read. */
+    guard = t->snapshotting;
+    t->snapshotting = 1;
+    guarded = 1;
+    size_t nsnaps = t->nsnaps;
+    /* a snapshot taken meanwhile (by code a class lookup ran) names
+     * records the columns above do not hold */
+    for (size_t k = 0; k < nsnaps; k++) {
+        if (t->snaps[k].entries != NULL && t->snaps[k].entries->nrec > n) {
+            PyErr_SetString(PyExc_RuntimeError, "tracker changed during export "
+                            "(a class's __module__ took a snapshot); export again");
+            goto done;
+        }
+    }
+    snaps = PyList_New((Py_ssize_t)nsnaps);
+    trees = PyList_New((Py_ssize_t)nsnaps);
+    if (snaps == NULL || trees == NULL) {
+        goto done;
+    }
+    for (size_t k = 0; k < nsnaps; k++) {
+        PyObject *d = PyDict_New();
+        if (d == NULL) {
+            goto done;
+        }
+        PyList_SET_ITEM(trees, (Py_ssize_t)k, d);
+    }
+    Py_ssize_t pos = 0;
+    PyObject *key, *value;
+    while (PyDict_Next(t->trees, &pos, &key, &value)) {
+        uint64_t kv = PyLong_AsUnsignedLongLong(key);
+        if (kv == (uint64_t)-1 && PyErr_Occurred()) {
+            goto done;
+        }
+        size_t k = (size_t)(kv >> 32);
+        if (k >= nsnaps || ct_snapshot_position(&t->snaps[k], kv & 0xffffffffu) < 0) {
+            continue;
+        }
+        PyObject *idx_key = PyLong_FromUnsignedLongLong(kv & 0xffffffffu);
+        int rc = idx_key == NULL ? -1
+                 : PyDict_SetItem(PyList_GET_ITEM(trees, (Py_ssize_t)k), idx_key, value);
+        Py_XDECREF(idx_key);
+        if (rc < 0) {
+            goto done;
+        }
+    }
+    for (size_t k = 0; k < nsnaps; k++) {
+        PyObject *entries = (PyObject *)t->snaps[k].entries;
+        if (entries == NULL) {      /* cleared records: no entries */
+            if (empty == NULL) {
+                empty = ct_entries_new(t->entries_type, 0, 0, NULL, NULL, NULL);
+                if (empty == NULL) {
+                    goto done;
+                }
+            }
+            entries = empty;
+        }
+        PyObject *item = ct_py_tracker_row(
+            t, CT_ROW_EXPORTED_SNAPSHOT,
+            PyTuple_Pack(2, entries, PyList_GET_ITEM(trees, (Py_ssize_t)k)));
+        if (item == NULL) {
+            goto done;
+        }
+        PyList_SET_ITEM(snaps, (Py_ssize_t)k, item);
+    }
+    result = ct_py_tracker_row(
+        t, CT_ROW_EXPORT,
+        Py_BuildValue("(NOOOOOOOOOO)", PyList_GetSlice(t->names, 0, PY_SSIZE_T_MAX),
+                      classes, col[0], col[1], col[2], col[3], col[4], col[5], reprs,
+                      t->traces, snaps));
+done:
+    if (guarded) {
+        t->snapshotting = guard;
+    }
+    for (int c = 0; c < 6; c++) {
+        Py_XDECREF(col[c]);
+    }
+    Py_XDECREF(classes);
+    Py_XDECREF(class_index);
+    Py_XDECREF(snaps);
+    Py_XDECREF(reprs);
+    Py_XDECREF(trees);
+    Py_XDECREF(empty);
+    return result;
+}

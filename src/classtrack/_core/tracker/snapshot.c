@@ -1,0 +1,333 @@
+/* snapshot.c - size every alive tracked object into compact arrays.
+ *
+ * One sizer per snapshot, every alive tracked object an excluded referent,
+ * objects sized in registration order: data shared between tracked
+ * objects goes to the first one, and a tracked object reached from
+ * another is never part of the other's size.
+ *
+ * The alive objects are held by strong references for the whole snapshot:
+ * sizing can run Python code (a __sizeof__, a __repr__) and other threads
+ * may drop the last reference meanwhile.
+ *
+ * Reprs: objects whose class keeps object.__repr__ cost nothing (the
+ * default text is rebuilt on demand from class and id).  A custom __repr__
+ * is called, its result clipped to 128 characters; if it raises, the
+ * default text is kept; if one call takes longer than CT_SLOW_REPR
+ * seconds, that class's repr is not called again by this tracker.  A
+ * tracker made with reprs=False (t->no_reprs) calls no __repr__, neither
+ * of tracked objects nor of referents named in size trees: what it keeps
+ * and dumps cannot show the objects' data.
+ */
+#include "tracker/tracker.h"
+#include "base/layout.h"
+#include "tracker/deathwatch.h"
+
+#define CT_SLOW_REPR 0.005
+#define CT_REPR_CLIP 128
+
+static PyObject *
+clipped_repr(PyObject *obj)
+{
+    PyObject *r = PyObject_Repr(obj);
+    if (r == NULL) {
+        return NULL;
+    }
+    Py_ssize_t n = PyUnicode_GET_LENGTH(r);
+    if (n > CT_REPR_CLIP) {
+        Py_ssize_t h = CT_REPR_CLIP / 2 - 2;
+        PyObject *head = PyUnicode_Substring(r, 0, h);
+        PyObject *tail = PyUnicode_Substring(r, n - h, n);
+        Py_SETREF(r, (head && tail) ? PyUnicode_FromFormat("%U....%U", head, tail)
+                                    : NULL);
+        Py_XDECREF(head);
+        Py_XDECREF(tail);
+    }
+    return r;
+}
+
+/* The tables below are keyed by record number (reprs, type_overrides) or
+ * by snapshot and record number (trees), as Python ints made only
+ * when an entry is read or written: most objects need none. */
+
+/* Records a custom repr; 0, or -1 only for a BaseException. */
+static int
+note_repr(ct_tracker *t, uint32_t idx, PyObject *obj)
+{
+    PyTypeObject *tp = Py_TYPE(obj);
+    if (t->no_reprs || tp->tp_repr == PyBaseObject_Type.tp_repr) {
+        return 0;
+    }
+    int slow = PySet_Contains(t->slow_repr_types, (PyObject *)tp);
+    if (slow != 0) {
+        return slow < 0 ? -1 : 0;
+    }
+    double t0 = ct_now();
+    PyObject *r = clipped_repr(obj);
+    double spent = ct_now() - t0;
+    if (spent > CT_SLOW_REPR && PySet_Add(t->slow_repr_types, (PyObject *)tp) < 0) {
+        Py_XDECREF(r);
+        return -1;
+    }
+    if (r == NULL && !PyErr_ExceptionMatches(PyExc_Exception)) {
+        return -1;
+    }
+    PyErr_Clear();
+    int rc = -1;
+    PyObject *key = PyLong_FromUnsignedLong(idx);
+    if (key != NULL && r == NULL) {
+        rc = PyDict_DelItem(t->reprs, key) < 0 ? (PyErr_Clear(), 0) : 0;
+    }
+    else if (key != NULL) {
+        rc = PyDict_SetItem(t->reprs, key, r);
+    }
+    Py_XDECREF(key);
+    Py_XDECREF(r);
+    return rc;
+}
+
+/* A morphed object (obj.__class__ = Other) shows its new class. */
+static int
+note_morph(ct_tracker *t, uint32_t idx, const ct_record *rec, PyObject *obj)
+{
+    PyObject *known = NULL, *key = NULL;
+    int rc = -1;
+    if (PyDict_GET_SIZE(t->type_overrides) != 0) {
+        key = PyLong_FromUnsignedLong(idx);
+        if (key == NULL) {
+            return -1;
+        }
+        known = PyDict_GetItemWithError(t->type_overrides, key);
+        if (known == NULL && PyErr_Occurred()) {
+            goto done;
+        }
+    }
+    if (known == NULL) {
+        known = PyList_GET_ITEM(t->name_types, ct_rec_name(rec));
+    }
+    if (known == (PyObject *)Py_TYPE(obj)) {
+        rc = 0;
+        goto done;
+    }
+    if (key == NULL && (key = PyLong_FromUnsignedLong(idx)) == NULL) {
+        goto done;
+    }
+    rc = PyDict_SetItem(t->type_overrides, key, (PyObject *)Py_TYPE(obj));
+done:
+    Py_XDECREF(key);
+    return rc;
+}
+
+/* table[(snap_no << 32) | idx] = value; 0 or -1. */
+static int
+set_snap_entry(PyObject *table, uint64_t snap_no, uint32_t idx, PyObject *value)
+{
+    PyObject *key = PyLong_FromUnsignedLongLong((snap_no << 32) | idx);
+    if (key == NULL) {
+        return -1;
+    }
+    int rc = PyDict_SetItem(table, key, value);
+    Py_DECREF(key);
+    return rc;
+}
+
+int
+ct_tracker_snapshot(ct_tracker *t, double *timestamp, Py_ssize_t *tracked_total,
+                    Py_ssize_t *overhead)
+{
+    int rc = -1;
+    size_t len = t->reg.len, n = 0;
+    PyObject **objs = NULL;
+    uint32_t *idx = NULL;
+    uint64_t *size = NULL, *flat = NULL;
+    ct_snapshot snap = {0};
+    ct_sizer s;
+    if (t->snapshotting) {
+        PyErr_SetString(PyExc_RuntimeError,
+                        "create_snapshot() called from code run by a snapshot "
+                        "(a __repr__ or __sizeof__ of a tracked object)");
+        return -1;
+    }
+    t->snapshotting = 1;
+    ct_sizer_init(&s, t->sizer_refs);
+    s.no_reprs = t->no_reprs;
+    if (ct_sizer_ready(t->sizer_refs) < 0) {
+        goto done;
+    }
+
+    if (t->nsnaps == t->snapcap) {
+        size_t cap = t->snapcap ? t->snapcap * 2 : 16;
+        ct_snapshot *snaps = PyMem_Realloc(t->snaps, cap * sizeof(*snaps));
+        if (snaps == NULL) {
+            PyErr_NoMemory();
+            goto done;
+        }
+        t->snaps = snaps;
+        t->snapcap = cap;
+    }
+    snap.timestamp = ct_now();
+    size_t slots = len ? len : 1;
+    objs = PyMem_Malloc(slots * sizeof(PyObject *));
+    idx = PyMem_Malloc(slots * sizeof(uint32_t));
+    if (objs == NULL || idx == NULL) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    /* strong references to the objects: sizing and reprs run Python
+     * code, which may drop them meanwhile (records stay: the registry
+     * cannot be cleared while snapshotting is set) */
+    if (ct_deathwatch_check() < 0) {
+        goto done;
+    }
+    for (size_t i = 0; i < len && i < t->reg.len; i++) {
+        PyObject *obj = ct_registry_object(&t->reg, i);
+        if (obj != NULL) {
+            objs[n] = Py_NewRef(obj);
+            idx[n] = (uint32_t)i;
+            n++;
+        }
+    }
+    for (size_t k = 0; k < n; k++) {
+        if (ct_sizer_exclude_ref(&s, objs[k]) < 0) {
+            goto done;
+        }
+    }
+    /* exact sizes, narrowed into the snapshot's Entries at the end */
+    size = PyMem_Malloc((n ? n : 1) * sizeof(uint64_t));
+    flat = PyMem_Malloc((n ? n : 1) * sizeof(uint64_t));
+    if (size == NULL || flat == NULL) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    uint64_t snap_no = t->nsnaps;
+    for (size_t k = 0; k < n; k++) {
+        PyObject *obj = objs[k];
+        ct_record rec = *ct_registry_record(&t->reg, idx[k]);
+        int res = ct_rec_resolution(&rec);
+        Py_ssize_t size_k = 0, flat_k = 0;
+        int ok = 1;
+        if (res == 0) {
+            size_k = ct_sizer_size_flat(&s, obj, &flat_k);
+            ok = size_k >= 0;
+        }
+        else {
+            PyObject *name = PyList_GET_ITEM(t->names, ct_rec_name(&rec));
+            PyObject *tree = ct_sizer_tree(&s, obj, res, name);
+            ok = tree != NULL;
+            if (ok) {
+                size_k = PyLong_AsSsize_t(PyTuple_GET_ITEM(tree, 1));
+                flat_k = PyLong_AsSsize_t(PyTuple_GET_ITEM(tree, 2));
+                ok = size_k >= 0 && flat_k >= 0;
+                ok = ok && set_snap_entry(t->trees, snap_no, idx[k], tree) == 0;
+                Py_DECREF(tree);
+            }
+        }
+        if (ok) {
+            size[k] = (uint64_t)size_k;
+            flat[k] = (uint64_t)flat_k;
+            ok = note_repr(t, idx[k], obj) == 0 && note_morph(t, idx[k], &rec, obj) == 0;
+        }
+        if (!ok) {
+            if (!PyErr_Occurred()) {
+                PyErr_SetString(PyExc_RuntimeError, "size tree with a negative size");
+            }
+            goto done;
+        }
+    }
+    *tracked_total = s.total;
+    snap.entries = (ct_entries *)ct_entries_new(t->entries_type, len, n, idx, size, flat);
+    if (snap.entries == NULL) {
+        goto done;
+    }
+
+    /* The tracker's own memory: records, entries, and its Python-level
+     * tables, sized with the same sizer (tracked objects stay excluded). */
+    size_t own = ct_registry_footprint(&t->reg);
+    for (size_t k = 0; k <= t->nsnaps; k++) {
+        const ct_snapshot *sn = k < t->nsnaps ? &t->snaps[k] : &snap;
+        if (sn->entries != NULL) {
+            own += sizeof(ct_entries) + ct_entries_nbytes(sn->entries);
+        }
+    }
+    own += t->snapcap * sizeof(ct_snapshot);
+    Py_ssize_t tables = ct_sizer_size(&s, t->names);
+    PyObject *parts[] = {t->name_numbers, t->name_types, t->type_overrides,
+                         t->traces, t->trace_numbers, t->keep_ids, t->reprs,
+                         t->slow_repr_types, t->trees};
+    for (size_t k = 0; tables >= 0 && k < sizeof(parts) / sizeof(parts[0]); k++) {
+        Py_ssize_t b = ct_sizer_size(&s, parts[k]);
+        tables = b < 0 ? -1 : tables + b;
+    }
+    if (tables < 0) {
+        goto done;
+    }
+    *overhead = (Py_ssize_t)own + tables;
+    *timestamp = snap.timestamp;
+    if (t->nsnaps >= t->snapcap) {  /* cannot happen while snapshotting is set */
+        PyErr_SetString(PyExc_RuntimeError, "snapshot table changed during a snapshot");
+        goto done;
+    }
+    t->snaps[t->nsnaps++] = snap;
+    snap.entries = NULL;
+    rc = 0;
+done:
+    for (size_t k = 0; objs != NULL && k < n; k++) {
+        Py_DECREF(objs[k]);
+    }
+    PyMem_Free(objs);
+    PyMem_Free(idx);
+    PyMem_Free(size);
+    PyMem_Free(flat);
+    Py_XDECREF(snap.entries);
+    ct_sizer_fini(&s);
+    t->snapshotting = 0;
+    return rc;
+}
+
+void
+ct_tracker_clear_snapshots(ct_tracker *t)
+{
+    ct_snapshot *snaps = t->snaps;
+    size_t nsnaps = t->nsnaps;
+    t->snaps = NULL;
+    t->nsnaps = t->snapcap = 0;
+    for (size_t k = 0; k < nsnaps; k++) {
+        Py_XDECREF(snaps[k].entries);
+    }
+    PyMem_Free(snaps);
+    if (t->trees != NULL) {     /* NULL after tp_clear */
+        PyDict_Clear(t->trees);
+    }
+}
+
+int
+ct_tracker_discard_last_snapshot(ct_tracker *t)
+{
+    if (t->nsnaps == 0) {
+        return 0;
+    }
+    uint64_t snap_no = t->nsnaps - 1;
+    ct_entries *entries = t->snaps[snap_no].entries;
+    if (entries != NULL && PyDict_GET_SIZE(t->trees) != 0) {
+        ct_entries_iter it;
+        size_t rec;
+        ct_entries_iter_init(&it, entries);
+        while (ct_entries_next(&it, &rec)) {
+            PyObject *key = PyLong_FromUnsignedLongLong((snap_no << 32) | rec);
+            if (key == NULL) {
+                return -1;
+            }
+            /* only records sized with resolution_level >= 1 have a tree */
+            int rc = PyDict_GetItemWithError(t->trees, key) != NULL
+                         ? PyDict_DelItem(t->trees, key)
+                         : (PyErr_Occurred() ? -1 : 0);
+            Py_DECREF(key);
+            if (rc < 0) {
+                return -1;
+            }
+        }
+    }
+    t->nsnaps--;
+    t->snaps[snap_no].entries = NULL;
+    Py_XDECREF(entries);
+    return 0;
+}
