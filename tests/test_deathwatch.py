@@ -1,4 +1,4 @@
-"""Deaths learnt from the object allocator (src/classtrack/_core/deathwatch.c).
+"""Deaths learnt from the object allocator (src/classtrack/_core/tracker/deathwatch.c).
 
 Every test checks a death the watch must not miss (a missed death would
 leave a record pointing at freed memory: wrong counts, then a crash when

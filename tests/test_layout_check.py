@@ -2,7 +2,7 @@
 
 At first use the engine builds probe objects of each kind of layout
 knowledge under a recording allocator and compares the blocks it would
-claim with what was allocated (src/classtrack/_core/sizer_check.c).  A kind
+claim with what was allocated (src/classtrack/_core/sizer/sizer_check.c).  A kind
 that disagrees is sized as estimates, with one warning naming it; the other
 kinds stay exact.  The mismatch is forced here by putting one kind's
 expected sizes 8 bytes off.

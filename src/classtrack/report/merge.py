@@ -1,7 +1,7 @@
 """Several dumps as one: the processes of a ``run --follow-fork``.
 
 ``load(paths, cls)`` reads each dump's columns (the dataset tuple of
-``_core/dumpfmt.h``), merges them column by column into one dataset, and
+``_core/dump/dumpfmt.h``), merges them column by column into one dataset, and
 loads that into a ``Stats`` subclass through the dump reader, so every
 report works on the merged data unchanged.  Each dump also gets a
 ``Process`` summary for the per-process breakdown.
