@@ -8,6 +8,7 @@ import tracemalloc
 import pytest
 
 import classtrack
+from classtrack import _core
 from classtrack.asizeof import flatsize
 from classtrack import Census, census, load_census
 
@@ -179,3 +180,24 @@ def test_bad_arguments():
         census(paths=-1)
     with pytest.raises(ValueError, match="limit must be a positive int"):
         census(package=__name__).print(limit=0)
+
+
+def test_the_walk_finds_what_the_graph_holds():
+    # census() without retained bytes walks the heap without building the
+    # graph; both must see the same objects, each once: untracked
+    # containers (a dict of ints, a tuple of atomics), str keys that
+    # dict_traverse skips, shared strings, an instance's attributes
+    HELD["shapes"] = [{"k%d" % i: i} for i in range(50)] + [
+        (i, "t%d" % i) for i in range(50)] + [Leaf(i) for i in range(50)]
+    gc.collect()        # untracks the tuples of atomics
+    try:
+        heap = gc.get_objects()
+        frame = sys._getframe()
+        walked = _core.census(heap, (frame,), 0)
+        graphed = _core.census(heap, (frame,), -1)
+        by_type = [{r[0]: (r[1], r[2]) for r in rows} for rows, _, _ in (walked, graphed)]
+        assert by_type[0] == by_type[1]
+        assert walked[1:] == graphed[1:]        # objects, bytes
+        del heap, walked, graphed, by_type
+    finally:
+        del HELD["shapes"]

@@ -3,6 +3,8 @@
 #include "bindings/py_state.h"
 #include "graph/census.h"
 
+#include <string.h>
+
 /* census(objs, exclude, retained) -> (rows, objects, bytes): every object
  * of the heap graph of objs (gc.get_objects()) less the objects of the
  * tuple exclude, by type.  rows: [(type, count, size, retained, sample)]
@@ -26,17 +28,26 @@ core_census(PyObject *module, PyObject *args)
     if (ct_sizer_ready(&st->sizer_refs) < 0) {
         return NULL;
     }
+    /* without retained bytes no graph is needed: the walk finds the same
+     * objects at a fraction of the cost (no edges, no node numbers) */
     ct_graph g;
-    if (ct_graph_build(&g, objs, exclude) < 0) {
-        return NULL;
-    }
+    memset(&g, 0, sizeof(g));
     PyObject *result = NULL, *rows = NULL;
     ct_census c = {0};
     ct_sizer s;
     ct_sizer_init(&s, &st->sizer_refs);
-    int rc = ct_graph_sizes(&g, &s);
-    if (rc == 0) {
-        rc = ct_census_take(&c, &g, &s);
+    int rc;
+    if (want_retained == 0) {
+        rc = ct_census_walk(&c, objs, exclude, &s);
+    }
+    else {
+        rc = ct_graph_build(&g, objs, exclude);
+        if (rc == 0) {
+            rc = ct_graph_sizes(&g, &s);
+        }
+        if (rc == 0) {
+            rc = ct_census_take(&c, &g, &s);
+        }
     }
     ct_sizer_fini(&s);
     if (rc < 0 || (want_retained != 0

@@ -29,6 +29,7 @@
  * dict of rows (types hash by identity).
  */
 #include "graph/census.h"
+#include "base/layout.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -126,6 +127,133 @@ error:
     return -1;
 }
 
+/* ---- the walk: the graph's objects without the graph ---- */
+
+typedef struct {
+    ct_census *c;
+    ct_ptrset seen;         /* the objects listed, then those found */
+    ct_ptrset excl;         /* the caller's objects: neither counted nor followed */
+    int failed;
+} walk;
+
+/* A referent not listed, excluded or met already is counted once, and
+ * expanded later if it may refer to more.  (Listed is not "tracked by the
+ * collector": an object made after the list, a __sizeof__'s, may be
+ * tracked and not listed; the graph counts it, so the walk does too.) */
+static int
+walk_visit(PyObject *ref, void *arg)
+{
+    walk *w = arg;
+    if (ct_ptrset_contains(&w->excl, ref)) {
+        return 0;
+    }
+    int added = ct_ptrset_add(&w->seen, ref);
+    if (added <= 0) {
+        w->failed = added < 0;
+        return added;
+    }
+    ct_census *c = w->c;
+    if (c->nowned == c->ownedcap) {
+        size_t cap = c->ownedcap ? c->ownedcap * 2 : 65536;
+        PyObject **p = realloc(c->owned, cap * sizeof(PyObject *));
+        if (p == NULL) {
+            w->failed = 1;
+            return -1;
+        }
+        c->owned = p;
+        c->ownedcap = cap;
+    }
+    c->owned[c->nowned++] = Py_NewRef(ref);
+    return 0;
+}
+
+/* Adds o to its type's row: one more instance, its flat size.  0 or -1. */
+static int
+tally(ct_census *c, ct_sizer *s, PyObject *o, Py_ssize_t *cache)
+{
+    Py_ssize_t v = ct_flat_size(s, o);
+    Py_ssize_t k = v < 0 ? -1 : row_for(c, Py_TYPE(o), o, cache);
+    if (k < 0) {
+        return -1;
+    }
+    c->rows[k].sample = o;
+    c->rows[k].count++;
+    c->rows[k].size += v;
+    return 0;
+}
+
+int
+ct_census_walk(ct_census *c, PyObject *objs, PyObject *exclude, ct_sizer *s)
+{
+    memset(c, 0, sizeof(*c));
+    walk w = {c, {0}, {0}, 0};
+    Py_ssize_t cache = -1;
+    c->index = PyDict_New();
+    if (c->index == NULL) {
+        goto error;
+    }
+    for (Py_ssize_t i = 0; i < PyTuple_GET_SIZE(exclude); i++) {
+        if (ct_ptrset_add(&w.excl, PyTuple_GET_ITEM(exclude, i)) < 0) {
+            goto nomem;
+        }
+    }
+    /* first every object, with no Python code run (a __sizeof__ could free
+     * what is only borrowed): the listed ones and what they lead to, each
+     * found one held from here on */
+    Py_ssize_t nobjs = PyList_GET_SIZE(objs);
+    for (Py_ssize_t i = 0; i < nobjs; i++) {
+        if (ct_ptrset_add(&w.seen, PyList_GET_ITEM(objs, i)) < 0) {
+            goto nomem;
+        }
+    }
+    for (Py_ssize_t i = 0; i < nobjs; i++) {
+        PyObject *o = PyList_GET_ITEM(objs, i);
+        if (ct_ptrset_contains(&w.excl, o)) {
+            continue;
+        }
+        if (ct_graph_referents(o, walk_visit, &w) != 0 || w.failed) {
+            goto nomem;
+        }
+    }
+    for (size_t k = 0; k < c->nowned; k++) {       /* nowned grows meanwhile */
+        PyObject *o = c->owned[k];
+        if ((ct_is_gc(o) || ct_ndarray_check(o))
+            && (ct_graph_referents(o, walk_visit, &w) != 0 || w.failed)) {
+            goto nomem;
+        }
+    }
+    /* then the sizes */
+    for (Py_ssize_t i = 0; i < nobjs; i++) {
+        PyObject *o = PyList_GET_ITEM(objs, i);
+        if (!ct_ptrset_contains(&w.excl, o) && tally(c, s, o, &cache) < 0) {
+            goto error;
+        }
+    }
+    for (size_t k = 0; k < c->nowned; k++) {
+        if (tally(c, s, c->owned[k], &cache) < 0) {
+            goto error;
+        }
+    }
+    for (size_t k = 0; k < c->n; k++) {
+        c->objects += c->rows[k].count;
+        c->bytes += c->rows[k].size;
+    }
+    ct_ptrset_clear(&w.seen);
+    ct_ptrset_clear(&w.excl);
+    return 0;
+nomem:
+    if (!PyErr_Occurred()) {
+        PyErr_NoMemory();
+    }
+error:
+    ct_ptrset_clear(&w.seen);
+    ct_ptrset_clear(&w.excl);
+    ct_census_free(c);
+    return -1;
+}
+
+/* ---- retained bytes per type, over the graph ---- */
+
 /* Marks in `seen` the nodes reachable from the root, never entering a node
  * of row `blocked` (UINT32_MAX: none).  queue: g->n entries. */
 static void
@@ -214,6 +342,10 @@ ct_census_retained(ct_census *c, const ct_graph *g, size_t top)
 void
 ct_census_free(ct_census *c)
 {
+    for (size_t k = 0; k < c->nowned; k++) {
+        Py_DECREF(c->owned[k]);
+    }
+    free(c->owned);
     free(c->rows);
     free(c->row_of);
     Py_CLEAR(c->index);

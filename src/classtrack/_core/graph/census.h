@@ -27,9 +27,21 @@ typedef struct {
     PyObject *index;        /* strong: dict type -> row number (int) */
     uint32_t *row_of;       /* malloc'ed, g->n entries: each node's row
                                (node 0, the virtual root: UINT32_MAX) */
+    PyObject **owned;       /* ct_census_walk: strong references to the
+                               objects found (malloc'ed), nowned of them */
+    size_t nowned, ownedcap;
     Py_ssize_t objects;     /* sum of the counts */
     Py_ssize_t bytes;       /* sum of the sizes */
 } ct_census;
+
+/* Counts and sizes, by type, every object of objs (gc.get_objects()) but
+ * those of the tuple exclude, and every object they refer to that objs
+ * does not list (non-GC objects, untracked containers: the objects of the
+ * graph ct_graph_build would make, found without building it: no edges,
+ * no node numbers).  c->owned holds a strong reference to each object
+ * found (samples included) until ct_census_free.  0, or -1 with an
+ * exception (c freed). */
+int ct_census_walk(ct_census *c, PyObject *objs, PyObject *exclude, ct_sizer *s);
 
 /* Counts and sizes every object of g (its nodes and folded leaves), by
  * type.  g must have its sizes (ct_graph_sizes, same sizer s).  0, or -1

@@ -197,15 +197,6 @@ visit_gather(PyObject *ref, void *arg)
     return gather_push(c, c->src, ref);
 }
 
-/* ct_ndarray_visit callback: one edge from the array being gathered. */
-static int
-visit_array_gather(PyObject *ref, Py_ssize_t index, void *arg)
-{
-    (void)index;
-    gather *c = arg;
-    return gather_push(c, c->src, ref);
-}
-
 static int
 add_edge(ct_graph *g, uint32_t src, uint32_t dst)
 {
@@ -224,6 +215,79 @@ add_edge(ct_graph *g, uint32_t src, uint32_t dst)
     return 0;
 }
 
+/* ---- referents: what the graph follows from one object ---- */
+
+typedef struct {
+    ct_referent_visit visit;
+    void *arg;
+    PyObject *watch;        /* a dict's first key, when a str: reported? */
+    int seen;
+} referents_ctx;
+
+static int
+referents_traverse(PyObject *ref, void *arg)
+{
+    referents_ctx *r = arg;
+    if (ref == NULL) {
+        return 0;
+    }
+    if (ref == r->watch) {
+        r->seen = 1;
+    }
+    return r->visit(ref, r->arg);
+}
+
+static int
+referents_array(PyObject *ref, Py_ssize_t index, void *arg)
+{
+    (void)index;
+    referents_ctx *r = arg;
+    return r->visit(ref, r->arg);
+}
+
+int
+ct_graph_referents(PyObject *o, ct_referent_visit visit, void *arg)
+{
+    referents_ctx r = {visit, arg, NULL, 0};
+    if (ct_ndarray_check(o) && ct_ndarray_visit(o, referents_array, &r) != 0) {
+        return -1;
+    }
+    if (!ct_is_gc(o) || Py_TYPE(o)->tp_traverse == NULL) {
+        return 0;
+    }
+    int keyed = ct_any_dict_check(o) && PyDict_GET_SIZE(o) > 0;
+    if (keyed) {
+        Py_ssize_t pos = 0;
+        PyObject *k, *v;
+        if (PyDict_Next(o, &pos, &k, &v) && PyUnicode_CheckExact(k)) {
+            r.watch = k;
+        }
+    }
+    if (Py_TYPE(o)->tp_traverse(o, referents_traverse, &r) != 0) {
+        return -1;
+    }
+    if (r.watch != NULL && !r.seen) {
+        /* dict_traverse skips the keys of tables whose keys are all str
+         * (and reports them all otherwise): its first key was not
+         * reported, so the str keys are visited here, up to a key of
+         * another type (then the table is general and traverse had them) */
+        Py_ssize_t pos = 0;
+        PyObject *k, *v;
+        while (PyDict_Next(o, &pos, &k, &v) && PyUnicode_CheckExact(k)) {
+            if (visit(k, arg) != 0) {
+                return -1;
+            }
+        }
+    }
+    if (ct_dict_hidden_from_traverse(o)) {
+        PyObject *d = ct_existing_dict(o);
+        if (d != NULL && visit(d, arg) != 0) {
+            return -1;
+        }
+    }
+    return 0;
+}
+
 /* Gathers the referents of node id into c, and notes its refcount, less
  * the reference the list holds (listed nodes, left-out ones it holds);
  * a leaf gets our reference from here on.  0 or -1. */
@@ -232,63 +296,21 @@ gather_node(ct_graph *g, uint32_t id, const excl_set *x, gather *c)
 {
     PyObject *o = g->nodes[id];
     Py_ssize_t held = id <= g->nlisted;
-    if (!held) {
-        const ct_ptrmap_slot *xs = excl_find(x, o);
-        held = xs != NULL && xs->val;
+    const ct_ptrmap_slot *xs = held ? NULL : excl_find(x, o);
+    if (xs != NULL) {
+        held = xs->val;
     }
     g->ext[id] = Py_REFCNT(o) - held;
     if (id > g->nlisted) {
         Py_INCREF(o);
         g->nowned++;
     }
-    if (ct_ndarray_check(o)) {
-        c->src = id;
-        if (ct_ndarray_visit(o, visit_array_gather, c) != 0 || c->failed) {
-            return -1;
-        }
+    if (xs != NULL) {
+        return 0;       /* left out: a leaf, whatever it refers to */
     }
-    if (!ct_is_gc(o) || Py_TYPE(o)->tp_traverse == NULL) {
-        return 0;
-    }
-    size_t first = c->n;
     c->src = id;
-    if (Py_TYPE(o)->tp_traverse(o, visit_gather, c) != 0 || c->failed) {
+    if (ct_graph_referents(o, visit_gather, c) != 0 || c->failed) {
         return -1;
-    }
-    if (ct_any_dict_check(o) && PyDict_GET_SIZE(o) > 0) {
-        /* dict_traverse skips the keys of tables whose keys are all str
-         * (and reports them all otherwise): is the first key among what
-         * traverse reported? */
-        Py_ssize_t pos = 0;
-        PyObject *k, *v;
-        int decided = 0;
-        while (PyDict_Next(o, &pos, &k, &v)) {
-            if (!PyUnicode_CheckExact(k)) {
-                break;      /* a general table: traverse reported the keys */
-            }
-            if (!decided) {
-                decided = 1;
-                int reported = 0;
-                for (size_t e = first; e < c->n; e++) {
-                    if (c->p[e].ref == k) {
-                        reported = 1;
-                        break;
-                    }
-                }
-                if (reported) {
-                    break;
-                }
-            }
-            if (gather_push(c, id, k) < 0) {
-                return -1;
-            }
-        }
-    }
-    if (ct_dict_hidden_from_traverse(o)) {
-        PyObject *d = ct_existing_dict(o);
-        if (d != NULL && gather_push(c, id, d) < 0) {
-            return -1;
-        }
     }
     return 0;
 }

@@ -70,6 +70,15 @@ Py_ssize_t ct_graph_freed_without(ct_graph *g, const uint8_t *blocked);
  * UINT32_MAX when unreachable.  0 or -1. */
 int ct_graph_distances(ct_graph *g, const uint8_t *is_root, uint32_t skip, uint32_t *dist);
 
+/* Calls visit(ref, arg) for each referent of o the graph follows: what
+ * tp_traverse reports, the str keys dict_traverse leaves out, a managed
+ * __dict__ an instance's traverse hides (3.13), and a numpy array's base
+ * and the elements of an object array owning its buffer.  A referent may
+ * come more than once.  visit returns 0 to go on; anything else stops the
+ * walk, and then this returns -1.  Runs no Python code. */
+typedef int (*ct_referent_visit)(PyObject *ref, void *arg);
+int ct_graph_referents(PyObject *o, ct_referent_visit visit, void *arg);
+
 extern PyMethodDef ct_graph_functions[];
 
 #endif
