@@ -34,6 +34,8 @@ import statistics
 import sys
 import time
 
+from bench_retained import timed  # the same medians as the retained-size bench
+
 TARGET = r'''
 import gc, sys, time
 class Order:
@@ -82,17 +84,6 @@ class Order:
         self.ref = "order-%d" % i
         self.lines = [i, i + 1]
         self.meta = {"n": i}
-
-
-def timed(fn, rounds):
-    ts = []
-    out = None
-    for _ in range(rounds):
-        out = None
-        t0 = time.perf_counter()
-        out = fn()
-        ts.append(time.perf_counter() - t0)
-    return statistics.median(ts), out
 
 
 def main():

@@ -100,15 +100,18 @@ def census(package: Optional[str] = None, retained: bool = False,
     # one row per class name: classes made again and again (a namedtuple
     # in a loop) are one line, as a reader would count them
     by_name: Dict[str, List[Any]] = {}
-    samples: List[Any] = []
+    leaves: List[Any] = []      # samples no path to a GC object goes through
     for tp, count, size, kept, sample in raw:
         if not _in_package(tp, package):
             continue
         name = _qualname(tp) if isinstance(tp, type) else repr(tp)
         row = by_name.get(name)
         if row is None:
-            by_name[name] = [name, count, size, kept, len(samples)]
-            samples.append(sample)
+            # an object the collector does not track holds no GC object
+            leaf = not gc.is_tracked(sample)
+            by_name[name] = [name, count, size, kept, tp, len(leaves) if leaf else None]
+            if leaf:
+                leaves.append(sample)
         else:
             row[1] += count
             row[2] += size
@@ -117,18 +120,33 @@ def census(package: Optional[str] = None, retained: bool = False,
     sample = None
     rows = sorted(by_name.values(), key=lambda r: (-r[2], r[0]))
     out = []
-    for i, (name, count, size, kept, k) in enumerate(rows):
+    for i, (name, count, size, kept, tp, k) in enumerate(rows):
         path = None
         if i < paths:
-            # the samples are the caller's (left out of the graph): a path
-            # to this one starts where the program holds it
-            sample = samples[k]
-            found = why_alive(sample, limit=1, _left_out=(samples,))
-            sample = None
-            path = str(found[0]) if found else "(no reference path from a root found)"
+            # one instance, held by this frame alone while its path is
+            # sought: a sample another sample led to would otherwise show
+            # as held from outside.  The untracked samples kept meanwhile
+            # (str, int, tuples of them) lie on no path to anything else.
+            path = _path_of(leaves[k] if k is not None else _instance_of(tp), leaves)
         out.append(CensusRow(name, count, size, kept, path))
-    samples.clear()
+    leaves.clear()
     return Census(out, objects, nbytes, time.perf_counter() - start, package)
+
+
+def _path_of(obj: Any, leaves: List[Any]) -> str:
+    """why_alive's first path to obj, as text (nothing of it kept)."""
+    found = why_alive(obj, limit=1, _left_out=(leaves,)) if obj is not None else []
+    return str(found[0]) if found else "(no reference path from a root found)"
+
+
+def _instance_of(tp: Any) -> Any:
+    """An instance of exactly `tp` the collector lists (the last: the
+    oldest generation comes last, a long-lived one), or None."""
+    found = None
+    for o in gc.get_objects():      # the list lives for the loop only
+        if type(o) is tp:
+            found = o
+    return found
 
 
 class Census:

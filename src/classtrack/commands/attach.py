@@ -42,19 +42,9 @@ from typing import Any, Dict, List, Optional, Tuple
 import classtrack
 from classtrack import _safefile
 from classtrack._census import Census, census_from_json
-from classtrack.commands.common import UserError
+from classtrack.commands.common import UserError, positive_int
 
 NEWEST_WAIT = 0.02          # seconds between looks for the result
-
-
-def _positive_int(text: str) -> int:
-    try:
-        n = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError("not a whole number: %r" % text) from None
-    if n < 1:
-        raise argparse.ArgumentTypeError("must be at least 1, not %d" % n)
-    return n
 
 
 def _seconds(text: str) -> float:
@@ -75,11 +65,11 @@ def add_parser(sub: Any) -> None:
                     "first, with their count and bytes.  The target runs the census at "
                     "its next safe point and pauses for its duration (pause_s).")
     p.add_argument("pid", type=int, metavar="PID", help="the process to look into")
-    p.add_argument("--limit", type=_positive_int, default=20, metavar="N",
+    p.add_argument("--limit", type=positive_int, default=20, metavar="N",
                    help="print the N largest classes (default 20)")
     p.add_argument("--package", metavar="NAME",
                    help="list only the classes of this package and its subpackages")
-    p.add_argument("--retained", nargs="?", const=-1, type=_positive_int, default=0,
+    p.add_argument("--retained", nargs="?", const=-1, type=positive_int, default=0,
                    metavar="K",
                    help="also the bytes each class retains (freeing all its instances "
                         "would free): of every class, or of the K largest")
@@ -93,7 +83,7 @@ def add_parser(sub: Any) -> None:
                         "FILE.1.json, FILE.2.json, ...)")
     p.add_argument("--every", type=_seconds, metavar="SECONDS",
                    help="take a census every SECONDS (with --count)")
-    p.add_argument("--count", type=_positive_int, metavar="N",
+    p.add_argument("--count", type=positive_int, metavar="N",
                    help="how many censuses --every takes")
     track = p.add_argument_group(
         "tracking in the target", "Instead of a census: track classes inside the target "

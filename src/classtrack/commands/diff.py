@@ -5,17 +5,7 @@ import argparse
 import sys
 from typing import Optional, TextIO
 
-from classtrack.commands.common import UserError, load_stats, width
-
-
-def _positive_int(text: str) -> int:
-    try:
-        n = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError("not a whole number: %r" % text) from None
-    if n < 1:
-        raise argparse.ArgumentTypeError("must be at least 1, not %d" % n)
-    return n
+from classtrack.commands.common import UserError, load_stats, positive_int, width
 
 
 def add_parser(sub) -> None:
@@ -30,7 +20,7 @@ def add_parser(sub) -> None:
     p.add_argument("new", metavar="NEW", help="the later dump (.ctdump), or census file")
     p.add_argument("--json", action="store_true",
                    help="print every class as JSON (format 'classtrack-diff')")
-    p.add_argument("--limit", type=_positive_int, default=None, metavar="N",
+    p.add_argument("--limit", type=positive_int, default=None, metavar="N",
                    help="print the first N classes only")
     p.set_defaults(run=run)
 

@@ -2,11 +2,9 @@
 import argparse
 import os
 import re
-import sys
 
 from classtrack import _safefile
-from classtrack._safefile import RefusedPath
-from classtrack.commands.common import UserError, progress
+from classtrack.commands.common import UserError, progress, writing_report
 
 
 def add_parser(sub) -> None:
@@ -36,15 +34,9 @@ def run(args: argparse.Namespace) -> int:
             raise UserError("html takes one census file, not %d" % len(paths))
         out = args.output or os.path.basename(census.default_html_name(paths[0]))
         page = census.html_page(census.load(paths)[0], title=args.title)
-        try:
-            with _safefile.replacing(out, named=args.output is not None,
-                                     mode=_safefile.SHARED, text=True) as f:
-                f.write(page)
-        except RefusedPath as exc:
-            raise UserError(str(exc)) from None
-        except OSError as exc:
-            raise UserError("cannot write %s: %s" % (out, exc.strerror or exc)) from None
-        print("classtrack: report written to %s" % os.path.abspath(out), file=sys.stderr)
+        with writing_report(out), _safefile.replacing(
+                out, named=args.output is not None, mode=_safefile.SHARED, text=True) as f:
+            f.write(page)
         return 0
     stats, procs = merge.load_any(paths, HtmlStats)
     stats.processes = procs         # the index page's per-process section, if several
@@ -53,12 +45,7 @@ def run(args: argparse.Namespace) -> int:
         first = re.sub(r"(\.[0-9a-f]{8})?\.\d+\.ctdump$", ".ctdump", first)
     out = args.output or os.path.splitext(first)[0] + ".html"
     progress("rendering %d class pages..." % len(stats.index))
-    try:
+    with writing_report(out):
         stats.create_html(out, title=args.title or "ClassTracker Statistics",
                           _named=args.output is not None)
-    except RefusedPath as exc:
-        raise UserError(str(exc)) from None
-    except OSError as exc:
-        raise UserError("cannot write %s: %s" % (out, exc.strerror or exc)) from None
-    print("classtrack: report written to %s" % os.path.abspath(out), file=sys.stderr)
     return 0
