@@ -65,6 +65,12 @@
 #ifndef CLASSTRACK_DUMPFMT_H
 #define CLASSTRACK_DUMPFMT_H
 
+/* Python.h first, as everywhere (it sets feature macros, _POSIX_C_SOURCE,
+ * that system headers included before it would define otherwise) */
+#include "base/modobjs.h"
+#include <stddef.h>
+#include <stdint.h>
+
 #define CT_DUMP_MAGIC "\x89" "CTRK\r\n\x1a"
 #define CT_DUMP_MAGIC_LEN 8
 #define CT_DUMP_MAJOR 1
@@ -121,8 +127,6 @@
 /* crc32 (IEEE 802.3, as zlib computes it; crc32.c): the crc of `len`
  * more bytes after a crc of `crc` (0 to start).  _portable always uses
  * the tables, for the tests. */
-#include <stddef.h>
-#include <stdint.h>
 uint32_t ct_crc32(uint32_t crc, const unsigned char *buf, size_t len);
 uint32_t ct_crc32_portable(uint32_t crc, const unsigned char *buf, size_t len);
 
@@ -135,15 +139,12 @@ uint32_t ct_crc32_portable(uint32_t crc, const unsigned char *buf, size_t len);
  * or -1 with OSError.  Both release the GIL around each system call and
  * retry after a signal whose handler does not raise. */
 #define CT_DUMP_FD_CHUNK (1 << 20)
-#ifdef Py_PYTHON_H
 int ct_dump_raw_fd(PyObject *module, PyObject *file, int writing);
 Py_ssize_t ct_dump_fd_read(int fd, unsigned char *dst, size_t n);
-#endif
 int ct_dump_fd_write(int fd, const unsigned char *p, size_t n);
 
 /* Makes classtrack._core.Dataset and SnapshotRow (dump_rows.c) into
  * objs and the module.  0 or -1. */
-#include "base/modobjs.h"
 int ct_dump_rows_register(PyObject *module, ct_modobjs *objs);
 
 #endif
