@@ -80,29 +80,43 @@ class Target:
         self.folder = str(tmp_path)
         script = tmp_path / "target.py"
         script.write_text(code)
-        self.proc = subprocess.Popen([python] + list(args) + [str(script), self.folder],
-                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                                     env=env or _env())
+        # stderr to a file: a pipe nobody reads could fill and block the target
+        self.err_path = tmp_path / "target.err"
+        with open(self.err_path, "w") as err:
+            self.proc = subprocess.Popen([python] + list(args) + [str(script), self.folder],
+                                         stdout=subprocess.PIPE, stderr=err, text=True,
+                                         env=env or _env())
         line = self.proc.stdout.readline()
-        assert line.startswith("ready"), line + self.proc.stderr.read()
+        assert line.startswith("ready"), line + self.err()
         self.pid = self.proc.pid
 
     def state(self, name):
         path = os.path.join(self.folder, name)
-        with open(os.path.join(self.folder, "ask"), "w") as f:
+        # the question appears whole (renamed into place): the target must
+        # never read a half-written name
+        with open(os.path.join(self.folder, "ask.tmp"), "w") as f:
             f.write(name)
-        wait_until(lambda: os.path.exists(path), what="the target's answer %s" % name)
+        os.replace(os.path.join(self.folder, "ask.tmp"), os.path.join(self.folder, "ask"))
+        def answered():
+            if self.proc.poll() is not None:
+                pytest.fail("the target ended (status %s) instead of answering %s: %s"
+                            % (self.proc.returncode, name, self.err()))
+            return os.path.exists(path)
+        wait_until(answered, what="the target's answer %s" % name)
         with open(path) as f:
             return json.load(f)
+
+    def err(self):
+        return self.err_path.read_text()
 
     def stop(self):
         open(os.path.join(self.folder, "stop"), "w").close()
         try:
-            out, err = self.proc.communicate(timeout=30)
+            self.proc.communicate(timeout=30)
         except subprocess.TimeoutExpired:
             self.proc.kill()
-            out, err = self.proc.communicate()
-        return self.proc.returncode, err
+            self.proc.communicate()
+        return self.proc.returncode, self.err()
 
 
 @pytest.fixture
@@ -115,12 +129,37 @@ def target(tmp_path):
 
 def attach(*args, timeout=120, user=None):
     cmd = [sys.executable, "-m", "classtrack", "attach"] + [str(a) for a in args]
+    env, cwd = _env(), None
     if user is not None:
+        # another user may not read this venv or tree (CI makes them 0700):
+        # the base interpreter, and a copy of classtrack anyone can read
         import pwd
         u = pwd.getpwnam(user)
+        cwd = _readable_copy()
+        env["PYTHONPATH"] = cwd
         cmd = ["setpriv", "--reuid=%d" % u.pw_uid, "--regid=%d" % u.pw_gid,
-               "--clear-groups"] + cmd
-    return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=_env())
+               "--clear-groups", os.path.realpath(getattr(sys, "_base_executable", None)
+                                                  or sys.executable), "-s", "-m",
+               "classtrack", "attach"] + [str(a) for a in args]
+    try:
+        return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env,
+                              cwd=cwd)
+    finally:
+        if cwd is not None:
+            shutil.rmtree(cwd, ignore_errors=True)
+
+
+def _readable_copy():
+    """classtrack's package copied where any user can read it."""
+    import tempfile
+    folder = tempfile.mkdtemp(prefix="ct-attach-copy-")
+    shutil.copytree(os.path.dirname(classtrack.__file__), os.path.join(folder, "classtrack"),
+                    ignore=shutil.ignore_patterns("__pycache__"))
+    for root, dirs, files in os.walk(folder):
+        os.chmod(root, 0o755)
+        for f in files:
+            os.chmod(os.path.join(root, f), 0o644)
+    return folder
 
 
 @pytest.mark.skipif(NEW, reason="below 3.14 only: the refusal of an interpreter without "
