@@ -119,9 +119,10 @@ def _series(censuses: List[Census], contains: Optional[str]) -> List[Any]:
         for r in c.classes:
             if _contains(r.name, contains):
                 names.setdefault(r.name)
+    by_name = [{r.name: r for r in c.classes} for c in censuses]
     table = []
     for name in names:
-        rows = [{r.name: r for r in c.classes}.get(name) for c in censuses]
+        rows = [index.get(name) for index in by_name]
         table.append((name, [r.count if r else 0 for r in rows],
                       [r.size if r else 0 for r in rows]))
     table.sort(key=lambda t: (-(t[2][-1] - t[2][0]), t[0]))
