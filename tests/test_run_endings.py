@@ -4,15 +4,19 @@ and its exit status is what plain Python gives.
 Each case runs the same program under plain Python and under ``classtrack
 run`` (in subprocesses) and compares the exit statuses; the dump must then
 hold the program's instances, alive in its last snapshot, labelled by how
-the program ended.  (SIGKILL cannot be caught: see the streamed dump.)
+the program ended.  SIGKILL cannot be caught: the dump is streamed, a
+frame per snapshot, and what the killed program leaves reads up to its
+last snapshot.
 """
 import os
 import signal
 import subprocess
 import sys
+import time
 
 import pytest
 
+from classtrack import DumpError, _core
 from classtrack.classtracker_stats import Stats
 from helpers import PROBE_SOURCE
 
@@ -92,6 +96,39 @@ def test_every_ending_writes_the_dump(tmp_path, how, send, label):
     desc, alive = last_snapshot(ours_dir)
     assert desc == label
     assert alive == 100
+
+
+def test_sigkill_leaves_a_dump_that_reads_to_its_last_snapshot(tmp_path):
+    """SIGKILL (the OOM killer's signal) after two periodic snapshots: the
+    dump is there, holds the instances, and report says in one line that
+    the program never finished it."""
+    proc = start(tmp_path, "sleep", True)
+    assert proc.stdout.readline().strip() == "ready"
+    path = tmp_path / "prog.ctdump"
+    deadline = time.monotonic() + 30
+    snaps = 0
+    while time.monotonic() < deadline and snaps < 3:    # start and two periodic ones
+        time.sleep(0.05)
+        try:
+            snaps = len(_core.dump_read(path.read_bytes(), {}).snapshots)
+        except (OSError, DumpError):
+            pass
+    assert snaps >= 3, proc.stderr.read() if proc.poll() is not None else "no snapshots"
+    status, err = finish_running(proc, signal.SIGKILL)
+    assert status == -signal.SIGKILL
+    assert "dump written" not in err
+    stats = Stats(filename=str(path))
+    assert stats.dump_info["streamed"] and not stats.dump_info["complete"]
+    assert len(stats.snapshots) >= 3
+    desc, alive = last_snapshot(tmp_path)
+    assert alive == 100 and desc in ("", "start")
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path))
+    report = subprocess.run([sys.executable, "-m", "classtrack", "report", str(path)],
+                            capture_output=True, text=True, timeout=60, env=env)
+    assert report.returncode == 0, report.stderr
+    lines = [ln for ln in report.stderr.splitlines() if "was not finished" in ln]
+    assert len(lines) == 1, report.stderr
+    assert "__main__.Job" in report.stdout and "100" in report.stdout
 
 
 FORKS = PROBE_SOURCE + r'''

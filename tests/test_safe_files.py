@@ -129,7 +129,12 @@ def _limit_file_size():
     resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
 
 
-def test_a_write_over_the_size_limit_keeps_the_previous_dump(tmp_path):
+def test_a_write_over_the_size_limit_leaves_the_runs_dump_readable(tmp_path):
+    """run's dump is streamed: its first snapshot replaces the previous
+    dump (it never writes through the old file, see test_run_dump_is_private
+    and the links tests), and a write that fails later (a full disk, ulimit
+    -f) leaves a dump that reads to its last complete snapshot; run says
+    it could not write it and exits 1."""
     (tmp_path / "prog.py").write_text(PROG)
     proc = classtrack("run", "--track-class", "prog:Session", "-o", "good.ctdump",
                       "prog.py", "10", cwd=tmp_path)
@@ -140,8 +145,10 @@ def test_a_write_over_the_size_limit_keeps_the_previous_dump(tmp_path):
                       "prog.py", "20000", cwd=tmp_path, preexec_fn=_limit_file_size)
     assert proc.returncode == 1, proc.stderr
     assert "cannot write good.ctdump" in proc.stderr
-    assert (tmp_path / "good.ctdump").read_bytes() == good
-    assert instances(str(tmp_path / "good.ctdump")) == 10
+    assert (tmp_path / "good.ctdump").read_bytes() != good
+    stats = Stats(filename=str(tmp_path / "good.ctdump"))
+    assert stats.dump_info["streamed"] and not stats.dump_info["complete"]
+    assert [s.desc for s in stats.snapshots][:1] == ["start"]
     assert no_temporaries(tmp_path) == []
 
 

@@ -96,19 +96,31 @@ class ColumnData:
         (names, classes, rec_id, rec_name, rec_class, rec_birth, rec_death, rec_trace,
          reprs, raw_traces, snap_cols) = tracker._engine.export()
         source = tracker._engine.reprs      # False: no source line leaves the process
-        traces = [tuple(_frame(code, line, source) for code, line in program_frames(tr))
-                  for tr in raw_traces]
-        snaps = []
-        for snapshot, (entries, trees) in zip(tracker.snapshots, snap_cols):
-            measured = tracker._retained_at.get(snapshot.timestamp)
-            retained = None
-            if measured is not None:
-                idx_col, _, _ = entries.columns()
-                idx = memoryview(idx_col).cast("I")
-                retained = array.array("Q", (measured.get(i, 0) for i in idx)).tobytes()
-            snaps.append(_snapshot_row(snapshot, entries, trees, retained))
+        traces = [trace_frames(tr, source) for tr in raw_traces]
+        snaps = snapshot_rows(tracker, tracker.snapshots, snap_cols)
         return cls((names, classes, rec_id, rec_name, rec_class, rec_birth, rec_death,
                     rec_trace, reprs, traces, snaps))
+
+
+def trace_frames(raw: Any, source: bool) -> tuple:
+    """A creation stack as the dump keeps it, from the engine's (code,
+    line) pairs; `source` False: no source line."""
+    return tuple(_frame(code, line, source) for code, line in program_frames(raw))
+
+
+def snapshot_rows(tracker: Any, snapshots: List[Snapshot], snap_cols: Any) -> List[SnapRow]:
+    """The dataset's rows of a live tracker's snapshots, given with the
+    engine's (entries, trees) of each (``Tracker.export``)."""
+    rows = []
+    for snapshot, (entries, trees) in zip(snapshots, snap_cols):
+        measured = tracker._retained_at.get(snapshot.timestamp)
+        retained = None
+        if measured is not None:
+            idx_col, _, _ = entries.columns()
+            idx = memoryview(idx_col).cast("I")
+            retained = array.array("Q", (measured.get(i, 0) for i in idx)).tobytes()
+        rows.append(_snapshot_row(snapshot, entries, trees, retained))
+    return rows
 
 
 def _entries_row(row: tuple, nrec: int) -> SnapRow:

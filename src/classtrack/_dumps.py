@@ -6,7 +6,7 @@ reports it in one line and exits with status 1.
 """
 import os
 import sys
-from typing import Any, Callable, TypeVar
+from typing import Any, Callable, Dict, Optional, TypeVar
 
 from classtrack._core import DumpError
 
@@ -44,5 +44,26 @@ def read_dump(path: str, reader: Callable[[str], T]) -> T:
 
 
 def load_stats(path: str, cls: Any) -> Any:
-    """A Stats subclass loaded from a dump, or UserError naming the problem."""
-    return read_dump(path, lambda p: cls(filename=p))
+    """A Stats subclass loaded from a dump, or UserError naming the problem;
+    a dump its program never finished is said so on stderr."""
+    stats = read_dump(path, lambda p: cls(filename=p))
+    say_unfinished(path, getattr(stats, "dump_info", None))
+    return stats
+
+
+def unfinished(path: str, info: Optional[Dict[str, Any]]) -> Optional[str]:
+    """One line for a streamed dump that ends without its end marker (its
+    program was killed, or is still running), else None."""
+    if not info or not info.get("streamed") or info.get("complete"):
+        return None
+    dropped = info.get("dropped", 0)
+    return ("%s was not finished (its program was killed, or is still running): read up "
+            "to its last complete snapshot%s" % (
+                path, "; %s bytes of an incomplete one left out" % format(dropped, ",")
+                if dropped else ""))
+
+
+def say_unfinished(path: str, info: Optional[Dict[str, Any]]) -> None:
+    line = unfinished(path, info)
+    if line:
+        sys.stderr.write("classtrack: %s\n" % line)

@@ -35,7 +35,7 @@ import io
 import os
 import secrets
 import stat
-from typing import IO, Any, Iterator, Optional
+from typing import IO, Any, Iterator, Optional, Tuple
 
 PRIVATE = 0o600
 SHARED = 0o666          # less the umask, as open() would
@@ -111,17 +111,7 @@ def replacing(path: Any, named: bool, mode: int = PRIVATE, text: bool = False,
             raise RefusedPath("refusing to write %s: it is a symbolic link, and classtrack "
                               "chose that name" % path)
         folder, name = "", path
-    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0)
-    for _ in range(100):
-        tmp = ".%s.%s.tmp" % (name, secrets.token_hex(8))
-        tmp_path = tmp if dir_fd is not None else os.path.join(folder, tmp)
-        try:
-            fd = os.open(tmp_path, flags, mode, dir_fd=dir_fd)
-            break
-        except FileExistsError:
-            continue
-    else:       # pragma: no cover - 100 collisions of 64 random bits
-        raise FileExistsError(errno.EEXIST, "cannot create a temporary file", folder)
+    fd, tmp, tmp_path = _create_temp(folder, name, mode, dir_fd)
     done = False
     try:
         f = os.fdopen(fd, "wb", buffering=0)
@@ -143,6 +133,70 @@ def replacing(path: Any, named: bool, mode: int = PRIVATE, text: bool = False,
             except OSError:
                 pass
     _sync_folder(folder, dir_fd)
+
+
+def _create_temp(folder: str, name: str, mode: int,
+                 dir_fd: Optional[int] = None) -> Tuple[int, str, str]:
+    """A new file beside `name` that nobody could have planted: (its
+    descriptor, its name, its path)."""
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0)
+    for _ in range(100):
+        tmp = ".%s.%s.tmp" % (name, secrets.token_hex(8))
+        tmp_path = tmp if dir_fd is not None else os.path.join(folder, tmp)
+        try:
+            return os.open(tmp_path, flags, mode, dir_fd=dir_fd), tmp, tmp_path
+        except FileExistsError:
+            continue
+    # pragma: no cover - 100 collisions of 64 random bits
+    raise FileExistsError(errno.EEXIST, "cannot create a temporary file", folder)
+
+
+class Streamed:
+    """A file written as a program runs (a streamed dump): created as
+    ``replacing`` creates one, under a name nobody can guess, and renamed
+    over `path` by ``publish()``, once its first part is written, so the
+    path always holds a readable file; then appended to through
+    ``file`` (an unbuffered io.FileIO) until ``close()``.  A device or a
+    pipe the user named is written as it is.  Links: as ``replacing``."""
+
+    def __init__(self, path: Any, named: bool, mode: int = PRIVATE) -> None:
+        path = target_of(os.fspath(path), named)
+        self.path = path
+        self._tmp_path: Optional[str] = None
+        special = _special_file(path, named)
+        if special is not None:
+            self.file: IO[bytes] = special
+            self._folder = ""
+            return
+        self._folder, name = os.path.split(os.path.abspath(path))
+        fd, _, self._tmp_path = _create_temp(self._folder, name, mode)
+        self.file = os.fdopen(fd, "wb", buffering=0)
+
+    def publish(self) -> None:
+        """Put the file at its path (the first call; later ones do nothing)."""
+        if self._tmp_path is None:
+            return
+        os.rename(self._tmp_path, self.path)
+        self._tmp_path = None
+        _sync_folder(self._folder, None)
+
+    def close(self, sync: bool = True) -> None:
+        """Flush it to disk and close it; an unpublished file is removed."""
+        try:
+            if sync and self._tmp_path is None and not self.file.closed:
+                try:
+                    os.fsync(self.file.fileno())
+                except OSError as exc:
+                    if exc.errno not in (errno.EINVAL, errno.EROFS):   # a pipe, a device
+                        raise
+        finally:
+            self.file.close()
+            if self._tmp_path is not None:
+                try:
+                    os.unlink(self._tmp_path)
+                except OSError:
+                    pass
+                self._tmp_path = None
 
 
 def _special_file(path: str, named: bool) -> Optional[IO[bytes]]:

@@ -473,6 +473,8 @@ class ClassTracker:
         self._retained_at: Dict[float, Dict[int, int]] = {}
         # reentrant: code run by a snapshot (a __repr__) may call back in
         self.snapshot_lock = threading.RLock()
+        # called with each snapshot kept, under snapshot_lock (a dump stream)
+        self._snapshot_hooks: List[Any] = []
 
     @property
     def reprs(self) -> bool:
@@ -771,6 +773,7 @@ class ClassTracker:
             snapshot.cost = max(0.0, cpu_clock() - cpu_started)
             if monitor is None:
                 self.snapshots.append(snapshot)
+                self._after_snapshot(snapshot, cpu_clock)
                 return snapshot
             snapshot.interval = monitor.interval
             snapshot.effective_interval = monitor.effective_interval
@@ -781,7 +784,17 @@ class ClassTracker:
                     self._retained_at.pop(snapshot.timestamp, None)
                     return None
                 self.snapshots.append(snapshot)
+            self._after_snapshot(snapshot, cpu_clock)
             return snapshot
+
+    def _after_snapshot(self, snapshot: Snapshot, cpu_clock: Any) -> None:
+        """Run the snapshot hooks; their CPU time counts in the snapshot's cost."""
+        if not self._snapshot_hooks:
+            return
+        started = cpu_clock()
+        for hook in list(self._snapshot_hooks):
+            hook(snapshot)
+        snapshot.cost += max(0.0, cpu_clock() - started)
 
     def _monitor_snapshot(self, thread: PeriodicThread) -> None:
         self._take_snapshot("", False, monitor=thread)

@@ -295,13 +295,19 @@ class Stats:
 
     def load_stats(self, fdump: Union[str, os.PathLike, IO[bytes]]) -> None:
         """Load a dump from a path or a binary file object."""
+        info: Dict[str, Any] = {}
         if isinstance(fdump, (str, os.PathLike)):
             # unbuffered: the engine reads the descriptor directly
             with open(fdump, "rb", buffering=0) as f:
-                raw = _core.dump_read(f)
+                raw = _core.dump_read(f, info)
         else:
-            raw = _core.dump_read(fdump)
+            raw = _core.dump_read(fdump, info)
         self._load_dataset(raw)
+        # what kind of file it was: ``streamed`` (written as the program
+        # ran), ``complete`` (False: its program never finished it, it was
+        # read to its last whole snapshot), and with ``dropped`` the bytes
+        # of an incomplete snapshot left out
+        self.dump_info = info
 
     def _load_dataset(self, raw: tuple) -> None:
         """Install a dataset (the dumpfmt.h tuple, as dump_read returns it

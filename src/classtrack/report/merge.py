@@ -34,7 +34,7 @@ import re
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from classtrack import _core
-from classtrack._dumps import UserError, load_stats, read_dump
+from classtrack._dumps import UserError, load_stats, read_dump, say_unfinished
 from classtrack._rows import PROCESS_RSS, Dataset, SnapRow, dataset
 from classtrack.report.svg import fmt_bytes, fmt_seconds
 from classtrack.report.table import ClassRow
@@ -132,8 +132,11 @@ def _class_rows(raw: Dataset) -> List[ClassRow]:
 
 
 def _read_columns(path: str) -> Dataset:
+    info: Dict[str, Any] = {}
     with open(path, "rb", buffering=0) as f:    # read by the engine directly
-        return dataset(_core.dump_read(f))
+        data = dataset(_core.dump_read(f, info))
+    say_unfinished(path, info)
+    return data
 
 
 def read(path: str) -> Dataset:

@@ -17,6 +17,7 @@ from typing import Any, List, Optional
 
 from classtrack import _untrackable, snapshot
 from classtrack._dumps import UserError
+from classtrack._dumpstream import DumpStreamer
 from classtrack._modfind import find_spec, importable
 from classtrack._safefile import RefusedPath
 from classtrack.classtracker import ClassTracker
@@ -188,7 +189,10 @@ def run(args: argparse.Namespace) -> int:
                        "the program's classes")
     # with --follow-fork, NAME.<run>.<pid>.ctdump
     dump = follow.start(tracker, watcher, args, dump, _say)
-    end = _End(tracker, watcher, importwatch, metrics, args, dump)
+    # written as the program runs, a frame per snapshot: a killed program leaves its dump
+    streamer = DumpStreamer(tracker, dump, named=dump == args.output)
+    tracker._snapshot_hooks.append(streamer.on_snapshot)
+    end = _End(tracker, watcher, importwatch, metrics, args, dump, streamer)
     end.warned = set(missing)           # said at the start: not again at the end
     # os._exit and SIGTERM (while the program has not taken it) end here too
     follow.guard_main(end)
@@ -253,9 +257,10 @@ class _End:
     returns its status: 1 if the dump could not be written, else 0."""
 
     def __init__(self, tracker: Any, watcher: Any, importwatch: Any, metrics: Any,
-                 args: argparse.Namespace, dump: str) -> None:
+                 args: argparse.Namespace, dump: str, streamer: Any = None) -> None:
         self.tracker, self.watcher, self.importwatch = tracker, watcher, importwatch
         self.metrics, self.args, self.dump = metrics, args, dump
+        self.streamer = streamer
         self.watches: List[Any] = []
         self.warned: set = set()
         self.failed = 0
@@ -313,6 +318,15 @@ class _End:
         for line in watcher.unmatched():
             _say("warning: " + line)
         dump = follow.this_process_dump(self.dump)  # a forked child returning here has its own
+        streamer = self.streamer
+        if streamer is not None and dump == self.dump and streamer.active:
+            if streamer.finish():
+                stats = Stats(tracker=tracker)
+                _summary(stats, dump)
+                return 0
+        if streamer is not None and streamer.failed and os.getpid() == streamer.pid:
+            _say("the dump could not be written as the program ran (%s); writing it whole"
+                 % streamer.failed)
         stats = Stats(tracker=tracker)
         try:
             # named by -o, or else (the default, or one per process) by classtrack

@@ -22,6 +22,7 @@ core_exec(PyObject *module)
         || ct_tracker_type_register(module, &st->tracker_type) < 0
         || ct_entries_type_register(module, &st->objs.entries_type) < 0
         || ct_dump_rows_register(module, &st->objs) < 0
+        || ct_dump_stream_register(module) < 0
         || ct_tracker_rows_register(module, st) < 0
         || PyModule_AddFunctions(module, ct_sizer_functions) < 0
         || PyModule_AddFunctions(module, ct_tracker_functions) < 0

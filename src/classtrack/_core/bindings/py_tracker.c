@@ -759,8 +759,13 @@ static PyMethodDef Tracker_methods[] = {
      "record_sizes(i) -> [(timestamp, size, flat, tree)]"},
     {"snapshot_entries", (PyCFunction)Tracker_snapshot_entries, METH_O,
      "snapshot_entries(k) -> [(index, size, flat, tree)]"},
-    {"export", (PyCFunction)ct_py_tracker_export, METH_NOARGS,
-     "export() -> columnar records and snapshots (see dumpfmt.h)"},
+    {"export", (PyCFunction)(void (*)(void))ct_py_tracker_export, METH_VARARGS | METH_KEYWORDS,
+     "export(rec_start=0, snap_start=0, class_index=None, classes=None) -> columnar "
+     "records (from rec_start) and snapshots (from snap_start), see dumpfmt.h; classes "
+     "are numbered in the given class_index/classes when given (a dump stream's)"},
+    {"new_deaths", (PyCFunction)ct_py_tracker_new_deaths, METH_VARARGS,
+     "new_deaths(written, upto) -> (indices, deaths) of records that died and are not "
+     "yet marked in written (a bytearray); marks them"},
     {"history", (PyCFunction)Tracker_history, METH_NOARGS,
      "history() -> {name: [(timestamp, live count)]}"},
     {NULL, NULL, 0, NULL},

@@ -8,7 +8,9 @@
 
 /* Tracker.export() (py_tracker_export.c): new reference, or NULL with
  * an exception. */
-PyObject *ct_py_tracker_export(ct_tracker *t, PyObject *ignored);
+PyObject *ct_py_tracker_export(ct_tracker *t, PyObject *args, PyObject *kwds);
+/* Tracker.new_deaths(written, upto) (py_tracker_export.c). */
+PyObject *ct_py_tracker_new_deaths(ct_tracker *t, PyObject *args);
 
 /* The row types of the Tracker's results (py_tracker.c). */
 typedef enum {

@@ -57,12 +57,12 @@ class_number_held(PyObject *cls, PyObject *class_index, PyObject *classes)
     return rc < 0 ? -1 : n;
 }
 
-/* The class number of every record into cls[0..n): its name's first
- * class, or its entry in type_overrides.  Class lookups may run Python
+/* The class number of records start..n into cls[0..n-start): its name's
+ * first class, or its entry in type_overrides.  Class lookups may run Python
  * code (a __module__ descriptor), which may clear the tracker: checked
  * after each.  0 or -1. */
 static int
-export_classes(ct_tracker *t, size_t n, const uint32_t *names, uint32_t *cls,
+export_classes(ct_tracker *t, size_t start, size_t n, const uint32_t *names, uint32_t *cls,
                PyObject *class_index, PyObject *classes)
 {
     Py_ssize_t nn = PyList_GET_SIZE(t->names);
@@ -76,7 +76,7 @@ export_classes(ct_tracker *t, size_t n, const uint32_t *names, uint32_t *cls,
     for (Py_ssize_t k = 0; k < nn; k++) {
         by_name[k] = -1;
     }
-    for (size_t i = 0; i < n; i++) {
+    for (size_t i = 0; i < n - start; i++) {
         uint32_t name = names[i];
         if ((Py_ssize_t)name >= nn || name >= (size_t)PyList_GET_SIZE(t->name_types)) {
             cls[i] = 0;
@@ -107,14 +107,14 @@ export_classes(ct_tracker *t, size_t n, const uint32_t *names, uint32_t *cls,
         if (i == (size_t)-1 && PyErr_Occurred()) {
             goto done;
         }
-        if (i >= n) {
+        if (i >= n || i < start) {
             continue;
         }
         Py_ssize_t cn = class_number(c, class_index, classes);
         if (cn < 0) {
             goto done;
         }
-        cls[i] = (uint32_t)cn;
+        cls[i - start] = (uint32_t)cn;
     }
     rc = 0;
 done:
@@ -131,14 +131,35 @@ done:
  * Python object per record, and the snapshots' Entries are shared, not
  * copied (they are immutable). */
 PyObject *
-ct_py_tracker_export(ct_tracker *t, PyObject *Py_UNUSED(ignored))
+ct_py_tracker_export(ct_tracker *t, PyObject *args, PyObject *kwds)
 {
+    static char *kwlist[] = {"rec_start", "snap_start", "class_index", "classes", NULL};
+    Py_ssize_t rec_start = 0, snap_start = 0;
+    PyObject *given_index = NULL, *given_classes = NULL;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "|nnO!O!:export", kwlist, &rec_start,
+                                     &snap_start, &PyDict_Type, &given_index,
+                                     &PyList_Type, &given_classes)) {
+        return NULL;
+    }
+    if ((given_index == NULL) != (given_classes == NULL)) {
+        PyErr_SetString(PyExc_TypeError, "export: class_index and classes go together");
+        return NULL;
+    }
     if (ct_deathwatch_check() < 0) {
         return NULL;
     }
     size_t n = t->reg.len;
+    if (rec_start < 0 || snap_start < 0 || (size_t)rec_start > n
+        || (size_t)snap_start > t->nsnaps) {
+        PyErr_SetString(PyExc_ValueError, "export: the tracker has fewer records or "
+                        "snapshots than asked to start from (cleared?)");
+        return NULL;
+    }
+    size_t start = (size_t)rec_start, sstart = (size_t)snap_start;
     int guard = 0, guarded = 0;
-    PyObject *result = NULL, *classes = PyList_New(0), *class_index = PyDict_New();
+    PyObject *result = NULL;
+    PyObject *classes = given_classes ? Py_NewRef(given_classes) : PyList_New(0);
+    PyObject *class_index = given_index ? Py_NewRef(given_index) : PyDict_New();
     PyObject *snaps = NULL, *reprs = PyDict_Copy(t->reprs), *trees = NULL, *empty = NULL;
     /* the record columns are made as the bytes objects they are returned
      * in, filled in place */
@@ -148,7 +169,7 @@ ct_py_tracker_export(ct_tracker *t, PyObject *Py_UNUSED(ignored))
         goto done;
     }
     for (int c = 0; c < 6; c++) {
-        col[c] = PyBytes_FromStringAndSize(NULL, (Py_ssize_t)(n * width[c]));
+        col[c] = PyBytes_FromStringAndSize(NULL, (Py_ssize_t)((n - start) * width[c]));
         if (col[c] == NULL) {
             goto done;
         }
@@ -159,15 +180,15 @@ ct_py_tracker_export(ct_tracker *t, PyObject *Py_UNUSED(ignored))
     double *births = (double *)PyBytes_AS_STRING(col[3]);
     double *deaths = (double *)PyBytes_AS_STRING(col[4]);
     uint32_t *traces = (uint32_t *)PyBytes_AS_STRING(col[5]);
-    for (size_t i = 0; i < n; i++) {
+    for (size_t i = start; i < n; i++) {
         ct_record *rec = ct_registry_record(&t->reg, i);
-        ids[i] = ct_rec_id(rec);
-        names[i] = ct_rec_name(rec);
-        births[i] = rec->birth;
-        deaths[i] = ct_registry_death(&t->reg, i);
-        traces[i] = rec->trace;
+        ids[i - start] = ct_rec_id(rec);
+        names[i - start] = ct_rec_name(rec);
+        births[i - start] = rec->birth;
+        deaths[i - start] = ct_registry_death(&t->reg, i);
+        traces[i - start] = rec->trace;
     }
-    if (export_classes(t, n, names, cls, class_index, classes) < 0) {
+    if (export_classes(t, start, n, names, cls, class_index, classes) < 0) {
         goto done;
     }
     /* class lookups ran Python code: what is read below is read as it is
@@ -183,26 +204,30 @@ ct_py_tracker_export(ct_tracker *t, PyObject *Py_UNUSED(ignored))
     t->snapshotting = 1;
     guarded = 1;
     size_t nsnaps = t->nsnaps;
+    if (sstart > nsnaps) {
+        PyErr_SetString(PyExc_RuntimeError, "tracker cleared during export");
+        goto done;
+    }
     /* a snapshot taken meanwhile (by code a class lookup ran) names
      * records the columns above do not hold */
-    for (size_t k = 0; k < nsnaps; k++) {
+    for (size_t k = sstart; k < nsnaps; k++) {
         if (t->snaps[k].entries != NULL && t->snaps[k].entries->nrec > n) {
             PyErr_SetString(PyExc_RuntimeError, "tracker changed during export "
                             "(a class's __module__ took a snapshot); export again");
             goto done;
         }
     }
-    snaps = PyList_New((Py_ssize_t)nsnaps);
-    trees = PyList_New((Py_ssize_t)nsnaps);
+    snaps = PyList_New((Py_ssize_t)(nsnaps - sstart));
+    trees = PyList_New((Py_ssize_t)(nsnaps - sstart));
     if (snaps == NULL || trees == NULL) {
         goto done;
     }
-    for (size_t k = 0; k < nsnaps; k++) {
+    for (size_t k = sstart; k < nsnaps; k++) {
         PyObject *d = PyDict_New();
         if (d == NULL) {
             goto done;
         }
-        PyList_SET_ITEM(trees, (Py_ssize_t)k, d);
+        PyList_SET_ITEM(trees, (Py_ssize_t)(k - sstart), d);
     }
     Py_ssize_t pos = 0;
     PyObject *key, *value;
@@ -212,18 +237,20 @@ ct_py_tracker_export(ct_tracker *t, PyObject *Py_UNUSED(ignored))
             goto done;
         }
         size_t k = (size_t)(kv >> 32);
-        if (k >= nsnaps || ct_snapshot_position(&t->snaps[k], kv & 0xffffffffu) < 0) {
+        if (k >= nsnaps || k < sstart
+            || ct_snapshot_position(&t->snaps[k], kv & 0xffffffffu) < 0) {
             continue;
         }
         PyObject *idx_key = PyLong_FromUnsignedLongLong(kv & 0xffffffffu);
         int rc = idx_key == NULL ? -1
-                 : PyDict_SetItem(PyList_GET_ITEM(trees, (Py_ssize_t)k), idx_key, value);
+                 : PyDict_SetItem(PyList_GET_ITEM(trees, (Py_ssize_t)(k - sstart)), idx_key,
+                                  value);
         Py_XDECREF(idx_key);
         if (rc < 0) {
             goto done;
         }
     }
-    for (size_t k = 0; k < nsnaps; k++) {
+    for (size_t k = sstart; k < nsnaps; k++) {
         PyObject *entries = (PyObject *)t->snaps[k].entries;
         if (entries == NULL) {      /* cleared records: no entries */
             if (empty == NULL) {
@@ -236,11 +263,11 @@ ct_py_tracker_export(ct_tracker *t, PyObject *Py_UNUSED(ignored))
         }
         PyObject *item = ct_py_tracker_row(
             t, CT_ROW_EXPORTED_SNAPSHOT,
-            PyTuple_Pack(2, entries, PyList_GET_ITEM(trees, (Py_ssize_t)k)));
+            PyTuple_Pack(2, entries, PyList_GET_ITEM(trees, (Py_ssize_t)(k - sstart))));
         if (item == NULL) {
             goto done;
         }
-        PyList_SET_ITEM(snaps, (Py_ssize_t)k, item);
+        PyList_SET_ITEM(snaps, (Py_ssize_t)(k - sstart), item);
     }
     result = ct_py_tracker_row(
         t, CT_ROW_EXPORT,
@@ -261,4 +288,53 @@ done:
     Py_XDECREF(trees);
     Py_XDECREF(empty);
     return result;
+}
+
+/* new_deaths(written, upto) -> (index uint32 bytes, death double bytes):
+ * the records below `upto` that have died and whose byte in `written`
+ * (a bytearray, one byte per record, at least `upto` long) is 0; their
+ * bytes are set to 1.  A dump stream's DEATHS (dumpfmt.h): one pass in
+ * C over the records, no Python object per record. */
+PyObject *
+ct_py_tracker_new_deaths(ct_tracker *t, PyObject *args)
+{
+    PyObject *written;
+    Py_ssize_t upto;
+    if (!PyArg_ParseTuple(args, "O!n:new_deaths", &PyByteArray_Type, &written, &upto)) {
+        return NULL;
+    }
+    if (ct_deathwatch_check() < 0) {
+        return NULL;
+    }
+    if (upto < 0 || (size_t)upto > t->reg.len || PyByteArray_GET_SIZE(written) < upto) {
+        PyErr_SetString(PyExc_ValueError, "new_deaths: upto out of range");
+        return NULL;
+    }
+    char *mark = PyByteArray_AS_STRING(written);
+    size_t count = 0;
+    for (Py_ssize_t i = 0; i < upto; i++) {
+        if (!mark[i] && ct_registry_death(&t->reg, (size_t)i) != 0.0) {
+            count++;
+        }
+    }
+    PyObject *idx = PyBytes_FromStringAndSize(NULL, (Py_ssize_t)(count * 4));
+    PyObject *when = PyBytes_FromStringAndSize(NULL, (Py_ssize_t)(count * 8));
+    if (idx == NULL || when == NULL) {
+        Py_XDECREF(idx);
+        Py_XDECREF(when);
+        return NULL;
+    }
+    uint32_t *ip = (uint32_t *)PyBytes_AS_STRING(idx);
+    double *wp = (double *)PyBytes_AS_STRING(when);
+    size_t k = 0;
+    for (Py_ssize_t i = 0; i < upto && k < count; i++) {
+        double d;
+        if (!mark[i] && (d = ct_registry_death(&t->reg, (size_t)i)) != 0.0) {
+            ip[k] = (uint32_t)i;
+            wp[k] = d;
+            mark[i] = 1;
+            k++;
+        }
+    }
+    return Py_BuildValue("(NN)", idx, when);
 }

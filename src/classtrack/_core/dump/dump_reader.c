@@ -27,47 +27,12 @@
 #include "base/modobjs.h"
 #include "dump/dumpfmt.h"
 #include "dump/dump_input.h"
+#include "dump/dump_loaded.h"
 #include "base/rows.h"
 #include "tracker/entries.h"
 
 #include <math.h>
 #include <string.h>
-
-/* -- state of one read ------------------------------------------------------ */
-
-typedef struct {
-    PyObject *module;       /* borrowed: classtrack._core */
-    PyObject *strings;      /* list of str */
-    PyObject *names, *classes, *traces, *reprs, *snaps;
-    ct_col id, name, cls, birth, death, trace;
-    uint64_t nrec;
-    int stage;              /* highest section kind read so far */
-    /* one snapshot's sizes as read the careful way, reused */
-    ct_col e_size, e_flat;
-    unsigned size_w, flat_w;    /* the widths of the last snapshot's columns */
-} ct_loaded;
-
-static int
-rd_string_ref(ct_reader *r, ct_loaded *L, int optional, PyObject **out)
-{
-    uint64_t v;
-    *out = NULL;
-    if (ct_rd_varint(r, &v) < 0) {
-        return -1;
-    }
-    if (optional) {
-        if (v == 0) {
-            *out = Py_None;
-            return 0;
-        }
-        v -= 1;
-    }
-    if (v >= (uint64_t)PyList_GET_SIZE(L->strings)) {
-        return ct_rd_fail(r, "string reference %llu out of range", (unsigned long long)v);
-    }
-    *out = PyList_GET_ITEM(L->strings, (Py_ssize_t)v);     /* borrowed */
-    return 0;
-}
 
 static int
 read_strings(ct_reader *r, ct_loaded *L)
@@ -109,7 +74,7 @@ read_str_list(ct_reader *r, ct_loaded *L, PyObject *out, const char *what)
     }
     for (uint64_t i = 0; i < n; i++) {
         PyObject *s = NULL;
-        if (rd_string_ref(r, L, 0, &s) < 0 || PyList_Append(out, s) < 0) {
+        if (ct_rd_string_ref(r, L, 0, &s) < 0 || PyList_Append(out, s) < 0) {
             return -1;
         }
     }
@@ -135,8 +100,8 @@ read_traces(ct_reader *r, ct_loaded *L)
         for (uint64_t f = 0; f < nf; f++) {
             PyObject *file = NULL, *func = NULL, *src = NULL, *fr;
             uint64_t line = 0;
-            if (rd_string_ref(r, L, 0, &file) < 0 || ct_rd_varint(r, &line) < 0
-                || rd_string_ref(r, L, 0, &func) < 0 || rd_string_ref(r, L, 1, &src) < 0
+            if (ct_rd_string_ref(r, L, 0, &file) < 0 || ct_rd_varint(r, &line) < 0
+                || ct_rd_string_ref(r, L, 0, &func) < 0 || ct_rd_string_ref(r, L, 1, &src) < 0
                 || (fr = Py_BuildValue("(OKOO)", file, (unsigned long long)line, func, src)) == NULL) {
                 Py_DECREF(frames);
                 return -1;
@@ -193,7 +158,7 @@ read_records(ct_reader *r, ct_loaded *L)
             || ct_rd_index(r, nclasses + 1, &cls, "class") < 0
             || ct_rd_f64(r, &birth, "birth") < 0 || ct_rd_f64(r, &death, "death") < 0
             || ct_rd_index(r, ntraces + 1, &trace, "trace") < 0
-            || rd_string_ref(r, L, 1, &repr) < 0) {
+            || ct_rd_string_ref(r, L, 1, &repr) < 0) {
             return -1;
         }
         if (death != 0.0 && death < birth) {
@@ -405,7 +370,7 @@ read_snapshot(ct_reader *r, ct_loaded *L)
     unsigned stretched = 0, has_proc = 0;
     PyObject *proc = NULL, *snap = NULL, *trees = NULL, *entries = NULL;
     int rc = -1;
-    if (ct_rd_f64(r, &ts, "timestamp") < 0 || rd_string_ref(r, L, 0, &desc) < 0
+    if (ct_rd_f64(r, &ts, "timestamp") < 0 || ct_rd_string_ref(r, L, 0, &desc) < 0
         || ct_rd_varint(r, &tot[0]) < 0 || ct_rd_varint(r, &tot[1]) < 0 || ct_rd_varint(r, &tot[2]) < 0
         || ct_rd_f64(r, &iv, "interval") < 0 || ct_rd_f64(r, &eiv, "interval") < 0
         || ct_rd_u8(r, &stretched) < 0 || ct_rd_u8(r, &has_proc) < 0) {
@@ -465,6 +430,9 @@ read_retained(ct_reader *r, ct_loaded *L)
         || ct_rd_varint(r, &shared) < 0 || ct_rd_count(r, &n, 1, "retained size") < 0) {
         return -1;
     }
+    if (L->streamed && (Py_ssize_t)k < L->frame_first_snap) {
+        return ct_rd_fail(r, "retained sizes of a snapshot of an earlier frame");
+    }
     PyObject *row = PyList_GET_ITEM(L->snaps, (Py_ssize_t)k);
     if (PyTuple_GET_ITEM(row, 13) != Py_None) {
         return ct_rd_fail(r, "second retained sizes for snapshot %llu", (unsigned long long)k);
@@ -511,7 +479,7 @@ read_node(ct_reader *r, ct_loaded *L, int depth)
     }
     PyObject *name = NULL;
     uint64_t size = 0, flat = 0, nrefs = 0;
-    if (rd_string_ref(r, L, 0, &name) < 0 || ct_rd_varint(r, &size) < 0
+    if (ct_rd_string_ref(r, L, 0, &name) < 0 || ct_rd_varint(r, &size) < 0
         || ct_rd_varint(r, &flat) < 0 || ct_rd_count(r, &nrefs, 4, "tree node") < 0) {
         return NULL;
     }
@@ -546,6 +514,9 @@ read_tree(ct_reader *r, ct_loaded *L)
         || ct_rd_index(r, L->nrec, &rec, "tree record") < 0) {
         return -1;
     }
+    if (L->streamed && (Py_ssize_t)snap < L->frame_first_snap) {
+        return ct_rd_fail(r, "size tree of a snapshot of an earlier frame");
+    }
     PyObject *node = read_node(r, L, 0);
     if (node == NULL) {
         return -1;
@@ -559,7 +530,7 @@ read_tree(ct_reader *r, ct_loaded *L)
 }
 
 static int
-read_header(ct_reader *r)
+read_header(ct_reader *r, ct_loaded *L)
 {
     if (ct_rd_fill(r, CT_DUMP_HEADER_LEN) < 0) {
         return -1;
@@ -599,15 +570,20 @@ read_header(ct_reader *r)
     }
     double sentinel;
     memcpy(&sentinel, &bits, 8);
-    if (sentinel != CT_DUMP_SENTINEL || (h[12] | h[13] | h[14] | h[15]) != 0) {
+    unsigned flags = h[12] | (h[13] << 8) | (h[14] << 16) | ((unsigned)h[15] << 24);
+    if (sentinel != CT_DUMP_SENTINEL || (flags & ~(unsigned)CT_DUMP_FLAG_STREAMED) != 0
+        || ((flags & CT_DUMP_FLAG_STREAMED) && minor < CT_DUMP_MINOR_STREAMED)) {
         return ct_rd_fail(r, "corrupted header (sentinel or flags wrong)");
     }
+    L->streamed = (flags & CT_DUMP_FLAG_STREAMED) != 0;
     return 0;
 }
 
 static PyObject *
-read_dump(ct_reader *r, PyObject *module)
+read_dump(ct_reader *r, PyObject *module, PyObject *info)
 {
+    const char *torn = NULL;    /* why a streamed file's last frame is incomplete */
+    int ended = 0;
     ct_loaded L = {0};
     L.size_w = L.flat_w = 1;
     /* the record columns: bytearrays, handed over as the dataset's */
@@ -620,7 +596,9 @@ read_dump(ct_reader *r, PyObject *module)
     L.traces = PyList_New(0);
     L.reprs = PyDict_New();
     L.snaps = PyList_New(0);
-    if (!L.strings || !L.names || !L.classes || !L.traces || !L.reprs || !L.snaps) {
+    L.pend_reprs = PyList_New(0);
+    if (!L.strings || !L.names || !L.classes || !L.traces || !L.reprs || !L.snaps
+        || !L.pend_reprs) {
         goto done;
     }
     for (int c = 0; c < 6; c++) {
@@ -629,7 +607,7 @@ read_dump(ct_reader *r, PyObject *module)
         }
     }
     r->sec_end = r->end;
-    if (read_header(r) < 0) {
+    if (read_header(r, &L) < 0) {
         goto done;
     }
     for (;;) {
@@ -642,12 +620,21 @@ read_dump(ct_reader *r, PyObject *module)
         r->sec_end = r->end;
         const unsigned char *start = r->p;
         if (r->p == r->end) {
+            if (L.streamed) {
+                torn = ct_rd_offset(r) == L.last.offset ? NULL
+                                                         : "the file ends inside a frame";
+                break;
+            }
             ct_rd_fail(r, "file ends early (truncated)");
             goto done;
         }
         if (ct_rd_u8(r, &tag) < 0 || ct_rd_varint(r, &len) < 0) {
             if (r->p == r->end) {   /* the varint ran off the input */
                 PyErr_Clear();
+                if (L.streamed) {
+                    torn = "the file ends inside a section's header";
+                    break;
+                }
                 ct_rd_fail(r, "file ends early (truncated)");
             }
             goto done;
@@ -661,12 +648,16 @@ read_dump(ct_reader *r, PyObject *module)
         start = r->p;
         r->p += head;
         if (!whole) {
+            if (L.streamed) {
+                torn = "the file ends inside a section";
+                break;
+            }
             ct_rd_fail(r, "section of %llu bytes runs past the end of the file (truncated)",
                  (unsigned long long)len);
             goto done;
         }
         r->sec_end = r->p + len;
-        if (tag == CT_TAG_END) {
+        if (tag == CT_TAG_END || (tag == CT_TAG_CHECK && L.streamed)) {
             if (len != 4) {
                 ct_rd_fail(r, "end marker has the wrong length");
                 goto done;
@@ -680,6 +671,13 @@ read_dump(ct_reader *r, PyObject *module)
                 goto done;
             }
             r->p += 4;
+            if (L.streamed && ct_rd_frame_done(r, &L) < 0) {
+                goto done;
+            }
+            if (tag == CT_TAG_CHECK) {
+                continue;
+            }
+            ended = 1;
             int more = r->p != r->end ? 1 : ct_rd_fill(r, 1);
             if (more != 0) {
                 if (more > 0) {
@@ -691,7 +689,32 @@ read_dump(ct_reader *r, PyObject *module)
         }
         int kind = tag & ~CT_TAG_SKIPPABLE;
         int rc;
-        if (tag == CT_TAG_RETAINED) {
+        if (L.streamed) {
+            if (ct_rd_frame_order(r, &L, tag) < 0) {
+                goto done;
+            }
+            switch (tag) {
+            case CT_TAG_STRINGS: rc = read_strings(r, &L); break;
+            case CT_TAG_NAMES: rc = read_str_list(r, &L, L.names, "name"); break;
+            case CT_TAG_CLASSES: rc = read_str_list(r, &L, L.classes, "class"); break;
+            case CT_TAG_TRACES: rc = read_traces(r, &L); break;
+            case CT_TAG_RECORDS: rc = read_records(r, &L); break;
+            case CT_TAG_DEATHS: rc = ct_rd_deaths(r, &L); break;
+            case CT_TAG_REPRS: rc = ct_rd_reprs(r, &L); break;
+            case CT_TAG_SNAPSHOT: rc = read_snapshot(r, &L); break;
+            case CT_TAG_TREE: rc = read_tree(r, &L); break;
+            case CT_TAG_RETAINED: rc = read_retained(r, &L); break;
+            default:
+                if (!(tag & CT_TAG_SKIPPABLE)) {
+                    r->p = start;
+                    ct_rd_fail(r, "unknown section type 0x%02x (written by a newer "
+                               "classtrack?)", tag);
+                    goto done;
+                }
+                rc = ct_rd_take(r, NULL, (size_t)len);
+            }
+        }
+        else if (tag == CT_TAG_RETAINED) {
             if (L.stage < CT_TAG_SNAPSHOT) {
                 r->p = start;
                 ct_rd_fail(r, "section 0x%02x out of order", tag);
@@ -738,9 +761,45 @@ read_dump(ct_reader *r, PyObject *module)
             goto done;
         }
     }
-    if (L.stage < CT_TAG_RECORDS) {
+    if (L.streamed && !ended) {
+        /* the writer was killed, or is still writing: the last complete
+         * frame is what there is */
+        if (L.last.frames == 0) {
+            ct_rd_fail(r, "the file ends before its first snapshot was written whole "
+                       "(the program was killed, or is starting)");
+            goto done;
+        }
+        uint64_t size = r->base_off + (uint64_t)(r->end - r->base);   /* all of it */
+        if (ct_rd_rollback(&L) < 0) {
+            goto done;
+        }
+        if (info != NULL) {
+            PyObject *why = PyUnicode_FromString(torn ? torn : "");
+            PyObject *dropped = PyLong_FromUnsignedLongLong(size - L.last.offset);
+            int bad = why == NULL || dropped == NULL
+                      || PyDict_SetItemString(info, "dropped", dropped) < 0
+                      || PyDict_SetItemString(info, "why", why) < 0;
+            Py_XDECREF(why);
+            Py_XDECREF(dropped);
+            if (bad) {
+                goto done;
+            }
+        }
+    }
+    else if (!L.streamed && L.stage < CT_TAG_RECORDS) {
         ct_rd_fail(r, "dump has no records section");
         goto done;
+    }
+    if (info != NULL) {
+        PyObject *frames = PyLong_FromUnsignedLongLong(L.last.frames);
+        int bad = frames == NULL
+                  || PyDict_SetItemString(info, "streamed", L.streamed ? Py_True : Py_False) < 0
+                  || PyDict_SetItemString(info, "complete", ended ? Py_True : Py_False) < 0
+                  || PyDict_SetItemString(info, "frames", frames) < 0;
+        Py_XDECREF(frames);
+        if (bad) {
+            goto done;
+        }
     }
     result = ct_row_from_tuple(
         ct_modobjs_of(module)->dataset_type,
@@ -755,6 +814,8 @@ done:
     Py_XDECREF(L.traces);
     Py_XDECREF(L.reprs);
     Py_XDECREF(L.snaps);
+    Py_XDECREF(L.pend_reprs);
+    PyMem_Free(L.pend_deaths.data);
     for (int c = 0; c < 6; c++) {
         Py_XDECREF(owned[c]->owner);
     }
@@ -763,10 +824,16 @@ done:
     return result;
 }
 
-/* dump_read(file_or_bytes) -> dataset */
+/* dump_read(file_or_bytes, info=None) -> dataset; info, a dict, gets
+ * what kind of file it was: streamed, complete (ends in END), frames,
+ * and for a streamed file cut inside a frame, dropped (bytes) and why */
 static PyObject *
-core_dump_read(PyObject *module, PyObject *src)
+core_dump_read(PyObject *module, PyObject *args)
 {
+    PyObject *src, *info = NULL;
+    if (!PyArg_ParseTuple(args, "O|O!:dump_read", &src, &PyDict_Type, &info)) {
+        return NULL;
+    }
     ct_modobjs *st = ct_modobjs_of(module);
     ct_reader r = {0};
     r.error = st->dump_error;
@@ -802,7 +869,7 @@ core_dump_read(PyObject *module, PyObject *src)
         r.base = r.end = r.buf;
     }
     r.p = r.base;
-    result = read_dump(&r, module);
+    result = read_dump(&r, module, info);
     if (view.obj != NULL) {
         PyBuffer_Release(&view);
     }
@@ -812,7 +879,9 @@ core_dump_read(PyObject *module, PyObject *src)
 }
 
 PyMethodDef ct_dump_reader_functions[] = {
-    {"dump_read", core_dump_read, METH_O,
-     "dump_read(file_or_bytes) -> dataset; raises DumpError on any malformed input"},
+    {"dump_read", core_dump_read, METH_VARARGS,
+     "dump_read(file_or_bytes, info=None) -> dataset; raises DumpError on any malformed "
+     "input; a streamed file cut inside a frame is read to its last whole frame, and "
+     "info (a dict) says so"},
     {NULL, NULL, 0, NULL},
 };

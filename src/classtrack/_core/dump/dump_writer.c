@@ -9,6 +9,7 @@
  */
 #include "base/modobjs.h"
 #include "dump/dumpfmt.h"
+#include "dump/dump_writer.h"
 #include "columns/columns.h"
 #include "tracker/entries.h"
 
@@ -19,11 +20,6 @@
 
 /* -- byte buffers -------------------------------------------------------- */
 
-typedef struct {
-    unsigned char *data;
-    size_t len;
-    size_t cap;
-} ct_buf;
 
 static int
 buf_reserve(ct_buf *b, size_t extra)
@@ -109,13 +105,6 @@ buf_f64(ct_buf *b, double d)
  * buffers directly (dump_io.c).  To any other file object, through its
  * write() method in bytes objects of at most CT_OUT_CHUNK: a Python
  * write() may keep what it is given, so it never sees our memory. */
-typedef struct {
-    PyObject *write;        /* strong: file.write, or NULL with fd */
-    int fd;                 /* the raw file's descriptor, or -1 */
-    ct_buf out;             /* pending bytes, flushed at CT_OUT_CHUNK */
-    ct_buf sec;             /* the section being assembled */
-    uint32_t crc;
-} ct_writer;
 
 /* Passes n bytes on to the file (not through w->out). */
 static int
@@ -179,10 +168,6 @@ emit_section(ct_writer *w, unsigned tag)
 
 /* -- strings ------------------------------------------------------------- */
 
-typedef struct {
-    PyObject *index;    /* dict str -> int */
-    PyObject *list;     /* list of str */
-} ct_strtab;
 
 static Py_ssize_t
 str_id(ct_strtab *t, PyObject *s)
@@ -461,20 +446,123 @@ check_list(PyObject *o, const char *what)
     return 0;
 }
 
+/* The REPRS section (streamed files): new text for records that earlier
+ * frames wrote, sorted by record. */
 static int
-write_dataset(ct_writer *w, PyObject *ds, PyTypeObject *entries_type)
+put_reprs(ct_writer *w, ct_strtab *t, const ct_repr *rtab, size_t n)
 {
+    if (n == 0) {
+        return 0;
+    }
+    if (buf_varint(&w->sec, n) < 0) {
+        return -1;
+    }
+    int64_t prev = -1;
+    for (size_t i = 0; i < n; i++) {
+        if (buf_varint(&w->sec, (uint64_t)((int64_t)rtab[i].rec - prev)) < 0
+            || put_str(w, t, rtab[i].text) < 0) {
+            return -1;
+        }
+        prev = (int64_t)rtab[i].rec;
+    }
+    return emit_section(w, CT_TAG_REPRS);
+}
+
+/* The DEATHS section (streamed files): (index uint32 bytes, death double
+ * bytes) of records earlier frames wrote alive, indices increasing. */
+static int
+put_deaths(ct_writer *w, PyObject *deaths, uint64_t nold)
+{
+    if (deaths == Py_None) {
+        return 0;
+    }
+    if (!PyTuple_Check(deaths) || PyTuple_GET_SIZE(deaths) != 2) {
+        PyErr_SetString(PyExc_TypeError, "dump: deaths must be (indices, times)");
+        return -1;
+    }
+    ct_col idx = {0}, when = {0};
+    int ok = get_col(PyTuple_GET_ITEM(deaths, 0), 4, &idx, "death index") == 0;
+    ok = ok && get_col(PyTuple_GET_ITEM(deaths, 1), 8, &when, "death time") == 0;
+    if (ok && when.n != idx.n) {
+        PyErr_SetString(PyExc_ValueError, "dump: death columns differ in length");
+        ok = 0;
+    }
+    if (ok && idx.n > 0) {
+        const uint32_t *ix = (const uint32_t *)idx.b.buf;
+        const double *tm = (const double *)when.b.buf;
+        int64_t prev = -1;
+        ok = buf_varint(&w->sec, idx.n) == 0;
+        for (size_t i = 0; ok && i < idx.n; i++) {
+            if ((int64_t)ix[i] <= prev || ix[i] >= nold || !(tm[i] > 0)) {
+                PyErr_SetString(PyExc_ValueError, "dump: deaths must name earlier records "
+                                "in increasing order, with a time");
+                ok = 0;
+                break;
+            }
+            ok = buf_varint(&w->sec, (uint64_t)((int64_t)ix[i] - prev)) == 0
+                 && buf_f64(&w->sec, tm[i]) == 0;
+            prev = ix[i];
+        }
+        ok = ok && emit_section(w, CT_TAG_DEATHS) == 0;
+    }
+    if (idx.b.obj) PyBuffer_Release(&idx.b);
+    if (when.b.obj) PyBuffer_Release(&when.b);
+    return ok ? 0 : -1;
+}
+
+/* The header: version 1.1, or 1.2 with the streamed flag. */
+static int
+put_header(ct_stream *s)
+{
+    unsigned char head[CT_DUMP_HEADER_LEN];
+    memcpy(head, CT_DUMP_MAGIC, CT_DUMP_MAGIC_LEN);
+    head[8] = CT_DUMP_MAJOR; head[9] = 0;
+    head[10] = s->streamed ? CT_DUMP_MINOR_STREAMED : CT_DUMP_MINOR; head[11] = 0;
+    memset(head + 12, 0, 4);
+    head[12] = s->streamed ? CT_DUMP_FLAG_STREAMED : 0;
+    double sentinel = CT_DUMP_SENTINEL;
+    uint64_t bits;
+    memcpy(&bits, &sentinel, 8);
+    for (int i = 0; i < 8; i++) {
+        head[16 + i] = (unsigned char)(bits >> (8 * i));
+    }
+    return out_put(&s->w, head, sizeof(head));
+}
+
+/* A list section (NAMES, CLASSES) of the items past `from`. */
+static int
+put_str_list(ct_stream *s, PyObject *list, uint64_t from, unsigned tag)
+{
+    ct_writer *w = &s->w;
+    Py_ssize_t n = PyList_GET_SIZE(list);
+    if (s->started && (uint64_t)n == from) {
+        return 0;           /* nothing new: later frames leave it out */
+    }
+    if (buf_varint(&w->sec, (uint64_t)n - from) < 0) {
+        return -1;
+    }
+    for (Py_ssize_t i = (Py_ssize_t)from; i < n; i++) {
+        if (put_str(w, &s->t, PyList_GET_ITEM(list, i)) < 0) {
+            return -1;
+        }
+    }
+    return emit_section(w, tag);
+}
+
+static int
+write_frame(ct_stream *s, PyObject *ds, PyObject *deaths, int final,
+            PyTypeObject *entries_type)
+{
+    ct_writer *w = &s->w;
+    ct_strtab *t = &s->t;
     int rc = -1;
     ct_repr *rtab = NULL;
-    size_t nreprs = 0;
-    ct_strtab t = {PyDict_New(), PyList_New(0)};
+    size_t nreprs = 0, nold_reprs = 0;
     ct_col cols[6];
     int ncols = 0;
     PyObject *names = NULL, *classes = NULL, *traces = NULL, *snaps = NULL;
     PyObject *reprs = NULL, *trees = NULL;
-    if (t.index == NULL || t.list == NULL) {
-        goto done;
-    }
+    Py_ssize_t nstr_before = PyList_GET_SIZE(t->list);
     if (!PyTuple_Check(ds) || PyTuple_GET_SIZE(ds) != CT_DATASET_FIELDS) {
         PyErr_SetString(PyExc_TypeError, "dump: malformed dataset");
         goto done;
@@ -499,6 +587,13 @@ write_dataset(ct_writer *w, PyObject *ds, PyTypeObject *entries_type)
     reprs = PyDict_Copy(PyTuple_GET_ITEM(ds, 8));
     trees = PyList_New(0);
     if (!names || !classes || !traces || !snaps || !reprs || !trees) {
+        goto done;
+    }
+    if ((uint64_t)PyList_GET_SIZE(names) < s->nnames
+        || (uint64_t)PyList_GET_SIZE(classes) < s->nclasses
+        || (uint64_t)PyList_GET_SIZE(traces) < s->ntraces) {
+        PyErr_SetString(PyExc_ValueError, "dump: names, classes or traces shrank "
+                        "since the last frame");
         goto done;
     }
     for (Py_ssize_t i = 0; i < PyList_GET_SIZE(snaps); i++) {
@@ -528,21 +623,27 @@ write_dataset(ct_writer *w, PyObject *ds, PyTypeObject *entries_type)
             goto done;
         }
     }
-    size_t nrec = cols[0].n;
+    uint64_t nold = s->nrec;            /* records earlier frames wrote */
+    size_t nnew = cols[0].n;
+    uint64_t nrec = nold + nnew;
+    if (nrec > UINT32_MAX) {
+        PyErr_SetString(PyExc_OverflowError, "dump: too many records");
+        goto done;
+    }
 
     /* pass 1: the string table */
-    for (Py_ssize_t i = 0; i < PyList_GET_SIZE(names); i++) {
-        if (str_id(&t, PyList_GET_ITEM(names, i)) < 0) goto done;
+    for (Py_ssize_t i = (Py_ssize_t)s->nnames; i < PyList_GET_SIZE(names); i++) {
+        if (str_id(t, PyList_GET_ITEM(names, i)) < 0) goto done;
     }
-    for (Py_ssize_t i = 0; i < PyList_GET_SIZE(classes); i++) {
-        if (str_id(&t, PyList_GET_ITEM(classes, i)) < 0) goto done;
+    for (Py_ssize_t i = (Py_ssize_t)s->nclasses; i < PyList_GET_SIZE(classes); i++) {
+        if (str_id(t, PyList_GET_ITEM(classes, i)) < 0) goto done;
     }
     Py_ssize_t pos = 0;
     PyObject *k, *v;
     while (PyDict_Next(reprs, &pos, &k, &v)) {
-        if (str_id(&t, v) < 0) goto done;
+        if (str_id(t, v) < 0) goto done;
     }
-    for (Py_ssize_t i = 0; i < PyList_GET_SIZE(traces); i++) {
+    for (Py_ssize_t i = (Py_ssize_t)s->ntraces; i < PyList_GET_SIZE(traces); i++) {
         PyObject *tr = PyList_GET_ITEM(traces, i);
         if (!PyTuple_Check(tr)) {
             PyErr_SetString(PyExc_TypeError, "dump: a trace must be a tuple");
@@ -554,80 +655,66 @@ write_dataset(ct_writer *w, PyObject *ds, PyTypeObject *entries_type)
                 PyErr_SetString(PyExc_TypeError, "dump: a frame must be a 4-tuple");
                 goto done;
             }
-            if (str_id(&t, PyTuple_GET_ITEM(fr, 0)) < 0 || str_id(&t, PyTuple_GET_ITEM(fr, 2)) < 0
-                || (PyTuple_GET_ITEM(fr, 3) != Py_None && str_id(&t, PyTuple_GET_ITEM(fr, 3)) < 0)) {
+            if (str_id(t, PyTuple_GET_ITEM(fr, 0)) < 0 || str_id(t, PyTuple_GET_ITEM(fr, 2)) < 0
+                || (PyTuple_GET_ITEM(fr, 3) != Py_None && str_id(t, PyTuple_GET_ITEM(fr, 3)) < 0)) {
                 goto done;
             }
         }
     }
     for (Py_ssize_t i = 0; i < PyList_GET_SIZE(snaps); i++) {
         PyObject *sn = PyList_GET_ITEM(snaps, i);
-        if (str_id(&t, PyTuple_GET_ITEM(sn, 1)) < 0) goto done;
+        if (str_id(t, PyTuple_GET_ITEM(sn, 1)) < 0) goto done;
         pos = 0;
         while (PyDict_Next(PyList_GET_ITEM(trees, i), &pos, &k, &v)) {
-            if (collect_tree_strings(&t, v, 0) < 0) goto done;
+            if (collect_tree_strings(t, v, 0) < 0) goto done;
         }
     }
 
-    /* header */
-    unsigned char head[CT_DUMP_HEADER_LEN];
-    memcpy(head, CT_DUMP_MAGIC, CT_DUMP_MAGIC_LEN);
-    head[8] = CT_DUMP_MAJOR; head[9] = 0;
-    head[10] = CT_DUMP_MINOR; head[11] = 0;
-    memset(head + 12, 0, 4);
-    {
-        double s = CT_DUMP_SENTINEL;
-        uint64_t bits;
-        memcpy(&bits, &s, 8);
-        for (int i = 0; i < 8; i++) {
-            head[16 + i] = (unsigned char)(bits >> (8 * i));
-        }
-    }
-    if (out_put(w, head, sizeof(head)) < 0) goto done;
+    if (!s->started && put_header(s) < 0) goto done;
 
-    /* STRINGS */
-    if (buf_varint(&w->sec, (uint64_t)PyList_GET_SIZE(t.list)) < 0) goto done;
-    for (Py_ssize_t i = 0; i < PyList_GET_SIZE(t.list); i++) {
-        Py_ssize_t len;
-        const char *utf8 = PyUnicode_AsUTF8AndSize(PyList_GET_ITEM(t.list, i), &len);
-        if (utf8 == NULL || buf_varint(&w->sec, (uint64_t)len) < 0
-            || buf_put(&w->sec, utf8, (size_t)len) < 0) {
-            goto done;
-        }
-    }
-    if (emit_section(w, CT_TAG_STRINGS) < 0) goto done;
-
-    /* NAMES, CLASSES */
-    PyObject *lists[2] = {names, classes};
-    unsigned tags[2] = {CT_TAG_NAMES, CT_TAG_CLASSES};
-    for (int j = 0; j < 2; j++) {
-        if (buf_varint(&w->sec, (uint64_t)PyList_GET_SIZE(lists[j])) < 0) goto done;
-        for (Py_ssize_t i = 0; i < PyList_GET_SIZE(lists[j]); i++) {
-            if (put_str(w, &t, PyList_GET_ITEM(lists[j], i)) < 0) goto done;
-        }
-        if (emit_section(w, tags[j]) < 0) goto done;
-    }
-
-    /* TRACES */
-    if (buf_varint(&w->sec, (uint64_t)PyList_GET_SIZE(traces)) < 0) goto done;
-    for (Py_ssize_t i = 0; i < PyList_GET_SIZE(traces); i++) {
-        PyObject *tr = PyList_GET_ITEM(traces, i);
-        if (buf_varint(&w->sec, (uint64_t)PyTuple_GET_SIZE(tr)) < 0) goto done;
-        for (Py_ssize_t f = 0; f < PyTuple_GET_SIZE(tr); f++) {
-            PyObject *fr = PyTuple_GET_ITEM(tr, f);
-            long line = PyLong_AsLong(PyTuple_GET_ITEM(fr, 1));
-            if ((line == -1 && PyErr_Occurred()) || put_str(w, &t, PyTuple_GET_ITEM(fr, 0)) < 0
-                || buf_varint(&w->sec, (uint64_t)(line < 0 ? 0 : line)) < 0
-                || put_str(w, &t, PyTuple_GET_ITEM(fr, 2)) < 0
-                || put_opt_str(w, &t, PyTuple_GET_ITEM(fr, 3)) < 0) {
+    /* STRINGS: those this frame added */
+    if (!s->started || PyList_GET_SIZE(t->list) > nstr_before) {
+        if (buf_varint(&w->sec, (uint64_t)(PyList_GET_SIZE(t->list) - nstr_before)) < 0) goto done;
+        for (Py_ssize_t i = nstr_before; i < PyList_GET_SIZE(t->list); i++) {
+            Py_ssize_t len;
+            const char *utf8 = PyUnicode_AsUTF8AndSize(PyList_GET_ITEM(t->list, i), &len);
+            if (utf8 == NULL || buf_varint(&w->sec, (uint64_t)len) < 0
+                || buf_put(&w->sec, utf8, (size_t)len) < 0) {
                 goto done;
             }
         }
+        if (emit_section(w, CT_TAG_STRINGS) < 0) goto done;
     }
-    if (emit_section(w, CT_TAG_TRACES) < 0) goto done;
+
+    /* NAMES, CLASSES */
+    if (put_str_list(s, names, s->nnames, CT_TAG_NAMES) < 0
+        || put_str_list(s, classes, s->nclasses, CT_TAG_CLASSES) < 0) {
+        goto done;
+    }
+
+    /* TRACES */
+    if (!s->started || (uint64_t)PyList_GET_SIZE(traces) > s->ntraces) {
+        if (buf_varint(&w->sec, (uint64_t)PyList_GET_SIZE(traces) - s->ntraces) < 0) goto done;
+        for (Py_ssize_t i = (Py_ssize_t)s->ntraces; i < PyList_GET_SIZE(traces); i++) {
+            PyObject *tr = PyList_GET_ITEM(traces, i);
+            if (buf_varint(&w->sec, (uint64_t)PyTuple_GET_SIZE(tr)) < 0) goto done;
+            for (Py_ssize_t f = 0; f < PyTuple_GET_SIZE(tr); f++) {
+                PyObject *fr = PyTuple_GET_ITEM(tr, f);
+                long line = PyLong_AsLong(PyTuple_GET_ITEM(fr, 1));
+                if ((line == -1 && PyErr_Occurred()) || put_str(w, t, PyTuple_GET_ITEM(fr, 0)) < 0
+                    || buf_varint(&w->sec, (uint64_t)(line < 0 ? 0 : line)) < 0
+                    || put_str(w, t, PyTuple_GET_ITEM(fr, 2)) < 0
+                    || put_opt_str(w, t, PyTuple_GET_ITEM(fr, 3)) < 0) {
+                    goto done;
+                }
+            }
+        }
+        if (emit_section(w, CT_TAG_TRACES) < 0) goto done;
+    }
 
     /* RECORDS, in sections of CT_RECORDS_PER_SECTION; the custom reprs
-     * sorted by record, walked beside them */
+     * sorted by record, walked beside them (those of earlier records go
+     * to REPRS) */
     rtab = PyMem_Malloc((size_t)PyDict_GET_SIZE(reprs) * sizeof(ct_repr) + 1);
     if (rtab == NULL) {
         PyErr_NoMemory();
@@ -651,19 +738,26 @@ write_dataset(ct_writer *w, PyObject *ds, PyTypeObject *entries_type)
         }
     }
     qsort(rtab, nreprs, sizeof(ct_repr), cmp_repr);
+    while (nold_reprs < nreprs && rtab[nold_reprs].rec < nold) {
+        nold_reprs++;
+    }
+    if (nold_reprs > 0 && !s->streamed) {
+        PyErr_SetString(PyExc_ValueError, "dump: reprs of earlier records need a stream");
+        goto done;
+    }
     const uint64_t *rid = (const uint64_t *)cols[0].b.buf;
     const uint32_t *rname = (const uint32_t *)cols[1].b.buf;
     const uint32_t *rclass = (const uint32_t *)cols[2].b.buf;
     const double *rbirth = (const double *)cols[3].b.buf;
     const double *rdeath = (const double *)cols[4].b.buf;
     const uint32_t *rtrace = (const uint32_t *)cols[5].b.buf;
-    size_t next_repr = 0;
-    for (size_t start = 0; start < nrec || start == 0; start += CT_RECORDS_PER_SECTION) {
-        size_t end = start + CT_RECORDS_PER_SECTION < nrec ? start + CT_RECORDS_PER_SECTION : nrec;
+    size_t next_repr = nold_reprs;
+    for (size_t start = 0; start < nnew || (start == 0 && !s->started); start += CT_RECORDS_PER_SECTION) {
+        size_t end = start + CT_RECORDS_PER_SECTION < nnew ? start + CT_RECORDS_PER_SECTION : nnew;
         if (buf_varint(&w->sec, end - start) < 0) goto done;
         for (size_t i = start; i < end; i++) {
             PyObject *r = NULL;
-            if (next_repr < nreprs && rtab[next_repr].rec == i) {
+            if (next_repr < nreprs && rtab[next_repr].rec == nold + i) {
                 r = rtab[next_repr++].text;
             }
             if (buf_reserve(&w->sec, 46) < 0) goto done;
@@ -673,17 +767,27 @@ write_dataset(ct_writer *w, PyObject *ds, PyTypeObject *entries_type)
             p = put_varint(p, rclass[i]);
             w->sec.len = (size_t)(p - w->sec.data);
             if (buf_f64(&w->sec, rbirth[i]) < 0 || buf_f64(&w->sec, rdeath[i]) < 0
-                || buf_varint(&w->sec, rtrace[i]) < 0 || put_opt_str(w, &t, r) < 0) {
+                || buf_varint(&w->sec, rtrace[i]) < 0 || put_opt_str(w, t, r) < 0) {
                 goto done;
             }
         }
         if (emit_section(w, CT_TAG_RECORDS) < 0) goto done;
-        if (nrec == 0) break;
+        if (nnew == 0) break;
+    }
+
+    /* DEATHS and REPRS of earlier records (streamed files only) */
+    if (deaths != Py_None && !s->streamed) {
+        PyErr_SetString(PyExc_ValueError, "dump: deaths of earlier records need a stream");
+        goto done;
+    }
+    if (put_deaths(w, deaths, nold) < 0 || put_reprs(w, t, rtab, nold_reprs) < 0) {
+        goto done;
     }
 
     /* SNAPSHOT and TREE sections */
     for (Py_ssize_t i = 0; i < PyList_GET_SIZE(snaps); i++) {
         PyObject *sn = PyList_GET_ITEM(snaps, i);
+        uint64_t number = s->nsnaps + (uint64_t)i;
         int ok = 1;
         PyObject *proc = PyTuple_GET_ITEM(sn, 8);
         double ts = PyFloat_AsDouble(PyTuple_GET_ITEM(sn, 0));
@@ -696,7 +800,7 @@ write_dataset(ct_writer *w, PyObject *ds, PyTypeObject *entries_type)
         double eiv = ok ? PyFloat_AsDouble(PyTuple_GET_ITEM(sn, 6)) : 0;
         int stretched = ok ? PyObject_IsTrue(PyTuple_GET_ITEM(sn, 7)) : 0;
         ok = ok && !PyErr_Occurred() && stretched >= 0;
-        ok = ok && buf_f64(&w->sec, ts) == 0 && put_str(w, &t, PyTuple_GET_ITEM(sn, 1)) == 0
+        ok = ok && buf_f64(&w->sec, ts) == 0 && put_str(w, t, PyTuple_GET_ITEM(sn, 1)) == 0
              && buf_varint(&w->sec, totals[0]) == 0 && buf_varint(&w->sec, totals[1]) == 0
              && buf_varint(&w->sec, totals[2]) == 0 && buf_f64(&w->sec, iv) == 0
              && buf_f64(&w->sec, eiv) == 0 && buf_u8(&w->sec, (unsigned)stretched) == 0;
@@ -715,42 +819,53 @@ write_dataset(ct_writer *w, PyObject *ds, PyTypeObject *entries_type)
             ok = buf_u8(&w->sec, 0) == 0;
         }
         size_t nentries = 0;
-        ok = ok && put_entries(w, entries_type, sn, nrec, &nentries) == 0;
+        ok = ok && put_entries(w, entries_type, sn, (size_t)nrec, &nentries) == 0;
         if (!ok || emit_section(w, CT_TAG_SNAPSHOT) < 0) goto done;
         pos = 0;
         while (PyDict_Next(PyList_GET_ITEM(trees, i), &pos, &k, &v)) {
             size_t rec = PyLong_AsSize_t(k);
             if (PyErr_Occurred()) goto done;
-            if (buf_varint(&w->sec, (uint64_t)i) < 0 || buf_varint(&w->sec, rec) < 0
-                || put_tree(w, &t, v) < 0 || emit_section(w, CT_TAG_TREE) < 0) {
+            if (buf_varint(&w->sec, number) < 0 || buf_varint(&w->sec, rec) < 0
+                || put_tree(w, t, v) < 0 || emit_section(w, CT_TAG_TREE) < 0) {
                 goto done;
             }
         }
         if (PyTuple_GET_SIZE(sn) == CT_SNAPSHOT_FIELDS
-            && put_retained(w, (uint64_t)i, nentries, PyTuple_GET_ITEM(sn, 13),
+            && put_retained(w, number, nentries, PyTuple_GET_ITEM(sn, 13),
                             PyTuple_GET_ITEM(sn, 14)) < 0) {
             goto done;
         }
     }
 
-    /* END: crc of everything before it */
+    /* END, or CHECK after a frame of a stream: crc of everything before it */
     {
-        unsigned char end[6] = {CT_TAG_END, 4, 0, 0, 0, 0};
+        unsigned char end[6] = {final ? CT_TAG_END : CT_TAG_CHECK, 4, 0, 0, 0, 0};
+        if (!final && !s->streamed) {
+            PyErr_SetString(PyExc_ValueError, "dump: only a stream writes more than one frame");
+            goto done;
+        }
         uint32_t crc = ct_crc32(w->crc, end, 2);
         for (int i = 0; i < 4; i++) {
             end[2 + i] = (unsigned char)(crc >> (8 * i));
         }
-        /* the crc covers the END tag and length too, not its own bytes */
+        /* the crc covers the tag and length too, not its own bytes */
         if (buf_put(&w->out, end, 6) < 0 || out_flush(w) < 0) goto done;
+        w->crc = ct_crc32(crc, end + 2, 4);
     }
+    s->started = 1;
+    s->nstrings = (uint64_t)PyList_GET_SIZE(t->list);
+    s->nnames = (uint64_t)PyList_GET_SIZE(names);
+    s->nclasses = (uint64_t)PyList_GET_SIZE(classes);
+    s->ntraces = (uint64_t)PyList_GET_SIZE(traces);
+    s->nrec = nrec;
+    s->nsnaps += (uint64_t)PyList_GET_SIZE(snaps);
+    s->ended = final;
     rc = 0;
 done:
     PyMem_Free(rtab);
     for (int i = 0; i < ncols; i++) {
         PyBuffer_Release(&cols[i].b);
     }
-    Py_XDECREF(t.index);
-    Py_XDECREF(t.list);
     Py_XDECREF(names);
     Py_XDECREF(classes);
     Py_XDECREF(traces);
@@ -758,6 +873,57 @@ done:
     Py_XDECREF(reprs);
     Py_XDECREF(trees);
     return rc;
+}
+
+int
+ct_stream_frame(ct_stream *s, PyObject *ds, PyObject *deaths, int final,
+                PyTypeObject *entries_type)
+{
+    if (s->ended || s->broken) {
+        PyErr_SetString(PyExc_ValueError, s->ended ? "dump stream already ended"
+                        : "dump stream broken by an earlier error");
+        return -1;
+    }
+    if (write_frame(s, ds, deaths, final, entries_type) < 0) {
+        /* part of a frame may be out: nothing after it could be read */
+        s->broken = 1;
+        return -1;
+    }
+    return 0;
+}
+
+int
+ct_stream_init(ct_stream *s, PyObject *module, PyObject *file, int streamed)
+{
+    memset(s, 0, sizeof(*s));
+    s->streamed = streamed;
+    s->w.fd = ct_dump_raw_fd(module, file, 1);
+    if (s->w.fd == -2) {
+        return -1;
+    }
+    if (s->w.fd < 0 && (s->w.write = ct_getattr(file, "write")) == NULL) {
+        return -1;
+    }
+    s->t.index = PyDict_New();
+    s->t.list = PyList_New(0);
+    if (s->t.index == NULL || s->t.list == NULL) {
+        ct_stream_release(s);
+        return -1;
+    }
+    return 0;
+}
+
+void
+ct_stream_release(ct_stream *s)
+{
+    Py_CLEAR(s->w.write);
+    Py_CLEAR(s->t.index);
+    Py_CLEAR(s->t.list);
+    PyMem_Free(s->w.out.data);
+    PyMem_Free(s->w.sec.data);
+    s->w.out = (ct_buf){0};
+    s->w.sec = (ct_buf){0};
+    s->broken = 1;
 }
 
 /* dump_write(file, dataset): write the dataset to a binary file object */
@@ -768,21 +934,12 @@ core_dump_write(PyObject *module, PyObject *args)
     if (!PyArg_ParseTuple(args, "OO", &file, &ds)) {
         return NULL;
     }
-    ct_writer w = {0};
-    w.fd = ct_dump_raw_fd(module, file, 1);
-    if (w.fd == -2) {
+    ct_stream s;
+    if (ct_stream_init(&s, module, file, 0) < 0) {
         return NULL;
     }
-    if (w.fd < 0) {
-        w.write = ct_getattr(file, "write");
-        if (w.write == NULL) {
-            return NULL;
-        }
-    }
-    int rc = write_dataset(&w, ds, ct_modobjs_of(module)->entries_type);
-    Py_XDECREF(w.write);
-    PyMem_Free(w.out.data);
-    PyMem_Free(w.sec.data);
+    int rc = ct_stream_frame(&s, ds, Py_None, 1, ct_modobjs_of(module)->entries_type);
+    ct_stream_release(&s);
     if (rc < 0) {
         return NULL;
     }

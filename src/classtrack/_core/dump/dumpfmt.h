@@ -1,4 +1,4 @@
-/* dumpfmt.h - THE classtrack dump format, version 1.1.
+/* dumpfmt.h - THE classtrack dump format, version 1.2.
  *
  * Everything little-endian, independent of the writing machine.  Integers
  * are unsigned LEB128 varints ("v" below) unless a width is given; f64 is
@@ -53,6 +53,37 @@
  *                  keep alive only together, 0 = not measured.  At most
  *                  one per snapshot, after that SNAPSHOT section.
  *
+ * Added in 1.2: streamed files, for a program that may die at any moment
+ * (SIGKILL, the OOM killer).  Header flag bit 0 (CT_DUMP_FLAG_STREAMED)
+ * with minor = 2 marks one; a file without it is read exactly as 1.1
+ * (and written as 1.1, so 1.1 readers read it).  A streamed file is
+ *   file  := header frame* [frame-with-END]
+ *   frame := section* CHECK
+ *   0x09 CHECK     crc32:u32 (length 4), of every byte before the crc,
+ *                  from the file's first byte: the frame before it is
+ *                  complete.  The last frame ends in END instead.
+ * Each frame appends what happened since the one before: STRINGS, NAMES,
+ * CLASSES, TRACES and RECORDS may come in every frame, each continuing
+ * the numbering of the earlier ones (an empty one is left out after the
+ * first frame), then
+ *   0x0A DEATHS    count:v { index_delta:v death:f64 }*
+ *                  records of earlier frames (written alive) that died
+ *                  since; indices strictly increase (delta from -1, as
+ *                  entries); each record dies once.
+ *   0x0B REPRS     count:v { index_delta:v repr:s }*
+ *                  the new custom repr of records of earlier frames
+ * then the frame's SNAPSHOT sections with their TREE and RETAINED (whose
+ * snapshot number must be one of this frame's).  Within a frame the
+ * order is STRINGS NAMES CLASSES TRACES RECORDS* DEATHS REPRS, then
+ * snapshots; DEATHS and REPRS take effect at the frame's CHECK.
+ * The writer sends each frame with write(2) and nothing else (no
+ * rewrite, no seek), so a process killed at any instant leaves a file
+ * that is whole up to its last CHECK.  The reader keeps everything up to
+ * the last CHECK of a file that ends without END, drops the rest (an
+ * incomplete frame) and says so; any other damage (a checksum that does
+ * not match, a malformed section) is an error as in any dump.  A 1.1
+ * reader refuses a streamed file (unknown section 0x0a/0x09).
+ *
  * Sizes: a resolution-0 object costs index_delta (1 byte) + size + flat
  * (2-3 bytes each) per snapshot, about 6 bytes.
  *
@@ -74,7 +105,9 @@
 #define CT_DUMP_MAGIC "\x89" "CTRK\r\n\x1a"
 #define CT_DUMP_MAGIC_LEN 8
 #define CT_DUMP_MAJOR 1
-#define CT_DUMP_MINOR 1
+#define CT_DUMP_MINOR 1            /* of a file written whole */
+#define CT_DUMP_MINOR_STREAMED 2   /* of a streamed file */
+#define CT_DUMP_FLAG_STREAMED 0x01
 #define CT_DUMP_SENTINEL 1234.5
 #define CT_DUMP_HEADER_LEN 24
 
@@ -86,6 +119,9 @@
 #define CT_TAG_RECORDS 0x05
 #define CT_TAG_SNAPSHOT 0x06
 #define CT_TAG_TREE 0x07
+#define CT_TAG_CHECK 0x09
+#define CT_TAG_DEATHS 0x0A
+#define CT_TAG_REPRS 0x0B
 #define CT_TAG_RETAINED 0x88
 #define CT_TAG_SKIPPABLE 0x80
 
@@ -142,6 +178,10 @@ uint32_t ct_crc32_portable(uint32_t crc, const unsigned char *buf, size_t len);
 int ct_dump_raw_fd(PyObject *module, PyObject *file, int writing);
 Py_ssize_t ct_dump_fd_read(int fd, unsigned char *dst, size_t n);
 int ct_dump_fd_write(int fd, const unsigned char *p, size_t n);
+
+/* Adds classtrack._core.DumpStream (dump_stream.c) to the module.  0 or
+ * -1. */
+int ct_dump_stream_register(PyObject *module);
 
 /* Makes classtrack._core.Dataset and SnapshotRow (dump_rows.c) into
  * objs and the module.  0 or -1. */

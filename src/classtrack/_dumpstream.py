@@ -1,0 +1,110 @@
+"""A live tracker's dump written as the program runs (dump format 1.2,
+streamed): one frame per snapshot, appended and handed to the kernel as
+it is taken, so that a process killed at any instant (SIGKILL, the OOM
+killer) leaves a dump that reads up to its last snapshot.
+
+Each frame carries only what is new since the one before: records
+tracked since (from ``Tracker.export(rec_start, ...)``), deaths and new
+reprs of earlier records, and the new snapshots.  The stream is written
+from the tracker's snapshot hook, under its snapshot lock.
+
+``classtrack run`` uses it; ``finish()`` writes the last frame (END).  A
+stream that cannot go on (the tracker was cleared, a write failed, the
+process forked) says so, and ``run`` then writes the dump whole at the
+end as before.
+"""
+from __future__ import annotations
+
+import os
+from typing import Any, Dict, List, Optional
+
+from classtrack import _core, _safefile
+from classtrack._dataset import snapshot_rows, trace_frames
+
+
+class DumpStreamer:
+    """Streams `tracker`'s dump to `path` (`named`: the user named it, see
+    ``_safefile``)."""
+
+    def __init__(self, tracker: Any, path: str, named: bool) -> None:
+        self.tracker = tracker
+        self.path = path
+        self.named = named
+        self.pid = os.getpid()
+        self.failed: Optional[str] = None   # why the stream stopped, if it did
+        self._file: Optional[_safefile.Streamed] = None
+        self._stream: Any = None
+        self._class_index: Dict[type, int] = {}
+        self._classes: List[str] = []
+        self._traces: List[tuple] = []      # the stream's, converted
+        self._dead = bytearray()            # per record written: its death is written
+        self._reprs: Dict[int, str] = {}    # the repr last written per record
+
+    @property
+    def active(self) -> bool:
+        """Frames can still be written (this process's stream, not failed)."""
+        return self.failed is None and os.getpid() == self.pid and \
+            (self._stream is None or not self._stream.ended)
+
+    def on_snapshot(self, snapshot: Any) -> None:
+        """The tracker's snapshot hook: one frame."""
+        self.frame(final=False)
+
+    def frame(self, final: bool) -> bool:
+        """Write what is new as one frame (the last: `final`).  False when the
+        stream cannot go on; the reason is in ``failed``."""
+        if not self.active:
+            return False
+        try:
+            self._frame(final)
+            return True
+        except (OSError, ValueError, RuntimeError) as exc:
+            self.failed = getattr(exc, "strerror", None) or str(exc)
+            self._close(sync=False)
+            return False
+
+    def finish(self) -> bool:
+        """The last frame, then the file is flushed to disk and closed."""
+        ok = self.frame(final=True)
+        if ok:
+            self._close(sync=True)
+        return ok
+
+    def _close(self, sync: bool) -> None:
+        f, self._file = self._file, None
+        if f is not None:
+            try:
+                f.close(sync=sync)
+            except OSError as exc:
+                self.failed = self.failed or exc.strerror or str(exc)
+
+    def _frame(self, final: bool) -> None:
+        engine = self.tracker._engine
+        if self._stream is None:
+            self._file = _safefile.Streamed(self.path, self.named)
+            self._stream = _core.DumpStream(self._file.file)
+        stream = self._stream
+        rec_start, snap_start = stream.records, stream.snapshots
+        if engine.nsnapshots < snap_start or len(self.tracker.snapshots) != engine.nsnapshots:
+            raise RuntimeError("the tracker's snapshots were cleared")
+        exp = engine.export(rec_start, snap_start, self._class_index, self._classes)
+        (names, classes, rec_id, rec_name, rec_class, rec_birth, rec_death, rec_trace,
+         reprs, raw_traces, snap_cols) = exp
+        source = engine.reprs
+        for tr in raw_traces[len(self._traces):]:
+            self._traces.append(trace_frames(tr, source))
+        deaths = None
+        if rec_start:
+            deaths = engine.new_deaths(self._dead, rec_start)
+            if not deaths[0]:
+                deaths = None
+        changed = {i: r for i, r in reprs.items() if self._reprs.get(i) != r}
+        rows = snapshot_rows(self.tracker, self.tracker.snapshots[snap_start:], snap_cols)
+        stream.frame((names, list(classes), rec_id, rec_name, rec_class, rec_birth,
+                      rec_death, rec_trace, changed, list(self._traces), rows),
+                     deaths, final)
+        self._reprs.update(changed)
+        # the new records written dead carry their death already
+        self._dead.extend(bytes(d != 0.0 for d in memoryview(rec_death).cast("d")))
+        if self._file is not None:
+            self._file.publish()
