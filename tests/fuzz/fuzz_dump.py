@@ -20,8 +20,10 @@ with atheris.instrument_imports():
 
 
 def test_one_input(data: bytes) -> None:
+    info: dict = {}
     try:
-        _core.dump_read(data)
+        # odd first byte or not, both ways of asking (with and without info)
+        _core.dump_read(data, info) if len(data) % 2 else _core.dump_read(data)
     except _core.DumpError:
         pass
 

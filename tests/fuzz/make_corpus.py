@@ -51,11 +51,31 @@ def detailed(t):
     t.create_snapshot("x")
 
 
+def streamed(path):
+    """A streamed dump (1.2): frames with new records, DEATHS, REPRS, and
+    an unfinished tail."""
+    from classtrack._dumpstream import DumpStreamer
+    t = ClassTracker()
+    s = DumpStreamer(t, path, named=True)
+    t._snapshot_hooks.append(s.on_snapshot)
+    t.track_class(Node, trace=True)
+    t.track_class(Fancy, resolution_level=2)
+    t.objs = [Node(1), Fancy(2), Fancy(3), Node(4)]
+    t.create_snapshot("a")
+    del t.objs[0]
+    t.objs[1].value = 99            # its repr changes
+    t.objs.append(Node(5))
+    t.create_snapshot("b")
+    s.finish()
+    t.clear()
+
+
 def main():
     os.makedirs(os.path.join(HERE, "corpus"), exist_ok=True)
     for name, setup in (("empty", empty), ("plain", plain), ("detailed", detailed)):
         with open(os.path.join(HERE, "corpus", name + ".ctdump"), "wb") as f:
             f.write(dump_of(setup))
+    streamed(os.path.join(HERE, "corpus", "streamed.ctdump"))
 
 
 if __name__ == "__main__":
