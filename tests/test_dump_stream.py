@@ -12,6 +12,7 @@ complete snapshot.
 * a 1.1 reader's rules still hold for files written whole.
 """
 import io
+import os
 
 import pytest
 
@@ -85,7 +86,8 @@ def _content(stats):
 def test_a_streamed_dump_holds_what_a_whole_one_holds(tmp_path):
     path, whole, lengths = _scenario(tmp_path)
     streamed, written = Stats(filename=path), Stats(filename=whole)
-    assert streamed.dump_info == {"streamed": True, "complete": True, "frames": 4}
+    assert streamed.dump_info == {"streamed": True, "complete": True, "frames": 4,
+                                  "pid": os.getpid(), "ppid": os.getppid()}
     assert written.dump_info["streamed"] is False
     recs, snaps = _content(streamed)
     assert (recs, snaps) == _content(written)

@@ -15,6 +15,7 @@ import time
 
 import pytest
 
+from classtrack import _core
 from classtrack.classtracker import ClassTracker
 from classtrack.classtracker_stats import HtmlStats, Stats
 from classtrack.report import merge, svg
@@ -64,7 +65,7 @@ def two_processes(tmp_path):
     return make_dumps(tmp_path, 60)
 
 
-def make_dumps(tmp_path, nsnaps):
+def make_dumps(tmp_path, nsnaps, parents=True):
     """Two 'processes' of one run, `nsnaps` snapshots between them over
     tens of ms; the first tracks Made and Rare and makes both, the second
     tracks both and makes only Made."""
@@ -80,8 +81,10 @@ def make_dumps(tmp_path, nsnaps):
         (first if i % 2 == 0 else second).create_snapshot("step %d" % i)
         time.sleep(0.0007)
     paths = [str(tmp_path / ("run.%s.%d.ctdump" % (RUN, pid))) for pid in (1001, 1002)]
-    Stats(tracker=first).dump_stats(paths[0])
-    Stats(tracker=second).dump_stats(paths[1])
+    # as run --follow-fork writes them: 1001 started by a shell, 1002 by 1001
+    for path, t, process in zip(paths, (first, second), ((1001, 1), (1002, 1001))):
+        with open(path, "wb") as f:
+            _core.dump_write(f, Stats(tracker=t)._dump_data(), process if parents else None)
     first.clear()
     second.clear()
     del keep, rare
@@ -205,14 +208,25 @@ def test_process_table_leaves_out_classes_without_instances(two_processes, tmp_p
     assert per == {1001: ([made, rare], 0), 1002: ([made], 1)}, per
 
 
-def test_process_table_says_order_not_parent(two_processes, tmp_path):
+def test_process_table_says_order_and_parent(two_processes, tmp_path):
     _, procs = merge.load(two_processes, Stats)
-    text = "\n".join(merge.process_lines(procs))
-    assert "started" in text.splitlines()[2]
-    # the dumps hold no parent pid: the order is said, no parent is claimed
-    assert "parent" not in text
-    assert "does not record which process started it" in text
+    lines = merge.process_lines(procs)
+    head = lines[2].split()
+    assert head[:3] == ["process", "parent", "started"]
+    rows = {ln.split("  ")[0]: ln for ln in lines[3:] if ln.startswith("pid ")}
+    assert "pid 1 (outside)" in rows["pid 1001"]
+    assert "pid 1001" in rows["pid 1002"].split("pid 1002", 1)[1]
     assert [p.pid for p in procs] == [1001, 1002]       # by first snapshot
+    assert [p.ppid for p in procs] == [1, 1001]
+    assert [d["ppid"] for d in (p.as_dict() for p in procs)] == [1, 1001]
+
+
+def test_process_table_of_dumps_without_parents(tmp_path):
+    """Dumps from before the PROCESS section: no parent is claimed."""
+    _, procs = merge.load(make_dumps(tmp_path, 4, parents=False), Stats)
+    lines = merge.process_lines(procs)
+    assert all(ln.split()[2] == "-" for ln in lines[3:5]), lines
+    assert [p.ppid for p in procs] == [None, None]
 
 
 @pytest.mark.parametrize("lo", [0.0, 77.89, 3725.0])

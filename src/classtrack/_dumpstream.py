@@ -82,7 +82,8 @@ class DumpStreamer:
         engine = self.tracker._engine
         if self._stream is None:
             self._file = _safefile.Streamed(self.path, self.named)
-            self._stream = _core.DumpStream(self._file.file)
+            self._stream = _core.DumpStream(self._file.file,
+                                            process=(os.getpid(), os.getppid()))
         stream = self._stream
         rec_start, snap_start = stream.records, stream.snapshots
         if engine.nsnapshots < snap_start or len(self.tracker.snapshots) != engine.nsnapshots:

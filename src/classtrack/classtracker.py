@@ -51,6 +51,7 @@ Better than Pympler, on purpose:
 from __future__ import annotations
 
 import atexit
+import gc
 import linecache
 import os
 import struct
@@ -275,6 +276,7 @@ class PeriodicThread(threading.Thread):
         # Pympler's monitor takes it): for `classtrack run`, whose "start"
         # snapshot was just taken
         self.delay_first = False
+        self.collect = False            # gc.collect() before each snapshot
         self._wake = threading.Event()
         self._replan = False
         super().__init__(*args, **kwargs)
@@ -709,7 +711,7 @@ class ClassTracker:
     # -- snapshots ---------------------------------------------------------------
 
     def create_snapshot(self, description: str = "", compute_total: bool = False,
-                        retained: bool = False) -> None:
+                        retained: bool = False, collect: bool = False) -> None:
         """Size every alive tracked object and record the process's memory.
         Snapshots from several threads are serialised; none is lost.
 
@@ -721,8 +723,13 @@ class ClassTracker:
         What several of them keep alive together, and none of them alone,
         is the snapshot's ``shared``, never given to one of them.  Objects
         of classes tracked with retained=True are measured at every
-        snapshot.  It walks the whole heap: about a gc.collect() or a few."""
-        self._take_snapshot(str(description), compute_total, bool(retained))
+        snapshot.  It walks the whole heap: about a gc.collect() or a few.
+
+        collect=True runs a full garbage collection (``gc.collect()``) first,
+        so that unreachable cycles not yet collected are not counted; the
+        snapshot's ``collected`` says so, and dumps and reports keep it."""
+        self._take_snapshot(str(description), compute_total, bool(retained),
+                            collect=bool(collect))
 
     def _retained_wanted(self, all_: bool) -> Optional[List[int]]:
         """Record indices whose retained size this snapshot measures, or
@@ -753,7 +760,8 @@ class ClassTracker:
 
     def _take_snapshot(self, description: str, compute_total: bool,
                        retained: bool = False,
-                       monitor: Optional[PeriodicThread] = None) -> Optional[Snapshot]:
+                       monitor: Optional[PeriodicThread] = None,
+                       collect: bool = False) -> Optional[Snapshot]:
         """Take and keep a snapshot.  For the background monitor, None when
         its stop gave up waiting meanwhile: the snapshot is dropped."""
         with self.snapshot_lock:
@@ -761,8 +769,11 @@ class ClassTracker:
             cpu_started = cpu_clock()
             if self._classes:
                 self._rehook()
+            if collect:
+                gc.collect()
             timestamp, tracked_total, overhead = self._engine.snapshot()
             snapshot = Snapshot(timestamp, description)
+            snapshot.collected = collect
             snapshot.tracked_total = tracked_total
             snapshot.overhead = overhead
             if compute_total:
@@ -797,16 +808,17 @@ class ClassTracker:
         snapshot.cost += max(0.0, cpu_clock() - started)
 
     def _monitor_snapshot(self, thread: PeriodicThread) -> None:
-        self._take_snapshot("", False, monitor=thread)
+        self._take_snapshot("", False, monitor=thread, collect=thread.collect)
 
     # -- background monitoring ----------------------------------------------------
 
     def start_periodic_snapshots(self, interval: float = 1.0, budget: float = 0.05,
-                                 _delay_first: bool = False) -> None:
+                                 _delay_first: bool = False, collect: bool = False) -> None:
         """Take snapshots every ``interval`` seconds in a daemon thread
         (``BackgroundMonitor``), never spending more than ``budget`` (a share
         of the program's time, default 5%) on them.  If the monitor runs
-        already, only the interval (and budget) change."""
+        already, only the interval (and budget, collect) change.  collect=True
+        runs ``gc.collect()`` before each (its cost counts in the budget)."""
         if isinstance(interval, bool) or not isinstance(interval, (int, float)) \
                 or not interval > 0:
             raise ValueError("interval must be a positive number of seconds, not %r"
@@ -817,6 +829,7 @@ class ClassTracker:
         thread = self._periodic_thread
         if thread is not None and thread.is_alive():
             thread.budget = float(budget)
+            thread.collect = bool(collect)
             thread.change_interval(float(interval))
             return
         # imported here, not by the monitor's first snapshot: the import is a
@@ -825,6 +838,7 @@ class ClassTracker:
         thread = PeriodicThread(self, float(interval), budget=float(budget),
                                 name="BackgroundMonitor")
         thread.delay_first = _delay_first
+        thread.collect = bool(collect)
         thread.daemon = True
         self._periodic_thread = thread
         _monitors.add(thread)

@@ -176,6 +176,8 @@ class Stats:
         self._signature: Optional[tuple] = None
         self._size_cache: Dict[int, List[Tuple[float, Asized]]] = {}
         self._views: Dict[int, _DataObject] = {}
+        # of a loaded dump: see load_stats; of a live tracker: this process
+        self.dump_info: Dict[str, Any] = {}
         if tracker is not None:
             self._refresh()
         if filename is not None:
@@ -332,9 +334,18 @@ class Stats:
         if isinstance(fdump, (str, os.PathLike)):
             self._dump_to(fdump, named=True)
             return
-        _core.dump_write(fdump, self._dump_data())
+        _core.dump_write(fdump, self._dump_data(), self._process())
         if close:
             fdump.close()
+
+    def _process(self) -> Optional[Tuple[int, int]]:
+        """(pid, ppid) of the process the data is of: this one for a live
+        tracker, the dump's for a loaded one (None if it did not say)."""
+        if self.tracker is not None:
+            return os.getpid(), os.getppid()
+        if "pid" in self.dump_info:
+            return self.dump_info["pid"], self.dump_info["ppid"]
+        return None
 
     def _dump_data(self) -> tuple:
         data = self._data if self._data is not None else empty_dataset()
@@ -350,7 +361,7 @@ class Stats:
             self._refresh()
         # unbuffered (an io.FileIO): the engine writes to the descriptor directly
         with _safefile.replacing(path, named=named) as f:
-            _core.dump_write(f, self._dump_data())
+            _core.dump_write(f, self._dump_data(), self._process())
 
     # -- sorting ----------------------------------------------------------------------
 

@@ -88,6 +88,8 @@ class Snapshot:
         self.interval: Optional[float] = None
         self.effective_interval: Optional[float] = None
         self.stretched = False
+        # a full garbage collection (gc.collect()) ran right before it
+        self.collected = False
 
     @property
     def total(self) -> int:

@@ -28,8 +28,8 @@ __all__ = ["add_parser", "parse", "run", "program_started", "program_interrupted
 USAGE = ("classtrack run [-h] [-o DUMP] [--track-class MODULE:CLASS ...] "
          "[--track-module MODULE ...] [--track-package PACKAGE ...] [--track-mine] "
          "[--strict] [--interval SECONDS] [--resolution N] "
-         "[--trace] [--retained] [--no-repr] [-v] " + metrics_server.USAGE + " " + follow.USAGE
-         + " (SCRIPT | -m MODULE) [ARGS...]")
+         "[--trace] [--retained] [--collect] [--no-repr] [-v] "
+         + metrics_server.USAGE + " " + follow.USAGE + " (SCRIPT | -m MODULE) [ARGS...]")
 _VALUED = {"-o", "--output", "--track-class", "--track-module", "--track-package",
            "--interval", "--resolution"}
 _VALUED.update(metrics_server.VALUED)
@@ -69,6 +69,10 @@ def add_parser(sub) -> None:
     p.add_argument("-v", "--verbose", action="store_true",
                    help="list each class that cannot be tracked, with why (by default one "
                         "line counts them per reason)")
+    p.add_argument("--collect", action="store_true",
+                   help="run gc.collect() before each periodic snapshot too (the exit "
+                        "snapshot always follows one), so that cycles nothing holds any "
+                        "more are not counted; its cost counts in the monitor's budget")
     p.add_argument("--retained", action="store_true",
                    help="measure retained sizes (what freeing each instance would free) "
                         "at the exit snapshot; it walks the whole heap once")

@@ -388,7 +388,9 @@ def process_html(procs: Sequence[merge.Process]) -> str:
             left_out.append("%s for %s" % ("{:,}".format(hidden), p.label))
         started = svg.fmt_seconds(p.start) if p.start is not None else "-"
         for r in shown:
+            parent = merge.parent_label(p, procs)
             rows.append([(escape(p.label), p.pid if p.pid is not None else p.label, False),
+                         (escape(parent), parent, False),
                          (escape(started), p.start, True),
                          (escape(p.labels[-1] if p.labels else ""), None, False),
                          (escape(r.name), r.name, False),
@@ -404,7 +406,8 @@ def process_html(procs: Sequence[merge.Process]) -> str:
     note += "</p>"
     return ('<section id="processes"><h2>Processes (%d dumps merged)</h2>%s%s</section>'
             % (len(procs), note,
-               table([("process", False), ("started", True), ("ended", False),
+               table([("process", False), ("parent", False), ("started", True),
+                      ("ended", False),
                       ("class", False), ("instances", True), ("peak size", True),
                       ("peak count", True), ("last size", True), ("last count", True)],
                      rows)))

@@ -47,11 +47,17 @@ _PID = re.compile(r"(?:\.([0-9a-f]{8}))?\.(\d+)\.ctdump$")
 class Process:
     """One dump of a merge: the process that wrote it and its own figures."""
 
-    def __init__(self, path: str, raw: tuple) -> None:
+    def __init__(self, path: str, raw: tuple, info: Optional[Dict[str, Any]] = None) -> None:
         raw = dataset(raw)
         self.path = path
         m = _PID.search(os.path.basename(path))
         self.pid: Optional[int] = int(m.group(2)) if m else None
+        # the dump's PROCESS section (1.2) says it too (the name, which the
+        # user sees, comes first); older dumps have only the name
+        info = info or {}
+        if self.pid is None and "pid" in info:
+            self.pid = info["pid"]
+        self.ppid: Optional[int] = info.get("ppid")
         self.run: Optional[str] = m.group(1) if m else None
         snaps = raw.snaps
         self.times = [row.time for row in snaps]
@@ -93,6 +99,7 @@ class Process:
         shown, hidden = self.rows_with_instances(contains)
         return {
             "pid": self.pid,
+            "ppid": self.ppid,
             "dump": self.path,
             "instances": self.nrecords,
             "snapshots": len(self.times),
@@ -131,17 +138,17 @@ def _class_rows(raw: Dataset) -> List[ClassRow]:
     return sorted(rows.values(), key=lambda r: (-r.peak_size, -r.peak_count, r.name))
 
 
-def _read_columns(path: str) -> Dataset:
+def _read_columns(path: str) -> Tuple[Dataset, Dict[str, Any]]:
     info: Dict[str, Any] = {}
     with open(path, "rb", buffering=0) as f:    # read by the engine directly
         data = dataset(_core.dump_read(f, info))
     say_unfinished(path, info)
-    return data
+    return data, info
 
 
 def read(path: str) -> Dataset:
     """A dump's columns, or UserError naming the problem."""
-    return read_dump(path, _read_columns)
+    return read_dump(path, _read_columns)[0]
 
 
 def load(paths: Sequence[str], cls: Any) -> Tuple[Any, List[Process]]:
@@ -153,10 +160,11 @@ def load(paths: Sequence[str], cls: Any) -> Tuple[Any, List[Process]]:
         if key in seen:
             raise UserError("%s is given twice (as %s and %s)" % (p, seen[key], p))
         seen[key] = p
-    raws = [read(p) for p in paths]
+    read_ = [read_dump(p, _read_columns) for p in paths]
+    raws = [raw for raw, _ in read_]
     order = sorted(range(len(paths)), key=lambda k: (_first_time(raws[k]), k))
     raws = [raws[k] for k in order]
-    procs = [Process(paths[k], raw) for k, raw in zip(order, raws)]
+    procs = [Process(paths[k], raw, read_[k][1]) for k, raw in zip(order, raws)]
     merged = merge(raws, [p.label for p in procs])
     stats = cls()
     stats._load_dataset(merged)
@@ -319,10 +327,20 @@ def _merged_snapshots(raws: Sequence[Dataset], offsets: List[int],
 
 # -- the per-process breakdown as text ---------------------------------------------------
 
-# A dump does not say which process started it (no parent pid in
-# dumpfmt.h), so the breakdown says when each process started instead.
-ORDER_NOTE = ("in the order they started (their first snapshot); a dump does not "
-              "record which process started it")
+# Dumps of 1.2 say which process started each (PROCESS: pid, ppid); older
+# ones do not, and the breakdown says when each process started instead.
+ORDER_NOTE = ("in the order they started (their first snapshot); parent: the process "
+              "that started it (-: a dump from before classtrack recorded it)")
+
+
+def parent_label(p: Process, procs: Sequence[Process]) -> str:
+    """The parent of `p` as the breakdown shows it: "pid N", marked when
+    it is not one of the run's processes (the shell that started the run)."""
+    if p.ppid is None:
+        return "-"
+    if any(q.pid == p.ppid for q in procs):
+        return "pid %d" % p.ppid
+    return "pid %d (outside)" % p.ppid
 
 
 def process_lines(procs: Sequence[Process], contains: Optional[str] = None) -> List[str]:
@@ -330,8 +348,8 @@ def process_lines(procs: Sequence[Process], contains: Optional[str] = None) -> L
     process and class it made instances of (instances ever tracked, peak
     and last in that process's own snapshots), then how many tracked
     classes each process made none of."""
-    head = ("process", "started", "ended", "class", "instances", "peak size", "peak count",
-            "last size", "last count")
+    head = ("process", "parent", "started", "ended", "class", "instances", "peak size",
+            "peak count", "last size", "last count")
     body: List[Tuple[str, ...]] = []
     left_out: List[Tuple[Process, int]] = []
     for p in procs:
@@ -340,14 +358,15 @@ def process_lines(procs: Sequence[Process], contains: Optional[str] = None) -> L
             left_out.append((p, hidden))
         started = fmt_seconds(p.start) if p.start is not None else "-"
         ended = p.labels[-1] if p.labels else ""
+        parent = parent_label(p, procs)
         if not rows:
-            body.append((p.label, started, ended, "-", "0", "", "", "", ""))
+            body.append((p.label, parent, started, ended, "-", "0", "", "", "", ""))
         for r in rows:
-            body.append((p.label, started, ended, r.name, "{:,}".format(r.instances),
+            body.append((p.label, parent, started, ended, r.name, "{:,}".format(r.instances),
                          fmt_bytes(r.peak_size), "{:,}".format(r.peak_count),
                          fmt_bytes(r.last_size), "{:,}".format(r.last_count)))
     widths = [max(len(row[c]) for row in [head] + body) for c in range(len(head))]
-    left = (0, 2, 3)
+    left = (0, 1, 3, 4)
 
     def line(row: Sequence[str]) -> str:
         return "  ".join(v.ljust(w) if c in left else v.rjust(w)

@@ -171,6 +171,7 @@ def start(tracker: Any, watcher: Any, args: Any, dump: str, say: Callable[[str],
         "trace": bool(args.trace),
         "reprs": not getattr(args, "no_repr", False),
         "interval": float(args.interval),
+        "collect": bool(getattr(args, "collect", False)),
         "base": os.path.abspath(base),
         "token": new_token(),
         "origin": _clock_origin(),
@@ -324,11 +325,12 @@ def _become_fork_child(st: _Process) -> None:
     tracker.snapshots[:] = []
     tracker._periodic_thread = None     # threads do not survive a fork
     tracker.create_snapshot("start")
-    start_periodic(tracker, st.config["interval"])
+    start_periodic(tracker, st.config["interval"], collect=st.config.get("collect", False))
     _install_exit_hooks()
 
 
-def start_periodic(tracker: Any, interval: float, block_term: bool = True) -> None:
+def start_periodic(tracker: Any, interval: float, block_term: bool = True,
+                   collect: bool = False) -> None:
     """The monitor thread of ``run --interval`` (checked by ``run``'s
     parser: >= 0, and 0 means no monitor, only the start and exit
     snapshots).  In a followed child (`block_term`), started with SIGTERM
@@ -339,11 +341,13 @@ def start_periodic(tracker: Any, interval: float, block_term: bool = True) -> No
     if interval <= 0:
         return
     if not block_term:
-        tracker.start_periodic_snapshots(interval=interval, _delay_first=True)
+        tracker.start_periodic_snapshots(interval=interval, _delay_first=True,
+                                         collect=collect)
         return
     old = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM})
     try:
-        tracker.start_periodic_snapshots(interval=interval, _delay_first=True)
+        tracker.start_periodic_snapshots(interval=interval, _delay_first=True,
+                                         collect=collect)
     finally:
         signal.pthread_sigmask(signal.SIG_SETMASK, old)
 
@@ -374,7 +378,7 @@ def child_start(config: Dict[str, Any]) -> None:
         tracker._watch(_modwatch.mine_predicate(), config["resolution"], False,
                        config["trace"], "the program's classes")
     tracker.create_snapshot("start")
-    start_periodic(tracker, config["interval"])
+    start_periodic(tracker, config["interval"], collect=config.get("collect", False))
     _state = _Process(tracker, watcher, config, child=True, rebase=True,
                       display_base=config["base"])
     import classtrack.classtracker_stats  # noqa: F401  (no import at exit: see _on_sigterm)
@@ -579,7 +583,7 @@ def _write_child_dump(st: _Process, label: str) -> None:
     tracker.stop_periodic_snapshots()
     try:
         st.watcher.rescan()
-        tracker.create_snapshot(label)
+        tracker.create_snapshot(label, collect=True)
     except Exception as exc:    # e.g. SIGTERM inside a snapshot: dump what there is
         _say("process %d: no %s snapshot: %s" % (os.getpid(), label, exc))
     tracker.detach_all_classes()
@@ -588,9 +592,10 @@ def _write_child_dump(st: _Process, label: str) -> None:
     data = buf.getvalue()
     if st.rebase:
         offset = _clock_origin() - st.config["origin"]
-        raw = _core.dump_read(io.BytesIO(data))
+        info: Dict[str, Any] = {}
+        raw = _core.dump_read(io.BytesIO(data), info)
         out = io.BytesIO()
-        _core.dump_write(out, _as_parent(raw, offset))
+        _core.dump_write(out, _as_parent(raw, offset), (info["pid"], info["ppid"]))
         data = out.getvalue()
     # a new file renamed over the name; a link found there is refused
     with _safefile.replacing(st.own_dump(), named=False) as f:

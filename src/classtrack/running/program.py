@@ -202,7 +202,7 @@ def run(args: argparse.Namespace) -> int:
     _started = True
     try:
         tracker.create_snapshot("start")
-        follow.start_periodic(tracker, args.interval, block_term=False)
+        follow.start_periodic(tracker, args.interval, block_term=False, collect=args.collect)
         # `held` keeps the program's globals alive until the exit snapshot (runpy
         # drops its module on return; an exception's traceback holds its frames)
         held: Any = None
@@ -308,7 +308,8 @@ class _End:
             _say("no %s snapshot: the background monitor's last snapshot has not ended"
                  % label)
         else:
-            tracker.create_snapshot(label, retained=args.retained)
+            # after a full collection: cycles nothing holds any more are not counted
+            tracker.create_snapshot(label, retained=args.retained, collect=True)
         package_lines = _package_report(
             tracker, [p for p in args.track_package if p not in self.warned], args.verbose)
         self.watches = list(tracker._watches)

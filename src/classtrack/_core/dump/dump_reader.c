@@ -529,6 +529,29 @@ read_tree(ct_reader *r, ct_loaded *L)
     return rc;
 }
 
+/* PROCESS (1.2): who wrote the dump, into info (when asked). */
+static int
+read_process(ct_reader *r, PyObject *info, int *seen)
+{
+    uint64_t pid, ppid;
+    if (*seen) {
+        return ct_rd_fail(r, "second process section");
+    }
+    *seen = 1;
+    if (ct_rd_varint(r, &pid) < 0 || ct_rd_varint(r, &ppid) < 0) {
+        return -1;
+    }
+    if (info == NULL) {
+        return 0;
+    }
+    PyObject *a = PyLong_FromUnsignedLongLong(pid), *b = PyLong_FromUnsignedLongLong(ppid);
+    int rc = a == NULL || b == NULL || PyDict_SetItemString(info, "pid", a) < 0
+             || PyDict_SetItemString(info, "ppid", b) < 0 ? -1 : 0;
+    Py_XDECREF(a);
+    Py_XDECREF(b);
+    return rc;
+}
+
 static int
 read_header(ct_reader *r, ct_loaded *L)
 {
@@ -583,7 +606,7 @@ static PyObject *
 read_dump(ct_reader *r, PyObject *module, PyObject *info)
 {
     const char *torn = NULL;    /* why a streamed file's last frame is incomplete */
-    int ended = 0;
+    int ended = 0, process_seen = 0;
     ct_loaded L = {0};
     L.size_w = L.flat_w = 1;
     /* the record columns: bytearrays, handed over as the dataset's */
@@ -689,7 +712,10 @@ read_dump(ct_reader *r, PyObject *module, PyObject *info)
         }
         int kind = tag & ~CT_TAG_SKIPPABLE;
         int rc;
-        if (L.streamed) {
+        if (tag == CT_TAG_PROCESS) {
+            rc = read_process(r, info, &process_seen);
+        }
+        else if (L.streamed) {
             if (ct_rd_frame_order(r, &L, tag) < 0) {
                 goto done;
             }

@@ -2,8 +2,10 @@
  * a time (dumpfmt.h, "streamed files"), so that a process killed at any
  * instant leaves a readable dump up to its last snapshot.
  *
- *   s = DumpStream(file)           file: an io.FileIO (written through its
- *                                  descriptor) or any binary file object
+ *   s = DumpStream(file, process=None)
+ *                                  file: an io.FileIO (written through its
+ *                                  descriptor) or any binary file object;
+ *                                  process: (pid, ppid) for PROCESS
  *   s.frame(dataset, deaths=None, final=False)
  *                                  one frame: see ct_stream_frame
  *   s.records, s.snapshots         how many each frame so far wrote
@@ -17,6 +19,89 @@
 #include "dump/dumpfmt.h"
 #include "dump/dump_writer.h"
 
+#include <string.h>
+
+int
+ct_stream_set_process(ct_stream *s, PyObject *process)
+{
+    if (process == NULL || process == Py_None) {
+        s->has_process = 0;
+        return 0;
+    }
+    unsigned long long pid, ppid;
+    if (!PyTuple_Check(process) || PyTuple_GET_SIZE(process) != 2) {
+        PyErr_SetString(PyExc_TypeError, "dump: process must be (pid, ppid) or None");
+        return -1;
+    }
+    pid = PyLong_AsUnsignedLongLong(PyTuple_GET_ITEM(process, 0));
+    ppid = PyErr_Occurred() ? 0 : PyLong_AsUnsignedLongLong(PyTuple_GET_ITEM(process, 1));
+    if (PyErr_Occurred()) {
+        return -1;
+    }
+    s->has_process = 1;
+    s->pid = pid;
+    s->ppid = ppid;
+    return 0;
+}
+
+int
+ct_stream_init(ct_stream *s, PyObject *module, PyObject *file, int streamed)
+{
+    memset(s, 0, sizeof(*s));
+    s->streamed = streamed;
+    s->w.fd = ct_dump_raw_fd(module, file, 1);
+    if (s->w.fd == -2) {
+        return -1;
+    }
+    if (s->w.fd < 0 && (s->w.write = ct_getattr(file, "write")) == NULL) {
+        return -1;
+    }
+    s->t.index = PyDict_New();
+    s->t.list = PyList_New(0);
+    if (s->t.index == NULL || s->t.list == NULL) {
+        ct_stream_release(s);
+        return -1;
+    }
+    return 0;
+}
+
+void
+ct_stream_release(ct_stream *s)
+{
+    Py_CLEAR(s->w.write);
+    Py_CLEAR(s->t.index);
+    Py_CLEAR(s->t.list);
+    PyMem_Free(s->w.out.data);
+    PyMem_Free(s->w.sec.data);
+    s->w.out = (ct_buf){0};
+    s->w.sec = (ct_buf){0};
+    s->broken = 1;
+}
+
+/* dump_write(file, dataset): write the dataset to a binary file object */
+static PyObject *
+core_dump_write(PyObject *module, PyObject *args)
+{
+    PyObject *file, *ds, *process = Py_None;
+    if (!PyArg_ParseTuple(args, "OO|O:dump_write", &file, &ds, &process)) {
+        return NULL;
+    }
+    ct_stream s;
+    if (ct_stream_init(&s, module, file, 0) < 0) {
+        return NULL;
+    }
+    if (ct_stream_set_process(&s, process) < 0) {
+        ct_stream_release(&s);
+        return NULL;
+    }
+    int rc = ct_stream_frame(&s, ds, Py_None, 1, ct_modobjs_of(module)->entries_type);
+    ct_stream_release(&s);
+    if (rc < 0) {
+        return NULL;
+    }
+    Py_RETURN_NONE;
+}
+
 typedef struct {
     PyObject_HEAD
     ct_stream s;
@@ -28,9 +113,10 @@ typedef struct {
 static PyObject *
 DumpStream_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
 {
-    static char *kwlist[] = {"file", NULL};
-    PyObject *file;
-    if (!PyArg_ParseTupleAndKeywords(args, kwds, "O:DumpStream", kwlist, &file)) {
+    static char *kwlist[] = {"file", "process", NULL};
+    PyObject *file, *process = Py_None;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "O|O:DumpStream", kwlist, &file,
+                                     &process)) {
         return NULL;
     }
     PyObject *module = PyType_GetModule(type);
@@ -43,6 +129,10 @@ DumpStream_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
     }
     if (ct_stream_init(&self->s, module, file, 1) < 0) {
         self->s.broken = 1;
+        Py_DECREF(self);
+        return NULL;
+    }
+    if (ct_stream_set_process(&self->s, process) < 0) {
         Py_DECREF(self);
         return NULL;
     }
@@ -171,3 +261,44 @@ ct_dump_stream_register(PyObject *module)
     }
     return 0;
 }
+
+/* crc32(data, value=0, portable=False) -> the dump's checksum of a
+ * bytes-like object (zlib.crc32's), for the tests of both implementations */
+static PyObject *
+core_crc32(PyObject *Py_UNUSED(module), PyObject *args, PyObject *kwds)
+{
+    static char *kwlist[] = {"data", "value", "portable", NULL};
+    Py_buffer b;
+    PyObject *start = NULL;
+    unsigned long value = 0;
+    int portable = 0;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "y*|O!p:crc32", kwlist, &b, &PyLong_Type,
+                                     &start, &portable)) {
+        return NULL;
+    }
+    if (start != NULL) {
+        value = PyLong_AsUnsignedLong(start);
+        if ((value == (unsigned long)-1 && PyErr_Occurred()) || value > 0xffffffffUL) {
+            PyBuffer_Release(&b);
+            if (!PyErr_Occurred() || PyErr_ExceptionMatches(PyExc_OverflowError)) {
+                PyErr_Clear();
+                PyErr_SetString(PyExc_OverflowError, "crc32: value must be in 0..2**32-1");
+            }
+            return NULL;
+        }
+    }
+    const unsigned char *p = b.buf;
+    uint32_t crc = portable ? ct_crc32_portable((uint32_t)value, p, (size_t)b.len)
+                            : ct_crc32((uint32_t)value, p, (size_t)b.len);
+    PyBuffer_Release(&b);
+    return PyLong_FromUnsignedLong(crc);
+}
+
+PyMethodDef ct_dump_writer_functions[] = {
+    {"dump_write", core_dump_write, METH_VARARGS,
+     "dump_write(file, dataset, process=None): write a dataset in classtrack's dump "
+     "format; process: (pid, ppid) of the process it is of, or None"},
+    {"crc32", (PyCFunction)(void (*)(void))core_crc32, METH_VARARGS | METH_KEYWORDS,
+     "crc32(data, value=0, portable=False) -> the dump's CRC-32 (zlib's)"},
+    {NULL, NULL, 0, NULL},
+};

@@ -671,6 +671,12 @@ write_frame(ct_stream *s, PyObject *ds, PyObject *deaths, int final,
     }
 
     if (!s->started && put_header(s) < 0) goto done;
+    if (!s->started && s->has_process) {     /* PROCESS: who wrote it */
+        if (buf_varint(&w->sec, s->pid) < 0 || buf_varint(&w->sec, s->ppid) < 0
+            || emit_section(w, CT_TAG_PROCESS) < 0) {
+            goto done;
+        }
+    }
 
     /* STRINGS: those this frame added */
     if (!s->started || PyList_GET_SIZE(t->list) > nstr_before) {
@@ -891,97 +897,3 @@ ct_stream_frame(ct_stream *s, PyObject *ds, PyObject *deaths, int final,
     }
     return 0;
 }
-
-int
-ct_stream_init(ct_stream *s, PyObject *module, PyObject *file, int streamed)
-{
-    memset(s, 0, sizeof(*s));
-    s->streamed = streamed;
-    s->w.fd = ct_dump_raw_fd(module, file, 1);
-    if (s->w.fd == -2) {
-        return -1;
-    }
-    if (s->w.fd < 0 && (s->w.write = ct_getattr(file, "write")) == NULL) {
-        return -1;
-    }
-    s->t.index = PyDict_New();
-    s->t.list = PyList_New(0);
-    if (s->t.index == NULL || s->t.list == NULL) {
-        ct_stream_release(s);
-        return -1;
-    }
-    return 0;
-}
-
-void
-ct_stream_release(ct_stream *s)
-{
-    Py_CLEAR(s->w.write);
-    Py_CLEAR(s->t.index);
-    Py_CLEAR(s->t.list);
-    PyMem_Free(s->w.out.data);
-    PyMem_Free(s->w.sec.data);
-    s->w.out = (ct_buf){0};
-    s->w.sec = (ct_buf){0};
-    s->broken = 1;
-}
-
-/* dump_write(file, dataset): write the dataset to a binary file object */
-static PyObject *
-core_dump_write(PyObject *module, PyObject *args)
-{
-    PyObject *file, *ds;
-    if (!PyArg_ParseTuple(args, "OO", &file, &ds)) {
-        return NULL;
-    }
-    ct_stream s;
-    if (ct_stream_init(&s, module, file, 0) < 0) {
-        return NULL;
-    }
-    int rc = ct_stream_frame(&s, ds, Py_None, 1, ct_modobjs_of(module)->entries_type);
-    ct_stream_release(&s);
-    if (rc < 0) {
-        return NULL;
-    }
-    Py_RETURN_NONE;
-}
-
-/* crc32(data, value=0, portable=False) -> the dump's checksum of a
- * bytes-like object (zlib.crc32's), for the tests of both implementations */
-static PyObject *
-core_crc32(PyObject *Py_UNUSED(module), PyObject *args, PyObject *kwds)
-{
-    static char *kwlist[] = {"data", "value", "portable", NULL};
-    Py_buffer b;
-    PyObject *start = NULL;
-    unsigned long value = 0;
-    int portable = 0;
-    if (!PyArg_ParseTupleAndKeywords(args, kwds, "y*|O!p:crc32", kwlist, &b, &PyLong_Type,
-                                     &start, &portable)) {
-        return NULL;
-    }
-    if (start != NULL) {
-        value = PyLong_AsUnsignedLong(start);
-        if ((value == (unsigned long)-1 && PyErr_Occurred()) || value > 0xffffffffUL) {
-            PyBuffer_Release(&b);
-            if (!PyErr_Occurred() || PyErr_ExceptionMatches(PyExc_OverflowError)) {
-                PyErr_Clear();
-                PyErr_SetString(PyExc_OverflowError, "crc32: value must be in 0..2**32-1");
-            }
-            return NULL;
-        }
-    }
-    const unsigned char *p = b.buf;
-    uint32_t crc = portable ? ct_crc32_portable((uint32_t)value, p, (size_t)b.len)
-                            : ct_crc32((uint32_t)value, p, (size_t)b.len);
-    PyBuffer_Release(&b);
-    return PyLong_FromUnsignedLong(crc);
-}
-
-PyMethodDef ct_dump_writer_functions[] = {
-    {"dump_write", core_dump_write, METH_VARARGS,
-     "dump_write(file, dataset): write a dataset in classtrack's dump format"},
-    {"crc32", (PyCFunction)(void (*)(void))core_crc32, METH_VARARGS | METH_KEYWORDS,
-     "crc32(data, value=0, portable=False) -> the dump's CRC-32 (zlib's)"},
-    {NULL, NULL, 0, NULL},
-};

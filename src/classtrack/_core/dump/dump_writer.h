@@ -42,11 +42,15 @@ typedef struct {
     int started;            /* the header is written */
     int ended;              /* END is written: nothing more may be */
     int broken;             /* a frame failed part way: nothing more may be */
+    int has_process;        /* write PROCESS (pid, ppid) in the first frame */
+    uint64_t pid, ppid;
 } ct_stream;
 
 /* Initialises a stream writing to `file` (an io.FileIO is written
  * through its descriptor, anything else through file.write).  0 or -1. */
 int ct_stream_init(ct_stream *s, PyObject *module, PyObject *file, int streamed);
+/* The process that wrote the dump: None, or (pid, ppid).  0 or -1. */
+int ct_stream_set_process(ct_stream *s, PyObject *process);
 void ct_stream_release(ct_stream *s);
 
 /* Writes one frame from `ds`, a dataset (dumpfmt.h) whose lists of names,

@@ -84,6 +84,13 @@
  * not match, a malformed section) is an error as in any dump.  A 1.1
  * reader refuses a streamed file (unknown section 0x0a/0x09).
  *
+ * Added in 1.2, skippable (a 1.1 reader skips it):
+ *   0x8C PROCESS   pid:v ppid:v
+ *                  the process the dump is of and its parent (a
+ *                  --follow-fork run's processes form a tree); at most
+ *                  once, anywhere (the writer puts it right after the
+ *                  header).
+ *
  * Sizes: a resolution-0 object costs index_delta (1 byte) + size + flat
  * (2-3 bytes each) per snapshot, about 6 bytes.
  *
@@ -123,6 +130,7 @@
 #define CT_TAG_DEATHS 0x0A
 #define CT_TAG_REPRS 0x0B
 #define CT_TAG_RETAINED 0x88
+#define CT_TAG_PROCESS 0x8C
 #define CT_TAG_SKIPPABLE 0x80
 
 #define CT_DUMP_PROCESS_FIELDS 11
