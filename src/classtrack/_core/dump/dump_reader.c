@@ -439,10 +439,10 @@ read_snapshot(ct_reader *r, ct_loaded *L)
     }
     snap = ct_row_from_tuple(
         ct_modobjs_of(L->module)->snapshot_row_type,
-        Py_BuildValue("(dOKKKddOOOOOOOO)", ts, desc, (unsigned long long)tot[0],
+        Py_BuildValue("(dOKKKddOOOOOOOOO)", ts, desc, (unsigned long long)tot[0],
                       (unsigned long long)tot[1], (unsigned long long)tot[2], iv, eiv,
                       stretched ? Py_True : Py_False, proc ? proc : Py_None,
-                      entries, Py_None, Py_None, trees, Py_None, Py_None));
+                      entries, Py_None, Py_None, trees, Py_None, Py_None, Py_None));
     if (snap == NULL || PyList_Append(L->snaps, snap) < 0) {
         goto done;
     }
@@ -487,13 +487,69 @@ read_retained(ct_reader *r, ct_loaded *L)
     }
     PyObject *sh = shared ? PyLong_FromUnsignedLongLong(shared - 1) : (Py_INCREF(Py_None), Py_None);
     PyObject *head = PyTuple_GetSlice(row, 0, 13);
-    PyObject *tail = sh ? PyTuple_Pack(2, bytes, sh) : NULL;
+    PyObject *tail = sh ? PyTuple_Pack(3, bytes, sh, PyTuple_GET_ITEM(row, 15)) : NULL;
     PyObject *full = head && tail ? PySequence_Concat(head, tail) : NULL;
     full = full != NULL
                ? ct_row_from_tuple(ct_modobjs_of(L->module)->snapshot_row_type, full)
                : NULL;
     Py_DECREF(bytes);
     Py_XDECREF(sh);
+    Py_XDECREF(head);
+    Py_XDECREF(tail);
+    if (full == NULL) {
+        return -1;
+    }
+    return PyList_SetItem(L->snaps, (Py_ssize_t)k, full);   /* steals full */
+}
+
+/* COUNTED (0x8B): the count-only classes of one snapshot already read,
+ * as the tuple of (class, instances, size) of its row's field 15.
+ * `start`: where the section begins, for the errors about its place. */
+static int
+read_counted(ct_reader *r, ct_loaded *L, const unsigned char *start)
+{
+    uint64_t k, n;
+    if (L->stage < CT_TAG_SNAPSHOT) {
+        r->p = start;
+        return ct_rd_fail(r, "section 0x%02x out of order", CT_TAG_COUNTED);
+    }
+    Py_ssize_t nsnaps = PyList_GET_SIZE(L->snaps);
+    if (ct_rd_index(r, (uint64_t)nsnaps, &k, "counted classes' snapshot") < 0
+        || ct_rd_count(r, &n, 3, "counted class") < 0) {
+        return -1;
+    }
+    PyObject *row = PyList_GET_ITEM(L->snaps, (Py_ssize_t)k);
+    if (PyTuple_GET_ITEM(row, 15) != Py_None) {
+        return ct_rd_fail(r, "second counted classes for snapshot %llu", (unsigned long long)k);
+    }
+    /* grown one by one: n is bounded by the section's length only */
+    PyObject *list = PyList_New(0);
+    if (list == NULL) {
+        return -1;
+    }
+    for (uint64_t j = 0; j < n; j++) {
+        PyObject *cls = NULL, *item = NULL;
+        uint64_t count = 0, size = 0;
+        if (rd_string_ref(r, L, 0, &cls) < 0 || ct_rd_varint(r, &count) < 0
+            || ct_rd_varint(r, &size) < 0
+            || (item = Py_BuildValue("(OKK)", cls, (unsigned long long)count,
+                                     (unsigned long long)size)) == NULL
+            || PyList_Append(list, item) < 0) {
+            Py_XDECREF(item);
+            Py_DECREF(list);
+            return -1;
+        }
+        Py_DECREF(item);
+    }
+    PyObject *counted = PyList_AsTuple(list);
+    Py_DECREF(list);
+    PyObject *head = counted ? PyTuple_GetSlice(row, 0, 15) : NULL;
+    PyObject *tail = head ? PyTuple_Pack(1, counted) : NULL;
+    PyObject *full = tail ? PySequence_Concat(head, tail) : NULL;
+    full = full != NULL
+               ? ct_row_from_tuple(ct_modobjs_of(L->module)->snapshot_row_type, full)
+               : NULL;
+    Py_XDECREF(counted);
     Py_XDECREF(head);
     Py_XDECREF(tail);
     if (full == NULL) {
@@ -698,6 +754,9 @@ read_dump(ct_reader *r, PyObject *module)
                 goto done;
             }
             rc = read_retained(r, &L);
+        }
+        else if (tag == CT_TAG_COUNTED) {
+            rc = read_counted(r, &L, start);
         }
         else if ((tag & CT_TAG_SKIPPABLE) || kind > CT_TAG_TREE) {
             if (!(tag & CT_TAG_SKIPPABLE)) {

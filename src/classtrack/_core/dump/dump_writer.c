@@ -329,6 +329,70 @@ put_retained(ct_writer *w, uint64_t snap, size_t nentries, PyObject *col, PyObje
     return ok && emit_section(w, CT_TAG_RETAINED) == 0 ? 0 : -1;
 }
 
+/* The count-only classes of a snapshot row (field 15), or NULL when the
+ * row has none (None, or a row of an older shape).  Borrowed. */
+static PyObject *
+counted_of(PyObject *sn)
+{
+    if (PyTuple_GET_SIZE(sn) != CT_SNAPSHOT_FIELDS) {
+        return NULL;
+    }
+    PyObject *c = PyTuple_GET_ITEM(sn, 15);
+    return c == Py_None ? NULL : c;
+}
+
+/* Pass 1 for the COUNTED section of a snapshot row: checks its shape (a
+ * tuple of (str, int, int)) and registers the class names. */
+static int
+collect_counted_strings(ct_strtab *t, PyObject *sn)
+{
+    PyObject *c = counted_of(sn);
+    if (c == NULL) {
+        return 0;
+    }
+    if (!PyTuple_Check(c)) {
+        PyErr_SetString(PyExc_TypeError, "dump: counted must be a tuple or None");
+        return -1;
+    }
+    for (Py_ssize_t j = 0; j < PyTuple_GET_SIZE(c); j++) {
+        PyObject *row = PyTuple_GET_ITEM(c, j);
+        if (!PyTuple_Check(row) || PyTuple_GET_SIZE(row) != 3
+            || !PyLong_Check(PyTuple_GET_ITEM(row, 1)) || !PyLong_Check(PyTuple_GET_ITEM(row, 2))) {
+            PyErr_SetString(PyExc_TypeError, "dump: a counted class must be (str, int, int)");
+            return -1;
+        }
+        if (str_id(t, PyTuple_GET_ITEM(row, 0)) < 0) {
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* The COUNTED section of snapshot `snap` (see dumpfmt.h), when its row
+ * has count-only classes (checked by collect_counted_strings). */
+static int
+put_counted(ct_writer *w, ct_strtab *t, uint64_t snap, PyObject *sn)
+{
+    PyObject *c = counted_of(sn);
+    if (c == NULL) {
+        return 0;
+    }
+    if (buf_varint(&w->sec, snap) < 0 || buf_varint(&w->sec, (uint64_t)PyTuple_GET_SIZE(c)) < 0) {
+        return -1;
+    }
+    for (Py_ssize_t j = 0; j < PyTuple_GET_SIZE(c); j++) {
+        PyObject *row = PyTuple_GET_ITEM(c, j);
+        unsigned long long n = PyLong_AsUnsignedLongLong(PyTuple_GET_ITEM(row, 1));
+        unsigned long long size = n == (unsigned long long)-1 && PyErr_Occurred()
+                                      ? 0 : PyLong_AsUnsignedLongLong(PyTuple_GET_ITEM(row, 2));
+        if (PyErr_Occurred() || put_str(w, t, PyTuple_GET_ITEM(row, 0)) < 0
+            || buf_varint(&w->sec, n) < 0 || buf_varint(&w->sec, size) < 0) {
+            return -1;
+        }
+    }
+    return emit_section(w, CT_TAG_COUNTED);
+}
+
 /* A record's custom repr: (record index, borrowed str) */
 typedef struct {
     size_t rec;
@@ -504,6 +568,7 @@ write_dataset(ct_writer *w, PyObject *ds, PyTypeObject *entries_type)
     for (Py_ssize_t i = 0; i < PyList_GET_SIZE(snaps); i++) {
         PyObject *sn = PyList_GET_ITEM(snaps, i);
         if (!PyTuple_Check(sn) || (PyTuple_GET_SIZE(sn) != CT_SNAPSHOT_FIELDS
+                                   && PyTuple_GET_SIZE(sn) != CT_SNAPSHOT_FIELDS_1_1
                                    && PyTuple_GET_SIZE(sn) != CT_SNAPSHOT_FIELDS_1_0)
             || !PyDict_Check(PyTuple_GET_ITEM(sn, 12))) {
             PyErr_SetString(PyExc_TypeError, "dump: malformed snapshot");
@@ -567,6 +632,7 @@ write_dataset(ct_writer *w, PyObject *ds, PyTypeObject *entries_type)
         while (PyDict_Next(PyList_GET_ITEM(trees, i), &pos, &k, &v)) {
             if (collect_tree_strings(&t, v, 0) < 0) goto done;
         }
+        if (collect_counted_strings(&t, sn) < 0) goto done;
     }
 
     /* header */
@@ -726,11 +792,12 @@ write_dataset(ct_writer *w, PyObject *ds, PyTypeObject *entries_type)
                 goto done;
             }
         }
-        if (PyTuple_GET_SIZE(sn) == CT_SNAPSHOT_FIELDS
+        if (PyTuple_GET_SIZE(sn) >= CT_SNAPSHOT_FIELDS_1_1
             && put_retained(w, (uint64_t)i, nentries, PyTuple_GET_ITEM(sn, 13),
                             PyTuple_GET_ITEM(sn, 14)) < 0) {
             goto done;
         }
+        if (put_counted(w, &t, (uint64_t)i, sn) < 0) goto done;
     }
 
     /* END: crc of everything before it */

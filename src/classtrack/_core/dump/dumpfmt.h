@@ -52,6 +52,12 @@
  *                  least itself).  shared = 1 + bytes the measured objects
  *                  keep alive only together, 0 = not measured.  At most
  *                  one per snapshot, after that SNAPSHOT section.
+ *   0x8B COUNTED   snapshot:v count:v { class:s instances:v size:v }*
+ *                  the count-only classes at a snapshot: instances of
+ *                  classes that cannot be followed one by one, counted and
+ *                  sized (flat) when the snapshot was taken; class is
+ *                  "module.qualname".  At most one per snapshot, after that
+ *                  snapshot's SNAPSHOT, TREE and RETAINED sections.
  *
  * Sizes: a resolution-0 object costs index_delta (1 byte) + size + flat
  * (2-3 bytes each) per snapshot, about 6 bytes.
@@ -87,6 +93,7 @@
 #define CT_TAG_SNAPSHOT 0x06
 #define CT_TAG_TREE 0x07
 #define CT_TAG_RETAINED 0x88
+#define CT_TAG_COUNTED 0x8B
 #define CT_TAG_SKIPPABLE 0x80
 
 #define CT_DUMP_PROCESS_FIELDS 11
@@ -110,19 +117,22 @@
  *               stretched, process tuple or None, entries, None, None,
  *               trees dict index -> (name, size, flat, refs), retained
  *               bytes (uint64 per entry, 0 not measured) or None, shared
- *               int or None).  `entries` is a classtrack._core.Entries
+ *               int or None, counted: a tuple of (class str, instances
+ *               int, size int) or None).  `entries` is a classtrack._core.Entries
  *               (entries.h: the snapshot's records, sizes and flat sizes,
  *               compact), as the reader returns it.  The writer also
  *               takes, in fields 9-11, idx bytes (uint32), size bytes
  *               (uint64) and flat bytes (uint64), and the 13 fields
- *               before retained (as 1.0 had them)
+ *               before retained (as 1.0 had them) or the 15 before
+ *               counted
  */
 #define CT_DATASET_FIELDS 11
 /* The dataset and its snapshots come from dump_read as named rows,
  * classtrack._core.Dataset and SnapshotRow (dump_rows.c, field names
  * there), tuples still. */
-#define CT_SNAPSHOT_FIELDS 15
+#define CT_SNAPSHOT_FIELDS 16
 #define CT_SNAPSHOT_FIELDS_1_0 13
+#define CT_SNAPSHOT_FIELDS_1_1 15
 
 /* crc32 (IEEE 802.3, as zlib computes it; crc32.c): the crc of `len`
  * more bytes after a crc of `crc` (0 to start).  _portable always uses
