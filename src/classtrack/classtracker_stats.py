@@ -769,6 +769,10 @@ class ConsoleStats(Stats):
             if snapshot.shared is not None:
                 out.write("  %-33s %11s %12s\n" % ("(kept alive only together)", "",
                                                    pp(snapshot.shared)))
+            for name, (n, size) in (getattr(snapshot, "counted", None) or {}).items():
+                # count-only classes: counted at the snapshot, not followed one by one
+                out.write("  %-33s %11d %12s %12s  counted at snapshot\n" % (
+                    trunc(name, 33), n, pp(size), pp(size // n if n else 0)))
             out.write("  %-33s %11s %12s %12s\n" % (
                 "(process: vsz / rss)", "", pp(snapshot.total), pp(rss)))
         out.write("-" * 79 + "\n")
