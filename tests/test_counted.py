@@ -196,6 +196,27 @@ def test_report_shows_counted_classes(ran):
     assert "counted at snapshot" in summary.stdout
 
 
+def test_html_and_diff_show_counted_classes(ran, tmp_path):
+    pkg, dump, _, _ = ran["plain"]
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in sys.path if p))
+    page = str(tmp_path / "r.html")
+    proc = subprocess.run([sys.executable, "-m", "classtrack", "html", dump, "-o", page],
+                          env=env, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    with open(page) as f:
+        html = f.read()
+    section = html.split('<section id="counted">')[1].split("</section>")[0]
+    assert "Counted at snapshots" in section and pkg + ".Point" in section
+    proc = subprocess.run([sys.executable, "-m", "classtrack", "diff", dump, dump, "--json"],
+                          env=env, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    diff = Stats(filename=dump).diff_snapshots(0, -1)
+    point = diff.row(pkg + ".Point")
+    assert point.counted and point.new_count == 100
+    assert point.new_size == Stats(filename=dump).snapshots[-1].counted[pkg + ".Point"][1]
+    assert pkg + ".Point (counted)" in str(diff)
+
+
 class Pair(NamedTuple):
     a: int
     b: int
