@@ -5,6 +5,7 @@ import os
 import pickle
 import random
 import tracemalloc
+from typing import NamedTuple
 
 import pytest
 
@@ -24,12 +25,20 @@ class Node:
         self.children = []
 
 
+class Pair(NamedTuple):      # counted at snapshots: a COUNTED section
+    a: int
+    b: int
+
+
 @pytest.fixture(scope="module")
 def dump():
     t = ClassTracker()
     t.track_class(Node, trace=True, resolution_level=1)
+    t.count_class(Pair)
     objs = [Node(i) for i in range(4)]
+    pairs = [Pair(i, i) for i in range(3)]
     t.create_snapshot("one")
+    del pairs[1:]
     del objs[0]
     t.create_snapshot("two")
     buf = io.BytesIO()
@@ -174,6 +183,37 @@ def test_out_of_range_references(dump):
     swapped[0], swapped[rec] = swapped[rec], swapped[0]
     with pytest.raises(DumpError, match="out of order"):
         load(dumpcraft.join(head, swapped))
+
+
+def test_counted_sections_are_checked(dump):
+    head, sections = dumpcraft.split(dump)
+    tags = [t for t, _ in sections]
+    assert tags.count(0x8B) == 2            # one per snapshot
+    (name, n0, b0), = load(dump).snapshots[0].counted
+    assert name.endswith(".Pair") and n0 == 3
+    assert load(dump).snapshots[1].counted == ((name, 1, b0 // 3),)
+    k = tags.index(0x8B)
+    counted = sections[k]
+    # the same snapshot twice
+    with pytest.raises(DumpError, match="second counted classes for snapshot 0"):
+        load(dumpcraft.join(head, sections[:k + 1] + [counted] + sections[k + 1:]))
+    # a snapshot that does not exist
+    bad = (0x8B, dumpcraft.varint(7) + counted[1][1:])
+    with pytest.raises(DumpError, match="out of range"):
+        load(dumpcraft.join(head, sections[:k] + [bad] + sections[k + 1:]))
+    # before any snapshot
+    first_snap = tags.index(6)
+    with pytest.raises(DumpError, match="out of order"):
+        load(dumpcraft.join(head, sections[:first_snap] + [counted] + sections[first_snap:k]
+                            + sections[k + 1:]))
+    # a class name that is no string
+    bad = (0x8B, dumpcraft.varint(0) + dumpcraft.varint(1) + dumpcraft.varint(99999) + b"\x01\x01")
+    with pytest.raises(DumpError, match="string reference"):
+        load(dumpcraft.join(head, sections[:k] + [bad] + sections[k + 1:]))
+    # a count the section cannot hold
+    bad = (0x8B, dumpcraft.varint(0) + dumpcraft.varint(10 ** 9))
+    with pytest.raises(DumpError):
+        load(dumpcraft.join(head, sections[:k] + [bad] + sections[k + 1:]))
 
 
 def test_regressions_from_the_fuzzer():

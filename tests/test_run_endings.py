@@ -217,3 +217,51 @@ def test_a_program_with_its_own_thread_still_gets_the_fork_warning(tmp_path):
     assert plain.returncode == ours.returncode == 0, ours.stderr
     warned = "is multi-threaded, use of fork()"
     assert (warned in plain.stderr) == (warned in ours.stderr), (plain.stderr, ours.stderr)
+
+
+CYCLES = r'''
+import gc, sys, time
+
+class Node:
+    def __init__(self):
+        self.me = self      # a cycle: only the collector frees it
+
+gc.disable()                # the program's own choice: nothing collects by itself
+KEPT = [Node() for _ in range(10)]
+for _ in range(200):
+    Node()                  # garbage, in cycles
+print("ready", flush=True)
+for _ in range(int(sys.argv[1])):
+    time.sleep(0.05)
+'''
+
+
+@pytest.mark.parametrize("collect", [False, True])
+def test_the_exit_snapshot_follows_a_full_collection(tmp_path, collect):
+    """Cycles nothing holds are not counted at exit (gc.collect() runs
+    first, and the snapshot says so); with --collect, neither are they in
+    periodic snapshots."""
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path))
+    (tmp_path / "prog.py").write_text(CYCLES)
+    cmd = [sys.executable, "-m", "classtrack", "run", "--track-class", "prog:Node",
+           "--interval", "0.1", "-o", "prog.ctdump"] + (["--collect"] if collect else [])
+    proc = subprocess.run(cmd + ["prog.py", "10"], cwd=str(tmp_path), capture_output=True,
+                          text=True, timeout=60, env=env)
+    assert proc.returncode == 0, proc.stderr
+    stats = Stats(filename=str(tmp_path / "prog.ctdump"))
+    exit_snap = stats.snapshots[-1]
+    assert exit_snap.desc == "exit" and exit_snap.collected
+
+    def alive_at(snap):
+        return sum(1 for objs in stats.index.values() for o in objs
+                   if o.birth <= snap.timestamp and (o.death is None or o.death > snap.timestamp))
+
+    assert alive_at(exit_snap) == 10
+    periodic = [s for s in stats.snapshots if s.desc == ""]
+    assert periodic
+    if collect:
+        assert all(s.collected for s in periodic)
+        assert all(alive_at(s) == 10 for s in periodic)
+    else:
+        assert not any(s.collected for s in periodic)
+        assert alive_at(periodic[0]) == 210     # the garbage cycles, not yet collected

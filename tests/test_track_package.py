@@ -156,15 +156,17 @@ def test_run_track_package(tmp_path, pkg):
                         "prog2.py")
     assert counts == {pkg + ".Early": 3, pkg + ".sub.Later": 2}
     # one line counts them per reason; --verbose names each
-    assert "classtrack: 1 class cannot be tracked: 1 variable-sized" in proc.stderr
+    assert ("classtrack: 1 class counted at snapshots (cannot be followed one by one: "
+            "1 variable-sized") in proc.stderr
     assert "--verbose lists them" in proc.stderr
-    assert "cannot track %s.sub.Point" % pkg not in proc.stderr
+    assert "counting %s.sub.Point" % pkg not in proc.stderr
     # said at the start, once, with what it might have meant
     assert proc.stderr.count("nosuchpkg") == 1, proc.stderr
     assert "warning: --track-package nosuchpkg: no such module" in proc.stderr
     assert "--track-package %s:" % pkg not in proc.stderr
     proc, _ = _run(tmp_path, "--track-package", pkg, "--verbose", "prog2.py")
-    assert "cannot track %s.sub.Point: its instances are variable-sized" % pkg in proc.stderr
+    assert ("counting %s.sub.Point at snapshots, not one by one: its instances are "
+            "variable-sized" % pkg) in proc.stderr
 
 
 def test_run_track_package_misspelt_is_said_at_the_start(tmp_path, pkg):

@@ -147,7 +147,17 @@ def _snapshot_row(s: Snapshot, entries: Any, trees: dict,
                    int(s.asizeof_total or 0), int(s.overhead or 0), float(s.interval or 0.0),
                    float(s.effective_interval or 0.0), bool(s.stretched), fields, entries,
                    None, None, trees, retained,
-                   None if s.shared is None or retained is None else int(s.shared))
+                   None if s.shared is None or retained is None else int(s.shared),
+                   _counted_row(getattr(s, "counted", None)),
+                   bool(getattr(s, "collected", False)))
+
+
+def _counted_row(counted: Optional[Dict[str, Tuple[int, int]]]) -> Optional[tuple]:
+    """A snapshot's count-only classes as the dataset holds them (field
+    ``counted``): ((class, instances, bytes), ...), or None."""
+    if not counted:
+        return None
+    return tuple((str(name), int(n), int(size)) for name, (n, size) in counted.items())
 
 
 def _loaded_snapshot(row: SnapRow) -> Snapshot:
@@ -162,6 +172,8 @@ def _loaded_snapshot(row: SnapRow) -> Snapshot:
     s.effective_interval = row.effective_interval or None
     s.stretched = row.stretched
     s.shared = row.shared
+    s.counted = {name: (n, size) for name, n, size in row.counted} if row.counted else None
+    s.collected = bool(row.collected)
     s.system_total = ProcessMemoryInfo.from_fields(row.process)
     return s
 

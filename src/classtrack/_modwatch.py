@@ -15,7 +15,8 @@ predicate accepts.  Classes reach it two ways:
 Classes that cannot be tracked (implemented in C, compiled without
 ``__weakref__``) are remembered in ``ModuleWatch.untrackable`` with the
 reason, never raised: a class statement in the program must not fail
-because a tracker watches its module.
+because a tracker watches its module.  The tracker counts their instances
+at each snapshot instead (``ClassTracker.count_class``).
 """
 from __future__ import annotations
 

@@ -6,7 +6,7 @@ Readers wrap them here, once, where they come from the engine, and use
 field names from then on.  The wrappers are tuple subclasses: the engine
 takes them back (``dump_write``) as it takes its own tuples.
 """
-from typing import Any, Dict, NamedTuple, Optional, Sequence
+from typing import Any, Dict, NamedTuple, Optional, Sequence, Tuple
 
 # the process tuple of a snapshot row (dumpfmt.h CT_DUMP_PROCESS_FIELDS)
 PROCESS_FIELDS = ("vsz", "rss", "rss_peak", "vsz_peak", "data_segment", "code_segment",
@@ -31,7 +31,7 @@ class Dataset(NamedTuple):
 
 class SnapRow(NamedTuple):
     """One snapshot (dumpfmt.h, CT_SNAPSHOT_FIELDS; 1.0's rows stop before
-    `retained`).  `entries` is a ``_core.Entries``, or the idx column with
+    `retained`, 1.1's before `counted`, older 1.2 writers' before `collected`).  `entries` is a ``_core.Entries``, or the idx column with
     `size` and `flat` its size and flat size columns."""
     time: float
     desc: str
@@ -48,6 +48,8 @@ class SnapRow(NamedTuple):
     trees: Any = None                   # dict record index -> (name, size, flat, refs)
     retained: Optional[bytes] = None    # uint64 per entry
     shared: Optional[int] = None
+    counted: Optional[Sequence[Tuple[str, int, int]]] = None   # (class, instances, bytes)
+    collected: bool = False             # gc.collect() ran right before it
 
 
 class Record(NamedTuple):
@@ -71,7 +73,8 @@ def dataset(raw: Sequence[Any]) -> Dataset:
 
 
 def snap_row(row: Sequence[Any]) -> SnapRow:
-    """A snapshot row by name; 1.0's 13 fields get None for the last two."""
+    """A snapshot row by name; 1.0's 13 fields and 1.1's 15 get None for
+    the fields they lack."""
     if isinstance(row, SnapRow):
         return row
     return SnapRow(*row)

@@ -83,15 +83,16 @@ def reason(cls: type, follows: Callable[[type], bool]) -> Optional[Reason]:
 
 
 def summary(kinds: List[str]) -> str:
-    """'3 classes cannot be tracked: 2 compiled (...), 1 implemented in C'."""
+    """'3 classes counted at snapshots (cannot be followed one by one:
+    2 compiled (...), 1 implemented in C)'."""
     counts: Dict[str, int] = {}
     for k in kinds:
         counts[k] = counts.get(k, 0) + 1
     parts = ["%d %s" % (n, KINDS.get(k, k))
              for k, n in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))]
     total = len(kinds)
-    return "%d class%s cannot be tracked: %s" % (total, "" if total == 1 else "es",
-                                                 ", ".join(parts))
+    return "%d class%s counted at snapshots (cannot be followed one by one: %s)" % (
+        total, "" if total == 1 else "es", ", ".join(parts))
 
 
 def with_subclasses(cls: type) -> List[type]:

@@ -464,6 +464,10 @@ class ClassTracker:
             raise TypeError("reprs must be a bool, not %r" % (reprs,))
         self._engine = _core.Tracker(_PACKAGE_DIR, reprs=reprs)
         self._classes: Dict[type, _Settings] = {}
+        # count-only classes: class -> (name, why it cannot be tracked: an
+        # _untrackable.Reason, or None when counting was asked for); their
+        # instances are counted and sized at each snapshot (count_class)
+        self._counted: Dict[type, Tuple[str, Any]] = {}
         self._watches: List[Any] = []   # package / program watches (_modwatch)
         self.snapshots: List[Snapshot] = []
         self._periodic_thread: Optional[PeriodicThread] = None
@@ -581,7 +585,8 @@ class ClassTracker:
         if not (cls.__flags__ & (1 << 9)):  # Py_TPFLAGS_HEAPTYPE
             raise TypeError(
                 "cannot track class %r: it is implemented in C; track its instances "
-                "with track_object, or subclass it in Python and track the subclass"
+                "with track_object, subclass it in Python and track the subclass, or "
+                "count its instances at each snapshot with count_class"
                 % cls.__qualname__)
         if not keep:
             for sub in _with_subclasses(cls):
@@ -592,9 +597,71 @@ class ClassTracker:
                         "defined in Python while tracemalloc is not tracing; otherwise a "
                         "weak reference is needed, which C code such as deque's resets, "
                         "or which the class lacks: give it a '__weakref__' slot); track "
-                        "with keep=True to hold them alive" % sub.__qualname__)
+                        "with keep=True to hold them alive, or count them at each "
+                        "snapshot with count_class" % sub.__qualname__)
         self._classes[cls] = _Settings(name, level, bool(keep), bool(trace), bool(retained))
         self._rehook()
+
+    def count_class(self, cls: type, name: Optional[str] = None) -> None:
+        """Count the instances of cls (and of its subclasses that no other
+        tracked or counted class claims) at every snapshot, and size them,
+        without following any of them one by one: ``Snapshot.counted``
+        gets ``{name: (instances, bytes)}``.  The way to watch classes that
+        ``track_class`` refuses (implemented in C, compiled, NamedTuple,
+        IntEnum, ``__slots__`` without ``__weakref__``, module subclasses);
+        package watches count those by themselves.  Each snapshot then
+        walks the collector's objects once (less than a ``gc.collect()``;
+        the objects they refer to as well when a counted class's
+        instances are not GC objects).  name: "module.qualname" by default."""
+        if not isinstance(cls, type):
+            raise TypeError("only class objects can be counted, not %r" % (cls,))
+        if name is None:
+            name = _untrackable._qualified(cls)
+        elif not isinstance(name, str):
+            raise TypeError("name must be a str, not %r" % (name,))
+        self._counted[cls] = (name, None)
+
+    def counted_classes(self) -> List[Tuple[str, Optional[str]]]:
+        """(name, why it cannot be tracked, or None when asked for with
+        ``count_class``) of each class counted at snapshots."""
+        return [(name, why.text if why is not None else None)
+                for name, why in self._counted.values()]
+
+    def _count_rows(self) -> Tuple[List[str], List[Tuple[type, ...]]]:
+        """Each counted class's name and the types whose instances count
+        for it: itself and the subclasses whose nearest tracked or counted
+        class it is (as ``track_class`` gives a subclass to its nearest
+        tracked class)."""
+        names: List[str] = []
+        rows: List[Tuple[type, ...]] = []
+        for cls, (name, _) in list(self._counted.items()):
+            types = []
+            for sub in _with_subclasses(cls):
+                for base in sub.__mro__:
+                    if base in self._counted or base in self._classes:
+                        if base is cls:
+                            types.append(sub)
+                        break
+            names.append(name)
+            rows.append(tuple(types))
+        return names, rows
+
+    def _count(self) -> Optional[Dict[str, Tuple[int, int]]]:
+        """The count-only classes now: {name: (instances, bytes)}, or None
+        when there are none (then nothing is walked)."""
+        if not self._counted:
+            return None
+        names, rows = self._count_rows()
+        objs = gc.get_objects()
+        try:
+            figures = _core.count_instances(objs, rows, (), -1)
+        finally:
+            del objs
+        out: Dict[str, Tuple[int, int]] = {}
+        for name, (n, size) in zip(names, figures):
+            was = out.get(name, (0, 0))
+            out[name] = (was[0] + n, was[1] + size)
+        return out
 
     def _track_classes(self, classes: List[type], resolution_level: int, keep: bool,
                        trace: bool, retained: bool = False) -> List[Tuple[type, Any]]:
@@ -612,6 +679,9 @@ class ClassTracker:
                 self._classes[cls] = _Settings(cls.__module__ + "." + cls.__name__, level,
                                                bool(keep), bool(trace), bool(retained))
                 added = True
+            elif why is not None and cls not in self._counted:
+                # counted at snapshots instead: not followed one by one
+                self._counted[cls] = (_untrackable._qualified(cls), why)
             out.append((cls, why))
         if added:
             self._rehook()
@@ -622,8 +692,9 @@ class ClassTracker:
         """Track every class defined by the package or module ``name`` and
         its subpackages, those imported already and those imported later
         (``track_class`` on each, with these settings).  Classes that cannot
-        be tracked (implemented in C) are skipped; ``untrackable_classes()``
-        lists them with the reason."""
+        be tracked one by one (implemented in C, compiled, NamedTuple,
+        IntEnum...) are counted at each snapshot instead (``count_class``);
+        ``untrackable_classes()`` lists them with the reason."""
         if not isinstance(name, str) or not name or not all(
                 part.isidentifier() for part in name.split(".")):
             raise ValueError("track_package needs a dotted module name, not %r" % (name,))
@@ -670,11 +741,15 @@ class ClassTracker:
             self._engine.hook(cls, s.name, s.resolution_level, s.keep, s.trace)
 
     def detach_class(self, cls: type) -> None:
-        """Stop tracking new instances of cls.  KeyError if not tracked.
-        Objects already tracked stay tracked."""
+        """Stop tracking new instances of cls (or counting its instances).
+        KeyError if neither.  Objects already tracked stay tracked."""
         if cls not in self._classes:
-            raise KeyError(cls)
+            if cls not in self._counted:
+                raise KeyError(cls)
+            del self._counted[cls]
+            return
         del self._classes[cls]
+        self._counted.pop(cls, None)
         self._rehook()
 
     def detach_all_classes(self) -> None:
@@ -684,6 +759,7 @@ class ClassTracker:
             watch.stop()
         self._watches[:] = []
         self._classes.clear()
+        self._counted.clear()
         self._engine.unhook_all()
 
     def detach_all(self) -> None:
@@ -776,6 +852,7 @@ class ClassTracker:
             snapshot.collected = collect
             snapshot.tracked_total = tracked_total
             snapshot.overhead = overhead
+            snapshot.counted = self._count()
             if compute_total:
                 snapshot.asizeof_total = asizeof(all=True, code=True) - overhead
             self._measure_retained(snapshot, retained)

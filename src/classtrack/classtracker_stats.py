@@ -571,7 +571,13 @@ def _diff(old_stats: Stats, old: Snapshot, new_stats: Stats, new: Snapshot) -> A
     # either statistics), not every class a tracker watched
     had = set(old_stats.tracked_classes) | set(new_stats.tracked_classes)
     names = [n for n in list(a) + [n for n in b if n not in a] if n in had]
-    return ClassDiff([DiffRow(n, a.get(n, zero_a), b.get(n, zero_b)) for n in names], old, new)
+    rows = [DiffRow(n, a.get(n, zero_a), b.get(n, zero_b)) for n in names]
+    # count-only classes: their counts and bytes at the two snapshots
+    ca, cb = getattr(old, "counted", None) or {}, getattr(new, "counted", None) or {}
+    for n in list(ca) + [n for n in cb if n not in ca]:
+        (c0, s0), (c1, s1) = ca.get(n, (0, 0)), cb.get(n, (0, 0))
+        rows.append(DiffRow(n, (c0, s0, None), (c1, s1, None), counted=True))
+    return ClassDiff(rows, old, new)
 
 
 class _LazyIndex(dict):
@@ -786,6 +792,10 @@ class ConsoleStats(Stats):
             if snapshot.shared is not None:
                 out.write("  %-33s %11s %12s\n" % ("(kept alive only together)", "",
                                                    pp(snapshot.shared)))
+            for name, (n, size) in (getattr(snapshot, "counted", None) or {}).items():
+                # count-only classes: counted at the snapshot, not followed one by one
+                out.write("  %-33s %11d %12s %12s  counted at snapshot\n" % (
+                    trunc(name, 33), n, pp(size), pp(size // n if n else 0)))
             out.write("  %-33s %11s %12s %12s\n" % (
                 "(process: vsz / rss)", "", pp(snapshot.total), pp(rss)))
         out.write("-" * 79 + "\n")

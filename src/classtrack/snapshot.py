@@ -84,6 +84,9 @@ class Snapshot:
         self.classes: Optional[Dict[str, Dict[str, Any]]] = None
         # retained=True: bytes the measured objects keep alive only together
         self.shared: Optional[int] = None
+        # count-only classes (instances counted at snapshots, not followed
+        # one by one): {"module.qualname": (instances, bytes)}, None if none
+        self.counted: Optional[Dict[str, Tuple[int, int]]] = None
         # set by the background monitor: requested and effective interval
         self.interval: Optional[float] = None
         self.effective_interval: Optional[float] = None

@@ -83,16 +83,21 @@ def run(args: argparse.Namespace, out: Optional[TextIO] = None) -> int:
         return 0
     rows = table.class_rows(stats, contains=args.classname)
     shown = table.limit_rows(rows, args.limit)
+    counted = table.counted_rows(stats, contains=args.classname)
     if args.growth is not None:
-        return _growth(args, stats, rows, out)
+        return _growth(args, stats, rows, out, counted)
     if args.json:
         extra = None if procs is None else {
             "dumps": list(args.dump),
             "processes": [p.as_dict(args.classname) for p in procs]}
         out.write(table.as_json(stats, shown, source=_one(args.dump) if procs is None else None,
-                                extra=extra) + "\n")
+                                extra=extra, counted=table.limit_rows(counted, args.limit))
+                  + "\n")
         return 0
-    out.write(table.describe(stats, rows, args.classname) + "\n")
+    out.write(table.describe(stats, rows, args.classname, counted) + "\n")
+    if stats.snapshots and counted and not rows:
+        _write_counted(out, counted, args.limit)
+        return 0
     if not stats.snapshots or not rows:
         out.write("nothing to show: %s\n" % ("no snapshots" if not stats.snapshots else
                                             "no class matches %r" % args.classname
@@ -105,10 +110,20 @@ def run(args: argparse.Namespace, out: Optional[TextIO] = None) -> int:
         out.write("(%d more %s not shown: --limit)\n"
                   % (len(rows) - len(shown), "class" if len(rows) - len(shown) == 1
                      else "classes"))
+    if counted:
+        _write_counted(out, counted, args.limit)
     if procs is not None:
         for line in merge.process_lines(procs, args.classname):
             out.write(line + "\n")
     return 0
+
+
+def _write_counted(out: TextIO, counted: Any, limit: Optional[float]) -> None:
+    """The count-only classes, in a table of their own under a heading."""
+    from classtrack.report import table  # lazy: start-up time, as in run()
+    out.write(table.COUNTED_HEADING + "\n")
+    for line in table.format_table(table.limit_rows(counted, limit), width=_width(out)):
+        out.write(line + "\n")
 
 
 def _one(dump: Any) -> Any:
@@ -125,25 +140,30 @@ def _count(limit: Optional[float]) -> Optional[int]:
     return int(limit)
 
 
-def _growth(args: argparse.Namespace, stats: Any, rows: Any, out: TextIO) -> int:
-    """--growth N: the classes whose live count rose at each of the last N snapshots."""
+def _growth(args: argparse.Namespace, stats: Any, rows: Any, out: TextIO,
+            counted: Any = ()) -> int:
+    """--growth N: the classes whose live count rose at each of the last N
+    snapshots; count-only classes too, by their counts at snapshots
+    (marked so)."""
     # lazy: start-up time: cli imports every subcommand to build its parser
     import json
     from classtrack.report import diff, table  # lazy: as above
     n = args.growth
     keep = diff.spaced([s.timestamp for s in stats.snapshots],
                        [s.desc for s in stats.snapshots])
-    found = table.limit_rows(diff.growing(rows, n, keep), args.limit)
+    marked = [table.ClassRow(r.name + " (counted)", 0, r.counts, r.sizes) for r in counted]
+    found = table.limit_rows(diff.growing(list(rows) + marked, n, keep), args.limit)
     nsnap = len(keep)
     judged = keep[-n:] if nsnap >= n else None
     first = judged[0] if judged else None
     dump = args.dump[0] if isinstance(args.dump, list) else args.dump
     if args.json:
-        doc = json.loads(table.as_json(stats, table.limit_rows(rows, args.limit), source=dump))
+        doc = json.loads(table.as_json(stats, table.limit_rows(rows, args.limit), source=dump,
+                                       counted=table.limit_rows(counted, args.limit)))
         doc["growth"] = diff.growth_dict(found, n, first, judged)
         out.write(json.dumps(doc, separators=(",", ":")) + "\n")
         return 0
-    out.write(table.describe(stats, rows, args.classname) + "\n")
+    out.write(table.describe(stats, rows, args.classname, counted) + "\n")
     skipped = len(stats.snapshots) - len(keep)
     if skipped:
         out.write("(%d snapshot%s taken right before the next one left out: growth is "

@@ -67,8 +67,9 @@ def add_parser(sub) -> None:
                         "the objects' data (see 'What a dump contains' in "
                         "docs/dump-format.md)")
     p.add_argument("-v", "--verbose", action="store_true",
-                   help="list each class that cannot be tracked, with why (by default one "
-                        "line counts them per reason)")
+                   help="list each class that cannot be followed one by one (its instances "
+                        "are counted at snapshots instead), with why (by default one line "
+                        "counts them per reason)")
     p.add_argument("--collect", action="store_true",
                    help="run gc.collect() before each periodic snapshot too (the exit "
                         "snapshot always follows one), so that cycles nothing holds any "

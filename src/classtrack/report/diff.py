@@ -24,11 +24,13 @@ class DiffRow:
     not measure retained sizes; the change is then None too."""
 
     __slots__ = ("name", "old_count", "new_count", "old_size", "new_size",
-                 "old_retained", "new_retained")
+                 "old_retained", "new_retained", "counted")
 
     def __init__(self, name: str, old: Tuple[int, int, Optional[int]],
-                 new: Tuple[int, int, Optional[int]]) -> None:
+                 new: Tuple[int, int, Optional[int]], counted: bool = False) -> None:
         self.name = name
+        # a count-only class: counted at snapshots, not followed one by one
+        self.counted = counted
         self.old_count, self.old_size, self.old_retained = old
         self.new_count, self.new_size, self.new_retained = new
 
@@ -59,6 +61,7 @@ class DiffRow:
             "size_change": self.size_delta,
             "old_retained": self.old_retained, "new_retained": self.new_retained,
             "retained_change": self.retained_delta,
+            "counted": self.counted,
         }
 
     def __repr__(self) -> str:
@@ -163,7 +166,18 @@ def format_rows(rows: Sequence[DiffRow], width: Optional[int] = None,
     columns as wide as their values, the class column the rest of `width`,
     a name that does not fit on a line of its own above its numbers."""
     columns = _COLUMNS + (_RETAINED if retained else ())
-    return grouped_lines(columns, rows, width)
+    return grouped_lines(columns, [_Marked(r) if r.counted else r for r in rows], width)
+
+
+class _Marked:
+    """A count-only class's row as the table shows it: its name marked."""
+
+    def __init__(self, row: DiffRow) -> None:
+        self._row = row
+        self.name = row.name + " (counted)"
+
+    def __getattr__(self, attr: str) -> Any:
+        return getattr(self._row, attr)
 
 
 # -- growth ------------------------------------------------------------------------

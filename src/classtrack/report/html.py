@@ -18,6 +18,7 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from classtrack import _core, _safefile
 from classtrack.report import merge, svg
+from classtrack.report import table as class_table
 
 TOP_N = 100
 TOP_TREES = 10
@@ -255,6 +256,9 @@ def index_page(rd: ReportData, title: str, files_dir: str) -> str:
                    % (escape(snaps[ret_k].label), escape(svg.fmt_bytes(snaps[ret_k].shared))))
     body.append('<section id="classes"><h2>Classes</h2>%s%s</section>' % (
         explain, table(heads, rows)))
+    counted = counted_html(rd.stats)
+    if counted:
+        body.append(counted)
     if procs:
         body.append(process_html(procs))
     srows = []
@@ -278,6 +282,32 @@ def index_page(rd: ReportData, title: str, files_dir: str) -> str:
         sheads, srows))
     subtitle = "%d classes, %d snapshots" % (len(rd.classes), len(snaps))
     return page(title, escape(subtitle), "".join(body))
+
+
+def counted_html(stats: Any) -> str:
+    """The count-only classes: instances counted and sized at each snapshot,
+    not followed one by one (no births, deaths or lifetimes); "" if none."""
+    rows = []
+    for r in class_table.counted_rows(stats):
+        avg = r.last_size / r.last_count if r.last_count else 0
+        per = " ".join(str(n) for n in r.counts)
+        rows.append([(escape(r.name), r.name, False),
+                     ("%d" % r.last_count, r.last_count, True),
+                     (svg.fmt_bytes(r.last_size), r.last_size, True),
+                     (svg.fmt_bytes(avg), avg, True),
+                     ("%d" % r.peak_count, r.peak_count, True),
+                     (svg.fmt_bytes(r.peak_size), r.peak_size, True),
+                     (escape(per), None, False)])
+    if not rows:
+        return ""
+    heads = [("class", False), ("instances (last)", True), ("size (last)", True),
+             ("average (last)", True), ("peak instances", True), ("peak size", True),
+             ("instances per snapshot", False)]
+    return ('<section id="counted"><h2>Counted at snapshots</h2><p class="note">Instances '
+            'of these classes cannot be followed one by one (implemented in C, compiled, '
+            'variable-sized like NamedTuple and IntEnum...): they are counted and sized at '
+            'each snapshot, with no births, deaths or lifetimes.</p>%s</section>'
+            % table(heads, rows))
 
 
 def _retained_at(rd: ReportData, k: int, index: int) -> Optional[int]:

@@ -292,6 +292,7 @@ def _merged_snapshots(raws: Sequence[Dataset], offsets: List[int],
         shared: Optional[int] = None
         tracked = asizeof_total = overhead = 0
         fields: Optional[List[int]] = None
+        counted: Dict[str, List[int]] = {}     # summed over the processes
         for e, raw in enumerate(raws):
             ts = times[e]
             if not ts or not ts[0] <= t <= ts[-1]:
@@ -312,6 +313,10 @@ def _merged_snapshots(raws: Sequence[Dataset], offsets: List[int],
             tracked += row.tracked_total
             asizeof_total += row.asizeof_total
             overhead += row.overhead
+            for cls, n, size in row.counted or ():
+                c = counted.setdefault(cls, [0, 0])
+                c[0] += n
+                c[1] += size
             if row.process is not None:
                 fields = list(row.process) if fields is None else [
                     a + b for a, b in zip(fields, row.process)]
@@ -321,7 +326,9 @@ def _merged_snapshots(raws: Sequence[Dataset], offsets: List[int],
                            tuple(fields) if fields is not None else None,
                            _core.entries_concat(parts, nrec), None, None, trees,
                            bytes(retained) if measured else None,
-                           shared if measured else None))
+                           shared if measured else None,
+                           tuple((cls, n, size) for cls, (n, size) in counted.items())
+                           or None, src.collected))
     return out
 
 

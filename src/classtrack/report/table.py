@@ -112,6 +112,37 @@ def class_rows(stats: Any, contains: Optional[str] = None) -> List[ClassRow]:
     return rows
 
 
+COUNTED_HEADING = "counted at snapshots (not followed one by one):"
+
+
+def counted_rows(stats: Any, contains: Optional[str] = None) -> List[ClassRow]:
+    """Rows for the count-only classes of `stats` (``Snapshot.counted``:
+    instances counted and sized at each snapshot, never followed one by
+    one, so no births, deaths or lifetimes), largest peak size first.
+    Their ``instances`` is 0: nothing was tracked."""
+    snaps = stats.snapshots
+    names: Dict[str, None] = {}
+    for s in snaps:
+        for name in getattr(s, "counted", None) or ():
+            names[name] = None
+    rows = []
+    for name in names:
+        if contains and contains not in name:
+            continue
+        figures = [(getattr(s, "counted", None) or {}).get(name, (0, 0)) for s in snaps]
+        rows.append(ClassRow(name, 0, [n for n, _ in figures], [b for _, b in figures]))
+    rows.sort(key=lambda r: (-r.peak_size, -r.peak_count, r.name))
+    return rows
+
+
+def counted_dict(row: ClassRow) -> Dict[str, Any]:
+    """A count-only class in ``report --json`` ("counted")."""
+    d = row.as_dict()
+    for key in ("instances", "retained", "last_retained"):
+        del d[key]
+    return d
+
+
 def total_row(rows: Sequence[ClassRow], nsnapshots: int) -> ClassRow:
     """The rows summed snapshot by snapshot: its peak is the largest total
     at one instant, not a sum of peaks."""
@@ -239,16 +270,20 @@ def grouped_lines(columns: Sequence[Tuple[str, str, Callable[[Any], str]]],
     return lines
 
 
-def describe(stats: Any, rows: Sequence[ClassRow], contains: Optional[str] = None) -> str:
+def describe(stats: Any, rows: Sequence[ClassRow], contains: Optional[str] = None,
+             counted: Sequence[ClassRow] = ()) -> str:
     """One line: what the data covers (the classes of `rows`, those whose
-    name contains `contains` when a filter chose them)."""
+    name contains `contains` when a filter chose them, and the `counted`
+    classes)."""
     snaps = stats.snapshots
     nclasses = len(rows)
     instances = sum(r.instances for r in rows)
-    text = "%s %s%s, %s %s tracked, %d %s" % (
+    text = "%s %s%s, %s %s tracked, %s%d %s" % (
         _count(nclasses), "class" if nclasses == 1 else "classes",
         " matching %r" % contains if contains else "",
         _count(instances), "instance" if instances == 1 else "instances",
+        "%s %s counted at snapshots, " % (_count(len(counted)), "class" if len(counted) == 1
+                                          else "classes") if counted else "",
         len(snaps), "snapshot" if len(snaps) == 1 else "snapshots")
     if len(snaps) > 1:
         text += " over %.2f s" % (snaps[-1].timestamp - snaps[0].timestamp)
@@ -272,16 +307,19 @@ def _snapshot_dict(s: Any) -> Dict[str, Any]:
 
 
 def as_json(stats: Any, rows: Sequence[ClassRow], source: Optional[str] = None,
-            extra: Optional[Dict[str, Any]] = None) -> str:
+            extra: Optional[Dict[str, Any]] = None,
+            counted: Sequence[ClassRow] = ()) -> str:
     """The rows and the snapshots they refer to, as a JSON document (the
     schema is in docs/cli.md, section "report --json"); `extra`: more
-    top-level fields (a merge's "dumps" and "processes")."""
+    top-level fields (a merge's "dumps" and "processes"); `counted`: the
+    count-only classes (``counted_rows``)."""
     doc = {
         "format": JSON_FORMAT,
         "version": JSON_VERSION,
         "dump": source,
         "snapshots": [_snapshot_dict(s) for s in stats.snapshots],
         "classes": [r.as_dict() for r in rows],
+        "counted": [counted_dict(r) for r in counted],
     }
     doc.update(extra or {})
     return json.dumps(doc, separators=(",", ":"))

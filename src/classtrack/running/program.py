@@ -132,13 +132,15 @@ def _did_you_mean(name: str) -> str:
 
 
 def _package_report(tracker: Any, packages: List[str], verbose: bool = False) -> List[str]:
-    """What --track-package and --track-mine could not do: one line that
-    counts the classes that cannot be tracked per reason (with --verbose,
-    a line per class), and the packages never imported."""
+    """What --track-package and --track-mine could not follow one by one:
+    one line that counts the classes counted at snapshots instead, per
+    reason (with --verbose, a line per class), and the packages never
+    imported."""
     found = tracker._untrackable_reasons()
     lines = []
     if found and verbose:
-        lines = ["cannot track %s: %s" % (cls, why.text) for cls, why in found]
+        lines = ["counting %s at snapshots, not one by one: %s" % (cls, why.text)
+                 for cls, why in found]
     elif found:
         line = _untrackable.summary([why.kind for _, why in found])
         hints = sorted({why.text.rpartition("; a pure-Python build can be tracked: ")[2]

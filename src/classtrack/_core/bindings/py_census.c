@@ -82,7 +82,98 @@ done:
     return result;
 }
 
+/* count_instances(objs, classes, exclude, reach) -> [(instances, bytes)]:
+ * the count-only classes of a snapshot.  classes: a list of tuples of
+ * types, row k the types whose instances count for class k (the class
+ * and those of its subclasses attributed to it); a type in two rows is
+ * a ValueError.  reach: 1 also walks the referents of objs (instances
+ * the collector does not list), 0 not, -1 when some type is not a GC
+ * type (its instances are never listed). */
+static PyObject *
+core_count_instances(PyObject *module, PyObject *args)
+{
+    PyObject *objs, *classes, *exclude, *rows = NULL;
+    int reach;
+    if (!PyArg_ParseTuple(args, "O!O!O!i:count_instances", &PyList_Type, &objs,
+                          &PyList_Type, &classes, &PyTuple_Type, &exclude, &reach)) {
+        return NULL;
+    }
+    ct_state *st = ct_get_state(module);
+    Py_ssize_t nrows = PyList_GET_SIZE(classes);
+    Py_ssize_t *counts = PyMem_Calloc((size_t)nrows + 1, sizeof(Py_ssize_t));
+    Py_ssize_t *sizes = PyMem_Calloc((size_t)nrows + 1, sizeof(Py_ssize_t));
+    ct_ptrmap rows_of = {0};
+    PyObject *result = NULL;
+    int any_nogc = 0;
+    if (counts == NULL || sizes == NULL) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    /* a private copy: the caller's list could change under a __sizeof__ */
+    rows = PySequence_Tuple(classes);
+    if (rows == NULL) {
+        goto done;
+    }
+    for (Py_ssize_t k = 0; k < nrows; k++) {
+        PyObject *row = PyTuple_GET_ITEM(rows, k);
+        if (!PyTuple_Check(row)) {
+            PyErr_SetString(PyExc_TypeError, "count_instances: each class is a tuple of types");
+            goto done;
+        }
+        for (Py_ssize_t j = 0; j < PyTuple_GET_SIZE(row); j++) {
+            PyObject *tp = PyTuple_GET_ITEM(row, j);
+            if (!PyType_Check(tp)) {
+                PyErr_SetString(PyExc_TypeError, "count_instances: expected types");
+                goto done;
+            }
+            if ((rows_of.n + 1) * 10 > rows_of.cap * 7
+                && ct_ptrmap_resize(&rows_of, rows_of.cap ? rows_of.cap * 2 : 16) < 0) {
+                PyErr_NoMemory();
+                goto done;
+            }
+            ct_ptrmap_slot *e = ct_ptrmap_slot_of(&rows_of, tp);
+            if (e->key != 0) {
+                PyErr_Format(PyExc_ValueError, "count_instances: %.100s is in two rows",
+                             ((PyTypeObject *)tp)->tp_name);
+                goto done;
+            }
+            ct_ptrmap_fill(&rows_of, e, tp, (uint32_t)k);
+            any_nogc |= !PyType_IS_GC((PyTypeObject *)tp);
+        }
+    }
+    if (ct_sizer_ready(&st->sizer_refs) < 0) {
+        goto done;
+    }
+    ct_sizer s;
+    ct_sizer_init(&s, &st->sizer_refs);
+    int rc = ct_census_count(objs, exclude, &rows_of, reach < 0 ? any_nogc : reach != 0, &s,
+                             counts, sizes);
+    ct_sizer_fini(&s);
+    if (rc < 0) {
+        goto done;
+    }
+    result = PyList_New(nrows);
+    for (Py_ssize_t k = 0; result != NULL && k < nrows; k++) {
+        PyObject *pair = Py_BuildValue("(nn)", counts[k], sizes[k]);
+        if (pair == NULL) {
+            Py_CLEAR(result);
+            break;
+        }
+        PyList_SET_ITEM(result, k, pair);
+    }
+done:
+    Py_XDECREF(rows);
+    ct_ptrmap_clear(&rows_of);
+    PyMem_Free(counts);
+    PyMem_Free(sizes);
+    return result;
+}
+
 PyMethodDef ct_census_functions[] = {
+    {"count_instances", core_count_instances, METH_VARARGS,
+     "count_instances(objs, classes, exclude, reach) -> [(instances, bytes)] per row of "
+     "classes (tuples of types) among objs (gc.get_objects()) less exclude; reach: also "
+     "the objects they lead to (1), not (0), when a type is not a GC type (-1)."},
     {"census", core_census, METH_VARARGS,
      "census(objs, exclude, retained) -> ([(type, count, size, retained or None, "
      "sample)], objects, bytes) of the heap graph of objs less exclude; retained: "

@@ -154,7 +154,8 @@ rank(unsigned tag)
     case CT_TAG_RECORDS: return 5;
     case CT_TAG_DEATHS: return 6;
     case CT_TAG_REPRS: return 7;
-    case CT_TAG_SNAPSHOT: case CT_TAG_TREE: case CT_TAG_RETAINED: return 8;
+    case CT_TAG_SNAPSHOT: case CT_TAG_TREE: case CT_TAG_RETAINED:
+    case CT_TAG_COUNTED: case CT_TAG_SNAPFLAGS: return 8;
     default: return 0;
     }
 }
@@ -171,7 +172,7 @@ ct_rd_frame_order(ct_reader *r, ct_loaded *L, unsigned tag)
     if (k < L->stage || (k == L->stage && !repeats)) {
         return ct_rd_fail(r, "section 0x%02x out of order in its frame", tag);
     }
-    if ((tag == CT_TAG_TREE || tag == CT_TAG_RETAINED) && L->stage < 8) {
+    if (k == 8 && tag != CT_TAG_SNAPSHOT && L->stage < 8) {
         return ct_rd_fail(r, "section 0x%02x before its snapshot", tag);
     }
     L->stage = k;

@@ -58,6 +58,12 @@ ct_rd_string_ref(ct_reader *r, ct_loaded *L, int optional, PyObject **out)
     return 0;
 }
 
+/* dump_snapsecs.c: sections that add to a snapshot already read.  `start`:
+ * where the section begins (for errors about its place).  0 or -1. */
+int ct_rd_retained(ct_reader *r, ct_loaded *L);
+int ct_rd_counted(ct_reader *r, ct_loaded *L, const unsigned char *start);
+int ct_rd_snapflags(ct_reader *r, ct_loaded *L);
+
 /* dump_frames.c: the sections only streamed files have. */
 int ct_rd_deaths(ct_reader *r, ct_loaded *L);
 int ct_rd_reprs(ct_reader *r, ct_loaded *L);

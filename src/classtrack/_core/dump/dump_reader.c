@@ -404,10 +404,11 @@ read_snapshot(ct_reader *r, ct_loaded *L)
     }
     snap = ct_row_from_tuple(
         ct_modobjs_of(L->module)->snapshot_row_type,
-        Py_BuildValue("(dOKKKddOOOOOOOO)", ts, desc, (unsigned long long)tot[0],
+        Py_BuildValue("(dOKKKddOOOOOOOOOO)", ts, desc, (unsigned long long)tot[0],
                       (unsigned long long)tot[1], (unsigned long long)tot[2], iv, eiv,
                       stretched ? Py_True : Py_False, proc ? proc : Py_None,
-                      entries, Py_None, Py_None, trees, Py_None, Py_None));
+                      entries, Py_None, Py_None, trees, Py_None, Py_None, Py_None,
+                      Py_False));
     if (snap == NULL || PyList_Append(L->snaps, snap) < 0) {
         goto done;
     }
@@ -418,56 +419,6 @@ done:
     Py_XDECREF(trees);
     Py_XDECREF(entries);
     return rc;
-}
-
-/* RETAINED (1.1): the retained sizes of one snapshot already read. */
-static int
-read_retained(ct_reader *r, ct_loaded *L)
-{
-    uint64_t k, shared, n;
-    Py_ssize_t nsnaps = PyList_GET_SIZE(L->snaps);
-    if (ct_rd_index(r, (uint64_t)nsnaps, &k, "retained sizes' snapshot") < 0
-        || ct_rd_varint(r, &shared) < 0 || ct_rd_count(r, &n, 1, "retained size") < 0) {
-        return -1;
-    }
-    if (L->streamed && (Py_ssize_t)k < L->frame_first_snap) {
-        return ct_rd_fail(r, "retained sizes of a snapshot of an earlier frame");
-    }
-    PyObject *row = PyList_GET_ITEM(L->snaps, (Py_ssize_t)k);
-    if (PyTuple_GET_ITEM(row, 13) != Py_None) {
-        return ct_rd_fail(r, "second retained sizes for snapshot %llu", (unsigned long long)k);
-    }
-    uint64_t entries = (uint64_t)((ct_entries *)PyTuple_GET_ITEM(row, 9))->n;
-    if (n != entries) {
-        return ct_rd_fail(r, "%llu retained sizes for a snapshot of %llu entries",
-                    (unsigned long long)n, (unsigned long long)entries);
-    }
-    ct_col col = {0};
-    int rc = 0;
-    for (uint64_t e = 0; rc == 0 && e < n; e++) {
-        uint64_t v;
-        rc = ct_rd_varint(r, &v) < 0 || ct_col_put(&col, &v, 8) < 0 ? -1 : 0;
-    }
-    PyObject *bytes = rc == 0 ? ct_col_bytes(&col) : NULL;
-    PyMem_Free(col.data);
-    if (bytes == NULL) {
-        return -1;
-    }
-    PyObject *sh = shared ? PyLong_FromUnsignedLongLong(shared - 1) : (Py_INCREF(Py_None), Py_None);
-    PyObject *head = PyTuple_GetSlice(row, 0, 13);
-    PyObject *tail = sh ? PyTuple_Pack(2, bytes, sh) : NULL;
-    PyObject *full = head && tail ? PySequence_Concat(head, tail) : NULL;
-    full = full != NULL
-               ? ct_row_from_tuple(ct_modobjs_of(L->module)->snapshot_row_type, full)
-               : NULL;
-    Py_DECREF(bytes);
-    Py_XDECREF(sh);
-    Py_XDECREF(head);
-    Py_XDECREF(tail);
-    if (full == NULL) {
-        return -1;
-    }
-    return PyList_SetItem(L->snaps, (Py_ssize_t)k, full);   /* steals full */
 }
 
 static PyObject *
@@ -729,7 +680,9 @@ read_dump(ct_reader *r, PyObject *module, PyObject *info)
             case CT_TAG_REPRS: rc = ct_rd_reprs(r, &L); break;
             case CT_TAG_SNAPSHOT: rc = read_snapshot(r, &L); break;
             case CT_TAG_TREE: rc = read_tree(r, &L); break;
-            case CT_TAG_RETAINED: rc = read_retained(r, &L); break;
+            case CT_TAG_RETAINED: rc = ct_rd_retained(r, &L); break;
+            case CT_TAG_COUNTED: rc = ct_rd_counted(r, &L, start); break;
+            case CT_TAG_SNAPFLAGS: rc = ct_rd_snapflags(r, &L); break;
             default:
                 if (!(tag & CT_TAG_SKIPPABLE)) {
                     r->p = start;
@@ -746,7 +699,18 @@ read_dump(ct_reader *r, PyObject *module, PyObject *info)
                 ct_rd_fail(r, "section 0x%02x out of order", tag);
                 goto done;
             }
-            rc = read_retained(r, &L);
+            rc = ct_rd_retained(r, &L);
+        }
+        else if (tag == CT_TAG_COUNTED) {
+            rc = ct_rd_counted(r, &L, start);
+        }
+        else if (tag == CT_TAG_SNAPFLAGS) {
+            if (L.stage < CT_TAG_SNAPSHOT) {
+                r->p = start;
+                ct_rd_fail(r, "section 0x%02x out of order", tag);
+                goto done;
+            }
+            rc = ct_rd_snapflags(r, &L);
         }
         else if ((tag & CT_TAG_SKIPPABLE) || kind > CT_TAG_TREE) {
             if (!(tag & CT_TAG_SKIPPABLE)) {

@@ -46,6 +46,8 @@ static PyStructSequence_Field snapshot_fields[] = {
     {"trees", "dict record index -> (name, size, flat, refs)"},
     {"retained", "bytes, uint64 per entry (0 not measured), or None"},
     {"shared", "int or None: bytes the measured objects keep alive only together"},
+    {"counted", "tuple of (class, instances, size) or None: count-only classes"},
+    {"collected", "bool: a full garbage collection ran right before it"},
     {NULL, NULL},
 };
 

@@ -314,6 +314,86 @@ put_retained(ct_writer *w, uint64_t snap, size_t nentries, PyObject *col, PyObje
     return ok && emit_section(w, CT_TAG_RETAINED) == 0 ? 0 : -1;
 }
 
+/* SNAPFLAGS of snapshot `snap` (dumpfmt.h): written only when a flag
+ * is set (field 16, collected, true). */
+static int
+put_snapflags(ct_writer *w, uint64_t snap, PyObject *sn)
+{
+    if (PyTuple_GET_SIZE(sn) < CT_SNAPSHOT_FIELDS) {
+        return 0;
+    }
+    int collected = PyObject_IsTrue(PyTuple_GET_ITEM(sn, 16));
+    if (collected <= 0) {
+        return collected;
+    }
+    return buf_varint(&w->sec, snap) == 0 && buf_varint(&w->sec, CT_SNAPFLAG_COLLECTED) == 0
+               ? emit_section(w, CT_TAG_SNAPFLAGS) : -1;
+}
+
+/* The count-only classes of a snapshot row (field 15), or NULL when the
+ * row has none (None, or a row of an older shape).  Borrowed. */
+static PyObject *
+counted_of(PyObject *sn)
+{
+    if (PyTuple_GET_SIZE(sn) < CT_SNAPSHOT_FIELDS_COUNTED) {
+        return NULL;
+    }
+    PyObject *c = PyTuple_GET_ITEM(sn, 15);
+    return c == Py_None ? NULL : c;
+}
+
+/* Pass 1 for the COUNTED section of a snapshot row: checks its shape (a
+ * tuple of (str, int, int)) and registers the class names. */
+static int
+collect_counted_strings(ct_strtab *t, PyObject *sn)
+{
+    PyObject *c = counted_of(sn);
+    if (c == NULL) {
+        return 0;
+    }
+    if (!PyTuple_Check(c)) {
+        PyErr_SetString(PyExc_TypeError, "dump: counted must be a tuple or None");
+        return -1;
+    }
+    for (Py_ssize_t j = 0; j < PyTuple_GET_SIZE(c); j++) {
+        PyObject *row = PyTuple_GET_ITEM(c, j);
+        if (!PyTuple_Check(row) || PyTuple_GET_SIZE(row) != 3
+            || !PyLong_Check(PyTuple_GET_ITEM(row, 1)) || !PyLong_Check(PyTuple_GET_ITEM(row, 2))) {
+            PyErr_SetString(PyExc_TypeError, "dump: a counted class must be (str, int, int)");
+            return -1;
+        }
+        if (str_id(t, PyTuple_GET_ITEM(row, 0)) < 0) {
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* The COUNTED section of snapshot `snap` (see dumpfmt.h), when its row
+ * has count-only classes (checked by collect_counted_strings). */
+static int
+put_counted(ct_writer *w, ct_strtab *t, uint64_t snap, PyObject *sn)
+{
+    PyObject *c = counted_of(sn);
+    if (c == NULL) {
+        return 0;
+    }
+    if (buf_varint(&w->sec, snap) < 0 || buf_varint(&w->sec, (uint64_t)PyTuple_GET_SIZE(c)) < 0) {
+        return -1;
+    }
+    for (Py_ssize_t j = 0; j < PyTuple_GET_SIZE(c); j++) {
+        PyObject *row = PyTuple_GET_ITEM(c, j);
+        unsigned long long n = PyLong_AsUnsignedLongLong(PyTuple_GET_ITEM(row, 1));
+        unsigned long long size = n == (unsigned long long)-1 && PyErr_Occurred()
+                                      ? 0 : PyLong_AsUnsignedLongLong(PyTuple_GET_ITEM(row, 2));
+        if (PyErr_Occurred() || put_str(w, t, PyTuple_GET_ITEM(row, 0)) < 0
+            || buf_varint(&w->sec, n) < 0 || buf_varint(&w->sec, size) < 0) {
+            return -1;
+        }
+    }
+    return emit_section(w, CT_TAG_COUNTED);
+}
+
 /* A record's custom repr: (record index, borrowed str) */
 typedef struct {
     size_t rec;
@@ -599,6 +679,8 @@ write_frame(ct_stream *s, PyObject *ds, PyObject *deaths, int final,
     for (Py_ssize_t i = 0; i < PyList_GET_SIZE(snaps); i++) {
         PyObject *sn = PyList_GET_ITEM(snaps, i);
         if (!PyTuple_Check(sn) || (PyTuple_GET_SIZE(sn) != CT_SNAPSHOT_FIELDS
+                                   && PyTuple_GET_SIZE(sn) != CT_SNAPSHOT_FIELDS_COUNTED
+                                   && PyTuple_GET_SIZE(sn) != CT_SNAPSHOT_FIELDS_1_1
                                    && PyTuple_GET_SIZE(sn) != CT_SNAPSHOT_FIELDS_1_0)
             || !PyDict_Check(PyTuple_GET_ITEM(sn, 12))) {
             PyErr_SetString(PyExc_TypeError, "dump: malformed snapshot");
@@ -668,6 +750,7 @@ write_frame(ct_stream *s, PyObject *ds, PyObject *deaths, int final,
         while (PyDict_Next(PyList_GET_ITEM(trees, i), &pos, &k, &v)) {
             if (collect_tree_strings(t, v, 0) < 0) goto done;
         }
+        if (collect_counted_strings(t, sn) < 0) goto done;
     }
 
     if (!s->started && put_header(s) < 0) goto done;
@@ -836,11 +919,12 @@ write_frame(ct_stream *s, PyObject *ds, PyObject *deaths, int final,
                 goto done;
             }
         }
-        if (PyTuple_GET_SIZE(sn) == CT_SNAPSHOT_FIELDS
+        if (PyTuple_GET_SIZE(sn) >= CT_SNAPSHOT_FIELDS_1_1
             && put_retained(w, number, nentries, PyTuple_GET_ITEM(sn, 13),
                             PyTuple_GET_ITEM(sn, 14)) < 0) {
             goto done;
         }
+        if (put_counted(w, t, number, sn) < 0 || put_snapflags(w, number, sn) < 0) goto done;
     }
 
     /* END, or CHECK after a frame of a stream: crc of everything before it */

@@ -52,6 +52,12 @@
  *                  least itself).  shared = 1 + bytes the measured objects
  *                  keep alive only together, 0 = not measured.  At most
  *                  one per snapshot, after that SNAPSHOT section.
+ *   0x8B COUNTED   snapshot:v count:v { class:s instances:v size:v }*
+ *                  the count-only classes at a snapshot: instances of
+ *                  classes that cannot be followed one by one, counted and
+ *                  sized (flat) when the snapshot was taken; class is
+ *                  "module.qualname".  At most one per snapshot, after that
+ *                  snapshot's SNAPSHOT, TREE and RETAINED sections.
  *
  * Added in 1.2: streamed files, for a program that may die at any moment
  * (SIGKILL, the OOM killer).  Header flag bit 0 (CT_DUMP_FLAG_STREAMED)
@@ -90,6 +96,13 @@
  *                  --follow-fork run's processes form a tree); at most
  *                  once, anywhere (the writer puts it right after the
  *                  header).
+ *
+ *   0x8D SNAPFLAGS snapshot:v flags:v
+ *                  bit 0: a full garbage collection (gc.collect()) ran
+ *                  right before that snapshot; other bits must be 0.  At
+ *                  most one per snapshot, after its SNAPSHOT section,
+ *                  written only when a flag is set.  Snapshot row field
+ *                  16, collected (bool).
  *
  * Sizes: a resolution-0 object costs index_delta (1 byte) + size + flat
  * (2-3 bytes each) per snapshot, about 6 bytes.
@@ -130,7 +143,10 @@
 #define CT_TAG_DEATHS 0x0A
 #define CT_TAG_REPRS 0x0B
 #define CT_TAG_RETAINED 0x88
+#define CT_TAG_COUNTED 0x8B
 #define CT_TAG_PROCESS 0x8C
+#define CT_TAG_SNAPFLAGS 0x8D
+#define CT_SNAPFLAG_COLLECTED 0x01
 #define CT_TAG_SKIPPABLE 0x80
 
 #define CT_DUMP_PROCESS_FIELDS 11
@@ -154,19 +170,23 @@
  *               stretched, process tuple or None, entries, None, None,
  *               trees dict index -> (name, size, flat, refs), retained
  *               bytes (uint64 per entry, 0 not measured) or None, shared
- *               int or None).  `entries` is a classtrack._core.Entries
+ *               int or None, counted: a tuple of (class str, instances
+ *               int, size int) or None, collected bool).  `entries` is a classtrack._core.Entries
  *               (entries.h: the snapshot's records, sizes and flat sizes,
  *               compact), as the reader returns it.  The writer also
  *               takes, in fields 9-11, idx bytes (uint32), size bytes
  *               (uint64) and flat bytes (uint64), and the 13 fields
- *               before retained (as 1.0 had them)
+ *               before retained (as 1.0 had them), the 15 before
+ *               counted or the 16 before collected
  */
 #define CT_DATASET_FIELDS 11
 /* The dataset and its snapshots come from dump_read as named rows,
  * classtrack._core.Dataset and SnapshotRow (dump_rows.c, field names
  * there), tuples still. */
-#define CT_SNAPSHOT_FIELDS 15
+#define CT_SNAPSHOT_FIELDS 17
+#define CT_SNAPSHOT_FIELDS_COUNTED 16
 #define CT_SNAPSHOT_FIELDS_1_0 13
+#define CT_SNAPSHOT_FIELDS_1_1 15
 
 /* crc32 (IEEE 802.3, as zlib computes it; crc32.c): the crc of `len`
  * more bytes after a crc of `crc` (0 to start).  _portable always uses

@@ -351,3 +351,153 @@ ct_census_free(ct_census *c)
     Py_CLEAR(c->index);
     memset(c, 0, sizeof(*c));
 }
+
+/* ---- count-only classes: instances of chosen types, at each snapshot ---- */
+
+typedef struct {
+    const ct_ptrmap *rows_of;
+    ct_ptrset seen;         /* the objects listed, then those found */
+    ct_ptrset excl;
+    PyObject **owned;       /* strong: found objects to expand or count */
+    size_t nowned, ownedcap;
+    int failed;
+} count_walk;
+
+/* A referent worth keeping: a container to expand (GC object, ndarray)
+ * or an instance to count, not listed, excluded or met already.  Leaves
+ * of other types are neither marked nor held: meeting one again costs a
+ * type test. */
+static int
+count_visit(PyObject *ref, void *arg)
+{
+    count_walk *w = arg;
+    uint32_t row;
+    if (!ct_is_gc(ref) && !ct_ptrmap_get(w->rows_of, Py_TYPE(ref), &row)
+        && ct_ndarray_check(ref) != 1) {
+        return 0;
+    }
+    if (ct_ptrset_contains(&w->excl, ref)) {
+        return 0;
+    }
+    int added = ct_ptrset_add(&w->seen, ref);
+    if (added <= 0) {
+        w->failed = added < 0;
+        return added;
+    }
+    if (w->nowned == w->ownedcap) {
+        size_t cap = w->ownedcap ? w->ownedcap * 2 : 4096;
+        PyObject **p = realloc(w->owned, cap * sizeof(PyObject *));
+        if (p == NULL) {
+            w->failed = 1;
+            return -1;
+        }
+        w->owned = p;
+        w->ownedcap = cap;
+    }
+    w->owned[w->nowned++] = Py_NewRef(ref);
+    return 0;
+}
+
+/* Adds o to its row when its type has one.  *last caches the previous
+ * type and its row (-1: none).  0, or -1 with an exception. */
+static inline int
+count_one(const ct_ptrmap *rows_of, ct_sizer *s, PyObject *o, PyTypeObject **last,
+          int64_t *last_row, Py_ssize_t *counts, Py_ssize_t *sizes)
+{
+    PyTypeObject *tp = Py_TYPE(o);
+    if (tp != *last) {
+        uint32_t row;
+        *last = tp;
+        *last_row = ct_ptrmap_get(rows_of, tp, &row) ? (int64_t)row : -1;
+    }
+    if (*last_row < 0) {
+        return 0;
+    }
+    Py_INCREF(o);               /* a __sizeof__ may drop the list's reference */
+    Py_ssize_t v = ct_flat_size(s, o);
+    Py_DECREF(o);
+    if (v < 0) {
+        return -1;
+    }
+    counts[*last_row]++;
+    sizes[*last_row] += v;
+    return 0;
+}
+
+int
+ct_census_count(PyObject *objs, PyObject *exclude, const ct_ptrmap *rows_of, int reach,
+                ct_sizer *s, Py_ssize_t *counts, Py_ssize_t *sizes)
+{
+    count_walk w;
+    memset(&w, 0, sizeof(w));
+    w.rows_of = rows_of;
+    int rc = -1;
+    PyTypeObject *last = NULL;
+    int64_t last_row = -1;
+    if (rows_of->n == 0) {
+        return 0;
+    }
+    for (Py_ssize_t i = 0; i < PyTuple_GET_SIZE(exclude); i++) {
+        if (ct_ptrset_add(&w.excl, PyTuple_GET_ITEM(exclude, i)) < 0) {
+            goto nomem;
+        }
+    }
+    Py_ssize_t nobjs = PyList_GET_SIZE(objs);
+    if (reach) {
+        /* every object first, with no Python code run (a __sizeof__
+         * could free what is only borrowed), as ct_census_walk does */
+        for (Py_ssize_t i = 0; i < nobjs; i++) {
+            if (ct_ptrset_add(&w.seen, PyList_GET_ITEM(objs, i)) < 0) {
+                goto nomem;
+            }
+        }
+        for (Py_ssize_t i = 0; i < nobjs; i++) {
+            PyObject *o = PyList_GET_ITEM(objs, i);
+            if (!ct_ptrset_contains(&w.excl, o)
+                && (ct_graph_referents(o, count_visit, &w) != 0 || w.failed)) {
+                goto nomem;
+            }
+        }
+        for (size_t k = 0; k < w.nowned; k++) {     /* nowned grows meanwhile */
+            PyObject *o = w.owned[k];
+            if ((ct_is_gc(o) || ct_ndarray_check(o) == 1)
+                && (ct_graph_referents(o, count_visit, &w) != 0 || w.failed)) {
+                goto nomem;
+            }
+        }
+    }
+    /* objs holds each listed object, w.owned each found one, while their
+     * sizes are taken; a __sizeof__ may change objs (a caller's list),
+     * so its length is read again each time */
+    for (Py_ssize_t i = 0; i < PyList_GET_SIZE(objs); i++) {
+        PyObject *o = PyList_GET_ITEM(objs, i);
+        if (Py_TYPE(o) == last && last_row < 0) {
+            continue;                       /* the common case: not counted */
+        }
+        if (w.excl.used != 0 && ct_ptrset_contains(&w.excl, o)) {
+            continue;
+        }
+        if (count_one(rows_of, s, o, &last, &last_row, counts, sizes) < 0) {
+            goto done;
+        }
+    }
+    for (size_t k = 0; k < w.nowned; k++) {
+        if (count_one(rows_of, s, w.owned[k], &last, &last_row, counts, sizes) < 0) {
+            goto done;
+        }
+    }
+    rc = 0;
+    goto done;
+nomem:
+    if (!PyErr_Occurred()) {
+        PyErr_NoMemory();
+    }
+done:
+    for (size_t k = 0; k < w.nowned; k++) {
+        Py_DECREF(w.owned[k]);
+    }
+    free(w.owned);
+    ct_ptrset_clear(&w.seen);
+    ct_ptrset_clear(&w.excl);
+    return rc;
+}

@@ -56,4 +56,18 @@ int ct_census_retained(ct_census *c, const ct_graph *g, size_t top);
 
 void ct_census_free(ct_census *c);
 
+/* Count-only classes: adds to counts[row] and sizes[row] each instance of
+ * a type that rows_of maps to `row` (keys: type addresses; rows below
+ * the caller's nrows), with its flat size (ct_flat_size).  Looks at every
+ * object of objs (gc.get_objects()) but those of the tuple exclude; with
+ * `reach`, also at the objects they lead to that objs does not list
+ * (non-GC instances, untracked containers), found as ct_census_walk finds
+ * them.  Without `reach` it costs one pointer-map probe per object whose
+ * type differs from the one before (gc lists come in runs of one type)
+ * and a flat size per instance counted: far less than a gc.collect().
+ * Nothing is materialised; a __sizeof__ written in Python is the only
+ * code that may run.  0, or -1 with an exception (counts partial). */
+int ct_census_count(PyObject *objs, PyObject *exclude, const ct_ptrmap *rows_of, int reach,
+                    ct_sizer *s, Py_ssize_t *counts, Py_ssize_t *sizes);
+
 #endif
