@@ -8,6 +8,7 @@ the program ended.  SIGKILL cannot be caught: the dump is streamed, a
 frame per snapshot, and what the killed program leaves reads up to its
 last snapshot.
 """
+import json
 import os
 import signal
 import subprocess
@@ -257,6 +258,17 @@ def test_the_exit_snapshot_follows_a_full_collection(tmp_path, collect):
                    if o.birth <= snap.timestamp and (o.death is None or o.death > snap.timestamp))
 
     assert alive_at(exit_snap) == 10
+    report = subprocess.run([sys.executable, "-m", "classtrack", "report", "--json",
+                             "prog.ctdump"], cwd=str(tmp_path), capture_output=True,
+                            text=True, timeout=60, env=env)
+    snaps = json.loads(report.stdout)["snapshots"]
+    assert snaps[-1]["collected"] and snaps[-1]["label"] == "exit"
+    assert all(s["collected"] for s in snaps) == collect
+    text = subprocess.run([sys.executable, "-m", "classtrack", "report", "prog.ctdump"],
+                          cwd=str(tmp_path), capture_output=True, text=True, timeout=60,
+                          env=env).stdout.splitlines()[0]
+    assert ("every snapshot after gc.collect()" if collect else
+            "the exit snapshot after gc.collect()") in text, text
     periodic = [s for s in stats.snapshots if s.desc == ""]
     assert periodic
     if collect:

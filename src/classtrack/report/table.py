@@ -289,7 +289,22 @@ def describe(stats: Any, rows: Sequence[ClassRow], contains: Optional[str] = Non
         text += " over %.2f s" % (snaps[-1].timestamp - snaps[0].timestamp)
         if snaps[0].desc or snaps[-1].desc:
             text += " (%s to %s)" % (snaps[0].desc or "first", snaps[-1].desc or "last")
+    text += collected_note(snaps)
     return text
+
+
+def collected_note(snaps: Any) -> str:
+    """Which snapshots followed a full garbage collection (their counts
+    leave out cycles nothing held any more), as a clause of the header."""
+    done = [s for s in snaps if getattr(s, "collected", False)]
+    if not done:
+        return ""
+    if len(done) == len(snaps):
+        return "; every snapshot after gc.collect()"
+    if len(done) == 1:
+        return "; the %s snapshot after gc.collect()" % (done[0].desc or "one")
+    return "; %d snapshots after gc.collect() (the others may count unreachable cycles)" \
+        % len(done)
 
 
 # -- JSON ------------------------------------------------------------------------
@@ -301,6 +316,7 @@ def _snapshot_dict(s: Any) -> Dict[str, Any]:
         "label": s.desc,
         "time": s.timestamp,
         "tracked_total": int(s.tracked_total or 0),
+        "collected": bool(getattr(s, "collected", False)),
         "vsz": int(proc.vsz) if available else None,
         "rss": int(proc.rss) if available else None,
     }

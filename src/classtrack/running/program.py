@@ -203,7 +203,7 @@ def run(args: argparse.Namespace) -> int:
     global _started
     _started = True
     try:
-        tracker.create_snapshot("start")
+        tracker.create_snapshot("start", collect=args.collect)
         follow.start_periodic(tracker, args.interval, block_term=False, collect=args.collect)
         # `held` keeps the program's globals alive until the exit snapshot (runpy
         # drops its module on return; an exception's traceback holds its frames)
