@@ -322,3 +322,58 @@ def test_per_process_table_and_rss_lines(tmp_path):
     titles = re.findall(r"<polyline[^>]*><title>([^<]*)</title>", page.split("</svg>")[0])
     assert "RSS pid %d" % out["parent"] in titles and "RSS pid %d" % out["child"] in titles
     assert "process RSS" not in titles
+
+
+KILLED = """
+import json, multiprocessing, os, signal, sys, time
+
+class Job:
+    pass
+
+def work(dump_glob):
+    jobs = [Job() for _ in range(700)]
+    # wait (bounded) until this worker's dump has its start snapshot and two
+    # periodic ones, as a worker busy for a while would
+    import glob
+    from classtrack import DumpError, _core
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        paths = [p for p in glob.glob(dump_glob) if p.endswith(".%d.ctdump" % os.getpid())]
+        try:
+            if paths and len(_core.dump_read(open(paths[0], "rb").read(), {}).snapshots) >= 3:
+                break
+        except (OSError, DumpError):
+            pass
+        time.sleep(0.05)
+    os.kill(os.getpid(), signal.SIGKILL)     # as the OOM killer would
+    time.sleep(60)
+
+if __name__ == "__main__":
+    ctx = multiprocessing.get_context(sys.argv[1])
+    mine = [Job() for _ in range(100)]
+    p = ctx.Process(target=work, args=(sys.argv[2],))
+    p.start()
+    p.join()
+    print(json.dumps({"parent": os.getpid(), "worker": p.pid, "exitcode": p.exitcode}))
+"""
+
+
+@pytest.mark.parametrize("method", ["fork", "spawn"])
+def test_a_worker_killed_by_sigkill_leaves_its_dump(tmp_path, method):
+    """A worker's dump is written as it runs: SIGKILL (the OOM killer's
+    signal) leaves it readable up to its last snapshot, on the parent's
+    clock, and report says in one line that it was not finished."""
+    out, dumps, proc, _ = run_program(tmp_path, KILLED, method, str(tmp_path / "run.*.ctdump"))
+    assert out["exitcode"] == -9
+    by_pid = {pid_of(d): d for d in dumps}
+    assert set(by_pid) == {out["parent"], out["worker"]}
+    report = classtrack("report", "--json", *dumps, cwd=tmp_path)
+    assert report.returncode == 0, report.stderr
+    doc = json.loads(report.stdout)
+    procs = {p["pid"]: p for p in doc["processes"]}
+    worker, parent = procs[out["worker"]], procs[out["parent"]]
+    assert worker["instances"] == 700 and worker["classes"][0]["last_count"] == 700
+    assert worker["ppid"] == out["parent"]
+    assert parent["start"] <= worker["start"] <= worker["end"] <= parent["end"]
+    lines = [ln for ln in report.stderr.splitlines() if "was not finished" in ln]
+    assert len(lines) == 1 and str(out["worker"]) in lines[0], report.stderr

@@ -15,8 +15,9 @@ end as before.
 """
 from __future__ import annotations
 
+import array
 import os
-from typing import Any, Dict, List, Optional
+from typing import Any, Callable, Dict, List, Optional
 
 from classtrack import _core, _safefile
 from classtrack._dataset import snapshot_rows, trace_frames
@@ -26,8 +27,14 @@ class DumpStreamer:
     """Streams `tracker`'s dump to `path` (`named`: the user named it, see
     ``_safefile``)."""
 
-    def __init__(self, tracker: Any, path: str, named: bool) -> None:
+    def __init__(self, tracker: Any, path: str, named: bool,
+                 transform: Optional[Callable[[tuple], tuple]] = None,
+                 death_offset: float = 0.0) -> None:
         self.tracker = tracker
+        # a spawned worker's frames on its parent's clock (run --follow-fork):
+        # transform(dataset) shifts times and names, death_offset the DEATHS
+        self._transform = transform
+        self._death_offset = death_offset
         self.path = path
         self.named = named
         self.pid = os.getpid()
@@ -99,11 +106,18 @@ class DumpStreamer:
             deaths = engine.new_deaths(self._dead, rec_start)
             if not deaths[0]:
                 deaths = None
+            elif self._death_offset:
+                times = array.array("d")
+                times.frombytes(deaths[1])
+                deaths = (deaths[0], array.array(
+                    "d", [t + self._death_offset for t in times]).tobytes())
         changed = {i: r for i, r in reprs.items() if self._reprs.get(i) != r}
         rows = snapshot_rows(self.tracker, self.tracker.snapshots[snap_start:], snap_cols)
-        stream.frame((names, list(classes), rec_id, rec_name, rec_class, rec_birth,
-                      rec_death, rec_trace, changed, list(self._traces), rows),
-                     deaths, final)
+        ds = (names, list(classes), rec_id, rec_name, rec_class, rec_birth, rec_death,
+              rec_trace, changed, list(self._traces), rows)
+        if self._transform is not None:
+            ds = self._transform(ds)
+        stream.frame(ds, deaths, final)
         self._reprs.update(changed)
         # the new records written dead carry their death already
         self._dead.extend(bytes(d != 0.0 for d in memoryview(rec_death).cast("d")))

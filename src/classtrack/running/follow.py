@@ -130,6 +130,21 @@ class _Process:
         self.finishing = False          # being written, by the thread that set done
         self.pending_term = False       # SIGTERM came while it was: die after
         self.written = threading.Event()
+        self.streamer: Any = None       # a child's dump, written as it runs
+
+    def stream(self) -> None:
+        """In a child: write its dump as it runs, a frame per snapshot
+        (``_dumpstream``), so that a worker killed by SIGKILL or the OOM
+        killer leaves its dump too; before the child's first snapshot."""
+        from classtrack._dumpstream import DumpStreamer  # lazy: start-up of run
+        transform, death_offset = None, 0.0
+        if self.rebase:
+            death_offset = _clock_origin() - self.config["origin"]
+            transform = lambda ds: _as_parent(ds, death_offset)  # noqa: E731
+        self.streamer = DumpStreamer(self.tracker, self.own_dump(), named=False,
+                                     transform=transform, death_offset=death_offset)
+        # the hooks of the process it was forked from are not this child's
+        self.tracker._snapshot_hooks[:] = [self.streamer.on_snapshot]
 
     def own_dump(self) -> str:
         base = self.config["base"] if self.child else self.display_base
@@ -324,6 +339,7 @@ def _become_fork_child(st: _Process) -> None:
     tracker._views.clear()
     tracker.snapshots[:] = []
     tracker._periodic_thread = None     # threads do not survive a fork
+    st.stream()
     tracker.create_snapshot("start")
     start_periodic(tracker, st.config["interval"], collect=st.config.get("collect", False))
     _install_exit_hooks()
@@ -377,10 +393,11 @@ def child_start(config: Dict[str, Any]) -> None:
         from classtrack import _modwatch  # lazy: start-up; only --track-mine needs it
         tracker._watch(_modwatch.mine_predicate(), config["resolution"], False,
                        config["trace"], "the program's classes")
-    tracker.create_snapshot("start")
-    start_periodic(tracker, config["interval"], collect=config.get("collect", False))
     _state = _Process(tracker, watcher, config, child=True, rebase=True,
                       display_base=config["base"])
+    _state.stream()
+    tracker.create_snapshot("start")
+    start_periodic(tracker, config["interval"], collect=config.get("collect", False))
     import classtrack.classtracker_stats  # noqa: F401  (no import at exit: see _on_sigterm)
     _install_hooks()            # for its own children
     _install_exit_hooks()
@@ -587,6 +604,9 @@ def _write_child_dump(st: _Process, label: str) -> None:
     except Exception as exc:    # e.g. SIGTERM inside a snapshot: dump what there is
         _say("process %d: no %s snapshot: %s" % (os.getpid(), label, exc))
     tracker.detach_all_classes()
+    streamer = st.streamer
+    if streamer is not None and streamer.active and streamer.finish():
+        return
     buf = io.BytesIO()
     Stats(tracker=tracker).dump_stats(buf, close=False)
     data = buf.getvalue()
