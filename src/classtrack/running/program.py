@@ -85,8 +85,13 @@ def _summary(stats: Any, dump: str) -> None:
     data = stats._data          # counted from the records, no view per object
     n = data.nrec if data is not None else 0
     nclasses = len(set(data.rec_name)) if n else 0
-    _say("%s, %s, %s" % (_count(len(snaps), "snapshot"), _count(nclasses, "tracked class"),
-                          _count(n, "tracked instance")))
+    counted = (snaps[-1].counted or {}) if snaps else {}
+    _say("%s, %s, %s%s" % (_count(len(snaps), "snapshot"), _count(nclasses, "tracked class"),
+                            _count(n, "tracked instance"),
+                            ", %s counted at snapshots (%s instances at the last)" % (
+                                _count(len(counted), "class"),
+                                format(sum(c for c, _ in counted.values()), ","))
+                            if counted else ""))
     if snaps and n:
         last = stats.annotate_snapshot(stats.snapshots[-1])
         live = [kv for kv in last.items() if kv[1]["active"]]

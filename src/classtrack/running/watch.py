@@ -130,8 +130,20 @@ class Watcher:
                                          trace=self.trace)
                 ok = True
             except TypeError as exc:
-                ok = False
-                self.say(why_untrackable(cls, exc, self.tracker._engine.follows))
+                # counted at snapshots instead (count-only): not followed one by one
+                why = _untrackable.reason(cls, self.tracker._engine.follows)
+                try:
+                    self.tracker.count_class(cls)
+                    self.tracker._counted[cls] = (self.tracker._counted[cls][0], why)
+                    ok = True
+                    # the advice to track the classes that hold them is moot here
+                    text = (why.text if why is not None else str(exc)).replace(
+                        "; " + _untrackable.INSTEAD, "")
+                    self.say("counting %s at snapshots, not one by one: %s"
+                             % (_untrackable._qualified(cls), text))
+                except TypeError:
+                    ok = False
+                    self.say(why_untrackable(cls, exc, self.tracker._engine.follows))
             self.decided[cls] = ok
         for n in names:
             n.matched.add(cls)
