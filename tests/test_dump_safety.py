@@ -2,6 +2,7 @@
 allocates out of proportion to the file."""
 import io
 import os
+import struct
 import pickle
 import random
 import tracemalloc
@@ -330,3 +331,62 @@ def test_bad_entries_are_reported_after_a_quick_start():
     out = [s if s[1] is not payload else (6, bad) for s in sections]
     with pytest.raises(DumpError, match="names no record"):
         load(dumpcraft.join(head, out))
+
+
+def test_streamed_dumps_write_and_read_without_leaks(tmp_path):
+    """A stream's frames (new records, DEATHS, REPRS, PROCESS), and reading
+    it back whole, cut inside a frame and with info: nothing leaks (the
+    refcount passes on debug interpreters run this file)."""
+    import sys
+    sys.path.insert(0, os.path.dirname(__file__))
+    from leakcheck import assert_no_leak
+    from classtrack._dumpstream import DumpStreamer
+
+    t = ClassTracker()
+    path = str(tmp_path / "s.ctdump")
+    streamer = DumpStreamer(t, path, named=True)
+    t._snapshot_hooks.append(streamer.on_snapshot)
+    t.track_class(Node, trace=True, resolution_level=1)
+    objs = [Node(i) for i in range(6)]
+    t.create_snapshot("one")
+    del objs[:3]
+    objs += [Node(9)]
+    t.create_snapshot("two", collect=True)
+    assert streamer.finish()
+    t.clear()
+    data = open(path, "rb").read()
+    cut = data[:len(data) - 3]
+
+    t2 = ClassTracker()
+    t2.track_class(Node)
+    keep = [Node(i) for i in range(3)]
+    t2.create_snapshot("x")
+    ds = Stats(tracker=t2)._dump_data()
+    del keep
+    t2.clear()
+
+    def write():
+        out = io.BytesIO()
+        s = _core.DumpStream(out, process=(1, 2))
+        s.frame(ds, final=False)
+        # a second frame: no new record, the first record dead, a new repr
+        later = (ds[0], ds[1], b"", b"", b"", b"", b"", b"", {0: "again"}, ds[9], [])
+        s.frame(later, deaths=(b"\0\0\0\0", struct.pack("d", 1e9)), final=True)
+        return out.getvalue()
+
+    written = write()
+    again = {}
+    assert _core.dump_read(written, again).reprs == {0: "again"}
+    assert again["pid"] == 1 and again["ppid"] == 2
+
+    def read():
+        info = {}
+        for d in (data, cut, written, written[:-2]):
+            _core.dump_read(d, info)
+        try:
+            _core.dump_read(data[:30], info)
+        except DumpError:
+            pass
+
+    assert_no_leak(read, per_round=20, warmup=60)
+    assert_no_leak(write, per_round=20, warmup=60)
