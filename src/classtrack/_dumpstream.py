@@ -45,7 +45,6 @@ class DumpStreamer:
         self._classes: List[str] = []
         self._traces: List[tuple] = []      # the stream's, converted
         self._dead = bytearray()            # per record written: its death is written
-        self._reprs: Dict[int, str] = {}    # the repr last written per record
 
     @property
     def active(self) -> bool:
@@ -95,7 +94,13 @@ class DumpStreamer:
         rec_start, snap_start = stream.records, stream.snapshots
         if engine.nsnapshots < snap_start or len(self.tracker.snapshots) != engine.nsnapshots:
             raise RuntimeError("the tracker's snapshots were cleared")
-        exp = engine.export(rec_start, snap_start, self._class_index, self._classes)
+        # the first frame: every repr; later ones: those changed since (the
+        # engine keeps their record numbers, not a copy of the texts)
+        first = stream.records == 0 and stream.snapshots == 0
+        exp = engine.export(rec_start, snap_start, self._class_index, self._classes,
+                            changed_reprs=not first)
+        if first:
+            engine.track_repr_changes()
         (names, classes, rec_id, rec_name, rec_class, rec_birth, rec_death, rec_trace,
          reprs, raw_traces, snap_cols) = exp
         source = engine.reprs
@@ -111,14 +116,12 @@ class DumpStreamer:
                 times.frombytes(deaths[1])
                 deaths = (deaths[0], array.array(
                     "d", [t + self._death_offset for t in times]).tobytes())
-        changed = {i: r for i, r in reprs.items() if self._reprs.get(i) != r}
         rows = snapshot_rows(self.tracker, self.tracker.snapshots[snap_start:], snap_cols)
         ds = (names, list(classes), rec_id, rec_name, rec_class, rec_birth, rec_death,
-              rec_trace, changed, list(self._traces), rows)
+              rec_trace, reprs, list(self._traces), rows)
         if self._transform is not None:
             ds = self._transform(ds)
         stream.frame(ds, deaths, final)
-        self._reprs.update(changed)
         # the new records written dead carry their death already
         self._dead.extend(bytes(d != 0.0 for d in memoryview(rec_death).cast("d")))
         if self._file is not None:

@@ -13,7 +13,7 @@ import runpy
 import sys
 import threading
 import traceback
-from typing import Any, List, Optional
+from typing import Any, Dict, List, Optional, Tuple
 
 from classtrack import _untrackable, snapshot
 from classtrack._dumps import UserError
@@ -79,12 +79,40 @@ def _say(line: str) -> None:
 def _summary(stats: Any, dump: str) -> None:
     """Summary on stderr from the Stats the dump was written from (one pass
     over the records, not one per use)."""
-    # lazy: start-up time (report.svg imports html's entity table)
-    from classtrack.report.svg import fmt_bytes
     snaps = stats.snapshots
     data = stats._data          # counted from the records, no view per object
     n = data.nrec if data is not None else 0
     nclasses = len(set(data.rec_name)) if n else 0
+    live = []
+    if snaps and n:
+        last = stats.annotate_snapshot(stats.snapshots[-1])
+        live = [(name, info["sum"], info["active"]) for name, info in last.items()
+                if info["active"]]
+    _say_summary(snaps, n, nclasses, live, dump)
+
+
+def _summary_of_tracker(tracker: Any, dump: str) -> None:
+    """The same summary read from the engine (after a streamed dump): no
+    export of the records, whose copy was the largest allocation at exit."""
+    engine = tracker._engine
+    names = engine.names
+    n = len(engine)
+    nclasses = len(set(engine.record_names())) if n else 0
+    sums, counts = engine.last_by_name()
+    by_class: Dict[str, List[int]] = {}
+    for k, name in enumerate(names):
+        if counts[k]:
+            acc = by_class.setdefault(name, [0, 0])
+            acc[0] += sums[k]
+            acc[1] += counts[k]
+    live = [(name, s, c) for name, (s, c) in by_class.items()]
+    _say_summary(tracker.snapshots, n, nclasses, live, dump)
+
+
+def _say_summary(snaps: Any, n: int, nclasses: int, live: List[Tuple[str, int, int]],
+                 dump: str) -> None:
+    # lazy: start-up time (report.svg imports html's entity table)
+    from classtrack.report.svg import fmt_bytes
     counted = (snaps[-1].counted or {}) if snaps else {}
     _say("%s, %s, %s%s" % (_count(len(snaps), "snapshot"), _count(nclasses, "tracked class"),
                             _count(n, "tracked instance"),
@@ -92,13 +120,10 @@ def _summary(stats: Any, dump: str) -> None:
                                 _count(len(counted), "class"),
                                 format(sum(c for c, _ in counted.values()), ","))
                             if counted else ""))
-    if snaps and n:
-        last = stats.annotate_snapshot(stats.snapshots[-1])
-        live = [kv for kv in last.items() if kv[1]["active"]]
-        top = sorted(live, key=lambda kv: (-kv[1]["sum"], kv[0]))[:5]
-        width = max([len(name) for name, _ in top] + [0])
-        for name, info in top:
-            _say("  %-*s %8s in %d live" % (width, name, fmt_bytes(info["sum"]), info["active"]))
+    top = sorted(live, key=lambda r: (-r[1], r[0]))[:5]
+    width = max([len(name) for name, _, _ in top] + [0])
+    for name, size, active in top:
+        _say("  %-*s %8s in %d live" % (width, name, fmt_bytes(size), active))
     _say("dump written to %s (see: classtrack report %s)" % (dump, dump))
 
 
@@ -329,8 +354,7 @@ class _End:
         streamer = self.streamer
         if streamer is not None and dump == self.dump and streamer.active:
             if streamer.finish():
-                stats = Stats(tracker=tracker)
-                _summary(stats, dump)
+                _summary_of_tracker(tracker, dump)
                 return 0
         if streamer is not None and streamer.failed and os.getpid() == streamer.pid:
             _say("the dump could not be written as the program ran (%s); writing it whole"

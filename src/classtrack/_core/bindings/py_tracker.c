@@ -82,6 +82,7 @@ Tracker_traverse(ct_tracker *t, visitproc visit, void *arg)
     Py_VISIT(t->skip_prefix);
     Py_VISIT(t->keep_ids);
     Py_VISIT(t->reprs);
+    Py_VISIT(t->reprs_changed);
     Py_VISIT(t->slow_repr_types);
     Py_VISIT(t->trees);
     Py_VISIT(t->entries_type);
@@ -103,6 +104,7 @@ Tracker_clear(ct_tracker *t)
     Py_CLEAR(t->skip_prefix);
     Py_CLEAR(t->keep_ids);
     Py_CLEAR(t->reprs);
+    Py_CLEAR(t->reprs_changed);
     Py_CLEAR(t->slow_repr_types);
     Py_CLEAR(t->trees);
     return 0;
@@ -334,6 +336,9 @@ Tracker_clear_records(ct_tracker *t, PyObject *Py_UNUSED(ignored))
     PyDict_Clear(t->type_overrides);
     PyDict_Clear(t->keep_ids);
     PyDict_Clear(t->reprs);
+    if (t->reprs_changed != NULL) {
+        PyDict_Clear(t->reprs_changed);
+    }
     Py_RETURN_NONE;
 }
 
@@ -763,6 +768,11 @@ static PyMethodDef Tracker_methods[] = {
      "export(rec_start=0, snap_start=0, class_index=None, classes=None) -> columnar "
      "records (from rec_start) and snapshots (from snap_start), see dumpfmt.h; classes "
      "are numbered in the given class_index/classes when given (a dump stream's)"},
+    {"last_by_name", (PyCFunction)ct_py_tracker_last_by_name, METH_NOARGS,
+     "last_by_name() -> (sizes, counts) per name number in the last snapshot"},
+    {"track_repr_changes", (PyCFunction)ct_py_tracker_track_repr_changes, METH_NOARGS,
+     "track_repr_changes(): export(changed_reprs=True) gives the reprs changed since "
+     "its last call from now on (starts afresh)"},
     {"new_deaths", (PyCFunction)ct_py_tracker_new_deaths, METH_VARARGS,
      "new_deaths(written, upto) -> (indices, deaths) of records that died and are not "
      "yet marked in written (a bytearray); marks them"},

@@ -123,6 +123,27 @@ done:
     return rc;
 }
 
+/* The reprs that changed since the last call, as a dict; forgets them. */
+static PyObject *
+changed_reprs_of(ct_tracker *t)
+{
+    PyObject *out = PyDict_New();
+    if (out == NULL) {
+        return NULL;
+    }
+    Py_ssize_t pos = 0;
+    PyObject *key, *none;
+    while (PyDict_Next(t->reprs_changed, &pos, &key, &none)) {
+        PyObject *r = PyDict_GetItemWithError(t->reprs, key);
+        if ((r == NULL && PyErr_Occurred()) || (r != NULL && PyDict_SetItem(out, key, r) < 0)) {
+            Py_DECREF(out);
+            return NULL;
+        }
+    }
+    PyDict_Clear(t->reprs_changed);
+    return out;
+}
+
 /* export() -> TrackerExport (names, classes, rec_id, rec_name, rec_class,
  *              rec_birth, rec_death, rec_trace, reprs, raw traces,
  *              [ExportedSnapshot (Entries, trees) per snapshot]): the columnar data Stats
@@ -133,12 +154,18 @@ done:
 PyObject *
 ct_py_tracker_export(ct_tracker *t, PyObject *args, PyObject *kwds)
 {
-    static char *kwlist[] = {"rec_start", "snap_start", "class_index", "classes", NULL};
+    static char *kwlist[] = {"rec_start", "snap_start", "class_index", "classes",
+                             "changed_reprs", NULL};
     Py_ssize_t rec_start = 0, snap_start = 0;
     PyObject *given_index = NULL, *given_classes = NULL;
-    if (!PyArg_ParseTupleAndKeywords(args, kwds, "|nnO!O!:export", kwlist, &rec_start,
+    int changed_reprs = 0;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "|nnO!O!p:export", kwlist, &rec_start,
                                      &snap_start, &PyDict_Type, &given_index,
-                                     &PyList_Type, &given_classes)) {
+                                     &PyList_Type, &given_classes, &changed_reprs)) {
+        return NULL;
+    }
+    if (changed_reprs && t->reprs_changed == NULL) {
+        PyErr_SetString(PyExc_ValueError, "export: changed_reprs needs track_repr_changes()");
         return NULL;
     }
     if ((given_index == NULL) != (given_classes == NULL)) {
@@ -160,7 +187,8 @@ ct_py_tracker_export(ct_tracker *t, PyObject *args, PyObject *kwds)
     PyObject *result = NULL;
     PyObject *classes = given_classes ? Py_NewRef(given_classes) : PyList_New(0);
     PyObject *class_index = given_index ? Py_NewRef(given_index) : PyDict_New();
-    PyObject *snaps = NULL, *reprs = PyDict_Copy(t->reprs), *trees = NULL, *empty = NULL;
+    PyObject *snaps = NULL, *trees = NULL, *empty = NULL;
+    PyObject *reprs = changed_reprs ? changed_reprs_of(t) : PyDict_Copy(t->reprs);
     /* the record columns are made as the bytes objects they are returned
      * in, filled in place */
     PyObject *col[6] = {NULL};
@@ -337,4 +365,72 @@ ct_py_tracker_new_deaths(ct_tracker *t, PyObject *args)
         }
     }
     return Py_BuildValue("(NN)", idx, when);
+}
+
+/* track_repr_changes(): from now on, export(changed_reprs=True) gives
+ * only the reprs that changed since its last call (a dump stream's
+ * REPRS), not a copy of them all. */
+PyObject *
+ct_py_tracker_track_repr_changes(ct_tracker *t, PyObject *Py_UNUSED(ignored))
+{
+    PyObject *fresh = PyDict_New();
+    if (fresh == NULL) {
+        return NULL;
+    }
+    Py_XSETREF(t->reprs_changed, fresh);
+    Py_RETURN_NONE;
+}
+
+/* last_by_name() -> (sizes, counts): per name number, the bytes and the
+ * number of the records in the last snapshot (lists; empty without a
+ * snapshot).  run's summary, read straight from the engine: no export. */
+PyObject *
+ct_py_tracker_last_by_name(ct_tracker *t, PyObject *Py_UNUSED(ignored))
+{
+    Py_ssize_t nn = PyList_GET_SIZE(t->names);
+    uint64_t *sums = PyMem_Calloc((size_t)nn + 1, sizeof(uint64_t));
+    uint64_t *counts = PyMem_Calloc((size_t)nn + 1, sizeof(uint64_t));
+    PyObject *out = NULL, *a = NULL, *b = NULL;
+    if (sums == NULL || counts == NULL) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    const ct_entries *e = t->nsnaps ? t->snaps[t->nsnaps - 1].entries : NULL;
+    if (e != NULL) {
+        ct_entries_iter it;
+        size_t rec;
+        ct_entries_iter_init(&it, e);
+        for (size_t pos = 0; ct_entries_next(&it, &rec); pos++) {
+            if (rec >= t->reg.len) {
+                continue;
+            }
+            uint32_t name = ct_rec_name(ct_registry_record(&t->reg, rec));
+            if ((Py_ssize_t)name < nn) {
+                sums[name] += ct_entries_value(e->size, e->size_w, pos);
+                counts[name]++;
+            }
+        }
+    }
+    a = PyList_New(nn);
+    b = PyList_New(nn);
+    for (Py_ssize_t k = 0; a != NULL && b != NULL && k < nn; k++) {
+        PyObject *x = PyLong_FromUnsignedLongLong(sums[k]);
+        PyObject *y = PyLong_FromUnsignedLongLong(counts[k]);
+        if (x == NULL || y == NULL) {
+            Py_XDECREF(x);
+            Py_XDECREF(y);
+            goto done;
+        }
+        PyList_SET_ITEM(a, k, x);
+        PyList_SET_ITEM(b, k, y);
+    }
+    if (a != NULL && b != NULL) {
+        out = PyTuple_Pack(2, a, b);
+    }
+done:
+    PyMem_Free(sums);
+    PyMem_Free(counts);
+    Py_XDECREF(a);
+    Py_XDECREF(b);
+    return out;
 }

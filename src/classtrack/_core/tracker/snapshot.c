@@ -78,7 +78,21 @@ note_repr(ct_tracker *t, uint32_t idx, PyObject *obj)
         rc = PyDict_DelItem(t->reprs, key) < 0 ? (PyErr_Clear(), 0) : 0;
     }
     else if (key != NULL) {
-        rc = PyDict_SetItem(t->reprs, key, r);
+        /* the same text as before keeps the old string: nothing changed */
+        PyObject *old = PyDict_GetItemWithError(t->reprs, key);
+        int same = old != NULL ? PyUnicode_Compare(old, r) == 0 : 0;
+        if (PyErr_Occurred()) {
+            rc = -1;
+        }
+        else if (same) {
+            rc = 0;
+        }
+        else {
+            rc = PyDict_SetItem(t->reprs, key, r);
+            if (rc == 0 && t->reprs_changed != NULL) {
+                rc = PyDict_SetItem(t->reprs_changed, key, Py_None);
+            }
+        }
     }
     Py_XDECREF(key);
     Py_XDECREF(r);

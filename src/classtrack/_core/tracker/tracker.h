@@ -59,6 +59,10 @@ typedef struct {
                                the tracker's own and left out of traces */
     PyObject *keep_ids;     /* strong: dict id -> index of kept objects */
     PyObject *reprs;        /* strong: dict index -> latest custom repr */
+    PyObject *reprs_changed;/* strong: dict (a set) of the indices whose repr changed
+                               since the last export(changed_reprs=True), or
+                               NULL until track_repr_changes() (a dump
+                               stream) asks for it */
     PyObject *slow_repr_types; /* strong: set of classes whose repr was too
                                   slow to call during snapshots */
     PyObject *trees;        /* strong: dict (snap << 32 | index) -> tree */
