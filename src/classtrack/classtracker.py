@@ -16,7 +16,7 @@ Better than Pympler, on purpose:
   allocation slot in C.  While classes are tracked, ``builtins.__build_class__``
   is wrapped (in C, adding no frame) so that subclasses defined with a
   ``class`` statement are tracked from their first instance; a subclass made
-  by calling ``type()`` directly is picked up at the next ``track_*`` call or
+  by calling ``type()`` directly is picked up at the next ``track_class`` call or
   snapshot.
 * Classes implemented in C (``dict``, ``int``...) raise ``TypeError``: their
   instances are created in too many ways to hook safely.
@@ -462,6 +462,9 @@ class ClassTracker:
             raise TypeError("reprs must be a bool, not %r" % (reprs,))
         self._engine = _core.Tracker(_PACKAGE_DIR, reprs=reprs)
         self._classes: Dict[type, _Settings] = {}
+        # classes _hook_trees walked, in all (tests count it: the work per
+        # new class must not grow with the number of tracked classes)
+        self._hooks_walked = 0
         self._watches: List[Any] = []   # package / program watches (_modwatch)
         self.snapshots: List[Snapshot] = []
         self._periodic_thread: Optional[PeriodicThread] = None
@@ -590,16 +593,17 @@ class ClassTracker:
                         "or which the class lacks: give it a '__weakref__' slot); track "
                         "with keep=True to hold them alive" % sub.__qualname__)
         self._classes[cls] = _Settings(name, level, bool(keep), bool(trace), bool(retained))
-        self._rehook()
+        self._hook_new_subclasses()
+        self._hook_trees([cls])
 
     def _track_classes(self, classes: List[type], resolution_level: int, keep: bool,
                        trace: bool, retained: bool = False) -> List[Tuple[type, Any]]:
-        """track_class for many classes at once (one rehook); returns each
+        """track_class for many classes at once (one walk of their trees); returns each
         class with None, or the reason it cannot be tracked (an
         ``_untrackable.Reason``: kind and sentence)."""
         level = _check_level(resolution_level)
         out: List[Tuple[type, Any]] = []
-        added = False
+        added: List[type] = []
         for cls in classes:
             why = None
             if not (cls.__flags__ & (1 << 9)) or not keep:    # Py_TPFLAGS_HEAPTYPE
@@ -607,10 +611,10 @@ class ClassTracker:
             if why is None and cls not in self._classes:
                 self._classes[cls] = _Settings(cls.__module__ + "." + cls.__name__, level,
                                                bool(keep), bool(trace), bool(retained))
-                added = True
+                added.append(cls)
             out.append((cls, why))
         if added:
-            self._rehook()
+            self._hook_trees(added)
         return out
 
     def track_package(self, name: str, resolution_level: int = 0, keep: bool = False,
@@ -647,23 +651,46 @@ class ClassTracker:
         """(class, ``_untrackable.Reason``) for the same classes."""
         return [u for w in self._watches for u in w.untrackable]
 
-    def _rehook(self) -> None:
-        """Hook every tracked class and subclass with the settings of its
-        most specialised tracked class; unhook what is no longer covered."""
-        wanted: Dict[type, _Settings] = {}
-        for cls in self._classes:
-            for sub in _with_subclasses(cls):
-                if sub in wanted:
+    def _governing(self, cls: type) -> Optional[_Settings]:
+        """The settings cls is hooked with: those of the first tracked
+        class in its MRO (the most specialised), or None."""
+        for base in cls.__mro__:
+            s = self._classes.get(base)
+            if s is not None:
+                return s
+        return None
+
+    def _hook_trees(self, classes: List[type]) -> None:
+        """Hook each of `classes` and each of their subclasses with its
+        governing settings, unhook those no tracked class governs.  Only
+        these trees can change when a class is tracked, tracked again or
+        detached (the settings of a class come from its MRO); every other
+        hooked class stays as it is.  Costs O(MRO) per class walked.
+        Keeps the engine's invariant: every subclass of a hooked class is
+        hooked (ct_hook_unhooked_subclasses relies on it)."""
+        seen: set = set()
+        engine = self._engine
+        for top in classes:
+            for sub in _with_subclasses(top):
+                if sub in seen:
                     continue
-                for base in sub.__mro__:
-                    if base in self._classes:
-                        wanted[sub] = self._classes[base]
-                        break
-        for cls in self._engine.hooked():
-            if cls not in wanted:
-                self._engine.unhook(cls)
-        for cls, s in wanted.items():
-            self._engine.hook(cls, s.name, s.resolution_level, s.keep, s.trace)
+                seen.add(sub)
+                s = self._governing(sub)
+                if s is None:
+                    engine.unhook(sub)
+                else:
+                    engine.hook(sub, s.name, s.resolution_level, s.keep, s.trace,
+                                sub in self._classes)
+        self._hooks_walked += len(seen)
+
+    def _hook_new_subclasses(self) -> None:
+        """Hook the subclasses of hooked classes that appeared without a
+        class statement (type() called directly): the engine names those
+        under the hooked classes whose subclass count changed, so this
+        walks nothing when no class was made."""
+        new = self._engine.unhooked_subclasses()
+        if new:
+            self._hook_trees(new)
 
     def detach_class(self, cls: type) -> None:
         """Stop tracking new instances of cls.  KeyError if not tracked.
@@ -671,7 +698,7 @@ class ClassTracker:
         if cls not in self._classes:
             raise KeyError(cls)
         del self._classes[cls]
-        self._rehook()
+        self._hook_trees([cls])
 
     def detach_all_classes(self) -> None:
         """Stop tracking new instances of every class; classes are restored
@@ -758,7 +785,7 @@ class ClassTracker:
             cpu_clock = _thread_cpu_clock()
             cpu_started = cpu_clock()
             if self._classes:
-                self._rehook()
+                self._hook_new_subclasses()
             timestamp, tracked_total, overhead = self._engine.snapshot()
             snapshot = Snapshot(timestamp, description)
             snapshot.tracked_total = tracked_total
