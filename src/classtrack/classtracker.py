@@ -752,7 +752,9 @@ class ClassTracker:
     def _retained_wanted(self, all_: bool) -> Optional[List[int]]:
         """Record indices whose retained size this snapshot measures, or
         None when none is asked for."""
-        names = {s.name for s in self._classes.values() if s.retained}
+        # a copy first (one C call): a package watch may add classes from
+        # the program's thread while the monitor's snapshot runs this
+        names = {s.name for s in list(self._classes.values()) if s.retained}
         if not (all_ or names or self._retained_records):
             return None
         k = self._engine.nsnapshots - 1
