@@ -227,6 +227,17 @@ def _thread_cpu_clock() -> Any:
     return time.thread_time
 
 
+def _runqueue_wait() -> Optional[float]:
+    """Seconds the program's main thread has spent runnable but waiting
+    for a CPU (Linux: the second field of /proc/self/schedstat, which is
+    the main thread's), or None where that is not known."""
+    try:
+        with open("/proc/self/schedstat", "rb") as f:
+            return int(f.read().split()[1]) / 1e9
+    except (OSError, ValueError, IndexError):
+        return None
+
+
 class PeriodicThread(threading.Thread):
     """The background monitor: a daemon thread named ``BackgroundMonitor``
     taking a snapshot every ``interval`` seconds.
@@ -237,7 +248,16 @@ class PeriodicThread(threading.Thread):
     default 5%): when a snapshot costs more than ``budget * interval``,
     the effective interval stretches to ``cost / budget`` (the snapshot
     records it in ``effective_interval`` and ``stretched``), and returns to
-    the requested interval when snapshots get cheaper again.  A stop
+    the requested interval when snapshots get cheaper again.
+
+    The program's time, against which the budget is counted, is wall time
+    less the time the program's main thread waited for a CPU (Linux's
+    run-queue delay, /proc/self/schedstat; elsewhere plain wall time): on
+    a loaded machine a CPU-bound program gets less than a second of CPU
+    per second, and a snapshot per wall-clock interval would take a larger
+    share of its work than the budget says.  Time the program sleeps or
+    blocks by itself counts as its time (an idle program is not starved of
+    snapshots).  A stop
     request wakes the thread at once; only a snapshot in progress delays it,
     and not for long: ``stop_periodic_snapshots`` waits ``STOP_TIMEOUT``
     seconds at most (see there).
@@ -284,6 +304,8 @@ class PeriodicThread(threading.Thread):
         due = started = time.monotonic()
         if self.delay_first:            # not at once: one interval after the start
             due += self.interval
+        needed = 0.0        # program time the last snapshot's cost asks for
+        queued_at = None    # _runqueue_wait() when it started
         while not self.stop:
             if self._replan:  # the interval changed: due one new interval after the last
                 self._replan = False
@@ -293,17 +315,28 @@ class PeriodicThread(threading.Thread):
                 self._wake.wait(due - now)
                 self._wake.clear()
                 continue
+            # the budget's due time: `needed` seconds of the program's time
+            # after the last start, i.e. later by what it waited for a CPU
+            # (one read of /proc per snapshot: it lets the GIL go, and a
+            # busy main thread may keep it for a switch interval)
+            queued = _runqueue_wait()
+            span = needed
+            if queued is not None and queued_at is not None:
+                span += max(0.0, queued - queued_at)
+            if span > self.interval and now < started + span:
+                due = started + span
+                continue
+            self.effective_interval = span if span > self.interval else self.interval
             started = time.monotonic()
+            queued_at = queued
             cpu_started = cpu_clock()
             self.tracker._monitor_snapshot(self)
             cost = cpu_clock() - cpu_started
             interval = self.interval
             needed = cost / self.budget if self.budget > 0 else 0.0
             if needed > interval:
-                self.effective_interval = needed
                 due = started + needed
             else:
-                self.effective_interval = interval
                 due += interval
                 if due <= started:  # fell behind (e.g. after a stretch): resync
                     due = started + interval
