@@ -46,7 +46,8 @@ static void reftracer_update(void);
  * so that finding an entry costs the same with 5,000 hooked classes as
  * with one.  Its capacity is a power of two at least twice n_entries,
  * or 0 while the table is small enough to scan (CT_SCAN_ENTRIES).
- * Rebuilt whenever entries move (index_rebuild). */
+ * Rebuilt whenever entries move (index_rebuild); a new last entry is one
+ * insertion (index_add_last). */
 static ct_ptrmap hook_index;
 #define CT_SCAN_ENTRIES 8
 
@@ -70,6 +71,26 @@ index_rebuild(void)
     for (size_t i = 0; i < n_entries; i++) {
         ct_ptrmap_slot *e = ct_ptrmap_slot_of(&hook_index, hook_entries[i].type);
         ct_ptrmap_fill(&hook_index, e, hook_entries[i].type, (uint32_t)i);
+    }
+}
+
+/* Makes hook_index describe a new last entry: one insertion while the
+ * index has room for it (a class statement under a tracked class must
+ * not cost a rebuild of the whole index), else index_rebuild. */
+static void
+index_add_last(void)
+{
+    if (hook_index.cap == 0 || hook_index.cap < 2 * n_entries) {
+        index_rebuild();
+        return;
+    }
+    ct_hook_entry *last = &hook_entries[n_entries - 1];
+    ct_ptrmap_slot *e = ct_ptrmap_slot_of(&hook_index, last->type);
+    if (e->key == 0) {
+        ct_ptrmap_fill(&hook_index, e, last->type, (uint32_t)(n_entries - 1));
+    }
+    else {
+        e->val = (uint32_t)(n_entries - 1);
     }
 }
 
@@ -602,7 +623,7 @@ ct_hook_install(PyTypeObject *type, ct_tracker *tracker, uint32_t name,
         e = &hook_entries[n_entries++];
         Py_INCREF(type);
         e->type = type;
-        index_rebuild();
+        index_add_last();
         e->owners = NULL;
         e->nowners = 0;
         e->fast = NULL;
