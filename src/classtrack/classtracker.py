@@ -334,9 +334,13 @@ class PeriodicThread(threading.Thread):
             cost = cpu_clock() - cpu_started
             interval = self.interval
             needed = cost / self.budget if self.budget > 0 else 0.0
+            # the plan (read by the metrics while the thread waits); the
+            # program's waits for a CPU may stretch it further
             if needed > interval:
+                self.effective_interval = needed
                 due = started + needed
             else:
+                self.effective_interval = interval
                 due += interval
                 if due <= started:  # fell behind (e.g. after a stretch): resync
                     due = started + interval
