@@ -308,3 +308,38 @@ def test_detach_of_one_root_leaves_the_others_untouched(counted):
     tracker.detach_class(classes[0])
     assert (engine.hooks, engine.unhooks) == (0, 2)
     assert walked[0] == 2
+
+
+def test_snapshots_in_another_thread_while_a_package_watch_adds_classes(tracker):
+    # the monitor's snapshots read the tracked classes while the program's
+    # thread adds them (a package watch, at each class statement): the
+    # snapshot thread once died of "dictionary changed size during iteration"
+    import sys
+    import threading
+
+    tracker.track_package("ctfakepkg_threads")
+    tracker.track_class(type("Retained", (), {}), retained=True)
+    errors, stop = [], threading.Event()
+
+    def snapshots():
+        try:
+            while not stop.is_set():
+                tracker.create_snapshot()
+        except Exception as exc:    # noqa: BLE001 - reported below
+            errors.append(exc)
+
+    ns = {"__name__": "ctfakepkg_threads.mod"}
+    old = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)
+    thread = threading.Thread(target=snapshots)
+    thread.start()
+    try:
+        for i in range(400):
+            exec("class C%d:\n    pass\n" % i, ns)
+            type("D%d" % i, (ns["C%d" % i],), {})
+    finally:
+        stop.set()
+        thread.join()
+        sys.setswitchinterval(old)
+    assert not errors, errors
+    assert len(tracker._classes) == 401
