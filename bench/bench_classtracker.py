@@ -2,6 +2,7 @@
 
     pip install -r bench/requirements.txt     # Pympler, for comparison only
     python bench/bench_classtracker.py [--instances 200000] [--snapshot-only]
+                                       [--classes-only]
 
 Workload: class Node whose __init__ sets an int, a 'node-%d' str and an
 empty list.  Each measurement runs in a fresh interpreter (subprocess) so
@@ -25,6 +26,14 @@ that one tracker's memory does not disturb the next measurement.
              creating N instances of an identical untracked class), and per
              instance per snapshot; the tracker is started before tracemalloc
              (started the other way round, classtrack uses weak references)
+  classes    2,000 classes defined one after another (a class statement
+             each, 50 short-lived instances each, a snapshot every 200
+             classes), tracked / untracked: under track_class of their
+             common base, and under a package watch (track_package; Pympler
+             has none: there, track_class of each class once defined, as a
+             user would).  The per-class cost must not grow with the
+             classes tracked already (it did: every new class re-walked
+             every tracked class)
 Targets: creation <= 1.15x, snapshot <= 0.25 us (flat and tree), memory <= 128 B per
 instance and <= 16 B per instance per snapshot.
 """
@@ -108,6 +117,46 @@ elif what in ("snapshot", "snapshot_tree"):
     for _ in range(5 if impl == "classtrack" else 1):
         t0 = time.perf_counter(); t.create_snapshot(); times.append(time.perf_counter() - t0)
     out["snapshot"] = min(times)
+elif what in ("classes_base", "classes_watch"):
+    nclass, per_class, every = 2000, 50, 200
+    src = ("class C%d(Base):\n"
+           "    pass\n")
+    def timed(track):
+        t = None
+        ns = {"__name__": "ctbenchpkg_%d.mod" % r}
+        class Base:     # its __init__ inherited: Pympler's wrapper sees subclasses
+            def __init__(self, i):
+                self.value = i
+        ns["Base"] = Base
+        if track:
+            t = ClassTracker()
+            if what == "classes_base":
+                t.track_class(Base)
+            elif impl == "classtrack":
+                t.track_package("ctbenchpkg_%d" % r)
+        t0 = time.perf_counter()
+        for k in range(nclass):
+            exec(src % k, ns)
+            cls = ns["C%d" % k]
+            if track and what == "classes_watch" and impl == "pympler":
+                t.track_class(cls)
+            for i in range(per_class):
+                cls(i)
+            if t is not None and (k + 1) % every == 0:
+                t.create_snapshot()
+        t1 = time.perf_counter()
+        if t is not None:
+            if impl == "pympler":
+                t.detach_all()
+            else:
+                t.clear()
+        return t1 - t0
+    ratios = []
+    for r in range(rounds):
+        a = timed(False); b = timed(True)
+        ratios.append(b / a)
+    ratios.sort()
+    out["ratio"] = ratios[len(ratios) // 2]
 elif what == "memory":
     class Plain:        # Node's twin, never tracked: the baseline
         def __init__(self, i):
@@ -152,6 +201,8 @@ def main():
                         help="instances for Pympler's runs (default: same)")
     parser.add_argument("--snapshot-only", action="store_true",
                         help="measure create_snapshot() alone (the two snapshot rows)")
+    parser.add_argument("--classes-only", action="store_true",
+                        help="measure the classes-defined-over-time rows alone")
     args = parser.parse_args()
     n = args.instances
     pn = args.pympler_instances or n
@@ -164,6 +215,14 @@ def main():
           % (platform.python_version(), platform.machine(), n))
     print()
     rows = {}
+    if args.classes_only:
+        print("| measure                                    | classtrack | pympler |")
+        print("|--------------------------------------------|-----------:|--------:|")
+        for what, label in (("classes_base", "2,000 classes over time, track_class(base)"),
+                            ("classes_watch", "same, package watch (Pympler: each class) ")):
+            c, p = (run(impl, what, n, rounds=3)["ratio"] for impl in ("classtrack", "pympler"))
+            print("| %s | %9.2fx | %6.1fx |" % (label, c, p))
+        return
     for impl, count in (("classtrack", n), ("pympler", pn)):
         s = run(impl, "snapshot", count)
         st = run(impl, "snapshot_tree", count)
@@ -178,6 +237,8 @@ def main():
         cw = run(impl, "creation_warm", count)
         many = {k: run(impl, "creation_many", count, nclasses=k)["ratio"] for k in (100, 5000)}
         m = run(impl, "memory", count)
+        cb = run(impl, "classes_base", count, rounds=3)
+        cwt = run(impl, "classes_watch", count, rounds=3)
         rows[impl].update({
             "creation": c["ratio"],
             "creation_gc": cg["ratio"],
@@ -186,6 +247,8 @@ def main():
             "creation_ns": (c["untracked"] * 1e9 / count, c["tracked"] * 1e9 / count),
             "per_instance": m["per_instance"],
             "per_snapshot": m["per_snapshot"],
+            "classes_base": cb["ratio"],
+            "classes_watch": cwt["ratio"],
         })
     print("| measure                                  | target  | classtrack | pympler |")
     print("|------------------------------------------|---------|-----------:|--------:|")
@@ -202,6 +265,10 @@ def main():
                   % (k, c["creation_many"][k], p["creation_many"][k]))
         print("| creation, ns per instance (untr. / tr.)  |         | %4.0f / %4.0f | %3.0f / %5.0f |"
               % (c["creation_ns"] + p["creation_ns"]))
+        print("| 2,000 classes over time, track_class(base) |         | %9.2fx | %6.1fx |"
+              % (c["classes_base"], p["classes_base"]))
+        print("| same, package watch (Pympler: each class)  |         | %9.2fx | %6.1fx |"
+              % (c["classes_watch"], p["classes_watch"]))
     print("| create_snapshot(), us per instance, flat | <=0.25  | %10.3f | %7.2f |"
           % (c["snapshot_us"], p["snapshot_us"]))
     print("| same, tree of tracked nodes              | <=0.25  | %10.3f | %7.2f |"

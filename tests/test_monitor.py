@@ -1,6 +1,7 @@
 """Background monitoring: periodic snapshots with deadlines and a budget."""
 import gc
 import json
+import os
 import statistics
 import subprocess
 import sys
@@ -201,6 +202,60 @@ def test_cadence_holds_under_a_busy_main_thread():
     # (what wall-time charging did) is ruled out above.
     assert count <= 63, (count, stretched, missed)
     assert count + missed >= 57, (count, stretched, missed)
+
+
+STARVED_SCRIPT = textwrap.dedent("""
+    import json, os, subprocess, sys, time
+    from classtrack.classtracker import ClassTracker
+    cpu = min(os.sched_getaffinity(0))
+    os.sched_setaffinity(0, {cpu})
+    # a CPU hog on the same CPU: this program gets about half of it
+    hog = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+    os.sched_setaffinity(hog.pid, {cpu})
+    class Costly:
+        def __sizeof__(self):
+            end = time.thread_time() + 0.01     # 10 ms of CPU per snapshot
+            while time.thread_time() < end:
+                pass
+            return object.__sizeof__(self)
+    try:
+        t = ClassTracker()
+        c = Costly()
+        t.track_object(c)
+        main_cpu = time.thread_time()
+        t.start_periodic_snapshots(0.05, budget=0.05)
+        end = time.monotonic() + 4.0
+        x = 0
+        while time.monotonic() < end:       # a busy main thread
+            for i in range(1000):
+                x += i
+        t.stop_periodic_snapshots()
+        main_cpu = time.thread_time() - main_cpu
+    finally:
+        hog.kill()
+        hog.wait()
+    costs = [s.cost for s in t.snapshots]
+    print(json.dumps([main_cpu, costs]))
+""")
+
+
+@pytest.mark.skipif(not hasattr(os, "sched_setaffinity")
+                    or not os.path.exists("/proc/self/schedstat"),
+                    reason="needs CPU affinity and /proc/self/schedstat")
+def test_budget_is_a_share_of_the_cpu_a_starved_program_gets():
+    # Sharing its CPU with a hog, a busy program gets about half a second of
+    # CPU per second.  Counted against wall time, the 5% budget let the
+    # monitor take 10% of what the program got; counted against the
+    # program's time (wall time less its waits for a CPU), 5% or a little
+    # more (its waits for the GIL during the snapshots count as its time).
+    proc = subprocess.run([sys.executable, "-c", STARVED_SCRIPT], capture_output=True,
+                          text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    main_cpu, costs = json.loads(proc.stdout)
+    assert len(costs) >= 3, costs
+    # all but the last (which may have started just before the end)
+    share = sum(costs[:-1]) / main_cpu
+    assert share <= 0.07, (share, main_cpu, costs)
 
 
 def _thread_cpu(thread):

@@ -8,7 +8,7 @@ import textwrap
 import threading
 import time
 
-from classtrack import classtracker
+from classtrack import _monitor
 from classtrack.classtracker_stats import Stats
 from helpers import classtrack_cli
 
@@ -35,7 +35,7 @@ class Blocker:
 
 def test_stop_gives_up_on_a_snapshot_waiting_for_a_held_lock(monkeypatch, capfd, tmp_path,
                                                               tracker):
-    monkeypatch.setattr(classtracker, "STOP_TIMEOUT", 0.5)
+    monkeypatch.setattr(_monitor, "STOP_TIMEOUT", 0.5)
     lock = threading.Lock()
     entered = threading.Event()
     blocker = Blocker(lock, entered)
@@ -89,7 +89,7 @@ def test_stop_gives_up_on_a_snapshot_waiting_for_a_held_lock(monkeypatch, capfd,
 def test_stop_keeps_a_snapshot_that_ends_in_time(monkeypatch, tracker):
     # the snapshot ends 0.2 s into the stop (later on a loaded machine):
     # well within the time the stop waits
-    monkeypatch.setattr(classtracker, "STOP_TIMEOUT", 30.0)
+    monkeypatch.setattr(_monitor, "STOP_TIMEOUT", 30.0)
     lock = threading.Lock()
     entered = threading.Event()
     blocker = Blocker(lock, entered)
@@ -109,9 +109,9 @@ def test_stop_keeps_a_snapshot_that_ends_in_time(monkeypatch, tracker):
 BLOCKING = textwrap.dedent("""
     import sys
     import threading
-    from classtrack import classtracker
+    from classtrack import _monitor
 
-    classtracker.STOP_TIMEOUT = 0.5
+    _monitor.STOP_TIMEOUT = 0.5
     lock = threading.Lock()
     entered = threading.Event()
 

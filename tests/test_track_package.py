@@ -213,3 +213,36 @@ def test_reasons_say_what_is_true_and_advise_what_is_possible():
     assert got[Dq].kind == "cweakref" and "collections.deque" in got[Dq].text
     assert got[dict].kind == "c"
     t.close()
+
+
+def _fake_module(name):
+    import types
+    mod = types.ModuleType(name)
+    sys.modules[name] = mod
+    return mod
+
+
+def _import_nothing():
+    """An import that asks every sys.meta_path entry (none finds it)."""
+    with pytest.raises(ImportError):
+        __import__("ctwatch_no_such_module_%d" % os.getpid())
+
+
+def test_imports_look_at_modules_a_later_watch_accepts(tracker):
+    # the look at each import skips the modules no watch accepts; a watch
+    # started later must still see them
+    first = _fake_module("ctwatch_first_%d" % os.getpid())
+    later = _fake_module("ctwatch_later_%d" % os.getpid())
+    try:
+        tracker.track_package(first.__name__)
+        _import_nothing()       # an import: the watches look at sys.modules
+        tracker.track_package(later.__name__)
+        later.Made = type("Made", (), {"__module__": later.__name__})
+        first.Also = type("Also", (), {"__module__": first.__name__})
+        _import_nothing()
+        objs = [later.Made(), first.Also()]
+        names = {o.name for o in tracker.objects.values() if o.ref() is not None}
+        assert names == {later.__name__ + ".Made", first.__name__ + ".Also"}
+        del objs
+    finally:
+        del sys.modules[first.__name__], sys.modules[later.__name__]

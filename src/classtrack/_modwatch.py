@@ -26,7 +26,7 @@ import sys
 import sysconfig
 import threading
 import weakref
-from typing import Any, Callable, Dict, List, Optional, Tuple
+from typing import Any, Callable, Dict, List, Optional, Set, Tuple
 
 from classtrack import _core
 
@@ -64,8 +64,7 @@ class _ImportHook:
     moment to look at modules that appeared since the last one."""
 
     def find_spec(self, fullname: str, path: Any = None, target: Any = None) -> None:
-        for w in list(_watches):
-            w.rescan()
+        _rescan(list(_watches), shared=True)
         return None
 
     def invalidate_caches(self) -> None:
@@ -73,6 +72,14 @@ class _ImportHook:
 
 
 _import_hook = _ImportHook()
+
+# Names of modules that no active watch accepts, decided for good (each
+# watch caches its decision once the module is in sys.modules): the look
+# at every import skips them with one set difference.  Emptied when a
+# watch starts (it may accept them), under _lock; added to under the GIL
+# by the look, unless a watch started since the look began.
+_irrelevant: Set[str] = set()
+_starts = 0     # watches started so far: a look that began before a start adds nothing
 
 
 class ModuleWatch:
@@ -92,7 +99,10 @@ class ModuleWatch:
 
     # -- lifetime
     def start(self) -> None:
+        global _starts
         with _lock:
+            _starts += 1
+            _irrelevant.clear()
             self.active = True
             _watches.add(self)
             add_class_callback(self)
@@ -141,28 +151,57 @@ class ModuleWatch:
 
     def rescan(self) -> None:
         """Offer the classes found in accepted modules that are new or changed."""
-        if self._scanning or not self.active:
-            return
-        self._scanning = True
-        try:
-            found: List[type] = []
-            for modname, module in list(sys.modules.items()):
-                if not self.accepts(modname):
+        _rescan([self])
+
+
+def _rescan(watches: List[ModuleWatch], shared: bool = False) -> None:
+    """Offer each watch the classes found in the modules it accepts that
+    are new or changed: one pass over sys.modules for all of them (it runs
+    at every import, and a program has thousands of modules).  `shared`:
+    `watches` are all the active ones, so the modules none of them accepts
+    can be remembered in _irrelevant and skipped from then on."""
+    watches = [w for w in watches if w.active and not w._scanning]
+    if not watches:
+        return
+    for w in watches:
+        w._scanning = True
+    try:
+        found: List[List[type]] = [[] for _ in watches]
+        starts = _starts
+        modules = sys.modules
+        names = modules.keys() - _irrelevant if shared else list(modules)
+        for modname in names:
+            module = modules.get(modname)
+            namespace: Any = None
+            stamp = None
+            wanted = False
+            for k, w in enumerate(watches):
+                ok = w._accepts.get(modname)
+                if ok is None:
+                    ok = w.accepts(modname)
+                if not ok:
                     continue
-                namespace = getattr(module, "__dict__", None)
-                if not isinstance(namespace, dict):
+                wanted = True
+                if stamp is None:
+                    namespace = getattr(module, "__dict__", None)
+                    if not isinstance(namespace, dict):
+                        break
+                    stamp = (id(module), len(namespace))
+                if w._scanned.get(modname) == stamp:
                     continue
-                stamp = (id(module), len(namespace))
-                if self._scanned.get(modname) == stamp:
-                    continue
-                self._scanned[modname] = stamp
+                w._scanned[modname] = stamp
                 for value in list(namespace.values()):
-                    if isinstance(value, type) and self.accepts(getattr(value, "__module__", None)):
-                        found.append(value)
-            if found:
-                self.offer(list(dict.fromkeys(found)))
-        finally:
-            self._scanning = False
+                    if isinstance(value, type) and w.accepts(getattr(value, "__module__", None)):
+                        found[k].append(value)
+            if shared and not wanted and starts == _starts and isinstance(modname, str) \
+                    and all(modname in w._accepts for w in watches):
+                _irrelevant.add(modname)
+        for w, classes in zip(watches, found):
+            if classes:
+                w.offer(list(dict.fromkeys(classes)))
+    finally:
+        for w in watches:
+            w._scanning = False
 
 
 def _qualified(cls: type) -> str:

@@ -16,7 +16,7 @@ Better than Pympler, on purpose:
   allocation slot in C.  While classes are tracked, ``builtins.__build_class__``
   is wrapped (in C, adding no frame) so that subclasses defined with a
   ``class`` statement are tracked from their first instance; a subclass made
-  by calling ``type()`` directly is picked up at the next ``track_*`` call or
+  by calling ``type()`` directly is picked up at the next ``track_class`` call or
   snapshot.
 * Classes implemented in C (``dict``, ``int``...) raise ``TypeError``: their
   instances are created in too many ways to hook safely.
@@ -50,7 +50,6 @@ Better than Pympler, on purpose:
 
 from __future__ import annotations
 
-import atexit
 import gc
 import linecache
 import os
@@ -58,8 +57,6 @@ import struct
 import sys
 import threading
 import time
-import warnings
-import weakref
 from collections import defaultdict
 from typing import Any, Dict, IO, List, Optional, Tuple
 
@@ -67,6 +64,9 @@ from classtrack import _core, _untrackable
 from classtrack._untrackable import with_subclasses as _with_subclasses
 from classtrack.alive import tracked_retained
 from classtrack.asizeof import Asized, asizeof, check_level
+# the background monitor (re-exported: Pympler's classtracker.PeriodicThread)
+from classtrack import _monitor
+from classtrack._monitor import PeriodicThread, _monitors, _thread_cpu_clock
 from classtrack.snapshot import Snapshot, _birth_entry, _SizeQueries, program_frames
 
 __all__ = ["ClassTracker", "TrackedObject", "Snapshot", "PeriodicThread"]
@@ -218,226 +218,6 @@ def _check_level(level: Any) -> int:
     return level
 
 
-def _thread_cpu_clock() -> Any:
-    """time.thread_time where the platform has a per-thread CPU clock,
-    else time.monotonic (then a snapshot's cost is its wall time)."""
-    try:
-        time.thread_time()
-    except (AttributeError, OSError):  # pragma: no cover - not on Linux
-        return time.monotonic
-    return time.thread_time
-
-
-class PeriodicThread(threading.Thread):
-    """The background monitor: a daemon thread named ``BackgroundMonitor``
-    taking a snapshot every ``interval`` seconds.
-
-    Deadline scheduling: the k-th snapshot is due at start + k * interval,
-    so the cadence does not drift with the cost of each snapshot.  A cost
-    budget bounds the monitor's share of the program's time (``budget``,
-    default 5%): when a snapshot costs more than ``budget * interval``,
-    the effective interval stretches to ``cost / budget`` (the snapshot
-    records it in ``effective_interval`` and ``stretched``), and returns to
-    the requested interval when snapshots get cheaper again.  A stop
-    request wakes the thread at once; only a snapshot in progress delays it,
-    and not for long: ``stop_periodic_snapshots`` waits ``STOP_TIMEOUT``
-    seconds at most (see there).
-
-    A snapshot's cost is the CPU time of this thread while taking it
-    (``time.thread_time()`` around the snapshot), not its wall time.  The
-    program loses only the time this thread holds the GIL, and the thread
-    holds the GIL whenever it runs Python or sizes objects, so its CPU time
-    is what the program pays.  Wall time also counts the waits for the GIL
-    while the program runs (the snapshot lets the GIL go to read /proc and
-    then waits up to ``sys.getswitchinterval()`` to get it back): with a
-    busy main thread that made a 0.1 ms snapshot cost several ms and
-    stretched the interval although the program lost nothing.  What CPU
-    time leaves out costs the program nothing either: a snapshot that
-    sleeps or blocks (a ``__sizeof__`` that waits, say) has let the GIL go,
-    so the program runs meanwhile.  The only over-count is CPU time spent
-    without the GIL in parallel with the program (the /proc read), which
-    errs on the side of the budget.
-    """
-
-    def __init__(self, tracker: "ClassTracker", interval: float, *args: Any,
-                 budget: float = 0.05, **kwargs: Any) -> None:
-        self.interval = interval
-        self.budget = budget
-        self.effective_interval = interval
-        self.tracker = tracker
-        self.stop = False
-        # set when a stop gave up waiting for the snapshot in progress: that
-        # snapshot is then dropped when it ends.  Guarded by _outcome, which
-        # the thread holds while it keeps or drops a snapshot, so that no
-        # snapshot is added after the stop returned.
-        self.abandoned = False
-        self._outcome = threading.Lock()
-        # the first snapshot one interval after the start, not at once (as
-        # Pympler's monitor takes it): for `classtrack run`, whose "start"
-        # snapshot was just taken
-        self.delay_first = False
-        self.collect = False            # gc.collect() before each snapshot
-        self._wake = threading.Event()
-        self._replan = False
-        super().__init__(*args, **kwargs)
-
-    def run(self) -> None:
-        cpu_clock = _thread_cpu_clock()
-        due = started = time.monotonic()
-        if self.delay_first:            # not at once: one interval after the start
-            due += self.interval
-        while not self.stop:
-            if self._replan:  # the interval changed: due one new interval after the last
-                self._replan = False
-                due = started + self.interval
-            now = time.monotonic()
-            if now < due:
-                self._wake.wait(due - now)
-                self._wake.clear()
-                continue
-            started = time.monotonic()
-            cpu_started = cpu_clock()
-            self.tracker._monitor_snapshot(self)
-            cost = cpu_clock() - cpu_started
-            interval = self.interval
-            needed = cost / self.budget if self.budget > 0 else 0.0
-            if needed > interval:
-                self.effective_interval = needed
-                due = started + needed
-            else:
-                self.effective_interval = interval
-                due += interval
-                if due <= started:  # fell behind (e.g. after a stretch): resync
-                    due = started + interval
-
-    def request_stop(self) -> None:
-        self.stop = True
-        self._wake.set()
-
-    def stop_and_wait(self, deadline: float) -> bool:
-        """Request a stop and wait until ``time.monotonic()`` reaches
-        `deadline` at most for the thread to end.  False if it is still
-        inside a snapshot then: the snapshot will be dropped when it ends,
-        and one line on stderr says so (once).  Called from the thread
-        itself (by a snapshot's code) it only requests the stop."""
-        self.request_stop()
-        if self is threading.current_thread():
-            return True
-        if self.abandoned:
-            return False
-        self.join(max(0.0, deadline - time.monotonic()))
-        with self._outcome:
-            if not self.is_alive():
-                return True
-            self.abandoned = True
-        try:
-            sys.stderr.write(
-                "classtrack: the background monitor is still inside a snapshot after "
-                "%g s (a __repr__ or __sizeof__ of a tracked object may be waiting for "
-                "this thread); not waiting for it\n" % STOP_TIMEOUT)
-            sys.stderr.flush()
-        except (OSError, ValueError, AttributeError):
-            pass
-        return False
-
-    def change_interval(self, interval: float) -> None:
-        self.interval = interval
-        self._replan = True
-        self._wake.set()
-
-
-_monitors: "weakref.WeakSet[PeriodicThread]" = weakref.WeakSet()
-
-# Monitors paused around an os.fork() of the program: a process with a
-# thread of ours in it would be "multi-threaded" to fork() (3.12+ warns,
-# and a lock held by the thread would stay held in the child).  They stop
-# before the fork and start again after it in the parent; in the child,
-# following it is `run --follow-fork`'s business.
-_paused: List[Tuple["ClassTracker", float, float]] = []
-
-
-def _pause_monitors() -> None:
-    for thread in list(_monitors):
-        tracker = thread.tracker
-        if thread.is_alive() and not thread.abandoned \
-                and thread is not threading.current_thread() \
-                and tracker._periodic_thread is thread:
-            _paused.append((tracker, thread.interval, thread.budget))
-            tracker.stop_periodic_snapshots()
-
-
-def _resume_monitors() -> None:
-    paused = list(_paused)
-    _paused[:] = []
-    for tracker, interval, budget in paused:
-        if tracker._periodic_thread is None:
-            tracker.start_periodic_snapshots(interval=interval, budget=budget,
-                                             _delay_first=True)
-
-
-def _forget_paused() -> None:
-    _paused[:] = []
-
-
-# 3.13 counts a process's threads for its fork() warning after the
-# after-fork hooks ran, when the paused threads run again: there, a filter
-# for this one warning is set while the program itself has no other thread
-# (it would get no warning without classtrack), and taken away at the next
-# fork when it has.  Registered first, so that it runs after the pauses.
-_fork_filter: Optional[tuple] = None
-
-
-def _os_threads() -> int:
-    """Threads of this process (Linux /proc), else those threading knows."""
-    try:
-        with open("/proc/self/stat", "rb") as f:
-            return int(f.read().rpartition(b")")[2].split()[17])
-    except (OSError, ValueError, IndexError):
-        return threading.active_count()
-
-
-def _quiet_fork_warning() -> None:
-    global _fork_filter
-    if _fork_filter is not None:
-        try:
-            warnings.filters.remove(_fork_filter)
-        except ValueError:
-            pass
-        _fork_filter = None
-    if _os_threads() == 1:
-        warnings.filterwarnings(
-            "ignore", message=r"This process \(pid=%d\) is multi-threaded" % os.getpid(),
-            category=DeprecationWarning)
-        _fork_filter = warnings.filters[0]
-
-
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(before=_quiet_fork_warning)
-    os.register_at_fork(before=_pause_monitors, after_in_parent=_resume_monitors,
-                        after_in_child=_forget_paused)
-
-
-# Seconds a stop waits for the snapshot in progress.  A snapshot runs the
-# tracked objects' __repr__ and __sizeof__, which may wait for the very
-# thread that stops the monitor (a lock it holds): waiting for ever would
-# hang it, at interpreter exit too.
-STOP_TIMEOUT = 5.0
-
-
-@atexit.register
-def _stop_monitors() -> None:
-    """Stop running monitors before the interpreter tears down (a daemon
-    thread in the middle of a snapshot would otherwise be frozen there),
-    waiting ``STOP_TIMEOUT`` seconds at most in all."""
-    threads = list(_monitors)
-    for thread in threads:
-        thread.request_stop()
-    deadline = time.monotonic() + STOP_TIMEOUT
-    for thread in threads:
-        if thread.is_alive():
-            thread.stop_and_wait(deadline)
-
-
 class _Settings:
     __slots__ = ("name", "resolution_level", "keep", "trace", "retained")
 
@@ -468,6 +248,9 @@ class ClassTracker:
         # _untrackable.Reason, or None when counting was asked for); their
         # instances are counted and sized at each snapshot (count_class)
         self._counted: Dict[type, Tuple[str, Any]] = {}
+        # classes _hook_trees walked, in all (tests count it: the work per
+        # new class must not grow with the number of tracked classes)
+        self._hooks_walked = 0
         self._watches: List[Any] = []   # package / program watches (_modwatch)
         self.snapshots: List[Snapshot] = []
         self._periodic_thread: Optional[PeriodicThread] = None
@@ -600,7 +383,8 @@ class ClassTracker:
                         "with keep=True to hold them alive, or count them at each "
                         "snapshot with count_class" % sub.__qualname__)
         self._classes[cls] = _Settings(name, level, bool(keep), bool(trace), bool(retained))
-        self._rehook()
+        self._hook_new_subclasses()
+        self._hook_trees([cls])
 
     def count_class(self, cls: type, name: Optional[str] = None) -> None:
         """Count the instances of cls (and of its subclasses that no other
@@ -665,12 +449,12 @@ class ClassTracker:
 
     def _track_classes(self, classes: List[type], resolution_level: int, keep: bool,
                        trace: bool, retained: bool = False) -> List[Tuple[type, Any]]:
-        """track_class for many classes at once (one rehook); returns each
+        """track_class for many classes at once (one walk of their trees); returns each
         class with None, or the reason it cannot be tracked (an
         ``_untrackable.Reason``: kind and sentence)."""
         level = _check_level(resolution_level)
         out: List[Tuple[type, Any]] = []
-        added = False
+        added: List[type] = []
         for cls in classes:
             why = None
             if not (cls.__flags__ & (1 << 9)) or not keep:    # Py_TPFLAGS_HEAPTYPE
@@ -678,13 +462,13 @@ class ClassTracker:
             if why is None and cls not in self._classes:
                 self._classes[cls] = _Settings(cls.__module__ + "." + cls.__name__, level,
                                                bool(keep), bool(trace), bool(retained))
-                added = True
+                added.append(cls)
             elif why is not None and cls not in self._counted:
                 # counted at snapshots instead: not followed one by one
                 self._counted[cls] = (_untrackable._qualified(cls), why)
             out.append((cls, why))
         if added:
-            self._rehook()
+            self._hook_trees(added)
         return out
 
     def track_package(self, name: str, resolution_level: int = 0, keep: bool = False,
@@ -722,23 +506,46 @@ class ClassTracker:
         """(class, ``_untrackable.Reason``) for the same classes."""
         return [u for w in self._watches for u in w.untrackable]
 
-    def _rehook(self) -> None:
-        """Hook every tracked class and subclass with the settings of its
-        most specialised tracked class; unhook what is no longer covered."""
-        wanted: Dict[type, _Settings] = {}
-        for cls in self._classes:
-            for sub in _with_subclasses(cls):
-                if sub in wanted:
+    def _governing(self, cls: type) -> Optional[_Settings]:
+        """The settings cls is hooked with: those of the first tracked
+        class in its MRO (the most specialised), or None."""
+        for base in cls.__mro__:
+            s = self._classes.get(base)
+            if s is not None:
+                return s
+        return None
+
+    def _hook_trees(self, classes: List[type]) -> None:
+        """Hook each of `classes` and each of their subclasses with its
+        governing settings, unhook those no tracked class governs.  Only
+        these trees can change when a class is tracked, tracked again or
+        detached (the settings of a class come from its MRO); every other
+        hooked class stays as it is.  Costs O(MRO) per class walked.
+        Keeps the engine's invariant: every subclass of a hooked class is
+        hooked (ct_hook_unhooked_subclasses relies on it)."""
+        seen: set = set()
+        engine = self._engine
+        for top in classes:
+            for sub in _with_subclasses(top):
+                if sub in seen:
                     continue
-                for base in sub.__mro__:
-                    if base in self._classes:
-                        wanted[sub] = self._classes[base]
-                        break
-        for cls in self._engine.hooked():
-            if cls not in wanted:
-                self._engine.unhook(cls)
-        for cls, s in wanted.items():
-            self._engine.hook(cls, s.name, s.resolution_level, s.keep, s.trace)
+                seen.add(sub)
+                s = self._governing(sub)
+                if s is None:
+                    engine.unhook(sub)
+                else:
+                    engine.hook(sub, s.name, s.resolution_level, s.keep, s.trace,
+                                sub in self._classes)
+        self._hooks_walked += len(seen)
+
+    def _hook_new_subclasses(self) -> None:
+        """Hook the subclasses of hooked classes that appeared without a
+        class statement (type() called directly): the engine names those
+        under the hooked classes whose subclass count changed, so this
+        walks nothing when no class was made."""
+        new = self._engine.unhooked_subclasses()
+        if new:
+            self._hook_trees(new)
 
     def detach_class(self, cls: type) -> None:
         """Stop tracking new instances of cls (or counting its instances).
@@ -750,7 +557,7 @@ class ClassTracker:
             return
         del self._classes[cls]
         self._counted.pop(cls, None)
-        self._rehook()
+        self._hook_trees([cls])
 
     def detach_all_classes(self) -> None:
         """Stop tracking new instances of every class; classes are restored
@@ -810,7 +617,9 @@ class ClassTracker:
     def _retained_wanted(self, all_: bool) -> Optional[List[int]]:
         """Record indices whose retained size this snapshot measures, or
         None when none is asked for."""
-        names = {s.name for s in self._classes.values() if s.retained}
+        # a copy first (one C call): a package watch may add classes from
+        # the program's thread while the monitor's snapshot runs this
+        names = {s.name for s in list(self._classes.values()) if s.retained}
         if not (all_ or names or self._retained_records):
             return None
         k = self._engine.nsnapshots - 1
@@ -844,7 +653,7 @@ class ClassTracker:
             cpu_clock = _thread_cpu_clock()
             cpu_started = cpu_clock()
             if self._classes:
-                self._rehook()
+                self._hook_new_subclasses()
             if collect:
                 gc.collect()
             timestamp, tracked_total, overhead = self._engine.snapshot()
@@ -923,14 +732,14 @@ class ClassTracker:
 
     def stop_periodic_snapshots(self) -> None:
         """Stop the background monitor; returns as soon as a snapshot in
-        progress (if any) is done, or after ``STOP_TIMEOUT`` seconds (5)
+        progress (if any) is done, or after ``_monitor.STOP_TIMEOUT`` seconds (5)
         with one line on stderr: the snapshot may be waiting for this
         thread (a tracked object's ``__repr__`` or ``__sizeof__`` taking a
         lock held here).  That snapshot is dropped when it ends; a snapshot
         taken meanwhile waits for it."""
         thread = self._periodic_thread
         if thread is not None and thread.is_alive():
-            thread.stop_and_wait(time.monotonic() + STOP_TIMEOUT)
+            thread.stop_and_wait(time.monotonic() + _monitor.STOP_TIMEOUT)
         elif thread is not None:
             thread.request_stop()
         self._periodic_thread = None

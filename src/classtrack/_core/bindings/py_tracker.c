@@ -237,18 +237,27 @@ Tracker_hook(ct_tracker *t, PyObject *args)
 {
     PyObject *cls, *name;
     Py_ssize_t resolution;
-    int keep, trace;
+    int keep, trace, root = 1;
     uint32_t num;
-    if (!PyArg_ParseTuple(args, "O!Unpp", &PyType_Type, &cls, &name, &resolution,
-                          &keep, &trace)
+    if (!PyArg_ParseTuple(args, "O!Unpp|p", &PyType_Type, &cls, &name, &resolution,
+                          &keep, &trace, &root)
         || check_resolution(resolution) < 0 || check_name(t, name, &num) < 0) {
         return NULL;
     }
     if (request_watch(t) < 0
-        || ct_hook_install((PyTypeObject *)cls, t, num, (int)resolution, keep, trace) < 0) {
+        || ct_hook_install((PyTypeObject *)cls, t, num, (int)resolution, keep, trace,
+                           root) < 0) {
         return NULL;
     }
     Py_RETURN_NONE;
+}
+
+/* unhooked_subclasses() -> the direct subclasses, not hooked here, of
+ * hooked classes whose subclass count changed since the last call */
+static PyObject *
+Tracker_unhooked_subclasses(ct_tracker *t, PyObject *Py_UNUSED(ignored))
+{
+    return ct_hook_unhooked_subclasses(t);
 }
 
 /* follows(cls) -> whether instances of cls can be tracked without keep=True
@@ -735,7 +744,12 @@ static PyMethodDef Tracker_methods[] = {
      "track(obj, name, resolution, keep, trace) -> (index, is_new)"},
     {"find", (PyCFunction)Tracker_find, METH_O, "find(obj) -> index or -1"},
     {"hook", (PyCFunction)Tracker_hook, METH_VARARGS,
-     "hook(cls, name, resolution, keep, trace): track instances created from now on"},
+     "hook(cls, name, resolution, keep, trace, root=True): track instances created "
+     "from now on; root: cls is tracked itself (its settings pass to new subclasses), "
+     "not only as a subclass of a tracked class"},
+    {"unhooked_subclasses", (PyCFunction)Tracker_unhooked_subclasses, METH_NOARGS,
+     "unhooked_subclasses() -> direct subclasses, not hooked yet, of hooked classes "
+     "whose subclass count changed since the last call"},
     {"unhook", (PyCFunction)Tracker_unhook, METH_O, "unhook(cls) -> was it hooked"},
     {"follows", (PyCFunction)Tracker_follows, METH_O,
      "follows(cls) -> can instances of cls be tracked without keep=True"},

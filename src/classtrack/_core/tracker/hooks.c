@@ -46,7 +46,8 @@ static void reftracer_update(void);
  * so that finding an entry costs the same with 5,000 hooked classes as
  * with one.  Its capacity is a power of two at least twice n_entries,
  * or 0 while the table is small enough to scan (CT_SCAN_ENTRIES).
- * Rebuilt whenever entries move (index_rebuild). */
+ * Rebuilt whenever entries move (index_rebuild); a new last entry is one
+ * insertion (index_add_last). */
 static ct_ptrmap hook_index;
 #define CT_SCAN_ENTRIES 8
 
@@ -70,6 +71,26 @@ index_rebuild(void)
     for (size_t i = 0; i < n_entries; i++) {
         ct_ptrmap_slot *e = ct_ptrmap_slot_of(&hook_index, hook_entries[i].type);
         ct_ptrmap_fill(&hook_index, e, hook_entries[i].type, (uint32_t)i);
+    }
+}
+
+/* Makes hook_index describe a new last entry: one insertion while the
+ * index has room for it (a class statement under a tracked class must
+ * not cost a rebuild of the whole index), else index_rebuild. */
+static void
+index_add_last(void)
+{
+    if (hook_index.cap == 0 || hook_index.cap < 2 * n_entries) {
+        index_rebuild();
+        return;
+    }
+    ct_hook_entry *last = &hook_entries[n_entries - 1];
+    ct_ptrmap_slot *e = ct_ptrmap_slot_of(&hook_index, last->type);
+    if (e->key == 0) {
+        ct_ptrmap_fill(&hook_index, e, last->type, (uint32_t)(n_entries - 1));
+    }
+    else {
+        e->val = (uint32_t)(n_entries - 1);
     }
 }
 
@@ -374,8 +395,40 @@ alloc_of(PyTypeObject *type)
 
 /* -- builtins.__build_class__ wrapper ------------------------------------ */
 
-/* Hook a class just created under every tracker that owns its nearest
- * hooked ancestor (per tracker, the first in MRO order). */
+/* How many direct subclasses a heap type has: the size of its
+ * tp_subclasses dict (NULL until the first subclass; for static types
+ * from 3.12 the field is an index, but only heap types are hooked). */
+static Py_ssize_t
+subclass_count(PyTypeObject *type)
+{
+    if (!(type->tp_flags & Py_TPFLAGS_HEAPTYPE)) {
+        return 0;
+    }
+    PyObject *subs = (PyObject *)type->tp_subclasses;
+    return subs != NULL && PyDict_Check(subs) ? PyDict_GET_SIZE(subs) : 0;
+}
+
+/* `tracker`'s owner record on type's entry, or NULL.  Points into the
+ * table: valid until the next call that can run Python code. */
+static ct_hook_owner *
+owner_of(PyTypeObject *type, ct_tracker *tracker)
+{
+    ct_hook_entry *e = entry_of(type);
+    for (size_t k = 0; e != NULL && k < e->nowners; k++) {
+        if (e->owners[k].tracker == tracker) {
+            return &e->owners[k];
+        }
+    }
+    return NULL;
+}
+
+/* Hook a class just created under every tracker that hooks one of its
+ * ancestors, with the settings of that tracker's first tracked class
+ * (root) in the new class's MRO -- the settings the Python layer gives
+ * it (the most specialised tracked base) -- or, for a tracker without a
+ * root there (not expected), those of its first hooked ancestor.  Each
+ * direct base the tracker hooks counts the new subclass as seen (see
+ * ct_hook_unhooked_subclasses). */
 static int
 hook_new_subclass(PyTypeObject *cls)
 {
@@ -383,26 +436,35 @@ hook_new_subclass(PyTypeObject *cls)
         || entry_of(cls) != NULL) {
         return 0;
     }
-    PyObject *mro = cls->tp_mro;
-    Py_INCREF(mro);
+    PyObject *mro = Py_NewRef(cls->tp_mro);
     int rc = 0;
-    for (Py_ssize_t i = 1; rc == 0 && i < PyTuple_GET_SIZE(mro); i++) {
-        PyTypeObject *base = (PyTypeObject *)PyTuple_GET_ITEM(mro, i);
-        for (size_t k = 0;; k++) {
-            ct_hook_entry *e = entry_of(base);
-            if (e == NULL || k >= e->nowners) {
-                break;
-            }
-            ct_hook_owner o = e->owners[k];
-            ct_hook_entry *mine = entry_of(cls);
-            int already = 0;
-            for (size_t j = 0; mine != NULL && j < mine->nowners; j++) {
-                already |= mine->owners[j].tracker == o.tracker;
-            }
-            if (!already && ct_hook_install(cls, o.tracker, o.name, o.resolution,
-                                            o.keep, o.trace) < 0) {
-                rc = -1;
-                break;
+    for (int roots_only = 1; rc == 0 && roots_only >= 0; roots_only--) {
+        for (Py_ssize_t i = 1; rc == 0 && i < PyTuple_GET_SIZE(mro); i++) {
+            PyTypeObject *base = (PyTypeObject *)PyTuple_GET_ITEM(mro, i);
+            for (size_t k = 0;; k++) {
+                ct_hook_entry *e = entry_of(base);
+                if (e == NULL || k >= e->nowners) {
+                    break;
+                }
+                ct_hook_owner o = e->owners[k];
+                if ((roots_only && !o.root) || owner_of(cls, o.tracker) != NULL) {
+                    continue;
+                }
+                Py_INCREF(o.tracker);
+                rc = ct_hook_install(cls, o.tracker, o.name, o.resolution, o.keep,
+                                     o.trace, 0);
+                PyObject *bases = cls->tp_bases;
+                for (Py_ssize_t b = 0; rc == 0 && bases && b < PyTuple_GET_SIZE(bases); b++) {
+                    ct_hook_owner *seen = owner_of(
+                        (PyTypeObject *)PyTuple_GET_ITEM(bases, b), o.tracker);
+                    if (seen != NULL) {
+                        seen->nsubs++;
+                    }
+                }
+                Py_DECREF(o.tracker);
+                if (rc < 0) {
+                    break;
+                }
             }
         }
     }
@@ -516,7 +578,7 @@ maybe_remove_build_class_wrapper(void)
 
 int
 ct_hook_install(PyTypeObject *type, ct_tracker *tracker, uint32_t name,
-                int resolution, int keep, int trace)
+                int resolution, int keep, int trace, int root)
 {
     ct_layout_set_alloc_of(alloc_of);
     if (!(type->tp_flags & Py_TPFLAGS_HEAPTYPE)) {
@@ -534,7 +596,8 @@ ct_hook_install(PyTypeObject *type, ct_tracker *tracker, uint32_t name,
     }
     assert(resolution >= 0 && resolution <= CT_MAX_RESOLUTION);
     ct_hook_owner owner = {tracker, name, (uint8_t)resolution,
-                           (uint8_t)(keep != 0), (uint8_t)(trace != 0)};
+                           (uint8_t)(keep != 0), (uint8_t)(trace != 0),
+                           (uint8_t)(root != 0), 0};
     ct_hook_entry *e = entry_of(type);
     if (e == NULL) {
         if (n_entries == cap_entries) {
@@ -560,7 +623,7 @@ ct_hook_install(PyTypeObject *type, ct_tracker *tracker, uint32_t name,
         e = &hook_entries[n_entries++];
         Py_INCREF(type);
         e->type = type;
-        index_rebuild();
+        index_add_last();
         e->owners = NULL;
         e->nowners = 0;
         e->fast = NULL;
@@ -594,6 +657,7 @@ ct_hook_install(PyTypeObject *type, ct_tracker *tracker, uint32_t name,
         reftracer_update();
     }
     hook_epoch++;
+    owner.nsubs = subclass_count(type);    /* the caller hooks them all */
     for (size_t i = 0; i < e->nowners; i++) {
         if (e->owners[i].tracker == tracker) {
             e->owners[i] = owner;
@@ -687,6 +751,65 @@ ct_hook_types_of(ct_tracker *tracker)
         }
     }
     return out;
+}
+
+PyObject *
+ct_hook_unhooked_subclasses(ct_tracker *tracker)
+{
+    PyObject *changed = PyList_New(0);
+    PyObject *out = PyList_New(0);
+    PyObject *subclasses = NULL;
+    if (changed == NULL || out == NULL) {
+        goto error;
+    }
+    /* first the types whose count moved (no code runs in this loop: a
+     * list append allocates no GC object), then their subclasses */
+    for (size_t i = 0; i < n_entries; i++) {
+        ct_hook_entry *e = &hook_entries[i];
+        for (size_t k = 0; k < e->nowners; k++) {
+            Py_ssize_t n;
+            if (e->owners[k].tracker != tracker
+                || (n = subclass_count(e->type)) == e->owners[k].nsubs) {
+                continue;
+            }
+            e->owners[k].nsubs = n;
+            if (PyList_Append(changed, (PyObject *)e->type) < 0) {
+                goto error;
+            }
+        }
+    }
+    if (PyList_GET_SIZE(changed) == 0) {
+        Py_DECREF(changed);
+        return out;
+    }
+    /* type's own method: a metaclass cannot answer in its place */
+    subclasses = PyObject_GetAttrString((PyObject *)&PyType_Type, "__subclasses__");
+    if (subclasses == NULL) {
+        goto error;
+    }
+    for (Py_ssize_t i = 0; i < PyList_GET_SIZE(changed); i++) {
+        PyObject *subs = PyObject_CallOneArg(subclasses, PyList_GET_ITEM(changed, i));
+        if (subs == NULL) {
+            goto error;
+        }
+        for (Py_ssize_t j = 0; j < PyList_GET_SIZE(subs); j++) {
+            PyObject *sub = PyList_GET_ITEM(subs, j);
+            if (PyType_Check(sub) && owner_of((PyTypeObject *)sub, tracker) == NULL
+                && PyList_Append(out, sub) < 0) {
+                Py_DECREF(subs);
+                goto error;
+            }
+        }
+        Py_DECREF(subs);
+    }
+    Py_DECREF(subclasses);
+    Py_DECREF(changed);
+    return out;
+error:
+    Py_XDECREF(subclasses);
+    Py_XDECREF(changed);
+    Py_XDECREF(out);
+    return NULL;
 }
 
 /* _core.hooked_types() -> list of every type hooked by any tracker. */

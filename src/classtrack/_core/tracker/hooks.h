@@ -18,8 +18,9 @@
  * type_new, so builtins.__build_class__ is wrapped (in C, no extra
  * frame) while any class is hooked: a class statement that creates a
  * subclass of a hooked class hooks it at once.  Classes made by calling
- * type() directly are found by ct_hooks_rescan (the Python layer runs it
- * at each track call and snapshot).
+ * type() directly are found by ct_hook_unhooked_subclasses (the Python
+ * layer asks at track_class and at each snapshot), which looks only at
+ * the hooked types whose subclass count changed.
  *
  * The hook table is process-wide, as type slots are: one entry per hooked
  * type with the original tp_alloc and the owners (tracker + settings).
@@ -38,13 +39,34 @@ typedef struct {
     uint8_t resolution;
     uint8_t keep;
     uint8_t trace;
+    uint8_t root;           /* the tracker tracks this very class (track_class,
+                               a package watch), not only a base of it */
+    Py_ssize_t nsubs;       /* the type's direct subclasses when this tracker
+                               last looked (ct_hook_unhooked_subclasses) */
 } ct_hook_owner;
 
 /* Hook `type` for `tracker` with these settings (replacing the tracker's
  * previous settings on it); 0 <= resolution <= CT_MAX_RESOLUTION (the
- * binding checked it).  TypeError for static types.  0 or -1. */
+ * binding checked it).  `root`: the tracker tracks `type` itself (its
+ * settings are the ones a new subclass inherits), not only as a subclass
+ * of a tracked class.  The caller hooks type's existing subclasses too
+ * (the invariant below).  TypeError for static types.  0 or -1. */
 int ct_hook_install(PyTypeObject *type, ct_tracker *tracker, uint32_t name,
-                    int resolution, int keep, int trace);
+                    int resolution, int keep, int trace, int root);
+
+/* Invariant kept by the callers: every subclass of a type `tracker` hooks
+ * is hooked by `tracker` too.  A hooked type is held alive by the table,
+ * so a type's subclass count (tp_subclasses) only moves, for a hooked
+ * type, when a subclass appears that is not hooked yet (class statements
+ * are hooked at once, by the __build_class__ wrapper, which keeps the
+ * counts in step): one made by calling type() directly.
+ *
+ * ct_hook_unhooked_subclasses(tracker): the direct subclasses, not hooked
+ * by `tracker`, of the types it hooks whose subclass count changed since
+ * it last asked (a new list; their own subclasses are the caller's to
+ * walk).  Costs one comparison per hooked type, plus a look at the
+ * subclasses of the types that changed.  NULL with an exception. */
+PyObject *ct_hook_unhooked_subclasses(ct_tracker *tracker);
 
 /* Remove `tracker` from `type`'s owners; restore tp_alloc when no owner
  * is left and the slot is still ours.  0 if it was hooked, -1 if not. */
