@@ -553,6 +553,71 @@ read_header(ct_reader *r, ct_loaded *L)
     return 0;
 }
 
+/* A section of a file written whole (not streamed) may come here: the
+ * order of 1.1 (dumpfmt.h), which it advances.  0, or -1 with DumpError. */
+static int
+check_order(ct_reader *r, ct_loaded *L, unsigned tag, const unsigned char *start)
+{
+    int kind = tag & ~CT_TAG_SKIPPABLE;
+    if (tag == CT_TAG_RETAINED || tag == CT_TAG_SNAPFLAGS) {
+        if (L->stage < CT_TAG_SNAPSHOT) {
+            r->p = start;
+            return ct_rd_fail(r, "section 0x%02x out of order", tag);
+        }
+        return 0;
+    }
+    if (tag == CT_TAG_COUNTED) {
+        return 0;           /* its place is checked as it is read */
+    }
+    if ((tag & CT_TAG_SKIPPABLE) || kind > CT_TAG_TREE) {
+        if (!(tag & CT_TAG_SKIPPABLE)) {
+            r->p = start;
+            return ct_rd_fail(r, "unknown section type 0x%02x (written by a newer "
+                              "classtrack?)", tag);
+        }
+        return 0;           /* a newer minor's addition: skipped */
+    }
+    int needs_order = kind == CT_TAG_SNAPSHOT || kind == CT_TAG_TREE ? CT_TAG_RECORDS
+                                                                      : kind - 1;
+    if (L->stage < needs_order || (kind < CT_TAG_RECORDS && L->stage >= kind)
+        || (kind == CT_TAG_RECORDS && L->stage > CT_TAG_RECORDS)) {
+        r->p = start;
+        return ct_rd_fail(r, "section 0x%02x out of order", tag);
+    }
+    if (kind > L->stage && kind != CT_TAG_TREE) {
+        L->stage = kind;
+    }
+    return 0;
+}
+
+/* Parses one section whose place was checked.  0, or -1 with DumpError. */
+static int
+read_section(ct_reader *r, ct_loaded *L, unsigned tag, const unsigned char *start,
+             uint64_t len)
+{
+    switch (tag) {
+    case CT_TAG_STRINGS: return read_strings(r, L);
+    case CT_TAG_NAMES: return read_str_list(r, L, L->names, "name");
+    case CT_TAG_CLASSES: return read_str_list(r, L, L->classes, "class");
+    case CT_TAG_TRACES: return read_traces(r, L);
+    case CT_TAG_RECORDS: return read_records(r, L);
+    case CT_TAG_SNAPSHOT: return read_snapshot(r, L);
+    case CT_TAG_TREE: return read_tree(r, L);
+    case CT_TAG_DEATHS: return ct_rd_deaths(r, L);      /* streamed only: see */
+    case CT_TAG_REPRS: return ct_rd_reprs(r, L);        /* check_order */
+    case CT_TAG_RETAINED: return ct_rd_retained(r, L);
+    case CT_TAG_COUNTED: return ct_rd_counted(r, L, start);
+    case CT_TAG_SNAPFLAGS: return ct_rd_snapflags(r, L);
+    default:
+        if (!(tag & CT_TAG_SKIPPABLE)) {
+            r->p = start;
+            return ct_rd_fail(r, "unknown section type 0x%02x (written by a newer "
+                              "classtrack?)", tag);
+        }
+        return ct_rd_take(r, NULL, (size_t)len);    /* a newer minor's addition */
+    }
+}
+
 static PyObject *
 read_dump(ct_reader *r, PyObject *module, PyObject *info)
 {
@@ -661,85 +726,15 @@ read_dump(ct_reader *r, PyObject *module, PyObject *info)
             }
             break;
         }
-        int kind = tag & ~CT_TAG_SKIPPABLE;
         int rc;
         if (tag == CT_TAG_PROCESS) {
             rc = read_process(r, info, &process_seen);
         }
-        else if (L.streamed) {
-            if (ct_rd_frame_order(r, &L, tag) < 0) {
-                goto done;
-            }
-            switch (tag) {
-            case CT_TAG_STRINGS: rc = read_strings(r, &L); break;
-            case CT_TAG_NAMES: rc = read_str_list(r, &L, L.names, "name"); break;
-            case CT_TAG_CLASSES: rc = read_str_list(r, &L, L.classes, "class"); break;
-            case CT_TAG_TRACES: rc = read_traces(r, &L); break;
-            case CT_TAG_RECORDS: rc = read_records(r, &L); break;
-            case CT_TAG_DEATHS: rc = ct_rd_deaths(r, &L); break;
-            case CT_TAG_REPRS: rc = ct_rd_reprs(r, &L); break;
-            case CT_TAG_SNAPSHOT: rc = read_snapshot(r, &L); break;
-            case CT_TAG_TREE: rc = read_tree(r, &L); break;
-            case CT_TAG_RETAINED: rc = ct_rd_retained(r, &L); break;
-            case CT_TAG_COUNTED: rc = ct_rd_counted(r, &L, start); break;
-            case CT_TAG_SNAPFLAGS: rc = ct_rd_snapflags(r, &L); break;
-            default:
-                if (!(tag & CT_TAG_SKIPPABLE)) {
-                    r->p = start;
-                    ct_rd_fail(r, "unknown section type 0x%02x (written by a newer "
-                               "classtrack?)", tag);
-                    goto done;
-                }
-                rc = ct_rd_take(r, NULL, (size_t)len);
-            }
-        }
-        else if (tag == CT_TAG_RETAINED) {
-            if (L.stage < CT_TAG_SNAPSHOT) {
-                r->p = start;
-                ct_rd_fail(r, "section 0x%02x out of order", tag);
-                goto done;
-            }
-            rc = ct_rd_retained(r, &L);
-        }
-        else if (tag == CT_TAG_COUNTED) {
-            rc = ct_rd_counted(r, &L, start);
-        }
-        else if (tag == CT_TAG_SNAPFLAGS) {
-            if (L.stage < CT_TAG_SNAPSHOT) {
-                r->p = start;
-                ct_rd_fail(r, "section 0x%02x out of order", tag);
-                goto done;
-            }
-            rc = ct_rd_snapflags(r, &L);
-        }
-        else if ((tag & CT_TAG_SKIPPABLE) || kind > CT_TAG_TREE) {
-            if (!(tag & CT_TAG_SKIPPABLE)) {
-                r->p = start;
-                ct_rd_fail(r, "unknown section type 0x%02x (written by a newer classtrack?)", tag);
-                goto done;
-            }
-            rc = ct_rd_take(r, NULL, (size_t)len);    /* a newer minor's addition */
-        }
         else {
-            int needs_order = kind == CT_TAG_SNAPSHOT || kind == CT_TAG_TREE
-                                  ? CT_TAG_RECORDS : kind - 1;
-            if (L.stage < needs_order || (kind < CT_TAG_RECORDS && L.stage >= kind)
-                || (kind == CT_TAG_RECORDS && L.stage > CT_TAG_RECORDS)) {
-                r->p = start;
-                ct_rd_fail(r, "section 0x%02x out of order", tag);
-                goto done;
-            }
-            switch (kind) {
-            case CT_TAG_STRINGS: rc = read_strings(r, &L); break;
-            case CT_TAG_NAMES: rc = read_str_list(r, &L, L.names, "name"); break;
-            case CT_TAG_CLASSES: rc = read_str_list(r, &L, L.classes, "class"); break;
-            case CT_TAG_TRACES: rc = read_traces(r, &L); break;
-            case CT_TAG_RECORDS: rc = read_records(r, &L); break;
-            case CT_TAG_SNAPSHOT: rc = read_snapshot(r, &L); break;
-            default: rc = read_tree(r, &L); break;
-            }
-            if (kind > L.stage && kind != CT_TAG_TREE) {
-                L.stage = kind;
+            /* where it may come: within a frame (streamed), or 1.1's order */
+            rc = L.streamed ? ct_rd_frame_order(r, &L, tag) : check_order(r, &L, tag, start);
+            if (rc == 0) {
+                rc = read_section(r, &L, tag, start, len);
             }
         }
         if (rc < 0) {
