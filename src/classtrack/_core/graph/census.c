@@ -129,6 +129,24 @@ error:
 
 /* ---- the walk: the graph's objects without the graph ---- */
 
+/* Appends a strong reference to ref to a growable array of found objects
+ * (grown by doubling from `first`).  0, or -1 when out of memory. */
+static int
+hold(PyObject ***owned, size_t *n, size_t *cap, size_t first, PyObject *ref)
+{
+    if (*n == *cap) {
+        size_t grown = *cap ? *cap * 2 : first;
+        PyObject **p = realloc(*owned, grown * sizeof(PyObject *));
+        if (p == NULL) {
+            return -1;
+        }
+        *owned = p;
+        *cap = grown;
+    }
+    (*owned)[(*n)++] = Py_NewRef(ref);
+    return 0;
+}
+
 typedef struct {
     ct_census *c;
     ct_ptrset seen;         /* the objects listed, then those found */
@@ -153,17 +171,10 @@ walk_visit(PyObject *ref, void *arg)
         return added;
     }
     ct_census *c = w->c;
-    if (c->nowned == c->ownedcap) {
-        size_t cap = c->ownedcap ? c->ownedcap * 2 : 65536;
-        PyObject **p = realloc(c->owned, cap * sizeof(PyObject *));
-        if (p == NULL) {
-            w->failed = 1;
-            return -1;
-        }
-        c->owned = p;
-        c->ownedcap = cap;
+    if (hold(&c->owned, &c->nowned, &c->ownedcap, 65536, ref) < 0) {
+        w->failed = 1;
+        return -1;
     }
-    c->owned[c->nowned++] = Py_NewRef(ref);
     return 0;
 }
 
@@ -384,17 +395,10 @@ count_visit(PyObject *ref, void *arg)
         w->failed = added < 0;
         return added;
     }
-    if (w->nowned == w->ownedcap) {
-        size_t cap = w->ownedcap ? w->ownedcap * 2 : 4096;
-        PyObject **p = realloc(w->owned, cap * sizeof(PyObject *));
-        if (p == NULL) {
-            w->failed = 1;
-            return -1;
-        }
-        w->owned = p;
-        w->ownedcap = cap;
+    if (hold(&w->owned, &w->nowned, &w->ownedcap, 4096, ref) < 0) {
+        w->failed = 1;
+        return -1;
     }
-    w->owned[w->nowned++] = Py_NewRef(ref);
     return 0;
 }
 
