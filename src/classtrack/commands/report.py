@@ -121,9 +121,16 @@ def run(args: argparse.Namespace, out: Optional[TextIO] = None) -> int:
 def _write_counted(out: TextIO, counted: Any, limit: Optional[float]) -> None:
     """The count-only classes, in a table of their own under a heading."""
     from classtrack.report import table  # lazy: start-up time, as in run()
+    seen = [r for r in counted if r.peak_count]
     out.write(table.COUNTED_HEADING + "\n")
-    for line in table.format_table(table.limit_rows(counted, limit), width=_width(out)):
-        out.write(line + "\n")
+    if seen:
+        for line in table.format_table(table.limit_rows(seen, limit), width=_width(out)):
+            out.write(line + "\n")
+    if len(seen) < len(counted):
+        # counted at every snapshot, never seen: one line, not a row of zeros each
+        n = len(counted) - len(seen)
+        out.write("(%d counted class%s had no instance at any snapshot)\n"
+                  % (n, "" if n == 1 else "es"))
 
 
 def _one(dump: Any) -> Any:
