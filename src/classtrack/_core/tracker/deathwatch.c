@@ -192,8 +192,11 @@ static int
 frees_through_tp_free(PyTypeObject *tp)
 {
     /* CPython's own exceptions are static types named without a module */
+    /* str: unicode_dealloc frees a subclass instance's separate data
+     * buffer, then the instance through tp_free (3.9-3.15); such instances
+     * are never interned (interning takes exact str only) */
     return tp == &PyBaseObject_Type || tp == &PyDict_Type || tp == &PyList_Type
-           || tp == &PySet_Type || tp == &PyFrozenSet_Type
+           || tp == &PySet_Type || tp == &PyFrozenSet_Type || tp == &PyUnicode_Type
            || (!(tp->tp_flags & Py_TPFLAGS_HEAPTYPE) && strchr(tp->tp_name, '.') == NULL
                && PyType_IsSubtype(tp, (PyTypeObject *)PyExc_BaseException));
 }

@@ -24,8 +24,8 @@
  * Which objects (ct_deathwatch_covers): instances of classes defined in
  * Python (their tp_dealloc is CPython's subtype_dealloc), allocated by
  * PyType_GenericAlloc, freed by PyObject_GC_Del/PyObject_Del, of fixed
- * size, whose nearest C base is object, dict, list, set, frozenset or a
- * built-in exception (types known to free through tp_free), at a 16-byte
+ * size, whose nearest C base is object, dict, list, set, frozenset, str or
+ * a built-in exception (types known to free through tp_free), at a 16-byte
  * aligned block.  Everything else keeps its weak reference.
  *
  * Subinterpreters with their own GIL (3.12+) share the allocator: frees
