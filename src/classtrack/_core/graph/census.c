@@ -129,11 +129,21 @@ error:
 
 /* ---- the walk: the graph's objects without the graph ---- */
 
-/* Appends a strong reference to ref to a growable array of found objects
- * (grown by doubling from `first`).  0, or -1 when out of memory. */
+/* A referent the walks keep: unless it is excluded or met already (it is
+ * marked met in `seen`), a strong reference to it is appended to a growable
+ * array of found objects (grown by doubling from `first`).  1 kept, 0 not,
+ * -1 when out of memory. */
 static int
-hold(PyObject ***owned, size_t *n, size_t *cap, size_t first, PyObject *ref)
+keep_new(const ct_ptrset *excl, ct_ptrset *seen, PyObject ***owned, size_t *n,
+         size_t *cap, size_t first, PyObject *ref)
 {
+    if (ct_ptrset_contains(excl, ref)) {
+        return 0;
+    }
+    int added = ct_ptrset_add(seen, ref);
+    if (added <= 0) {
+        return added;
+    }
     if (*n == *cap) {
         size_t grown = *cap ? *cap * 2 : first;
         PyObject **p = realloc(*owned, grown * sizeof(PyObject *));
@@ -144,7 +154,7 @@ hold(PyObject ***owned, size_t *n, size_t *cap, size_t first, PyObject *ref)
         *cap = grown;
     }
     (*owned)[(*n)++] = Py_NewRef(ref);
-    return 0;
+    return 1;
 }
 
 typedef struct {
@@ -162,16 +172,8 @@ static int
 walk_visit(PyObject *ref, void *arg)
 {
     walk *w = arg;
-    if (ct_ptrset_contains(&w->excl, ref)) {
-        return 0;
-    }
-    int added = ct_ptrset_add(&w->seen, ref);
-    if (added <= 0) {
-        w->failed = added < 0;
-        return added;
-    }
     ct_census *c = w->c;
-    if (hold(&c->owned, &c->nowned, &c->ownedcap, 65536, ref) < 0) {
+    if (keep_new(&w->excl, &w->seen, &c->owned, &c->nowned, &c->ownedcap, 65536, ref) < 0) {
         w->failed = 1;
         return -1;
     }
@@ -387,15 +389,7 @@ count_visit(PyObject *ref, void *arg)
         && ct_ndarray_check(ref) != 1) {
         return 0;
     }
-    if (ct_ptrset_contains(&w->excl, ref)) {
-        return 0;
-    }
-    int added = ct_ptrset_add(&w->seen, ref);
-    if (added <= 0) {
-        w->failed = added < 0;
-        return added;
-    }
-    if (hold(&w->owned, &w->nowned, &w->ownedcap, 4096, ref) < 0) {
+    if (keep_new(&w->excl, &w->seen, &w->owned, &w->nowned, &w->ownedcap, 4096, ref) < 0) {
         w->failed = 1;
         return -1;
     }
