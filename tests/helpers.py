@@ -11,6 +11,7 @@ puts this folder on sys.path).
 import os
 import subprocess
 import sys
+import textwrap
 import time
 
 import pytest
@@ -53,6 +54,16 @@ def close_tracker(tracker):
     and snapshot: nothing of a test's tracker outlives the test."""
     tracker.stop_periodic_snapshots()
     tracker.clear()
+
+
+def write_files(root, files):
+    """Writes {relative path: source text (dedented)} under root, making
+    the folders: a package for a test to import or run."""
+    for rel, text in files.items():
+        path = os.path.join(str(root), rel)
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        with open(path, "w") as f:
+            f.write(textwrap.dedent(text))
 
 
 def classtrack_cli(*args, cwd, columns=None, pythonpath=None, extra_env=None, timeout=120,

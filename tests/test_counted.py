@@ -6,7 +6,6 @@ import json
 import os
 import subprocess
 import sys
-import textwrap
 import types
 from typing import NamedTuple
 
@@ -16,6 +15,7 @@ from classtrack import _core
 from classtrack.asizeof import flatsize
 from classtrack.classtracker import ClassTracker
 from classtrack.classtracker_stats import Stats
+from helpers import write_files
 
 PACKAGE = """
     import enum
@@ -71,14 +71,6 @@ PROGRAM = """
 """
 
 
-def _write(root, files):
-    for rel, text in files.items():
-        path = os.path.join(str(root), rel)
-        os.makedirs(os.path.dirname(path), exist_ok=True)
-        with open(path, "w") as f:
-            f.write(textwrap.dedent(text))
-
-
 @pytest.fixture(scope="module")
 def ran(tmp_path_factory):
     """The program run under `classtrack run --track-package`, twice: as
@@ -86,7 +78,7 @@ def ran(tmp_path_factory):
     so the __slots__ class without __weakref__ cannot be followed either)."""
     root = tmp_path_factory.mktemp("counted")
     pkg = "ctcount_%d" % os.getpid()
-    _write(root, {pkg + "/__init__.py": PACKAGE, "prog.py": PROGRAM.format(pkg=pkg)})
+    write_files(root, {pkg + "/__init__.py": PACKAGE, "prog.py": PROGRAM.format(pkg=pkg)})
     out = {}
     for mode, extra in (("plain", {}), ("tracemalloc", {"PYTHONTRACEMALLOC": "1"})):
         dump = str(root / ("%s.ctdump" % mode))

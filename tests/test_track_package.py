@@ -4,25 +4,17 @@ import json
 import os
 import subprocess
 import sys
-import textwrap
 
 import pytest
 
 from classtrack.classtracker import ClassTracker
-
-
-def _write(root, files):
-    for rel, text in files.items():
-        path = os.path.join(str(root), rel)
-        os.makedirs(os.path.dirname(path), exist_ok=True)
-        with open(path, "w") as f:
-            f.write(textwrap.dedent(text))
+from helpers import write_files
 
 
 @pytest.fixture
 def pkg(tmp_path, monkeypatch):
     name = "ctpkg_%d" % os.getpid()
-    _write(tmp_path, {
+    write_files(tmp_path, {
         name + "/__init__.py": """
             class Early:
                 pass
@@ -139,7 +131,7 @@ PROGRAM = """
 
 
 def test_run_track_mine_tracks_the_program_and_its_own_modules(tmp_path):
-    _write(tmp_path, {"prog.py": PROGRAM,
+    write_files(tmp_path, {"prog.py": PROGRAM,
                       "helper_mod.py": "class Helper:\n    pass\n",
                       "late_mod.py": "class Late:\n    pass\n"})
     _, counts = _run(tmp_path, "--track-mine", "prog.py")
@@ -147,7 +139,7 @@ def test_run_track_mine_tracks_the_program_and_its_own_modules(tmp_path):
 
 
 def test_run_track_package(tmp_path, pkg):
-    _write(tmp_path, {"prog2.py": """
+    write_files(tmp_path, {"prog2.py": """
         import %s as p
         import %s.sub as s
         objs = [p.Early() for _ in range(3)] + [s.Later() for _ in range(2)]
@@ -170,7 +162,7 @@ def test_run_track_package(tmp_path, pkg):
 
 
 def test_run_track_package_misspelt_is_said_at_the_start(tmp_path, pkg):
-    _write(tmp_path, {"prog3.py": "import %s\n" % pkg})
+    write_files(tmp_path, {"prog3.py": "import %s\n" % pkg})
     proc, _ = _run(tmp_path, "--track-package", pkg[:-1], "prog3.py")
     assert ("warning: --track-package %s: no such module (did you mean %s"
             % (pkg[:-1], pkg)) in proc.stderr, proc.stderr
