@@ -405,6 +405,12 @@ class ClassTracker:
             raise TypeError("name must be a str, not %r" % (name,))
         self._counted[cls] = (name, None)
 
+    def _count_instead(self, cls: type, why: Any) -> None:
+        """Count cls at snapshots because it cannot be followed one by one
+        (`why`, an ``_untrackable.Reason``), unless it is counted already."""
+        if cls not in self._counted:
+            self._counted[cls] = (_untrackable._qualified(cls), why)
+
     def counted_classes(self) -> List[Tuple[str, Optional[str]]]:
         """(name, why it cannot be tracked, or None when asked for with
         ``count_class``) of each class counted at snapshots."""
@@ -463,9 +469,8 @@ class ClassTracker:
                 self._classes[cls] = _Settings(cls.__module__ + "." + cls.__name__, level,
                                                bool(keep), bool(trace), bool(retained))
                 added.append(cls)
-            elif why is not None and cls not in self._counted:
-                # counted at snapshots instead: not followed one by one
-                self._counted[cls] = (_untrackable._qualified(cls), why)
+            elif why is not None:
+                self._count_instead(cls, why)
             out.append((cls, why))
         if added:
             self._hook_trees(added)

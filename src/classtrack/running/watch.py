@@ -65,16 +65,6 @@ def parse_names(track_class: List[str], track_module: List[str],
     return names
 
 
-# -- why a class cannot be tracked ----------------------------------------------------
-
-def why_untrackable(cls: type, exc: BaseException, follows: Any = None) -> str:
-    """One line: the class, why ClassTracker.track_class refused it, and what
-    the user can do instead (``classtrack._untrackable``)."""
-    name = "%s.%s" % (getattr(cls, "__module__", "?"), getattr(cls, "__qualname__", cls.__name__))
-    why = _untrackable.reason(cls, follows or (lambda sub: False))
-    return "cannot track %s: %s" % (name, why.text if why is not None else exc)
-
-
 # -- the watcher -----------------------------------------------------------------------
 
 class Watcher:
@@ -132,18 +122,13 @@ class Watcher:
             except TypeError as exc:
                 # counted at snapshots instead (count-only): not followed one by one
                 why = _untrackable.reason(cls, self.tracker._engine.follows)
-                try:
-                    self.tracker.count_class(cls)
-                    self.tracker._counted[cls] = (self.tracker._counted[cls][0], why)
-                    ok = True
-                    # the advice to track the classes that hold them is moot here
-                    text = (why.text if why is not None else str(exc)).replace(
-                        "; " + _untrackable.INSTEAD, "")
-                    self.say("counting %s at snapshots, not one by one: %s"
-                             % (_untrackable._qualified(cls), text))
-                except TypeError:
-                    ok = False
-                    self.say(why_untrackable(cls, exc, self.tracker._engine.follows))
+                self.tracker._count_instead(cls, why)
+                ok = True
+                # the advice to track the classes that hold them is moot here
+                text = (why.text if why is not None else str(exc)).replace(
+                    "; " + _untrackable.INSTEAD, "")
+                self.say("counting %s at snapshots, not one by one: %s"
+                         % (_untrackable._qualified(cls), text))
             self.decided[cls] = ok
         for n in names:
             n.matched.add(cls)
