@@ -117,8 +117,9 @@ class DumpStreamer:
                 deaths = (deaths[0], array.array(
                     "d", [t + self._death_offset for t in times]).tobytes())
         rows = snapshot_rows(self.tracker, self.tracker.snapshots[snap_start:], snap_cols)
-        ds = (names, list(classes), rec_id, rec_name, rec_class, rec_birth, rec_death,
-              rec_trace, reprs, list(self._traces), rows)
+        # the stream's own lists: the writer copies what it reads of them
+        ds = (names, classes, rec_id, rec_name, rec_class, rec_birth, rec_death,
+              rec_trace, reprs, self._traces, rows)
         if self._transform is not None:
             ds = self._transform(ds)
         stream.frame(ds, deaths, final)
