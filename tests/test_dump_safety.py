@@ -2,19 +2,21 @@
 allocates out of proportion to the file."""
 import io
 import os
-import struct
 import pickle
 import random
+import struct
 import tracemalloc
 from typing import NamedTuple
 
 import pytest
 
 from classtrack import DumpError, _core
+from classtrack._dumpstream import DumpStreamer
 from classtrack.classtracker import ClassTracker
 from classtrack.classtracker_stats import Stats
 
 import dumpcraft
+from leakcheck import assert_no_leak
 
 REGRESSIONS = os.path.join(os.path.dirname(__file__), "fuzz", "regressions")
 
@@ -337,10 +339,6 @@ def test_streamed_dumps_write_and_read_without_leaks(tmp_path):
     """A stream's frames (new records, DEATHS, REPRS, PROCESS), and reading
     it back whole, cut inside a frame and with info: nothing leaks (the
     refcount passes on debug interpreters run this file)."""
-    import sys
-    sys.path.insert(0, os.path.dirname(__file__))
-    from leakcheck import assert_no_leak
-    from classtrack._dumpstream import DumpStreamer
 
     t = ClassTracker()
     path = str(tmp_path / "s.ctdump")
