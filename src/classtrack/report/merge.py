@@ -146,11 +146,6 @@ def _read_columns(path: str) -> Tuple[Dataset, Dict[str, Any]]:
     return data, info
 
 
-def read(path: str) -> Dataset:
-    """A dump's columns, or UserError naming the problem."""
-    return read_dump(path, _read_columns)[0]
-
-
 def load(paths: Sequence[str], cls: Any) -> Tuple[Any, List[Process]]:
     """A `cls` (Stats subclass) over the merged dumps, and one Process per
     dump in merge order (by first snapshot)."""
@@ -160,6 +155,7 @@ def load(paths: Sequence[str], cls: Any) -> Tuple[Any, List[Process]]:
         if key in seen:
             raise UserError("%s is given twice (as %s and %s)" % (p, seen[key], p))
         seen[key] = p
+    # each dump's columns and what kind of file it was (UserError naming a problem)
     read_ = [read_dump(p, _read_columns) for p in paths]
     raws = [raw for raw, _ in read_]
     order = sorted(range(len(paths)), key=lambda k: (_first_time(raws[k]), k))
