@@ -193,6 +193,21 @@ _monitors: "weakref.WeakSet[PeriodicThread]" = weakref.WeakSet()
 _paused: List[Tuple[Any, float, float]] = []
 
 
+def wait_thread_gone(thread: threading.Thread, timeout: float = 0.2) -> None:
+    """After a join: wait (at most `timeout` seconds) until the OS no
+    longer lists the thread.  join() returns once Python is done with the
+    thread, while its OS thread may still be exiting; a fork right then
+    counts it (3.12+ warns of a multi-threaded fork, and
+    _quiet_fork_warning sees two threads).  Linux: /proc/self/task."""
+    tid = getattr(thread, "native_id", None)
+    if tid is None or thread.is_alive():
+        return
+    task = "/proc/self/task/%d" % tid
+    deadline = time.monotonic() + timeout
+    while os.path.exists(task) and time.monotonic() < deadline:
+        time.sleep(0.0002)
+
+
 def _pause_monitors() -> None:
     for thread in list(_monitors):
         tracker = thread.tracker
@@ -201,6 +216,7 @@ def _pause_monitors() -> None:
                 and tracker._periodic_thread is thread:
             _paused.append((tracker, thread.interval, thread.budget))
             tracker.stop_periodic_snapshots()
+            wait_thread_gone(thread)
 
 
 def _resume_monitors() -> None:

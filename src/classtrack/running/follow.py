@@ -76,6 +76,7 @@ from typing import Any, Callable, Dict, List, Optional
 
 from classtrack import _core, _safefile
 from classtrack._modfind import find_spec
+from classtrack._monitor import wait_thread_gone
 from classtrack.classtracker import ClassTracker
 from classtrack.running.watch import ImportWatch, Watcher, main_aliases, parse_names
 
@@ -529,6 +530,7 @@ def _pause_term_thread() -> None:
     except OSError:
         return
     thread.join(1.0)
+    wait_thread_gone(thread)
 
 
 def _on_sigterm(r: int) -> None:
