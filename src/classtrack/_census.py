@@ -35,7 +35,7 @@ import time
 from typing import IO, Any, Dict, Iterable, List, NamedTuple, Optional
 
 from classtrack import _core, _safefile
-from classtrack.alive import _qualname, why_alive
+from classtrack.alive import _qualname, release, why_alive
 
 __all__ = ["Census", "CensusRow", "CensusChange", "census", "load_census"]
 
@@ -96,7 +96,12 @@ def census(package: Optional[str] = None, retained: bool = False,
     # only this frame is left out (it holds the list of the heap): the
     # callers' frames are the program's, and what they hold is counted
     want = -1 if retained is True else int(retained)
-    raw, objects, nbytes = _core.census(gc.get_objects(), (sys._getframe(),), want)
+    heap = gc.get_objects()
+    try:
+        raw, objects, nbytes = _core.census(heap, (sys._getframe(),), want)
+    finally:
+        release(heap)
+        del heap
     # one row per class name: classes made again and again (a namedtuple
     # in a loop) are one line, as a reader would count them
     by_name: Dict[str, List[Any]] = {}
@@ -143,9 +148,11 @@ def _instance_of(tp: Any) -> Any:
     """An instance of exactly `tp` the collector lists (the last: the
     oldest generation comes last, a long-lived one), or None."""
     found = None
-    for o in gc.get_objects():      # the list lives for the loop only
+    heap = gc.get_objects()
+    for o in heap:
         if type(o) is tp:
             found = o
+    release(heap)
     return found
 
 

@@ -46,6 +46,14 @@ from classtrack.asizeof import flatsize
 __all__ = ["Path", "retained_size", "retained_sizes", "why_alive"]
 
 
+def release(heap: list) -> None:
+    """Empty a list of the whole heap (gc.get_objects()) without leaving
+    a trace in the program's malloc: its array is shrunk before it is
+    freed, so glibc's dynamic mmap threshold does not move (see
+    ``release_list`` in ``_core/bindings/py_census.c``)."""
+    _core.release_list(heap)
+
+
 def _heap(exclude: Iterable[Any]) -> Tuple[list, tuple]:
     """gc.get_objects(), and what the graph leaves out of it: our own
     containers and the frames of the calling thread's stack (the caller
@@ -71,6 +79,7 @@ def retained_size(*objs: Any) -> int:
     targets = list(objs)
     heap, left_out = _heap([targets, objs])
     size, missing = _core.retained(heap, left_out, targets, True)
+    release(heap)
     del heap, left_out
     # objects nothing else refers to (a str only a local names) are not in
     # the graph: they free their own bytes and what only they hold
@@ -82,6 +91,7 @@ def retained_sizes(objs: Iterable[Any]) -> List[int]:
     targets = list(objs)
     heap, left_out = _heap([targets])
     sizes = _core.retained(heap, left_out, targets, False)
+    release(heap)
     del heap, left_out
     return [s if s >= 0 else flatsize(o) for s, o in zip(sizes, targets)]
 
@@ -304,6 +314,7 @@ def why_alive(obj: Any, limit: int = 3, *, _left_out: Iterable[Any] = ()) -> Lis
     extra = sum(1 for _, celled, asked in about if celled and asked)
     heap, left_out = _heap([modules, local_vals, globals_, _left_out, *_left_out])
     raw = _core.root_paths(heap, left_out, obj, limit + extra, globals_ + local_vals)
+    release(heap)
     del heap, left_out, globals_
     # ids stay valid: every root is alive in raw (and locals in local_vals)
     ranked: List[Tuple[int, int, str, Path]] = []
@@ -363,6 +374,7 @@ def tracked_retained(objs: List[Any]) -> Tuple[List[int], int]:
     targets = list(objs)
     heap, left_out = _heap([targets, objs])
     sizes, together = _core.retained_exclusive(heap, left_out, targets)
+    release(heap)
     del heap, left_out
     alone = 0
     out = []

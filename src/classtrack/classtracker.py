@@ -62,7 +62,7 @@ from typing import Any, Dict, IO, List, Optional, Tuple
 
 from classtrack import _core, _untrackable
 from classtrack._untrackable import with_subclasses as _with_subclasses
-from classtrack.alive import tracked_retained
+from classtrack.alive import release, tracked_retained
 from classtrack.asizeof import Asized, asizeof, check_level
 # the background monitor (re-exported: Pympler's classtracker.PeriodicThread)
 from classtrack import _monitor
@@ -446,6 +446,7 @@ class ClassTracker:
         try:
             figures = _core.count_instances(objs, rows, (), -1)
         finally:
+            release(objs)
             del objs
         out: Dict[str, Tuple[int, int]] = {}
         for name, (n, size) in zip(names, figures):

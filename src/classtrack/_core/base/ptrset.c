@@ -6,6 +6,7 @@
  * ct_ptrmap: resized only by its owner, which keeps it below 70% full.
  */
 #include "base/ptrset.h"
+#include "base/bigmem.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -21,7 +22,7 @@ ct_ptrset_init(ct_ptrset *s)
 void
 ct_ptrset_clear(ct_ptrset *s)
 {
-    free(s->slots);
+    ct_big_free(s->slots);
     ct_ptrset_init(s);
 }
 
@@ -30,7 +31,8 @@ ptrset_resize(ct_ptrset *s, size_t capacity)
 {
     ct_ptrset_page *old = s->slots;
     size_t old_cap = old ? s->mask + 1 : 0;
-    ct_ptrset_page *slots = calloc(capacity, sizeof(ct_ptrset_page));
+    ct_ptrset_page *slots = capacity <= SIZE_MAX / sizeof(ct_ptrset_page)
+        ? ct_big_alloc(capacity * sizeof(ct_ptrset_page), 1) : NULL;
     if (slots == NULL) {
         return -1;
     }
@@ -41,7 +43,7 @@ ptrset_resize(ct_ptrset *s, size_t capacity)
             *ct_ptrset_slot(s, old[j].page) = old[j];
         }
     }
-    free(old);
+    ct_big_free(old);
     return 0;
 }
 
@@ -83,7 +85,8 @@ ct_ptrset_footprint(const ct_ptrset *s)
 int
 ct_ptrmap_resize(ct_ptrmap *m, size_t cap)
 {
-    ct_ptrmap_slot *slots = calloc(cap, sizeof(*slots));
+    ct_ptrmap_slot *slots = cap <= SIZE_MAX / sizeof(*slots)
+        ? ct_big_alloc(cap * sizeof(*slots), 1) : NULL;
     if (slots == NULL) {
         return -1;
     }
@@ -97,14 +100,14 @@ ct_ptrmap_resize(ct_ptrmap *m, size_t cap)
             ct_ptrmap_fill(m, e, (const void *)old.slots[i].key, old.slots[i].val);
         }
     }
-    free(old.slots);
+    ct_big_free(old.slots);
     return 0;
 }
 
 void
 ct_ptrmap_clear(ct_ptrmap *m)
 {
-    free(m->slots);
+    ct_big_free(m->slots);
     m->slots = NULL;
     m->cap = 0;
     m->n = 0;

@@ -17,7 +17,9 @@
  *
  * No deletion of single keys: the sizer only adds (seen objects,
  * exclusions) and clears the whole set at once.
- * Memory: 40 bytes per occupied page (x2 for the table's slack).
+ * Memory: 40 bytes per occupied page (x2 for the table's slack), from
+ * ct_big_alloc (bigmem.h): a large table is unmapped when freed, never
+ * left as a hole in the program's malloc heap.
  */
 #ifndef CLASSTRACK_PTRSET_H
 #define CLASSTRACK_PTRSET_H
@@ -117,7 +119,7 @@ size_t ct_ptrset_footprint(const ct_ptrset *s);
  * dereferenced nor reference-counted.  The owner decides when to grow
  * (ct_ptrmap_resize) and keeps the map at most 70% full, so every probe
  * ends on an empty slot.  No deletion of single keys.  Memory from
- * malloc: invisible to the collector.  Used by the heap graph (node
+ * ct_big_alloc (bigmem.h), as the set's: invisible to the collector.  Used by the heap graph (node
  * numbers) and the class hooks (entry numbers). */
 
 typedef struct {

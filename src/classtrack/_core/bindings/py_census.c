@@ -169,7 +169,46 @@ done:
     return result;
 }
 
+/* release_list(list): empties a list of the whole heap (gc.get_objects())
+ * without moving glibc's dynamic mmap threshold.  The array is megabytes,
+ * which glibc maps on its own; free() of such a block raises the threshold
+ * to the block's size, and the program's later requests below it are then
+ * carved from the brk heap, where freed ones stay as holes (27 MB of them
+ * on a Sphinx build, docs/benchmarks.md).  CPython's own ways of emptying
+ * a list free the array, or copy the items to a temporary array as large
+ * (del l[1:]).  Here the list is detached from its array first (so code
+ * run by a decref sees an empty list), the items are released, and the
+ * array is shrunk with realloc (mremap for a mapped block) before it is
+ * freed: a block of one page leaves the threshold where it was. */
+static PyObject *
+core_release_list(PyObject *module, PyObject *arg)
+{
+    (void)module;
+    if (!PyList_CheckExact(arg)) {
+        PyErr_Format(PyExc_TypeError, "release_list() takes a list, not %.100s",
+                     Py_TYPE(arg)->tp_name);
+        return NULL;
+    }
+    PyListObject *l = (PyListObject *)arg;
+    PyObject **items = l->ob_item;
+    Py_ssize_t n = Py_SIZE(l);
+    l->ob_item = NULL;
+    Py_SET_SIZE(l, 0);
+    l->allocated = 0;
+    for (Py_ssize_t i = n; i-- > 0;) {
+        Py_XDECREF(items[i]);
+    }
+    if (items != NULL) {
+        PyObject **small = PyMem_Realloc(items, sizeof(PyObject *));
+        PyMem_Free(small != NULL ? small : items);
+    }
+    Py_RETURN_NONE;
+}
+
 PyMethodDef ct_census_functions[] = {
+    {"release_list", core_release_list, METH_O,
+     "release_list(list): empty a list of the whole heap without raising glibc's "
+     "dynamic mmap threshold (shrinks its array before freeing it)"},
     {"count_instances", core_count_instances, METH_VARARGS,
      "count_instances(objs, classes, exclude, reach) -> [(instances, bytes)] per row of "
      "classes (tuples of types) among objs (gc.get_objects()) less exclude; reach: also "

@@ -9,6 +9,7 @@
 #include "base/modobjs.h"
 #include "tracker/entries.h"
 #include "base/colbuf.h"
+#include "base/bigmem.h"
 
 #include <string.h>
 
@@ -22,7 +23,7 @@ width_of(uint64_t top)
 static unsigned char *
 narrow(const uint64_t *v, size_t n, unsigned w)
 {
-    unsigned char *out = PyMem_Malloc(n * w + 1);
+    unsigned char *out = ct_big_alloc(n * w + 1, 0);
     if (out == NULL) {
         return NULL;
     }
@@ -80,14 +81,14 @@ ct_entries_alloc(PyTypeObject *type, size_t nrec, size_t n)
     /* a bitmap costs 12 bytes per 64 records, indices 4 per entry */
     size_t nwords = nrec / 64 + 1;
     if (nwords * 12 < n * 4) {
-        self->bits = PyMem_Calloc(nwords, 8);
-        self->rank = PyMem_Malloc((nwords + 1) * 4);
+        self->bits = ct_big_alloc(nwords * 8, 1);
+        self->rank = ct_big_alloc((nwords + 1) * 4, 0);
         if (self->bits == NULL || self->rank == NULL) {
             goto nomem;
         }
     }
     else {
-        self->idx = PyMem_Malloc(n * 4 + 1);
+        self->idx = ct_big_alloc(n * 4 + 1, 0);
         if (self->idx == NULL) {
             goto nomem;
         }
@@ -120,8 +121,8 @@ ct_entries_columns(ct_entries *self, unsigned size_w, unsigned flat_w)
 {
     self->size_w = size_w;
     self->flat_w = flat_w;
-    self->size = PyMem_Malloc(self->n * size_w + 1);
-    self->flat = PyMem_Malloc(self->n * flat_w + 1);
+    self->size = ct_big_alloc(self->n * size_w + 1, 0);
+    self->flat = ct_big_alloc(self->n * flat_w + 1, 0);
     if (self->size == NULL || self->flat == NULL) {
         PyErr_NoMemory();
         return -1;
@@ -264,11 +265,11 @@ static void
 Entries_dealloc(ct_entries *self)
 {
     PyTypeObject *tp = Py_TYPE(self);
-    PyMem_Free(self->bits);
-    PyMem_Free(self->rank);
-    PyMem_Free(self->idx);
-    PyMem_Free(self->size);
-    PyMem_Free(self->flat);
+    ct_big_free(self->bits);
+    ct_big_free(self->rank);
+    ct_big_free(self->idx);
+    ct_big_free(self->size);
+    ct_big_free(self->flat);
     tp->tp_free((PyObject *)self);
     Py_DECREF(tp);
 }

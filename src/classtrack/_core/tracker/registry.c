@@ -16,6 +16,7 @@
 #include "tracker/deathwatch.h"
 #include "base/compat.h"
 #include "base/layout.h"
+#include "base/bigmem.h"
 
 #include <math.h>
 #include <string.h>
@@ -274,7 +275,6 @@ ct_registry_death(const ct_registry *reg, size_t i)
  * where the system can (Linux, transparent huge pages on "madvise" or
  * "always"); reported to tracemalloc like any allocation. */
 #define CT_CHUNK_BYTES (CT_CHUNK_LEN * sizeof(ct_record))
-#define CT_TRACE_DOMAIN 0x63740000u     /* tracemalloc domain of the chunks */
 
 static ct_record *
 chunk_alloc(void)

@@ -21,6 +21,7 @@
 #include "tracker/tracker.h"
 #include "base/layout.h"
 #include "tracker/deathwatch.h"
+#include "base/bigmem.h"
 
 #define CT_SLOW_REPR 0.005
 #define CT_REPR_CLIP 128
@@ -180,8 +181,8 @@ ct_tracker_snapshot(ct_tracker *t, double *timestamp, Py_ssize_t *tracked_total,
     }
     snap.timestamp = ct_now();
     size_t slots = len ? len : 1;
-    objs = PyMem_Malloc(slots * sizeof(PyObject *));
-    idx = PyMem_Malloc(slots * sizeof(uint32_t));
+    objs = ct_big_alloc(slots * sizeof(PyObject *), 0);
+    idx = ct_big_alloc(slots * sizeof(uint32_t), 0);
     if (objs == NULL || idx == NULL) {
         PyErr_NoMemory();
         goto done;
@@ -206,8 +207,8 @@ ct_tracker_snapshot(ct_tracker *t, double *timestamp, Py_ssize_t *tracked_total,
         }
     }
     /* exact sizes, narrowed into the snapshot's Entries at the end */
-    size = PyMem_Malloc((n ? n : 1) * sizeof(uint64_t));
-    flat = PyMem_Malloc((n ? n : 1) * sizeof(uint64_t));
+    size = ct_big_alloc((n ? n : 1) * sizeof(uint64_t), 0);
+    flat = ct_big_alloc((n ? n : 1) * sizeof(uint64_t), 0);
     if (size == NULL || flat == NULL) {
         PyErr_NoMemory();
         goto done;
@@ -287,10 +288,10 @@ done:
     for (size_t k = 0; objs != NULL && k < n; k++) {
         Py_DECREF(objs[k]);
     }
-    PyMem_Free(objs);
-    PyMem_Free(idx);
-    PyMem_Free(size);
-    PyMem_Free(flat);
+    ct_big_free(objs);
+    ct_big_free(idx);
+    ct_big_free(size);
+    ct_big_free(flat);
     Py_XDECREF(snap.entries);
     ct_sizer_fini(&s);
     t->snapshotting = 0;
