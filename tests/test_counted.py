@@ -259,6 +259,40 @@ def test_count_instances_finds_non_gc_instances():
     del held
 
 
+@pytest.mark.skipif(sys.version_info < (3, 12), reason="PyUnstable_GC_VisitObjects is 3.12+")
+def test_counting_in_place_matches_the_list():
+    """objs=None visits the collector's objects with no list of the heap:
+    the same figures as counting over gc.get_objects()."""
+    import gc
+
+    class Other:
+        pass
+
+    objs = [Pair(i, i) for i in range(50)] + [Sub(1, 2)] * 3 + [Other() for _ in range(7)]
+    rows = [(Pair, Sub), (Other,)]
+    heap = gc.get_objects()
+    by_list = _core.count_instances(heap, rows, (), -1)
+    del heap
+    assert _core.count_instances(None, rows, (), -1) == by_list
+    assert by_list[0][0] >= 51 and by_list[1][0] == 7
+    before = [sys.getrefcount(o) for o in objs[:60:7]]
+    for _ in range(3):
+        _core.count_instances(None, rows, (), -1)
+    assert [sys.getrefcount(o) for o in objs[:60:7]] == before
+    # a type the collector never lists needs the walk over the whole list
+    with pytest.raises(ValueError, match="not a GC type"):
+        _core.count_instances(None, [(int,)], (), -1)
+    del objs
+
+
+def test_count_instances_checks_objs():
+    with pytest.raises(TypeError, match="list or None, not tuple"):
+        _core.count_instances((), [(int,)], (), -1)
+    if sys.version_info < (3, 12):
+        with pytest.raises(ValueError, match="3.12"):
+            _core.count_instances(None, [(Pair,)], (), -1)
+
+
 def test_counting_never_materialises_a_dict():
     class WithDict(types.ModuleType):
         pass

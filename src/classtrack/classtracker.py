@@ -69,6 +69,9 @@ from classtrack import _monitor
 from classtrack._monitor import PeriodicThread, _monitors, _thread_cpu_clock
 from classtrack.snapshot import Snapshot, _birth_entry, _SizeQueries, program_frames
 
+_VISITS_HEAP = sys.version_info >= (3, 12)     # PyUnstable_GC_VisitObjects
+_HAVE_GC = 1 << 14                              # Py_TPFLAGS_HAVE_GC
+
 __all__ = ["ClassTracker", "TrackedObject", "Snapshot", "PeriodicThread"]
 
 _PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep
@@ -442,12 +445,17 @@ class ClassTracker:
         if not self._counted:
             return None
         names, rows = self._count_rows()
-        objs = gc.get_objects()
-        try:
-            figures = _core.count_instances(objs, rows, (), -1)
-        finally:
-            release(objs)
-            del objs
+        if _VISITS_HEAP and all(t.__flags__ & _HAVE_GC for row in rows for t in row):
+            # 3.12+: the collector's objects visited in place, no list of
+            # the whole heap (megabytes, at every snapshot)
+            figures = _core.count_instances(None, rows, (), -1)
+        else:
+            objs = gc.get_objects()
+            try:
+                figures = _core.count_instances(objs, rows, (), -1)
+            finally:
+                release(objs)
+                del objs
         out: Dict[str, Tuple[int, int]] = {}
         for name, (n, size) in zip(names, figures):
             was = out.get(name, (0, 0))

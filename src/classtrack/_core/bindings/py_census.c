@@ -88,16 +88,85 @@ done:
  * and those of its subclasses attributed to it); a type in two rows is
  * a ValueError.  reach: 1 also walks the referents of objs (instances
  * the collector does not list), 0 not, -1 when some type is not a GC
- * type (its instances are never listed). */
+ * type (its instances are never listed).
+ * objs None (3.12+): the collector's objects, visited in place with
+ * PyUnstable_GC_VisitObjects, with no list of the whole heap (megabytes
+ * at every snapshot); only the instances of the rows' types are kept,
+ * and sized after the visit.  Needs every type to be a GC type and
+ * reach 0 or -1 (a ValueError otherwise: the caller passes the list). */
+#if PY_VERSION_HEX >= 0x030C0000
+typedef struct {
+    const ct_ptrmap *rows_of;
+    PyObject **found;   /* strong references */
+    size_t n, cap;
+    int failed;
+} match_visit;
+
+/* The visit may not create or destroy Python objects: matches are kept
+ * in a C array, with a new reference each (no deallocation can follow). */
+static int
+keep_match(PyObject *o, void *arg)
+{
+    match_visit *m = arg;
+    uint32_t row;
+    if (!ct_ptrmap_get(m->rows_of, Py_TYPE(o), &row)) {
+        return 1;
+    }
+    if (m->n == m->cap) {
+        size_t cap = m->cap ? m->cap * 2 : 256;
+        PyObject **found = realloc(m->found, cap * sizeof(*found));
+        if (found == NULL) {
+            m->failed = 1;
+            return 0;
+        }
+        m->found = found;
+        m->cap = cap;
+    }
+    m->found[m->n++] = Py_NewRef(o);
+    return 1;
+}
+
+/* A list of the collector's objects whose type is in rows_of. */
+static PyObject *
+heap_matches(const ct_ptrmap *rows_of)
+{
+    match_visit m = {rows_of, NULL, 0, 0, 0};
+    PyUnstable_GC_VisitObjects(keep_match, &m);
+    PyObject *out = m.failed ? PyErr_NoMemory() : PyList_New((Py_ssize_t)m.n);
+    for (size_t i = 0; i < m.n; i++) {
+        if (out != NULL) {
+            PyList_SET_ITEM(out, (Py_ssize_t)i, m.found[i]);
+        }
+        else {
+            Py_DECREF(m.found[i]);
+        }
+    }
+    free(m.found);
+    return out;
+}
+#endif
+
 static PyObject *
 core_count_instances(PyObject *module, PyObject *args)
 {
-    PyObject *objs, *classes, *exclude, *rows = NULL;
+    PyObject *objs, *classes, *exclude, *rows = NULL, *listed = NULL;
     int reach;
-    if (!PyArg_ParseTuple(args, "O!O!O!i:count_instances", &PyList_Type, &objs,
+    if (!PyArg_ParseTuple(args, "OO!O!i:count_instances", &objs,
                           &PyList_Type, &classes, &PyTuple_Type, &exclude, &reach)) {
         return NULL;
     }
+    if (objs != Py_None && !PyList_Check(objs)) {
+        PyErr_Format(PyExc_TypeError, "count_instances: objs must be a list or None, not %.100s",
+                     Py_TYPE(objs)->tp_name);
+        return NULL;
+    }
+#if PY_VERSION_HEX < 0x030C0000
+    if (objs == Py_None) {
+        PyErr_SetString(PyExc_ValueError,
+                        "count_instances: objs=None needs Python 3.12+ (pass gc.get_objects())");
+        return NULL;
+    }
+#endif
     ct_state *st = ct_get_state(module);
     Py_ssize_t nrows = PyList_GET_SIZE(classes);
     Py_ssize_t *counts = PyMem_Calloc((size_t)nrows + 1, sizeof(Py_ssize_t));
@@ -144,10 +213,25 @@ core_count_instances(PyObject *module, PyObject *args)
     if (ct_sizer_ready(&st->sizer_refs) < 0) {
         goto done;
     }
+    int walk = reach < 0 ? any_nogc : reach != 0;
+    if (objs == Py_None) {
+        if (walk) {
+            PyErr_SetString(PyExc_ValueError,
+                            "count_instances: objs=None cannot reach objects the collector "
+                            "does not list (a type is not a GC type): pass gc.get_objects()");
+            goto done;
+        }
+#if PY_VERSION_HEX >= 0x030C0000
+        listed = heap_matches(&rows_of);
+        if (listed == NULL) {
+            goto done;
+        }
+        objs = listed;
+#endif
+    }
     ct_sizer s;
     ct_sizer_init(&s, &st->sizer_refs);
-    int rc = ct_census_count(objs, exclude, &rows_of, reach < 0 ? any_nogc : reach != 0, &s,
-                             counts, sizes);
+    int rc = ct_census_count(objs, exclude, &rows_of, walk, &s, counts, sizes);
     ct_sizer_fini(&s);
     if (rc < 0) {
         goto done;
@@ -163,6 +247,7 @@ core_count_instances(PyObject *module, PyObject *args)
     }
 done:
     Py_XDECREF(rows);
+    Py_XDECREF(listed);
     ct_ptrmap_clear(&rows_of);
     PyMem_Free(counts);
     PyMem_Free(sizes);
@@ -211,8 +296,9 @@ PyMethodDef ct_census_functions[] = {
      "dynamic mmap threshold (shrinks its array before freeing it)"},
     {"count_instances", core_count_instances, METH_VARARGS,
      "count_instances(objs, classes, exclude, reach) -> [(instances, bytes)] per row of "
-     "classes (tuples of types) among objs (gc.get_objects()) less exclude; reach: also "
-     "the objects they lead to (1), not (0), when a type is not a GC type (-1)."},
+     "classes (tuples of types) among objs (gc.get_objects(), or None on 3.12+ to visit "
+     "the collector's objects in place) less exclude; reach: also the objects they lead "
+     "to (1), not (0), when a type is not a GC type (-1)."},
     {"census", core_census, METH_VARARGS,
      "census(objs, exclude, retained) -> ([(type, count, size, retained or None, "
      "sample)], objects, bytes) of the heap graph of objs less exclude; retained: "
