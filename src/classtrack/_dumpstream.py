@@ -31,6 +31,7 @@ class DumpStreamer:
                  transform: Optional[Callable[[tuple], tuple]] = None,
                  death_offset: float = 0.0) -> None:
         self.tracker = tracker
+        self.names_written: set = set()     # name numbers of the records written
         # a spawned worker's frames on its parent's clock (run --follow-fork):
         # transform(dataset) shifts times and names, death_offset the DEATHS
         self._transform = transform
@@ -125,5 +126,6 @@ class DumpStreamer:
         stream.frame(ds, deaths, final)
         # the new records written dead carry their death already
         self._dead.extend(bytes(d != 0.0 for d in memoryview(rec_death).cast("d")))
+        self.names_written.update(memoryview(exp[3]).cast("I"))
         if self._file is not None:
             self._file.publish()

@@ -91,13 +91,15 @@ def _summary(stats: Any, dump: str) -> None:
     _say_summary(snaps, n, nclasses, live, dump)
 
 
-def _summary_of_tracker(tracker: Any, dump: str) -> None:
+def _summary_of_tracker(tracker: Any, dump: str, streamer: Any) -> None:
     """The same summary read from the engine (after a streamed dump): no
-    export of the records, whose copy was the largest allocation at exit."""
+    export of the records, whose copy was the largest allocation at exit,
+    nor a list of their names (8 bytes a record): the stream kept the
+    names it wrote."""
     engine = tracker._engine
     names = engine.names
     n = len(engine)
-    nclasses = len(set(engine.record_names())) if n else 0
+    nclasses = len({names[k] for k in streamer.names_written}) if n else 0
     sums, counts = engine.last_by_name()
     by_class: Dict[str, List[int]] = {}
     for k, name in enumerate(names):
@@ -354,7 +356,7 @@ class _End:
         streamer = self.streamer
         if streamer is not None and dump == self.dump and streamer.active:
             if streamer.finish():
-                _summary_of_tracker(tracker, dump)
+                _summary_of_tracker(tracker, dump, streamer)
                 return 0
         if streamer is not None and streamer.failed and os.getpid() == streamer.pid:
             _say("the dump could not be written as the program ran (%s); writing it whole"

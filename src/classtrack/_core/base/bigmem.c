@@ -11,7 +11,7 @@
 #include <string.h>
 
 #if defined(__linux__)
-#include <sys/mman.h>
+#include <sys/mman.h>       /* mremap: pyconfig.h defines _GNU_SOURCE */
 #endif
 
 #if defined(__has_feature)
@@ -82,4 +82,54 @@ ct_big_free(void *q)
     (void)whole;
     (void)how;
     free(p);
+}
+
+void *
+ct_big_realloc(void *q, size_t n)
+{
+    if (q == NULL) {
+        return ct_big_alloc(n, 0);
+    }
+    if (n == 0 || n > SIZE_MAX / 2) {
+        return NULL;
+    }
+    unsigned char *p = (unsigned char *)q - HEADER;
+    size_t whole = ((size_t *)p)[0], how = ((size_t *)p)[1];
+    size_t want = n + HEADER;
+    assert(how == BY_MAP || how == BY_MALLOC);
+#if defined(CT_BIG_MAPS) && defined(MREMAP_MAYMOVE)
+    if (how == BY_MAP && want >= CT_BIG_MIN) {
+        want = (want + 4095) & ~(size_t)4095;
+        void *m = mremap(p, whole, want, MREMAP_MAYMOVE);
+        if (m == MAP_FAILED) {
+            return NULL;
+        }
+        (void)PyTraceMalloc_Untrack(CT_TRACE_DOMAIN, (uintptr_t)p);
+        p = m;
+        ((size_t *)p)[0] = want;
+        (void)PyTraceMalloc_Track(CT_TRACE_DOMAIN, (uintptr_t)p, want);
+        return p + HEADER;
+    }
+#endif
+#ifdef CT_BIG_MAPS
+    if (how == BY_MALLOC && want < CT_BIG_MIN) {
+#else
+    if (how == BY_MALLOC) {
+#endif
+        unsigned char *r = realloc(p, want);
+        if (r == NULL) {
+            return NULL;
+        }
+        ((size_t *)r)[0] = want;
+        return r + HEADER;
+    }
+    /* across the two kinds: a new buffer, the content copied */
+    unsigned char *r = ct_big_alloc(n, 0);
+    if (r == NULL) {
+        return NULL;
+    }
+    size_t keep = whole - HEADER < n ? whole - HEADER : n;
+    memcpy(r, q, keep);
+    ct_big_free(q);
+    return r;
 }

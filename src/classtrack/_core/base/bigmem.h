@@ -34,5 +34,9 @@
 void *ct_big_alloc(size_t n, int zero);
 /* Frees what ct_big_alloc returned; NULL is accepted. */
 void ct_big_free(void *p);
+/* realloc for these buffers: p (NULL, or from ct_big_alloc) resized to n
+ * bytes (n > 0), its content kept up to the smaller size; a mapped buffer
+ * grows with mremap.  NULL when out of memory (p is then untouched). */
+void *ct_big_realloc(void *p, size_t n);
 
 #endif

@@ -18,6 +18,7 @@
 #include "base/modobjs.h"
 #include "dump/dumpfmt.h"
 #include "dump/dump_writer.h"
+#include "base/bigmem.h"
 
 #include <string.h>
 
@@ -71,8 +72,8 @@ ct_stream_release(ct_stream *s)
     Py_CLEAR(s->w.write);
     Py_CLEAR(s->t.index);
     Py_CLEAR(s->t.list);
-    PyMem_Free(s->w.out.data);
-    PyMem_Free(s->w.sec.data);
+    ct_big_free(s->w.out.data);
+    ct_big_free(s->w.sec.data);
     s->w.out = (ct_buf){0};
     s->w.sec = (ct_buf){0};
     s->broken = 1;

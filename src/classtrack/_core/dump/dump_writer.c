@@ -12,6 +12,7 @@
 #include "dump/dump_writer.h"
 #include "columns/columns.h"
 #include "tracker/entries.h"
+#include "base/bigmem.h"
 
 #include <string.h>
 
@@ -31,7 +32,8 @@ buf_reserve(ct_buf *b, size_t extra)
     while (cap < b->len + extra) {
         cap *= 2;
     }
-    unsigned char *d = PyMem_Realloc(b->data, cap);
+    /* megabytes for a large frame: kept out of malloc (base/bigmem.h) */
+    unsigned char *d = ct_big_realloc(b->data, cap);
     if (d == NULL) {
         PyErr_NoMemory();
         return -1;
@@ -39,6 +41,16 @@ buf_reserve(ct_buf *b, size_t extra)
     b->data = d;
     b->cap = cap;
     return 0;
+}
+
+/* Frees an empty buffer's storage when it is large. */
+static void
+release_big(ct_buf *b)
+{
+    if (b->len == 0 && b->cap > 4 * CT_OUT_CHUNK) {
+        ct_big_free(b->data);
+        *b = (ct_buf){0};
+    }
 }
 
 static int
@@ -974,10 +986,14 @@ ct_stream_frame(ct_stream *s, PyObject *ds, PyObject *deaths, int final,
                         : "dump stream broken by an earlier error");
         return -1;
     }
-    if (write_frame(s, ds, deaths, final, entries_type) < 0) {
+    int rc = write_frame(s, ds, deaths, final, entries_type);
+    if (rc < 0) {
         /* part of a frame may be out: nothing after it could be read */
         s->broken = 1;
-        return -1;
     }
-    return 0;
+    /* a large frame's buffers (megabytes: the records of a busy interval)
+     * are given back between frames, not held for the rest of the run */
+    release_big(&s->w.sec);
+    release_big(&s->w.out);
+    return rc;
 }
