@@ -11,7 +11,15 @@ from the tracker's snapshot hook, under its snapshot lock.
 ``classtrack run`` uses it; ``finish()`` writes the last frame (END).  A
 stream that cannot go on (the tracker was cleared, a write failed, the
 process forked) says so, and ``run`` then writes the dump whole at the
-end as before.
+end as before, unless records were forgotten.
+
+``forget=True``: after each frame, the tracker gives back the memory of
+the records the stream holds for good (written, dead before the latest
+snapshot), whole pages of them at a time (``Tracker.forget``).  On a long
+run most records are of objects long dead: without it their 32 bytes
+each stay to the end (20 MB of a Sphinx build's 623,571).  The tracker
+then cannot answer whole-history questions (``index``, ``stats()``,
+``history()``): the dump can.
 """
 from __future__ import annotations
 
@@ -29,8 +37,9 @@ class DumpStreamer:
 
     def __init__(self, tracker: Any, path: str, named: bool,
                  transform: Optional[Callable[[tuple], tuple]] = None,
-                 death_offset: float = 0.0) -> None:
+                 death_offset: float = 0.0, forget: bool = False) -> None:
         self.tracker = tracker
+        self.forget = forget
         self.names_written: set = set()     # name numbers of the records written
         # a spawned worker's frames on its parent's clock (run --follow-fork):
         # transform(dataset) shifts times and names, death_offset the DEATHS
@@ -129,3 +138,7 @@ class DumpStreamer:
         self.names_written.update(memoryview(exp[3]).cast("I"))
         if self._file is not None:
             self._file.publish()
+        if self.forget and not final and self.tracker.snapshots:
+            # what the stream now holds for good; records a snapshot from
+            # the latest on names are kept (they died after it, or live)
+            engine.forget(self._dead, self.tracker.snapshots[-1].timestamp)

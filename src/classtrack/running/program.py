@@ -95,7 +95,7 @@ def _summary_of_tracker(tracker: Any, dump: str, streamer: Any) -> None:
     """The same summary read from the engine (after a streamed dump): no
     export of the records, whose copy was the largest allocation at exit,
     nor a list of their names (8 bytes a record): the stream kept the
-    names it wrote."""
+    names it wrote (every record's; the engine may have forgotten some)."""
     engine = tracker._engine
     names = engine.names
     n = len(engine)
@@ -224,7 +224,9 @@ def run(args: argparse.Namespace) -> int:
     # with --follow-fork, NAME.<run>.<pid>.ctdump
     dump = follow.start(tracker, watcher, args, dump, _say)
     # written as the program runs, a frame per snapshot: a killed program leaves its dump
-    streamer = DumpStreamer(tracker, dump, named=dump == args.output)
+    # the records the stream holds for good are forgotten as it goes, unless
+    # the metrics server asks the tracker about whole histories
+    streamer = DumpStreamer(tracker, dump, named=dump == args.output, forget=metrics is None)
     tracker._snapshot_hooks.append(streamer.on_snapshot)
     end = _End(tracker, watcher, importwatch, metrics, args, dump, streamer)
     end.warned = set(missing)           # said at the start: not again at the end
@@ -358,6 +360,19 @@ class _End:
             if streamer.finish():
                 _summary_of_tracker(tracker, dump, streamer)
                 return 0
+        forgotten = tracker._engine.forgotten
+        if streamer is not None and os.getpid() == streamer.pid and forgotten:
+            # cannot happen short of a failed write: the stream holds the run
+            # to its last complete frame, and the engine no longer all of it
+            _say("the dump could not be written to its end (%s); %s holds the run up to "
+                 "its last complete snapshot" % (streamer.failed, streamer.path))
+            return 1
+        if forgotten:
+            # a process forked without --follow-fork, its tracker its parent's
+            _say("no dump for forked process %d: its parent streamed its own dump and "
+                 "forgot what it had written (run with --follow-fork to follow forked "
+                 "processes)" % os.getpid())
+            return 0
         if streamer is not None and streamer.failed and os.getpid() == streamer.pid:
             _say("the dump could not be written as the program ran (%s); writing it whole"
                  % streamer.failed)

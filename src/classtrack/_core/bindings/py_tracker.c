@@ -137,6 +137,24 @@ check_index(ct_tracker *t, Py_ssize_t i)
         PyErr_Format(PyExc_IndexError, "no tracked record %zd", i);
         return -1;
     }
+    if (ct_rec_forgotten(ct_registry_record(&t->reg, (size_t)i))) {
+        PyErr_Format(PyExc_LookupError, "record %zd was written to the tracker's dump "
+                     "stream and forgotten (read the dump)", i);
+        return -1;
+    }
+    return 0;
+}
+
+/* Whole-history questions cannot be answered once records were forgotten
+ * (their object died, and their whole life is in the dump stream). */
+static int
+check_nothing_forgotten(ct_tracker *t, const char *what)
+{
+    if (t->reg.forgotten != 0) {
+        PyErr_Format(PyExc_RuntimeError, "%s: %zu records were written to the tracker's "
+                     "dump stream and forgotten (read the dump)", what, t->reg.forgotten);
+        return -1;
+    }
     return 0;
 }
 
@@ -505,6 +523,9 @@ Tracker_survivors(ct_tracker *t, PyObject *Py_UNUSED(ignored))
 static PyObject *
 Tracker_record_names(ct_tracker *t, PyObject *Py_UNUSED(ignored))
 {
+    if (check_nothing_forgotten(t, "record_names") < 0) {
+        return NULL;
+    }
     size_t len = t->reg.len;
     PyObject *out = PyList_New((Py_ssize_t)len);
     if (out != NULL && t->reg.len < len) {
@@ -676,7 +697,7 @@ Tracker_snapshot_entries(ct_tracker *t, PyObject *arg)
 static PyObject *
 Tracker_history(ct_tracker *t, PyObject *Py_UNUSED(ignored))
 {
-    if (ct_deathwatch_check() < 0) {
+    if (ct_deathwatch_check() < 0 || check_nothing_forgotten(t, "history") < 0) {
         return NULL;
     }
     size_t len = t->reg.len;
@@ -713,6 +734,12 @@ static PyObject *
 Tracker_get_alive(ct_tracker *t, void *Py_UNUSED(closure))
 {
     return PyLong_FromSize_t(t->reg.alive);
+}
+
+static PyObject *
+Tracker_get_forgotten(ct_tracker *t, void *Py_UNUSED(closure))
+{
+    return PyLong_FromSize_t(t->reg.forgotten);
 }
 
 static PyObject *
@@ -787,6 +814,10 @@ static PyMethodDef Tracker_methods[] = {
     {"track_repr_changes", (PyCFunction)ct_py_tracker_track_repr_changes, METH_NOARGS,
      "track_repr_changes(): export(changed_reprs=True) gives the reprs changed since "
      "its last call from now on (starts afresh)"},
+    {"forget", (PyCFunction)ct_py_tracker_forget, METH_VARARGS,
+     "forget(written, before) -> records whose memory was given back: whole pages of "
+     "records written to a dump stream (written: a bytearray, one byte per record, "
+     "as new_deaths keeps it), dead before `before` (the last snapshot's time)"},
     {"new_deaths", (PyCFunction)ct_py_tracker_new_deaths, METH_VARARGS,
      "new_deaths(written, upto) -> (indices, deaths) of records that died and are not "
      "yet marked in written (a bytearray); marks them"},
@@ -797,6 +828,8 @@ static PyMethodDef Tracker_methods[] = {
 
 static PyGetSetDef Tracker_getset[] = {
     {"alive", (getter)Tracker_get_alive, NULL, "tracked objects alive", NULL},
+    {"forgotten", (getter)Tracker_get_forgotten, NULL,
+     "records written to a dump stream and forgotten (forget())", NULL},
     {"nsnapshots", (getter)Tracker_get_nsnapshots, NULL, "snapshots taken", NULL},
     {"names", (getter)Tracker_get_names, NULL, "tracking names by number", NULL},
     {"reprs", (getter)Tracker_get_reprs, NULL,

@@ -11,6 +11,7 @@
 PyObject *ct_py_tracker_export(ct_tracker *t, PyObject *args, PyObject *kwds);
 /* Tracker.new_deaths(written, upto) (py_tracker_export.c). */
 PyObject *ct_py_tracker_new_deaths(ct_tracker *t, PyObject *args);
+PyObject *ct_py_tracker_forget(ct_tracker *t, PyObject *args);
 /* Tracker.last_by_name() (py_tracker_export.c). */
 PyObject *ct_py_tracker_last_by_name(ct_tracker *t, PyObject *ignored);
 /* Tracker.track_repr_changes() (py_tracker_export.c). */

@@ -182,6 +182,12 @@ ct_py_tracker_export(ct_tracker *t, PyObject *args, PyObject *kwds)
                         "snapshots than asked to start from (cleared?)");
         return NULL;
     }
+    if (t->reg.forgotten != 0 && (size_t)rec_start < t->reg.forgot_below) {
+        PyErr_Format(PyExc_RuntimeError, "export: records below %zu were written to the "
+                     "tracker's dump stream and forgotten (read the dump)",
+                     t->reg.forgot_below);
+        return NULL;
+    }
     size_t start = (size_t)rec_start, sstart = (size_t)snap_start;
     int guard = 0, guarded = 0;
     PyObject *result = NULL;
@@ -365,6 +371,61 @@ ct_py_tracker_new_deaths(ct_tracker *t, PyObject *args)
         }
     }
     return Py_BuildValue("(NN)", idx, when);
+}
+
+/* Deletes the keys (record numbers) of forgotten records from a table
+ * keyed by record number (reprs, class overrides).  0 or -1. */
+static int
+drop_forgotten(ct_tracker *t, PyObject *table)
+{
+    PyObject *gone = PyList_New(0), *key, *value;
+    Py_ssize_t pos = 0;
+    int rc = gone != NULL ? 0 : -1;
+    while (rc == 0 && PyDict_Next(table, &pos, &key, &value)) {
+        Py_ssize_t i = PyLong_AsSsize_t(key);
+        if (i == -1 && PyErr_Occurred()) {
+            rc = -1;
+        }
+        else if (i >= 0 && (size_t)i < t->reg.len
+                 && ct_rec_forgotten(ct_registry_record(&t->reg, (size_t)i))) {
+            rc = PyList_Append(gone, key);
+        }
+    }
+    for (Py_ssize_t k = 0; rc == 0 && gone != NULL && k < PyList_GET_SIZE(gone); k++) {
+        rc = PyDict_DelItem(table, PyList_GET_ITEM(gone, k));
+    }
+    Py_XDECREF(gone);
+    return rc;
+}
+
+/* forget(written, before) -> records forgotten now: ct_registry_forget
+ * over the records `written` (new_deaths' bytearray) covers, then their
+ * reprs and class overrides are dropped too. */
+PyObject *
+ct_py_tracker_forget(ct_tracker *t, PyObject *args)
+{
+    PyObject *written;
+    double before;
+    if (!PyArg_ParseTuple(args, "O!d:forget", &PyByteArray_Type, &written, &before)) {
+        return NULL;
+    }
+    if (ct_deathwatch_check() < 0) {
+        return NULL;
+    }
+    if (t->snapshotting) {
+        PyErr_SetString(PyExc_RuntimeError, "forget() called during a snapshot");
+        return NULL;
+    }
+    size_t upto = (size_t)PyByteArray_GET_SIZE(written);
+    Py_ssize_t n = ct_registry_forget(&t->reg, (const unsigned char *)PyByteArray_AS_STRING(written),
+                                      upto < t->reg.len ? upto : t->reg.len, before);
+    if (n < 0) {
+        return PyErr_NoMemory();
+    }
+    if (n > 0 && (drop_forgotten(t, t->reprs) < 0 || drop_forgotten(t, t->type_overrides) < 0)) {
+        return NULL;
+    }
+    return PyLong_FromSsize_t(n);
 }
 
 /* track_repr_changes(): from now on, export(changed_reprs=True) gives

@@ -23,6 +23,7 @@
 #include <time.h>
 #if defined(__linux__)
 #include <sys/mman.h>
+#include <unistd.h>
 #endif
 /* The clock.  Births and deaths are stamped on the object creation and
  * destruction paths, where clock_gettime (25 ns here) was the largest
@@ -199,6 +200,7 @@ ct_registry_clear(ct_registry *reg)
         Py_DECREF(old.carriers[i].obj);
     }
     PyMem_RawFree(old.carriers);
+    PyMem_RawFree(old.released);
 }
 
 int
@@ -232,6 +234,9 @@ PyObject *
 ct_registry_object(const ct_registry *reg, size_t i)
 {
     const ct_record *r = ct_registry_record(reg, i);
+    if (ct_rec_forgotten(r)) {
+        return NULL;
+    }
     if (r->id & CT_REC_KEPT) {
         return carrier_of(reg, i);
     }
@@ -657,11 +662,96 @@ watch_lost_cb(void *client)
 
 static const ct_deathwatch_client registry_watch_client = {watch_freed_cb, watch_lost_cb};
 
+#if defined(__linux__) && defined(MAP_ANONYMOUS) && defined(MADV_DONTNEED)
+static int
+any_released(const uint64_t *words, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (words[i] != 0) {
+            return 1;
+        }
+    }
+    return 0;
+}
+#endif
+
+Py_ssize_t
+ct_registry_forget(ct_registry *reg, const unsigned char *written, size_t upto, double before)
+{
+#if defined(__linux__) && defined(MAP_ANONYMOUS) && defined(MADV_DONTNEED)
+    long pagesize = sysconf(_SC_PAGESIZE);
+    if (pagesize <= 0 || CT_CHUNK_BYTES % (size_t)pagesize != 0
+        || (size_t)pagesize % sizeof(ct_record) != 0) {
+        return 0;
+    }
+    size_t per_page = (size_t)pagesize / sizeof(ct_record);
+    size_t pages = CT_CHUNK_BYTES / (size_t)pagesize;  /* per chunk */
+    size_t chunk_words = (pages + 63) / 64;
+    size_t words = (reg->nchunks > 1 ? reg->nchunks - 1 : 0) * chunk_words;
+    if (words > reg->nreleased) {
+        uint64_t *r = PyMem_RawRealloc(reg->released, words * sizeof(uint64_t));
+        if (r == NULL) {
+            return -1;
+        }
+        memset(r + reg->nreleased, 0, (words - reg->nreleased) * sizeof(uint64_t));
+        reg->released = r;
+        reg->nreleased = words;
+    }
+    if (upto > reg->len) {
+        upto = reg->len;
+    }
+    size_t done = 0;
+    for (size_t k = 1; k < reg->nchunks; k++) {
+        size_t first = CT_FIRST_LEN + (k - 1) * CT_CHUNK_LEN;
+        for (size_t p = 0; p < pages && first + (p + 1) * per_page <= upto; p++) {
+            uint64_t *word = &reg->released[(k - 1) * chunk_words + p / 64];
+            uint64_t bit = (uint64_t)1 << (p % 64);
+            if (*word & bit) {
+                continue;
+            }
+            const unsigned char *w = written + first + p * per_page;
+            ct_record *r = reg->chunks[k] + p * per_page;
+            size_t j = 0;
+            while (j < per_page && w[j] && r[j].death != 0.0 && r[j].death < before
+                   && !(r[j].id & CT_REC_FLAGS)) {
+                j++;
+            }
+#ifdef MADV_NOHUGEPAGE
+            /* the chunk's first release: out of huge pages for good, or
+             * khugepaged folds the released pages back into a whole one
+             * (max_ptes_none: it fills holes with zeros) */
+            if (j == per_page && !any_released(reg->released + (k - 1) * chunk_words,
+                                               chunk_words)) {
+                (void)madvise(reg->chunks[k], CT_CHUNK_BYTES, MADV_NOHUGEPAGE);
+            }
+#endif
+            if (j == per_page && madvise(r, (size_t)pagesize, MADV_DONTNEED) == 0) {
+                *word |= bit;
+                done += per_page;
+                if (reg->forgot_below < first + (p + 1) * per_page) {
+                    reg->forgot_below = first + (p + 1) * per_page;
+                }
+            }
+        }
+    }
+    reg->forgotten += done;
+    return (Py_ssize_t)done;
+#else
+    (void)reg;
+    (void)written;
+    (void)upto;
+    (void)before;
+    return 0;
+#endif
+}
+
 size_t
 ct_registry_footprint(const ct_registry *reg)
 {
-    size_t bytes = reg->cap * sizeof(ct_record) + reg->capchunks * sizeof(ct_record *)
+    size_t bytes = (reg->cap - reg->forgotten) * sizeof(ct_record)
+                   + reg->capchunks * sizeof(ct_record *)
                    + reg->capcarriers * sizeof(ct_carrier)
+                   + reg->nreleased * sizeof(uint64_t)
                    + ct_livemap_footprint(&reg->live);
     for (size_t i = 0; i < reg->ncarriers; i++) {
         if (ct_registry_record(reg, reg->carriers[i].index)->id & CT_REC_WEAK) {

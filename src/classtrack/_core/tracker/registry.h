@@ -103,6 +103,12 @@ typedef struct {
     ct_carrier *carriers;   /* ascending index; PyMem_Raw array */
     size_t ncarriers;
     size_t capcarriers;
+    /* ct_registry_forget: pages of records given back to the system (they
+     * read as zeros: id 0, which no object has) */
+    uint64_t *released;     /* bit per page of the mapped chunks; PyMem_Raw */
+    size_t nreleased;       /* words */
+    size_t forgotten;       /* records in released pages */
+    size_t forgot_below;    /* every released page lies below this record */
     PyObject *args;     /* strong: a reusable 2-tuple for weakref.__new__,
                            holding None between uses */
 } ct_registry;
@@ -244,6 +250,24 @@ void ct_registry_block_freed(ct_registry *reg, void *block);
 /* The death watch was removed: every object still in the livemap is
  * marked dead now and the livemap emptied.  Never calls Python. */
 void ct_registry_watch_lost(ct_registry *reg);
+
+/* A record ct_registry_forget gave back: it reads as zeros. */
+static inline int ct_rec_forgotten(const ct_record *r) { return r->id == 0; }
+
+/* Gives the memory of records back to the system, a page at a time (128
+ * records of 32 bytes), for the pages of the mapped chunks whose every
+ * record is written (written[i] != 0 for i < upto: its whole life is in
+ * a dump stream), dead before `before` (so no snapshot from `before` on
+ * names it) and neither weak nor kept (no carrier refers to it).  Such a
+ * page is dropped with madvise(MADV_DONTNEED): it then reads as zeros,
+ * which ct_rec_forgotten tells (id 0) and ct_registry_object treats as
+ * dead.  For a tracker whose dump is streamed (classtrack run): most
+ * records are of objects long dead, and without this their 32 bytes each
+ * stay until the end.  Returns the records forgotten now; 0 where pages
+ * cannot be dropped (no mapped chunks), -1 when out of memory (no
+ * exception set). */
+Py_ssize_t ct_registry_forget(ct_registry *reg, const unsigned char *written, size_t upto,
+                              double before);
 
 /* Bytes the registry holds: records, livemap, carriers. */
 size_t ct_registry_footprint(const ct_registry *reg);
