@@ -166,3 +166,35 @@ def test_run_counts_every_instance_of_a_forgetting_stream(tmp_path):
     report = classtrack_cli("report", "out.ctdump", cwd=tmp_path)
     assert report.returncode == 0 and "__main__.Node" in report.stdout
     assert "80,000 instances tracked" in report.stdout
+
+
+def test_a_process_forked_after_forgetting_says_why_it_writes_no_dump(tmp_path):
+    """Without --follow-fork, a forked child that runs the program to its
+    end used to write its dump whole from its copy of the tracker; once
+    its parent forgot records, that copy cannot: it says so (pointing to
+    --follow-fork) and keeps its exit status; the parent's dump is whole."""
+    write_files(tmp_path, {"prog.py": """
+        import os, sys, time
+
+        class Node:
+            pass
+
+        keep = [Node() for _ in range(100)]
+        batch = [Node() for _ in range(40000)]
+        del batch
+        time.sleep(0.5)                 # snapshots and frames: records forgotten
+        pid = os.fork()
+        if pid:
+            _, status = os.waitpid(pid, 0)
+            print("child status", os.waitstatus_to_exitcode(status))
+        else:
+            print("child runs on")
+    """})
+    proc = classtrack_cli("run", "--track-class", "prog:Node", "--interval", "0.05",
+                          "-o", "out.ctdump", "prog.py", cwd=tmp_path, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    assert "child runs on" in proc.stdout and "child status 0" in proc.stdout
+    assert proc.stderr.count("no dump for forked process") == 1
+    assert "--follow-fork" in proc.stderr
+    data = Stats(filename=str(tmp_path / "out.ctdump"))._data
+    assert data.nrec == 40100
