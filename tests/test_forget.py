@@ -64,7 +64,7 @@ def _life(tmp_path, forget):
         seen["overhead"] = t.snapshots[-1].overhead
         seen["alive"] = t._engine.alive
         if forget:
-            with pytest.raises(LookupError, match="forgotten"):
+            with pytest.raises(IndexError, match="forgotten"):
                 t._engine.record(FIRST_CHUNK + 5)
             with pytest.raises(RuntimeError, match="forgotten"):
                 t._engine.history()

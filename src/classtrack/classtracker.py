@@ -445,9 +445,12 @@ class ClassTracker:
         if not self._counted:
             return None
         names, rows = self._count_rows()
-        if _VISITS_HEAP and all(t.__flags__ & _HAVE_GC for row in rows for t in row):
+        if _VISITS_HEAP and gc.get_freeze_count() == 0 and all(
+                t.__flags__ & _HAVE_GC for row in rows for t in row):
             # 3.12+: the collector's objects visited in place, no list of
-            # the whole heap (megabytes, at every snapshot)
+            # the whole heap (megabytes, at every snapshot); not after
+            # gc.freeze(), whose objects newer CPythons visit and
+            # gc.get_objects() does not list
             figures = _core.count_instances(None, rows, (), -1)
         else:
             objs = gc.get_objects()

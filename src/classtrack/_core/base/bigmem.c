@@ -44,14 +44,15 @@ ct_big_alloc(size_t n, int zero)
         size_t page = 4096;
         whole = (whole + page - 1) & ~(page - 1);
         void *m = mmap(NULL, whole, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-        if (m == MAP_FAILED) {
-            return NULL;
+        if (m != MAP_FAILED) {
+            p = m;      /* fresh anonymous pages read as zeros */
+            ((size_t *)p)[0] = whole;
+            ((size_t *)p)[1] = BY_MAP;
+            (void)PyTraceMalloc_Track(CT_TRACE_DOMAIN, (uintptr_t)p, whole);
+            return p + HEADER;
         }
-        p = m;      /* fresh anonymous pages read as zeros */
-        ((size_t *)p)[0] = whole;
-        ((size_t *)p)[1] = BY_MAP;
-        (void)PyTraceMalloc_Track(CT_TRACE_DOMAIN, (uintptr_t)p, whole);
-        return p + HEADER;
+        /* no mapping (vm.max_map_count reached, say): malloc's turn */
+        whole = n + HEADER;
     }
 #endif
     p = zero ? calloc(1, whole) : malloc(whole);

@@ -138,7 +138,7 @@ check_index(ct_tracker *t, Py_ssize_t i)
         return -1;
     }
     if (ct_rec_forgotten(ct_registry_record(&t->reg, (size_t)i))) {
-        PyErr_Format(PyExc_LookupError, "record %zd was written to the tracker's dump "
+        PyErr_Format(PyExc_IndexError, "record %zd was written to the tracker's dump "
                      "stream and forgotten (read the dump)", i);
         return -1;
     }
