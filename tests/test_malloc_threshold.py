@@ -64,6 +64,20 @@ PROBE = textwrap.dedent("""
 """)
 
 
+def _run_twice(body, expected):
+    """A 2 MiB request served from the heap can also mean that a free
+    region that large happened to lie there (where the process's earlier
+    blocks fell varies with the hash seed): a raised threshold shows in
+    every run, such a region only now and then.  So a run that does not
+    give `expected` is run once more, and both runs are shown on failure."""
+    first = _run(body)
+    if first == expected:
+        return first
+    second = _run(body)
+    assert second == expected, (first, second)
+    return second
+
+
 def _run(body):
     code = PROBE + textwrap.dedent(body)
     env = dict(os.environ)
@@ -90,22 +104,21 @@ def test_the_probe_sees_a_raised_threshold():
 
 @needs_glibc
 def test_release_list_leaves_the_threshold():
-    out = _run("""
+    _run_twice("""
         from classtrack import _core
         keep = [[i] for i in range(300000)]
         heap = gc.get_objects()
         n = len(heap)
         _core.release_list(heap)
         print(still_mapped(), heap == [], n > 300000)
-    """)
-    assert out == ["True", "True", "True"]
+    """, ["True", "True", "True"])
 
 
 @needs_glibc
 def test_snapshots_and_counts_leave_the_threshold():
     """A snapshot of 300,000 records (arrays of megabytes), with a counted
     class (a list of the whole heap), then a tracker closed."""
-    out = _run("""
+    _run_twice("""
         import collections
         from classtrack.classtracker import ClassTracker
         class Node:
@@ -125,8 +138,7 @@ def test_snapshots_and_counts_leave_the_threshold():
         tracker.create_snapshot("three")
         tracker.close()
         print(still_mapped())
-    """)
-    assert out == ["1000", "True", "True"]
+    """, ["1000", "True", "True"])
 
 
 def test_release_list_drops_its_references_and_checks_its_argument():
