@@ -135,7 +135,7 @@ class DumpStreamer:
         stream.frame(ds, deaths, final)
         # the new records written dead carry their death already
         self._dead.extend(bytes(d != 0.0 for d in memoryview(rec_death).cast("d")))
-        self.names_written.update(memoryview(exp[3]).cast("I"))
+        self.names_written.update(memoryview(rec_name).cast("I"))
         if self._file is not None:
             self._file.publish()
         if self.forget and not final and self.tracker.snapshots:
