@@ -110,7 +110,9 @@ class DumpStreamer:
         exp = engine.export(rec_start, snap_start, self._class_index, self._classes,
                             changed_reprs=not first)
         if first:
-            engine.track_repr_changes()
+            # forgetting: the stream holds the texts for good, the engine
+            # keeps only their hashes (to tell a changed text)
+            engine.track_repr_changes(hand_off=self.forget)
         (names, classes, rec_id, rec_name, rec_class, rec_birth, rec_death, rec_trace,
          reprs, raw_traces, snap_cols) = exp
         source = engine.reprs

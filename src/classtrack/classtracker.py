@@ -157,7 +157,13 @@ class TrackedObject(_SizeQueries):
         rec = self._record()
         if rec[8] is not None:
             return rec[8]
-        return _default_repr(rec[7], self.id)
+        cls = rec[7]
+        if (self._tracker._engine.reprs_handed_off and cls is not None
+                and cls.__repr__ is not object.__repr__):
+            raise RuntimeError("the repr of %s was written to the tracker's dump stream, "
+                               "which keeps it (classtrack run hands repr texts off to "
+                               "save memory): read it from the dump" % self.name)
+        return _default_repr(cls, self.id)
 
     @property
     def classname(self) -> str:

@@ -360,7 +360,9 @@ class _End:
             if streamer.finish():
                 _summary_of_tracker(tracker, dump, streamer)
                 return 0
-        forgotten = tracker._engine.forgotten
+        # records forgotten or repr texts handed off: the stream holds them,
+        # the engine cannot write the dump whole any more
+        forgotten = tracker._engine.forgotten or tracker._engine.reprs_handed_off
         if streamer is not None and os.getpid() == streamer.pid and forgotten:
             # cannot happen short of a failed write: the stream holds the run
             # to its last complete frame, and the engine no longer all of it

@@ -1,5 +1,5 @@
 /* modobjs.h - the module-state objects that engines below the bindings
- * may read: the Entries type, the dataset's row types, DumpError,
+ * may read: the Entries and BigBuffer types, the dataset's row types, DumpError,
  * io.FileIO.
  *
  * They are the first member of the module state (bindings/py_state.h,
@@ -14,6 +14,7 @@
 
 typedef struct {
     PyTypeObject *entries_type; /* strong: classtrack._core.Entries */
+    PyTypeObject *bigbuf_type;  /* strong: classtrack._core.BigBuffer */
     PyTypeObject *dataset_type; /* strong: classtrack._core.Dataset */
     PyTypeObject *snapshot_row_type;    /* strong: classtrack._core.SnapshotRow */
     PyObject *dump_error;       /* strong: classtrack._core.DumpError */

@@ -8,6 +8,7 @@
 #include "graph/graph.h"
 #include "graph/census.h"
 #include "tracker/entries.h"
+#include "base/bigbuf.h"
 
 static int
 core_exec(PyObject *module)
@@ -21,6 +22,7 @@ core_exec(PyObject *module)
         || ct_registry_types_init(module, &st->registry_types) < 0
         || ct_tracker_type_register(module, &st->tracker_type) < 0
         || ct_entries_type_register(module, &st->objs.entries_type) < 0
+        || ct_bigbuf_type_register(module, &st->objs.bigbuf_type) < 0
         || ct_dump_rows_register(module, &st->objs) < 0
         || ct_dump_stream_register(module) < 0
         || ct_tracker_rows_register(module, st) < 0
@@ -67,6 +69,7 @@ core_traverse(PyObject *module, visitproc visit, void *arg)
     Py_VISIT(st->sizer_type);
     Py_VISIT(st->tracker_type);
     Py_VISIT(st->objs.entries_type);
+    Py_VISIT(st->objs.bigbuf_type);
     Py_VISIT(st->objs.dataset_type);
     Py_VISIT(st->objs.snapshot_row_type);
     for (size_t i = 0; i < sizeof(st->tracker_rows) / sizeof(st->tracker_rows[0]); i++) {
@@ -87,6 +90,7 @@ core_clear(PyObject *module)
     Py_CLEAR(st->sizer_type);
     Py_CLEAR(st->tracker_type);
     Py_CLEAR(st->objs.entries_type);
+    Py_CLEAR(st->objs.bigbuf_type);
     Py_CLEAR(st->objs.dataset_type);
     Py_CLEAR(st->objs.snapshot_row_type);
     for (size_t i = 0; i < sizeof(st->tracker_rows) / sizeof(st->tracker_rows[0]); i++) {

@@ -45,6 +45,7 @@ Tracker_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
     t->types = &t->own_types;
     t->sizer_refs = &t->own_refs;
     t->no_reprs = !reprs;
+    t->slow_repr = CT_SLOW_REPR;
     Py_XINCREF(skip);
     t->skip_prefix = skip;
     t->names = PyList_New(0);
@@ -94,6 +95,7 @@ static int
 Tracker_clear(ct_tracker *t)
 {
     ct_registry_clear(&t->reg);
+    ct_idxmap_clear(&t->repr_digests);
     Py_CLEAR(t->callback);
     Py_CLEAR(t->names);
     Py_CLEAR(t->name_numbers);
@@ -366,6 +368,10 @@ Tracker_clear_records(ct_tracker *t, PyObject *Py_UNUSED(ignored))
     if (t->reprs_changed != NULL) {
         PyDict_Clear(t->reprs_changed);
     }
+    /* the texts handed off were the cleared records' */
+    ct_idxmap_clear(&t->repr_digests);
+    t->reprs_handed_off = 0;
+    Py_CLEAR(t->reprs_changed);
     Py_RETURN_NONE;
 }
 
@@ -749,6 +755,12 @@ Tracker_get_reprs(ct_tracker *t, void *Py_UNUSED(closure))
 }
 
 static PyObject *
+Tracker_get_reprs_handed_off(ct_tracker *t, void *Py_UNUSED(closure))
+{
+    return PyBool_FromLong(t->reprs_handed_off);
+}
+
+static PyObject *
 Tracker_get_nsnapshots(ct_tracker *t, void *Py_UNUSED(closure))
 {
     return PyLong_FromSize_t(t->nsnaps);
@@ -811,9 +823,12 @@ static PyMethodDef Tracker_methods[] = {
      "are numbered in the given class_index/classes when given (a dump stream's)"},
     {"last_by_name", (PyCFunction)ct_py_tracker_last_by_name, METH_NOARGS,
      "last_by_name() -> (sizes, counts) per name number in the last snapshot"},
-    {"track_repr_changes", (PyCFunction)ct_py_tracker_track_repr_changes, METH_NOARGS,
-     "track_repr_changes(): export(changed_reprs=True) gives the reprs changed since "
-     "its last call from now on (starts afresh)"},
+    {"track_repr_changes", (PyCFunction)(void (*)(void))ct_py_tracker_track_repr_changes,
+     METH_VARARGS | METH_KEYWORDS,
+     "track_repr_changes(hand_off=False): export(changed_reprs=True) gives the reprs "
+     "changed since its last call from now on (starts afresh); hand_off=True: the "
+     "engine keeps no text once exported, only its hash (a dump stream that holds "
+     "the texts for good; a whole export() is refused from then on)"},
     {"forget", (PyCFunction)ct_py_tracker_forget, METH_VARARGS,
      "forget(written, before) -> records whose memory was given back: whole pages of "
      "records written to a dump stream (written: a bytearray, one byte per record, "
@@ -826,7 +841,42 @@ static PyMethodDef Tracker_methods[] = {
     {NULL, NULL, 0, NULL},
 };
 
+static PyObject *
+Tracker_get_slow_repr(ct_tracker *t, void *Py_UNUSED(closure))
+{
+    return PyFloat_FromDouble(t->slow_repr);
+}
+
+static int
+Tracker_set_slow_repr(ct_tracker *t, PyObject *value, void *Py_UNUSED(closure))
+{
+    if (value == NULL) {
+        PyErr_SetString(PyExc_TypeError, "slow_repr cannot be deleted");
+        return -1;
+    }
+    double v = PyFloat_AsDouble(value);
+    if (v == -1.0 && PyErr_Occurred()) {
+        return -1;
+    }
+    if (!(v >= 0.0)) {      /* NaN too */
+        PyErr_SetString(PyExc_ValueError, "slow_repr: seconds, 0 or more (inf: never)");
+        return -1;
+    }
+    t->slow_repr = v;
+    return 0;
+}
+
+static PyObject *
+Tracker_get_slow_repr_classes(ct_tracker *t, void *Py_UNUSED(closure))
+{
+    return PySequence_List(t->slow_repr_types);
+}
+
 static PyGetSetDef Tracker_getset[] = {
+    {"slow_repr", (getter)Tracker_get_slow_repr, (setter)Tracker_set_slow_repr,
+     "seconds: a class whose __repr__ took longer once is not asked again", NULL},
+    {"slow_repr_classes", (getter)Tracker_get_slow_repr_classes, NULL,
+     "the classes whose __repr__ is no longer asked (slow_repr)", NULL},
     {"alive", (getter)Tracker_get_alive, NULL, "tracked objects alive", NULL},
     {"forgotten", (getter)Tracker_get_forgotten, NULL,
      "records written to a dump stream and forgotten (forget())", NULL},
@@ -834,6 +884,8 @@ static PyGetSetDef Tracker_getset[] = {
     {"names", (getter)Tracker_get_names, NULL, "tracking names by number", NULL},
     {"reprs", (getter)Tracker_get_reprs, NULL,
      "whether snapshots take reprs (False: no __repr__ is ever called)", NULL},
+    {"reprs_handed_off", (getter)Tracker_get_reprs_handed_off, NULL,
+     "whether repr texts were handed off to a dump stream (track_repr_changes)", NULL},
     {NULL, NULL, NULL, NULL, NULL},
 };
 

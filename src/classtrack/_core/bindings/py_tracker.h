@@ -14,8 +14,8 @@ PyObject *ct_py_tracker_new_deaths(ct_tracker *t, PyObject *args);
 PyObject *ct_py_tracker_forget(ct_tracker *t, PyObject *args);
 /* Tracker.last_by_name() (py_tracker_export.c). */
 PyObject *ct_py_tracker_last_by_name(ct_tracker *t, PyObject *ignored);
-/* Tracker.track_repr_changes() (py_tracker_export.c). */
-PyObject *ct_py_tracker_track_repr_changes(ct_tracker *t, PyObject *ignored);
+/* Tracker.track_repr_changes(hand_off=False) (py_tracker_export.c). */
+PyObject *ct_py_tracker_track_repr_changes(ct_tracker *t, PyObject *args, PyObject *kwds);
 
 /* The row types of the Tracker's results (py_tracker.c). */
 typedef enum {

@@ -1,13 +1,15 @@
 /* bindings/py_tracker_export.c - Tracker.export(): a live tracker's
  * records and snapshots as the columnar dataset Stats and the dump writer
  * work on (see dump/dumpfmt.h).  No Python object per record: the record
- * columns are bytes filled in place, the snapshots' Entries are shared.
+ * columns are BigBuffers filled in place, the snapshots' Entries are shared.
  * Class lookups may run Python code (a __module__ descriptor), so the
  * tracker is re-checked after them and guarded (snapshotting) while the
  * snapshots are read. */
 #include "bindings/py_tracker.h"
 #include "tracker/deathwatch.h"
 #include "tracker/entries.h"
+#include "bindings/py_state.h"
+#include "base/bigbuf.h"
 
 static Py_ssize_t class_number_held(PyObject *cls, PyObject *class_index,
                                     PyObject *classes);
@@ -123,13 +125,19 @@ done:
     return rc;
 }
 
-/* The reprs that changed since the last call, as a dict; forgets them. */
+/* The reprs that changed since the last call, as a dict; forgets them.
+ * Handed off, these are all the texts the engine holds: it lets them go. */
 static PyObject *
 changed_reprs_of(ct_tracker *t)
 {
     PyObject *out = PyDict_New();
     if (out == NULL) {
         return NULL;
+    }
+    if (t->reprs_handed_off) {
+        PyObject *pending = t->reprs;
+        t->reprs = out;
+        return pending;
     }
     Py_ssize_t pos = 0;
     PyObject *key, *none;
@@ -164,8 +172,13 @@ ct_py_tracker_export(ct_tracker *t, PyObject *args, PyObject *kwds)
                                      &PyList_Type, &given_classes, &changed_reprs)) {
         return NULL;
     }
-    if (changed_reprs && t->reprs_changed == NULL) {
+    if (changed_reprs && t->reprs_changed == NULL && !t->reprs_handed_off) {
         PyErr_SetString(PyExc_ValueError, "export: changed_reprs needs track_repr_changes()");
+        return NULL;
+    }
+    if (!changed_reprs && t->reprs_handed_off) {
+        PyErr_SetString(PyExc_RuntimeError, "export: the repr texts were handed off to the "
+                        "tracker's dump stream (read the dump)");
         return NULL;
     }
     if ((given_index == NULL) != (given_classes == NULL)) {
@@ -195,25 +208,28 @@ ct_py_tracker_export(ct_tracker *t, PyObject *args, PyObject *kwds)
     PyObject *class_index = given_index ? Py_NewRef(given_index) : PyDict_New();
     PyObject *snaps = NULL, *trees = NULL, *empty = NULL;
     PyObject *reprs = changed_reprs ? changed_reprs_of(t) : PyDict_Copy(t->reprs);
-    /* the record columns are made as the bytes objects they are returned
-     * in, filled in place */
+    /* the record columns are made as the BigBuffers they are returned in
+     * (mapped, not carved from the program's malloc heap: base/bigbuf.h),
+     * filled in place */
+    PyTypeObject *bigbuf = ((ct_state *)PyType_GetModuleState(Py_TYPE(t)))->objs.bigbuf_type;
     PyObject *col[6] = {NULL};
+    void *data[6] = {NULL};
     static const size_t width[6] = {8, 4, 4, 8, 8, 4};
     if (!classes || !class_index || !reprs) {
         goto done;
     }
     for (int c = 0; c < 6; c++) {
-        col[c] = PyBytes_FromStringAndSize(NULL, (Py_ssize_t)((n - start) * width[c]));
+        col[c] = ct_bigbuf_new(bigbuf, (n - start) * width[c], &data[c]);
         if (col[c] == NULL) {
             goto done;
         }
     }
-    uint64_t *ids = (uint64_t *)PyBytes_AS_STRING(col[0]);
-    uint32_t *names = (uint32_t *)PyBytes_AS_STRING(col[1]);
-    uint32_t *cls = (uint32_t *)PyBytes_AS_STRING(col[2]);
-    double *births = (double *)PyBytes_AS_STRING(col[3]);
-    double *deaths = (double *)PyBytes_AS_STRING(col[4]);
-    uint32_t *traces = (uint32_t *)PyBytes_AS_STRING(col[5]);
+    uint64_t *ids = data[0];
+    uint32_t *names = data[1];
+    uint32_t *cls = data[2];
+    double *births = data[3];
+    double *deaths = data[4];
+    uint32_t *traces = data[5];
     for (size_t i = start; i < n; i++) {
         ct_record *rec = ct_registry_record(&t->reg, i);
         ids[i - start] = ct_rec_id(rec);
@@ -351,15 +367,17 @@ ct_py_tracker_new_deaths(ct_tracker *t, PyObject *args)
             count++;
         }
     }
-    PyObject *idx = PyBytes_FromStringAndSize(NULL, (Py_ssize_t)(count * 4));
-    PyObject *when = PyBytes_FromStringAndSize(NULL, (Py_ssize_t)(count * 8));
+    PyTypeObject *bigbuf = ((ct_state *)PyType_GetModuleState(Py_TYPE(t)))->objs.bigbuf_type;
+    void *ip_data = NULL, *wp_data = NULL;
+    PyObject *idx = ct_bigbuf_new(bigbuf, count * 4, &ip_data);
+    PyObject *when = idx ? ct_bigbuf_new(bigbuf, count * 8, &wp_data) : NULL;
     if (idx == NULL || when == NULL) {
         Py_XDECREF(idx);
         Py_XDECREF(when);
         return NULL;
     }
-    uint32_t *ip = (uint32_t *)PyBytes_AS_STRING(idx);
-    double *wp = (double *)PyBytes_AS_STRING(when);
+    uint32_t *ip = ip_data;
+    double *wp = wp_data;
     size_t k = 0;
     for (Py_ssize_t i = 0; i < upto && k < count; i++) {
         double d;
@@ -371,6 +389,13 @@ ct_py_tracker_new_deaths(ct_tracker *t, PyObject *args)
         }
     }
     return Py_BuildValue("(NN)", idx, when);
+}
+
+/* ct_idxmap_retain's test: the record's object lives. */
+static int
+is_alive(void *t, uint32_t idx)
+{
+    return ct_registry_object(&((ct_tracker *)t)->reg, idx) != NULL;
 }
 
 /* Deletes the keys (record numbers) of forgotten records from a table
@@ -425,15 +450,67 @@ ct_py_tracker_forget(ct_tracker *t, PyObject *args)
     if (n > 0 && (drop_forgotten(t, t->reprs) < 0 || drop_forgotten(t, t->type_overrides) < 0)) {
         return NULL;
     }
+    /* the dead are never asked for a repr again */
+    if (ct_idxmap_retain(&t->repr_digests, is_alive, t) < 0) {
+        return PyErr_NoMemory();
+    }
     return PyLong_FromSsize_t(n);
 }
 
-/* track_repr_changes(): from now on, export(changed_reprs=True) gives
- * only the reprs that changed since its last call (a dump stream's
- * REPRS), not a copy of them all. */
+/* track_repr_changes(hand_off=False): from now on, export(changed_reprs=True)
+ * gives only the reprs that changed since its last call (a dump stream's
+ * REPRS), not a copy of them all.  hand_off: the caller exported every
+ * text already and its stream holds them for good; the engine keeps only
+ * their hashes (tracker.h).  Handing off cannot be undone but by
+ * clear_records(). */
 PyObject *
-ct_py_tracker_track_repr_changes(ct_tracker *t, PyObject *Py_UNUSED(ignored))
+ct_py_tracker_track_repr_changes(ct_tracker *t, PyObject *args, PyObject *kwds)
 {
+    static char *kwlist[] = {"hand_off", NULL};
+    int hand_off = 0;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "|p:track_repr_changes", kwlist,
+                                     &hand_off)) {
+        return NULL;
+    }
+    if (t->reprs_handed_off) {
+        if (!hand_off) {
+            PyErr_SetString(PyExc_RuntimeError, "track_repr_changes: the reprs were "
+                            "handed off already (clear_records() starts afresh)");
+            return NULL;
+        }
+        Py_RETURN_NONE;
+    }
+    if (hand_off) {
+        if (t->snapshotting) {
+            PyErr_SetString(PyExc_RuntimeError, "track_repr_changes() called during a snapshot");
+            return NULL;
+        }
+        PyObject *fresh = PyDict_New();
+        if (fresh == NULL) {
+            return NULL;
+        }
+        Py_ssize_t pos = 0;
+        PyObject *key, *text;
+        while (PyDict_Next(t->reprs, &pos, &key, &text)) {
+            size_t i = PyLong_AsSize_t(key);
+            Py_hash_t h = PyObject_Hash(text);
+            if ((i == (size_t)-1 || h == -1) && PyErr_Occurred()) {
+                ct_idxmap_clear(&t->repr_digests);
+                Py_DECREF(fresh);
+                return NULL;
+            }
+            if (i < t->reg.len && is_alive(t, (uint32_t)i)
+                && ct_idxmap_put(&t->repr_digests, (uint32_t)i, h == 0 ? 1 : (uint64_t)h) < 0) {
+                ct_idxmap_clear(&t->repr_digests);
+                Py_DECREF(fresh);
+                return PyErr_NoMemory();
+            }
+        }
+        Py_SETREF(t->reprs, fresh);
+        Py_CLEAR(t->reprs_changed);
+        t->reprs_handed_off = 1;
+        Py_RETURN_NONE;
+    }
     PyObject *fresh = PyDict_New();
     if (fresh == NULL) {
         return NULL;

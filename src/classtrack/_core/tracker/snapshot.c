@@ -12,8 +12,9 @@
  * Reprs: objects whose class keeps object.__repr__ cost nothing (the
  * default text is rebuilt on demand from class and id).  A custom __repr__
  * is called, its result clipped to 128 characters; if it raises, the
- * default text is kept; if one call takes longer than CT_SLOW_REPR
- * seconds, that class's repr is not called again by this tracker.  A
+ * default text is kept; if one call takes longer than t->slow_repr
+ * seconds (CT_SLOW_REPR unless set), that class's repr is not called again
+ * by this tracker.  A
  * tracker made with reprs=False (t->no_reprs) calls no __repr__, neither
  * of tracked objects nor of referents named in size trees: what it keeps
  * and dumps cannot show the objects' data.
@@ -23,7 +24,6 @@
 #include "tracker/deathwatch.h"
 #include "base/bigmem.h"
 
-#define CT_SLOW_REPR 0.005
 #define CT_REPR_CLIP 128
 
 static PyObject *
@@ -50,6 +50,41 @@ clipped_repr(PyObject *obj)
  * by snapshot and record number (trees), as Python ints made only
  * when an entry is read or written: most objects need none. */
 
+/* note_repr once the texts are handed off to a dump stream: a text is
+ * kept (until the next export takes it) only when its hash is not the
+ * one last noted for the record.  r (stolen) is NULL when the repr
+ * raised: the record's text, pending or not, stays as it was.  0 or -1. */
+static int
+note_handed_off(ct_tracker *t, uint32_t idx, PyObject *r)
+{
+    if (r == NULL) {
+        return 0;
+    }
+    Py_hash_t h = PyObject_Hash(r);     /* a str subclass's may raise */
+    if (h == -1 && PyErr_Occurred()) {
+        Py_DECREF(r);
+        if (!PyErr_ExceptionMatches(PyExc_Exception)) {
+            return -1;
+        }
+        PyErr_Clear();
+        return 0;
+    }
+    uint64_t digest = h == 0 ? 1 : (uint64_t)h;
+    if (ct_idxmap_get(&t->repr_digests, idx) == digest) {
+        Py_DECREF(r);
+        return 0;
+    }
+    PyObject *key = PyLong_FromUnsignedLong(idx);
+    int rc = key == NULL ? -1 : PyDict_SetItem(t->reprs, key, r);
+    if (rc == 0 && ct_idxmap_put(&t->repr_digests, idx, digest) < 0) {
+        PyErr_NoMemory();
+        rc = -1;
+    }
+    Py_XDECREF(key);
+    Py_DECREF(r);
+    return rc;
+}
+
 /* Records a custom repr; 0, or -1 only for a BaseException. */
 static int
 note_repr(ct_tracker *t, uint32_t idx, PyObject *obj)
@@ -65,7 +100,7 @@ note_repr(ct_tracker *t, uint32_t idx, PyObject *obj)
     double t0 = ct_now();
     PyObject *r = clipped_repr(obj);
     double spent = ct_now() - t0;
-    if (spent > CT_SLOW_REPR && PySet_Add(t->slow_repr_types, (PyObject *)tp) < 0) {
+    if (spent > t->slow_repr && PySet_Add(t->slow_repr_types, (PyObject *)tp) < 0) {
         Py_XDECREF(r);
         return -1;
     }
@@ -73,6 +108,9 @@ note_repr(ct_tracker *t, uint32_t idx, PyObject *obj)
         return -1;
     }
     PyErr_Clear();
+    if (t->reprs_handed_off) {
+        return note_handed_off(t, idx, r);
+    }
     int rc = -1;
     PyObject *key = PyLong_FromUnsignedLong(idx);
     if (key != NULL && r == NULL) {
@@ -263,7 +301,7 @@ ct_tracker_snapshot(ct_tracker *t, double *timestamp, Py_ssize_t *tracked_total,
             own += sizeof(ct_entries) + ct_entries_nbytes(sn->entries);
         }
     }
-    own += t->snapcap * sizeof(ct_snapshot);
+    own += t->snapcap * sizeof(ct_snapshot) + ct_idxmap_footprint(&t->repr_digests);
     Py_ssize_t tables = ct_sizer_size(&s, t->names);
     PyObject *parts[] = {t->name_numbers, t->name_types, t->type_overrides,
                          t->traces, t->trace_numbers, t->keep_ids, t->reprs,

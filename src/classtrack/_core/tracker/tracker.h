@@ -15,6 +15,7 @@
 #include "tracker/deathwatch.h"
 #include "sizer/sizer.h"
 #include "tracker/entries.h"
+#include "base/idxmap.h"
 
 /* One snapshot: for each object alive at that time, in registration
  * order, its index and exact sizes, held as the compact, immutable
@@ -40,6 +41,8 @@ ct_snapshot_position(const ct_snapshot *s, uint64_t rec)
     return s->entries != NULL ? ct_entries_find(s->entries, (size_t)rec) : -1;
 }
 
+#define CT_SLOW_REPR 0.005
+
 typedef struct {
     PyObject_HEAD
     ct_registry reg;
@@ -63,6 +66,16 @@ typedef struct {
                                since the last export(changed_reprs=True), or
                                NULL until track_repr_changes() (a dump
                                stream) asks for it */
+    ct_idxmap repr_digests; /* handed off (below): record -> hash of the
+                               repr text last given to export */
+    int reprs_handed_off;   /* set by track_repr_changes(hand_off=True), for
+                               a dump stream that holds the texts for good:
+                               `reprs` keeps only the texts not yet exported
+                               (export(changed_reprs=True) takes them all),
+                               repr_digests tells a changed text from the
+                               same one; a whole export() is refused */
+    double slow_repr;       /* seconds: a class whose repr took longer once is
+                               not asked again (CT_SLOW_REPR unless set) */
     PyObject *slow_repr_types; /* strong: set of classes whose repr was too
                                   slow to call during snapshots */
     PyObject *trees;        /* strong: dict (snap << 32 | index) -> tree */

@@ -1,0 +1,152 @@
+"""A dump stream that holds repr texts for good takes them off the engine
+(Tracker.track_repr_changes(hand_off=True), what ``classtrack run`` does
+when it forgets): the engine keeps a hash of each live record's last
+text, and a text only until the next export takes it.
+
+Checked on the engine itself: an unchanged text is not exported again, a
+changed one is (also back to an earlier text), the texts stop costing
+memory, what can no longer be answered is refused, and clear_records()
+starts afresh (a followed fork's child)."""
+import gc
+
+import pytest
+
+from classtrack._core import Tracker
+from classtrack.classtracker import ClassTracker
+
+
+class Item:
+    def __init__(self, i, tag="a"):
+        self.i = i
+        self.tag = tag
+
+    def __repr__(self):
+        return "Item(%d, %s) %s" % (self.i, self.tag, "x" * 60)
+
+
+def _engine_with(items):
+    t = Tracker()
+    for it in items:
+        t.track(it, "Item", 0, False, False)
+    return t
+
+
+def _changed(t):
+    t.snapshot()
+    return dict(t.export(changed_reprs=True)[8])
+
+
+def test_only_changed_texts_are_exported_after_hand_off():
+    items = [Item(i) for i in range(50)]
+    t = _engine_with(items)
+    t.snapshot()
+    first = t.export()[8]
+    assert len(first) == 50
+    t.track_repr_changes(hand_off=True)
+    assert t.reprs_handed_off
+    assert t.record(3)[8] is None           # the text is the stream's now
+    assert _changed(t) == {}                # nothing changed: nothing again
+    items[3].tag = "b"
+    items[7].tag = "b"
+    assert _changed(t) == {3: repr(items[3]), 7: repr(items[7])}
+    assert _changed(t) == {}
+    items[3].tag = "a"                      # back to a text exported before
+    assert _changed(t) == {3: repr(items[3])}
+    late = Item(99)
+    items.append(late)
+    t.track(late, "Item", 0, False, False)
+    t.snapshot()
+    assert t.record(50)[8] == repr(late)    # noted, not yet exported
+    assert t.export(changed_reprs=True)[8] == {50: repr(late)}
+    assert t.record(50)[8] is None
+
+
+def test_handed_off_texts_cost_no_memory():
+    def overhead(hand_off):
+        items = [Item(i) for i in range(20000)]
+        t = _engine_with(items)
+        t.snapshot()
+        t.export()
+        if hand_off:
+            t.track_repr_changes(hand_off=True)
+        else:
+            t.track_repr_changes()
+        t.export(changed_reprs=True)
+        return t.snapshot()[2]
+    kept, handed = overhead(False), overhead(True)
+    # each kept text is a str of about 80 characters and an int key in a
+    # dict; a handed-off one a 16-byte slot of a table at most 70% full
+    assert kept - handed > 20000 * 100, (kept, handed)
+
+
+def test_what_handed_off_texts_cannot_answer_is_refused():
+    tracker = ClassTracker()
+    try:
+        tracker.track_class(Item)
+        items = [Item(i) for i in range(5)]
+        tracker.create_snapshot()
+        engine = tracker._engine
+        engine.export()
+        engine.track_repr_changes(hand_off=True)
+        with pytest.raises(RuntimeError, match="handed off"):
+            engine.export()
+        with pytest.raises(RuntimeError, match="handed off already"):
+            engine.track_repr_changes()
+        engine.track_repr_changes(hand_off=True)    # again: nothing to do
+        obj = tracker.index["%s.Item" % __name__][0]
+        with pytest.raises(RuntimeError, match="dump stream"):
+            obj.repr
+        del items
+    finally:
+        tracker.close()
+
+
+def test_clear_records_starts_afresh():
+    items = [Item(i) for i in range(5)]
+    t = _engine_with(items)
+    t.snapshot()
+    t.export()
+    t.track_repr_changes(hand_off=True)
+    t.clear_snapshots()
+    t.clear_records()
+    assert not t.reprs_handed_off
+    for it in items:
+        t.track(it, "Item", 0, False, False)
+    t.snapshot()
+    assert t.export()[8] == {i: repr(it) for i, it in enumerate(items)}
+    with pytest.raises(ValueError, match="track_repr_changes"):
+        t.export(changed_reprs=True)
+
+
+def test_forget_drops_the_hashes_of_the_dead():
+    items = [Item(i) for i in range(3000)]
+    t = _engine_with(items)
+    t.snapshot()
+    t.export()
+    t.track_repr_changes(hand_off=True)
+    before = t.snapshot()[2]
+    del items[:2900]
+    gc.collect()
+    t.snapshot()
+    t.export(changed_reprs=True)
+    t.forget(bytearray(3000), 0.0)     # nothing written: no record forgotten
+    after = t.snapshot()[2]
+    # 3000 hashes in a table of 8192 slots, then 100 in one of 1024
+    assert before - after >= (8192 - 1024) * 16, (before, after)
+    items[0].tag = "z"
+    assert _changed(t) == {2900: repr(items[0])}
+
+
+def test_slow_repr_threshold():
+    items = [Item(i) for i in range(3)]
+    t = _engine_with(items)
+    assert t.slow_repr == 0.005 and t.slow_repr_classes == []
+    for bad, exc in (("1", TypeError), (-1.0, ValueError), (float("nan"), ValueError)):
+        with pytest.raises(exc):
+            t.slow_repr = bad
+    with pytest.raises(TypeError):
+        del t.slow_repr
+    t.slow_repr = 0.0               # every call is too slow: asked once
+    t.snapshot()
+    assert t.slow_repr_classes == [Item]
+    assert t.export()[8] == {0: repr(items[0])}
