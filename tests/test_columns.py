@@ -245,3 +245,32 @@ def test_export_refuses_a_snapshot_taken_by_a_class_lookup():
 def test_empty_columns_need_no_alignment():
     empty = bytearray()
     assert _core.remap_u32(empty, array.array("I", [1]).tobytes()) == b""
+
+
+class _Small:
+    def __init__(self, n):
+        self.n = n
+
+
+class _Huge(_Small):
+    def __sizeof__(self):
+        return (5 << 30) + self.n
+
+
+def test_snapshot_sizes_past_4_gib_keep_the_sizes_before_them():
+    """A snapshot writes its sizes in place 4 bytes wide and widens a
+    column to 8 when a size needs it: the sizes written before stay."""
+    def sizes(objs):
+        t = _core.Tracker()
+        for o in objs:
+            t.track(o, type(o).__name__, 0, False, False)
+        t.snapshot()
+        return [(e.size, e.flat) for e in t.snapshot_entries(0)]
+
+    small = [_Small(i) for i in range(1000, 1400)]
+    mixed = small[:300] + [_Huge(7)] + small[300:] + [_Huge(9)]
+    alone, both = sizes(small), sizes(mixed)
+    assert both[:300] == alone[:300]
+    assert both[300][0] >= (5 << 30) + 7 and both[300][1] >= (5 << 30) + 7
+    assert both[-1][0] >= (5 << 30) + 9
+    assert all(0 < s < 4096 for s, _ in both[301:-1])

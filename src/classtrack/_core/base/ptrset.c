@@ -48,6 +48,19 @@ ptrset_resize(ct_ptrset *s, size_t capacity)
 }
 
 int
+ct_ptrset_reserve(ct_ptrset *s, size_t pages)
+{
+    size_t cap = PTRSET_MIN_CAPACITY;
+    while (cap / 2 < pages && cap < ((size_t)1 << 40)) {
+        cap *= 2;
+    }
+    if (s->slots != NULL || cap == PTRSET_MIN_CAPACITY) {
+        return 0;
+    }
+    return ptrset_resize(s, cap);
+}
+
+int
 ct_ptrset_add_page(ct_ptrset *s, const void *p)
 {
     uintptr_t a = (uintptr_t)p;

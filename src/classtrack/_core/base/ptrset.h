@@ -44,6 +44,12 @@ void ct_ptrset_init(ct_ptrset *s);
 /* Free the slot array; the set is empty and usable afterwards. */
 void ct_ptrset_clear(ct_ptrset *s);
 
+/* Room for `pages` pages without growing, in an empty set (a caller that
+ * knows how many to expect skips the doublings, during each of which the
+ * old and the new table are held at once).  0, or -1 when out of memory
+ * (the set is unchanged and still usable). */
+int ct_ptrset_reserve(ct_ptrset *s, size_t pages);
+
 /* Lookups and insertions into a page already present are inline: the
  * sizer makes several per object it sizes, and a call each cost more
  * than the probe. */

@@ -118,6 +118,12 @@ add_to(ct_ptrset *set, PyObject *obj)
 }
 
 int
+ct_sizer_mark_root(ct_sizer *s, PyObject *obj)
+{
+    return add_to(&s->seen, obj);
+}
+
+int
 ct_sizer_exclude_ref(ct_sizer *s, PyObject *obj)
 {
     return add_to(&s->excl_refs, obj);
@@ -421,7 +427,7 @@ ct_sizer_size_flat(ct_sizer *s, PyObject *obj, Py_ssize_t *flat_out)
         total = -1;
         goto done;
     }
-    if (added == 0) {
+    if (added == 0 && !s->roots_seen) {
         goto done;
     }
     Py_INCREF(obj);

@@ -64,6 +64,12 @@ typedef struct {
     int no_reprs;           /* 1: tree names run no repr: values are named
                                "[V] key", keys that are not str "<type>"
                                (a Tracker made with reprs=False) */
+    int roots_seen;         /* 1: every object the caller sizes at top level
+                               was put in `seen` first (ct_sizer_mark_root)
+                               and is sized all the same, while a path that
+                               reaches it as a referent finds it sized (a
+                               snapshot's tracked objects: what excl_refs
+                               does, without a second set) */
     Py_ssize_t total;       /* bytes counted since the last reset */
     Py_ssize_t leaf_bytes;  /* leaves sized by ct_consider, not yet added */
     ct_stack_entry *stack;  /* work stack, entries [0, sp) are live */
@@ -84,6 +90,10 @@ void ct_sizer_init(ct_sizer *s, const ct_sizer_refs *refs);
 void ct_sizer_fini(ct_sizer *s);
 /* Forgets what was sized and the total; keeps exclusions and options. */
 void ct_sizer_reset(ct_sizer *s);
+
+/* Marks obj, an object the caller will size at top level, as seen (see
+ * roots_seen, which the caller sets).  0 or -1 with MemoryError. */
+int ct_sizer_mark_root(ct_sizer *s, PyObject *obj);
 
 /* Adds obj to an exclusion set.  0 or -1 with MemoryError. */
 int ct_sizer_exclude_ref(ct_sizer *s, PyObject *obj);

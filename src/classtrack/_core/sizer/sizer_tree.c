@@ -513,7 +513,7 @@ tree_node(ct_sizer *s, PyObject *obj, PyObject *name, int level, int detail,
     if (added < 0) {
         return PyErr_NoMemory();
     }
-    if (added == 0) {
+    if (added == 0 && !(top && s->roots_seen)) {
         return make_node(name, 0, 0, NULL);
     }
     Py_ssize_t flat = ct_flat_size(s, obj);

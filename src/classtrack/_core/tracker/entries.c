@@ -140,6 +140,38 @@ narrow_in_place(unsigned char *col, size_t n, unsigned w, unsigned to)
     }
 }
 
+int
+ct_entries_widen(ct_entries *self, int flat)
+{
+    unsigned char **col = flat ? &self->flat : &self->size;
+    unsigned *w = flat ? &self->flat_w : &self->size_w;
+    if (*w == 8) {
+        return 0;
+    }
+    unsigned char *c = ct_big_realloc(*col, self->n * 8 + 1);
+    if (c == NULL) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    /* from the last value down: value i moves to 8 * i >= w * i, over
+     * values already moved */
+    for (size_t i = self->n; i-- > 0;) {
+        ((uint64_t *)c)[i] = ct_entries_value(c, *w, i);
+    }
+    *col = c;
+    *w = 8;
+    return 0;
+}
+
+/* A narrowed column of `bytes` given back its tail (kept as it is if
+ * that fails: it stays valid). */
+static unsigned char *
+shrunk(unsigned char *col, size_t bytes)
+{
+    unsigned char *r = ct_big_realloc(col, bytes + 1);
+    return r != NULL ? r : col;
+}
+
 void
 ct_entries_finish_columns(ct_entries *self, uint64_t size_or, uint64_t flat_or)
 {
@@ -147,10 +179,12 @@ ct_entries_finish_columns(ct_entries *self, uint64_t size_or, uint64_t flat_or)
     if (sw < self->size_w) {
         narrow_in_place(self->size, self->n, self->size_w, sw);
         self->size_w = sw;
+        self->size = shrunk(self->size, self->n * sw);
     }
     if (fw < self->flat_w) {
         narrow_in_place(self->flat, self->n, self->flat_w, fw);
         self->flat_w = fw;
+        self->flat = shrunk(self->flat, self->n * fw);
     }
     set_rank(self);
 }

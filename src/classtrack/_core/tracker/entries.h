@@ -129,8 +129,15 @@ ct_entries_put(ct_entries *e, size_t pos, size_t rec)
  *                             place with ct_entries_store; 0, or -1 with
  *                             an exception;
  *   ct_entries_finish_columns with the OR of each column: narrows a
- *                             column whose values fit a smaller width. */
+ *                             column whose values fit a smaller width
+ *                             and gives its tail back.
+ * (A snapshot fills its Entries this way too: at width 4, widened to 8
+ * when a size needs it, ct_entries_widen.) */
 int ct_entries_columns(ct_entries *e, unsigned size_w, unsigned flat_w);
+/* Widens the size column (flat: the flat column) to 8 bytes, its values
+ * kept, for a producer that started narrower and met a larger value.
+ * 0, or -1 with MemoryError (the column unchanged). */
+int ct_entries_widen(ct_entries *e, int flat);
 void ct_entries_finish_columns(ct_entries *e, uint64_t size_or, uint64_t flat_or);
 
 /* Stores v (which fits) as value `pos` of a column of w-byte items. */

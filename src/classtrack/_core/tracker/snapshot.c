@@ -1,7 +1,8 @@
 /* snapshot.c - size every alive tracked object into compact arrays.
  *
- * One sizer per snapshot, every alive tracked object an excluded referent,
- * objects sized in registration order: data shared between tracked
+ * One sizer per snapshot, every alive tracked object marked sized before
+ * the first is sized (roots_seen, sizer.h: each is sized as its own root
+ * only), objects sized in registration order: data shared between tracked
  * objects goes to the first one, and a tracked object reached from
  * another is never part of the other's size.
  *
@@ -191,7 +192,6 @@ ct_tracker_snapshot(ct_tracker *t, double *timestamp, Py_ssize_t *tracked_total,
     size_t len = t->reg.len, n = 0;
     PyObject **objs = NULL;
     uint32_t *idx = NULL;
-    uint64_t *size = NULL, *flat = NULL;
     ct_snapshot snap = {0};
     ct_sizer s;
     if (t->snapshotting) {
@@ -239,22 +239,41 @@ ct_tracker_snapshot(ct_tracker *t, double *timestamp, Py_ssize_t *tracked_total,
             n++;
         }
     }
-    for (size_t k = 0; k < n; k++) {
-        if (ct_sizer_exclude_ref(&s, objs[k]) < 0) {
-            goto done;
-        }
-    }
-    /* exact sizes, narrowed into the snapshot's Entries at the end */
-    size = ct_big_alloc((n ? n : 1) * sizeof(uint64_t), 0);
-    flat = ct_big_alloc((n ? n : 1) * sizeof(uint64_t), 0);
-    if (size == NULL || flat == NULL) {
+    /* each tracked object is sized as its own root, never as part of
+     * another's: all are marked sized before the first is sized */
+    s.roots_seen = 1;
+    if (ct_ptrset_reserve(&s.seen, t->seen_pages) < 0) {
         PyErr_NoMemory();
         goto done;
     }
-    uint64_t snap_no = t->nsnaps;
+    for (size_t k = 0; k < n; k++) {
+        if (ct_sizer_mark_root(&s, objs[k]) < 0) {
+            goto done;
+        }
+    }
+    /* the snapshot's Entries, its sizes written in place (4 bytes each,
+     * 8 once one needs it) and narrowed at the end: no arrays of sizes
+     * beside it */
+    snap.entries = (ct_entries *)ct_entries_alloc(t->entries_type, len, n);
+    if (snap.entries == NULL) {
+        goto done;
+    }
+    for (size_t k = 0; k < n; k++) {
+        ct_entries_put(snap.entries, k, idx[k]);
+    }
+    ct_big_free(idx);
+    idx = NULL;
+    if (ct_entries_columns(snap.entries, 4, 4) < 0) {
+        goto done;
+    }
+    uint64_t snap_no = t->nsnaps, size_or = 0, flat_or = 0;
+    ct_entries_iter it;
+    ct_entries_iter_init(&it, snap.entries);
     for (size_t k = 0; k < n; k++) {
         PyObject *obj = objs[k];
-        ct_record rec = *ct_registry_record(&t->reg, idx[k]);
+        size_t i = 0;
+        (void)ct_entries_next(&it, &i);     /* n entries: one for each k */
+        ct_record rec = *ct_registry_record(&t->reg, i);
         int res = ct_rec_resolution(&rec);
         Py_ssize_t size_k = 0, flat_k = 0;
         int ok = 1;
@@ -270,14 +289,20 @@ ct_tracker_snapshot(ct_tracker *t, double *timestamp, Py_ssize_t *tracked_total,
                 size_k = PyLong_AsSsize_t(PyTuple_GET_ITEM(tree, 1));
                 flat_k = PyLong_AsSsize_t(PyTuple_GET_ITEM(tree, 2));
                 ok = size_k >= 0 && flat_k >= 0;
-                ok = ok && set_snap_entry(t->trees, snap_no, idx[k], tree) == 0;
+                ok = ok && set_snap_entry(t->trees, snap_no, (uint32_t)i, tree) == 0;
                 Py_DECREF(tree);
             }
         }
+        ct_entries *e = snap.entries;
+        ok = ok && ((uint64_t)size_k <= UINT32_MAX || ct_entries_widen(e, 0) == 0)
+             && ((uint64_t)flat_k <= UINT32_MAX || ct_entries_widen(e, 1) == 0);
         if (ok) {
-            size[k] = (uint64_t)size_k;
-            flat[k] = (uint64_t)flat_k;
-            ok = note_repr(t, idx[k], obj) == 0 && note_morph(t, idx[k], &rec, obj) == 0;
+            ct_entries_store(e->size, e->size_w, k, (uint64_t)size_k);
+            ct_entries_store(e->flat, e->flat_w, k, (uint64_t)flat_k);
+            size_or |= (uint64_t)size_k;
+            flat_or |= (uint64_t)flat_k;
+            ok = note_repr(t, (uint32_t)i, obj) == 0
+                 && note_morph(t, (uint32_t)i, &rec, obj) == 0;
         }
         if (!ok) {
             if (!PyErr_Occurred()) {
@@ -286,11 +311,9 @@ ct_tracker_snapshot(ct_tracker *t, double *timestamp, Py_ssize_t *tracked_total,
             goto done;
         }
     }
+    ct_entries_finish_columns(snap.entries, size_or, flat_or);
     *tracked_total = s.total;
-    snap.entries = (ct_entries *)ct_entries_new(t->entries_type, len, n, idx, size, flat);
-    if (snap.entries == NULL) {
-        goto done;
-    }
+    t->seen_pages = s.seen.pages;
 
     /* The tracker's own memory: records, entries, and its Python-level
      * tables, sized with the same sizer (tracked objects stay excluded). */
@@ -302,6 +325,7 @@ ct_tracker_snapshot(ct_tracker *t, double *timestamp, Py_ssize_t *tracked_total,
         }
     }
     own += t->snapcap * sizeof(ct_snapshot) + ct_idxmap_footprint(&t->repr_digests);
+    s.roots_seen = 0;       /* the tables: sized as any Asizer would */
     Py_ssize_t tables = ct_sizer_size(&s, t->names);
     PyObject *parts[] = {t->name_numbers, t->name_types, t->type_overrides,
                          t->traces, t->trace_numbers, t->keep_ids, t->reprs,
@@ -328,8 +352,6 @@ done:
     }
     ct_big_free(objs);
     ct_big_free(idx);
-    ct_big_free(size);
-    ct_big_free(flat);
     Py_XDECREF(snap.entries);
     ct_sizer_fini(&s);
     t->snapshotting = 0;

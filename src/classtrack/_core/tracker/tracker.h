@@ -80,6 +80,8 @@ typedef struct {
                                   slow to call during snapshots */
     PyObject *trees;        /* strong: dict (snap << 32 | index) -> tree */
     PyTypeObject *entries_type; /* strong: classtrack._core.Entries */
+    size_t seen_pages;      /* pages the last snapshot's sizer saw: the
+                               next one reserves them (ct_ptrset_reserve) */
     ct_snapshot *snaps;
     size_t nsnaps;
     size_t snapcap;
