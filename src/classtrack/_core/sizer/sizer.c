@@ -163,13 +163,15 @@ stack_push(ct_sizer *s, PyObject *obj, Py_ssize_t depth)
     return 0;
 }
 
-/* 1 when ref is in an exclusion set: decided from the address alone,
- * without touching the object. */
+/* 1 when ref is in an exclusion set, or (roots_seen: a snapshot, where
+ * most referents met twice are tracked objects) sized already: decided
+ * from the address alone, without touching the object. */
 static inline int
 excluded(const ct_sizer *s, PyObject *ref)
 {
     return (s->excl_refs.used && ct_ptrset_contains(&s->excl_refs, ref))
-           || (s->excl_objs.used && ct_ptrset_contains(&s->excl_objs, ref));
+           || (s->excl_objs.used && ct_ptrset_contains(&s->excl_objs, ref))
+           || (s->roots_seen && ct_ptrset_contains(&s->seen, ref));
 }
 
 /* ct_consider for a referent already known not to be excluded. */
