@@ -69,7 +69,6 @@ from classtrack import _monitor
 from classtrack._monitor import PeriodicThread, _monitors, _thread_cpu_clock
 from classtrack.snapshot import Snapshot, _birth_entry, _SizeQueries, program_frames
 
-_VISITS_HEAP = sys.version_info >= (3, 12)     # PyUnstable_GC_VisitObjects
 _HAVE_GC = 1 << 14                              # Py_TPFLAGS_HAVE_GC
 
 __all__ = ["ClassTracker", "TrackedObject", "Snapshot", "PeriodicThread"]
@@ -451,12 +450,12 @@ class ClassTracker:
         if not self._counted:
             return None
         names, rows = self._count_rows()
-        if _VISITS_HEAP and gc.get_freeze_count() == 0 and all(
+        if gc.get_freeze_count() == 0 and all(
                 t.__flags__ & _HAVE_GC for row in rows for t in row):
-            # 3.12+: the collector's objects visited in place, no list of
-            # the whole heap (megabytes, at every snapshot); not after
-            # gc.freeze(), whose objects newer CPythons visit and
-            # gc.get_objects() does not list
+            # the collector's objects visited in place, no list of the
+            # whole heap (megabytes, at every snapshot); not after
+            # gc.freeze(), whose objects 3.12+ visit and gc.get_objects()
+            # does not list
             figures = _core.count_instances(None, rows, (), -1)
         else:
             objs = gc.get_objects()

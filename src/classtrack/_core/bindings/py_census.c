@@ -2,6 +2,7 @@
  * Argument conversion only. */
 #include "bindings/py_state.h"
 #include "graph/census.h"
+#include "base/gcwalk.h"
 
 #include <string.h>
 
@@ -89,12 +90,11 @@ done:
  * a ValueError.  reach: 1 also walks the referents of objs (instances
  * the collector does not list), 0 not, -1 when some type is not a GC
  * type (its instances are never listed).
- * objs None (3.12+): the collector's objects, visited in place with
- * PyUnstable_GC_VisitObjects, with no list of the whole heap (megabytes
- * at every snapshot); only the instances of the rows' types are kept,
- * and sized after the visit.  Needs every type to be a GC type and
- * reach 0 or -1 (a ValueError otherwise: the caller passes the list). */
-#if PY_VERSION_HEX >= 0x030C0000
+ * objs None: the collector's objects, visited in place (base/gcwalk.h),
+ * with no list of the whole heap (megabytes at every snapshot); only the
+ * instances of the rows' types are kept, and sized after the visit.
+ * Needs every type to be a GC type and reach 0 or -1 (a ValueError
+ * otherwise: the caller passes the list). */
 typedef struct {
     const ct_ptrmap *rows_of;
     PyObject **found;   /* strong references */
@@ -131,8 +131,9 @@ static PyObject *
 heap_matches(const ct_ptrmap *rows_of)
 {
     match_visit m = {rows_of, NULL, 0, 0, 0};
-    PyUnstable_GC_VisitObjects(keep_match, &m);
-    PyObject *out = m.failed ? PyErr_NoMemory() : PyList_New((Py_ssize_t)m.n);
+    int rc = ct_gc_visit_objects(keep_match, &m);
+    PyObject *out = rc < 0 ? NULL
+                    : m.failed ? PyErr_NoMemory() : PyList_New((Py_ssize_t)m.n);
     for (size_t i = 0; i < m.n; i++) {
         if (out != NULL) {
             PyList_SET_ITEM(out, (Py_ssize_t)i, m.found[i]);
@@ -144,7 +145,6 @@ heap_matches(const ct_ptrmap *rows_of)
     free(m.found);
     return out;
 }
-#endif
 
 static PyObject *
 core_count_instances(PyObject *module, PyObject *args)
@@ -160,13 +160,6 @@ core_count_instances(PyObject *module, PyObject *args)
                      Py_TYPE(objs)->tp_name);
         return NULL;
     }
-#if PY_VERSION_HEX < 0x030C0000
-    if (objs == Py_None) {
-        PyErr_SetString(PyExc_ValueError,
-                        "count_instances: objs=None needs Python 3.12+ (pass gc.get_objects())");
-        return NULL;
-    }
-#endif
     ct_state *st = ct_get_state(module);
     Py_ssize_t nrows = PyList_GET_SIZE(classes);
     Py_ssize_t *counts = PyMem_Calloc((size_t)nrows + 1, sizeof(Py_ssize_t));
@@ -221,13 +214,11 @@ core_count_instances(PyObject *module, PyObject *args)
                             "does not list (a type is not a GC type): pass gc.get_objects()");
             goto done;
         }
-#if PY_VERSION_HEX >= 0x030C0000
         listed = heap_matches(&rows_of);
         if (listed == NULL) {
             goto done;
         }
         objs = listed;
-#endif
     }
     ct_sizer s;
     ct_sizer_init(&s, &st->sizer_refs);
