@@ -155,3 +155,30 @@ def test_slow_repr_threshold():
     t.snapshot()
     assert t.slow_repr_classes == [Item]
     assert t.export()[8] == {0: repr(items[0])}
+
+
+def test_export_columns_are_read_only_bytes_like_buffers():
+    """Tracker.export's record columns are BigBuffers (mapped outside the
+    malloc heap): bytes-like, read-only, pickled as bytes, and made only
+    by the engine."""
+    import array
+    import pickle
+
+    from classtrack._core import BigBuffer
+
+    items = [Item(i) for i in range(20000)]
+    t = _engine_with(items)
+    t.snapshot()
+    exp = t.export()
+    ids, births = exp[2], exp[5]
+    assert type(ids) is BigBuffer and len(ids) == 20000 * 8
+    assert list(memoryview(ids).cast("Q")[:3]) == [id(it) for it in items[:3]]
+    assert array.array("d", bytes(births))[0] > 0
+    with pytest.raises(TypeError):
+        memoryview(ids)[0] = 1          # read-only
+    again = pickle.loads(pickle.dumps(ids))
+    assert type(again) is bytes and again == bytes(ids)
+    with pytest.raises(TypeError, match="cannot create"):
+        BigBuffer()
+    empty = t.export(rec_start=20000, snap_start=1)
+    assert len(empty[2]) == 0 and bytes(empty[2]) == b""

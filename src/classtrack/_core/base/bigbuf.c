@@ -52,6 +52,19 @@ bigbuf_length(ct_bigbuf *b)
     return b->len;
 }
 
+/* Pickled (and copied) as the bytes it holds. */
+static PyObject *
+bigbuf_reduce(ct_bigbuf *b, PyObject *Py_UNUSED(ignored))
+{
+    return Py_BuildValue("(O(N))", (PyObject *)&PyBytes_Type,
+                         PyBytes_FromStringAndSize(b->data ? b->data : empty_buffer, b->len));
+}
+
+static PyMethodDef bigbuf_methods[] = {
+    {"__reduce__", (PyCFunction)bigbuf_reduce, METH_NOARGS, "pickled as bytes"},
+    {NULL, NULL, 0, NULL},
+};
+
 static PyObject *
 bigbuf_new_refused(PyTypeObject *type, PyObject *args, PyObject *kwds)
 {
@@ -67,6 +80,7 @@ static PyType_Slot bigbuf_slots[] = {
                 "bytes(), len() in bytes); mapped outside the malloc heap."},
     {Py_tp_dealloc, bigbuf_dealloc},
     {Py_tp_new, bigbuf_new_refused},
+    {Py_tp_methods, bigbuf_methods},
     {Py_bf_getbuffer, bigbuf_getbuffer},
     {Py_sq_length, bigbuf_length},
     {0, NULL},

@@ -9,7 +9,8 @@
  * of 64 KiB or more is mapped and unmapped instead.
  *
  * Python sees the buffer protocol (memoryview, bytes(), array.frombytes,
- * the dump writer's ct_column_get) and len() in bytes; nothing else.  It
+ * the dump writer's ct_column_get), len() in bytes, and pickling (as the
+ * bytes it holds); nothing else.  It
  * is filled by the C code that made it, before Python sees it. */
 #ifndef CLASSTRACK_BIGBUF_H
 #define CLASSTRACK_BIGBUF_H
