@@ -30,7 +30,8 @@ ct_idxmap_get(const ct_idxmap *m, uint32_t idx)
     return e->key != 0 ? e->val : 0;
 }
 
-/* A map of `cap` slots holding the keys of `from` that pass keep. */
+/* m remade with `cap` slots, holding those of its keys that pass keep
+ * (all when keep is NULL). */
 static int
 rebuild(ct_idxmap *m, size_t cap, int (*keep)(void *, uint32_t), void *ctx)
 {

@@ -365,10 +365,8 @@ Tracker_clear_records(ct_tracker *t, PyObject *Py_UNUSED(ignored))
     PyDict_Clear(t->type_overrides);
     PyDict_Clear(t->keep_ids);
     PyDict_Clear(t->reprs);
-    if (t->reprs_changed != NULL) {
-        PyDict_Clear(t->reprs_changed);
-    }
-    /* the texts handed off were the cleared records' */
+    /* the texts handed off or changed were the cleared records': a new
+     * stream starts afresh (track_repr_changes) */
     ct_idxmap_clear(&t->repr_digests);
     t->reprs_handed_off = 0;
     Py_CLEAR(t->reprs_changed);

@@ -500,7 +500,7 @@ ct_py_tracker_track_repr_changes(ct_tracker *t, PyObject *args, PyObject *kwds)
                 return NULL;
             }
             if (i < t->reg.len && is_alive(t, (uint32_t)i)
-                && ct_idxmap_put(&t->repr_digests, (uint32_t)i, h == 0 ? 1 : (uint64_t)h) < 0) {
+                && ct_idxmap_put(&t->repr_digests, (uint32_t)i, ct_repr_digest(h)) < 0) {
                 ct_idxmap_clear(&t->repr_digests);
                 Py_DECREF(fresh);
                 return PyErr_NoMemory();

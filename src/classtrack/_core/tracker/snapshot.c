@@ -70,7 +70,7 @@ note_handed_off(ct_tracker *t, uint32_t idx, PyObject *r)
         PyErr_Clear();
         return 0;
     }
-    uint64_t digest = h == 0 ? 1 : (uint64_t)h;
+    uint64_t digest = ct_repr_digest(h);
     if (ct_idxmap_get(&t->repr_digests, idx) == digest) {
         Py_DECREF(r);
         return 0;

@@ -43,6 +43,15 @@ ct_snapshot_position(const ct_snapshot *s, uint64_t rec)
 
 #define CT_SLOW_REPR 0.005
 
+/* The repr_digests value of a repr text's hash (never 0: 0 is "none").
+ * The one place that derives it: a text noted and a text handed off
+ * must compare equal. */
+static inline uint64_t
+ct_repr_digest(Py_hash_t h)
+{
+    return h == 0 ? 1 : (uint64_t)h;
+}
+
 typedef struct {
     PyObject_HEAD
     ct_registry reg;
