@@ -1,8 +1,8 @@
 /* livemap.c - see livemap.h for the design.
  *
- * Invariants: when keys != NULL, ndirs * 2 <= capacity, so probe loops end
- * on an empty slot; every occupied slot's directory has npages >= 1
- * non-NULL pages; every page has 1 <= n <= cap, exactly n bits set, and
+ * Invariants: when slots != NULL, ndirs * 2 <= capacity, so probe loops
+ * end on an empty slot; in every occupied slot, bit j of pages is set
+ * exactly when page[j] of its directory is not NULL, and pages != 0; every page has 1 <= n <= cap, exactly n bits set, and
  * units[0 .. n) are the set bits' units, each once, with index[k] the
  * record number of units[k]; units[n .. cap) are zero.  last_page != 0
  * implies last is that page's entry (freeing or moving an entry resets
@@ -71,7 +71,7 @@ find_slot(const ct_livemap *m, uintptr_t d)
 {
     size_t i = ct_livemap_hash(d) & m->mask;
     for (;;) {
-        uintptr_t k = m->keys[i];
+        uintptr_t k = m->slots[i].key;
         if (k == d || k == 0) {
             return i;
         }
@@ -82,8 +82,8 @@ find_slot(const ct_livemap *m, uintptr_t d)
 void
 ct_livemap_clear(ct_livemap *m)
 {
-    for (size_t i = 0; m->keys != NULL && i <= m->mask; i++) {
-        if (m->keys[i] == 0) {
+    for (size_t i = 0; m->slots != NULL && i <= m->mask; i++) {
+        if (m->slots[i].key == 0) {
             continue;
         }
         ct_livedir *dir = m->dirs[i];
@@ -92,7 +92,7 @@ ct_livemap_clear(ct_livemap *m)
         }
         PyMem_RawFree(dir);
     }
-    PyMem_RawFree(m->keys);
+    PyMem_RawFree(m->slots);
     PyMem_RawFree(m->dirs);
     memset(m, 0, sizeof(*m));
 }
@@ -100,57 +100,61 @@ ct_livemap_clear(ct_livemap *m)
 static int
 table_resize(ct_livemap *m, size_t capacity)
 {
-    uintptr_t *keys = PyMem_RawCalloc(capacity, sizeof(uintptr_t));
+    ct_liveslot *slots = PyMem_RawCalloc(capacity, sizeof(ct_liveslot));
     ct_livedir **dirs = PyMem_RawMalloc(capacity * sizeof(ct_livedir *));
-    if (keys == NULL || dirs == NULL) {
-        PyMem_RawFree(keys);
+    if (slots == NULL || dirs == NULL) {
+        PyMem_RawFree(slots);
         PyMem_RawFree(dirs);
         return -1;
     }
-    uintptr_t *old_keys = m->keys;
+    ct_liveslot *old_slots = m->slots;
     ct_livedir **old_dirs = m->dirs;
-    size_t old_cap = old_keys ? m->mask + 1 : 0;
-    m->keys = keys;
+    size_t old_cap = old_slots ? m->mask + 1 : 0;
+    m->slots = slots;
     m->dirs = dirs;
     m->mask = capacity - 1;
     for (size_t j = 0; j < old_cap; j++) {
-        if (old_keys[j] != 0) {
-            size_t i = find_slot(m, old_keys[j]);
-            keys[i] = old_keys[j];
+        if (old_slots[j].key != 0) {
+            size_t i = find_slot(m, old_slots[j].key);
+            slots[i] = old_slots[j];
             dirs[i] = old_dirs[j];
         }
     }
-    PyMem_RawFree(old_keys);
+    PyMem_RawFree(old_slots);
     PyMem_RawFree(old_dirs);
     return 0;
 }
 
-/* The directory of address a, created if needed; NULL when out of memory. */
-static ct_livedir *
-dir_for(ct_livemap *m, uintptr_t a)
+/* The slot of the directory of address a, made if needed (with no page
+ * yet: the caller sets its first); 0 and *slot, or -1 when out of memory. */
+static int
+slot_for(ct_livemap *m, uintptr_t a, size_t *slot)
 {
     uintptr_t d = DIR_OF(a);
-    if (m->keys == NULL && table_resize(m, TABLE_MIN_CAPACITY) < 0) {
-        return NULL;
+    if (m->slots == NULL && table_resize(m, TABLE_MIN_CAPACITY) < 0) {
+        return -1;
     }
     size_t i = find_slot(m, d);
-    if (m->keys[i] == d) {
-        return m->dirs[i];
+    if (m->slots[i].key == d) {
+        *slot = i;
+        return 0;
     }
     if ((m->ndirs + 1) * 2 > m->mask + 1) {
         if (table_resize(m, (m->mask + 1) * 2) < 0) {
-            return NULL;
+            return -1;
         }
         i = find_slot(m, d);
     }
     ct_livedir *dir = PyMem_RawCalloc(1, sizeof(ct_livedir));
     if (dir == NULL) {
-        return NULL;
+        return -1;
     }
-    m->keys[i] = d;
+    m->slots[i].key = d;
+    m->slots[i].pages = 0;
     m->dirs[i] = dir;
     m->ndirs++;
-    return dir;
+    *slot = i;
+    return 0;
 }
 
 /* Delete the directory in slot i (now empty), shifting the rest of its
@@ -162,7 +166,7 @@ delete_slot(ct_livemap *m, size_t i)
     size_t hole = i, j = i;
     for (;;) {
         j = (j + 1) & m->mask;
-        uintptr_t k = m->keys[j];
+        uintptr_t k = m->slots[j].key;
         if (k == 0) {
             break;
         }
@@ -170,12 +174,13 @@ delete_slot(ct_livemap *m, size_t i)
         /* move j into the hole unless its home lies cyclically in (hole, j] */
         int stays = hole <= j ? (home > hole && home <= j) : (home > hole || home <= j);
         if (!stays) {
-            m->keys[hole] = k;
+            m->slots[hole] = m->slots[j];
             m->dirs[hole] = m->dirs[j];
             hole = j;
         }
     }
-    m->keys[hole] = 0;
+    m->slots[hole].key = 0;
+    m->slots[hole].pages = 0;
     m->ndirs--;
 }
 
@@ -218,23 +223,24 @@ ct_livemap_put(ct_livemap *m, const void *block, uint32_t index, uint32_t *old,
 {
     uintptr_t a = (uintptr_t)block;
     unsigned u = ct_livepage_unit(block);
-    ct_livedir *dir = dir_for(m, a);
-    if (dir == NULL) {
+    size_t i;
+    if (slot_for(m, a, &i) < 0) {
         return -1;
     }
+    ct_livedir *dir = m->dirs[i];
     unsigned j = PAGE_IN_DIR(a);
     ct_livepage *pg = dir->page[j];
     if (pg == NULL) {
         pg = page_new(per_page >= PAGE_FIRST_CAP ? PAGE_FIRST_CAP : PAGE_SMALL_CAP);
         if (pg == NULL) {
-            if (dir->npages == 0) {
+            if (m->slots[i].pages == 0) {
                 /* the directory was made for this key: drop it again */
-                delete_slot(m, find_slot(m, DIR_OF(a)));
+                delete_slot(m, i);
             }
             return -1;
         }
         dir->page[j] = pg;
-        dir->npages++;
+        m->slots[i].pages |= (uint64_t)1 << j;
         m->npages++;
     }
     if (ct_livepage_has(pg, u)) {
@@ -276,7 +282,7 @@ ct_livemap_pop(ct_livemap *m, const void *block, uint32_t *index)
         return 0;
     }
     size_t i = find_slot(m, DIR_OF(a));
-    if (m->keys[i] == 0) {
+    if (m->slots[i].key == 0) {
         return 0;
     }
     ct_livedir *dir = m->dirs[i];
@@ -303,7 +309,8 @@ ct_livemap_pop(ct_livemap *m, const void *block, uint32_t *index)
         PyMem_RawFree(pg);
         dir->page[j] = NULL;
         m->npages--;
-        if (--dir->npages == 0) {
+        m->slots[i].pages &= ~((uint64_t)1 << j);
+        if (m->slots[i].pages == 0) {
             delete_slot(m, i);
         }
     }
@@ -313,8 +320,8 @@ ct_livemap_pop(ct_livemap *m, const void *block, uint32_t *index)
 void
 ct_livemap_each(const ct_livemap *m, void (*fn)(uint32_t index, void *arg), void *arg)
 {
-    for (size_t i = 0; m->keys != NULL && i <= m->mask; i++) {
-        if (m->keys[i] == 0) {
+    for (size_t i = 0; m->slots != NULL && i <= m->mask; i++) {
+        if (m->slots[i].key == 0) {
             continue;
         }
         ct_livedir *dir = m->dirs[i];
@@ -330,13 +337,13 @@ ct_livemap_each(const ct_livemap *m, void (*fn)(uint32_t index, void *arg), void
 size_t
 ct_livemap_footprint(const ct_livemap *m)
 {
-    if (m->keys == NULL) {
+    if (m->slots == NULL) {
         return 0;
     }
-    size_t bytes = (m->mask + 1) * (sizeof(uintptr_t) + sizeof(ct_livedir *))
+    size_t bytes = (m->mask + 1) * (sizeof(ct_liveslot) + sizeof(ct_livedir *))
                    + m->ndirs * sizeof(ct_livedir);
     for (size_t i = 0; i <= m->mask; i++) {
-        if (m->keys[i] == 0) {
+        if (m->slots[i].key == 0) {
             continue;
         }
         for (unsigned j = 0; j < CT_LIVEMAP_DIR_PAGES; j++) {
@@ -358,6 +365,24 @@ xorshift(uint64_t *s)
     x ^= x >> 7;
     x ^= x << 17;
     return *s = x;
+}
+
+/* Occupied slots whose page mask does not name exactly the non-NULL
+ * pages of their directory (or is 0). */
+static long
+masks_wrong(const ct_livemap *m)
+{
+    long wrong = 0;
+    for (size_t i = 0; m->slots != NULL && i <= m->mask; i++) {
+        uint64_t pages = 0;
+        for (unsigned j = 0; m->slots[i].key != 0 && j < CT_LIVEMAP_DIR_PAGES; j++) {
+            pages |= (uint64_t)(m->dirs[i]->page[j] != NULL) << j;
+        }
+        if (pages != m->slots[i].pages || (m->slots[i].key != 0 && pages == 0)) {
+            wrong++;
+        }
+    }
+    return wrong;
 }
 
 /* The reference: block slot b of a small arena of 16-byte units -> record
@@ -386,7 +411,12 @@ ct_livemap_selftest(uint64_t seed, size_t n)
         size_t key = (size_t)pg * 256 + u;
         uintptr_t page_no = (base >> 12) + (uintptr_t)pg * (pg % 3 == 0 ? 1 : 4099);
         const void *block = (const void *)((page_no << 12) | ((uintptr_t)u << 4));
+        /* windows of 16,384 steps that mostly insert, then only remove:
+         * pages and directories empty and come back, probe runs shift */
         unsigned op = (unsigned)((r >> 32) % 10);
+        if ((step >> 14) & 1) {
+            op = op < 9 ? 5 + op % 3 : 8;
+        }
         uint32_t got = 0, old = 0;
         if (op < 5) {           /* insert or replace */
             uint32_t val = (uint32_t)(step & 0x7fffffff);
@@ -412,6 +442,9 @@ ct_livemap_selftest(uint64_t seed, size_t n)
             if (ct_livemap_get(&m, block, &got)) {
                 bad++;      /* still there after its removal */
             }
+            if (had && (step & 15) == 0) {
+                bad += masks_wrong(&m);
+            }
         }
         else {                  /* look up */
             int has = ct_livemap_get(&m, block, &got);
@@ -436,6 +469,31 @@ ct_livemap_selftest(uint64_t seed, size_t n)
         }
     }
     if (bad >= 0 && live != m.count) {
+        bad++;
+    }
+    if (bad >= 0) {
+        bad += masks_wrong(&m);
+    }
+    /* drain it, spread over the pages: every page and directory empties,
+     * and the map ends empty */
+    for (size_t k = 0; bad >= 0 && k < UNITS; k++) {
+        size_t key = (k * 7919) % UNITS;
+        if (ref[key] == 0) {
+            continue;
+        }
+        unsigned pg = (unsigned)(key / 256), u = (unsigned)(key % 256);
+        uintptr_t page_no = (base >> 12) + (uintptr_t)pg * (pg % 3 == 0 ? 1 : 4099);
+        const void *block = (const void *)((page_no << 12) | ((uintptr_t)u << 4));
+        uint32_t got;
+        if (!ct_livemap_pop(&m, block, &got) || got + 1 != ref[key]) {
+            bad++;
+        }
+        ref[key] = 0;
+        if ((k & 63) == 0) {
+            bad += masks_wrong(&m);
+        }
+    }
+    if (bad >= 0 && (m.count != 0 || m.ndirs != 0 || m.npages != 0)) {
         bad++;
     }
     uint32_t none;

@@ -8,8 +8,12 @@
  *     an array of 64 page pointers, NULL where no key lies.  Directories
  *     are found through a small open-addressing table (linear probing,
  *     power-of-two size, at most half full, 0 marks an empty slot) whose
- *     keys (address >> 18) sit in their own array: a heap of 60 MB needs
- *     240 of them, so the table stays in cache;
+ *     slots hold the key (address >> 18) and a 64-bit mask of the
+ *     directory's pages that hold a key; the directories themselves sit
+ *     in a parallel array.  A heap of 60 MB needs 240 slots, so the table
+ *     stays in cache, and a free in a page without a key (about 70% of
+ *     the frees that fall in a directory on a Sphinx build) is answered
+ *     by the slot alone, without loading the directory or a page;
  *   - a page keeps a 256-bit bitmap of its 16-byte units holding a key
  *     (membership in one load) and an unordered list of (unit, record
  *     number) pairs: `units[k]` is the unit of `index[k]`.  Inserting
@@ -18,12 +22,13 @@
  *     256, 16 per step with SSE2), paid on the death of a tracked object
  *     or a look-up, never on creation.
  * The question asked on every free in the process ("is this block one of
- * ours?") is answered exactly at page level: table probe, directory,
- * page pointer, bit.  Objects created together share a page, so the map
- * costs a few bytes per object; the insertion into the page of the
- * previous insertion (objects made one after the other) is inline:
- * ct_livemap_put_last.  Memory is bounded by the heap it covers: 520
- * bytes per 256 KiB directory and 48 + 5 * cap bytes per page in use.
+ * ours?") is answered exactly: table probe and page mask, then (only in
+ * a page that holds keys) directory, page pointer, bit.  Objects created
+ * together share a page, so the map costs a few bytes per object; the
+ * insertion into the page of the previous insertion (objects made one
+ * after the other) is inline: ct_livemap_put_last.  Memory is bounded by
+ * the heap it covers: 512 bytes per 256 KiB directory (and 24 in the
+ * table) and 48 + 5 * cap bytes per page in use.
  *
  * An emptied page is freed at once, an emptied directory too (deleted
  * from the table by shifting its probe run back, no tombstones).
@@ -53,12 +58,18 @@ typedef struct {
 
 typedef struct {
     ct_livepage *page[CT_LIVEMAP_DIR_PAGES];  /* NULL: no key in that page */
-    uint32_t npages;        /* non-NULL entries, >= 1 */
 } ct_livedir;
 
+/* One slot of the directory table. */
 typedef struct {
-    uintptr_t *keys;        /* directory numbers (address >> 18), 0 = empty */
-    ct_livedir **dirs;      /* parallel to keys */
+    uintptr_t key;          /* directory number (address >> 18), 0 = empty */
+    uint64_t pages;         /* bit j: page[j] of its directory is not NULL;
+                               never 0 in an occupied slot */
+} ct_liveslot;
+
+typedef struct {
+    ct_liveslot *slots;     /* the table */
+    ct_livedir **dirs;      /* parallel to slots */
     size_t mask;            /* table capacity - 1 */
     size_t ndirs;           /* occupied slots */
     size_t count;           /* keys */
@@ -153,12 +164,16 @@ ct_livemap_page_of(const ct_livemap *m, const void *block)
     uintptr_t d = a >> CT_LIVEMAP_DIR_SHIFT;
     size_t i = ct_livemap_hash(d) & m->mask;
     for (;;) {
-        uintptr_t k = m->keys[i];
+        uintptr_t k = m->slots[i].key;
         if (k == 0) {       /* first: a NULL block has d == 0 */
             return NULL;
         }
         if (k == d) {
-            return m->dirs[i]->page[(a >> CT_LIVEMAP_PAGE_SHIFT) & (CT_LIVEMAP_DIR_PAGES - 1)];
+            unsigned j = (unsigned)(a >> CT_LIVEMAP_PAGE_SHIFT) & (CT_LIVEMAP_DIR_PAGES - 1);
+            if (((m->slots[i].pages >> j) & 1u) == 0) {
+                return NULL;
+            }
+            return m->dirs[i]->page[j];
         }
         i = (i + 1) & m->mask;
     }
