@@ -1,6 +1,7 @@
 /* bigbuf.c - see bigbuf.h. */
 #include "base/bigbuf.h"
 #include "base/bigmem.h"
+#include "base/modobjs.h"
 
 typedef struct {
     PyObject_HEAD
@@ -96,14 +97,6 @@ static PyType_Spec bigbuf_spec = {
 int
 ct_bigbuf_type_register(PyObject *module, PyTypeObject **type)
 {
-    *type = (PyTypeObject *)PyType_FromModuleAndSpec(module, &bigbuf_spec, NULL);
-    if (*type == NULL) {
-        return -1;
-    }
-    Py_INCREF(*type);
-    if (PyModule_AddObject(module, "BigBuffer", (PyObject *)*type) < 0) {
-        Py_DECREF(*type);
-        return -1;
-    }
-    return 0;
+    *type = ct_add_type(module, &bigbuf_spec, NULL, "BigBuffer");
+    return *type == NULL ? -1 : 0;
 }

@@ -21,6 +21,25 @@ typedef struct {
     PyObject *fileio_type;      /* strong: io.FileIO (dump_io.c) */
 } ct_modobjs;
 
+/* Makes a heap type from `spec` (bases NULL or a tuple) and adds it to
+ * `module` as `name`: a new reference for the caller (the module holds
+ * another), or NULL with an exception. */
+static inline PyTypeObject *
+ct_add_type(PyObject *module, PyType_Spec *spec, PyObject *bases, const char *name)
+{
+    PyObject *type = PyType_FromModuleAndSpec(module, spec, bases);
+    if (type == NULL) {
+        return NULL;
+    }
+    Py_INCREF(type);
+    if (PyModule_AddObject(module, name, type) < 0) {
+        Py_DECREF(type);
+        Py_DECREF(type);
+        return NULL;
+    }
+    return (PyTypeObject *)type;
+}
+
 /* The shared objects of `module` (classtrack._core), borrowed. */
 static inline ct_modobjs *
 ct_modobjs_of(PyObject *module)

@@ -273,15 +273,10 @@ static PyType_Spec Sizer_spec = {
 int
 ct_sizer_type_register(PyObject *module, ct_state *st)
 {
-    st->sizer_type = (PyTypeObject *)PyType_FromModuleAndSpec(module, &Sizer_spec,
-                                                              NULL);
+    st->sizer_type = ct_add_type(module, &Sizer_spec, NULL, "Sizer");
     if (st->sizer_type == NULL) {
         return -1;
     }
-    if (PyModule_AddObject(module, "Sizer", (PyObject *)st->sizer_type) < 0) {
-        return -1;
-    }
-    Py_INCREF(st->sizer_type);  /* AddObject stole one; the state keeps one */
     if (PyModule_AddIntConstant(module, "FOLLOW_TYPES", CT_FOLLOW_TYPES) < 0
         || PyModule_AddIntConstant(module, "FOLLOW_MODULES", CT_FOLLOW_MODULES) < 0
         || PyModule_AddIntConstant(module, "FOLLOW_FUNCTIONS",

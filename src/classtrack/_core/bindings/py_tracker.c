@@ -939,13 +939,8 @@ PyMethodDef ct_tracker_functions[] = {
 int
 ct_tracker_type_register(PyObject *module, PyTypeObject **type)
 {
-    *type = (PyTypeObject *)PyType_FromModuleAndSpec(module, &Tracker_spec, NULL);
+    *type = ct_add_type(module, &Tracker_spec, NULL, "Tracker");
     if (*type == NULL) {
-        return -1;
-    }
-    Py_INCREF(*type);
-    if (PyModule_AddObject(module, "Tracker", (PyObject *)*type) < 0) {
-        Py_DECREF(*type);
         return -1;
     }
     /* the range Tracker.track/hook/set_resolution accept */

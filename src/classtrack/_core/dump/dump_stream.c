@@ -252,14 +252,11 @@ static PyType_Spec DumpStream_spec = {
 int
 ct_dump_stream_register(PyObject *module)
 {
-    PyObject *type = PyType_FromModuleAndSpec(module, &DumpStream_spec, NULL);
+    PyTypeObject *type = ct_add_type(module, &DumpStream_spec, NULL, "DumpStream");
     if (type == NULL) {
         return -1;
     }
-    if (PyModule_AddObject(module, "DumpStream", type) < 0) {
-        Py_DECREF(type);
-        return -1;
-    }
+    Py_DECREF(type);    /* the module's reference is the one kept */
     return 0;
 }
 

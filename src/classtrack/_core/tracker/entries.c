@@ -415,14 +415,6 @@ static PyType_Spec Entries_spec = {
 int
 ct_entries_type_register(PyObject *module, PyTypeObject **type)
 {
-    *type = (PyTypeObject *)PyType_FromModuleAndSpec(module, &Entries_spec, NULL);
-    if (*type == NULL) {
-        return -1;
-    }
-    Py_INCREF(*type);
-    if (PyModule_AddObject(module, "Entries", (PyObject *)*type) < 0) {
-        Py_DECREF(*type);
-        return -1;
-    }
-    return 0;
+    *type = ct_add_type(module, &Entries_spec, NULL, "Entries");
+    return *type == NULL ? -1 : 0;
 }
