@@ -385,6 +385,16 @@ masks_wrong(const ct_livemap *m)
     return wrong;
 }
 
+/* The test's block of unit u of test page pg: pages spread over the
+ * address space so that their hashes collide in every way (page numbers
+ * never 0), every third one next to the previous. */
+static const void *
+test_block(unsigned pg, unsigned u)
+{
+    uintptr_t page_no = ((uintptr_t)0x5a000 + (uintptr_t)pg * (pg % 3 == 0 ? 1 : 4099));
+    return (const void *)((page_no << 12) | ((uintptr_t)u << 4));
+}
+
 /* The reference: block slot b of a small arena of 16-byte units -> record
  * number + 1 (0 = absent).  Blocks come from a few dozen pages, dense in
  * some, so pages fill up, empty, and probe runs collide and shift. */
@@ -400,17 +410,13 @@ ct_livemap_selftest(uint64_t seed, size_t n)
     memset(&m, 0, sizeof(m));
     long bad = 0;
     uint64_t s = seed | 1u;
-    /* pages spread over the address space so that their hashes collide
-     * in every way; page numbers never 0 */
-    uintptr_t base = (uintptr_t)0x5a000 << 12;
     for (size_t step = 0; step < n; step++) {
         uint64_t r = xorshift(&s);
         unsigned pg = (unsigned)(r % PAGES);
         /* concentrate on a few units of the page half the time */
         unsigned u = (r >> 20) & 1 ? (unsigned)((r >> 8) % 256) : (unsigned)((r >> 8) % 12);
         size_t key = (size_t)pg * 256 + u;
-        uintptr_t page_no = (base >> 12) + (uintptr_t)pg * (pg % 3 == 0 ? 1 : 4099);
-        const void *block = (const void *)((page_no << 12) | ((uintptr_t)u << 4));
+        const void *block = test_block(pg, u);
         /* windows of 16,384 steps that mostly insert, then only remove:
          * pages and directories empty and come back, probe runs shift */
         unsigned op = (unsigned)((r >> 32) % 10);
@@ -461,8 +467,7 @@ ct_livemap_selftest(uint64_t seed, size_t n)
         }
         live++;
         unsigned pg = (unsigned)(key / 256), u = (unsigned)(key % 256);
-        uintptr_t page_no = (base >> 12) + (uintptr_t)pg * (pg % 3 == 0 ? 1 : 4099);
-        const void *block = (const void *)((page_no << 12) | ((uintptr_t)u << 4));
+        const void *block = test_block(pg, u);
         uint32_t got;
         if (!ct_livemap_get(&m, block, &got) || got + 1 != ref[key]) {
             bad++;
@@ -482,8 +487,7 @@ ct_livemap_selftest(uint64_t seed, size_t n)
             continue;
         }
         unsigned pg = (unsigned)(key / 256), u = (unsigned)(key % 256);
-        uintptr_t page_no = (base >> 12) + (uintptr_t)pg * (pg % 3 == 0 ? 1 : 4099);
-        const void *block = (const void *)((page_no << 12) | ((uintptr_t)u << 4));
+        const void *block = test_block(pg, u);
         uint32_t got;
         if (!ct_livemap_pop(&m, block, &got) || got + 1 != ref[key]) {
             bad++;
