@@ -101,6 +101,38 @@ def test_periodic_snapshots(workdir):
     assert n >= 6       # the start, 4 by the monitor, the exit
 
 
+def test_budget_bounds_the_periodic_snapshots(workdir):
+    # 20,000 tracked instances: a snapshot costs a few ms, so a share of
+    # 1/2000 stretches a 0.05 s interval beyond the program's 1.5 s, and a
+    # share of 1 leaves it as it is
+    (workdir / "costly.py").write_text(textwrap.dedent("""
+        import time
+
+        class Item:
+            pass
+
+        items = [Item() for _ in range(20000)]
+        end = time.monotonic() + 1.5
+        while time.monotonic() < end:
+            time.sleep(0.01)
+    """))
+
+    def snapshots(budget):
+        r = classtrack("run", "--interval", "0.05", "--budget", budget,
+                       "--track-class", "costly:Item", "costly.py", cwd=workdir)
+        assert r.returncode == 0, r.stderr
+        return int(r.stderr.split("classtrack: ")[1].split(" snapshots")[0])
+
+    assert snapshots("1") >= 8
+    assert snapshots("0.0005") <= 3        # the start, the exit, at most one between
+
+
+@pytest.mark.parametrize("value", ["0", "-0.1", "1.5", "nan", "x"])
+def test_budget_must_be_a_share(value, tmp_path):
+    r = classtrack("run", "--budget", value, "p.py", cwd=tmp_path)
+    assert r.returncode == 2 and "--budget" in r.stderr and "Traceback" not in r.stderr
+
+
 def test_report_and_html(workdir):
     assert classtrack("run", "--track-module", "__main__", "--trace", "--resolution", "1",
                       "prog.py", cwd=workdir).returncode == 0

@@ -27,11 +27,11 @@ __all__ = ["add_parser", "parse", "run", "program_started", "program_interrupted
 
 USAGE = ("classtrack run [-h] [-o DUMP] [--track-class MODULE:CLASS ...] "
          "[--track-module MODULE ...] [--track-package PACKAGE ...] [--track-mine] "
-         "[--strict] [--interval SECONDS] [--resolution N] "
+         "[--strict] [--interval SECONDS] [--budget SHARE] [--resolution N] "
          "[--trace] [--retained] [--collect] [--no-repr] [-v] "
          + metrics_server.USAGE + " " + follow.USAGE + " (SCRIPT | -m MODULE) [ARGS...]")
 _VALUED = {"-o", "--output", "--track-class", "--track-module", "--track-package",
-           "--interval", "--resolution"}
+           "--interval", "--budget", "--resolution"}
 _VALUED.update(metrics_server.VALUED)
 
 
@@ -58,6 +58,10 @@ def add_parser(sub) -> None:
                         "--track-class or --track-module tracked no class")
     p.add_argument("--interval", type=float, default=1.0, metavar="SECONDS",
                    help="seconds between snapshots (default 1; 0: only at start and exit)")
+    p.add_argument("--budget", type=float, default=0.05, metavar="SHARE",
+                   help="share of the program's time the periodic snapshots may take "
+                        "(default 0.05): while a snapshot costs more than SHARE times "
+                        "the interval, the interval stretches to its cost / SHARE")
     p.add_argument("--resolution", type=int, default=0, metavar="N",
                    help="size referents individually N levels deep (default 0)")
     p.add_argument("--trace", action="store_true", help="record where instances are created")
@@ -124,6 +128,8 @@ def parse(parser: argparse.ArgumentParser, argv: List[str]) -> argparse.Namespac
             sub.error("--track-class needs MODULE:CLASS, not %r" % spec)
     if args.interval < 0:
         sub.error("--interval must be >= 0")
+    if not 0 < args.budget <= 1:    # also refuses nan
+        sub.error("--budget must be a share of time in (0, 1], not %r" % args.budget)
     if args.resolution < 0:
         sub.error("--resolution must be >= 0")
     metrics_server.check(sub, args)

@@ -188,6 +188,7 @@ def start(tracker: Any, watcher: Any, args: Any, dump: str, say: Callable[[str],
         "reprs": not getattr(args, "no_repr", False),
         "interval": float(args.interval),
         "collect": bool(getattr(args, "collect", False)),
+        "budget": float(getattr(args, "budget", 0.05)),
         "base": os.path.abspath(base),
         "token": new_token(),
         "origin": _clock_origin(),
@@ -342,12 +343,13 @@ def _become_fork_child(st: _Process) -> None:
     tracker._periodic_thread = None     # threads do not survive a fork
     st.stream()
     tracker.create_snapshot("start")
-    start_periodic(tracker, st.config["interval"], collect=st.config.get("collect", False))
+    start_periodic(tracker, st.config["interval"], collect=st.config.get("collect", False),
+                   budget=st.config.get("budget", 0.05))
     _install_exit_hooks()
 
 
 def start_periodic(tracker: Any, interval: float, block_term: bool = True,
-                   collect: bool = False) -> None:
+                   collect: bool = False, budget: float = 0.05) -> None:
     """The monitor thread of ``run --interval`` (checked by ``run``'s
     parser: >= 0, and 0 means no monitor, only the start and exit
     snapshots).  In a followed child (`block_term`), started with SIGTERM
@@ -359,12 +361,12 @@ def start_periodic(tracker: Any, interval: float, block_term: bool = True,
         return
     if not block_term:
         tracker.start_periodic_snapshots(interval=interval, _delay_first=True,
-                                         collect=collect)
+                                         collect=collect, budget=budget)
         return
     old = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM})
     try:
         tracker.start_periodic_snapshots(interval=interval, _delay_first=True,
-                                         collect=collect)
+                                         collect=collect, budget=budget)
     finally:
         signal.pthread_sigmask(signal.SIG_SETMASK, old)
 
@@ -398,7 +400,8 @@ def child_start(config: Dict[str, Any]) -> None:
                       display_base=config["base"])
     _state.stream()
     tracker.create_snapshot("start")
-    start_periodic(tracker, config["interval"], collect=config.get("collect", False))
+    start_periodic(tracker, config["interval"], collect=config.get("collect", False),
+                   budget=config.get("budget", 0.05))
     import classtrack.classtracker_stats  # noqa: F401  (no import at exit: see _on_sigterm)
     _install_hooks()            # for its own children
     _install_exit_hooks()

@@ -238,7 +238,8 @@ def run(args: argparse.Namespace) -> int:
     _started = True
     try:
         tracker.create_snapshot("start", collect=args.collect)
-        follow.start_periodic(tracker, args.interval, block_term=False, collect=args.collect)
+        follow.start_periodic(tracker, args.interval, block_term=False, collect=args.collect,
+                              budget=args.budget)
         # `held` keeps the program's globals alive until the exit snapshot (runpy
         # drops its module on return; an exception's traceback holds its frames)
         held: Any = None
