@@ -462,7 +462,9 @@ def test_repr_clipped_and_safe(tracker):
     reprs = [tracker.objects[id(o)].repr for o in objs]
     assert len(reprs[0]) <= 128 and "...." in reprs[0]
     assert reprs[1].startswith("<") and "Raising object at 0x" in reprs[1]
-    assert Slow.calls == 1  # too slow: not called again
+    # too slow in 3 calls in a row (the 2 of the first snapshot, the first
+    # of the second): not called again
+    assert Slow.calls == 3
 
 
 def test_default_repr_costs_no_call(tracker):

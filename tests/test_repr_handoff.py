@@ -8,6 +8,7 @@ changed one is (also back to an earlier text), the texts stop costing
 memory, what can no longer be answered is refused, and clear_records()
 starts afresh (a followed fork's child)."""
 import gc
+import time
 
 import pytest
 
@@ -62,6 +63,40 @@ def test_only_changed_texts_are_exported_after_hand_off():
     assert t.record(50)[8] == repr(late)    # noted, not yet exported
     assert t.export(changed_reprs=True)[8] == {50: repr(late)}
     assert t.record(50)[8] is None
+
+
+def test_texts_waiting_for_a_frame_are_bounded_and_every_record_gets_its_turn():
+    from classtrack._core import PENDING_REPRS_MAX as cap
+    n = 2 * cap + 7000
+    items = [Item(i) for i in range(n)]
+    t = _engine_with(items[:1])
+    t.snapshot()
+    t.export()
+    t.track_repr_changes(hand_off=True)
+    for it in items[1:]:
+        t.track(it, "Item", 0, False, False)
+    seen = {}
+    for _ in range(3):
+        got = _changed(t)
+        assert len(got) <= cap
+        assert not seen.keys() & got.keys()     # each text once: none lost on the way
+        seen.update(got)
+    # the first snapshot stopped at the cap, the second went on from there,
+    # the third finished and went around (record 0's text was exported whole)
+    assert seen == {i: repr(items[i]) for i in range(1, n)}
+    items[5].tag = "b"
+    items[n - 1].tag = "b"
+    assert _changed(t) == {5: repr(items[5]), n - 1: repr(items[n - 1])}
+    # every text changes at every snapshot: the first records do not take
+    # the cap every time, each snapshot goes on where the last one stopped
+    asked = set()
+    for r in range(3):
+        for it in items:
+            it.tag = "r%d" % r
+        got = _changed(t)
+        assert len(got) == cap and all(got[i] == repr(items[i]) for i in got)
+        asked |= got.keys()
+    assert asked == set(range(n))
 
 
 def test_handed_off_texts_cost_no_memory():
@@ -151,10 +186,103 @@ def test_slow_repr_threshold():
             t.slow_repr = bad
     with pytest.raises(TypeError):
         del t.slow_repr
-    t.slow_repr = 0.0               # every call is too slow: asked once
+    t.slow_repr = 0.0               # every call is too slow: given up after 3
     t.snapshot()
     assert t.slow_repr_classes == [Item]
-    assert t.export()[8] == {0: repr(items[0])}
+    assert t.export()[8] == {i: repr(items[i]) for i in range(3)}
+
+
+class Hiccup:
+    """A cheap __repr__ whose calls are slow where the test says: what a
+    GIL hand-off or a collection in the middle of one call looks like."""
+    slow_calls = set()
+    calls = 0
+
+    def __init__(self, i):
+        self.i = i
+
+    def __repr__(self):
+        Hiccup.calls += 1
+        if Hiccup.calls in Hiccup.slow_calls:
+            time.sleep(0.02)
+        return "Hiccup(%d)" % self.i
+
+
+class Stuck(Hiccup):
+    def __repr__(self):
+        Hiccup.calls += 1
+        time.sleep(0.02)
+        return "Stuck(%d)" % self.i
+
+
+def test_a_class_is_given_up_only_after_three_slow_calls_in_a_row():
+    Hiccup.calls = 0
+    Hiccup.slow_calls = {1, 2, 4, 5, 7}    # never 3 in a row
+    items = [Hiccup(i) for i in range(4)]
+    t = _engine_with(items, slow_repr=0.01)
+    t.snapshot()
+    t.snapshot()
+    assert t.slow_repr_classes == []
+    assert Hiccup.calls == 8
+    assert t.export()[8] == {i: "Hiccup(%d)" % i for i in range(4)}
+    Hiccup.slow_calls = {9, 10, 11}        # 3 in a row: the 4th is not asked
+    t.snapshot()
+    assert t.slow_repr_classes == [Hiccup] and Hiccup.calls == 11
+    t.snapshot()
+    assert Hiccup.calls == 11
+
+
+def test_slow_calls_count_per_class():
+    # two slow classes made alternately: each has its own calls in a row,
+    # and a quick class between them does not reset theirs
+    Hiccup.calls = 0
+    Hiccup.slow_calls = set()
+    items = []
+    for i in range(4):
+        items += [Stuck(i), Hiccup(i)]
+    t = _engine_with(items, slow_repr=0.01)
+    t.snapshot()
+    assert t.slow_repr_classes == [Stuck]
+    assert Hiccup.calls == 4 + 3        # Hiccup 4 times, Stuck 3
+    t.snapshot()
+    assert Hiccup.calls == 7 + 4
+
+
+def test_a_busy_program_does_not_cost_a_cheap_repr_its_texts(tmp_path):
+    # the monitor's snapshot hands the GIL to the program every switch
+    # interval, in the middle of whichever __repr__ runs then: one call
+    # "takes" 5 ms; with one strike the class lost its texts for good
+    import subprocess
+    import sys
+    import textwrap
+    prog = tmp_path / "busy.py"
+    prog.write_text(textwrap.dedent("""
+        import time
+        from classtrack.classtracker import ClassTracker
+
+        class Node:
+            def __init__(self, i):
+                self.i = i
+            def __repr__(self):
+                return "Node(%d)" % self.i
+
+        t = ClassTracker()
+        t.track_class(Node)
+        keep = [Node(i) for i in range(20000)]
+        t.start_periodic_snapshots(interval=0.1)
+        end = time.monotonic() + 1.5
+        x = 0
+        while time.monotonic() < end:      # never lets the GIL go by itself
+            x += sum(range(1000))
+        t.stop_periodic_snapshots()
+        engine = t._engine
+        print(len(t.snapshots), engine.slow_repr_classes, engine.export()[8][19999])
+    """))
+    r = subprocess.run([sys.executable, str(prog)], capture_output=True, text=True,
+                       timeout=120)
+    assert r.returncode == 0, r.stderr
+    n, slow, last = r.stdout.split(" ", 2)
+    assert int(n) >= 3 and slow == "[]" and last.strip() == "Node(19999)", r.stdout
 
 
 def test_export_columns_are_read_only_bytes_like_buffers():

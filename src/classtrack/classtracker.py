@@ -39,8 +39,13 @@ Better than Pympler, on purpose:
   ``classtrack.asizeof.basicsize`` says of an instance (pre-header + the
   type's ``__basicsize__``), see ``docs/pympler-differences.md``.
 * ``repr`` texts are taken at each snapshot (default reprs cost nothing; a
-  ``__repr__`` that raises is replaced by the default text, one that takes
-  more than 5 ms is not called again for that class).  They go into dumps
+  ``__repr__`` that raises is replaced by the default text; a class whose
+  ``__repr__`` takes more than 5 ms in 3 calls in a row is not asked
+  again: one slow call is often the GIL handed to a busy program in the
+  middle of a cheap one).  A dump stream (``classtrack run``) holds at most
+  16,384 new texts at a time between two of its frames: past that, a
+  snapshot asks no more, and the next one goes on from the first object
+  not asked.  They go into dumps
   and reports, and so does whatever secret a ``__repr__`` shows:
   ``ClassTracker(reprs=False)`` takes none (no ``__repr__`` is ever called,
   every object shows the default ``<module.Class object at 0x...>``, size

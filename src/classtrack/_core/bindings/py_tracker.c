@@ -57,12 +57,13 @@ Tracker_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
     t->keep_ids = PyDict_New();
     t->reprs = PyDict_New();
     t->slow_repr_types = PySet_New(NULL);
+    t->repr_strikes = PyDict_New();
     t->trees = PyDict_New();
     t->entries_type = (PyTypeObject *)Py_NewRef((PyObject *)st->objs.entries_type);
     t->callback = PyCFunction_New(&on_death_def, (PyObject *)t);
     if (!t->names || !t->name_numbers || !t->name_types || !t->type_overrides
         || !t->traces || !t->trace_numbers || !t->keep_ids || !t->reprs
-        || !t->slow_repr_types || !t->trees || !t->callback) {
+        || !t->slow_repr_types || !t->repr_strikes || !t->trees || !t->callback) {
         Py_DECREF(t);
         return NULL;
     }
@@ -85,6 +86,7 @@ Tracker_traverse(ct_tracker *t, visitproc visit, void *arg)
     Py_VISIT(t->reprs);
     Py_VISIT(t->reprs_changed);
     Py_VISIT(t->slow_repr_types);
+    Py_VISIT(t->repr_strikes);
     Py_VISIT(t->trees);
     Py_VISIT(t->entries_type);
     Py_VISIT(t->own_types.trackref_type);
@@ -108,6 +110,7 @@ Tracker_clear(ct_tracker *t)
     Py_CLEAR(t->reprs);
     Py_CLEAR(t->reprs_changed);
     Py_CLEAR(t->slow_repr_types);
+    Py_CLEAR(t->repr_strikes);
     Py_CLEAR(t->trees);
     return 0;
 }
@@ -369,6 +372,7 @@ Tracker_clear_records(ct_tracker *t, PyObject *Py_UNUSED(ignored))
      * stream starts afresh (track_repr_changes) */
     ct_idxmap_clear(&t->repr_digests);
     t->reprs_handed_off = 0;
+    t->repr_cursor = 0;
     Py_CLEAR(t->reprs_changed);
     Py_RETURN_NONE;
 }
@@ -872,7 +876,8 @@ Tracker_get_slow_repr_classes(ct_tracker *t, void *Py_UNUSED(closure))
 
 static PyGetSetDef Tracker_getset[] = {
     {"slow_repr", (getter)Tracker_get_slow_repr, (setter)Tracker_set_slow_repr,
-     "seconds: a class whose __repr__ took longer once is not asked again", NULL},
+     "seconds: a class whose __repr__ took longer in 3 calls in a row is not asked "
+     "again", NULL},
     {"slow_repr_classes", (getter)Tracker_get_slow_repr_classes, NULL,
      "the classes whose __repr__ is no longer asked (slow_repr)", NULL},
     {"alive", (getter)Tracker_get_alive, NULL, "tracked objects alive", NULL},
@@ -944,5 +949,9 @@ ct_tracker_type_register(PyObject *module, PyTypeObject **type)
         return -1;
     }
     /* the range Tracker.track/hook/set_resolution accept */
-    return PyModule_AddIntConstant(module, "MAX_RESOLUTION_LEVEL", CT_MAX_RESOLUTION);
+    if (PyModule_AddIntConstant(module, "MAX_RESOLUTION_LEVEL", CT_MAX_RESOLUTION) < 0) {
+        return -1;
+    }
+    /* texts handed off that may wait for the next export (note_reprs) */
+    return PyModule_AddIntConstant(module, "PENDING_REPRS_MAX", CT_PENDING_REPRS_MAX);
 }

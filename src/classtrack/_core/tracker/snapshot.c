@@ -13,9 +13,13 @@
  * Reprs: objects whose class keeps object.__repr__ cost nothing (the
  * default text is rebuilt on demand from class and id).  A custom __repr__
  * is called, its result clipped to 128 characters; if it raises, the
- * default text is kept; if one call takes longer than t->slow_repr
- * seconds (CT_SLOW_REPR unless set), that class's repr is not called again
- * by this tracker.  A
+ * default text is kept; if CT_SLOW_REPR_STRIKES calls of a class's repr
+ * in a row take longer than t->slow_repr seconds each (CT_SLOW_REPR unless
+ * set), that repr is not called again by this tracker.  Not one call: a
+ * monitor's snapshot hands the GIL to a busy program every switch
+ * interval (5 ms), so about one call in a few thousand of the cheapest
+ * __repr__ "takes" 5 ms; with one strike, the commonest classes of a real
+ * program lost their texts after a snapshot or two.  A
  * tracker made with reprs=False (t->no_reprs) calls no __repr__, neither
  * of tracked objects nor of referents named in size trees: what it keeps
  * and dumps cannot show the objects' data.
@@ -86,6 +90,36 @@ note_handed_off(ct_tracker *t, uint32_t idx, PyObject *r)
     return rc;
 }
 
+/* Counts a call of tp's repr, slow or not, toward giving it up; 0 or -1.
+ * The strikes table is looked at by a quick call only while not empty. */
+static int
+strike(ct_tracker *t, PyTypeObject *tp, int slow)
+{
+    PyObject *key = (PyObject *)tp;
+    if (!slow) {
+        if (PyDict_GET_SIZE(t->repr_strikes) == 0) {
+            return 0;
+        }
+        int has = PyDict_Contains(t->repr_strikes, key);
+        return has <= 0 ? has : PyDict_DelItem(t->repr_strikes, key);
+    }
+    PyObject *prev = PyDict_GetItemWithError(t->repr_strikes, key);
+    if (prev == NULL && PyErr_Occurred()) {
+        return -1;
+    }
+    long n = (prev != NULL ? PyLong_AsLong(prev) : 0) + 1;
+    if (n >= CT_SLOW_REPR_STRIKES) {
+        if (PySet_Add(t->slow_repr_types, key) < 0) {
+            return -1;
+        }
+        return prev != NULL ? PyDict_DelItem(t->repr_strikes, key) : 0;
+    }
+    PyObject *count = PyLong_FromLong(n);
+    int rc = count == NULL ? -1 : PyDict_SetItem(t->repr_strikes, key, count);
+    Py_XDECREF(count);
+    return rc;
+}
+
 /* Records a custom repr; 0, or -1 only for a BaseException. */
 static int
 note_repr(ct_tracker *t, uint32_t idx, PyObject *obj)
@@ -101,14 +135,14 @@ note_repr(ct_tracker *t, uint32_t idx, PyObject *obj)
     double t0 = ct_now();
     PyObject *r = clipped_repr(obj);
     double spent = ct_now() - t0;
-    if (spent > t->slow_repr && PySet_Add(t->slow_repr_types, (PyObject *)tp) < 0) {
-        Py_XDECREF(r);
-        return -1;
-    }
     if (r == NULL && !PyErr_ExceptionMatches(PyExc_Exception)) {
         return -1;
     }
     PyErr_Clear();
+    if (strike(t, tp, spent > t->slow_repr) < 0) {
+        Py_XDECREF(r);
+        return -1;
+    }
     if (t->reprs_handed_off) {
         return note_handed_off(t, idx, r);
     }
@@ -169,6 +203,41 @@ note_morph(ct_tracker *t, uint32_t idx, const ct_record *rec, PyObject *obj)
 done:
     Py_XDECREF(key);
     return rc;
+}
+
+/* The reprs of the n alive objects objs[k] (records idx[k], ascending).
+ * Texts handed off to a dump stream wait in t->reprs for the next frame:
+ * once CT_PENDING_REPRS_MAX wait, no more reprs are asked in this
+ * snapshot, and the next one starts at the first record not asked (and
+ * goes around), so that every record gets its turn.  0 or -1. */
+static int
+note_reprs(ct_tracker *t, PyObject **objs, const uint32_t *idx, size_t n)
+{
+    size_t start = 0, hi = n;
+    if (t->reprs_handed_off) {      /* the first record >= repr_cursor */
+        while (start < hi) {
+            size_t mid = start + (hi - start) / 2;
+            if (idx[mid] < t->repr_cursor) {
+                start = mid + 1;
+            }
+            else {
+                hi = mid;
+            }
+        }
+        start = start == n ? 0 : start;
+    }
+    t->repr_cursor = 0;
+    for (size_t j = 0; j < n; j++) {
+        size_t k = (start + j) % n;
+        if (t->reprs_handed_off && PyDict_GET_SIZE(t->reprs) >= CT_PENDING_REPRS_MAX) {
+            t->repr_cursor = idx[k];
+            break;
+        }
+        if (note_repr(t, idx[k], objs[k]) < 0) {
+            return -1;
+        }
+    }
+    return 0;
 }
 
 /* table[(snap_no << 32) | idx] = value; 0 or -1. */
@@ -261,8 +330,6 @@ ct_tracker_snapshot(ct_tracker *t, double *timestamp, Py_ssize_t *tracked_total,
     for (size_t k = 0; k < n; k++) {
         ct_entries_put(snap.entries, k, idx[k]);
     }
-    ct_big_free(idx);
-    idx = NULL;
     if (ct_entries_columns(snap.entries, 4, 4) < 0) {
         goto done;
     }
@@ -301,8 +368,7 @@ ct_tracker_snapshot(ct_tracker *t, double *timestamp, Py_ssize_t *tracked_total,
             ct_entries_store(e->flat, e->flat_w, k, (uint64_t)flat_k);
             size_or |= (uint64_t)size_k;
             flat_or |= (uint64_t)flat_k;
-            ok = note_repr(t, (uint32_t)i, obj) == 0
-                 && note_morph(t, (uint32_t)i, &rec, obj) == 0;
+            ok = note_morph(t, (uint32_t)i, &rec, obj) == 0;
         }
         if (!ok) {
             if (!PyErr_Occurred()) {
@@ -312,6 +378,9 @@ ct_tracker_snapshot(ct_tracker *t, double *timestamp, Py_ssize_t *tracked_total,
         }
     }
     ct_entries_finish_columns(snap.entries, size_or, flat_or);
+    if (note_reprs(t, objs, idx, n) < 0) {
+        goto done;
+    }
     *tracked_total = s.total;
     t->seen_pages = s.seen.pages;
 
@@ -329,7 +398,7 @@ ct_tracker_snapshot(ct_tracker *t, double *timestamp, Py_ssize_t *tracked_total,
     Py_ssize_t tables = ct_sizer_size(&s, t->names);
     PyObject *parts[] = {t->name_numbers, t->name_types, t->type_overrides,
                          t->traces, t->trace_numbers, t->keep_ids, t->reprs,
-                         t->slow_repr_types, t->trees};
+                         t->slow_repr_types, t->repr_strikes, t->trees};
     for (size_t k = 0; tables >= 0 && k < sizeof(parts) / sizeof(parts[0]); k++) {
         Py_ssize_t b = ct_sizer_size(&s, parts[k]);
         tables = b < 0 ? -1 : tables + b;

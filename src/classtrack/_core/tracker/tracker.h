@@ -42,6 +42,12 @@ ct_snapshot_position(const ct_snapshot *s, uint64_t rec)
 }
 
 #define CT_SLOW_REPR 0.005
+/* ... in this many calls in a row (one slow call can be the GIL handed to
+ * another thread, or a collection, in the middle of a cheap __repr__) */
+#define CT_SLOW_REPR_STRIKES 3
+/* Texts handed off to a dump stream that may wait for its next frame: about
+ * 3 MB of strings among the program's objects (snapshot.c, note_reprs) */
+#define CT_PENDING_REPRS_MAX 16384
 
 /* The repr_digests value of a repr text's hash (never 0: 0 is "none").
  * The one place that derives it: a text noted and a text handed off
@@ -75,6 +81,8 @@ typedef struct {
                                since the last export(changed_reprs=True), or
                                NULL until track_repr_changes() (a dump
                                stream) asks for it */
+    uint32_t repr_cursor;   /* handed off: the record the next snapshot
+                               asks the repr of first (note_reprs) */
     ct_idxmap repr_digests; /* handed off (below): record -> hash of the
                                repr text last given to export */
     int reprs_handed_off;   /* set by track_repr_changes(hand_off=True), for
@@ -83,10 +91,14 @@ typedef struct {
                                (export(changed_reprs=True) takes them all),
                                repr_digests tells a changed text from the
                                same one; a whole export() is refused */
-    double slow_repr;       /* seconds: a class whose repr took longer once is
-                               not asked again (CT_SLOW_REPR unless set) */
+    double slow_repr;       /* seconds: a class whose repr took longer in
+                               CT_SLOW_REPR_STRIKES calls in a row is not
+                               asked again (CT_SLOW_REPR unless set) */
     PyObject *slow_repr_types; /* strong: set of classes whose repr was too
                                   slow to call during snapshots */
+    PyObject *repr_strikes; /* strong: dict class -> its last calls in a row
+                               that took longer than slow_repr (1 or more,
+                               fewer than CT_SLOW_REPR_STRIKES) */
     PyObject *trees;        /* strong: dict (snap << 32 | index) -> tree */
     PyTypeObject *entries_type; /* strong: classtrack._core.Entries */
     size_t seen_pages;      /* pages the last snapshot's sizer saw: the
