@@ -2,7 +2,11 @@
 import copy
 import gc
 import inspect
+import os
 import pickle
+import subprocess
+import sys
+import textwrap
 import threading
 import time
 import weakref
@@ -320,6 +324,56 @@ def test_morphing_keeps_tracking_and_shows_new_class(tracker):
     tracker.create_snapshot()
     assert ".B object at" in tobj.repr
     assert tobj.classname == "B"
+
+
+def test_a_repr_that_changes_its_own_class(tmp_path):
+    # the __repr__ runs after sizing: it changes the object's class, and a
+    # collection frees the old class in the middle of the call.  The
+    # snapshot shows the new class, as the text does, and nothing reads
+    # the freed class (the debug allocator would crash on it); a slow
+    # class first, so that the strikes table is looked at on every call
+    prog = tmp_path / "morph.py"
+    prog.write_text(textwrap.dedent("""
+        import gc
+        import time
+        from classtrack.classtracker import ClassTracker
+
+        class Plain:
+            pass
+
+        def to_plain(self):
+            self.__class__ = Plain      # the last reference to its class
+            gc.collect()
+            return "now plain"
+
+        class Sleepy:
+            def __repr__(self):
+                time.sleep(0.02)
+                return "sleepy"
+
+        class Orig:
+            def __repr__(self):
+                return "orig"
+
+        class Morpher:
+            def __repr__(self):
+                victim.__class__ = type("Z", (), {"__repr__": to_plain})
+                return "morpher"
+
+        tracker = ClassTracker()
+        for cls in (Sleepy, Morpher, Orig):
+            tracker.track_class(cls)
+        s, m, victim = Sleepy(), Morpher(), Orig()
+        gc.disable()
+        tracker.create_snapshot()
+        tobj = tracker.objects[id(victim)]
+        print(tobj.classname, tobj.repr)
+    """))
+    env = dict(os.environ, PYTHONMALLOC="debug")
+    r = subprocess.run([sys.executable, str(prog)], capture_output=True, text=True,
+                       timeout=120, env=env)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.split() == ["Plain", "now", "plain"], r.stdout
 
 
 # -- track_change ----------------------------------------------------------------------

@@ -27,8 +27,9 @@
  * together share a page, so the map costs a few bytes per object; the
  * insertion into the page of the previous insertion (objects made one
  * after the other) is inline: ct_livemap_put_last.  Memory is bounded by
- * the heap it covers: 512 bytes per 256 KiB directory (and up to 48 in
- * the table, at most half full) and 40 + 5 * cap bytes per page in use.
+ * the heap it covers: 512 bytes per 256 KiB directory in use, 40 + 5 * cap
+ * bytes per page in use, and the table: 24 bytes a slot, at least twice
+ * as many slots as directories (it never shrinks).
  *
  * An emptied page is freed at once, an emptied directory too (deleted
  * from the table by shifting its probe run back, no tombstones).

@@ -132,14 +132,20 @@ note_repr(ct_tracker *t, uint32_t idx, PyObject *obj)
     if (slow != 0) {
         return slow < 0 ? -1 : 0;
     }
+    /* held: the __repr__ may change obj's class, and a collection free
+     * the old one before strike() looks it up */
+    Py_INCREF(tp);
     double t0 = ct_now();
     PyObject *r = clipped_repr(obj);
     double spent = ct_now() - t0;
     if (r == NULL && !PyErr_ExceptionMatches(PyExc_Exception)) {
+        Py_DECREF(tp);
         return -1;
     }
     PyErr_Clear();
-    if (strike(t, tp, spent > t->slow_repr) < 0) {
+    int struck = strike(t, tp, spent > t->slow_repr);
+    Py_DECREF(tp);
+    if (struck < 0) {
         Py_XDECREF(r);
         return -1;
     }
@@ -233,8 +239,19 @@ note_reprs(ct_tracker *t, PyObject **objs, const uint32_t *idx, size_t n)
             t->repr_cursor = idx[k];
             break;
         }
+        PyTypeObject *before = Py_TYPE(objs[k]);
         if (note_repr(t, idx[k], objs[k]) < 0) {
+            t->repr_cursor = idx[k];
             return -1;
+        }
+        if (Py_TYPE(objs[k]) != before) {
+            /* its own __repr__ changed its class: this snapshot says so,
+             * as the text does */
+            ct_record rec = *ct_registry_record(&t->reg, idx[k]);
+            if (note_morph(t, idx[k], &rec, objs[k]) < 0) {
+                t->repr_cursor = idx[k];
+                return -1;
+            }
         }
     }
     return 0;
