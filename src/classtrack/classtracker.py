@@ -43,7 +43,7 @@ Better than Pympler, on purpose:
   ``__repr__`` takes more than 5 ms in 3 calls in a row is not asked
   again: one slow call is often the GIL handed to a busy program in the
   middle of a cheap one).  A dump stream (``classtrack run``) holds at most
-  16,384 new texts at a time between two of its frames: past that, a
+  8,192 new texts at a time between two of its frames: past that, a
   snapshot asks no more, and the next one goes on from the first object
   not asked.  They go into dumps
   and reports, and so does whatever secret a ``__repr__`` shows:

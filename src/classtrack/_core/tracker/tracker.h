@@ -46,8 +46,10 @@ ct_snapshot_position(const ct_snapshot *s, uint64_t rec)
  * another thread, or a collection, in the middle of a cheap __repr__) */
 #define CT_SLOW_REPR_STRIKES 3
 /* Texts handed off to a dump stream that may wait for its next frame: about
- * 3 MB of strings among the program's objects (snapshot.c, note_reprs) */
-#define CT_PENDING_REPRS_MAX 16384
+ * 1.5 MB of strings among the program's objects (snapshot.c, note_reprs).
+ * On the Sphinx bench, 16,384 raised max RSS by 4-5 MB, 4,096 gave fewer
+ * texts than before the strikes; 8,192: 57,000-65,000 texts, RSS as it was */
+#define CT_PENDING_REPRS_MAX 8192
 
 /* The repr_digests value of a repr text's hash (never 0: 0 is "none").
  * The one place that derives it: a text noted and a text handed off
