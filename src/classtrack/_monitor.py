@@ -18,6 +18,11 @@ import warnings
 import weakref
 from typing import Any, List, Optional, Tuple
 
+# The share of the program's time a monitor's snapshots may take, unless
+# told otherwise (start_periodic_snapshots, run --budget).
+DEFAULT_BUDGET = 0.05
+
+
 def _thread_cpu_clock() -> Any:
     """time.thread_time where the platform has a per-thread CPU clock,
     else time.monotonic (then a snapshot's cost is its wall time)."""
@@ -80,7 +85,7 @@ class PeriodicThread(threading.Thread):
     """
 
     def __init__(self, tracker: Any, interval: float, *args: Any,
-                 budget: float = 0.05, **kwargs: Any) -> None:
+                 budget: float = DEFAULT_BUDGET, **kwargs: Any) -> None:
         self.interval = interval
         self.budget = budget
         self.effective_interval = interval

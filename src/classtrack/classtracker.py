@@ -725,7 +725,8 @@ class ClassTracker:
 
     # -- background monitoring ----------------------------------------------------
 
-    def start_periodic_snapshots(self, interval: float = 1.0, budget: float = 0.05,
+    def start_periodic_snapshots(self, interval: float = 1.0,
+                                 budget: float = _monitor.DEFAULT_BUDGET,
                                  _delay_first: bool = False, collect: bool = False) -> None:
         """Take snapshots every ``interval`` seconds in a daemon thread
         (``BackgroundMonitor``), never spending more than ``budget`` (a share

@@ -20,6 +20,7 @@ else 0.
 import argparse
 from typing import List, Optional
 
+from classtrack._monitor import DEFAULT_BUDGET
 from classtrack.running import follow, metrics_server
 from classtrack.running.program import program_interrupted, program_started, run
 
@@ -58,10 +59,10 @@ def add_parser(sub) -> None:
                         "--track-class or --track-module tracked no class")
     p.add_argument("--interval", type=float, default=1.0, metavar="SECONDS",
                    help="seconds between snapshots (default 1; 0: only at start and exit)")
-    p.add_argument("--budget", type=float, default=0.05, metavar="SHARE",
+    p.add_argument("--budget", type=float, default=DEFAULT_BUDGET, metavar="SHARE",
                    help="share of the program's time the periodic snapshots may take "
-                        "(default 0.05): while a snapshot costs more than SHARE times "
-                        "the interval, the interval stretches to its cost / SHARE")
+                        "(default %(default)s): while a snapshot costs more than SHARE "
+                        "times the interval, the interval stretches to its cost / SHARE")
     p.add_argument("--resolution", type=int, default=0, metavar="N",
                    help="size referents individually N levels deep (default 0)")
     p.add_argument("--trace", action="store_true", help="record where instances are created")

@@ -76,7 +76,7 @@ from typing import Any, Callable, Dict, List, Optional
 
 from classtrack import _core, _safefile
 from classtrack._modfind import find_spec
-from classtrack._monitor import wait_thread_gone
+from classtrack._monitor import DEFAULT_BUDGET, wait_thread_gone
 from classtrack.classtracker import ClassTracker
 from classtrack.running.watch import ImportWatch, Watcher, main_aliases, parse_names
 
@@ -188,7 +188,7 @@ def start(tracker: Any, watcher: Any, args: Any, dump: str, say: Callable[[str],
         "reprs": not getattr(args, "no_repr", False),
         "interval": float(args.interval),
         "collect": bool(getattr(args, "collect", False)),
-        "budget": float(getattr(args, "budget", 0.05)),
+        "budget": float(getattr(args, "budget", DEFAULT_BUDGET)),
         "base": os.path.abspath(base),
         "token": new_token(),
         "origin": _clock_origin(),
@@ -344,12 +344,12 @@ def _become_fork_child(st: _Process) -> None:
     st.stream()
     tracker.create_snapshot("start")
     start_periodic(tracker, st.config["interval"], collect=st.config.get("collect", False),
-                   budget=st.config.get("budget", 0.05))
+                   budget=st.config.get("budget", DEFAULT_BUDGET))
     _install_exit_hooks()
 
 
 def start_periodic(tracker: Any, interval: float, block_term: bool = True,
-                   collect: bool = False, budget: float = 0.05) -> None:
+                   collect: bool = False, budget: float = DEFAULT_BUDGET) -> None:
     """The monitor thread of ``run --interval`` (checked by ``run``'s
     parser: >= 0, and 0 means no monitor, only the start and exit
     snapshots).  In a followed child (`block_term`), started with SIGTERM
@@ -401,7 +401,7 @@ def child_start(config: Dict[str, Any]) -> None:
     _state.stream()
     tracker.create_snapshot("start")
     start_periodic(tracker, config["interval"], collect=config.get("collect", False),
-                   budget=config.get("budget", 0.05))
+                   budget=config.get("budget", DEFAULT_BUDGET))
     import classtrack.classtracker_stats  # noqa: F401  (no import at exit: see _on_sigterm)
     _install_hooks()            # for its own children
     _install_exit_hooks()
