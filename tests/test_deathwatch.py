@@ -111,7 +111,7 @@ def test_subclasses_of_builtins(tracker, base):
 
 
 _BUILTIN_BASES = [dict, list, set, frozenset, Exception, bytearray, str, object,
-                  collections.defaultdict]
+                  collections.defaultdict, tuple, int, collections.deque]
 
 
 @pytest.mark.parametrize("base", _BUILTIN_BASES, ids=lambda b: b.__name__)
@@ -539,3 +539,51 @@ def test_str_subclasses_are_watched_not_weakly_referenced(tracker):
     gc.collect()
     assert all(t.death is not None for t in tobjs)
     assert tracker._engine.alive == 0
+
+
+class _Pair(collections.namedtuple("_Pair", "a b")):
+    __slots__ = ()
+
+
+def test_variable_sized_and_extension_bases_are_watched(tracker):
+    """NamedTuple and int subclasses (variable-sized: no __weakref__ slot
+    allowed), deque and C ElementTree Element subclasses (their C base
+    resets the weak-reference list): the watch follows them, deaths
+    included, whatever their size, in cycles too, and a snapshot after
+    their memory went to other objects sizes only the living."""
+    import weakref
+    import xml.etree.ElementTree as ET
+
+    class Big(int):
+        pass
+
+    class Queue(collections.deque):
+        pass
+
+    class Elem(ET.Element):
+        pass
+
+    for cls in (_Pair, Big, Queue, Elem):
+        tracker.track_class(cls)
+    assert tracker.untrackable_classes() == []
+    made = [_Pair(i, [i]) for i in range(300)]
+    made += [Big(7 ** (i % 400)) for i in range(300)]      # 1 to 38 digits
+    made += [Queue(range(i % 70)) for i in range(100)]
+    made += [Elem("e%d" % i) for i in range(100)]
+    for q in made[600:700]:
+        q.append(q)                                        # cycles: freed by the collector
+    for e in made[700:]:
+        e.append(Elem("child"))
+    assert all(id(o) in tracker.objects for o in made)
+    assert all(weakref.getweakrefcount(o) == 0 for o in made[600:])
+    tobjs = [tracker.objects[id(o)] for o in made]
+    tracker.create_snapshot()
+    del made, q, e
+    gc.collect()
+    alive_now = [t.name for t in tobjs if t.death is None]
+    assert alive_now == [], (len(alive_now), alive_now[:5])
+    # their blocks are reused by other objects: a missed death would size them
+    fillers = [tuple(range(i % 40)) for i in range(5000)] + [10 ** (i % 50) for i in range(5000)]
+    tracker.create_snapshot()
+    assert tracker._engine.alive == 0
+    del fillers

@@ -7,6 +7,7 @@ import sys
 
 import pytest
 
+from classtrack import _untrackable
 from classtrack.classtracker import ClassTracker
 from helpers import write_files
 
@@ -25,6 +26,8 @@ def pkg(tmp_path, monkeypatch):
                 pass
             Made = type("Made", (), {})
             Point = collections.namedtuple("Point", "x y")
+            class Blob(bytes):
+                pass
         """,
         name + "x/__init__.py": """
             class NotMine:
@@ -57,11 +60,15 @@ def test_track_package_follows_imported_and_later_modules(pkg):
         counts = _counts(tracker)
         assert counts == {pkg + ".Early": 3, pkg + ".sub.Later": 4, pkg + ".sub.Made": 2,
                           pkg + ".sub.dynamic.Dyn": 6}
-        # the namedtuple cannot be followed: listed with the reason, not raised
+        # the bytes subclass cannot be followed: listed with the reason, not
+        # raised; the namedtuple is followed by the death watch
         reasons = dict(tracker.untrackable_classes())
-        assert pkg + ".sub.Point" in reasons
-        assert "variable-sized (it derives from tuple)" in reasons[pkg + ".sub.Point"]
-        assert "__weakref__" in reasons[pkg + ".sub.Point"]
+        assert pkg + ".sub.Blob" in reasons and pkg + ".sub.Point" not in reasons
+        assert "variable-sized (it derives from bytes)" in reasons[pkg + ".sub.Blob"]
+        assert "__weakref__" in reasons[pkg + ".sub.Blob"]
+        points = [sub.Point(i, i) for i in range(5)]
+        assert _counts(tracker)[pkg + ".sub.Point"] == 5
+        del points
         del objs
     finally:
         tracker.close()
@@ -151,13 +158,13 @@ def test_run_track_package(tmp_path, pkg):
     assert ("classtrack: 1 class counted at snapshots (cannot be followed one by one: "
             "1 variable-sized") in proc.stderr
     assert "--verbose lists them" in proc.stderr
-    assert "counting %s.sub.Point" % pkg not in proc.stderr
+    assert "counting %s.sub.Blob" % pkg not in proc.stderr
     # said at the start, once, with what it might have meant
     assert proc.stderr.count("nosuchpkg") == 1, proc.stderr
     assert "warning: --track-package nosuchpkg: no such module" in proc.stderr
     assert "--track-package %s:" % pkg not in proc.stderr
     proc, _ = _run(tmp_path, "--track-package", pkg, "--verbose", "prog2.py")
-    assert ("counting %s.sub.Point at snapshots, not one by one: its instances are "
+    assert ("counting %s.sub.Blob at snapshots, not one by one: its instances are "
             "variable-sized" % pkg) in proc.stderr
 
 
@@ -186,10 +193,18 @@ def test_reasons_say_what_is_true_and_advise_what_is_possible():
     class Dq(collections.deque):
         pass
 
+    class Blob(bytes):
+        pass
+
     t = ClassTracker()
-    got = dict(t._track_classes([Mod, NT, IE, Dq, dict], 0, False, False))
+    got = dict(t._track_classes([Mod, NT, IE, Dq, Blob, dict], 0, False, False))
     assert got[Mod].kind == "cweakref" and "C base module" in got[Mod].text
     assert "cannot be weakly referenced" not in got[Mod].text
+    # the death watch follows NamedTuple, IntEnum and deque subclasses
+    assert got[NT] is None and got[IE] is None and got[Dq] is None
+    assert got[Blob].kind == "varsize" and "derives from bytes" in got[Blob].text
+    # without the watch (tracemalloc tracing), the reasons for them
+    got.update((cls, _untrackable.reason(cls, lambda c: False)) for cls in (NT, IE, Dq))
     for cls, base in ((NT, tuple), (IE, int)):
         assert got[cls].kind == "varsize"
         assert "derives from %s" % base.__name__ in got[cls].text

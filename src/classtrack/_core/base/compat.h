@@ -107,4 +107,32 @@ ct_getattr(PyObject *obj, const char *name)
     return v;
 }
 
+/* module.attr when the module is imported already (nothing is imported
+ * here): a new reference, or NULL.  Leaves any exception in flight as it
+ * found it, and sets none. */
+static inline PyObject *
+ct_imported_attr(const char *module, const char *attr)
+{
+#if PY_VERSION_HEX >= 0x030C0000
+    PyObject *exc = PyErr_GetRaisedException();
+#else
+    PyObject *et, *ev, *tb;
+    PyErr_Fetch(&et, &ev, &tb);
+#endif
+    PyObject *v = NULL;
+    PyObject *m = PyDict_GetItemString(PyImport_GetModuleDict(), module); /* borrowed */
+    if (m != NULL) {
+        Py_INCREF(m);
+        v = ct_getattr(m, attr);
+        Py_DECREF(m);
+    }
+    PyErr_Clear();
+#if PY_VERSION_HEX >= 0x030C0000
+    PyErr_SetRaisedException(exc);
+#else
+    PyErr_Restore(et, ev, tb);
+#endif
+    return v;
+}
+
 #endif

@@ -414,23 +414,6 @@ judge(check_result *r, int kind, const char *what, const char *part,
     }
 }
 
-/* Looks up module.attr when the module is already imported (the check
- * never imports anything).  New reference or NULL, no exception. */
-static PyObject *
-imported_attr(const char *module, const char *attr)
-{
-    PyObject *modules = PyImport_GetModuleDict();  /* borrowed */
-    PyObject *m = PyDict_GetItemString(modules, module);    /* borrowed */
-    if (m == NULL) {
-        return NULL;
-    }
-    PyObject *v = PyObject_GetAttrString(m, attr);
-    if (v == NULL) {
-        PyErr_Clear();
-    }
-    return v;
-}
-
 static int
 run_check(const ct_sizer_refs *refs, int corrupt_kind, check_result *r)
 {
@@ -470,8 +453,8 @@ run_check(const ct_sizer_refs *refs, int corrupt_kind, check_result *r)
         }
         Py_DECREF(w);
     }
-    stat_result = imported_attr("os", "stat_result");
-    dt = imported_attr("_datetime", "datetime");
+    stat_result = ct_imported_attr("os", "stat_result");
+    dt = ct_imported_attr("_datetime", "datetime");
 
     gc_was_enabled = gc_disable();
     if (gc_was_enabled < 0) {

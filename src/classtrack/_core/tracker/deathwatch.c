@@ -187,6 +187,41 @@ ct_deathwatch_ready(void)
     return ct_deathwatch_installed;
 }
 
+/* C classes of extension modules whose deallocator frees an instance of
+ * a Python subclass through tp_free, with no free list (deque_dealloc,
+ * element_dealloc, 3.9-3.15), known by that deallocator, which every copy
+ * of a 3.12+ heap type shares.  Learned from the module the first time a
+ * class of that name is seen: a subclass of it means the module is
+ * imported, and nothing is imported here. */
+typedef struct {
+    const char *tp_name, *module, *attr;
+    destructor dealloc;     /* NULL until learned */
+} ct_known_base;
+static ct_known_base known_bases[] = {
+    {"collections.deque", "_collections", "deque", NULL},
+    {"xml.etree.ElementTree.Element", "_elementtree", "Element", NULL},
+};
+
+static int
+known_extension_base(PyTypeObject *tp)
+{
+    for (size_t i = 0; i < sizeof(known_bases) / sizeof(known_bases[0]); i++) {
+        ct_known_base *k = &known_bases[i];
+        if (strcmp(tp->tp_name, k->tp_name) != 0) {
+            continue;
+        }
+        if (k->dealloc == NULL) {
+            PyObject *cls = ct_imported_attr(k->module, k->attr);
+            if (cls != NULL && PyType_Check(cls)) {
+                k->dealloc = ((PyTypeObject *)cls)->tp_dealloc;
+            }
+            Py_XDECREF(cls);
+        }
+        return k->dealloc != NULL && tp->tp_dealloc == k->dealloc;
+    }
+    return 0;
+}
+
 /* Types whose dealloc frees instances of Python subclasses via tp_free. */
 static int
 frees_through_tp_free(PyTypeObject *tp)
@@ -194,11 +229,27 @@ frees_through_tp_free(PyTypeObject *tp)
     /* CPython's own exceptions are static types named without a module */
     /* str: unicode_dealloc frees a subclass instance's separate data
      * buffer, then the instance through tp_free (3.9-3.15); such instances
-     * are never interned (interning takes exact str only) */
+     * are never interned (interning takes exact str only).  tuple, int:
+     * the free lists (and 3.12+'s immortal small ints) take exact
+     * instances only.  Not module: module_dealloc frees through tp_free,
+     * but 3.11+'s ModuleType.__new__ allocates with _PyType_AllocNoTrack,
+     * never through the tp_alloc hook: no instance would be recorded */
     return tp == &PyBaseObject_Type || tp == &PyDict_Type || tp == &PyList_Type
            || tp == &PySet_Type || tp == &PyFrozenSet_Type || tp == &PyUnicode_Type
+           || tp == &PyTuple_Type || tp == &PyLong_Type
            || (!(tp->tp_flags & Py_TPFLAGS_HEAPTYPE) && strchr(tp->tp_name, '.') == NULL
-               && PyType_IsSubtype(tp, (PyTypeObject *)PyExc_BaseException));
+               && PyType_IsSubtype(tp, (PyTypeObject *)PyExc_BaseException))
+           || known_extension_base(tp);
+}
+
+/* Variable-sized instances are covered only when their block never moves:
+ * the watch sees frees, not reallocations.  _PyTuple_Resize refuses
+ * subclass instances, and ints are never resized once made; bytes
+ * (_PyBytes_Resize takes subclasses) are left out. */
+static int
+never_resized(PyTypeObject *c_base)
+{
+    return c_base == &PyTuple_Type || c_base == &PyLong_Type;
 }
 
 Py_ssize_t
@@ -209,7 +260,7 @@ ct_deathwatch_type_presize(PyTypeObject *tp)
     (void)tp;
     return -1;
 #endif
-    if (tp->tp_dealloc != subtype_dealloc_fn || tp->tp_itemsize != 0
+    if (tp->tp_dealloc != subtype_dealloc_fn
         || (tp->tp_free != PyObject_GC_Del && tp->tp_free != PyObject_Del)
         || tp->tp_is_gc != NULL) {
         return -1;
@@ -221,7 +272,7 @@ ct_deathwatch_type_presize(PyTypeObject *tp)
     while (b != NULL && b->tp_dealloc == subtype_dealloc_fn) {
         b = b->tp_base;
     }
-    if (b == NULL || !frees_through_tp_free(b)) {
+    if (b == NULL || !frees_through_tp_free(b) || (tp->tp_itemsize != 0 && !never_resized(b))) {
         return -1;
     }
     return (Py_ssize_t)ct_type_preheader_size(tp);

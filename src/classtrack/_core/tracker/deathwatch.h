@@ -23,10 +23,15 @@
  *
  * Which objects (ct_deathwatch_covers): instances of classes defined in
  * Python (their tp_dealloc is CPython's subtype_dealloc), allocated by
- * PyType_GenericAlloc, freed by PyObject_GC_Del/PyObject_Del, of fixed
- * size, whose nearest C base is object, dict, list, set, frozenset, str or
- * a built-in exception (types known to free through tp_free), at a 16-byte
- * aligned block.  Everything else keeps its weak reference.
+ * PyType_GenericAlloc, freed by PyObject_GC_Del/PyObject_Del, whose
+ * nearest C base is one known to free them through tp_free with no free
+ * list: object, dict, list, set, frozenset, str, tuple, int, a built-in
+ * exception, collections.deque or the C ElementTree Element; of
+ * fixed size unless that base is tuple or int (whose instances are never
+ * reallocated: the watch does not see a block move); at a 16-byte aligned
+ * block.  Everything else keeps its weak reference, or is counted at
+ * snapshots when it cannot have one (subclasses of module or bytes; of
+ * tuple or int while tracemalloc keeps the watch out).
  *
  * Subinterpreters with their own GIL (3.12+) share the allocator: frees
  * from other interpreters are passed straight through.  All state is
