@@ -4,17 +4,23 @@ user can do instead.
 
 A class can be tracked when classtrack can learn of each instance's death:
 from the allocator (the death watch, for instances of classes defined in
-Python) or from a weak reference.  The kinds that fail:
+Python whose C base is known to free them plainly: object, the built-in
+containers, str, tuple, int, exceptions, deque, ElementTree's Element) or
+from a weak reference.  The kinds that fail:
 
 ``c``         a static type (implemented in C): its instances are made in
               too many ways to hook;
 ``compiled``  defined by compiled code (mypyc, Cython, C extension types):
               a pure-Python build of its package can be tracked;
-``varsize``   variable-sized (a subclass of tuple, int, bytes: NamedTuple,
-              IntEnum): Python forbids a ``__weakref__`` slot there, so
-              nothing can be done to the class itself;
+``varsize``   variable-sized (a subclass of bytes, whose blocks may be
+              reallocated; of tuple or int -- NamedTuple, IntEnum -- while
+              tracemalloc keeps the death watch out): Python forbids a
+              ``__weakref__`` slot there, so nothing can be done to the
+              class itself;
 ``cweakref``  a C base class keeps the weak references of its instances
-              itself and may reset them (types.ModuleType, collections.deque);
+              itself and may reset them (types.ModuleType, whose instances
+              are also made without tp_alloc; collections.deque while
+              tracemalloc keeps the death watch out);
 ``noweakref`` ``__slots__`` without ``'__weakref__'``: add it, or track
               with ``keep=True`` (which holds the instances alive).
 """
@@ -28,9 +34,9 @@ _HEAPTYPE = 1 << 9
 KINDS = {
     "c": "implemented in C",
     "compiled": "compiled (mypyc, Cython or an extension)",
-    "varsize": "variable-sized (NamedTuple, IntEnum and other tuple, int or bytes "
-               "subclasses; Python allows them no __weakref__ slot)",
-    "cweakref": "weak references kept by a C base class (module, deque)",
+    "varsize": "variable-sized (bytes subclasses; NamedTuple and IntEnum while tracemalloc "
+               "traces; Python allows them no __weakref__ slot)",
+    "cweakref": "weak references kept by a C base class (module; deque while tracemalloc traces)",
     "noweakref": "__slots__ without '__weakref__'",
 }
 
