@@ -31,8 +31,9 @@ classtrack, built from a copy of --classtrack-src's src/ and packaging
 files (as bench_pytest.py does, with its functions: nothing is written
 into the checkout; a working tree with changes is measured as it is).
 The venv is reused while those files are unchanged.  Each run writes into
-a fresh output folder (-E); --variants adds classtrack-i0 (--interval 0)
-and classtrack-sphinx (--track-package sphinx only):
+a fresh output folder (-E); --variants adds classtrack-i0 (--interval 0),
+classtrack-sphinx (--track-package sphinx only) and classtrack-b03 /
+classtrack-b05 (--budget 0.03 / 0.05, the monitor's share of the time):
 
   plain       python -m sphinx -b html -q -E -D exclude_patterns=... SRC OUT
   classtrack  python -m classtrack run --track-package sphinx
@@ -85,6 +86,10 @@ SPHINX_VARIANTS = {
     "classtrack-i0": ["--interval", "0", "--track-package", "sphinx",
                       "--track-package", "docutils"],
     "classtrack-sphinx": ["--track-package", "sphinx"],
+    "classtrack-b03": ["--budget", "0.03", "--track-package", "sphinx",
+                       "--track-package", "docutils"],
+    "classtrack-b05": ["--budget", "0.05", "--track-package", "sphinx",
+                       "--track-package", "docutils"],
 }
 
 
@@ -330,7 +335,8 @@ def main() -> None:
     parser.add_argument("--variants", nargs="+", default=None, choices=list(SPHINX_VARIANTS),
                         help="sphinx: the variants to run (default: plain classtrack memray); "
                              "classtrack-i0 is --interval 0 (snapshots at start and exit "
-                             "only), classtrack-sphinx tracks the sphinx package only")
+                             "only), classtrack-sphinx tracks the sphinx package only, "
+                             "classtrack-b03 and -b05 give the monitor a share of 3%% and 5%%")
     parser.add_argument("--keep-dumps", action="store_true",
                         help="sphinx: keep the last classtrack dump of each variant in --work")
     args = parser.parse_args()

@@ -636,3 +636,36 @@ def test_clear_from_another_thread_waits_for_the_snapshot(tracker):
     tracker.clear()  # must not pull the records from under the snapshot
     t.join()
     assert tracker.objects == {} and tracker.snapshots == []
+
+
+def test_enum_members_are_tracked_with_their_class(tracker):
+    """Members exist before track_class can be called (made while the
+    class is built): they are tracked from the call on, once each (not
+    their aliases), and a Flag's combinations as they are made."""
+    import enum
+
+    class Color(enum.Enum):
+        RED = 1
+        GREEN = 2
+        CRIMSON = 1             # an alias of RED
+
+    class Level(enum.IntEnum):  # variable-sized: the death watch follows it
+        LOW = 1
+        HIGH = 2
+
+    class Perm(enum.IntFlag):
+        R = 4
+        W = 2
+
+    for cls in (Color, Level, Perm):
+        tracker.track_class(cls)
+    tracker.track_class(Color)  # again: no second record
+    both = Perm.R | Perm.W
+    prefix = __name__ + "."
+    counts = {k[len(prefix):]: len(v) for k, v in tracker.index.items()}
+    assert counts == {"Color": 2, "Level": 2, "Perm": 3}
+    assert {id(o) for o in (Color.RED, Color.GREEN, Level.LOW, Level.HIGH, both)} \
+        <= set(tracker.objects)
+    tracker.create_snapshot()
+    sizes = {t.name: t.snapshots[-1][1].flat for t in tracker.objects.values()}
+    assert sizes[prefix + "Level"] >= sys.getsizeof(Level.LOW)

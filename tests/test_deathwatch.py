@@ -587,3 +587,28 @@ def test_variable_sized_and_extension_bases_are_watched(tracker):
     tracker.create_snapshot()
     assert tracker._engine.alive == 0
     del fillers
+
+
+def test_half_built_instance_is_off_the_collector_while_tracked():
+    """deque_new fills its block pointers after tp_alloc, which gave the
+    object to the collector; tracking with a trace allocates, and on
+    3.9-3.11 a collection then traversed the half-built deque (a crash in
+    deque_traverse).  A subprocess: a crash must fail one test, not all."""
+    code = textwrap.dedent("""
+        import collections, gc
+        from classtrack.classtracker import ClassTracker
+
+        class Queue(collections.deque):
+            pass
+
+        t = ClassTracker()
+        t.track_class(Queue, trace=True)
+        gc.set_threshold(1, 1, 1)
+        made = [Queue(range(i % 5)) for i in range(3000)]
+        gc.set_threshold(700, 10, 10)
+        assert len(t.index[Queue.__module__ + ".Queue"]) == 3000
+        assert all(t.objects[id(q)].trace for q in made[:5])
+        print("ok")
+    """)
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0 and r.stdout.strip() == "ok", (r.returncode, r.stderr[-2000:])

@@ -542,6 +542,23 @@ class ClassTracker:
                 return s
         return None
 
+    def _adopt_enum_members(self, cls: type, s: _Settings) -> None:
+        """An enum's members are made while its class is built, before the
+        class can be tracked: cls's are tracked now, with cls's settings s,
+        as track_object would (born now; they live as long as their
+        class).  Members made later (a Flag's combinations) pass through
+        the class's hook like any instance."""
+        members = cls.__dict__.get("_member_map_")
+        if not isinstance(members, dict):
+            return
+        for member in list(members.values()):
+            if type(member) is not cls or self._engine.find(member) >= 0:
+                continue        # an alias, another class's, or tracked already
+            try:
+                self._engine.track(member, s.name, s.resolution_level, s.keep, False)
+            except TypeError:
+                pass            # cannot be followed (then counted, or refused)
+
     def _hook_trees(self, classes: List[type]) -> None:
         """Hook each of `classes` and each of their subclasses with its
         governing settings, unhook those no tracked class governs.  Only
@@ -563,6 +580,8 @@ class ClassTracker:
                 else:
                     engine.hook(sub, s.name, s.resolution_level, s.keep, s.trace,
                                 sub in self._classes)
+                    if "_member_map_" in sub.__dict__:
+                        self._adopt_enum_members(sub, s)
         self._hooks_walked += len(seen)
 
     def _hook_new_subclasses(self) -> None:

@@ -108,8 +108,10 @@ ct_getattr(PyObject *obj, const char *name)
 }
 
 /* module.attr when the module is imported already (nothing is imported
- * here): a new reference, or NULL.  Leaves any exception in flight as it
- * found it, and sets none. */
+ * here): a new reference, or NULL.  Read from the module's dict, so that
+ * no Python code runs (no module __getattr__, no lazy-module proxy: it
+ * may be called while an object is being made).  Leaves any exception in
+ * flight as it found it, and sets none. */
 static inline PyObject *
 ct_imported_attr(const char *module, const char *attr)
 {
@@ -121,10 +123,10 @@ ct_imported_attr(const char *module, const char *attr)
 #endif
     PyObject *v = NULL;
     PyObject *m = PyDict_GetItemString(PyImport_GetModuleDict(), module); /* borrowed */
-    if (m != NULL) {
-        Py_INCREF(m);
-        v = ct_getattr(m, attr);
-        Py_DECREF(m);
+    if (m != NULL && PyModule_CheckExact(m)) {
+        PyObject *d = PyModule_GetDict(m);                                  /* borrowed */
+        v = d != NULL ? PyDict_GetItemString(d, attr) : NULL;               /* borrowed */
+        Py_XINCREF(v);
     }
     PyErr_Clear();
 #if PY_VERSION_HEX >= 0x030C0000

@@ -162,7 +162,20 @@ track_owners(PyTypeObject *type, PyObject *obj, Py_ssize_t presize)
 static PyObject * __attribute__((noinline))
 track_general(PyTypeObject *type, PyObject *obj, Py_ssize_t presize)
 {
-    if (track_owners(type, obj, presize) < 0) {
+    /* obj comes from tp_alloc, which gave it to the collector before its
+     * C base's tp_new filled it (deque_new sets its block pointers after).
+     * Tracking it may allocate (names, weak references, traces), and on
+     * 3.9-3.11 an allocation can run a collection, which would traverse
+     * the half-built object: it is off the collector's lists meanwhile. */
+    int untracked = PyObject_IS_GC(obj) && PyObject_GC_IsTracked(obj);
+    if (untracked) {
+        PyObject_GC_UnTrack(obj);
+    }
+    int r = track_owners(type, obj, presize);
+    if (untracked) {
+        PyObject_GC_Track(obj);
+    }
+    if (r < 0) {
         Py_DECREF(obj);
         return NULL;
     }
