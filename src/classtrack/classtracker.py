@@ -749,7 +749,7 @@ class ClassTracker:
                                  _delay_first: bool = False, collect: bool = False) -> None:
         """Take snapshots every ``interval`` seconds in a daemon thread
         (``BackgroundMonitor``), never spending more than ``budget`` (a share
-        of the program's time, default 5%) on them.  If the monitor runs
+        of the program's time, default 3%) on them.  If the monitor runs
         already, only the interval (and budget, collect) change.  collect=True
         runs ``gc.collect()`` before each (its cost counts in the budget)."""
         if isinstance(interval, bool) or not isinstance(interval, (int, float)) \
