@@ -159,22 +159,86 @@ track_owners(PyTypeObject *type, PyObject *obj, Py_ssize_t presize)
 
 /* track_owners for ct_hook_alloc: returns obj, or NULL with an exception
  * (obj released). */
+/* obj comes from tp_alloc, which gave it to the collector before its C
+ * base's tp_new filled it (deque_new sets its block pointers after,
+ * dict_new its keys, set_new its table).  Tracking it on the general path
+ * may allocate (names, weak references, traces), and on 3.9-3.11 an
+ * allocation can run a collection, which would traverse the half-built
+ * object.  So the automatic collections are off meanwhile (taking obj
+ * off the collector's lists instead is no good: a debug build's
+ * PyObject_GC_Track traverses the object it is given back).  3.12+
+ * collects only between bytecodes.  Returns whether they were on. */
+static int
+collections_pause(void)
+{
+#if PY_VERSION_HEX >= 0x030C0000
+    return 0;
+#elif PY_VERSION_HEX >= 0x030A0000
+    return PyGC_Disable();
+#else
+    /* 3.9 has no PyGC_Disable: the gc module's own functions (built-in,
+     * no Python code runs), found once in sys.modules (classtrack's
+     * Python side imports gc) */
+    static PyObject *gc_isenabled, *gc_disable;
+    if (gc_isenabled == NULL) {
+        PyObject *name = PyUnicode_InternFromString("gc");
+        PyObject *gc = name != NULL ? PyImport_GetModule(name) : NULL;
+        Py_XDECREF(name);
+        if (gc != NULL) {
+            gc_isenabled = PyObject_GetAttrString(gc, "isenabled");
+            gc_disable = PyObject_GetAttrString(gc, "disable");
+            Py_DECREF(gc);
+        }
+        PyErr_Clear();
+        if (gc_isenabled == NULL || gc_disable == NULL) {
+            Py_CLEAR(gc_isenabled);
+            Py_CLEAR(gc_disable);
+            return 0;
+        }
+    }
+    PyObject *on = PyObject_CallNoArgs(gc_isenabled);
+    int was = on == Py_True;
+    Py_XDECREF(on);
+    if (was) {
+        Py_XDECREF(PyObject_CallNoArgs(gc_disable));
+    }
+    PyErr_Clear();
+    return was;
+#endif
+}
+
+static void
+collections_resume(int was)
+{
+    if (!was) {
+        return;
+    }
+#if PY_VERSION_HEX >= 0x030A0000
+    PyGC_Enable();
+#else
+    static PyObject *gc_enable;
+    if (gc_enable == NULL) {
+        PyObject *name = PyUnicode_InternFromString("gc");
+        PyObject *gc = name != NULL ? PyImport_GetModule(name) : NULL;
+        Py_XDECREF(name);
+        if (gc != NULL) {
+            gc_enable = PyObject_GetAttrString(gc, "enable");
+            Py_DECREF(gc);
+        }
+    }
+    if (gc_enable != NULL) {
+        Py_XDECREF(PyObject_CallNoArgs(gc_enable));
+    }
+    PyErr_Clear();
+#endif
+}
+
 static PyObject * __attribute__((noinline))
 track_general(PyTypeObject *type, PyObject *obj, Py_ssize_t presize)
 {
-    /* obj comes from tp_alloc, which gave it to the collector before its
-     * C base's tp_new filled it (deque_new sets its block pointers after).
-     * Tracking it may allocate (names, weak references, traces), and on
-     * 3.9-3.11 an allocation can run a collection, which would traverse
-     * the half-built object: it is off the collector's lists meanwhile. */
-    int untracked = PyObject_IS_GC(obj) && PyObject_GC_IsTracked(obj);
-    if (untracked) {
-        PyObject_GC_UnTrack(obj);
-    }
+    int paused = collections_pause();
     int r = track_owners(type, obj, presize);
-    if (untracked) {
-        PyObject_GC_Track(obj);
-    }
+    collections_resume(paused);
     if (r < 0) {
         Py_DECREF(obj);
         return NULL;
