@@ -157,8 +157,6 @@ track_owners(PyTypeObject *type, PyObject *obj, Py_ssize_t presize)
     return 0;
 }
 
-/* track_owners for ct_hook_alloc: returns obj, or NULL with an exception
- * (obj released). */
 /* obj comes from tp_alloc, which gave it to the collector before its C
  * base's tp_new filled it (deque_new sets its block pointers after,
  * dict_new its keys, set_new its table).  Tracking it on the general path
@@ -168,6 +166,37 @@ track_owners(PyTypeObject *type, PyObject *obj, Py_ssize_t presize)
  * off the collector's lists instead is no good: a debug build's
  * PyObject_GC_Track traverses the object it is given back).  3.12+
  * collects only between bytecodes.  Returns whether they were on. */
+#if PY_VERSION_HEX < 0x030A0000
+/* 3.9 has no PyGC_Disable: the gc module's own functions (built-in, no
+ * Python code runs), found in sys.modules (classtrack's Python side
+ * imports gc).  A new reference, or NULL (no exception). */
+static PyObject *
+gc_function(const char *attr)
+{
+    PyObject *name = PyUnicode_InternFromString("gc");
+    PyObject *gc = name != NULL ? PyImport_GetModule(name) : NULL;
+    Py_XDECREF(name);
+    PyObject *fn = gc != NULL ? PyObject_GetAttrString(gc, attr) : NULL;
+    Py_XDECREF(gc);
+    PyErr_Clear();
+    return fn;
+}
+
+/* Calls a cached gc function (found once); its result, or -1. */
+static int
+gc_call(PyObject **cache, const char *attr)
+{
+    if (*cache == NULL && (*cache = gc_function(attr)) == NULL) {
+        return -1;
+    }
+    PyObject *r = PyObject_CallNoArgs(*cache);
+    int out = r == NULL ? -1 : r == Py_True;
+    Py_XDECREF(r);
+    PyErr_Clear();
+    return out;
+}
+#endif
+
 static int
 collections_pause(void)
 {
@@ -176,34 +205,12 @@ collections_pause(void)
 #elif PY_VERSION_HEX >= 0x030A0000
     return PyGC_Disable();
 #else
-    /* 3.9 has no PyGC_Disable: the gc module's own functions (built-in,
-     * no Python code runs), found once in sys.modules (classtrack's
-     * Python side imports gc) */
     static PyObject *gc_isenabled, *gc_disable;
-    if (gc_isenabled == NULL) {
-        PyObject *name = PyUnicode_InternFromString("gc");
-        PyObject *gc = name != NULL ? PyImport_GetModule(name) : NULL;
-        Py_XDECREF(name);
-        if (gc != NULL) {
-            gc_isenabled = PyObject_GetAttrString(gc, "isenabled");
-            gc_disable = PyObject_GetAttrString(gc, "disable");
-            Py_DECREF(gc);
-        }
-        PyErr_Clear();
-        if (gc_isenabled == NULL || gc_disable == NULL) {
-            Py_CLEAR(gc_isenabled);
-            Py_CLEAR(gc_disable);
-            return 0;
-        }
+    if (gc_call(&gc_isenabled, "isenabled") != 1) {
+        return 0;
     }
-    PyObject *on = PyObject_CallNoArgs(gc_isenabled);
-    int was = on == Py_True;
-    Py_XDECREF(on);
-    if (was) {
-        Py_XDECREF(PyObject_CallNoArgs(gc_disable));
-    }
-    PyErr_Clear();
-    return was;
+    gc_call(&gc_disable, "disable");
+    return 1;
 #endif
 }
 
@@ -217,22 +224,12 @@ collections_resume(int was)
     PyGC_Enable();
 #else
     static PyObject *gc_enable;
-    if (gc_enable == NULL) {
-        PyObject *name = PyUnicode_InternFromString("gc");
-        PyObject *gc = name != NULL ? PyImport_GetModule(name) : NULL;
-        Py_XDECREF(name);
-        if (gc != NULL) {
-            gc_enable = PyObject_GetAttrString(gc, "enable");
-            Py_DECREF(gc);
-        }
-    }
-    if (gc_enable != NULL) {
-        Py_XDECREF(PyObject_CallNoArgs(gc_enable));
-    }
-    PyErr_Clear();
+    gc_call(&gc_enable, "enable");
 #endif
 }
 
+/* track_owners for ct_hook_alloc: returns obj, or NULL with an exception
+ * (obj released). */
 static PyObject * __attribute__((noinline))
 track_general(PyTypeObject *type, PyObject *obj, Py_ssize_t presize)
 {
