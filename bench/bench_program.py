@@ -32,8 +32,8 @@ files (as bench_pytest.py does, with its functions: nothing is written
 into the checkout; a working tree with changes is measured as it is).
 The venv is reused while those files are unchanged.  Each run writes into
 a fresh output folder (-E); --variants adds classtrack-i0 (--interval 0),
-classtrack-sphinx (--track-package sphinx only) and classtrack-b03 /
-classtrack-b05 (--budget 0.03 / 0.05, the monitor's share of the time):
+classtrack-sphinx (--track-package sphinx only) and classtrack-b05
+(--budget 0.05, the monitor's share before the default became 0.03):
 
   plain       python -m sphinx -b html -q -E -D exclude_patterns=... SRC OUT
   classtrack  python -m classtrack run --track-package sphinx
@@ -86,8 +86,6 @@ SPHINX_VARIANTS = {
     "classtrack-i0": ["--interval", "0", "--track-package", "sphinx",
                       "--track-package", "docutils"],
     "classtrack-sphinx": ["--track-package", "sphinx"],
-    "classtrack-b03": ["--budget", "0.03", "--track-package", "sphinx",
-                       "--track-package", "docutils"],
     "classtrack-b05": ["--budget", "0.05", "--track-package", "sphinx",
                        "--track-package", "docutils"],
 }
@@ -336,7 +334,7 @@ def main() -> None:
                         help="sphinx: the variants to run (default: plain classtrack memray); "
                              "classtrack-i0 is --interval 0 (snapshots at start and exit "
                              "only), classtrack-sphinx tracks the sphinx package only, "
-                             "classtrack-b03 and -b05 give the monitor a share of 3%% and 5%%")
+                             "classtrack-b05 gives the monitor a 5%% share (the default is 3%%)")
     parser.add_argument("--keep-dumps", action="store_true",
                         help="sphinx: keep the last classtrack dump of each variant in --work")
     args = parser.parse_args()

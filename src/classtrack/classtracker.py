@@ -580,8 +580,7 @@ class ClassTracker:
                 else:
                     engine.hook(sub, s.name, s.resolution_level, s.keep, s.trace,
                                 sub in self._classes)
-                    if "_member_map_" in sub.__dict__:
-                        self._adopt_enum_members(sub, s)
+                    self._adopt_enum_members(sub, s)
         self._hooks_walked += len(seen)
 
     def _hook_new_subclasses(self) -> None:

@@ -107,6 +107,46 @@ ct_getattr(PyObject *obj, const char *name)
     return v;
 }
 
+/* Turns the collector's automatic collections off: their previous state
+ * (1 on, 0 off), or -1 with an exception.  3.9 has no PyGC_Disable: the
+ * gc module's own functions (built-in), the module taken from sys.modules
+ * by the C import (no __import__ hook runs; classtrack imports gc). */
+static inline int
+ct_gc_disable(void)
+{
+#if PY_VERSION_HEX >= 0x030A0000
+    return PyGC_Disable();
+#else
+    PyObject *gc = PyImport_ImportModuleLevel("gc", NULL, NULL, NULL, 0);
+    PyObject *was = gc == NULL ? NULL : PyObject_CallMethod(gc, "isenabled", NULL);
+    PyObject *r = was == NULL ? NULL : PyObject_CallMethod(gc, "disable", NULL);
+    int on = r == NULL ? -1 : PyObject_IsTrue(was);
+    Py_XDECREF(r);
+    Py_XDECREF(was);
+    Py_XDECREF(gc);
+    return on;
+#endif
+}
+
+/* Turns them back on: 0, or -1 with an exception. */
+static inline int
+ct_gc_enable(void)
+{
+#if PY_VERSION_HEX >= 0x030A0000
+    PyGC_Enable();
+    return 0;
+#else
+    PyObject *gc = PyImport_ImportModuleLevel("gc", NULL, NULL, NULL, 0);
+    PyObject *r = gc == NULL ? NULL : PyObject_CallMethod(gc, "enable", NULL);
+    Py_XDECREF(gc);
+    if (r == NULL) {
+        return -1;
+    }
+    Py_DECREF(r);
+    return 0;
+#endif
+}
+
 /* module.attr when the module is imported already (nothing is imported
  * here): a new reference, or NULL.  Read from the module's dict, so that
  * no Python code runs (no module __getattr__, no lazy-module proxy: it

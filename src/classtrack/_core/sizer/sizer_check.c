@@ -346,42 +346,6 @@ build_probes(probe_set *ps, PyObject *cls_plain, PyObject *cls_slots,
 
 /* ---- the check ---- */
 
-/* Disables the collector: its previous state (1 enabled, 0 not), or -1. */
-static int
-gc_disable(void)
-{
-#if PY_VERSION_HEX >= 0x030A0000
-    return PyGC_Disable();
-#else
-    PyObject *gc = PyImport_ImportModule("gc");
-    PyObject *was = gc == NULL ? NULL : PyObject_CallMethod(gc, "isenabled", NULL);
-    PyObject *r = was == NULL ? NULL : PyObject_CallMethod(gc, "disable", NULL);
-    int on = r == NULL ? -1 : PyObject_IsTrue(was);
-    Py_XDECREF(r);
-    Py_XDECREF(was);
-    Py_XDECREF(gc);
-    return on;
-#endif
-}
-
-static int
-gc_enable(void)
-{
-#if PY_VERSION_HEX >= 0x030A0000
-    PyGC_Enable();
-    return 0;
-#else
-    PyObject *gc = PyImport_ImportModule("gc");
-    PyObject *r = gc == NULL ? NULL : PyObject_CallMethod(gc, "enable", NULL);
-    Py_XDECREF(gc);
-    if (r == NULL) {
-        return -1;
-    }
-    Py_DECREF(r);
-    return 0;
-#endif
-}
-
 typedef struct {
     size_t judged[CT_KIND_COUNT];
     size_t unjudged[CT_KIND_COUNT];
@@ -456,7 +420,7 @@ run_check(const ct_sizer_refs *refs, int corrupt_kind, check_result *r)
     stat_result = ct_imported_attr("os", "stat_result");
     dt = ct_imported_attr("_datetime", "datetime");
 
-    gc_was_enabled = gc_disable();
+    gc_was_enabled = ct_gc_disable();
     if (gc_was_enabled < 0) {
         goto done;
     }
@@ -464,7 +428,7 @@ run_check(const ct_sizer_refs *refs, int corrupt_kind, check_result *r)
     int built = build_probes(ps, cls_plain, cls_slots, cls_list, cls_tuple, cls_int,
                              stat_result, dt);
     rec_remove();
-    if (gc_was_enabled == 1 && gc_enable() < 0) {
+    if (gc_was_enabled == 1 && ct_gc_enable() < 0) {
         built = -1;
     }
     if (built < 0) {

@@ -166,65 +166,38 @@ track_owners(PyTypeObject *type, PyObject *obj, Py_ssize_t presize)
  * off the collector's lists instead is no good: a debug build's
  * PyObject_GC_Track traverses the object it is given back).  3.12+
  * collects only between bytecodes.  Returns whether they were on. */
-#if PY_VERSION_HEX < 0x030A0000
-/* 3.9 has no PyGC_Disable: the gc module's own functions (built-in, no
- * Python code runs), found in sys.modules (classtrack's Python side
- * imports gc).  A new reference, or NULL (no exception). */
-static PyObject *
-gc_function(const char *attr)
-{
-    PyObject *name = PyUnicode_InternFromString("gc");
-    PyObject *gc = name != NULL ? PyImport_GetModule(name) : NULL;
-    Py_XDECREF(name);
-    PyObject *fn = gc != NULL ? PyObject_GetAttrString(gc, attr) : NULL;
-    Py_XDECREF(gc);
-    PyErr_Clear();
-    return fn;
-}
-
-/* Calls a cached gc function (found once); its result, or -1. */
-static int
-gc_call(PyObject **cache, const char *attr)
-{
-    if (*cache == NULL && (*cache = gc_function(attr)) == NULL) {
-        return -1;
-    }
-    PyObject *r = PyObject_CallNoArgs(*cache);
-    int out = r == NULL ? -1 : r == Py_True;
-    Py_XDECREF(r);
-    PyErr_Clear();
-    return out;
-}
-#endif
-
 static int
 collections_pause(void)
 {
 #if PY_VERSION_HEX >= 0x030C0000
     return 0;
-#elif PY_VERSION_HEX >= 0x030A0000
-    return PyGC_Disable();
 #else
-    static PyObject *gc_isenabled, *gc_disable;
-    if (gc_call(&gc_isenabled, "isenabled") != 1) {
+    int was = ct_gc_disable();
+    if (was < 0) {
+        PyErr_Clear();      /* no exception is in flight here */
         return 0;
     }
-    gc_call(&gc_disable, "disable");
-    return 1;
+    return was;
 #endif
 }
 
+/* After collections_pause: back on if they were, leaving the exception
+ * of a failed tracking as it is. */
 static void
 collections_resume(int was)
 {
+#if PY_VERSION_HEX < 0x030C0000
     if (!was) {
         return;
     }
-#if PY_VERSION_HEX >= 0x030A0000
-    PyGC_Enable();
+    PyObject *et, *ev, *tb;
+    PyErr_Fetch(&et, &ev, &tb);
+    if (ct_gc_enable() < 0) {
+        PyErr_Clear();
+    }
+    PyErr_Restore(et, ev, tb);
 #else
-    static PyObject *gc_enable;
-    gc_call(&gc_enable, "enable");
+    (void)was;
 #endif
 }
 
